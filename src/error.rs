@@ -1,0 +1,344 @@
+//! SCIM errors (RFC 7644 §3.12) and their wire form.
+//!
+//! Every failure the library reports to a SCIM client is a [`ScimError`]. It knows its HTTP
+//! status, its `scimType` (RFC 7644 Table 9) when it has one, and a human readable `detail`
+//! that says what was wrong and where. [`ScimError::to_body`] renders the RFC 7644 §3.12 error
+//! body; that is the only place where an error becomes a wire answer.
+//!
+//! Errors raised by plugged-in code (a storage backend, a host's token verifier) are wrapped in
+//! [`ScimError::Internal`]: the client sees a generic 500 and the source is kept for logs.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::StatusCode;
+use serde_json::{json, Value};
+
+/// The schema URN of an error response (RFC 7644 §3.12).
+pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+/// The `scimType` values of RFC 7644 §3.12, Table 9.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ScimType {
+    /// The filter syntax was invalid or the attribute and comparison combination is unsupported.
+    InvalidFilter,
+    /// The filter yields too many results for the server to process.
+    TooMany,
+    /// One or more attribute values are already in use or reserved.
+    Uniqueness,
+    /// The attempted modification is not compatible with the attribute's mutability.
+    Mutability,
+    /// The request body structure was invalid or did not conform to the schema.
+    InvalidSyntax,
+    /// The `path` attribute was invalid or malformed.
+    InvalidPath,
+    /// The specified `path` did not yield an attribute or value that could be operated on.
+    NoTarget,
+    /// A required value was missing, or the value was not compatible with the attribute.
+    InvalidValue,
+    /// The specified SCIM protocol version is not supported.
+    InvalidVersion,
+    /// The request cannot be completed because it would expose sensitive information.
+    Sensitive,
+}
+
+impl ScimType {
+    /// The wire spelling (`invalidFilter`, `tooMany`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScimType::InvalidFilter => "invalidFilter",
+            ScimType::TooMany => "tooMany",
+            ScimType::Uniqueness => "uniqueness",
+            ScimType::Mutability => "mutability",
+            ScimType::InvalidSyntax => "invalidSyntax",
+            ScimType::InvalidPath => "invalidPath",
+            ScimType::NoTarget => "noTarget",
+            ScimType::InvalidValue => "invalidValue",
+            ScimType::InvalidVersion => "invalidVersion",
+            ScimType::Sensitive => "sensitive",
+        }
+    }
+
+    /// The HTTP status RFC 7644 Table 9 pairs with this type.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ScimType::Uniqueness => StatusCode::CONFLICT,
+            ScimType::Sensitive => StatusCode::FORBIDDEN,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl fmt::Display for ScimType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Any error scimkit reports to a SCIM client.
+///
+/// Variants carrying a `String` hold the `detail` shown to the client; it must say what was
+/// wrong and where (the attribute, the path, the column of a filter). It must never contain a
+/// secret.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScimError {
+    /// 400 `invalidFilter`.
+    #[error("invalid filter: {0}")]
+    InvalidFilter(String),
+    /// 400 `tooMany`.
+    #[error("too many results: {0}")]
+    TooMany(String),
+    /// 409 `uniqueness`.
+    #[error("uniqueness violation: {0}")]
+    Uniqueness(String),
+    /// 400 `mutability`.
+    #[error("mutability violation: {0}")]
+    Mutability(String),
+    /// 400 `invalidSyntax`.
+    #[error("invalid syntax: {0}")]
+    InvalidSyntax(String),
+    /// 400 `invalidPath`.
+    #[error("invalid path: {0}")]
+    InvalidPath(String),
+    /// 400 `noTarget`.
+    #[error("no target: {0}")]
+    NoTarget(String),
+    /// 400 `invalidValue`.
+    #[error("invalid value: {0}")]
+    InvalidValue(String),
+    /// 400 `invalidVersion`.
+    #[error("invalid version: {0}")]
+    InvalidVersion(String),
+    /// 403 `sensitive`.
+    #[error("sensitive: {0}")]
+    Sensitive(String),
+    /// 400 without a `scimType` (a malformed request that fits no Table 9 type).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// 401: missing or invalid credentials. The detail never says which check failed.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// 403: authenticated, but not allowed to do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// 404: the resource or endpoint does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// 405: the endpoint does not support the method. Carries the allowed methods.
+    #[error("method not allowed: {detail}")]
+    MethodNotAllowed {
+        /// What was refused.
+        detail: String,
+        /// The methods the endpoint supports, for the `Allow` header.
+        allow: Vec<http::Method>,
+    },
+    /// 409 without `scimType` (a conflict other than uniqueness).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// 412: `If-Match` did not match the current version.
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
+    /// 413: the payload is larger than the configured maximum.
+    #[error("payload too large: {0}")]
+    PayloadTooLarge(String),
+    /// 415: the request body has an unsupported media type.
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    /// 500: an internal or backend failure. The source is for logs only; the client gets a
+    /// generic detail.
+    #[error("internal error: {0}")]
+    Internal(#[source] Arc<dyn std::error::Error + Send + Sync + 'static>),
+    /// 501: the operation is not implemented by this service provider (for example `/Me`
+    /// when the host gives no mapping).
+    #[error("not implemented: {0}")]
+    NotImplemented(String),
+}
+
+/// The detail shown to clients for every [`ScimError::Internal`].
+pub const INTERNAL_DETAIL: &str = "The service provider encountered an internal error.";
+
+impl ScimError {
+    /// Wraps a backend or host failure. Its text is never shown to the client.
+    pub fn internal<E>(source: E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        ScimError::Internal(Arc::new(source))
+    }
+
+    /// Wraps a backend failure described only by a message (kept for logs, never sent).
+    pub fn internal_msg(message: impl Into<String>) -> Self {
+        ScimError::Internal(Arc::new(MessageError(message.into())))
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        if let Some(t) = self.scim_type() {
+            return t.status();
+        }
+        match self {
+            ScimError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ScimError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ScimError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ScimError::NotFound(_) => StatusCode::NOT_FOUND,
+            ScimError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ScimError::Conflict(_) => StatusCode::CONFLICT,
+            ScimError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ScimError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ScimError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ScimError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `scimType` of this error, if RFC 7644 Table 9 defines one for it.
+    pub fn scim_type(&self) -> Option<ScimType> {
+        Some(match self {
+            ScimError::InvalidFilter(_) => ScimType::InvalidFilter,
+            ScimError::TooMany(_) => ScimType::TooMany,
+            ScimError::Uniqueness(_) => ScimType::Uniqueness,
+            ScimError::Mutability(_) => ScimType::Mutability,
+            ScimError::InvalidSyntax(_) => ScimType::InvalidSyntax,
+            ScimError::InvalidPath(_) => ScimType::InvalidPath,
+            ScimError::NoTarget(_) => ScimType::NoTarget,
+            ScimError::InvalidValue(_) => ScimType::InvalidValue,
+            ScimError::InvalidVersion(_) => ScimType::InvalidVersion,
+            ScimError::Sensitive(_) => ScimType::Sensitive,
+            _ => return None,
+        })
+    }
+
+    /// The `detail` sent to the client. For [`ScimError::Internal`] this is a generic text.
+    pub fn detail(&self) -> &str {
+        match self {
+            ScimError::InvalidFilter(d)
+            | ScimError::TooMany(d)
+            | ScimError::Uniqueness(d)
+            | ScimError::Mutability(d)
+            | ScimError::InvalidSyntax(d)
+            | ScimError::InvalidPath(d)
+            | ScimError::NoTarget(d)
+            | ScimError::InvalidValue(d)
+            | ScimError::InvalidVersion(d)
+            | ScimError::Sensitive(d)
+            | ScimError::BadRequest(d)
+            | ScimError::Unauthorized(d)
+            | ScimError::Forbidden(d)
+            | ScimError::NotFound(d)
+            | ScimError::Conflict(d)
+            | ScimError::PreconditionFailed(d)
+            | ScimError::PayloadTooLarge(d)
+            | ScimError::UnsupportedMediaType(d)
+            | ScimError::NotImplemented(d) => d,
+            ScimError::MethodNotAllowed { detail, .. } => detail,
+            ScimError::Internal(_) => INTERNAL_DETAIL,
+        }
+    }
+
+    /// The RFC 7644 §3.12 error body: `schemas`, `status` (a string), `scimType` when there is
+    /// one, and `detail`.
+    pub fn to_body(&self) -> Value {
+        let mut body = json!({
+            "schemas": [ERROR_SCHEMA],
+            "status": self.status().as_u16().to_string(),
+        });
+        if let (Some(t), Some(obj)) = (self.scim_type(), body.as_object_mut()) {
+            obj.insert("scimType".into(), Value::String(t.as_str().into()));
+        }
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("detail".into(), Value::String(self.detail().into()));
+        }
+        body
+    }
+}
+
+#[derive(Debug)]
+struct MessageError(String);
+
+impl fmt::Display for MessageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for MessageError {}
+
+/// Result alias used throughout the crate.
+pub type ScimResult<T> = Result<T, ScimError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table9_statuses_and_types() {
+        let cases: Vec<(ScimError, u16, Option<&str>)> = vec![
+            (
+                ScimError::InvalidFilter("f".into()),
+                400,
+                Some("invalidFilter"),
+            ),
+            (ScimError::TooMany("f".into()), 400, Some("tooMany")),
+            (ScimError::Uniqueness("f".into()), 409, Some("uniqueness")),
+            (ScimError::Mutability("f".into()), 400, Some("mutability")),
+            (
+                ScimError::InvalidSyntax("f".into()),
+                400,
+                Some("invalidSyntax"),
+            ),
+            (ScimError::InvalidPath("f".into()), 400, Some("invalidPath")),
+            (ScimError::NoTarget("f".into()), 400, Some("noTarget")),
+            (
+                ScimError::InvalidValue("f".into()),
+                400,
+                Some("invalidValue"),
+            ),
+            (
+                ScimError::InvalidVersion("f".into()),
+                400,
+                Some("invalidVersion"),
+            ),
+            (ScimError::Sensitive("f".into()), 403, Some("sensitive")),
+            (ScimError::BadRequest("f".into()), 400, None),
+            (ScimError::Unauthorized("f".into()), 401, None),
+            (ScimError::Forbidden("f".into()), 403, None),
+            (ScimError::NotFound("f".into()), 404, None),
+            (
+                ScimError::MethodNotAllowed {
+                    detail: "f".into(),
+                    allow: vec![http::Method::GET],
+                },
+                405,
+                None,
+            ),
+            (ScimError::Conflict("f".into()), 409, None),
+            (ScimError::PreconditionFailed("f".into()), 412, None),
+            (ScimError::PayloadTooLarge("f".into()), 413, None),
+            (ScimError::UnsupportedMediaType("f".into()), 415, None),
+            (ScimError::internal_msg("db down"), 500, None),
+            (ScimError::NotImplemented("f".into()), 501, None),
+        ];
+        for (err, status, ty) in cases {
+            assert_eq!(err.status().as_u16(), status, "{err:?}");
+            assert_eq!(err.scim_type().map(ScimType::as_str), ty, "{err:?}");
+            let body = err.to_body();
+            assert_eq!(body["schemas"][0], ERROR_SCHEMA);
+            assert_eq!(body["status"], status.to_string());
+            match ty {
+                Some(t) => assert_eq!(body["scimType"], t),
+                None => assert!(body.get("scimType").is_none()),
+            }
+        }
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak() {
+        let err = ScimError::internal_msg("password=hunter2 at db.internal:5432");
+        let body = err.to_body().to_string();
+        assert!(!body.contains("hunter2"));
+        assert!(!body.contains("db.internal"));
+        assert_eq!(err.to_body()["detail"], INTERNAL_DETAIL);
+    }
+}

@@ -1,0 +1,25 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod error;
+pub mod filter;
+pub mod resource;
+pub mod schema;
+pub mod settings;
+pub mod tenant;
+
+pub use error::{ScimError, ScimResult, ScimType};
+pub use filter::Filter;
+pub use resource::{ListResponse, Meta, ResourceId, Version};
+pub use schema::{AttrPath, ResourceDef, SchemaRegistry};
+pub use settings::{Limits, Settings, Tolerances};
+pub use tenant::TenantId;

@@ -1,0 +1,28 @@
+//! SCIM resources: identifiers, versions, metadata and list responses.
+
+mod ids;
+mod list;
+
+pub use ids::{ResourceId, Version};
+pub use list::ListResponse;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Resource metadata (RFC 7643 §3.1 `meta`), maintained by the service provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Meta {
+    /// The resource type name (`User`).
+    pub resource_type: String,
+    /// When the resource was created.
+    pub created: DateTime<Utc>,
+    /// When the resource was last modified.
+    pub last_modified: DateTime<Utc>,
+    /// The resource's URI, when the base URL is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// The weak ETag of the current version (`W/"3"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}

@@ -1,0 +1,162 @@
+//! Per-tenant settings: real-world tolerances and limits.
+//!
+//! Identity providers do not all speak RFC-literal SCIM (see the crate docs' "Real-world
+//! tolerance" section). Each tolerance is a named switch, on by default;
+//! [`Tolerances::strict`] turns them all off. Limits are advertised in
+//! `/ServiceProviderConfig` and enforced with the matching SCIM error.
+
+use serde::{Deserialize, Serialize};
+
+/// Switches for accepting what real identity providers send. All on by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Tolerances {
+    /// Accept `"True"`, `"false"`, ... where a boolean is expected (Entra sends
+    /// `"active": "False"`).
+    pub string_booleans: bool,
+    /// Accept a single value where the schema expects a list, wrapping it (OneLogin sends
+    /// `emails` as an object).
+    pub single_value_as_array: bool,
+    /// Treat an explicit `null` as "absent" instead of rejecting it.
+    pub null_as_absent: bool,
+    /// Ignore attributes unknown to the schema instead of rejecting them.
+    pub ignore_unknown_attributes: bool,
+    /// Ignore schema URNs unknown to the resource type (in `schemas` and as extension keys)
+    /// instead of rejecting them (Entra lists its own URNs, sometimes misspelt).
+    pub ignore_unknown_schemas: bool,
+    /// Silently drop readOnly attributes on input (Okta's read-modify-write PUT echoes `id`,
+    /// `meta`, `groups`) instead of answering `mutability`.
+    pub ignore_read_only_input: bool,
+    /// Accept PATCH `op` in any case (`Add`, `REPLACE`).
+    pub case_insensitive_patch_ops: bool,
+    /// Interpret the keys of a path-less PATCH value as attribute paths
+    /// (`"name.givenName"`, full URN keys) as Entra does with `aadOptscim062020`.
+    pub patch_pathless_dotted_keys: bool,
+    /// A path-less PATCH value containing readOnly attributes equal to the current values
+    /// (Okta's `{"id": ..., "displayName": ...}`) is accepted, the readOnly part ignored.
+    pub patch_pathless_read_only: bool,
+    /// `remove` on a multi-valued attribute with a value list removes only the listed
+    /// elements (Entra's member removal) instead of being rejected.
+    pub patch_remove_with_value: bool,
+    /// `add`/`replace` on a filtered path that matches nothing creates the element
+    /// (`emails[type eq "work"].value`).
+    pub patch_filtered_add_creates: bool,
+    /// A filtered `replace`/`remove` that matches nothing succeeds as a no-op instead of
+    /// `noTarget`.
+    pub patch_no_target_is_noop: bool,
+    /// Accept the enterprise `manager` as a bare id string and store `{"value": id}`.
+    pub manager_as_string: bool,
+    /// Resolve unqualified names of extension attributes (`employeeNumber`) when no core
+    /// attribute has that name.
+    pub unqualified_extension_attributes: bool,
+}
+
+impl Default for Tolerances {
+    fn default() -> Self {
+        Tolerances {
+            string_booleans: true,
+            single_value_as_array: true,
+            null_as_absent: true,
+            ignore_unknown_attributes: true,
+            ignore_unknown_schemas: true,
+            ignore_read_only_input: true,
+            case_insensitive_patch_ops: true,
+            patch_pathless_dotted_keys: true,
+            patch_pathless_read_only: true,
+            patch_remove_with_value: true,
+            patch_filtered_add_creates: true,
+            patch_no_target_is_noop: true,
+            manager_as_string: true,
+            unqualified_extension_attributes: true,
+        }
+    }
+}
+
+impl Tolerances {
+    /// RFC-literal behaviour: every tolerance off.
+    pub fn strict() -> Self {
+        Tolerances {
+            string_booleans: false,
+            single_value_as_array: false,
+            null_as_absent: false,
+            ignore_unknown_attributes: false,
+            ignore_unknown_schemas: false,
+            ignore_read_only_input: false,
+            case_insensitive_patch_ops: false,
+            patch_pathless_dotted_keys: false,
+            patch_pathless_read_only: false,
+            patch_remove_with_value: false,
+            patch_filtered_add_creates: false,
+            patch_no_target_is_noop: false,
+            manager_as_string: false,
+            unqualified_extension_attributes: false,
+        }
+    }
+}
+
+/// Limits enforced on requests, and advertised in `/ServiceProviderConfig`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Limits {
+    /// Largest accepted request body, in bytes (413 above).
+    pub max_payload_bytes: usize,
+    /// Longest accepted filter, in bytes (`invalidFilter` above).
+    pub max_filter_length: usize,
+    /// Deepest accepted nesting of parentheses, `not` and value paths in a filter.
+    pub max_filter_depth: usize,
+    /// Largest page a list or search returns (`count` above it is lowered to it); advertised
+    /// as `filter.maxResults`.
+    pub max_page_size: usize,
+    /// Most operations in one Bulk request (413 above).
+    pub bulk_max_operations: usize,
+    /// Largest Bulk request body, in bytes (413 above).
+    pub bulk_max_payload_bytes: usize,
+    /// Most operations in one PATCH request (`tooMany`... 400 above).
+    pub max_patch_operations: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_payload_bytes: 1 << 20,
+            max_filter_length: 4096,
+            max_filter_depth: 32,
+            max_page_size: 1000,
+            bulk_max_operations: 1000,
+            bulk_max_payload_bytes: 1 << 20,
+            max_patch_operations: 1000,
+        }
+    }
+}
+
+/// Everything configurable per tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Settings {
+    /// Real-world tolerances.
+    pub tolerances: Tolerances,
+    /// Request limits.
+    pub limits: Limits,
+    /// Whether Group `displayName` must be unique within the tenant (Entra requires it).
+    pub unique_group_display_name: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            tolerances: Tolerances::default(),
+            limits: Limits::default(),
+            unique_group_display_name: true,
+        }
+    }
+}
+
+impl Settings {
+    /// Strict RFC mode: every tolerance off, default limits.
+    pub fn strict() -> Self {
+        Settings {
+            tolerances: Tolerances::strict(),
+            ..Settings::default()
+        }
+    }
+}
