@@ -2,9 +2,11 @@
 
 mod ids;
 mod list;
+mod value;
 
 pub use ids::{ResourceId, Version};
 pub use list::ListResponse;
+pub use value::normalize_value;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
