@@ -16,9 +16,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use http::{HeaderValue, StatusCode};
 use scimkit::auth::{
-    hash_token, parse_bearer, unauthorized, www_authenticate, BearerTokenVerifier, Clock,
-    ManualClock, MemoryTenantStore, Principal, Subject, TenantStore, Tenants, TokenId, TokenRecord,
-    TokenSecret, TokenVerifier, TOKEN_PREFIX, UNAUTHORIZED_DETAIL,
+    authenticate, hash_token, parse_bearer, unauthorized, www_authenticate, BearerTokenVerifier,
+    Clock, ManualClock, MemoryTenantStore, Principal, Subject, TenantStore, Tenants, TokenId,
+    TokenRecord, TokenSecret, TokenVerifier, TOKEN_PREFIX, UNAUTHORIZED_DETAIL,
 };
 use scimkit::settings::Settings;
 use scimkit::tenant::{Tenant, TenantId};
@@ -885,6 +885,45 @@ async fn host_verifiers_plug_in_as_trait_objects() {
         .verify(&tid("globex"), Some(&bearer("legacy-key-1")))
         .await
         .is_err());
+}
+
+/// A broken host verifier that always vouches for tenant "acme".
+struct Confused;
+
+#[async_trait]
+impl TokenVerifier for Confused {
+    async fn verify(&self, _: &TenantId, _: Option<&HeaderValue>) -> ScimResult<Principal> {
+        Ok(Principal::host(tid("acme"), "anyone"))
+    }
+}
+
+#[tokio::test]
+async fn authenticate_guards_header_count_and_tenant() {
+    let f = fixture().await;
+    let acme = tid("acme");
+    let (rec, secret) = f.tenants.issue_token(&acme, "x", None).await.unwrap();
+    let s = secret.expose_secret();
+    let mut headers = http::HeaderMap::new();
+    assert_refused(authenticate(&f.verifier, &acme, &headers).await, s, "none");
+    headers.insert(http::header::AUTHORIZATION, bearer(s));
+    let p = authenticate(&f.verifier, &acme, &headers).await.unwrap();
+    assert_eq!(p.token_id(), Some(rec.id));
+    // A second Authorization header, even a copy of the first, is refused.
+    headers.append(http::header::AUTHORIZATION, bearer(s));
+    assert_refused(
+        authenticate(&f.verifier, &acme, &headers).await,
+        s,
+        "two headers",
+    );
+    // A verifier answering for another tenant is overruled.
+    let mut one = http::HeaderMap::new();
+    one.insert(http::header::AUTHORIZATION, bearer("whatever"));
+    assert!(authenticate(&Confused, &acme, &one).await.is_ok());
+    assert_refused(
+        authenticate(&Confused, &tid("globex"), &one).await,
+        s,
+        "confused verifier",
+    );
 }
 
 #[test]

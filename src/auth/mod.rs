@@ -26,6 +26,6 @@ pub use token::{
     hash_token, is_well_formed, TokenId, TokenRecord, TokenSecret, TOKEN_LEN, TOKEN_PREFIX,
 };
 pub use verify::{
-    parse_bearer, unauthorized, www_authenticate, BearerTokenVerifier, Principal, Subject,
-    TokenVerifier, MAX_AUTHORIZATION_LEN, UNAUTHORIZED_DETAIL, WWW_AUTHENTICATE,
+    authenticate, parse_bearer, unauthorized, www_authenticate, BearerTokenVerifier, Principal,
+    Subject, TokenVerifier, MAX_AUTHORIZATION_LEN, UNAUTHORIZED_DETAIL, WWW_AUTHENTICATE,
 };

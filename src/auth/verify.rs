@@ -159,6 +159,30 @@ pub trait TokenVerifier: Send + Sync {
     ) -> ScimResult<Principal>;
 }
 
+/// Authenticates a request to `tenant` from its headers: what the service calls before
+/// routing.
+///
+/// Beyond [`TokenVerifier::verify`] it refuses, with the same [`unauthorized`] error, a
+/// request carrying more than one `Authorization` header (which one a proxy or framework
+/// would pick is unpredictable, RFC 9110 §5.3 does not allow combining them), and a
+/// principal that a misbehaving verifier issued for another tenant.
+pub async fn authenticate(
+    verifier: &dyn TokenVerifier,
+    tenant: &TenantId,
+    headers: &http::HeaderMap,
+) -> ScimResult<Principal> {
+    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+    let authorization = values.next();
+    if values.next().is_some() {
+        return Err(unauthorized());
+    }
+    let principal = verifier.verify(tenant, authorization).await?;
+    if principal.tenant() != tenant {
+        return Err(unauthorized());
+    }
+    Ok(principal)
+}
+
 /// The built-in verifier of scimkit bearer tokens, over a [`TenantStore`].
 ///
 /// A request is accepted when its `Authorization` is `Bearer <token>` with a well-formed
