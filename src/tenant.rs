@@ -90,7 +90,7 @@ pub struct Tenant {
 ///
 /// The prefix is validated once, so that every base URL derived from it is one an IdP
 /// accepts: an absolute `http`/`https` URL with a host, no query or fragment, no whitespace or
-/// control characters, and no `_` anywhere (Okta refuses connector base URLs containing one).
+/// control characters, no user information, and no `_` anywhere (Okta refuses connector base URLs containing one).
 /// A trailing `/` is dropped.
 ///
 /// ```
@@ -132,9 +132,20 @@ impl BaseUrl {
             return Err(InvalidBaseUrl("must not contain a query or fragment"));
         }
         let authority = rest.split('/').next().unwrap_or_default();
-        let host = authority.rsplit('@').next().unwrap_or_default();
-        if host.is_empty() || host.starts_with(':') {
+        if authority.contains('@') {
+            // Credentials in a URL end up in IdP screens and logs.
+            return Err(InvalidBaseUrl("must not contain user information"));
+        }
+        // A port follows the last ':' unless that ':' is inside an IPv6 literal `[...]`.
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !p.contains(']') => (h, Some(p)),
+            _ => (authority, None),
+        };
+        if host.is_empty() {
             return Err(InvalidBaseUrl("must name a host"));
+        }
+        if port.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(InvalidBaseUrl("port must be decimal digits"));
         }
         if rest.contains("//") {
             return Err(InvalidBaseUrl("must not contain an empty path segment"));
@@ -194,6 +205,8 @@ mod tests {
                 "https://app.example.com/scim/v2/acme-okta",
             ),
             ("http://localhost:8080", "http://localhost:8080/acme-okta"),
+            ("http://[::1]:8080/scim", "http://[::1]:8080/scim/acme-okta"),
+            ("https://[::1]/scim", "https://[::1]/scim/acme-okta"),
             (
                 "https://app.example.com:8443/a/b",
                 "https://app.example.com:8443/a/b/acme-okta",
@@ -216,6 +229,9 @@ mod tests {
             "https://app.example.com/scim?x=1",
             "https://app.example.com/scim#top",
             "https://app.example.com//scim",
+            "https://user:pw@app.example.com/scim",
+            "https://app.example.com:/scim",
+            "https://app.example.com:https/scim",
         ] {
             assert!(BaseUrl::new(bad).is_err(), "{bad:?}");
         }

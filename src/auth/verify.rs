@@ -23,9 +23,14 @@ pub const WWW_AUTHENTICATE: &str = "Bearer realm=\"scim\"";
 pub const UNAUTHORIZED_DETAIL: &str =
     "Authentication failed: a valid bearer token for this tenant is required.";
 
-/// The longest `Authorization` value [`parse_bearer`] looks at. A scimkit token makes a
-/// 58-byte header; anything far larger is refused before any work is done on it.
-pub const MAX_AUTHORIZATION_LEN: usize = 1024;
+/// The longest `Authorization` value [`parse_bearer`] looks at: room for the large JWTs a
+/// host's OAuth verifier may see, while a 10 KB value is refused before any work is done on
+/// it. The built-in verifier is stricter (see [`BearerTokenVerifier`]).
+pub const MAX_AUTHORIZATION_LEN: usize = 8 * 1024;
+
+/// The longest `Authorization` value the built-in verifier looks at. A scimkit token makes
+/// a 58-byte header; the rest is room for surrounding whitespace.
+const BUILTIN_MAX_AUTHORIZATION_LEN: usize = 256;
 
 /// The `WWW-Authenticate` header value to attach to a 401 answer.
 pub fn www_authenticate() -> HeaderValue {
@@ -185,7 +190,8 @@ pub async fn authenticate(
 
 /// The built-in verifier of scimkit bearer tokens, over a [`TenantStore`].
 ///
-/// A request is accepted when its `Authorization` is `Bearer <token>` with a well-formed
+/// A request is accepted when its `Authorization` (at most 256 bytes) is `Bearer <token>`
+/// with a well-formed
 /// scimkit token whose SHA-256 is stored, and the record belongs to the URL's tenant, is not
 /// revoked, has not expired at the clock's `now`, and the tenant has SCIM enabled. Every
 /// other case gives the same [`unauthorized`] error.
@@ -238,6 +244,7 @@ impl TokenVerifier for BearerTokenVerifier {
     ) -> ScimResult<Principal> {
         // Shape checks first: they are cheap and reveal nothing a client does not know.
         let token = authorization
+            .filter(|v| v.len() <= BUILTIN_MAX_AUTHORIZATION_LEN)
             .and_then(|v| parse_bearer(v.as_bytes()))
             .filter(|t| is_well_formed(t))
             .ok_or_else(unauthorized)?;
@@ -292,6 +299,17 @@ mod tests {
         ] {
             assert_eq!(parse_bearer(input.as_bytes()), Some(want), "{input:?}");
         }
+        // Room for a large JWT from a host's OAuth verifier.
+        let jwt = format!(
+            "{}.{}.{}",
+            "e".repeat(40),
+            "p".repeat(4000),
+            "s".repeat(300)
+        );
+        assert_eq!(
+            parse_bearer(format!("Bearer {jwt}").as_bytes()),
+            Some(jwt.as_str())
+        );
     }
 
     #[test]
