@@ -10,6 +10,7 @@
     )
 )]
 
+pub mod auth;
 pub mod error;
 pub mod filter;
 pub mod resource;
@@ -17,9 +18,10 @@ pub mod schema;
 pub mod settings;
 pub mod tenant;
 
+pub use auth::{BearerTokenVerifier, Principal, TenantStore, Tenants, TokenVerifier};
 pub use error::{ScimError, ScimResult, ScimType};
 pub use filter::Filter;
 pub use resource::{ListResponse, Meta, ResourceId, Version};
 pub use schema::{AttrPath, ResourceDef, SchemaRegistry};
 pub use settings::{Limits, Settings, Tolerances};
-pub use tenant::TenantId;
+pub use tenant::{BaseUrl, Tenant, TenantId};
