@@ -20,7 +20,7 @@ pub mod tenant;
 
 pub use auth::{BearerTokenVerifier, Principal, TenantStore, Tenants, TokenVerifier};
 pub use error::{ScimError, ScimResult, ScimType};
-pub use filter::Filter;
+pub use filter::{CompiledFilter, Filter};
 pub use resource::{ListResponse, Meta, ResourceId, Version};
 pub use schema::{AttrPath, ResourceDef, SchemaRegistry};
 pub use settings::{Limits, Settings, Tolerances};
