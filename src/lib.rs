@@ -11,10 +11,12 @@
 )]
 
 pub mod error;
+pub mod feed;
 pub mod filter;
 pub mod resource;
 pub mod schema;
 pub mod settings;
+pub mod store;
 pub mod tenant;
 
 pub use error::{ScimError, ScimResult, ScimType};
