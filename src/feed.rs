@@ -114,7 +114,10 @@ mod tests {
 
     #[test]
     fn kinds_have_stable_names() {
-        assert_eq!(ChangeKind::MembershipChanged.to_string(), "membershipChanged");
+        assert_eq!(
+            ChangeKind::MembershipChanged.to_string(),
+            "membershipChanged"
+        );
         assert_eq!(ChangeKind::Created.as_str(), "created");
     }
 }

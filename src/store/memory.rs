@@ -108,6 +108,9 @@ fn fold(s: &str) -> String {
 
 type Key = Arc<str>;
 
+/// An entry of an [`AttrIndex`]: ((value, ord), id).
+type IndexEntry<'a> = (&'a (Box<str>, u64), &'a Key);
+
 #[derive(Default)]
 struct TenantData {
     records: HashMap<Key, Record>,
@@ -455,7 +458,11 @@ impl Planner<'_> {
 }
 
 /// The leaf `attr eq|sw "v"` on an indexed attribute, when the whole filter is that leaf.
-fn index_leaf<'f>(ti: &TypeIndex, rt: &ResourceDef, f: &'f Filter) -> Option<(usize, &'f str, bool)> {
+fn index_leaf<'f>(
+    ti: &TypeIndex,
+    rt: &ResourceDef,
+    f: &'f Filter,
+) -> Option<(usize, &'f str, bool)> {
     match f {
         Filter::Compare {
             path,
@@ -600,8 +607,11 @@ impl ResourceStore for MemoryStore {
             let new_unique: Option<Vec<Key>> = match &req.document {
                 None => None,
                 Some(d) => {
-                    let keys: Vec<Key> =
-                        d.unique_keys.iter().map(|k| Key::from(unique_key(k))).collect();
+                    let keys: Vec<Key> = d
+                        .unique_keys
+                        .iter()
+                        .map(|k| Key::from(unique_key(k)))
+                        .collect();
                     if let Some(ti) = data.types.get(rt.name()) {
                         for (k, uk) in keys.iter().zip(&d.unique_keys) {
                             if ti.unique.get(k).is_some_and(|owner| *owner != key) {
@@ -908,7 +918,7 @@ fn list_in(
             .as_ref()
             .and_then(|f| index_leaf(ti, rt, f))
             .filter(|(i, _, _)| ti.attrs.get(*i).is_some_and(|a| std::ptr::eq(a, ix)));
-        let entries: Box<dyn Iterator<Item = (&(Box<str>, u64), &Key)>> = match leaf {
+        let entries: Box<dyn Iterator<Item = IndexEntry<'_>>> = match leaf {
             Some((_, v, prefix)) => Box::new(ix.range(v, prefix)),
             None => Box::new(ix.map.iter()),
         };

@@ -459,8 +459,16 @@ mod tests {
                 412,
                 None,
             ),
-            (StoreError::InvalidMember("x".into()), 400, Some("invalidValue")),
-            (StoreError::InvalidFilter("f".into()), 400, Some("invalidFilter")),
+            (
+                StoreError::InvalidMember("x".into()),
+                400,
+                Some("invalidValue"),
+            ),
+            (
+                StoreError::InvalidFilter("f".into()),
+                400,
+                Some("invalidFilter"),
+            ),
         ];
         for (e, status, ty) in cases {
             let s = ScimError::from(e.clone());

@@ -37,9 +37,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
 use super::{
-    apply_query, view_document, CreateRequest, ListQuery, MemberRef, MembershipDelta,
-    NewDocument, Page, Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey,
-    UpdateKind, UpdateRequest,
+    apply_query, view_document, CreateRequest, ListQuery, MemberRef, MembershipDelta, NewDocument,
+    Page, Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UpdateKind,
+    UpdateRequest,
 };
 use crate::feed::ChangeKind;
 use crate::filter::{compare_resources, Filter, SortOrder, SortSpec};
@@ -130,7 +130,9 @@ impl Fixture {
 
 /// A fixed base time, so documents and feeds are reproducible.
 pub fn base_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("valid time")
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid time")
 }
 
 /// The `userName` uniqueness key (not `caseExact`, so folded).
@@ -276,7 +278,9 @@ pub async fn check_crud(store: &dyn ResourceStore, fx: &Fixture) {
         matches!(wrong_type, Err(StoreError::NotFound { .. })),
         "a User is not found as a Group: {wrong_type:?}"
     );
-    let missing = store.get(&fx.tenant, &fx.users, &"nope".into(), false).await;
+    let missing = store
+        .get(&fx.tenant, &fx.users, &"nope".into(), false)
+        .await;
     assert!(matches!(missing, Err(StoreError::NotFound { .. })));
 
     let mut doc2 = simple_user("bjensen@example.com");
@@ -307,7 +311,13 @@ pub async fn check_crud(store: &dyn ResourceStore, fx: &Fixture) {
         "deleting through the wrong type: {wrong:?}"
     );
     store
-        .delete(&fx.tenant, &fx.users, &"u1".into(), Some(Version::new(2)), t2)
+        .delete(
+            &fx.tenant,
+            &fx.users,
+            &"u1".into(),
+            Some(Version::new(2)),
+            t2,
+        )
         .await
         .expect("delete");
     let gone = store.get(&fx.tenant, &fx.users, &"u1".into(), false).await;
@@ -328,7 +338,11 @@ pub async fn check_crud(store: &dyn ResourceStore, fx: &Fixture) {
 
     // A taken id is a conflict on `id`, whatever the type.
     store
-        .create(&fx.tenant, &fx.users, user_request("u2", simple_user("a"), t0))
+        .create(
+            &fx.tenant,
+            &fx.users,
+            user_request("u2", simple_user("a"), t0),
+        )
         .await
         .expect("create u2");
     let dup = store
@@ -366,7 +380,11 @@ pub async fn check_custom_resource_type(store: &dyn ResourceStore, fx: &Fixture)
         .await
         .expect("create device 2");
     store
-        .create(&fx.tenant, &fx.users, user_request("u1", simple_user("d1"), t0))
+        .create(
+            &fx.tenant,
+            &fx.users,
+            user_request("u1", simple_user("d1"), t0),
+        )
         .await
         .expect("user");
     let page = list_exact(
@@ -383,18 +401,28 @@ pub async fn check_custom_resource_type(store: &dyn ResourceStore, fx: &Fixture)
     let all = list_exact(store, &fx.tenant, &fx.devices, &ListQuery::default()).await;
     assert_eq!(all.total_results, 2, "only devices are listed as devices");
     let feed = store.changes_since(&fx.tenant, 0, 100).await.unwrap();
-    assert!(feed.iter().any(|c| c.resource_type == "Device" && c.id.as_str() == "d2"));
+    assert!(feed
+        .iter()
+        .any(|c| c.resource_type == "Device" && c.id.as_str() == "d2"));
 }
 
 /// Stale versions fail with `VersionMismatch` and change nothing.
 pub async fn check_versions(store: &dyn ResourceStore, fx: &Fixture) {
     let t0 = base_time();
     store
-        .create(&fx.tenant, &fx.users, user_request("u1", simple_user("a"), t0))
+        .create(
+            &fx.tenant,
+            &fx.users,
+            user_request("u1", simple_user("a"), t0),
+        )
         .await
         .unwrap();
     store
-        .create(&fx.tenant, &fx.users, user_request("m1", simple_user("m"), t0))
+        .create(
+            &fx.tenant,
+            &fx.users,
+            user_request("m1", simple_user("m"), t0),
+        )
         .await
         .unwrap();
     store
@@ -411,7 +439,11 @@ pub async fn check_versions(store: &dyn ResourceStore, fx: &Fixture) {
         .await
         .unwrap();
     assert_eq!(v2.version, Version::new(2), "an unconditional write bumps");
-    let feed_len = store.changes_since(&fx.tenant, 0, 1000).await.unwrap().len();
+    let feed_len = store
+        .changes_since(&fx.tenant, 0, 1000)
+        .await
+        .unwrap()
+        .len();
 
     let stale = store
         .update(
@@ -430,17 +462,33 @@ pub async fn check_versions(store: &dyn ResourceStore, fx: &Fixture) {
     let r = store
         .update(&fx.tenant, &fx.groups, &"g1".into(), stale_members)
         .await;
-    assert!(matches!(r, Err(StoreError::VersionMismatch { .. })), "{r:?}");
+    assert!(
+        matches!(r, Err(StoreError::VersionMismatch { .. })),
+        "{r:?}"
+    );
     let r = store
-        .delete(&fx.tenant, &fx.users, &"u1".into(), Some(Version::INITIAL), t0)
+        .delete(
+            &fx.tenant,
+            &fx.users,
+            &"u1".into(),
+            Some(Version::INITIAL),
+            t0,
+        )
         .await;
-    assert!(matches!(r, Err(StoreError::VersionMismatch { .. })), "{r:?}");
+    assert!(
+        matches!(r, Err(StoreError::VersionMismatch { .. })),
+        "{r:?}"
+    );
 
     let now = store
         .get(&fx.tenant, &fx.users, &"u1".into(), false)
         .await
         .unwrap();
-    assert_eq!(now.doc, simple_user("b"), "a stale write changed the document");
+    assert_eq!(
+        now.doc,
+        simple_user("b"),
+        "a stale write changed the document"
+    );
     assert_eq!(now.version, Version::new(2));
     let g = store
         .get(&fx.tenant, &fx.groups, &"g1".into(), true)
@@ -448,11 +496,22 @@ pub async fn check_versions(store: &dyn ResourceStore, fx: &Fixture) {
         .unwrap();
     assert_eq!(g.members.as_deref().map(<[_]>::len), Some(0));
     assert_eq!(g.version, Version::INITIAL);
-    let after = store.changes_since(&fx.tenant, 0, 1000).await.unwrap().len();
-    assert_eq!(after, feed_len, "a failed write appended to the change feed");
+    let after = store
+        .changes_since(&fx.tenant, 0, 1000)
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(
+        after, feed_len,
+        "a failed write appended to the change feed"
+    );
     // The name `c` from the failed write must not be reserved.
     store
-        .create(&fx.tenant, &fx.users, user_request("u2", simple_user("c"), t0))
+        .create(
+            &fx.tenant,
+            &fx.users,
+            user_request("u2", simple_user("c"), t0),
+        )
         .await
         .expect("`c` is free");
 }
@@ -461,11 +520,19 @@ pub async fn check_versions(store: &dyn ResourceStore, fx: &Fixture) {
 pub async fn check_uniqueness(store: &dyn ResourceStore, fx: &Fixture) {
     let t0 = base_time();
     store
-        .create(&fx.tenant, &fx.users, user_request("u1", simple_user("BJensen"), t0))
+        .create(
+            &fx.tenant,
+            &fx.users,
+            user_request("u1", simple_user("BJensen"), t0),
+        )
         .await
         .unwrap();
     let dup = store
-        .create(&fx.tenant, &fx.users, user_request("u2", simple_user("bjensen"), t0))
+        .create(
+            &fx.tenant,
+            &fx.users,
+            user_request("u2", simple_user("bjensen"), t0),
+        )
         .await;
     assert!(
         matches!(&dup, Err(StoreError::Conflict { attribute }) if attribute == "userName"),
@@ -476,7 +543,11 @@ pub async fn check_uniqueness(store: &dyn ResourceStore, fx: &Fixture) {
         Err(StoreError::NotFound { .. })
     ));
     store
-        .create(&fx.tenant, &fx.users, user_request("u2", simple_user("other"), t0))
+        .create(
+            &fx.tenant,
+            &fx.users,
+            user_request("u2", simple_user("other"), t0),
+        )
         .await
         .unwrap();
     let taken = store
@@ -487,7 +558,10 @@ pub async fn check_uniqueness(store: &dyn ResourceStore, fx: &Fixture) {
             replace_request(simple_user("BJENSEN"), None, t0),
         )
         .await;
-    assert!(matches!(taken, Err(StoreError::Conflict { .. })), "{taken:?}");
+    assert!(
+        matches!(taken, Err(StoreError::Conflict { .. })),
+        "{taken:?}"
+    );
     // Keeping one's own value is no conflict; renaming frees the old value.
     store
         .update(
@@ -508,7 +582,11 @@ pub async fn check_uniqueness(store: &dyn ResourceStore, fx: &Fixture) {
         .await
         .expect("rename");
     store
-        .create(&fx.tenant, &fx.users, user_request("u3", simple_user("bjensen"), t0))
+        .create(
+            &fx.tenant,
+            &fx.users,
+            user_request("u3", simple_user("bjensen"), t0),
+        )
         .await
         .expect("the old name is free again");
     store
@@ -516,20 +594,36 @@ pub async fn check_uniqueness(store: &dyn ResourceStore, fx: &Fixture) {
         .await
         .unwrap();
     store
-        .create(&fx.tenant, &fx.users, user_request("u4", simple_user("bjensen"), t0))
+        .create(
+            &fx.tenant,
+            &fx.users,
+            user_request("u4", simple_user("bjensen"), t0),
+        )
         .await
         .expect("a deleted user's name is free");
     // Same value, other type or other tenant: no clash.
     store
-        .create(&fx.tenant, &fx.groups, group_request("g1", "bjensen", &[], t0))
+        .create(
+            &fx.tenant,
+            &fx.groups,
+            group_request("g1", "bjensen", &[], t0),
+        )
         .await
         .expect("keys are per resource type");
     store
-        .create(&fx.other, &fx.users, user_request("u1", simple_user("bjensen"), t0))
+        .create(
+            &fx.other,
+            &fx.users,
+            user_request("u1", simple_user("bjensen"), t0),
+        )
         .await
         .expect("keys and ids are per tenant");
     let gdup = store
-        .create(&fx.tenant, &fx.groups, group_request("g2", "BJensen", &[], t0))
+        .create(
+            &fx.tenant,
+            &fx.groups,
+            group_request("g2", "BJensen", &[], t0),
+        )
         .await;
     assert!(
         matches!(&gdup, Err(StoreError::Conflict { attribute }) if attribute == "displayName"),
@@ -606,7 +700,13 @@ pub async fn check_paging(store: &dyn ResourceStore, fx: &Fixture) {
 /// sortBy/sortOrder: the engine's order, missing values last in both orders.
 pub async fn check_sorting(store: &dyn ResourceStore, fx: &Fixture) {
     load_users(store, fx, &fx.tenant, 40).await;
-    for by in ["userName", "title", "name.familyName", "meta.created", "emails"] {
+    for by in [
+        "userName",
+        "title",
+        "name.familyName",
+        "meta.created",
+        "emails",
+    ] {
         for order in [SortOrder::Ascending, SortOrder::Descending] {
             let spec = SortSpec {
                 by: AttrPath::parse(by).unwrap(),
@@ -686,7 +786,10 @@ pub async fn check_tenant_isolation(store: &dyn ResourceStore, fx: &Fixture) {
         .await
         .unwrap();
     let nf = |r: &Result<_, StoreError>| matches!(r, Err(StoreError::NotFound { .. }));
-    assert!(nf(&store.get(b, &fx.users, &"ua".into(), false).await.map(|_| ())));
+    assert!(nf(&store
+        .get(b, &fx.users, &"ua".into(), false)
+        .await
+        .map(|_| ())));
     assert!(nf(&store
         .update(
             b,
@@ -696,8 +799,13 @@ pub async fn check_tenant_isolation(store: &dyn ResourceStore, fx: &Fixture) {
         )
         .await
         .map(|_| ())));
-    assert!(nf(&store.delete(b, &fx.users, &"ua".into(), None, t0).await));
-    assert!(nf(&store.members(b, &fx.groups, &"ga".into(), 1, 10).await.map(|_| ())));
+    assert!(nf(&store
+        .delete(b, &fx.users, &"ua".into(), None, t0)
+        .await));
+    assert!(nf(&store
+        .members(b, &fx.groups, &"ga".into(), 1, 10)
+        .await
+        .map(|_| ())));
     assert!(store.groups_of(b, &"ua".into()).await.unwrap().is_empty());
     // A member from another tenant does not exist here.
     let cross = store
@@ -721,7 +829,9 @@ pub async fn check_tenant_isolation(store: &dyn ResourceStore, fx: &Fixture) {
     let pb = list_exact(store, b, &fx.users, &ListQuery::default()).await;
     assert_eq!(ids(&pb.resources), ["ub"]);
     let feed_b = store.changes_since(b, 0, 100).await.unwrap();
-    assert!(feed_b.iter().all(|c| &c.tenant == b && c.id.as_str() != "ua"));
+    assert!(feed_b
+        .iter()
+        .all(|c| &c.tenant == b && c.id.as_str() != "ua"));
     assert_eq!(feed_b.len(), 2);
     // A is untouched.
     let ga = store.get(a, &fx.groups, &"ga".into(), true).await.unwrap();
@@ -747,7 +857,11 @@ pub async fn check_membership(store: &dyn ResourceStore, fx: &Fixture) {
         .await
         .unwrap();
     store
-        .create(tn, &fx.groups, group_request("g1", "Engineering", &["u1"], t0))
+        .create(
+            tn,
+            &fx.groups,
+            group_request("g1", "Engineering", &["u1"], t0),
+        )
         .await
         .unwrap();
     store
@@ -756,16 +870,30 @@ pub async fn check_membership(store: &dyn ResourceStore, fx: &Fixture) {
         .unwrap();
 
     let g = store
-        .update(tn, &fx.groups, &"g1".into(), delta_request(add(&["u2", "u4"]), t0))
+        .update(
+            tn,
+            &fx.groups,
+            &"g1".into(),
+            delta_request(add(&["u2", "u4"]), t0),
+        )
         .await
         .unwrap();
     assert_eq!(g.version, Version::new(2), "one delta, one bump");
-    let page = store.members(tn, &fx.groups, &"g1".into(), 1, 10).await.unwrap();
+    let page = store
+        .members(tn, &fx.groups, &"g1".into(), 1, 10)
+        .await
+        .unwrap();
     assert_eq!(page.total_results, 3);
     let got: Vec<(String, String, Option<String>)> = page
         .members
         .iter()
-        .map(|m| (m.value.to_string(), m.resource_type.clone(), m.display.clone()))
+        .map(|m| {
+            (
+                m.value.to_string(),
+                m.resource_type.clone(),
+                m.display.clone(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -776,23 +904,43 @@ pub async fn check_membership(store: &dyn ResourceStore, fx: &Fixture) {
         ],
         "members ordered by id; display is displayName, else userName"
     );
-    let p2 = store.members(tn, &fx.groups, &"g1".into(), 2, 1).await.unwrap();
+    let p2 = store
+        .members(tn, &fx.groups, &"g1".into(), 2, 1)
+        .await
+        .unwrap();
     assert_eq!(p2.members.len(), 1);
     assert_eq!(p2.members[0].value.as_str(), "u2");
-    let p3 = store.members(tn, &fx.groups, &"g1".into(), 9, 5).await.unwrap();
+    let p3 = store
+        .members(tn, &fx.groups, &"g1".into(), 9, 5)
+        .await
+        .unwrap();
     assert!(p3.members.is_empty());
     assert_eq!(p3.total_results, 3);
 
     // Idempotent add: nothing changes.
     let same = store
-        .update(tn, &fx.groups, &"g1".into(), delta_request(add(&["u2"]), t0))
+        .update(
+            tn,
+            &fx.groups,
+            &"g1".into(),
+            delta_request(add(&["u2"]), t0),
+        )
         .await
         .unwrap();
-    assert_eq!(same.version, Version::new(2), "re-adding a member is a no-op");
+    assert_eq!(
+        same.version,
+        Version::new(2),
+        "re-adding a member is a no-op"
+    );
 
     // Invalid member: nothing changes, not even the valid part.
     let bad = store
-        .update(tn, &fx.groups, &"g1".into(), delta_request(add(&["u3", "ghost"]), t0))
+        .update(
+            tn,
+            &fx.groups,
+            &"g1".into(),
+            delta_request(add(&["u3", "ghost"]), t0),
+        )
         .await;
     assert!(
         matches!(&bad, Err(StoreError::InvalidMember(id)) if id.as_str() == "ghost"),
@@ -825,13 +973,21 @@ pub async fn check_membership(store: &dyn ResourceStore, fx: &Fixture) {
         .update(tn, &fx.groups, &"g2".into(), delta_request(nested, t0))
         .await
         .expect("a group can be a member");
-    let m = store.members(tn, &fx.groups, &"g2".into(), 1, 10).await.unwrap();
+    let m = store
+        .members(tn, &fx.groups, &"g2".into(), 1, 10)
+        .await
+        .unwrap();
     assert_eq!(m.members[0].resource_type, "Group");
     assert_eq!(m.members[0].display.as_deref(), Some("Engineering"));
 
     // groups_of
     store
-        .update(tn, &fx.groups, &"g2".into(), delta_request(add(&["u1"]), t0))
+        .update(
+            tn,
+            &fx.groups,
+            &"g2".into(),
+            delta_request(add(&["u1"]), t0),
+        )
         .await
         .unwrap();
     let gs = store.groups_of(tn, &"u1".into()).await.unwrap();
@@ -849,7 +1005,11 @@ pub async fn check_membership(store: &dyn ResourceStore, fx: &Fixture) {
     assert!(store.groups_of(tn, &"u3".into()).await.unwrap().is_empty());
 
     // Entra's removal with a value list, combined with a document change: one bump.
-    let v = store.get(tn, &fx.groups, &"g1".into(), false).await.unwrap().version;
+    let v = store
+        .get(tn, &fx.groups, &"g1".into(), false)
+        .await
+        .unwrap()
+        .version;
     let both = UpdateRequest {
         expected_version: Some(v),
         document: Some(NewDocument {
@@ -863,7 +1023,10 @@ pub async fn check_membership(store: &dyn ResourceStore, fx: &Fixture) {
         kind: UpdateKind::Patch,
         now: t0,
     };
-    let g = store.update(tn, &fx.groups, &"g1".into(), both).await.unwrap();
+    let g = store
+        .update(tn, &fx.groups, &"g1".into(), both)
+        .await
+        .unwrap();
     assert_eq!(g.version, v.next());
     let m = store.get(tn, &fx.groups, &"g1".into(), true).await.unwrap();
     assert_eq!(ids_of_members(&m), ["u2"]);
@@ -875,7 +1038,11 @@ pub async fn check_membership(store: &dyn ResourceStore, fx: &Fixture) {
     // Replace all members (clear + add); a member both kept and re-added stays once.
     let replace_all = MembershipDelta {
         clear: true,
-        add: vec![MemberRef::new("u3"), MemberRef::new("u2"), MemberRef::new("u3")],
+        add: vec![
+            MemberRef::new("u3"),
+            MemberRef::new("u2"),
+            MemberRef::new("u3"),
+        ],
         remove: Vec::new(),
     };
     store
@@ -894,14 +1061,15 @@ pub async fn check_membership(store: &dyn ResourceStore, fx: &Fixture) {
         .unwrap();
     let m = store.get(tn, &fx.groups, &"g1".into(), true).await.unwrap();
     assert!(ids_of_members(&m).is_empty());
-    assert!(store
-        .groups_of(tn, &"u3".into())
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(store.groups_of(tn, &"u3".into()).await.unwrap().is_empty());
     // A group cannot contain itself.
     let selfish = store
-        .update(tn, &fx.groups, &"g1".into(), delta_request(add(&["g1"]), t0))
+        .update(
+            tn,
+            &fx.groups,
+            &"g1".into(),
+            delta_request(add(&["g1"]), t0),
+        )
         .await;
     assert!(matches!(selfish, Err(StoreError::InvalidMember(_))));
     // Get without members leaves them out.
@@ -944,11 +1112,19 @@ pub async fn check_large_group(store: &dyn ResourceStore, fx: &Fixture) {
     let seq_before = store.changes_since(tn, 0, usize::MAX).await.unwrap().len();
     let extra = format!("m{n:05}");
     let g = store
-        .update(tn, &fx.groups, &"big".into(), delta_request(add(&[&extra]), t0))
+        .update(
+            tn,
+            &fx.groups,
+            &"big".into(),
+            delta_request(add(&[&extra]), t0),
+        )
         .await
         .unwrap();
     assert_eq!(g.version, Version::new(2));
-    let page = store.members(tn, &fx.groups, &"big".into(), 10_001, 10).await.unwrap();
+    let page = store
+        .members(tn, &fx.groups, &"big".into(), 10_001, 10)
+        .await
+        .unwrap();
     assert_eq!(page.total_results, 10_001);
     assert_eq!(page.members.len(), 1);
     assert_eq!(page.members[0].value.as_str(), extra);
@@ -967,7 +1143,10 @@ pub async fn check_large_group(store: &dyn ResourceStore, fx: &Fixture) {
         .update(tn, &fx.groups, &"big".into(), delta_request(remove, t0))
         .await
         .unwrap();
-    let page = store.members(tn, &fx.groups, &"big".into(), 1, 1).await.unwrap();
+    let page = store
+        .members(tn, &fx.groups, &"big".into(), 1, 1)
+        .await
+        .unwrap();
     assert_eq!(page.total_results, 9_999);
     assert_eq!(page.members[0].value.as_str(), "m00001");
 }
@@ -985,14 +1164,28 @@ pub async fn check_delete_cleans_memberships(store: &dyn ResourceStore, fx: &Fix
             .unwrap();
     }
     store
-        .create(tn, &fx.groups, group_request("g1", "One", &["u1", "u2"], t0))
+        .create(
+            tn,
+            &fx.groups,
+            group_request("g1", "One", &["u1", "u2"], t0),
+        )
         .await
         .unwrap();
     store
-        .create(tn, &fx.groups, group_request("g2", "Two", &["u1", "g1"], t0))
+        .create(
+            tn,
+            &fx.groups,
+            group_request("g2", "Two", &["u1", "g1"], t0),
+        )
         .await
         .unwrap();
-    let seq = store.changes_since(tn, 0, 100).await.unwrap().last().unwrap().seq;
+    let seq = store
+        .changes_since(tn, 0, 100)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .seq;
     store
         .delete(tn, &fx.users, &"u1".into(), None, t1)
         .await
@@ -1004,10 +1197,8 @@ pub async fn check_delete_cleans_memberships(store: &dyn ResourceStore, fx: &Fix
         assert_eq!(r.last_modified, t1);
     }
     let changes = store.changes_since(tn, seq, 100).await.unwrap();
-    let got: HashSet<(String, ChangeKind)> = changes
-        .iter()
-        .map(|c| (c.id.to_string(), c.kind))
-        .collect();
+    let got: HashSet<(String, ChangeKind)> =
+        changes.iter().map(|c| (c.id.to_string(), c.kind)).collect();
     let want: HashSet<(String, ChangeKind)> = [
         ("u1".to_string(), ChangeKind::Deleted),
         ("g1".to_string(), ChangeKind::MembershipChanged),
@@ -1028,7 +1219,12 @@ pub async fn check_delete_cleans_memberships(store: &dyn ResourceStore, fx: &Fix
     assert_eq!(g2.version, Version::new(3));
     // A deleted member id can't be added back.
     let r = store
-        .update(tn, &fx.groups, &"g2".into(), delta_request(add(&["u1"]), t1))
+        .update(
+            tn,
+            &fx.groups,
+            &"g2".into(),
+            delta_request(add(&["u1"]), t1),
+        )
         .await;
     assert!(matches!(r, Err(StoreError::InvalidMember(_))));
 }
@@ -1047,14 +1243,27 @@ pub async fn check_change_feed(store: &dyn ResourceStore, fx: &Fixture) {
         .await
         .unwrap();
     store
-        .update(tn, &fx.users, &"u1".into(), replace_request(simple_user("b"), None, t(3)))
+        .update(
+            tn,
+            &fx.users,
+            &"u1".into(),
+            replace_request(simple_user("b"), None, t(3)),
+        )
         .await
         .unwrap();
     let mut patch = replace_request(simple_user("c"), None, t(4));
     patch.kind = UpdateKind::Patch;
-    store.update(tn, &fx.users, &"u1".into(), patch).await.unwrap();
     store
-        .update(tn, &fx.groups, &"g1".into(), delta_request(add(&["u1"]), t(5)))
+        .update(tn, &fx.users, &"u1".into(), patch)
+        .await
+        .unwrap();
+    store
+        .update(
+            tn,
+            &fx.groups,
+            &"g1".into(),
+            delta_request(add(&["u1"]), t(5)),
+        )
         .await
         .unwrap();
     // Failed writes record nothing.
@@ -1063,7 +1272,12 @@ pub async fn check_change_feed(store: &dyn ResourceStore, fx: &Fixture) {
         .await
         .unwrap_err();
     let _ = store
-        .update(tn, &fx.groups, &"g1".into(), delta_request(add(&["zz"]), t(6)))
+        .update(
+            tn,
+            &fx.groups,
+            &"g1".into(),
+            delta_request(add(&["zz"]), t(6)),
+        )
         .await
         .unwrap_err();
     store
@@ -1074,7 +1288,15 @@ pub async fn check_change_feed(store: &dyn ResourceStore, fx: &Fixture) {
     let all = store.changes_since(tn, 0, 100).await.unwrap();
     let got: Vec<(&str, ChangeKind, u64, DateTime<Utc>, &str)> = all
         .iter()
-        .map(|c| (c.id.as_str(), c.kind, c.version.get(), c.at, c.resource_type.as_str()))
+        .map(|c| {
+            (
+                c.id.as_str(),
+                c.kind,
+                c.version.get(),
+                c.at,
+                c.resource_type.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -1103,7 +1325,11 @@ pub async fn check_change_feed(store: &dyn ResourceStore, fx: &Fixture) {
         .await
         .unwrap()
         .is_empty());
-    assert!(store.changes_since(tn, u64::MAX, 10).await.unwrap().is_empty());
+    assert!(store
+        .changes_since(tn, u64::MAX, 10)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(store.changes_since(tn, 0, 0).await.unwrap().is_empty());
 }
 
@@ -1112,12 +1338,11 @@ pub async fn check_change_feed(store: &dyn ResourceStore, fx: &Fixture) {
 // ---------------------------------------------------------------------------------------
 
 const GIVEN: [&str; 12] = [
-    "Barbara", "James", "Émile", "Zoë", "ann", "Olga", "Li", "Mary", "Jean-Luc", "Ørjan",
-    "Tom", "Bjørn",
+    "Barbara", "James", "Émile", "Zoë", "ann", "Olga", "Li", "Mary", "Jean-Luc", "Ørjan", "Tom",
+    "Bjørn",
 ];
 const FAMILY: [&str; 10] = [
-    "Jensen", "Smith", "Müller", "O'Brien", "van Dijk", "Ng", "Garcia", "jones", "Stråle",
-    "Doe",
+    "Jensen", "Smith", "Müller", "O'Brien", "van Dijk", "Ng", "Garcia", "jones", "Stråle", "Doe",
 ];
 const TITLES: [&str; 4] = ["Engineer", "Tour Guide", "VP Sales", "engineer"];
 const DEPARTMENTS: [&str; 5] = ["Sales", "Engineering", "Support", "HR", "sales"];
@@ -1127,7 +1352,11 @@ const DEPARTMENTS: [&str; 5] = ["Sales", "Engineering", "Support", "HR", "sales"
 pub fn generated_user(i: usize) -> Value {
     let given = GIVEN[i % GIVEN.len()];
     let family = FAMILY[(i / 3) % FAMILY.len()];
-    let domain = if i % 4 == 0 { "example.org" } else { "example.com" };
+    let domain = if i % 4 == 0 {
+        "example.org"
+    } else {
+        "example.com"
+    };
     let user_name = if i % 7 == 0 {
         format!("USER{i}@{domain}")
     } else {
@@ -1213,7 +1442,10 @@ fn user_filters() -> Vec<String> {
         f.push(format!(r#"name.givenName eq "{}""#, g.to_uppercase()));
     }
     for fam in FAMILY {
-        f.push(format!(r#"name.familyName sw "{}""#, fam.get(..2).unwrap_or(fam)));
+        f.push(format!(
+            r#"name.familyName sw "{}""#,
+            fam.get(..2).unwrap_or(fam)
+        ));
     }
     for t in ["engineer", "Tour", "sales", "VP"] {
         f.push(format!(r#"title eq "{t}""#));
@@ -1382,9 +1614,21 @@ pub async fn check_filter_equivalence(store: &dyn ResourceStore, fx: &Fixture) {
             .map(|r| (r.id.to_string(), view_document(r)))
             .collect();
         let sorts: Vec<SortSpec> = if rt.name() == "User" {
-            ["userName", "name.familyName", "title", "meta.created", "externalId"]
+            [
+                "userName",
+                "name.familyName",
+                "title",
+                "meta.created",
+                "externalId",
+            ]
         } else {
-            ["displayName", "externalId", "meta.created", "id", "displayName"]
+            [
+                "displayName",
+                "externalId",
+                "meta.created",
+                "id",
+                "displayName",
+            ]
         }
         .iter()
         .enumerate()
@@ -1412,7 +1656,8 @@ pub async fn check_filter_equivalence(store: &dyn ResourceStore, fx: &Fixture) {
             let page = list_exact(store, tn, rt, &q).await;
             let got: BTreeSet<&str> = page.resources.iter().map(|r| r.id.as_str()).collect();
             assert_eq!(
-                got, expected,
+                got,
+                expected,
                 "{} filter `{text}`: store and evaluator disagree",
                 rt.name()
             );
@@ -1447,7 +1692,12 @@ pub async fn check_filter_equivalence(store: &dyn ResourceStore, fx: &Fixture) {
                 .await;
                 let all_ids = ids(&sorted.resources);
                 let want: Vec<String> = all_ids.iter().skip(2).take(4).cloned().collect();
-                assert_eq!(ids(&paged.resources), want, "`{text}` page 3..7 by {:?}", spec.by);
+                assert_eq!(
+                    ids(&paged.resources),
+                    want,
+                    "`{text}` page 3..7 by {:?}",
+                    spec.by
+                );
                 assert_eq!(paged.total_results, expected.len());
             }
             checked += 1;
@@ -1471,7 +1721,11 @@ pub async fn check_concurrent_member_adds(
     let tn = fx.tenant.clone();
     for i in 0..16 {
         store
-            .create(&tn, &fx.users, user_request(&format!("c{i:02}"), simple_user(&format!("c{i}")), t0))
+            .create(
+                &tn,
+                &fx.users,
+                user_request(&format!("c{i:02}"), simple_user(&format!("c{i}")), t0),
+            )
             .await
             .unwrap();
     }
@@ -1479,7 +1733,13 @@ pub async fn check_concurrent_member_adds(
         .create(&tn, &fx.groups, group_request("g", "G", &[], t0))
         .await
         .unwrap();
-    let seq = store.changes_since(&tn, 0, 1000).await.unwrap().last().unwrap().seq;
+    let seq = store
+        .changes_since(&tn, 0, 1000)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .seq;
     let mut joins = Vec::new();
     for i in 0..16 {
         let (store, tn, groups) = (Arc::clone(&store), tn.clone(), Arc::clone(&fx.groups));
@@ -1528,7 +1788,9 @@ pub async fn check_concurrent_read_modify_write(
                     .unwrap()
                     .entry("entitlements")
                     .or_insert_with(|| json!([]));
-                list.as_array_mut().unwrap().push(json!({"value": format!("e{i}")}));
+                list.as_array_mut()
+                    .unwrap()
+                    .push(json!({"value": format!("e{i}")}));
                 let mut req = replace_request(doc, Some(cur.version), t0);
                 req.kind = UpdateKind::Patch;
                 match store.update(&tn, &users, &"u".into(), req).await {
