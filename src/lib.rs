@@ -12,10 +12,12 @@
 
 pub mod auth;
 pub mod error;
+pub mod feed;
 pub mod filter;
 pub mod resource;
 pub mod schema;
 pub mod settings;
+pub mod store;
 pub mod tenant;
 
 pub use auth::{BearerTokenVerifier, Principal, TenantStore, Tenants, TokenVerifier};
