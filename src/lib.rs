@@ -18,7 +18,7 @@ pub mod settings;
 pub mod tenant;
 
 pub use error::{ScimError, ScimResult, ScimType};
-pub use filter::Filter;
+pub use filter::{CompiledFilter, Filter};
 pub use resource::{ListResponse, Meta, ResourceId, Version};
 pub use schema::{AttrPath, ResourceDef, SchemaRegistry};
 pub use settings::{Limits, Settings, Tolerances};

@@ -1,5 +1,84 @@
 //! SCIM filters (RFC 7644 §3.4.2.2): parsing, evaluation and sorting.
+//!
+//! - [`Filter::parse`] turns a filter string into the public AST ([`Filter`]), which storage
+//!   backends pattern-match to translate; its `Display` prints a canonical string that parses
+//!   back to the same tree.
+//! - [`Filter::compile`] resolves the filter against a resource type into a
+//!   [`CompiledFilter`] that evaluates documents quickly; the evaluation rules are listed in
+//!   [`CompiledFilter`]'s module notes below.
+//! - [`sort_resources`] and [`compare_resources`] implement `sortBy`/`sortOrder`
+//!   (RFC 7644 §3.4.2.3).
+//!
+//! ```
+//! use scimkit::{Filter, SchemaRegistry};
+//! use serde_json::json;
+//!
+//! let f = Filter::parse(r#"emails[type eq "work"].value Eq "B@Example.com""#)?;
+//! assert_eq!(f.to_string(), r#"emails[type eq "work" and value eq "B@Example.com"]"#);
+//! let registry = SchemaRegistry::default();
+//! let user = json!({"emails": [{"type": "work", "value": "b@example.com"}]});
+//! assert!(f.matches(registry.user().expect("built in"), &user));
+//! # Ok::<(), scimkit::ScimError>(())
+//! ```
+//!
+//! # Evaluation rules
+//!
+//! Where RFC 7644 leaves room, the evaluator decides as follows (storage backends that
+//! translate filters must do the same):
+//! - A comparison on a multi-valued attribute is true when any value satisfies it; a complex
+//!   attribute compared without a sub-attribute compares its `value` sub-attribute.
+//! - `ne` is the negation of `eq`: `title ne "x"` is true when no value equals `"x"`,
+//!   including when `title` is absent.
+//! - `eq null` means "not present", `ne null` means "present" (RFC 7643 §2.5). `pr` is false
+//!   for an absent attribute, `null`, `""`, `[]` and an object with no present value.
+//! - Strings compare case-insensitively (Unicode lower-casing) unless the attribute is
+//!   `caseExact`; `gt`/`ge`/`lt`/`le` on strings compare lexicographically (by code point,
+//!   after lower-casing when not `caseExact`). Numbers compare numerically, dateTimes
+//!   chronologically, booleans only with `eq`/`ne`.
+//! - A comparison on an attribute unknown to the resource type is false whatever the
+//!   operator, or `invalidFilter` with strict compilation.
 
 mod ast;
+mod eval;
+mod parse;
+mod sort;
 
 pub use ast::{CompValue, CompareOp, Filter, SortOrder, SortSpec};
+pub use eval::{CompileOptions, CompiledFilter};
+pub use parse::MAX_TREE_DEPTH;
+pub use sort::{compare_resources, sort_resources};
+
+use crate::error::ScimError;
+use crate::settings::Limits;
+
+impl Filter {
+    /// Parses a filter (RFC 7644 §3.4.2.2) with the default [`Limits`] on length and nesting.
+    ///
+    /// Operators, keywords and attribute names are case-insensitive (`userName Eq "x"`).
+    /// Entra ID's `emails[type eq "work"].value eq "x"` parses as
+    /// `emails[type eq "work" and value eq "x"]`. Errors are `invalidFilter` with a detail
+    /// naming the column and what was expected.
+    ///
+    /// ```
+    /// use scimkit::Filter;
+    /// let err = Filter::parse("userName").unwrap_err();
+    /// assert_eq!(
+    ///     err.detail(),
+    ///     "expected a comparison operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) after `userName`, found the end of the filter at column 9"
+    /// );
+    /// ```
+    pub fn parse(input: &str) -> Result<Filter, ScimError> {
+        let limits = Limits::default();
+        parse::parse(input, limits.max_filter_length, limits.max_filter_depth)
+    }
+
+    /// Parses a filter with explicit limits: at most `max_len` bytes and `max_depth` levels of
+    /// nesting (parentheses, `not`, value paths). Exceeding either is `invalidFilter`.
+    pub fn parse_with_limits(
+        input: &str,
+        max_len: usize,
+        max_depth: usize,
+    ) -> Result<Filter, ScimError> {
+        parse::parse(input, max_len, max_depth)
+    }
+}

@@ -1,0 +1,932 @@
+//! The filter parser: a hand-written recursive-descent parser over the bytes of the input
+//! (RFC 7644 §3.4.2.2, Figure 1).
+//!
+//! Precedence follows RFC 7644 §3.4.2.2 ("Filter Operator Precedence"): parentheses and value
+//! paths bind tightest, then `not`, then `and`, then `or`; `and` and `or` chains associate to
+//! the left. Recursion only happens on `(`, `not (` and `[`, and each level is counted against
+//! the configured maximum depth, so no input can exhaust the stack. Operator chains are built
+//! in a loop; their length is capped by [`MAX_TREE_DEPTH`] because dropping, printing and
+//! compiling a tree recurse along it.
+
+use crate::error::ScimError;
+use crate::schema::AttrPath;
+
+use super::ast::{CompValue, CompareOp, Filter};
+
+/// The deepest tree (counting `and`/`or` chains as well as nesting) the parser builds. With the
+/// default 4096-byte length limit no filter comes close; it guards hosts that raise the length
+/// limit a lot, since every tree walk (drop, `Display`, compile) recurses along this depth.
+pub const MAX_TREE_DEPTH: usize = 1024;
+
+/// Parses `input` with the given limits.
+pub(crate) fn parse(input: &str, max_len: usize, max_depth: usize) -> Result<Filter, ScimError> {
+    if input.len() > max_len {
+        return Err(ScimError::InvalidFilter(format!(
+            "the filter is {} bytes long; the limit is {max_len}",
+            input.len()
+        )));
+    }
+    let mut p = Parser {
+        src: input,
+        bytes: input.as_bytes(),
+        pos: 0,
+        depth: 0,
+        max_depth,
+    };
+    p.skip_ws();
+    if p.at_end() {
+        return Err(ScimError::InvalidFilter("the filter is empty".to_owned()));
+    }
+    let (filter, _) = p.parse_or(false)?;
+    p.skip_ws();
+    if !p.at_end() {
+        let what = if p.peek() == Some(b')') {
+            "an unmatched `)`".to_owned()
+        } else {
+            format!("`{}`", p.snippet(p.pos))
+        };
+        return Err(p.error_at(
+            p.pos,
+            &format!("expected `and`, `or` or the end of the filter, found {what}"),
+        ));
+    }
+    Ok(filter)
+}
+
+struct Parser<'a> {
+    src: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    depth: usize,
+    max_depth: usize,
+}
+
+/// True for bytes that may continue an attribute name or keyword.
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'$'
+}
+
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+impl<'a> Parser<'a> {
+    fn at_end(&self) -> bool {
+        self.pos >= self.bytes.len()
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn peek_at(&self, i: usize) -> Option<u8> {
+        self.bytes.get(i).copied()
+    }
+
+    fn skip_ws(&mut self) -> usize {
+        let start = self.pos;
+        while self.peek().is_some_and(is_ws) {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    /// The 1-based column (in characters) of byte offset `at`.
+    fn column(&self, at: usize) -> usize {
+        let at = at.min(self.src.len());
+        let mut i = at;
+        while i > 0 && !self.src.is_char_boundary(i) {
+            i -= 1;
+        }
+        self.src.get(..i).map_or(i, |s| s.chars().count()) + 1
+    }
+
+    /// A short excerpt of the input starting at `at`, for error details.
+    fn snippet(&self, at: usize) -> String {
+        let mut start = at.min(self.src.len());
+        while start > 0 && !self.src.is_char_boundary(start) {
+            start -= 1;
+        }
+        let rest = self.src.get(start..).unwrap_or("");
+        let word: String = rest
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .take(24)
+            .collect();
+        if word.is_empty() {
+            rest.chars().take(1).collect()
+        } else {
+            word
+        }
+    }
+
+    fn error_at(&self, at: usize, what: &str) -> ScimError {
+        ScimError::InvalidFilter(format!("{what} at column {}", self.column(at)))
+    }
+
+    fn found(&self) -> String {
+        if self.at_end() {
+            "the end of the filter".to_owned()
+        } else {
+            format!("`{}`", self.snippet(self.pos))
+        }
+    }
+
+    fn enter(&mut self, at: usize) -> Result<(), ScimError> {
+        self.depth += 1;
+        if self.depth > self.max_depth {
+            return Err(self.error_at(
+                at,
+                &format!(
+                    "the filter nests deeper than the limit of {} levels",
+                    self.max_depth
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    /// The word (name bytes) starting at the current position, without consuming it.
+    fn word_at(&self, at: usize) -> &'a [u8] {
+        let mut end = at;
+        while self.bytes.get(end).copied().is_some_and(is_name_byte) {
+            end += 1;
+        }
+        self.bytes.get(at..end).unwrap_or(&[])
+    }
+
+    /// Consumes the keyword `kw` (case-insensitive) if it is the next word after whitespace.
+    /// The position is left unchanged otherwise.
+    fn eat_keyword(&mut self, kw: &[u8]) -> bool {
+        let save = self.pos;
+        self.skip_ws();
+        let w = self.word_at(self.pos);
+        if w.eq_ignore_ascii_case(kw) {
+            self.pos += w.len();
+            true
+        } else {
+            self.pos = save;
+            false
+        }
+    }
+
+    fn check_height(&self, h: usize, at: usize) -> Result<(), ScimError> {
+        if h > MAX_TREE_DEPTH {
+            return Err(self.error_at(
+                at,
+                &format!("the filter has more than {MAX_TREE_DEPTH} chained or nested terms"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `or` chain. Returns the filter and the height of its tree.
+    fn parse_or(&mut self, in_value_path: bool) -> Result<(Filter, usize), ScimError> {
+        let (mut left, mut h) = self.parse_and(in_value_path)?;
+        loop {
+            let at = self.pos;
+            if !self.eat_keyword(b"or") {
+                return Ok((left, h));
+            }
+            self.expect_ws_after_keyword("or")?;
+            let (right, rh) = self.parse_and(in_value_path)?;
+            h = h.max(rh) + 1;
+            self.check_height(h, at)?;
+            left = Filter::Or(Box::new(left), Box::new(right));
+        }
+    }
+
+    fn parse_and(&mut self, in_value_path: bool) -> Result<(Filter, usize), ScimError> {
+        let (mut left, mut h) = self.parse_unary(in_value_path)?;
+        loop {
+            let at = self.pos;
+            if !self.eat_keyword(b"and") {
+                return Ok((left, h));
+            }
+            self.expect_ws_after_keyword("and")?;
+            let (right, rh) = self.parse_unary(in_value_path)?;
+            h = h.max(rh) + 1;
+            self.check_height(h, at)?;
+            left = Filter::And(Box::new(left), Box::new(right));
+        }
+    }
+
+    /// After `and`/`or` the next term must follow (a `(` may follow directly).
+    fn expect_ws_after_keyword(&mut self, kw: &str) -> Result<(), ScimError> {
+        let spaces = self.skip_ws();
+        if self.at_end() {
+            return Err(self.error_at(
+                self.pos,
+                &format!("expected a filter after `{kw}`, found the end of the filter"),
+            ));
+        }
+        if spaces == 0 && self.peek() != Some(b'(') {
+            return Err(self.error_at(
+                self.pos,
+                &format!("expected a space after `{kw}`, found {}", self.found()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A parenthesised filter, `not (...)`, or an attribute expression / value path.
+    fn parse_unary(&mut self, in_value_path: bool) -> Result<(Filter, usize), ScimError> {
+        self.skip_ws();
+        let start = self.pos;
+        match self.peek() {
+            None => Err(self.error_at(start, "expected a filter, found the end of the filter")),
+            Some(b'(') => {
+                self.pos += 1;
+                self.enter(start)?;
+                let inner = self.parse_group(in_value_path, start)?;
+                self.leave();
+                Ok(inner)
+            }
+            Some(b) if b.eq_ignore_ascii_case(&b'n') && self.is_not_operator() => {
+                // `not` followed by `(`: the negation (an attribute may also be called `not`).
+                self.pos += 3;
+                self.skip_ws();
+                let open = self.pos;
+                self.pos += 1;
+                self.enter(start)?;
+                let (inner, h) = self.parse_group(in_value_path, open)?;
+                self.leave();
+                Ok((Filter::Not(Box::new(inner)), h + 1))
+            }
+            Some(_) => self.parse_attr_exp(in_value_path),
+        }
+    }
+
+    /// True when the input at the current position is `not` followed by optional
+    /// whitespace and `(`.
+    fn is_not_operator(&self) -> bool {
+        if !self.word_at(self.pos).eq_ignore_ascii_case(b"not") {
+            return false;
+        }
+        let mut i = self.pos + 3;
+        while self.peek_at(i).is_some_and(is_ws) {
+            i += 1;
+        }
+        self.peek_at(i) == Some(b'(')
+    }
+
+    /// The inside of `( ... )`, the `(` consumed already.
+    fn parse_group(
+        &mut self,
+        in_value_path: bool,
+        open: usize,
+    ) -> Result<(Filter, usize), ScimError> {
+        self.skip_ws();
+        if self.peek() == Some(b')') {
+            return Err(self.error_at(self.pos, "expected a filter inside `( )`, found `)`"));
+        }
+        let (inner, h) = self.parse_or(in_value_path)?;
+        self.skip_ws();
+        match self.peek() {
+            Some(b')') => {
+                self.pos += 1;
+                Ok((inner, h))
+            }
+            None => Err(self.error_at(
+                self.pos,
+                &format!(
+                    "expected `)` to close the `(` at column {}, found the end of the filter",
+                    self.column(open)
+                ),
+            )),
+            Some(_) => Err(self.error_at(
+                self.pos,
+                &format!("expected `and`, `or` or `)`, found {}", self.found()),
+            )),
+        }
+    }
+
+    /// `attrPath pr`, `attrPath op value`, `attrPath[valFilter]`, or Entra's
+    /// `attrPath[valFilter].subAttr op value`.
+    fn parse_attr_exp(&mut self, in_value_path: bool) -> Result<(Filter, usize), ScimError> {
+        let start = self.pos;
+        let path = self.parse_attr_path()?;
+        if self.peek() == Some(b'[') {
+            if in_value_path {
+                return Err(self.error_at(
+                    self.pos,
+                    "value filters cannot nest: unexpected `[` inside `[ ]`",
+                ));
+            }
+            if path.sub_attr.is_some() {
+                return Err(self.error_at(
+                    self.pos,
+                    &format!(
+                        "a value filter `[` must follow an attribute, not the sub-attribute `{path}`"
+                    ),
+                ));
+            }
+            let open = self.pos;
+            self.pos += 1;
+            self.enter(open)?;
+            self.skip_ws();
+            if self.peek() == Some(b']') {
+                return Err(self.error_at(self.pos, "expected a filter inside `[ ]`, found `]`"));
+            }
+            let (inner, h) = self.parse_or(true)?;
+            self.skip_ws();
+            match self.peek() {
+                Some(b']') => self.pos += 1,
+                None => return Err(self.error_at(
+                    self.pos,
+                    &format!(
+                        "expected `]` to close the `[` at column {}, found the end of the filter",
+                        self.column(open)
+                    ),
+                )),
+                Some(_) => {
+                    return Err(self.error_at(
+                        self.pos,
+                        &format!("expected `and`, `or` or `]`, found {}", self.found()),
+                    ))
+                }
+            }
+            self.leave();
+            // Entra ID: `emails[type eq "work"].value eq "x"` means
+            // `emails[type eq "work" and value eq "x"]`.
+            if self.peek() == Some(b'.') {
+                self.pos += 1;
+                let sub_at = self.pos;
+                let sub = self.parse_name("a sub-attribute name after `].`")?;
+                let (leaf, _) = self.parse_after_path(AttrPath::new(sub), sub_at)?;
+                let filter = Filter::ValuePath {
+                    path,
+                    filter: Box::new(Filter::And(Box::new(inner), Box::new(leaf))),
+                };
+                self.check_height(h + 2, start)?;
+                return Ok((filter, h + 2));
+            }
+            return Ok((
+                Filter::ValuePath {
+                    path,
+                    filter: Box::new(inner),
+                },
+                h + 1,
+            ));
+        }
+        self.parse_after_path(path, start)
+    }
+
+    /// What follows an attribute path: ` pr` or ` op value`.
+    fn parse_after_path(
+        &mut self,
+        path: AttrPath,
+        path_at: usize,
+    ) -> Result<(Filter, usize), ScimError> {
+        let path_end = self.pos;
+        let ws = self.skip_ws();
+        let op_at = self.pos;
+        let word = self.word_at(op_at);
+        if ws == 0 || word.is_empty() {
+            let what = if ws == 0 && !self.at_end() {
+                format!(
+                    "expected a space and a comparison operator after `{}`, found {}",
+                    self.src.get(path_at..path_end).unwrap_or(""),
+                    self.found()
+                )
+            } else {
+                format!(
+                    "expected a comparison operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) after `{}`, found {}",
+                    self.src.get(path_at..path_end).unwrap_or(""),
+                    self.found()
+                )
+            };
+            return Err(self.error_at(op_at, &what));
+        }
+        let op = match word {
+            [a, b] => match [a.to_ascii_lowercase(), b.to_ascii_lowercase()] {
+                [b'e', b'q'] => Some(CompareOp::Eq),
+                [b'n', b'e'] => Some(CompareOp::Ne),
+                [b'c', b'o'] => Some(CompareOp::Co),
+                [b's', b'w'] => Some(CompareOp::Sw),
+                [b'e', b'w'] => Some(CompareOp::Ew),
+                [b'g', b't'] => Some(CompareOp::Gt),
+                [b'g', b'e'] => Some(CompareOp::Ge),
+                [b'l', b't'] => Some(CompareOp::Lt),
+                [b'l', b'e'] => Some(CompareOp::Le),
+                [b'p', b'r'] => {
+                    self.pos += 2;
+                    return Ok((Filter::Present(path), 1));
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(op) = op else {
+            return Err(self.error_at(
+                op_at,
+                &format!(
+                    "expected a comparison operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) after `{}`, found `{}`",
+                    self.src.get(path_at..path_end).unwrap_or(""),
+                    String::from_utf8_lossy(word)
+                ),
+            ));
+        };
+        self.pos += 2;
+        if self.skip_ws() == 0 && !self.at_end() {
+            return Err(self.error_at(
+                self.pos,
+                &format!(
+                    "expected a space after `{}`, found {}",
+                    op_str(op),
+                    self.found()
+                ),
+            ));
+        }
+        let value = self.parse_comp_value(op)?;
+        Ok((Filter::Compare { path, op, value }, 1))
+    }
+
+    /// `false / null / true / number / string`.
+    fn parse_comp_value(&mut self, op: CompareOp) -> Result<CompValue, ScimError> {
+        let at = self.pos;
+        match self.peek() {
+            None => Err(self.error_at(
+                at,
+                &format!(
+                    "expected a value after `{}`, found the end of the filter",
+                    op_str(op)
+                ),
+            )),
+            Some(b'"') => self.parse_string().map(CompValue::String),
+            Some(b'-' | b'0'..=b'9') => self.parse_number().map(CompValue::Number),
+            Some(_) => {
+                let w = self.word_at(at);
+                let lit = if w.eq_ignore_ascii_case(b"true") {
+                    Some(CompValue::Bool(true))
+                } else if w.eq_ignore_ascii_case(b"false") {
+                    Some(CompValue::Bool(false))
+                } else if w.eq_ignore_ascii_case(b"null") {
+                    Some(CompValue::Null)
+                } else {
+                    None
+                };
+                match lit {
+                    Some(v) if !self.peek_at(at + w.len()).is_some_and(|b| b == b'.') => {
+                        self.pos += w.len();
+                        Ok(v)
+                    }
+                    _ => Err(self.error_at(
+                        at,
+                        &format!(
+                            "expected a value (a double-quoted string, a number, true, false or null) after `{}`, found {}",
+                            op_str(op),
+                            self.found()
+                        ),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// A JSON string (RFC 8259 §7), the opening quote at the current position.
+    fn parse_string(&mut self) -> Result<String, ScimError> {
+        let open = self.pos;
+        self.pos += 1;
+        let start = self.pos;
+        // Fast path: no escapes, copy the slice once.
+        while let Some(b) = self.peek() {
+            match b {
+                b'"' => {
+                    let s = self.src.get(start..self.pos).unwrap_or("").to_owned();
+                    self.pos += 1;
+                    return Ok(s);
+                }
+                b'\\' => break,
+                0x00..=0x1f => return Err(self.control_char_error()),
+                _ => self.pos += 1,
+            }
+        }
+        let mut out = String::from(self.src.get(start..self.pos).unwrap_or(""));
+        loop {
+            let run = self.pos;
+            while let Some(b) = self.peek() {
+                if b == b'"' || b == b'\\' || b < 0x20 {
+                    break;
+                }
+                self.pos += 1;
+            }
+            out.push_str(self.src.get(run..self.pos).unwrap_or(""));
+            match self.peek() {
+                None => {
+                    return Err(self.error_at(open, "the string starting here has no closing `\"`"))
+                }
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    let esc_at = self.pos;
+                    self.pos += 1;
+                    let c = match self.peek() {
+                        Some(b'"') => '"',
+                        Some(b'\\') => '\\',
+                        Some(b'/') => '/',
+                        Some(b'b') => '\u{8}',
+                        Some(b'f') => '\u{c}',
+                        Some(b'n') => '\n',
+                        Some(b'r') => '\r',
+                        Some(b't') => '\t',
+                        Some(b'u') => {
+                            self.pos += 1;
+                            let c = self.parse_unicode_escape(esc_at)?;
+                            out.push(c);
+                            continue;
+                        }
+                        _ => {
+                            return Err(self.error_at(
+                                esc_at,
+                                "invalid escape in string (expected one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)",
+                            ))
+                        }
+                    };
+                    self.pos += 1;
+                    out.push(c);
+                }
+                Some(_) => return Err(self.control_char_error()),
+            }
+        }
+    }
+
+    fn control_char_error(&self) -> ScimError {
+        self.error_at(
+            self.pos,
+            "control characters must be escaped inside a string",
+        )
+    }
+
+    fn hex4(&mut self, esc_at: usize) -> Result<u16, ScimError> {
+        let mut v: u16 = 0;
+        for _ in 0..4 {
+            let d = match self.peek() {
+                Some(b @ b'0'..=b'9') => b - b'0',
+                Some(b @ b'a'..=b'f') => b - b'a' + 10,
+                Some(b @ b'A'..=b'F') => b - b'A' + 10,
+                _ => return Err(self.error_at(esc_at, "`\\u` must be followed by 4 hex digits")),
+            };
+            v = (v << 4) | u16::from(d);
+            self.pos += 1;
+        }
+        Ok(v)
+    }
+
+    /// The `XXXX` of `\uXXXX` (the `\u` consumed), with UTF-16 surrogate pairs.
+    fn parse_unicode_escape(&mut self, esc_at: usize) -> Result<char, ScimError> {
+        let hi = self.hex4(esc_at)?;
+        if (0xD800..0xDC00).contains(&hi) {
+            if self.peek() == Some(b'\\') && self.peek_at(self.pos + 1) == Some(b'u') {
+                self.pos += 2;
+                let lo = self.hex4(esc_at)?;
+                if (0xDC00..0xE000).contains(&lo) {
+                    let c = 0x10000 + ((u32::from(hi) - 0xD800) << 10) + (u32::from(lo) - 0xDC00);
+                    if let Some(ch) = char::from_u32(c) {
+                        return Ok(ch);
+                    }
+                }
+            }
+            return Err(self.error_at(
+                esc_at,
+                "a `\\u` high surrogate must be followed by a `\\u` low surrogate",
+            ));
+        }
+        char::from_u32(u32::from(hi))
+            .ok_or_else(|| self.error_at(esc_at, "a `\\u` escape names a lone low surrogate"))
+    }
+
+    /// A JSON number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    fn parse_number(&mut self) -> Result<serde_json::Number, ScimError> {
+        let start = self.pos;
+        let bad = |p: &Self| {
+            p.error_at(
+                start,
+                &format!("`{}` is not a valid number", p.snippet(start)),
+            )
+        };
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                    self.pos += 1;
+                }
+            }
+            _ => return Err(bad(self)),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                return Err(bad(self));
+            }
+            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                self.pos += 1;
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                return Err(bad(self));
+            }
+            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                self.pos += 1;
+            }
+        }
+        if self.peek().is_some_and(|b| is_name_byte(b) || b == b'.') {
+            return Err(bad(self));
+        }
+        let text = self.src.get(start..self.pos).unwrap_or("");
+        text.parse::<serde_json::Number>()
+            .map_err(|_| self.error_at(start, &format!("the number `{text}` is out of range")))
+    }
+
+    /// An RFC 7643 `ATTRNAME` (or `$ref`) at the current position.
+    fn parse_name(&mut self, expected: &str) -> Result<String, ScimError> {
+        let at = self.pos;
+        let w = self.word_at(at);
+        let valid =
+            w == b"$ref" || (w.first().is_some_and(u8::is_ascii_alphabetic) && !w.contains(&b'$'));
+        if !valid {
+            return Err(self.error_at(at, &format!("expected {expected}, found {}", self.found())));
+        }
+        self.pos += w.len();
+        Ok(self.src.get(at..self.pos).unwrap_or("").to_owned())
+    }
+
+    /// `[URI ":"] ATTRNAME *1subAttr` (RFC 7644 §3.10).
+    fn parse_attr_path(&mut self) -> Result<AttrPath, ScimError> {
+        let start = self.pos;
+        let is_urn = self
+            .bytes
+            .get(start..start + 4)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"urn:"));
+        let urn = if is_urn {
+            // The URN runs up to the last `:` of the path token.
+            let mut end = start;
+            let mut last_colon = None;
+            while let Some(b) = self.peek_at(end) {
+                if is_ws(b) || matches!(b, b'[' | b']' | b'(' | b')' | b'"') {
+                    break;
+                }
+                if b == b':' {
+                    last_colon = Some(end);
+                }
+                end += 1;
+            }
+            match last_colon {
+                Some(c) if c + 1 < end && c > start + 3 => {
+                    self.pos = c + 1;
+                    Some(self.src.get(start..c).unwrap_or("").to_owned())
+                }
+                _ => {
+                    return Err(self.error_at(
+                        start,
+                        &format!(
+                            "`{}` names a schema but no attribute (expected `urn:...:attribute`)",
+                            self.src.get(start..end).unwrap_or("")
+                        ),
+                    ))
+                }
+            }
+        } else {
+            None
+        };
+        let name = self.parse_name("an attribute path")?;
+        let sub_attr = if self.peek() == Some(b'.') {
+            self.pos += 1;
+            Some(self.parse_name(&format!("a sub-attribute name after `{name}.`"))?)
+        } else {
+            None
+        };
+        if self.peek() == Some(b'.') {
+            return Err(self.error_at(
+                self.pos,
+                "an attribute path has at most one sub-attribute (`attribute.subAttribute`)",
+            ));
+        }
+        Ok(AttrPath {
+            urn,
+            name,
+            sub_attr,
+        })
+    }
+}
+
+fn op_str(op: CompareOp) -> &'static str {
+    op.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Filter {
+        parse(s, 4096, 32).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn err(s: &str) -> String {
+        match parse(s, 4096, 32) {
+            Ok(f) => panic!("{s} parsed as {f:?}"),
+            Err(ScimError::InvalidFilter(d)) => d,
+            Err(e) => panic!("{s}: wrong error {e:?}"),
+        }
+    }
+
+    fn cmp(path: AttrPath, op: CompareOp, v: CompValue) -> Filter {
+        Filter::Compare { path, op, value: v }
+    }
+
+    fn s(v: &str) -> CompValue {
+        CompValue::String(v.to_owned())
+    }
+
+    #[test]
+    fn simple_comparison() {
+        assert_eq!(
+            p(r#"userName eq "bjensen""#),
+            cmp(AttrPath::new("userName"), CompareOp::Eq, s("bjensen"))
+        );
+        assert_eq!(
+            p(r#"  username   EQ   "x"  "#),
+            cmp(AttrPath::new("username"), CompareOp::Eq, s("x"))
+        );
+        assert_eq!(p("title pr"), Filter::Present(AttrPath::new("title")));
+        assert_eq!(p("title PR"), Filter::Present(AttrPath::new("title")));
+    }
+
+    #[test]
+    fn precedence_and_associativity() {
+        let a = || Filter::Present(AttrPath::new("a"));
+        let b = || Filter::Present(AttrPath::new("b"));
+        let c = || Filter::Present(AttrPath::new("c"));
+        assert_eq!(p("a pr or b pr and c pr"), a().or(b().and(c())));
+        assert_eq!(p("a pr and b pr or c pr"), a().and(b()).or(c()));
+        assert_eq!(p("a pr and b pr and c pr"), a().and(b()).and(c()));
+        assert_eq!(p("a pr and (b pr and c pr)"), a().and(b().and(c())));
+        assert_eq!(p("not (a pr or b pr) and c pr"), a().or(b()).not().and(c()));
+        assert_eq!(p("not(a pr)"), a().not());
+        assert_eq!(p("((a pr))"), a());
+    }
+
+    #[test]
+    fn keywords_as_attribute_names() {
+        assert_eq!(p("not pr"), Filter::Present(AttrPath::new("not")));
+        assert_eq!(
+            p(r#"and eq "x" or or pr"#),
+            cmp(AttrPath::new("and"), CompareOp::Eq, s("x"))
+                .or(Filter::Present(AttrPath::new("or")))
+        );
+    }
+
+    #[test]
+    fn literals_and_numbers() {
+        assert_eq!(
+            p("a eq true"),
+            cmp(AttrPath::new("a"), CompareOp::Eq, CompValue::Bool(true))
+        );
+        assert_eq!(
+            p("a eq FALSE"),
+            cmp(AttrPath::new("a"), CompareOp::Eq, CompValue::Bool(false))
+        );
+        assert_eq!(
+            p("a eq null"),
+            cmp(AttrPath::new("a"), CompareOp::Eq, CompValue::Null)
+        );
+        for (text, n) in [
+            ("0", serde_json::Number::from(0)),
+            ("-12", serde_json::Number::from(-12)),
+            ("18446744073709551615", serde_json::Number::from(u64::MAX)),
+        ] {
+            assert_eq!(
+                p(&format!("a gt {text}")),
+                cmp(AttrPath::new("a"), CompareOp::Gt, CompValue::Number(n))
+            );
+        }
+        for text in ["1.5", "-0.25", "1e3", "2.5E-3", "1E+2"] {
+            let Filter::Compare {
+                value: CompValue::Number(n),
+                ..
+            } = p(&format!("a lt {text}"))
+            else {
+                panic!("{text}")
+            };
+            assert_eq!(n.as_f64(), text.parse::<f64>().ok(), "{text}");
+        }
+    }
+
+    #[test]
+    fn strings_with_escapes() {
+        let Filter::Compare { value, .. } =
+            p(r#"a eq "q\" b\\ s\/ \b\f\n\r\t \u00e9 \ud83d\ude00 é""#)
+        else {
+            panic!()
+        };
+        assert_eq!(value, s("q\" b\\ s/ \u{8}\u{c}\n\r\t é 😀 é"));
+        assert_eq!(
+            p(r#"a eq """#),
+            cmp(AttrPath::new("a"), CompareOp::Eq, s(""))
+        );
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(
+            p(r#"name.familyName co "O'Malley""#),
+            cmp(
+                AttrPath::new("name").with_sub("familyName"),
+                CompareOp::Co,
+                s("O'Malley")
+            )
+        );
+        assert_eq!(
+            p(r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "1""#),
+            cmp(
+                AttrPath::new("manager")
+                    .with_sub("value")
+                    .with_urn("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"),
+                CompareOp::Eq,
+                s("1")
+            )
+        );
+        assert_eq!(
+            p("members.$ref pr"),
+            Filter::Present(AttrPath::new("members").with_sub("$ref"))
+        );
+    }
+
+    #[test]
+    fn value_paths() {
+        let inner = cmp(AttrPath::new("type"), CompareOp::Eq, s("work")).and(cmp(
+            AttrPath::new("value"),
+            CompareOp::Co,
+            s("@example.com"),
+        ));
+        let expected = Filter::value_path(AttrPath::new("emails"), inner);
+        assert_eq!(
+            p(r#"emails[type eq "work" and value co "@example.com"]"#),
+            expected
+        );
+        // Entra ID's form.
+        let entra = Filter::value_path(
+            AttrPath::new("emails"),
+            cmp(AttrPath::new("type"), CompareOp::Eq, s("work")).and(cmp(
+                AttrPath::new("value"),
+                CompareOp::Eq,
+                s("x"),
+            )),
+        );
+        assert_eq!(p(r#"emails[type eq "work"].value eq "x""#), entra);
+    }
+
+    #[test]
+    fn errors_name_the_column() {
+        assert_eq!(
+            err("userName"),
+            "expected a comparison operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) after `userName`, found the end of the filter at column 9"
+        );
+        assert_eq!(
+            err("userName xx \"a\""),
+            "expected a comparison operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) after `userName`, found `xx` at column 10"
+        );
+        assert!(err("externalId eq jyoung").ends_with("found `jyoung` at column 15"));
+        assert!(err("(a pr").contains("expected `)`"));
+        assert!(err("a pr)").contains("unmatched `)`"));
+        assert!(err("").contains("empty"));
+        assert!(err("é eq 1").ends_with("column 1"));
+        assert!(err("aé eq 1").ends_with("column 2"));
+    }
+
+    #[test]
+    fn limits() {
+        let deep = format!("{}a pr{}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(parse(&deep, usize::MAX, 32)
+            .unwrap_err()
+            .detail()
+            .contains("deeper"));
+        let ok = format!("{}a pr{}", "(".repeat(32), ")".repeat(32));
+        assert!(parse(&ok, 4096, 32).is_ok());
+        let too = format!("{}a pr{}", "(".repeat(33), ")".repeat(33));
+        assert!(parse(&too, 4096, 32).is_err());
+        let long = "a pr or ".repeat(200_000) + "a pr";
+        assert!(parse(&long, 4096, 32)
+            .unwrap_err()
+            .detail()
+            .contains("bytes long"));
+        assert!(parse(&long, usize::MAX, 32)
+            .unwrap_err()
+            .detail()
+            .contains("chained"));
+    }
+}
