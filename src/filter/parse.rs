@@ -336,13 +336,15 @@ impl<'a> Parser<'a> {
             self.skip_ws();
             match self.peek() {
                 Some(b']') => self.pos += 1,
-                None => return Err(self.error_at(
-                    self.pos,
-                    &format!(
+                None => {
+                    return Err(self.error_at(
+                        self.pos,
+                        &format!(
                         "expected `]` to close the `[` at column {}, found the end of the filter",
                         self.column(open)
                     ),
-                )),
+                    ))
+                }
                 Some(_) => {
                     return Err(self.error_at(
                         self.pos,
