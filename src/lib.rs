@@ -14,6 +14,7 @@ pub mod auth;
 pub mod error;
 pub mod feed;
 pub mod filter;
+pub mod patch;
 pub mod resource;
 pub mod schema;
 pub mod settings;

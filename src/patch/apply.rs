@@ -1,0 +1,1270 @@
+//! Applying a PATCH request to a document (RFC 7644 §3.5.2.1-3).
+
+use serde_json::{Map, Value};
+
+use crate::error::ScimError;
+use crate::filter::{CompValue, CompareOp, CompiledFilter, Filter};
+use crate::resource::{normalize_value, ResourceId};
+use crate::schema::{AttrPath, AttributeDef, Mutability, ResourceDef};
+use crate::settings::{Settings, Tolerances};
+
+use super::path::{excerpt, PatchPath};
+use super::request::{member_id_of, members_attr, PatchOpKind, PatchOperation, PatchRequest};
+
+/// A member to add to a group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MemberRef {
+    /// The member's resource id (the member object's `value`).
+    pub value: ResourceId,
+    /// The member's resource type as sent in `type` (`User`, `Group`), if it was sent.
+    pub kind: Option<String>,
+}
+
+/// The net change a PATCH makes to a group's member list (DESIGN.md: membership is a
+/// relation; stores apply deltas instead of rewriting the list).
+///
+/// A store applies it in this order: if `clear`, remove every member; then remove the ids in
+/// `remove`; then add the members in `add` (adding a present member is a no-op). The engine
+/// composes the request's operations so that this order gives the same result as applying
+/// them one by one: a member added and then removed in the same request appears only in
+/// `remove`; a member removed and then added appears in both (and ends up a member).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MembershipDelta {
+    /// Remove every current member first (`replace members`, or `remove members` without a
+    /// filter or value).
+    pub clear: bool,
+    /// Members to add, each id once, in request order.
+    pub add: Vec<MemberRef>,
+    /// Member ids to remove, each once, in request order.
+    pub remove: Vec<ResourceId>,
+}
+
+impl MembershipDelta {
+    /// True when the delta changes nothing.
+    pub fn is_empty(&self) -> bool {
+        !self.clear && self.add.is_empty() && self.remove.is_empty()
+    }
+
+    fn add_member(&mut self, m: MemberRef) {
+        if !self.add.iter().any(|a| a.value == m.value) {
+            self.add.push(m);
+        }
+    }
+
+    fn remove_member(&mut self, id: &str) {
+        self.add.retain(|a| a.value.as_str() != id);
+        if !self.remove.iter().any(|r| r.as_str() == id) {
+            self.remove.push(ResourceId::new(id));
+        }
+    }
+
+    fn clear_all(&mut self) {
+        self.clear = true;
+        self.add.clear();
+        self.remove.clear();
+    }
+}
+
+/// The result of [`apply`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchOutcome {
+    /// The document after every operation, normalised. For a group whose `members` were not
+    /// loaded into the input document, it still has no `members`: the member changes are in
+    /// [`members`](Self::members) only.
+    pub document: Value,
+    /// The membership change, when any operation addressed the resource type's `members`.
+    pub members: Option<MembershipDelta>,
+    /// False when the request left the document and the membership as they were (an
+    /// idempotent re-send), so the caller may skip the write.
+    pub changed: bool,
+}
+
+/// Applies `request` to `current`, a stored document of resource type `rt` (canonical
+/// attribute case, extension attributes under their URN, no `id` or `meta`).
+///
+/// The function is pure and atomic: it works on a copy and returns either the whole result or
+/// the first error, naming the operation (`Operations[2]`) and the attribute.
+///
+/// Rules (RFC 7644 §3.5.2, with the [`Tolerances`] in `settings`):
+/// - `add` appends to multi-valued attributes (skipping values already present), merges the
+///   given sub-attributes into complex ones and sets simple ones; `replace` replaces the whole
+///   value of a multi-valued attribute, merges into complex ones (RFC 7644 §3.5.2.3) and sets
+///   simple ones (`null` unassigns); `remove` unassigns.
+/// - A value filter selects elements; `replace`/`remove` with a filter that selects nothing is
+///   `noTarget` unless a tolerance applies (`patch_filtered_add_creates` builds the element
+///   from the filter's `eq` comparisons, so several operations on `emails[type eq "work"]`
+///   land in one element; `patch_no_target_is_noop` makes it a no-op).
+/// - `readOnly` targets, and `immutable` targets that already hold a different value, are
+///   `mutability`. Removing (or nulling) a `required` attribute is `mutability` too, as
+///   RFC 7644 §3.5.2.2 prescribes. readOnly sub-attributes inside a written value (a member's
+///   `display`, the manager's `displayName`) are dropped: they are the service's to fill.
+/// - Setting `primary: true` on one element removes it from the others (RFC 7643 §2.4).
+/// - Operations on the `members` of a group become a [`MembershipDelta`]; the member list
+///   itself is needed only when [`PatchRequest::needs_members`] says so.
+pub fn apply(
+    rt: &ResourceDef,
+    current: &Value,
+    request: &PatchRequest,
+    settings: &Settings,
+) -> Result<PatchOutcome, ScimError> {
+    let doc = current.as_object().cloned().ok_or_else(|| {
+        ScimError::internal_msg("patch::apply: the stored document is not a JSON object")
+    })?;
+    let members_def = members_attr(rt);
+    let members_loaded = members_def.is_some_and(|m| doc.contains_key(&m.name));
+    let mut engine = Engine {
+        rt,
+        tol: &settings.tolerances,
+        doc,
+        members_def,
+        members_loaded,
+        delta: None,
+    };
+    for (i, op) in request.operations.iter().enumerate() {
+        engine
+            .operation(op)
+            .map_err(|e| with_prefix(e, &format!("Operations[{i}] ({})", op.op)))?;
+    }
+    engine.finish(current)
+}
+
+/// Prefixes an error's detail with where it happened.
+fn with_prefix(e: ScimError, prefix: &str) -> ScimError {
+    let detail = format!("{prefix}: {}", e.detail());
+    match e {
+        ScimError::InvalidFilter(_) => ScimError::InvalidFilter(detail),
+        ScimError::Mutability(_) => ScimError::Mutability(detail),
+        ScimError::InvalidSyntax(_) => ScimError::InvalidSyntax(detail),
+        ScimError::InvalidPath(_) => ScimError::InvalidPath(detail),
+        ScimError::NoTarget(_) => ScimError::NoTarget(detail),
+        ScimError::InvalidValue(_) => ScimError::InvalidValue(detail),
+        ScimError::TooMany(_) => ScimError::TooMany(detail),
+        other => other,
+    }
+}
+
+/// The extension URN (if any), the attribute and the sub-attribute a path names.
+type Resolved<'a> = (Option<&'a str>, &'a AttributeDef, Option<&'a AttributeDef>);
+
+/// A resolved operation target.
+struct Target<'a> {
+    /// The extension URN holding the attribute, `None` for the top level.
+    ext: Option<&'a str>,
+    attr: &'a AttributeDef,
+    sub: Option<&'a AttributeDef>,
+    /// The compiled value filter, if the path has one.
+    filter: Option<CompiledFilter>,
+    /// The source filter (for member ids and for building a missing element).
+    source_filter: Option<&'a Filter>,
+    /// The path as written, for error details.
+    text: String,
+}
+
+struct Engine<'a> {
+    rt: &'a ResourceDef,
+    tol: &'a Tolerances,
+    doc: Map<String, Value>,
+    members_def: Option<&'a AttributeDef>,
+    members_loaded: bool,
+    delta: Option<MembershipDelta>,
+}
+
+impl<'a> Engine<'a> {
+    fn operation(&mut self, op: &'a PatchOperation) -> Result<(), ScimError> {
+        let value = op.value.as_ref();
+        match &op.path {
+            None => match value {
+                Some(Value::Object(obj)) => self.pathless(op.op, obj, None),
+                _ => Err(ScimError::InvalidValue(
+                    "without a `path` the `value` must be an object of attributes".to_owned(),
+                )),
+            },
+            Some(path) => {
+                if let Some(ext) = self.extension_path(path) {
+                    return self.whole_extension(op.op, ext, value);
+                }
+                let Some(target) = self.resolve(path)? else {
+                    return Ok(());
+                };
+                self.dispatch(op.op, &target, value)
+            }
+        }
+    }
+
+    /// The extension URN when `path` names a whole extension
+    /// (`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User`).
+    fn extension_path(&self, path: &PatchPath) -> Option<&'a str> {
+        let urn = path.attr.urn.as_deref()?;
+        if path.filter.is_some() || path.sub().is_some() {
+            return None;
+        }
+        let (prefix, last) = (urn, path.attr.name.as_str());
+        self.rt
+            .extensions()
+            .find(|(s, _)| {
+                s.id.len() == prefix.len() + 1 + last.len()
+                    && s.id
+                        .get(..prefix.len())
+                        .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+                    && s.id
+                        .get(prefix.len() + 1..)
+                        .is_some_and(|n| n.eq_ignore_ascii_case(last))
+            })
+            .map(|(s, _)| s.id.as_str())
+    }
+
+    fn whole_extension(
+        &mut self,
+        kind: PatchOpKind,
+        ext: &'a str,
+        value: Option<&'a Value>,
+    ) -> Result<(), ScimError> {
+        match kind {
+            PatchOpKind::Remove => {
+                if let Some(schema) = self.rt.extension(ext) {
+                    if let Some(req) = schema.attributes.iter().find(|a| {
+                        a.required && self.doc.get(ext).and_then(|o| o.get(&a.name)).is_some()
+                    }) {
+                        return Err(ScimError::Mutability(format!(
+                            "`{ext}:{}` is required and cannot be removed",
+                            req.name
+                        )));
+                    }
+                }
+                self.doc.remove(ext);
+                Ok(())
+            }
+            PatchOpKind::Add | PatchOpKind::Replace => match value {
+                Some(Value::Object(obj)) => self.pathless(kind, obj, Some(ext)),
+                _ => Err(ScimError::InvalidValue(format!(
+                    "the value for the extension `{ext}` must be an object of its attributes"
+                ))),
+            },
+        }
+    }
+
+    /// Finds the definition of `attr` (with `sub` overriding its sub-attribute). Unknown
+    /// attributes are `Ok(None)` when they are to be ignored.
+    fn resolve_attr(
+        &self,
+        attr: &AttrPath,
+        sub: Option<&str>,
+        text: &str,
+    ) -> Result<Option<Resolved<'a>>, ScimError> {
+        let rt: &'a ResourceDef = self.rt;
+        let mut found = rt
+            .resolve_parts(attr.urn.as_deref(), &attr.name, None)
+            .map(|r| (r.extension, r.attr));
+        if found.is_none() && attr.urn.is_none() && self.tol.unqualified_extension_attributes {
+            found = rt
+                .extensions()
+                .find_map(|(s, _)| s.attribute(&attr.name).map(|a| (Some(s.id.as_str()), a)));
+        }
+        let Some((ext, def)) = found else {
+            if self.tol.ignore_unknown_attributes {
+                return Ok(None);
+            }
+            return Err(ScimError::InvalidPath(format!(
+                "`{}` is not an attribute of {}",
+                excerpt(text),
+                rt.name()
+            )));
+        };
+        let sub_def = match sub {
+            None => None,
+            Some(s) => match def.sub_attribute(s) {
+                Some(d) => Some(d),
+                None if def.is_complex() && self.tol.ignore_unknown_attributes => return Ok(None),
+                None => {
+                    return Err(ScimError::InvalidPath(format!(
+                        "`{}`: `{}` has no sub-attribute `{}`",
+                        excerpt(text),
+                        def.name,
+                        excerpt(s)
+                    )))
+                }
+            },
+        };
+        Ok(Some((ext, def, sub_def)))
+    }
+
+    fn resolve(&self, path: &'a PatchPath) -> Result<Option<Target<'a>>, ScimError> {
+        let text = path.to_string();
+        let Some((ext, attr, sub)) = self.resolve_attr(&path.attr, path.sub(), &text)? else {
+            return Ok(None);
+        };
+        let filter = match &path.filter {
+            None => None,
+            Some(f) => {
+                if !attr.is_complex() {
+                    return Err(ScimError::InvalidPath(format!(
+                        "`{}`: a value filter needs a complex attribute; `{}` is not one",
+                        excerpt(&text),
+                        attr.name
+                    )));
+                }
+                // A filter on a single-valued complex attribute is Entra's manager removal
+                // (`manager[value eq "..."]`), accepted with the manager tolerance.
+                if !attr.multi_valued && !self.tol.manager_as_string {
+                    return Err(ScimError::InvalidPath(format!(
+                        "`{}`: value filters select elements of multi-valued attributes; `{}` is single-valued",
+                        excerpt(&text),
+                        attr.name
+                    )));
+                }
+                let strict = !self.tol.ignore_unknown_attributes;
+                Some(f.compile_element(attr, strict).map_err(|e| {
+                    ScimError::InvalidPath(format!("`{}`: {}", excerpt(&text), e.detail()))
+                })?)
+            }
+        };
+        Ok(Some(Target {
+            ext,
+            attr,
+            sub,
+            filter,
+            source_filter: path.filter.as_ref(),
+            text,
+        }))
+    }
+
+    /// Path-less add/replace: each key of `obj` is an attribute (or, with the dotted-keys
+    /// tolerance, an attribute path; or an extension URN holding an object of attributes).
+    fn pathless(
+        &mut self,
+        kind: PatchOpKind,
+        obj: &'a Map<String, Value>,
+        within: Option<&'a str>,
+    ) -> Result<(), ScimError> {
+        for (key, value) in obj {
+            if within.is_none() && key.eq_ignore_ascii_case("schemas") {
+                continue;
+            }
+            if within.is_none() {
+                if let Some(ext) = self.rt.extension(key).map(|s| s.id.as_str()) {
+                    let ext: &'a str = ext;
+                    match value {
+                        Value::Object(inner) => self.pathless(kind, inner, Some(ext))?,
+                        Value::Null => {}
+                        _ => {
+                            return Err(ScimError::InvalidValue(format!(
+                                "`{ext}` must be an object of the extension's attributes"
+                            )))
+                        }
+                    }
+                    continue;
+                }
+            }
+            let dotted = key.contains('.') || key.contains(':');
+            let parsed = if dotted && !self.tol.patch_pathless_dotted_keys {
+                None
+            } else {
+                AttrPath::parse(key).ok()
+            };
+            let parsed = match (parsed, within) {
+                (Some(mut p), Some(ext)) if p.urn.is_none() => {
+                    p.urn = Some(ext.to_owned());
+                    Some(p)
+                }
+                (_, Some(_)) => None,
+                (p, None) => p,
+            };
+            let Some(attr_path) = parsed else {
+                if self.tol.ignore_unknown_attributes {
+                    continue;
+                }
+                return Err(ScimError::InvalidSyntax(format!(
+                    "`{}` in the value is not an attribute of {}",
+                    excerpt(key),
+                    self.rt.name()
+                )));
+            };
+            let sub = attr_path.sub_attr.clone();
+            let Some((ext, attr, sub_def)) = self.resolve_attr(&attr_path, sub.as_deref(), key)?
+            else {
+                continue;
+            };
+            let target = Target {
+                ext,
+                attr,
+                sub: sub_def,
+                filter: None,
+                source_filter: None,
+                text: key.clone(),
+            };
+            let def = sub_def.unwrap_or(attr);
+            let read_only =
+                attr.mutability == Mutability::ReadOnly || def.mutability == Mutability::ReadOnly;
+            if read_only && self.tol.patch_pathless_read_only {
+                // Okta echoes `id` (and whatever it read) in a path-less value. Accept it
+                // when it does not try to change a stored value.
+                let stored = self.current_value(&target);
+                let same = match stored {
+                    None => true,
+                    Some(s) => self.normalize(def, value, key)?.as_ref() == Some(s),
+                };
+                if same {
+                    continue;
+                }
+            }
+            self.dispatch(kind, &target, Some(value))?;
+        }
+        Ok(())
+    }
+
+    fn is_members(&self, t: &Target<'_>) -> bool {
+        t.ext.is_none() && self.members_def.is_some_and(|m| std::ptr::eq(m, t.attr))
+    }
+
+    fn dispatch(
+        &mut self,
+        kind: PatchOpKind,
+        t: &Target<'a>,
+        value: Option<&Value>,
+    ) -> Result<(), ScimError> {
+        check_attr_mutability(kind, t)?;
+        if self.is_members(t) && t.sub.is_none() {
+            return self.members_op(kind, t, value);
+        }
+        if t.filter.is_some() || (t.attr.multi_valued && t.sub.is_some()) {
+            return self.elements_op(kind, t, value);
+        }
+        match (kind, t.sub) {
+            (PatchOpKind::Remove, None) => self.remove_attr(t, value),
+            (PatchOpKind::Remove, Some(sub)) => self.remove_sub(t, sub),
+            (_, None) => self.write_attr(kind, t, value),
+            (_, Some(sub)) => self.write_sub(kind, t, sub, value),
+        }
+    }
+
+    // ----- document access -------------------------------------------------------------
+
+    fn container(&self, ext: Option<&str>) -> Option<&Map<String, Value>> {
+        match ext {
+            None => Some(&self.doc),
+            Some(u) => self.doc.get(u).and_then(Value::as_object),
+        }
+    }
+
+    fn container_mut(&mut self, ext: Option<&str>) -> Result<&mut Map<String, Value>, ScimError> {
+        match ext {
+            None => Ok(&mut self.doc),
+            Some(u) => {
+                let slot = self
+                    .doc
+                    .entry(u.to_owned())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if !slot.is_object() {
+                    *slot = Value::Object(Map::new());
+                }
+                slot.as_object_mut()
+                    .ok_or_else(|| ScimError::internal_msg("extension slot is not an object"))
+            }
+        }
+    }
+
+    fn current_value(&self, t: &Target<'_>) -> Option<&Value> {
+        let v = self.container(t.ext)?.get(&t.attr.name)?;
+        match t.sub {
+            None => Some(v),
+            Some(s) => v.get(&s.name),
+        }
+    }
+
+    fn normalize(
+        &self,
+        def: &AttributeDef,
+        value: &Value,
+        path: &str,
+    ) -> Result<Option<Value>, ScimError> {
+        let v = normalize_value(def, value, self.tol, path)?;
+        Ok(v.and_then(|v| strip_read_only_subs(def, v)))
+    }
+
+    fn set(&mut self, t: &Target<'_>, value: Option<Value>) -> Result<(), ScimError> {
+        let name = t.attr.name.clone();
+        match value {
+            Some(v) => {
+                self.container_mut(t.ext)?.insert(name, v);
+            }
+            None => {
+                if let Ok(c) = self.container_mut(t.ext) {
+                    c.shift_remove(&name);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ----- single attributes -----------------------------------------------------------
+
+    fn remove_attr(&mut self, t: &Target<'a>, value: Option<&Value>) -> Result<(), ScimError> {
+        let has_value = value.is_some_and(|v| !is_empty_value(v));
+        if t.attr.multi_valued && has_value {
+            return self.remove_listed(t, value.unwrap_or(&Value::Null));
+        }
+        if self.current_value(t).is_none() {
+            return Ok(());
+        }
+        if t.attr.required {
+            return Err(required_error(&t.text));
+        }
+        if t.attr.mutability == Mutability::Immutable {
+            return Err(ScimError::Mutability(format!(
+                "`{}` is immutable and cannot be removed",
+                excerpt(&t.text)
+            )));
+        }
+        self.set(t, None)
+    }
+
+    /// `remove` on a multi-valued attribute with a value list: only the listed elements go.
+    fn remove_listed(&mut self, t: &Target<'a>, value: &Value) -> Result<(), ScimError> {
+        if !self.tol.patch_remove_with_value {
+            return Err(remove_with_value_error(&t.text));
+        }
+        let Some(Value::Array(listed)) = self.normalize(t.attr, value, &t.text)? else {
+            return Ok(());
+        };
+        let Some(Value::Array(mut list)) = self.current_value(t).cloned() else {
+            return Ok(());
+        };
+        list.retain(|e| !listed.iter().any(|l| same_element(l, e)));
+        if list.is_empty() && t.attr.required {
+            return Err(required_error(&t.text));
+        }
+        let v = if list.is_empty() {
+            None
+        } else {
+            Some(Value::Array(list))
+        };
+        self.set(t, v)
+    }
+
+    fn write_attr(
+        &mut self,
+        kind: PatchOpKind,
+        t: &Target<'a>,
+        value: Option<&Value>,
+    ) -> Result<(), ScimError> {
+        let value = value.unwrap_or(&Value::Null);
+        let nv = self.normalize(t.attr, value, &t.text)?;
+        let Some(nv) = nv else {
+            // An explicit null (or empty list/object) unassigns (RFC 7643 §2.5).
+            if kind == PatchOpKind::Add {
+                if self.tol.null_as_absent {
+                    return Ok(());
+                }
+                return Err(ScimError::InvalidValue(format!(
+                    "`{}`: add needs a value",
+                    excerpt(&t.text)
+                )));
+            }
+            return self.remove_attr(t, None);
+        };
+        let current = self.current_value(t).cloned();
+        let result = match (kind, current) {
+            (_, None) => nv,
+            (PatchOpKind::Add, Some(Value::Array(mut list))) if t.attr.multi_valued => {
+                if let Value::Array(new) = nv {
+                    let new_primary = new.iter().any(is_primary);
+                    if new_primary {
+                        list.iter_mut().for_each(clear_primary);
+                    }
+                    for e in new {
+                        if !list.contains(&e) {
+                            list.push(e);
+                        }
+                    }
+                }
+                Value::Array(list)
+            }
+            (_, Some(Value::Object(mut obj))) if !t.attr.multi_valued && t.attr.is_complex() => {
+                // RFC 7644 §3.5.2.1/§3.5.2.3: the given sub-attributes replace or join the
+                // existing ones; the others stay.
+                if let Value::Object(new) = nv {
+                    for (k, v) in new {
+                        if let Some(sd) = t.attr.sub_attribute(&k) {
+                            check_immutable_change(sd, obj.get(&k), &v, &t.text)?;
+                        }
+                        obj.insert(k, v);
+                    }
+                }
+                Value::Object(obj)
+            }
+            (_, Some(old)) => {
+                check_immutable_change(t.attr, Some(&old), &nv, &t.text)?;
+                nv
+            }
+        };
+        self.set(t, Some(result))
+    }
+
+    fn write_sub(
+        &mut self,
+        kind: PatchOpKind,
+        t: &Target<'a>,
+        sub: &AttributeDef,
+        value: Option<&Value>,
+    ) -> Result<(), ScimError> {
+        check_sub_mutability(kind, sub, &t.text)?;
+        let nv = self.normalize(sub, value.unwrap_or(&Value::Null), &t.text)?;
+        let Some(nv) = nv else {
+            if kind == PatchOpKind::Add {
+                return Ok(());
+            }
+            return self.remove_sub(t, sub);
+        };
+        let mut obj = match self.current_value(&Target {
+            sub: None,
+            filter: None,
+            source_filter: None,
+            text: String::new(),
+            ..*t
+        }) {
+            Some(Value::Object(o)) => o.clone(),
+            _ => Map::new(),
+        };
+        check_immutable_change(sub, obj.get(&sub.name), &nv, &t.text)?;
+        obj.insert(sub.name.clone(), nv);
+        self.set(t, Some(Value::Object(obj)))
+    }
+
+    fn remove_sub(&mut self, t: &Target<'a>, sub: &AttributeDef) -> Result<(), ScimError> {
+        check_sub_mutability(PatchOpKind::Remove, sub, &t.text)?;
+        let Some(Value::Object(obj)) = self.container(t.ext).and_then(|c| c.get(&t.attr.name))
+        else {
+            return Ok(());
+        };
+        if !obj.contains_key(&sub.name) {
+            return Ok(());
+        }
+        if sub.required {
+            return Err(required_error(&t.text));
+        }
+        let mut obj = obj.clone();
+        obj.shift_remove(&sub.name);
+        if obj.is_empty() && t.attr.required {
+            return Err(required_error(&t.text));
+        }
+        let v = if obj.is_empty() {
+            None
+        } else {
+            Some(Value::Object(obj))
+        };
+        self.set(t, v)
+    }
+
+    // ----- selected elements -----------------------------------------------------------
+
+    /// Operations on the elements a filter selects (or on every element, for
+    /// `emails.value` without a filter). Single-valued complex attributes (`manager[...]`)
+    /// are treated as a list of at most one element.
+    fn elements_op(
+        &mut self,
+        kind: PatchOpKind,
+        t: &Target<'a>,
+        value: Option<&Value>,
+    ) -> Result<(), ScimError> {
+        if self.is_members(t) && !self.members_loaded {
+            return Err(members_not_loaded());
+        }
+        if let Some(sub) = t.sub {
+            check_sub_mutability(kind, sub, &t.text)?;
+        }
+        let single = !t.attr.multi_valued;
+        let mut list: Vec<Value> = match self.current_value(&Target {
+            sub: None,
+            filter: None,
+            source_filter: None,
+            text: String::new(),
+            ..*t
+        }) {
+            Some(Value::Array(l)) => l.clone(),
+            Some(v @ Value::Object(_)) if single => vec![v.clone()],
+            _ => Vec::new(),
+        };
+        let selected: Vec<usize> = list
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| t.filter.as_ref().map_or(true, |f| f.matches(e)))
+            .map(|(i, _)| i)
+            .collect();
+
+        // What the written part becomes, normalised once.
+        let new_value = match (kind, t.sub) {
+            (PatchOpKind::Remove, _) => None,
+            (_, Some(sub)) => Some(self.normalize(sub, value.unwrap_or(&Value::Null), &t.text)?),
+            (_, None) => Some(self.normalize_element(t, value.unwrap_or(&Value::Null))?),
+        };
+
+        let mut written: Vec<usize> = Vec::new();
+        if selected.is_empty() {
+            if kind != PatchOpKind::Remove
+                && self.tol.patch_filtered_add_creates
+                && (!single || list.is_empty())
+            {
+                let element = self.build_element(t, new_value.flatten())?;
+                if let Some(e) = element {
+                    list.push(e);
+                    written.push(list.len() - 1);
+                }
+            } else if self.tol.patch_no_target_is_noop {
+                return Ok(());
+            } else {
+                return Err(ScimError::NoTarget(format!(
+                    "`{}` selects no value",
+                    excerpt(&t.text)
+                )));
+            }
+        } else {
+            match (kind, t.sub) {
+                (PatchOpKind::Remove, None) => {
+                    let mut i = 0usize;
+                    list.retain(|_| {
+                        let keep = !selected.contains(&i);
+                        i += 1;
+                        keep
+                    });
+                }
+                (PatchOpKind::Remove, Some(sub)) => {
+                    for &i in &selected {
+                        if let Some(Value::Object(e)) = list.get_mut(i) {
+                            if e.contains_key(&sub.name) && sub.required {
+                                return Err(required_error(&t.text));
+                            }
+                            e.shift_remove(&sub.name);
+                        }
+                    }
+                    list.retain(|e| e.as_object().is_some_and(|o| !o.is_empty()));
+                }
+                (_, Some(sub)) => {
+                    let nv = new_value.flatten();
+                    for &i in &selected {
+                        if let Some(Value::Object(e)) = list.get_mut(i) {
+                            match &nv {
+                                Some(v) => {
+                                    check_immutable_change(sub, e.get(&sub.name), v, &t.text)?;
+                                    e.insert(sub.name.clone(), v.clone());
+                                }
+                                None => {
+                                    e.shift_remove(&sub.name);
+                                }
+                            }
+                        }
+                        written.push(i);
+                    }
+                    list.retain(|e| e.as_object().is_some_and(|o| !o.is_empty()));
+                }
+                (kind, None) => {
+                    let nv = new_value.flatten();
+                    for &i in &selected {
+                        if let Some(slot) = list.get_mut(i) {
+                            match (&nv, kind, slot.as_object_mut()) {
+                                (Some(Value::Object(new)), PatchOpKind::Add, Some(e)) => {
+                                    for (k, v) in new {
+                                        e.insert(k.clone(), v.clone());
+                                    }
+                                }
+                                (Some(v), _, _) => *slot = v.clone(),
+                                (None, _, _) => *slot = Value::Null,
+                            }
+                        }
+                        written.push(i);
+                    }
+                    list.retain(|e| !e.is_null());
+                }
+            }
+        }
+        fix_primary(&mut list, &written, &t.text)?;
+        if list.is_empty() && (t.attr.required || t.attr.mutability == Mutability::Immutable) {
+            return Err(required_error(&t.text));
+        }
+        let v = if list.is_empty() {
+            None
+        } else if single {
+            list.into_iter().next()
+        } else {
+            Some(Value::Array(list))
+        };
+        self.set(t, v)
+    }
+
+    /// Normalises a value meant to become one element of `t.attr`.
+    fn normalize_element(&self, t: &Target<'_>, value: &Value) -> Result<Option<Value>, ScimError> {
+        if !t.attr.multi_valued {
+            return self.normalize(t.attr, value, &t.text);
+        }
+        let wrapped;
+        let as_list = match value {
+            Value::Array(items) if items.len() > 1 => {
+                return Err(ScimError::InvalidValue(format!(
+                    "`{}` selects elements; the value must be one element, got {} elements",
+                    excerpt(&t.text),
+                    items.len()
+                )))
+            }
+            Value::Array(_) => value,
+            Value::Null => return Ok(None),
+            other => {
+                wrapped = Value::Array(vec![other.clone()]);
+                &wrapped
+            }
+        };
+        Ok(match self.normalize(t.attr, as_list, &t.text)? {
+            Some(Value::Array(mut items)) => items.pop(),
+            _ => None,
+        })
+    }
+
+    /// The element created when a filtered add/replace selects nothing: the filter's `eq`
+    /// comparisons plus the written value (Entra's `emails[type eq "work"].value`).
+    fn build_element(
+        &self,
+        t: &Target<'_>,
+        value: Option<Value>,
+    ) -> Result<Option<Value>, ScimError> {
+        let mut seed = Map::new();
+        if let Some(f) = t.source_filter {
+            if !seed_from_filter(f, t.attr, &mut seed) {
+                return Err(ScimError::NoTarget(format!(
+                    "`{}` selects no value, and an element can only be created from `eq` comparisons joined by `and`",
+                    excerpt(&t.text)
+                )));
+            }
+        }
+        match (t.sub, value) {
+            (_, None) => return Ok(None),
+            (Some(sub), Some(v)) => {
+                seed.insert(sub.name.clone(), v);
+            }
+            (None, Some(Value::Object(obj))) => {
+                for (k, v) in obj {
+                    seed.insert(k, v);
+                }
+            }
+            (None, Some(other)) => {
+                return Err(ScimError::InvalidValue(format!(
+                    "`{}` expects an object, got {}",
+                    excerpt(&t.text),
+                    type_name(&other)
+                )))
+            }
+        }
+        // Re-check the element as a whole (the seed values come from the filter's literals).
+        let v = Value::Object(seed);
+        if t.attr.multi_valued {
+            self.normalize_element(t, &v)
+        } else {
+            self.normalize(t.attr, &v, &t.text)
+        }
+    }
+
+    // ----- members ---------------------------------------------------------------------
+
+    fn delta(&mut self) -> &mut MembershipDelta {
+        self.delta.get_or_insert_with(MembershipDelta::default)
+    }
+
+    fn member_refs(&self, t: &Target<'_>, value: &Value) -> Result<Vec<Value>, ScimError> {
+        let list = match self.normalize(t.attr, value, &t.text)? {
+            Some(Value::Array(list)) => list,
+            _ => Vec::new(),
+        };
+        for (i, m) in list.iter().enumerate() {
+            if !m.get("value").is_some_and(Value::is_string) {
+                return Err(ScimError::InvalidValue(format!(
+                    "`{}[{i}]`: a member needs a `value` (the member's id)",
+                    excerpt(&t.text)
+                )));
+            }
+        }
+        Ok(list)
+    }
+
+    fn members_op(
+        &mut self,
+        kind: PatchOpKind,
+        t: &Target<'a>,
+        value: Option<&Value>,
+    ) -> Result<(), ScimError> {
+        let name = t.attr.name.clone();
+        match (kind, t.filter.is_some()) {
+            (PatchOpKind::Add, false) => {
+                let new = self.member_refs(t, value.unwrap_or(&Value::Null))?;
+                self.add_members(&name, new);
+                Ok(())
+            }
+            (PatchOpKind::Replace, false) => {
+                let new = self.member_refs(t, value.unwrap_or(&Value::Null))?;
+                self.delta().clear_all();
+                if self.members_loaded {
+                    self.doc.insert(name.clone(), Value::Array(Vec::new()));
+                }
+                self.add_members(&name, new);
+                Ok(())
+            }
+            (PatchOpKind::Remove, false) => {
+                if value.is_some_and(|v| !is_empty_value(v)) {
+                    if !self.tol.patch_remove_with_value {
+                        return Err(remove_with_value_error(&t.text));
+                    }
+                    let listed = self.member_refs(t, value.unwrap_or(&Value::Null))?;
+                    let ids: Vec<String> = listed.iter().filter_map(member_id).collect();
+                    self.remove_member_ids(&name, &ids, false, &t.text)
+                } else {
+                    self.delta().clear_all();
+                    if self.members_loaded {
+                        self.doc.insert(name, Value::Array(Vec::new()));
+                    }
+                    Ok(())
+                }
+            }
+            (kind, true) => {
+                // Remove the selected members; add/replace then put the given ones in.
+                let ids = self.selected_member_ids(t)?;
+                let must_match = kind == PatchOpKind::Remove;
+                self.remove_member_ids(&name, &ids, must_match, &t.text)?;
+                if kind != PatchOpKind::Remove {
+                    let new = self.member_refs(t, value.unwrap_or(&Value::Null))?;
+                    self.add_members(&name, new);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn selected_member_ids(&self, t: &Target<'_>) -> Result<Vec<String>, ScimError> {
+        if !self.members_loaded {
+            return match t.source_filter.and_then(member_id_of) {
+                Some(id) => Ok(vec![id.to_owned()]),
+                None => Err(members_not_loaded()),
+            };
+        }
+        let list = self.doc.get(&t.attr.name).and_then(Value::as_array);
+        Ok(list
+            .into_iter()
+            .flatten()
+            .filter(|e| t.filter.as_ref().map_or(true, |f| f.matches(e)))
+            .filter_map(member_id)
+            .collect())
+    }
+
+    fn add_members(&mut self, name: &str, new: Vec<Value>) {
+        for m in new {
+            let Some(id) = member_id(&m) else { continue };
+            if self.members_loaded {
+                let list = self
+                    .doc
+                    .entry(name.to_owned())
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                if let Value::Array(list) = list {
+                    // Idempotent: a member already present is not added again.
+                    if list
+                        .iter()
+                        .any(|e| member_id(e).as_deref() == Some(id.as_str()))
+                    {
+                        continue;
+                    }
+                    list.push(m.clone());
+                }
+            }
+            let kind = m.get("type").and_then(Value::as_str).map(str::to_owned);
+            self.delta().add_member(MemberRef {
+                value: ResourceId::new(id),
+                kind,
+            });
+        }
+    }
+
+    fn remove_member_ids(
+        &mut self,
+        name: &str,
+        ids: &[String],
+        must_match: bool,
+        text: &str,
+    ) -> Result<(), ScimError> {
+        if self.members_loaded {
+            let list = self.doc.get_mut(name).and_then(Value::as_array_mut);
+            let mut removed = 0usize;
+            if let Some(list) = list {
+                let before = list.len();
+                list.retain(|e| !member_id(e).is_some_and(|id| ids.contains(&id)));
+                removed = before - list.len();
+            }
+            if must_match && removed == 0 && !self.tol.patch_no_target_is_noop {
+                return Err(ScimError::NoTarget(format!(
+                    "`{}` selects no member",
+                    excerpt(text)
+                )));
+            }
+        }
+        for id in ids {
+            self.delta().remove_member(id);
+        }
+        Ok(())
+    }
+
+    // ----- result ----------------------------------------------------------------------
+
+    fn finish(mut self, current: &Value) -> Result<PatchOutcome, ScimError> {
+        // Extension objects emptied by the request disappear, and `schemas` follows the
+        // extensions the document holds (RFC 7643 §3: it lists the schemas in use).
+        let mut present = Vec::new();
+        for (schema, _) in self.rt.extensions() {
+            let id = schema.id.as_str();
+            let empty = self
+                .doc
+                .get(id)
+                .is_some_and(|v| v.as_object().is_some_and(Map::is_empty));
+            if empty {
+                self.doc.shift_remove(id);
+            }
+            present.push((id, self.doc.contains_key(id)));
+        }
+        if let Some(Value::Array(schemas)) = self.doc.get_mut("schemas") {
+            for (id, here) in present {
+                let listed = schemas
+                    .iter()
+                    .position(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(id)));
+                match (here, listed) {
+                    (true, None) => schemas.push(Value::String(id.to_owned())),
+                    (false, Some(i)) => {
+                        schemas.remove(i);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if self.members_loaded {
+            if let Some(m) = self.members_def {
+                // The loaded list is an input convention; an empty one is not stored.
+                if self
+                    .doc
+                    .get(&m.name)
+                    .is_some_and(|v| v.as_array().is_some_and(Vec::is_empty))
+                {
+                    self.doc.shift_remove(&m.name);
+                }
+            }
+        }
+        let document = Value::Object(self.doc);
+        let members_changed = self.delta.as_ref().is_some_and(|d| !d.is_empty());
+        let changed = members_changed || !same_document(&document, current, self.members_def);
+        Ok(PatchOutcome {
+            document,
+            members: self.delta,
+            changed,
+        })
+    }
+}
+
+/// Document equality, where an empty loaded member list equals an absent one.
+fn same_document(a: &Value, b: &Value, members: Option<&AttributeDef>) -> bool {
+    if a == b {
+        return true;
+    }
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return false;
+    };
+    let Some(m) = members else { return false };
+    let empty = |v: Option<&Value>| v.map_or(true, |v| v.as_array().is_some_and(Vec::is_empty));
+    if !(empty(a.get(&m.name)) && empty(b.get(&m.name))) {
+        return false;
+    }
+    a.iter()
+        .filter(|(k, _)| **k != m.name)
+        .all(|(k, v)| b.get(k) == Some(v))
+        && b.iter()
+            .filter(|(k, _)| **k != m.name)
+            .all(|(k, v)| a.get(k) == Some(v))
+}
+
+fn member_id(m: &Value) -> Option<String> {
+    m.get("value").and_then(Value::as_str).map(str::to_owned)
+}
+
+fn members_not_loaded() -> ScimError {
+    ScimError::internal_msg(
+        "patch::apply: the operation selects members by a filter other than `value eq`, but the \
+         document has no `members`; load them when PatchRequest::needs_members is true",
+    )
+}
+
+fn required_error(text: &str) -> ScimError {
+    // RFC 7644 §3.5.2.2: removing (or unassigning) a required attribute is `mutability`.
+    ScimError::Mutability(format!(
+        "`{}` is required and cannot be removed",
+        excerpt(text)
+    ))
+}
+
+fn remove_with_value_error(text: &str) -> ScimError {
+    ScimError::InvalidValue(format!(
+        "`{}`: `remove` takes no `value`; select elements with a filter such as `{}[value eq \"...\"]`",
+        excerpt(text),
+        excerpt(text)
+    ))
+}
+
+fn check_attr_mutability(kind: PatchOpKind, t: &Target<'_>) -> Result<(), ScimError> {
+    if t.attr.mutability == Mutability::ReadOnly {
+        return Err(ScimError::Mutability(format!(
+            "`{}` is readOnly and cannot be modified ({kind})",
+            excerpt(&t.text)
+        )));
+    }
+    Ok(())
+}
+
+fn check_sub_mutability(
+    kind: PatchOpKind,
+    sub: &AttributeDef,
+    text: &str,
+) -> Result<(), ScimError> {
+    match sub.mutability {
+        Mutability::ReadOnly => Err(ScimError::Mutability(format!(
+            "`{}` is readOnly and cannot be modified ({kind})",
+            excerpt(text)
+        ))),
+        Mutability::Immutable if kind == PatchOpKind::Remove => Err(ScimError::Mutability(
+            format!("`{}` is immutable and cannot be removed", excerpt(text)),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// RFC 7644 §3.5.2: an immutable attribute may be set when it has no value, never changed.
+fn check_immutable_change(
+    def: &AttributeDef,
+    old: Option<&Value>,
+    new: &Value,
+    text: &str,
+) -> Result<(), ScimError> {
+    if def.mutability == Mutability::Immutable && old.is_some_and(|o| o != new) {
+        return Err(ScimError::Mutability(format!(
+            "`{}` is immutable and already has a value",
+            excerpt(text)
+        )));
+    }
+    Ok(())
+}
+
+/// Drops readOnly sub-attributes from a value about to be written.
+fn strip_read_only_subs(def: &AttributeDef, v: Value) -> Option<Value> {
+    if !def.is_complex()
+        || !def
+            .sub_attributes
+            .iter()
+            .any(|s| s.mutability == Mutability::ReadOnly)
+    {
+        return Some(v);
+    }
+    let strip = |v: Value| -> Option<Value> {
+        match v {
+            Value::Object(mut o) => {
+                o.retain(|k, _| {
+                    def.sub_attribute(k)
+                        .map_or(true, |s| s.mutability != Mutability::ReadOnly)
+                });
+                (!o.is_empty()).then_some(Value::Object(o))
+            }
+            other => Some(other),
+        }
+    };
+    match v {
+        Value::Array(items) => {
+            let items: Vec<Value> = items.into_iter().filter_map(strip).collect();
+            (!items.is_empty()).then_some(Value::Array(items))
+        }
+        other => strip(other),
+    }
+}
+
+fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+fn is_primary(v: &Value) -> bool {
+    v.get("primary") == Some(&Value::Bool(true))
+}
+
+fn clear_primary(v: &mut Value) {
+    if is_primary(v) {
+        if let Some(o) = v.as_object_mut() {
+            o.shift_remove("primary");
+        }
+    }
+}
+
+/// RFC 7643 §2.4: at most one element is primary. Elements written by this operation win.
+fn fix_primary(list: &mut [Value], written: &[usize], text: &str) -> Result<(), ScimError> {
+    let written_primary = written
+        .iter()
+        .filter(|&&i| list.get(i).is_some_and(is_primary))
+        .count();
+    if written_primary > 1 {
+        return Err(ScimError::InvalidValue(format!(
+            "`{}`: the operation would make {written_primary} elements primary",
+            excerpt(text)
+        )));
+    }
+    if written_primary == 1 {
+        for (i, e) in list.iter_mut().enumerate() {
+            if !written.contains(&i) {
+                clear_primary(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An element listed in a `remove` value matches a stored one when their `value`s are equal
+/// (ids, addresses), or when the listed element has no `value` and equals it entirely.
+fn same_element(listed: &Value, stored: &Value) -> bool {
+    match listed.get("value") {
+        Some(v) => stored.get("value") == Some(v),
+        None => listed == stored,
+    }
+}
+
+/// Fills `out` with the `sub eq literal` comparisons of an `and` chain; false when the filter
+/// has any other shape (then there is no single element it describes).
+fn seed_from_filter(f: &Filter, attr: &AttributeDef, out: &mut Map<String, Value>) -> bool {
+    match f {
+        Filter::And(a, b) => seed_from_filter(a, attr, out) && seed_from_filter(b, attr, out),
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value,
+        } if path.urn.is_none() && path.sub_attr.is_none() => {
+            let Some(sub) = attr.sub_attribute(&path.name) else {
+                return false;
+            };
+            let v = match value {
+                CompValue::String(s) => Value::String(s.clone()),
+                CompValue::Bool(b) => Value::Bool(*b),
+                CompValue::Number(n) => Value::Number(n.clone()),
+                CompValue::Null => return false,
+            };
+            out.insert(sub.name.clone(), v);
+            true
+        }
+        _ => false,
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
