@@ -438,6 +438,14 @@ fn get_ci<'v>(obj: &'v Map<String, Value>, name: &str) -> Option<&'v Value> {
     })
 }
 
+/// A value of the stored document, re-checked so that whatever the host stored cannot put
+/// an invalid (or readOnly) value into the output; anything invalid counts as absent.
+fn stored_value(def: &AttributeDef, raw: &Value, path: &str) -> Option<Value> {
+    let tol = Tolerances::default();
+    let v = strip_read_only_subs(def, raw, &tol, path).ok()?;
+    normalize_value(def, &v, &tol, path).ok().flatten()
+}
+
 /// Applies the replace rules for immutable and writeOnly attributes (RFC 7644 §3.5.1).
 fn carry_over(
     rt: &ResourceDef,
@@ -460,10 +468,12 @@ fn carry_over(
             None => Box::new(rt.common().iter().chain(rt.core().attributes.iter())),
         };
         for def in defs {
-            let Some(old) = get_ci(old_obj, &def.name).filter(|v| !is_unassigned(v)) else {
+            let path = qualified_path(ext.map(|s| s.id.as_str()), &def.name);
+            let Some(old) = get_ci(old_obj, &def.name).and_then(|v| stored_value(def, v, &path))
+            else {
                 continue;
             };
-            let path = qualified_path(ext.map(|s| s.id.as_str()), &def.name);
+            let old = &old;
             match def.mutability {
                 Mutability::WriteOnly if out.get(ext, def).is_none() => {
                     out.insert(ext, def, old.clone(), &path)?;
@@ -505,9 +515,12 @@ fn carry_over_subs(
     };
     let mut changed = false;
     for sub in &def.sub_attributes {
-        let Some(old_v) = get_ci(old_obj, &sub.name).filter(|v| !is_unassigned(v)) else {
+        let sub_path = format!("{path}.{}", sub.name);
+        let Some(old_v) = get_ci(old_obj, &sub.name).and_then(|v| stored_value(sub, v, &sub_path))
+        else {
             continue;
         };
+        let old_v = &old_v;
         match sub.mutability {
             Mutability::WriteOnly | Mutability::Immutable => match merged.get(&sub.name) {
                 None => {

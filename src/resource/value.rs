@@ -105,11 +105,20 @@ fn normalize_single(
         AttributeType::Complex => {
             let obj = match value {
                 Value::Object(obj) => obj,
-                Value::String(s)
+                Value::String(_)
                     if tol.manager_as_string && def.sub_attribute("value").is_some() =>
                 {
+                    // The bare string is the `value` sub-attribute and must pass its type
+                    // check (a binary `x509Certificates.value` must still be base64).
+                    let Some(sub) = def.sub_attribute("value") else {
+                        return Err(mismatch("a complex value (JSON object)"));
+                    };
+                    let Some(v) = normalize_value(sub, value, tol, &format!("{path}.value"))?
+                    else {
+                        return Ok(None);
+                    };
                     let mut m = Map::new();
-                    m.insert("value".to_owned(), Value::String(s.clone()));
+                    m.insert(sub.name.clone(), v);
                     return Ok(Some(Value::Object(m)));
                 }
                 _ => return Err(mismatch("a complex value (JSON object)")),
