@@ -17,6 +17,7 @@ pub mod filter;
 pub mod patch;
 pub mod resource;
 pub mod schema;
+pub mod service;
 pub mod settings;
 pub mod store;
 pub mod tenant;

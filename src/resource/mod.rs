@@ -8,6 +8,7 @@ mod typed;
 mod value;
 
 pub use document::{normalize_resource, WriteMode};
+pub(crate) use ids::truncate_for_detail;
 pub use ids::{ResourceId, Version};
 pub use list::ListResponse;
 pub use projection::Projection;
