@@ -791,7 +791,64 @@ pub(crate) async fn create_resource(
         members: members.unwrap_or_default(),
         now: svc.inner.clock.now(),
     };
-    Ok(svc.store().create(ctx.id(), def, req).await?)
+    store_create(svc, ctx, def, req).await
+}
+
+/// Creates through the store; with [`Tolerances::ignore_unknown_members`] an initial member
+/// the store refuses is dropped and the create retried.
+///
+/// [`Tolerances::ignore_unknown_members`]: crate::settings::Tolerances::ignore_unknown_members
+async fn store_create(
+    svc: &ScimService,
+    ctx: &Ctx,
+    def: &ResourceDef,
+    mut req: crate::store::CreateRequest,
+) -> Result<StoredResource, ScimError> {
+    let lenient = ctx.tenant.settings.tolerances.ignore_unknown_members;
+    if req.members.is_empty() || !lenient {
+        return Ok(svc.store().create(ctx.id(), def, req).await?);
+    }
+    loop {
+        match svc.store().create(ctx.id(), def, req.clone()).await {
+            Err(StoreError::InvalidMember(bad)) if req.members.iter().any(|m| m.value == bad) => {
+                req.members.retain(|m| m.value != bad);
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// Updates through the store; with [`Tolerances::ignore_unknown_members`] a member to add
+/// that the store refuses is dropped and the update retried.
+///
+/// [`Tolerances::ignore_unknown_members`]: crate::settings::Tolerances::ignore_unknown_members
+async fn store_update(
+    svc: &ScimService,
+    ctx: &Ctx,
+    def: &ResourceDef,
+    id: &ResourceId,
+    mut req: UpdateRequest,
+) -> Result<StoredResource, StoreError> {
+    let lenient = ctx.tenant.settings.tolerances.ignore_unknown_members;
+    let adds = req.members.as_ref().is_some_and(|d| !d.add.is_empty());
+    if !adds || !lenient {
+        return svc.store().update(ctx.id(), def, id, req).await;
+    }
+    loop {
+        match svc.store().update(ctx.id(), def, id, req.clone()).await {
+            Err(StoreError::InvalidMember(bad)) => {
+                let Some(delta) = req.members.as_mut() else {
+                    return Err(StoreError::InvalidMember(bad));
+                };
+                let before = delta.add.len();
+                delta.add.retain(|m| m.value != bad);
+                if delta.add.len() == before {
+                    return Err(StoreError::InvalidMember(bad));
+                }
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn create(
@@ -841,7 +898,7 @@ pub(crate) async fn replace(
             kind: UpdateKind::Replace,
             now: svc.inner.clock.now(),
         };
-        match svc.store().update(ctx.id(), def, id, req).await {
+        match store_update(svc, ctx, def, id, req).await {
             Err(StoreError::VersionMismatch { .. }) if precondition.is_none() => continue,
             other => return Ok(other?),
         }
@@ -918,7 +975,7 @@ pub(crate) async fn patch(
             kind: UpdateKind::Patch,
             now: svc.inner.clock.now(),
         };
-        match svc.store().update(ctx.id(), def, id, req).await {
+        match store_update(svc, ctx, def, id, req).await {
             // A concurrent writer got in between: re-read and re-apply, so that two IdP
             // calls racing on one resource both land (RFC 7644 §3.5.2 is silent; losing an
             // update would be worse).
