@@ -36,7 +36,7 @@ def run_scim_sanity(base_url: str, token: str) -> bool:
     proc = subprocess.run(
         [
             sys.executable, "-m", "scim_sanity", "probe", base_url,
-            "--token", token, "--i-accept-side-effects",
+            "--token", token, "--strict", "--i-accept-side-effects",
         ],
         capture_output=True, text=True, timeout=300,
     )
