@@ -210,10 +210,7 @@ fn resource_def(svc: &ScimService, endpoint: &str) -> Result<Arc<ResourceDef>, S
 
 fn list_response(total: usize, start: usize, resources: Vec<Value>) -> Response<Bytes> {
     let list = ListResponse::new(resources, total as u64, start as u64);
-    response::json(
-        StatusCode::OK,
-        &serde_json::to_value(&list).unwrap_or(Value::Null),
-    )
+    response::serialized(StatusCode::OK, &list)
 }
 
 /// Reads a JSON request body: `application/scim+json` or `application/json` (any
@@ -366,26 +363,35 @@ fn full_document(
     svc: &ScimService,
     ctx: &Ctx,
     def: &ResourceDef,
-    res: &StoredResource,
+    res: StoredResource,
     groups: Option<&[GroupRef]>,
 ) -> Value {
-    let mut out = Map::new();
-    let doc = res.doc.as_object();
+    let StoredResource {
+        id,
+        resource_type,
+        version,
+        created,
+        last_modified,
+        doc,
+        members,
+    } = res;
+    let mut doc = match doc {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    let mut out = Map::with_capacity(doc.len() + 4);
     out.insert(
         "schemas".into(),
-        doc.and_then(|d| d.get("schemas"))
-            .cloned()
+        doc.shift_remove("schemas")
             .unwrap_or_else(|| json!([def.core().id])),
     );
-    out.insert("id".into(), Value::String(res.id.to_string()));
-    if let Some(d) = doc {
-        for (k, v) in d {
-            if k != "schemas" && k != "id" && k != "meta" {
-                out.insert(k.clone(), v.clone());
-            }
+    out.insert("id".into(), Value::String(id.to_string()));
+    for (k, v) in doc {
+        if k != "id" && k != "meta" {
+            out.insert(k, v);
         }
     }
-    if let Some(members) = &res.members {
+    if let Some(members) = &members {
         if !members.is_empty() {
             out.insert(
                 "members".into(),
@@ -401,16 +407,16 @@ fn full_document(
             );
         }
     }
-    out.insert(
-        "meta".into(),
-        json!({
-            "resourceType": res.resource_type,
-            "created": rfc3339(res.created),
-            "lastModified": rfc3339(res.last_modified),
-            "location": location(svc, ctx, &res.resource_type, &res.id),
-            "version": res.version.etag(),
-        }),
+    let mut meta = Map::with_capacity(5);
+    meta.insert("resourceType".into(), Value::String(resource_type.clone()));
+    meta.insert("created".into(), Value::String(rfc3339(created)));
+    meta.insert("lastModified".into(), Value::String(rfc3339(last_modified)));
+    meta.insert(
+        "location".into(),
+        Value::String(location(svc, ctx, &resource_type, &id)),
     );
+    meta.insert("version".into(), Value::String(version.etag()));
+    out.insert("meta".into(), Value::Object(meta));
     Value::Object(out)
 }
 
@@ -423,7 +429,7 @@ async fn render(
     svc: &ScimService,
     ctx: &Ctx,
     def: &ResourceDef,
-    res: &StoredResource,
+    res: StoredResource,
     projection: &Projection,
 ) -> Result<Value, ScimError> {
     let groups = if has_derived_groups(def) && projection.includes(def, "groups") {
@@ -432,7 +438,7 @@ async fn render(
         None
     };
     let full = full_document(svc, ctx, def, res, groups.as_deref());
-    Ok(projection.apply(def, &full))
+    Ok(projection.apply_owned(def, full))
 }
 
 async fn respond_resource(
@@ -449,9 +455,9 @@ async fn respond_resource(
     } else {
         res
     };
-    let body = render(svc, ctx, def, &res, projection).await?;
     let loc = location(svc, ctx, def.name(), &res.id);
     let etag = res.version.etag();
+    let body = render(svc, ctx, def, res, projection).await?;
     let location = (status == StatusCode::CREATED).then_some(loc.as_str());
     Ok(response::resource(status, &body, Some(&etag), location))
 }
@@ -665,7 +671,7 @@ pub(crate) async fn search(
             page = apply_query(def, &query, page.resources)?;
         }
         let mut out = Vec::with_capacity(page.resources.len());
-        for res in &page.resources {
+        for res in page.resources {
             out.push(render(svc, ctx, def, res, &projection).await?);
         }
         return Ok(list_response(page.total_results, start_index, out));
@@ -692,8 +698,8 @@ pub(crate) async fn search(
     let total = all.len();
     let window = crate::store::page_window(start_index, count, total);
     let mut out = Vec::with_capacity(window.len());
-    for (def, res) in all.iter().skip(window.start).take(window.len()) {
-        out.push(render(svc, ctx, def, res, &projection).await?);
+    for (def, res) in all.into_iter().skip(window.start).take(window.len()) {
+        out.push(render(svc, ctx, &def, res, &projection).await?);
     }
     Ok(list_response(total, start_index, out))
 }
