@@ -329,32 +329,50 @@ fn location(svc: &ScimService, ctx: &Ctx, resource_type: &str, id: &ResourceId) 
     format!("{}{endpoint}/{id}", ctx.base_url)
 }
 
-fn member_json(svc: &ScimService, ctx: &Ctx, m: &Member) -> Value {
+/// A `{value, $ref, display, type}` reference to a resource, as in Group `members` and
+/// User `groups`.
+fn reference_json(
+    svc: &ScimService,
+    ctx: &Ctx,
+    id: &ResourceId,
+    resource_type: &str,
+    display: Option<&String>,
+    type_value: &str,
+) -> Value {
     let mut o = Map::new();
-    o.insert("value".into(), Value::String(m.value.to_string()));
+    o.insert("value".into(), Value::String(id.to_string()));
     o.insert(
         "$ref".into(),
-        Value::String(location(svc, ctx, &m.resource_type, &m.value)),
+        Value::String(location(svc, ctx, resource_type, id)),
     );
-    if let Some(d) = &m.display {
+    if let Some(d) = display {
         o.insert("display".into(), Value::String(d.clone()));
     }
-    o.insert("type".into(), Value::String(m.resource_type.clone()));
+    o.insert("type".into(), Value::String(type_value.to_owned()));
     Value::Object(o)
 }
 
+fn member_json(svc: &ScimService, ctx: &Ctx, m: &Member) -> Value {
+    reference_json(
+        svc,
+        ctx,
+        &m.value,
+        &m.resource_type,
+        m.display.as_ref(),
+        &m.resource_type,
+    )
+}
+
 fn group_json(svc: &ScimService, ctx: &Ctx, g: &GroupRef) -> Value {
-    let mut o = Map::new();
-    o.insert("value".into(), Value::String(g.id.to_string()));
-    o.insert(
-        "$ref".into(),
-        Value::String(location(svc, ctx, &g.resource_type, &g.id)),
-    );
-    if let Some(d) = &g.display {
-        o.insert("display".into(), Value::String(d.clone()));
-    }
-    o.insert("type".into(), Value::String("direct".into()));
-    Value::Object(o)
+    // Memberships are kept as direct ones only (RFC 7643 §4.1.2 `type`).
+    reference_json(
+        svc,
+        ctx,
+        &g.id,
+        &g.resource_type,
+        g.display.as_ref(),
+        "direct",
+    )
 }
 
 /// The full wire document of a stored resource, before projection: `schemas`, `id`, the
