@@ -21,7 +21,7 @@
 //!   and otherwise never matches; strict compilation rejects it.
 
 use std::cmp::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime};
 use serde_json::{Map, Number, Value};
@@ -340,6 +340,18 @@ impl Compiler {
                 Some(Target { keys, def })
             }
             Scope::Resource(rt) => {
+                if path.urn.is_none()
+                    && path.sub_attr.is_none()
+                    && path.name.eq_ignore_ascii_case("schemas")
+                {
+                    // RFC 7643 §3: every resource carries `schemas`, though no schema defines
+                    // it; RFC 7644 §3.4.2.2 filters on it.
+                    let def = schemas_attribute();
+                    return Some(Target {
+                        keys: vec![Box::from(def.name.as_str())],
+                        def,
+                    });
+                }
                 let r = rt.resolve(path).or_else(|| {
                     if !self.opts.unqualified_extension_attributes || path.urn.is_some() {
                         return None;
@@ -598,6 +610,12 @@ impl Compiler {
             )),
         }
     }
+}
+
+/// `schemas` (RFC 7643 §3): multi-valued URIs, compared case-insensitively like schema URNs.
+fn schemas_attribute() -> &'static AttributeDef {
+    static DEF: OnceLock<AttributeDef> = OnceLock::new();
+    DEF.get_or_init(|| AttributeDef::new("schemas", AttributeType::Reference).multi())
 }
 
 fn leaf(keys: Box<[Box<str>]>, test: Test) -> Result<Node, ScimError> {

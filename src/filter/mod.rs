@@ -45,7 +45,7 @@ mod sort;
 
 pub use ast::{CompValue, CompareOp, Filter, SortOrder, SortSpec};
 pub use eval::{CompileOptions, CompiledFilter};
-pub use parse::MAX_TREE_DEPTH;
+pub use parse::{MAX_NESTING, MAX_TREE_DEPTH};
 pub use sort::{compare_resources, sort_resources};
 
 use crate::error::ScimError;
@@ -73,7 +73,8 @@ impl Filter {
     }
 
     /// Parses a filter with explicit limits: at most `max_len` bytes and `max_depth` levels of
-    /// nesting (parentheses, `not`, value paths). Exceeding either is `invalidFilter`.
+    /// nesting (parentheses, `not`, value paths; never more than [`MAX_NESTING`]). Exceeding
+    /// either is `invalidFilter`.
     pub fn parse_with_limits(
         input: &str,
         max_len: usize,
