@@ -478,6 +478,25 @@ fn limits_never_overflow_the_stack() {
     assert!(Filter::parse(&huge_string).is_err());
     assert!(Filter::parse_with_limits(&huge_string, usize::MAX, 32).is_ok());
 
+    // The deepest trees the parser builds can be printed, compiled, evaluated and dropped.
+    let reg = SchemaRegistry::default();
+    let rt = reg.user().unwrap();
+    let chain = vec![r#"userName eq "a""#; 1000].join(" and ");
+    let nested = format!("{}{chain}{}", "not (".repeat(24), ")".repeat(24));
+    for text in [chain, nested] {
+        let f = Filter::parse_with_limits(&text, usize::MAX, 32).unwrap();
+        assert_eq!(
+            Filter::parse_with_limits(&f.to_string(), usize::MAX, 32).unwrap(),
+            f
+        );
+        let c = f.compile(rt, true).unwrap();
+        assert!(c.matches(&json!({"userName": "A"})));
+    }
+    let parens = format!("{}title pr{}", "(".repeat(256), ")".repeat(256));
+    assert!(Filter::parse_with_limits(&parens, usize::MAX, usize::MAX).is_ok());
+    let e = Filter::parse_with_limits(&format!("({parens})"), usize::MAX, usize::MAX).unwrap_err();
+    assert!(e.detail().contains("limit of 256"), "{}", e.detail());
+
     // Exactly at the limits is accepted.
     let at = format!("{}title pr{}", "(".repeat(32), ")".repeat(32));
     assert!(Filter::parse(&at).is_ok());

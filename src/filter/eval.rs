@@ -14,8 +14,9 @@
 //! - `eq null` means "not present" and `ne null` means "present" (RFC 7643 §2.5 makes null
 //!   and absence equivalent). `pr` is false for an absent attribute, `null`, `""`, `[]` and an
 //!   object whose values are all absent in that sense.
-//! - A comparison on an attribute unknown to the resource type is false whatever the
-//!   operator (in strict compilation it is `invalidFilter` instead); `not` still negates it.
+//! - A comparison on an attribute unknown to the resource type, or one that does not apply
+//!   to the attribute's type, is false whatever the operator, `ne` included (in strict
+//!   compilation it is `invalidFilter` instead); `not` still negates it.
 //! - In non-strict compilation a value of the wrong JSON type is converted when that is
 //!   unambiguous (`employeeNumber eq 42` compares with `"42"`, `active eq "true"` with `true`)
 //!   and otherwise never matches; strict compilation rejects it.
@@ -490,7 +491,9 @@ impl Compiler {
         if op == CompareOp::Ne {
             let eq = self.compile_typed(path, def, CompareOp::Eq, value, keys)?;
             return Ok(match eq {
-                Node::Const(b) => Node::Const(!b),
+                // A comparison that does not apply never matches, `ne` included.
+                Node::Const(_) => Node::Const(false),
+                Node::Not(n) => *n,
                 n => Node::Not(Box::new(n)),
             });
         }
@@ -919,6 +922,8 @@ mod tests {
         assert!(strict_err(r#"userName[value eq "x"]"#).contains("not a complex"));
         assert!(strict_err(r#"emails[nosuch eq "x"]"#).contains("nosuch"));
         assert!(strict_err("userName eq 5").contains("string"));
+        assert!(strict_err(r#"active ne "maybe""#).contains("true or false"));
+        assert!(strict_err(r#"name ne "x""#).contains("complex"));
         // Unknown attributes never match, whatever the operator; `not` negates that.
         let r = reg();
         let rt = r.user().unwrap();

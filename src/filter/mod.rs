@@ -35,8 +35,9 @@
 //!   `caseExact`; `gt`/`ge`/`lt`/`le` on strings compare lexicographically (by code point,
 //!   after lower-casing when not `caseExact`). Numbers compare numerically, dateTimes
 //!   chronologically, booleans only with `eq`/`ne`.
-//! - A comparison on an attribute unknown to the resource type is false whatever the
-//!   operator, or `invalidFilter` with strict compilation.
+//! - A comparison on an attribute unknown to the resource type, or one that does not apply
+//!   to the attribute's type (`active gt true`, `userName eq 5`), is false whatever the
+//!   operator, `ne` included, or `invalidFilter` with strict compilation.
 
 mod ast;
 mod eval;
