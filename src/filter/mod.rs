@@ -73,6 +73,12 @@ impl Filter {
         parse::parse(input, limits.max_filter_length, limits.max_filter_depth)
     }
 
+    /// Parses a filter with the tenant's configured [`Limits`] (`max_filter_length`,
+    /// `max_filter_depth`).
+    pub fn parse_with(input: &str, limits: &Limits) -> Result<Filter, ScimError> {
+        parse::parse(input, limits.max_filter_length, limits.max_filter_depth)
+    }
+
     /// Parses a filter with explicit limits: at most `max_len` bytes and `max_depth` levels of
     /// nesting (parentheses, `not`, value paths; never more than [`MAX_NESTING`]). Exceeding
     /// either is `invalidFilter`.

@@ -4,9 +4,9 @@
 //! Precedence follows RFC 7644 §3.4.2.2 ("Filter Operator Precedence"): parentheses and value
 //! paths bind tightest, then `not`, then `and`, then `or`; `and` and `or` chains associate to
 //! the left. Recursion only happens on `(`, `not (` and `[`, and each level is counted against
-//! the configured maximum depth, so no input can exhaust the stack. Operator chains are built
-//! in a loop; their length is capped by [`MAX_TREE_DEPTH`] because dropping, printing and
-//! compiling a tree recurse along it.
+//! the configured maximum depth (itself capped at [`MAX_NESTING`]), so no input can exhaust the
+//! stack. Operator chains are built in a loop; the height of the tree they make is capped by
+//! [`MAX_TREE_DEPTH`] because dropping, printing and compiling a tree recurse along it.
 
 use crate::error::ScimError;
 use crate::schema::AttrPath;
