@@ -90,3 +90,37 @@ impl Filter {
         parse::parse(input, max_len, max_depth)
     }
 }
+
+impl std::str::FromStr for Filter {
+    type Err = ScimError;
+
+    /// [`Filter::parse`] with the default limits.
+    fn from_str(s: &str) -> Result<Filter, ScimError> {
+        Filter::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::AttrPath;
+
+    #[test]
+    fn from_str_and_limits_helpers() {
+        let f: Filter = "title pr".parse().unwrap();
+        assert_eq!(f, Filter::Present(AttrPath::new("title")));
+        let limits = Limits {
+            max_filter_length: 8,
+            max_filter_depth: 1,
+            ..Limits::default()
+        };
+        assert!(Filter::parse_with("title pr", &limits).is_ok());
+        assert!(Filter::parse_with("title pr ", &limits).is_err());
+        let deep = Limits {
+            max_filter_depth: 1,
+            ..Limits::default()
+        };
+        assert!(Filter::parse_with("(title pr)", &deep).is_ok());
+        assert!(Filter::parse_with("((title pr))", &deep).is_err());
+    }
+}
