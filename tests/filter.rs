@@ -1028,3 +1028,81 @@ fn errors_are_scim_errors() {
     assert_eq!(body["scimType"], "invalidFilter");
     assert_eq!(body["status"], "400");
 }
+
+// ---- Sorting ---------------------------------------------------------------------------
+
+#[test]
+fn sort_users_vector() {
+    use scimkit::filter::{sort_resources, SortSpec};
+    let reg = SchemaRegistry::default();
+    let rt = reg.user().unwrap();
+    let ids = |docs: &[Value]| -> Vec<String> {
+        docs.iter()
+            .map(|d| d["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut docs = users();
+    sort_resources(rt, &SortSpec::parse("userName", None).unwrap(), &mut docs);
+    assert_eq!(ids(&docs), ["u3", "u1", "u2", "u4", "u6", "u5"]);
+    sort_resources(
+        rt,
+        &SortSpec::parse("meta.lastModified", Some("descending")).unwrap(),
+        &mut docs,
+    );
+    assert_eq!(ids(&docs), ["u5", "u2", "u1", "u3", "u4", "u6"]);
+    sort_resources(
+        rt,
+        &SortSpec::parse(
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",
+            None,
+        )
+        .unwrap(),
+        &mut docs,
+    );
+    assert_eq!(&ids(&docs)[..2], ["u3", "u1"]);
+    sort_resources(rt, &SortSpec::parse("emails", None).unwrap(), &mut docs);
+    assert_eq!(ids(&docs), ["u3", "u1", "u2", "u4", "u6", "u5"]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Present values come first in order (case-insensitively), missing ones last, and equal
+    /// keys keep their input order, in both directions.
+    #[test]
+    fn sort_is_ordered_stable_missing_last(
+        names in prop::collection::vec(prop::option::of(arb_str()), 0..20),
+        descending in any::<bool>(),
+    ) {
+        use scimkit::filter::{sort_resources, SortSpec};
+        let reg = SchemaRegistry::default();
+        let rt = reg.user().unwrap();
+        let mut docs: Vec<Value> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| match n {
+                Some(n) => json!({"i": i, "userName": n}),
+                None => json!({"i": i}),
+            })
+            .collect();
+        let order = if descending { "descending" } else { "ascending" };
+        sort_resources(rt, &SortSpec::parse("userName", Some(order)).unwrap(), &mut docs);
+        let key = |d: &Value| {
+            d.get("userName")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_lowercase)
+        };
+        for w in docs.windows(2) {
+            let (a, b) = (key(&w[0]), key(&w[1]));
+            let (ia, ib) = (w[0]["i"].as_u64().unwrap(), w[1]["i"].as_u64().unwrap());
+            match (&a, &b) {
+                (None, Some(_)) => prop_assert!(false, "missing before present"),
+                (Some(x), Some(y)) if x == y => prop_assert!(ia < ib, "unstable"),
+                (Some(x), Some(y)) => prop_assert!((x < y) != descending, "{} vs {}", x, y),
+                (None, None) => prop_assert!(ia < ib, "unstable"),
+                (Some(_), None) => {}
+            }
+        }
+    }
+}
