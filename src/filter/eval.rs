@@ -481,9 +481,9 @@ impl Compiler {
                     def = v;
                 }
                 _ => {
-                    return self.reject_or_false(format!(
+                    return Err(ScimError::InvalidFilter(format!(
                         "`{path}` is a complex attribute without a `value` sub-attribute; compare one of its sub-attributes instead"
-                    ))
+                    )))
                 }
             }
         }
@@ -534,7 +534,9 @@ impl Compiler {
             AttributeType::String | AttributeType::Reference | AttributeType::Binary => {
                 let binary = ty == AttributeType::Binary;
                 if binary && op != CompareOp::Eq {
-                    return self.reject_or_false(wrong_op("only eq, ne and pr apply"));
+                    return Err(ScimError::InvalidFilter(wrong_op(
+                        "only eq, ne and pr apply",
+                    )));
                 }
                 let text = match value {
                     CompValue::String(s) => s.clone(),
@@ -562,7 +564,9 @@ impl Compiler {
             }
             AttributeType::Boolean => {
                 if op != CompareOp::Eq {
-                    return self.reject_or_false(wrong_op("only eq, ne and pr apply"));
+                    return Err(ScimError::InvalidFilter(wrong_op(
+                        "only eq, ne and pr apply",
+                    )));
                 }
                 let b = match value {
                     CompValue::Bool(b) => *b,
@@ -580,7 +584,9 @@ impl Compiler {
             }
             AttributeType::Integer | AttributeType::Decimal => {
                 if op.is_substring() {
-                    return self.reject_or_false(wrong_op("eq, ne, gt, ge, lt, le and pr apply"));
+                    return Err(ScimError::InvalidFilter(wrong_op(
+                        "eq, ne, gt, ge, lt, le and pr apply",
+                    )));
                 }
                 let n = match value {
                     CompValue::Number(n) => n.clone(),
@@ -594,7 +600,9 @@ impl Compiler {
             }
             AttributeType::DateTime => {
                 if op.is_substring() {
-                    return self.reject_or_false(wrong_op("eq, ne, gt, ge, lt, le and pr apply"));
+                    return Err(ScimError::InvalidFilter(wrong_op(
+                        "eq, ne, gt, ge, lt, le and pr apply",
+                    )));
                 }
                 match value {
                     CompValue::String(s) => match parse_date_time(s) {
@@ -608,9 +616,9 @@ impl Compiler {
                     )),
                 }
             }
-            AttributeType::Complex => self.reject_or_false(format!(
+            AttributeType::Complex => Err(ScimError::InvalidFilter(format!(
                 "`{path}` is a complex attribute; compare one of its sub-attributes instead"
-            )),
+            ))),
         }
     }
 }
@@ -714,6 +722,34 @@ mod tests {
     use super::*;
     use crate::schema::{Schema, SchemaRegistry};
     use serde_json::json;
+
+    #[test]
+    fn operators_that_do_not_apply_are_invalid_even_when_lenient() {
+        let reg = SchemaRegistry::default();
+        let users = reg.user().unwrap();
+        for f in [
+            "active gt true",
+            "active co \"t\"",
+            "x509Certificates.value lt \"AA==\"",
+            "meta.created sw \"2011\"",
+            "name eq \"Babs\"",
+        ] {
+            for strict in [false, true] {
+                let err = Filter::parse(f)
+                    .unwrap()
+                    .compile(users, strict)
+                    .expect_err(f);
+                assert_eq!(err.scim_type(), Some(crate::ScimType::InvalidFilter), "{f}");
+            }
+        }
+        // Unknown attributes only fail in strict mode.
+        let f = Filter::parse("nosuch eq \"x\"").unwrap();
+        assert!(!f
+            .compile(users, false)
+            .unwrap()
+            .matches(&json!({"nosuch": "x"})));
+        assert!(f.compile(users, true).is_err());
+    }
 
     fn reg() -> SchemaRegistry {
         let mut r = SchemaRegistry::default();

@@ -35,9 +35,13 @@
 //!   `caseExact`; `gt`/`ge`/`lt`/`le` on strings compare lexicographically (by code point,
 //!   after lower-casing when not `caseExact`). Numbers compare numerically, dateTimes
 //!   chronologically, booleans only with `eq`/`ne`.
-//! - A comparison on an attribute unknown to the resource type, or one that does not apply
-//!   to the attribute's type (`active gt true`, `userName eq 5`), is false whatever the
-//!   operator, `ne` included, or `invalidFilter` with strict compilation.
+//! - An operator that does not apply to the attribute's type (`active gt true`, `co` on a
+//!   dateTime, any comparison of a complex attribute without a `value`) is always
+//!   `invalidFilter` (RFC 7644 §3.4.2.2: booleans and binaries only take `eq`/`ne`).
+//! - A comparison on an attribute unknown to the resource type, or with a value of the wrong
+//!   type that cannot be read leniently (`userName eq 5` compares as text; `active eq "x"`
+//!   cannot), is false whatever the operator, `ne` included, or `invalidFilter` with strict
+//!   compilation.
 
 mod ast;
 mod eval;
