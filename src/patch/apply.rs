@@ -380,8 +380,16 @@ impl<'a> Engine<'a> {
                 )));
             };
             let sub = attr_path.sub_attr.clone();
-            let Some((ext, attr, sub_def)) = self.resolve_attr(&attr_path, sub.as_deref(), key)?
-            else {
+            // A key of the value is not a `path`: an unknown one is a malformed body.
+            let resolved =
+                self.resolve_attr(&attr_path, sub.as_deref(), key)
+                    .map_err(|e| match e {
+                        ScimError::InvalidPath(d) => {
+                            ScimError::InvalidSyntax(format!("in the value, {d}"))
+                        }
+                        other => other,
+                    })?;
+            let Some((ext, attr, sub_def)) = resolved else {
                 continue;
             };
             let target = Target {
@@ -867,7 +875,9 @@ impl<'a> Engine<'a> {
     }
 
     fn member_refs(&self, t: &Target<'_>, value: &Value) -> Result<Vec<Value>, ScimError> {
-        let list = match self.normalize(t.attr, value, &t.text)? {
+        // Checked before readOnly sub-attributes are dropped, so that `{"display": "x"}`
+        // is refused rather than silently ignored.
+        let list = match normalize_value(t.attr, value, self.tol, &t.text)? {
             Some(Value::Array(list)) => list,
             _ => Vec::new(),
         };
@@ -879,7 +889,10 @@ impl<'a> Engine<'a> {
                 )));
             }
         }
-        Ok(list)
+        Ok(match strip_read_only_subs(t.attr, Value::Array(list)) {
+            Some(Value::Array(list)) => list,
+            _ => Vec::new(),
+        })
     }
 
     fn members_op(
@@ -889,6 +902,8 @@ impl<'a> Engine<'a> {
         value: Option<&Value>,
     ) -> Result<(), ScimError> {
         let name = t.attr.name.clone();
+        // The outcome reports a delta whenever `members` was addressed, even an empty one.
+        self.delta();
         match (kind, t.filter.is_some()) {
             (PatchOpKind::Add, false) => {
                 let new = self.member_refs(t, value.unwrap_or(&Value::Null))?;
