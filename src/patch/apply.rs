@@ -1116,7 +1116,7 @@ fn required_error(text: &str) -> ScimError {
 
 fn remove_with_value_error(text: &str) -> ScimError {
     ScimError::InvalidValue(format!(
-        "`{}`: `remove` takes no `value`; select elements with a filter such as `{}[value eq \"...\"]`",
+        "`{}`: `remove` takes no `value` (RFC 7644 §3.5.2.2); select the elements to remove with a value filter, `{}[...]`",
         excerpt(text),
         excerpt(text)
     ))

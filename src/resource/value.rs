@@ -105,12 +105,18 @@ fn normalize_single(
         AttributeType::Complex => {
             let obj = match value {
                 Value::Object(obj) => obj,
-                Value::String(s)
-                    if tol.manager_as_string && def.sub_attribute("value").is_some() =>
-                {
+                Value::String(_) if tol.manager_as_string => {
+                    let Some(value_def) = def.sub_attribute("value") else {
+                        return Err(mismatch("a complex value (JSON object)"));
+                    };
+                    // The bare string is the `value` sub-attribute and is checked as such
+                    // (a binary `value` must still be base64).
+                    let sub_path = format!("{path}.value");
                     let mut m = Map::new();
-                    m.insert("value".to_owned(), Value::String(s.clone()));
-                    return Ok(Some(Value::Object(m)));
+                    if let Some(v) = normalize_value(value_def, value, tol, &sub_path)? {
+                        m.insert(value_def.name.clone(), v);
+                    }
+                    return Ok((!m.is_empty()).then_some(Value::Object(m)));
                 }
                 _ => return Err(mismatch("a complex value (JSON object)")),
             };
