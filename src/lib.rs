@@ -10,17 +10,22 @@
     )
 )]
 
+pub mod auth;
 pub mod error;
+pub mod feed;
 pub mod filter;
 pub mod patch;
 pub mod resource;
 pub mod schema;
+pub mod service;
 pub mod settings;
+pub mod store;
 pub mod tenant;
 
+pub use auth::{BearerTokenVerifier, Principal, TenantStore, Tenants, TokenVerifier};
 pub use error::{ScimError, ScimResult, ScimType};
 pub use filter::{CompiledFilter, Filter};
 pub use resource::{ListResponse, Meta, ResourceId, Version};
 pub use schema::{AttrPath, ResourceDef, SchemaRegistry};
 pub use settings::{Limits, Settings, Tolerances};
-pub use tenant::TenantId;
+pub use tenant::{BaseUrl, Tenant, TenantId};

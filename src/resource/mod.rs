@@ -1,11 +1,21 @@
 //! SCIM resources: identifiers, versions, metadata and list responses.
 
+mod document;
 mod ids;
 mod list;
+mod projection;
+mod typed;
 mod value;
 
+pub use document::{normalize_resource, WriteMode};
+pub(crate) use ids::truncate_for_detail;
 pub use ids::{ResourceId, Version};
 pub use list::ListResponse;
+pub use projection::Projection;
+pub use typed::{
+    Address, Email, EnterpriseUser, Group, GroupMember, GroupRef, Manager, MultiValued, Name,
+    PhoneNumber, User,
+};
 pub use value::normalize_value;
 
 use chrono::{DateTime, Utc};

@@ -105,18 +105,21 @@ fn normalize_single(
         AttributeType::Complex => {
             let obj = match value {
                 Value::Object(obj) => obj,
-                Value::String(_) if tol.manager_as_string => {
-                    let Some(value_def) = def.sub_attribute("value") else {
+                Value::String(_)
+                    if tol.manager_as_string && def.sub_attribute("value").is_some() =>
+                {
+                    // The bare string is the `value` sub-attribute and must pass its type
+                    // check (a binary `x509Certificates.value` must still be base64).
+                    let Some(sub) = def.sub_attribute("value") else {
                         return Err(mismatch("a complex value (JSON object)"));
                     };
-                    // The bare string is the `value` sub-attribute and is checked as such
-                    // (a binary `value` must still be base64).
-                    let sub_path = format!("{path}.value");
+                    let Some(v) = normalize_value(sub, value, tol, &format!("{path}.value"))?
+                    else {
+                        return Ok(None);
+                    };
                     let mut m = Map::new();
-                    if let Some(v) = normalize_value(value_def, value, tol, &sub_path)? {
-                        m.insert(value_def.name.clone(), v);
-                    }
-                    return Ok((!m.is_empty()).then_some(Value::Object(m)));
+                    m.insert(sub.name.clone(), v);
+                    return Ok(Some(Value::Object(m)));
                 }
                 _ => return Err(mismatch("a complex value (JSON object)")),
             };

@@ -1,0 +1,314 @@
+//! The SCIM HTTP service: `http::Request<Bytes>` in, `http::Response<Bytes>` out.
+//!
+//! [`ScimService`] serves every tenant under one mount path: a request for
+//! `{mount}/{tenant}/Users/{id}` is authenticated with the tenant's bearer tokens (or the
+//! host's own [`TokenVerifier`]), then routed to the resource handlers, discovery, `/.search`,
+//! `/Bulk` or `/Me`. It knows `http` types, never a web framework: an adapter converts the
+//! framework's request, awaits [`ScimService::handle`] and converts the response back.
+
+mod bulk;
+mod discovery;
+mod handlers;
+mod query;
+mod response;
+
+pub use response::SCIM_CONTENT_TYPE;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{Method, Request, Response};
+
+use crate::auth::{BearerTokenVerifier, Clock, Principal, SystemClock, TenantStore, TokenVerifier};
+use crate::error::ScimError;
+use crate::resource::ResourceId;
+use crate::schema::SchemaRegistry;
+use crate::store::ResourceStore;
+use crate::tenant::{BaseUrl, Tenant, TenantId};
+
+/// Maps the authenticated principal to the User it acts as, for `/Me` (RFC 7644 §3.11).
+///
+/// Without one, `/Me` answers 501: a bearer token issued to an identity provider does not
+/// stand for any user.
+#[async_trait]
+pub trait MeResolver: Send + Sync {
+    /// The id of the User resource `principal` is, or `None` (then `/Me` answers 404).
+    async fn resolve(&self, principal: &Principal) -> Result<Option<ResourceId>, ScimError>;
+}
+
+/// An error in how the host configured the service (caller misuse, not untrusted input).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid service configuration: {0}")]
+pub struct ConfigError(String);
+
+/// Builds a [`ScimService`].
+pub struct ScimServiceBuilder {
+    public_url: String,
+    mount_path: Option<String>,
+    store: Arc<dyn ResourceStore>,
+    tenants: Arc<dyn TenantStore>,
+    registry: SchemaRegistry,
+    verifier: Option<Arc<dyn TokenVerifier>>,
+    clock: Arc<dyn Clock>,
+    me: Option<Arc<dyn MeResolver>>,
+    documentation_uri: Option<String>,
+}
+
+impl ScimServiceBuilder {
+    /// Serves `registry` instead of the default User/Group registry.
+    pub fn registry(mut self, registry: SchemaRegistry) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// Uses the host's own verifier instead of the built-in bearer tokens.
+    pub fn verifier(mut self, verifier: Arc<dyn TokenVerifier>) -> Self {
+        self.verifier = Some(verifier);
+        self
+    }
+
+    /// Uses `clock` for timestamps and token expiry (tests inject a manual clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The path under which requests arrive, when it differs from the path of the public URL
+    /// (a reverse proxy rewrote it). Defaults to the public URL's path.
+    pub fn mount_path(mut self, path: impl Into<String>) -> Self {
+        self.mount_path = Some(path.into());
+        self
+    }
+
+    /// Answers `/Me` through `resolver`.
+    pub fn me_resolver(mut self, resolver: Arc<dyn MeResolver>) -> Self {
+        self.me = Some(resolver);
+        self
+    }
+
+    /// Advertised as `documentationUri` in `/ServiceProviderConfig`.
+    pub fn documentation_uri(mut self, uri: impl Into<String>) -> Self {
+        self.documentation_uri = Some(uri.into());
+        self
+    }
+
+    /// Builds the service.
+    pub fn build(self) -> Result<ScimService, ConfigError> {
+        let base = BaseUrl::new(self.public_url.clone()).map_err(|e| ConfigError(e.to_string()))?;
+        let mount = match self.mount_path {
+            Some(m) => m,
+            None => url_path(base.as_str()).to_owned(),
+        };
+        let mount = mount.trim_end_matches('/').to_owned();
+        if !(mount.is_empty() || mount.starts_with('/')) {
+            return Err(ConfigError(format!(
+                "mount path `{mount}` must be empty or start with `/`"
+            )));
+        }
+        let verifier = self.verifier.unwrap_or_else(|| {
+            Arc::new(BearerTokenVerifier::new(
+                Arc::clone(&self.tenants),
+                Arc::clone(&self.clock),
+            ))
+        });
+        Ok(ScimService {
+            inner: Arc::new(Inner {
+                base,
+                mount,
+                store: self.store,
+                tenants: self.tenants,
+                registry: Arc::new(self.registry),
+                verifier,
+                clock: self.clock,
+                me: self.me,
+                documentation_uri: self.documentation_uri,
+            }),
+        })
+    }
+}
+
+/// The path part of an absolute URL (`https://h/scim/v2` gives `/scim/v2`).
+fn url_path(url: &str) -> &str {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    match after_scheme.find('/') {
+        Some(i) => after_scheme.get(i..).unwrap_or(""),
+        None => "",
+    }
+}
+
+struct Inner {
+    base: BaseUrl,
+    mount: String,
+    store: Arc<dyn ResourceStore>,
+    tenants: Arc<dyn TenantStore>,
+    registry: Arc<SchemaRegistry>,
+    verifier: Arc<dyn TokenVerifier>,
+    clock: Arc<dyn Clock>,
+    me: Option<Arc<dyn MeResolver>>,
+    documentation_uri: Option<String>,
+}
+
+/// A SCIM 2.0 service provider for any number of tenants. Cheap to clone.
+///
+/// ```
+/// use std::sync::Arc;
+/// use bytes::Bytes;
+/// use scimkit::auth::Tenants;
+/// use scimkit::service::ScimService;
+/// use scimkit::store::MemoryStore;
+/// use scimkit::TenantId;
+///
+/// # tokio_test_block_on(async {
+/// let tenants = Tenants::in_memory();
+/// let acme = TenantId::new("acme").unwrap();
+/// tenants.create_tenant(acme.clone(), "Acme Okta").await?;
+/// tenants.set_scim_enabled(&acme, true).await?;
+/// let (_record, token) = tenants.issue_token(&acme, "okta", None).await?;
+///
+/// let service = ScimService::builder(
+///     "https://app.example.com/scim/v2",
+///     Arc::new(MemoryStore::new()),
+///     Arc::clone(tenants.store()),
+/// )
+/// .build()
+/// .unwrap();
+///
+/// let request = http::Request::get("/scim/v2/acme/Users?filter=userName%20eq%20%22bjensen%22")
+///     .header("Authorization", format!("Bearer {}", token.expose_secret()))
+///     .body(Bytes::new())
+///     .unwrap();
+/// let response = service.handle(request).await;
+/// assert_eq!(response.status(), 200);
+/// # Ok::<(), scimkit::ScimError>(())
+/// # }).unwrap();
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ScimService {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ScimService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScimService")
+            .field("public_url", &self.inner.base.as_str())
+            .field("mount", &self.inner.mount)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScimService {
+    /// Starts building a service whose tenants live under `public_url` (for example
+    /// `https://app.example.com/scim/v2`; a tenant's base URL is `{public_url}/{tenant}`),
+    /// keeping resources in `store` and tenants and tokens in `tenants`.
+    pub fn builder(
+        public_url: impl Into<String>,
+        store: Arc<dyn ResourceStore>,
+        tenants: Arc<dyn TenantStore>,
+    ) -> ScimServiceBuilder {
+        ScimServiceBuilder {
+            public_url: public_url.into(),
+            mount_path: None,
+            store,
+            tenants,
+            registry: SchemaRegistry::default(),
+            verifier: None,
+            clock: Arc::new(SystemClock),
+            me: None,
+            documentation_uri: None,
+        }
+    }
+
+    /// The SCIM base URL of `tenant`, as the admin pastes it into the identity provider.
+    pub fn base_url(&self, tenant: &TenantId) -> String {
+        self.inner.base.for_tenant(tenant)
+    }
+
+    /// The schema registry served.
+    pub fn registry(&self) -> &SchemaRegistry {
+        &self.inner.registry
+    }
+
+    /// The resource store (for the host's queries and the change feed).
+    pub fn store(&self) -> &Arc<dyn ResourceStore> {
+        &self.inner.store
+    }
+
+    /// The tenant and token store.
+    pub fn tenants(&self) -> &Arc<dyn TenantStore> {
+        &self.inner.tenants
+    }
+
+    /// Serves one request. Never fails: every error becomes an RFC 7644 §3.12 error response.
+    pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
+        match self.dispatch(request).await {
+            Ok(r) => r,
+            Err(e) => {
+                if let ScimError::Internal(source) = &e {
+                    tracing::error!(error = %source, "scim request failed with an internal error");
+                }
+                response::error(&e)
+            }
+        }
+    }
+
+    async fn dispatch(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ScimError> {
+        let path = request.uri().path().to_owned();
+        let rest = path
+            .strip_prefix(self.inner.mount.as_str())
+            .filter(|r| r.is_empty() || r.starts_with('/'))
+            .ok_or_else(not_found_endpoint)?;
+        let mut segments: Vec<String> = Vec::new();
+        for s in rest.split('/').filter(|s| !s.is_empty()) {
+            segments.push(query::path_decode(s)?);
+        }
+        let mut segments = segments.into_iter();
+        let tenant_id = segments
+            .next()
+            .and_then(|t| TenantId::new(t).ok())
+            .ok_or_else(not_found_endpoint)?;
+        // Authentication comes before anything else: an unauthenticated client learns nothing,
+        // not even whether an endpoint exists.
+        let principal =
+            crate::auth::authenticate(self.inner.verifier.as_ref(), &tenant_id, request.headers())
+                .await?;
+        let tenant = match self.inner.tenants.get_tenant(&tenant_id).await? {
+            Some(t) if t.scim_enabled => t,
+            _ => return Err(crate::auth::unauthorized()),
+        };
+        let ctx = Ctx {
+            base_url: self.base_url(&tenant_id),
+            tenant,
+            principal,
+        };
+        let rest: Vec<String> = segments.collect();
+        handlers::route(self, &ctx, request, &rest).await
+    }
+}
+
+/// What every handler needs to know about the request's tenant.
+pub(crate) struct Ctx {
+    pub(crate) tenant: Tenant,
+    pub(crate) principal: Principal,
+    pub(crate) base_url: String,
+}
+
+impl Ctx {
+    pub(crate) fn id(&self) -> &TenantId {
+        &self.tenant.id
+    }
+}
+
+pub(crate) fn not_found_endpoint() -> ScimError {
+    ScimError::NotFound("no SCIM endpoint at this path".to_owned())
+}
+
+pub(crate) fn method_not_allowed(method: &Method, allow: &[Method]) -> ScimError {
+    ScimError::MethodNotAllowed {
+        detail: format!("{method} is not supported on this endpoint"),
+        allow: allow.to_vec(),
+    }
+}

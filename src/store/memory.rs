@@ -1,0 +1,1003 @@
+//! The in-memory reference backend.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::Bound;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::query::{compile, into_view, page_window, Needs};
+use super::{
+    CreateRequest, GroupRef, ListQuery, Member, MemberPage, MemberRef, MembershipDelta, Page,
+    Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UpdateKind, UpdateRequest,
+};
+use crate::feed::{Change, ChangeKind, ChangeNotifier};
+use crate::filter::{compare_resources, CompValue, CompareOp, CompiledFilter, Filter, SortOrder};
+use crate::resource::{ResourceId, Version};
+use crate::schema::{AttrPath, AttributeType, ResourceDef};
+use crate::tenant::TenantId;
+
+/// The in-memory reference [`ResourceStore`].
+///
+/// Each tenant is a separate unit behind its own `RwLock`: writes of one tenant are
+/// serialised (which makes uniqueness, versions, membership and the change feed atomic),
+/// reads run in parallel, and tenants never contend. No lock is held across an `.await`.
+///
+/// Hash and ordered indexes on `id`, `userName` (case-folded), `externalId` and, for types
+/// without a `userName` such as Group, `displayName` answer the `eq` filters identity
+/// providers send (and `and`/`or` of them, and `sw` on those attributes) without a scan;
+/// everything else is evaluated with the filter engine. Memberships are kept as a forward
+/// set per group and a reverse index per member, so adding one member to a large group is
+/// one insert, and `User.groups` is one lookup. Every list answer is [`Pushdown::Exact`].
+pub struct MemoryStore {
+    tenants: RwLock<HashMap<TenantId, Arc<RwLock<TenantData>>>>,
+    notifier: Option<Arc<dyn ChangeNotifier>>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("tenants", &read(&self.tenants).len())
+            .field("notifier", &self.notifier.is_some())
+            .finish()
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store without a change notifier.
+    pub fn new() -> Self {
+        MemoryStore {
+            tenants: RwLock::new(HashMap::new()),
+            notifier: None,
+        }
+    }
+
+    /// An empty store that calls `notifier` after every committed write.
+    pub fn with_notifier(notifier: Arc<dyn ChangeNotifier>) -> Self {
+        MemoryStore {
+            tenants: RwLock::new(HashMap::new()),
+            notifier: Some(notifier),
+        }
+    }
+
+    fn tenant(&self, tenant: &TenantId) -> Option<Arc<RwLock<TenantData>>> {
+        read(&self.tenants).get(tenant).cloned()
+    }
+
+    fn tenant_or_create(&self, tenant: &TenantId) -> Arc<RwLock<TenantData>> {
+        if let Some(t) = self.tenant(tenant) {
+            return t;
+        }
+        Arc::clone(
+            write(&self.tenants)
+                .entry(tenant.clone())
+                .or_insert_with(|| Arc::new(RwLock::new(TenantData::default()))),
+        )
+    }
+
+    fn notify(&self, tenant: &TenantId, seq: Option<u64>) {
+        if let (Some(n), Some(seq)) = (&self.notifier, seq) {
+            n.notify(tenant, seq);
+        }
+    }
+}
+
+// A panic while a lock is held can only come from a bug; the data it guards is updated only
+// after every check passed, so it stays usable and the store keeps serving.
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Case folding for attributes that are not `caseExact` (RFC 7643 §2.2). The filter engine
+/// compares such strings the same way.
+fn fold(s: &str) -> String {
+    s.to_lowercase()
+}
+
+type Key = Arc<str>;
+
+/// An entry of an [`AttrIndex`]: ((value, ord), id).
+type IndexEntry<'a> = (&'a (Box<str>, u64), &'a Key);
+
+#[derive(Default)]
+struct TenantData {
+    records: HashMap<Key, Record>,
+    types: HashMap<Box<str>, TypeIndex>,
+    /// member id -> the groups it is a direct member of.
+    reverse: HashMap<Key, BTreeSet<Key>>,
+    /// Record `i` has `seq == i + 1`.
+    feed: Vec<FeedEntry>,
+    next_ord: u64,
+}
+
+struct Record {
+    rt: Key,
+    /// Creation order within the tenant: the order of unsorted lists.
+    ord: u64,
+    version: Version,
+    created: DateTime<Utc>,
+    last_modified: DateTime<Utc>,
+    doc: Value,
+    /// Keys into `TypeIndex::unique`.
+    unique: Box<[Key]>,
+    members: BTreeSet<Key>,
+}
+
+struct FeedEntry {
+    rt: Key,
+    id: Key,
+    kind: ChangeKind,
+    version: Version,
+    at: DateTime<Utc>,
+}
+
+struct TypeIndex {
+    /// ord -> id, every resource of the type.
+    order: BTreeMap<u64, Key>,
+    /// `attribute \0 value` -> id.
+    unique: HashMap<Key, Key>,
+    attrs: Vec<AttrIndex>,
+}
+
+struct AttrIndex {
+    /// The canonical attribute name, as it appears in documents.
+    name: String,
+    fold: bool,
+    /// (value, folded when not caseExact; ord) -> id. The ord breaks ties in creation order,
+    /// as a stable sort of a creation-ordered list does.
+    map: BTreeMap<(Box<str>, u64), Key>,
+}
+
+/// Attributes indexed when the resource type has them as single-valued strings.
+/// `displayName` only for types without `userName` (groups), where IdPs look it up; on users
+/// it would cost memory for a lookup nobody sends.
+fn index_attrs(rt: &ResourceDef) -> Vec<AttrIndex> {
+    let mut names = vec!["userName", "externalId"];
+    if rt.top_level("userName").is_none() {
+        names.push("displayName");
+    }
+    names
+        .into_iter()
+        .filter_map(|n| {
+            let def = rt.top_level(n)?;
+            (def.ty == AttributeType::String && !def.multi_valued).then(|| AttrIndex {
+                name: def.name.clone(),
+                fold: !def.case_exact,
+                map: BTreeMap::new(),
+            })
+        })
+        .collect()
+}
+
+impl TypeIndex {
+    fn new(rt: &ResourceDef) -> Self {
+        TypeIndex {
+            order: BTreeMap::new(),
+            unique: HashMap::new(),
+            attrs: index_attrs(rt),
+        }
+    }
+
+    fn attr_for(&self, rt: &ResourceDef, path: &AttrPath) -> Option<usize> {
+        if path.sub_attr.is_some() {
+            return None;
+        }
+        if let Some(urn) = &path.urn {
+            if !rt.core().id.eq_ignore_ascii_case(urn) {
+                return None;
+            }
+        }
+        self.attrs
+            .iter()
+            .position(|a| a.name.eq_ignore_ascii_case(&path.name))
+    }
+
+    fn index(&mut self, id: &Key, rec: &Record) {
+        for a in &mut self.attrs {
+            if let Some(Value::String(s)) = rec.doc.get(&a.name) {
+                let k = if a.fold { fold(s) } else { s.clone() };
+                a.map.insert((k.into_boxed_str(), rec.ord), Arc::clone(id));
+            }
+        }
+    }
+
+    fn unindex(&mut self, rec: &Record) {
+        for a in &mut self.attrs {
+            if let Some(Value::String(s)) = rec.doc.get(&a.name) {
+                let k = if a.fold { fold(s) } else { s.clone() };
+                a.map.remove(&(k.into_boxed_str(), rec.ord));
+            }
+        }
+    }
+}
+
+impl AttrIndex {
+    fn key(&self, v: &str) -> String {
+        if self.fold {
+            fold(v)
+        } else {
+            v.to_owned()
+        }
+    }
+
+    /// Entries whose value equals (`prefix == false`) or starts with (`prefix == true`) `v`,
+    /// in index order.
+    fn range<'a>(
+        &'a self,
+        v: &str,
+        prefix: bool,
+    ) -> impl Iterator<Item = (&'a (Box<str>, u64), &'a Key)> + 'a {
+        let k = self.key(v);
+        let lo = Bound::Included((k.clone().into_boxed_str(), 0u64));
+        let hi = if prefix {
+            Bound::Unbounded
+        } else {
+            Bound::Included((k.clone().into_boxed_str(), u64::MAX))
+        };
+        self.map
+            .range((lo, hi))
+            .take_while(move |((s, _), _)| if prefix { s.starts_with(&k) } else { **s == *k })
+    }
+}
+
+fn unique_key(k: &UniqueKey) -> String {
+    format!("{}\u{0}{}", k.attribute, k.value)
+}
+
+fn display_of(doc: &Value) -> Option<String> {
+    ["displayName", "userName"]
+        .iter()
+        .find_map(|n| doc.get(n).and_then(Value::as_str))
+        .map(str::to_owned)
+}
+
+impl TenantData {
+    fn get<'a>(&'a self, rt: &ResourceDef, id: &ResourceId) -> Result<&'a Record, StoreError> {
+        self.records
+            .get_key_value(id.as_str())
+            .map(|(_, r)| r)
+            .filter(|r| &*r.rt == rt.name())
+            .ok_or_else(|| not_found(rt, id))
+    }
+
+    fn push_change(
+        &mut self,
+        rt: &Key,
+        id: &Key,
+        kind: ChangeKind,
+        version: Version,
+        at: DateTime<Utc>,
+    ) -> u64 {
+        self.feed.push(FeedEntry {
+            rt: Arc::clone(rt),
+            id: Arc::clone(id),
+            kind,
+            version,
+            at,
+        });
+        self.feed.len() as u64
+    }
+
+    fn member_list(&self, rec: &Record) -> Vec<Member> {
+        rec.members.iter().map(|m| self.member(m)).collect()
+    }
+
+    fn member(&self, id: &Key) -> Member {
+        let rec = self.records.get(id);
+        Member {
+            value: ResourceId::new(&**id),
+            resource_type: rec.map(|r| r.rt.to_string()).unwrap_or_default(),
+            display: rec.and_then(|r| display_of(&r.doc)),
+        }
+    }
+
+    fn stored(&self, id: &Key, rec: &Record, with_members: bool) -> StoredResource {
+        StoredResource {
+            id: ResourceId::new(&**id),
+            resource_type: rec.rt.to_string(),
+            version: rec.version,
+            created: rec.created,
+            last_modified: rec.last_modified,
+            doc: rec.doc.clone(),
+            members: with_members.then(|| self.member_list(rec)),
+        }
+    }
+
+    /// Resolves the members to add, checking each exists in the tenant, is of the claimed
+    /// type and is not the group itself.
+    fn resolve_members(&self, group: &str, add: &[MemberRef]) -> Result<Vec<Key>, StoreError> {
+        let mut out = Vec::with_capacity(add.len());
+        for m in add {
+            let (key, rec) = self
+                .records
+                .get_key_value(m.value.as_str())
+                .ok_or_else(|| StoreError::InvalidMember(m.value.clone()))?;
+            let type_ok = m
+                .resource_type
+                .as_deref()
+                .map_or(true, |t| t.eq_ignore_ascii_case(&rec.rt));
+            if !type_ok || &**key == group {
+                return Err(StoreError::InvalidMember(m.value.clone()));
+            }
+            out.push(Arc::clone(key));
+        }
+        Ok(out)
+    }
+}
+
+fn not_found(rt: &ResourceDef, id: &ResourceId) -> StoreError {
+    StoreError::NotFound {
+        resource_type: rt.name().to_owned(),
+        id: id.clone(),
+    }
+}
+
+fn check_version(expected: Option<Version>, current: Version) -> Result<(), StoreError> {
+    match expected {
+        Some(v) if v != current => Err(StoreError::VersionMismatch { current }),
+        _ => Ok(()),
+    }
+}
+
+/// Candidates for a filter from the indexes.
+enum Cands {
+    /// No index applies: every resource of the type.
+    All,
+    /// Exactly these (ord -> id).
+    Set(BTreeMap<u64, Key>),
+}
+
+struct Plan {
+    cands: Cands,
+    /// True when the candidates are exactly the matches (no evaluation needed).
+    exact: bool,
+}
+
+/// The planner stops descending below this depth and lets the evaluator work.
+const MAX_PLAN_DEPTH: usize = 32;
+
+struct Planner<'a> {
+    rt: &'a ResourceDef,
+    data: &'a TenantData,
+    ti: &'a TypeIndex,
+}
+
+impl Planner<'_> {
+    fn plan(&self, f: &Filter, depth: usize) -> Plan {
+        let scan = Plan {
+            cands: Cands::All,
+            exact: false,
+        };
+        if depth > MAX_PLAN_DEPTH {
+            return scan;
+        }
+        match f {
+            Filter::Compare {
+                path,
+                op: op @ (CompareOp::Eq | CompareOp::Sw),
+                value: CompValue::String(v),
+            } => {
+                if let Some(i) = self.ti.attr_for(self.rt, path) {
+                    let Some(ix) = self.ti.attrs.get(i) else {
+                        return scan;
+                    };
+                    let set = ix
+                        .range(v, *op == CompareOp::Sw)
+                        .map(|((_, ord), id)| (*ord, Arc::clone(id)))
+                        .collect();
+                    return Plan {
+                        cands: Cands::Set(set),
+                        exact: true,
+                    };
+                }
+                let is_id = path.sub_attr.is_none()
+                    && path.urn.is_none()
+                    && path.name.eq_ignore_ascii_case("id");
+                if is_id && *op == CompareOp::Eq {
+                    // `id` is caseExact (RFC 7643 §3.1).
+                    let set = self
+                        .data
+                        .records
+                        .get_key_value(v.as_str())
+                        .filter(|(_, r)| &*r.rt == self.rt.name())
+                        .map(|(k, r)| (r.ord, Arc::clone(k)))
+                        .into_iter()
+                        .collect();
+                    return Plan {
+                        cands: Cands::Set(set),
+                        exact: true,
+                    };
+                }
+                scan
+            }
+            Filter::And(a, b) => {
+                let (pa, pb) = (self.plan(a, depth + 1), self.plan(b, depth + 1));
+                match (pa.cands, pb.cands) {
+                    (Cands::All, Cands::All) => scan,
+                    (Cands::Set(s), Cands::All) | (Cands::All, Cands::Set(s)) => Plan {
+                        cands: Cands::Set(s),
+                        exact: false,
+                    },
+                    (Cands::Set(mut x), Cands::Set(y)) => {
+                        x.retain(|k, _| y.contains_key(k));
+                        Plan {
+                            cands: Cands::Set(x),
+                            exact: pa.exact && pb.exact,
+                        }
+                    }
+                }
+            }
+            Filter::Or(a, b) => {
+                let (pa, pb) = (self.plan(a, depth + 1), self.plan(b, depth + 1));
+                match (pa.cands, pb.cands) {
+                    (Cands::Set(mut x), Cands::Set(y)) => {
+                        x.extend(y);
+                        Plan {
+                            cands: Cands::Set(x),
+                            exact: pa.exact && pb.exact,
+                        }
+                    }
+                    _ => scan,
+                }
+            }
+            _ => scan,
+        }
+    }
+}
+
+/// The leaf `attr eq|sw "v"` on an indexed attribute, when the whole filter is that leaf.
+fn index_leaf<'f>(
+    ti: &TypeIndex,
+    rt: &ResourceDef,
+    f: &'f Filter,
+) -> Option<(usize, &'f str, bool)> {
+    match f {
+        Filter::Compare {
+            path,
+            op: op @ (CompareOp::Eq | CompareOp::Sw),
+            value: CompValue::String(v),
+        } => ti
+            .attr_for(rt, path)
+            .map(|i| (i, v.as_str(), *op == CompareOp::Sw)),
+        _ => None,
+    }
+}
+
+/// Evaluates the compiled filter on a record, building the view it needs.
+fn matches(
+    data: &TenantData,
+    compiled: Option<&CompiledFilter>,
+    needs: Needs,
+    id: &Key,
+    rec: &Record,
+) -> bool {
+    let Some(c) = compiled else {
+        return true;
+    };
+    if needs.any() {
+        c.matches(&into_view(data.stored(id, rec, needs.members)))
+    } else {
+        c.matches(&rec.doc)
+    }
+}
+
+#[async_trait]
+impl ResourceStore for MemoryStore {
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        req: CreateRequest,
+    ) -> Result<StoredResource, StoreError> {
+        let t = self.tenant_or_create(tenant);
+        let (out, seq) = {
+            let mut guard = write(&t);
+            let data = &mut *guard;
+            if data.records.contains_key(req.id.as_str()) {
+                return Err(StoreError::Conflict {
+                    attribute: "id".into(),
+                });
+            }
+            let ti_exists = data.types.contains_key(rt.name());
+            let unique: Vec<Key> = req
+                .unique_keys
+                .iter()
+                .map(|k| Key::from(unique_key(k)))
+                .collect();
+            if ti_exists {
+                if let Some(ti) = data.types.get(rt.name()) {
+                    for (k, uk) in unique.iter().zip(&req.unique_keys) {
+                        if ti.unique.contains_key(k) {
+                            return Err(StoreError::Conflict {
+                                attribute: uk.attribute.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+            let members = data.resolve_members(req.id.as_str(), &req.members)?;
+
+            let id: Key = Key::from(req.id.as_str());
+            let rt_key: Key = Key::from(rt.name());
+            let ord = data.next_ord;
+            data.next_ord += 1;
+            let rec = Record {
+                rt: Arc::clone(&rt_key),
+                ord,
+                version: Version::INITIAL,
+                created: req.now,
+                last_modified: req.now,
+                doc: req.doc,
+                unique: unique.into_boxed_slice(),
+                members: members.into_iter().collect(),
+            };
+            let ti = data
+                .types
+                .entry(Box::from(rt.name()))
+                .or_insert_with(|| TypeIndex::new(rt));
+            for k in rec.unique.iter() {
+                ti.unique.insert(Arc::clone(k), Arc::clone(&id));
+            }
+            ti.order.insert(ord, Arc::clone(&id));
+            ti.index(&id, &rec);
+            for m in &rec.members {
+                data.reverse
+                    .entry(Arc::clone(m))
+                    .or_default()
+                    .insert(Arc::clone(&id));
+            }
+            let seq = data.push_change(&rt_key, &id, ChangeKind::Created, rec.version, req.now);
+            let out = data.stored(&id, &rec, false);
+            data.records.insert(id, rec);
+            (out, seq)
+        };
+        self.notify(tenant, Some(seq));
+        Ok(out)
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        include_members: bool,
+    ) -> Result<StoredResource, StoreError> {
+        let t = self.tenant(tenant).ok_or_else(|| not_found(rt, id))?;
+        let data = read(&t);
+        let (key, rec) = data
+            .records
+            .get_key_value(id.as_str())
+            .filter(|(_, r)| &*r.rt == rt.name())
+            .ok_or_else(|| not_found(rt, id))?;
+        Ok(data.stored(key, rec, include_members))
+    }
+
+    async fn update(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        req: UpdateRequest,
+    ) -> Result<StoredResource, StoreError> {
+        let t = self.tenant(tenant).ok_or_else(|| not_found(rt, id))?;
+        let (out, seq) = {
+            let mut guard = write(&t);
+            let data = &mut *guard;
+            let rec = data.get(rt, id)?;
+            check_version(req.expected_version, rec.version)?;
+            let key = data
+                .records
+                .get_key_value(id.as_str())
+                .map(|(k, _)| Arc::clone(k))
+                .ok_or_else(|| not_found(rt, id))?;
+
+            // Validate everything before changing anything.
+            let new_unique: Option<Vec<Key>> = match &req.document {
+                None => None,
+                Some(d) => {
+                    let keys: Vec<Key> = d
+                        .unique_keys
+                        .iter()
+                        .map(|k| Key::from(unique_key(k)))
+                        .collect();
+                    if let Some(ti) = data.types.get(rt.name()) {
+                        for (k, uk) in keys.iter().zip(&d.unique_keys) {
+                            if ti.unique.get(k).is_some_and(|owner| *owner != key) {
+                                return Err(StoreError::Conflict {
+                                    attribute: uk.attribute.clone(),
+                                });
+                            }
+                        }
+                    }
+                    Some(keys)
+                }
+            };
+            let (added, removed) = match &req.members {
+                None => (Vec::new(), Vec::new()),
+                Some(delta) => membership_change(data, &key, rec, delta)?,
+            };
+            let membership_changed = !added.is_empty() || !removed.is_empty();
+            let had_document = req.document.is_some();
+            if !had_document && !membership_changed {
+                return Ok(data.stored(&key, rec, false));
+            }
+
+            // Apply.
+            let Some(mut rec) = data.records.remove(&key) else {
+                return Err(not_found(rt, id));
+            };
+            let ti = data
+                .types
+                .entry(Box::from(rt.name()))
+                .or_insert_with(|| TypeIndex::new(rt));
+            if let (Some(doc), Some(keys)) = (req.document, new_unique) {
+                ti.unindex(&rec);
+                for k in rec.unique.iter() {
+                    ti.unique.remove(k);
+                }
+                rec.doc = doc.doc;
+                for k in &keys {
+                    ti.unique.insert(Arc::clone(k), Arc::clone(&key));
+                }
+                rec.unique = keys.into_boxed_slice();
+                ti.index(&key, &rec);
+            }
+            for m in removed {
+                rec.members.remove(&m);
+                if let Some(groups) = data.reverse.get_mut(&m) {
+                    groups.remove(&key);
+                    if groups.is_empty() {
+                        data.reverse.remove(&m);
+                    }
+                }
+            }
+            for m in added {
+                data.reverse
+                    .entry(Arc::clone(&m))
+                    .or_default()
+                    .insert(Arc::clone(&key));
+                rec.members.insert(m);
+            }
+            rec.version = rec.version.next();
+            rec.last_modified = req.now;
+            let kind = match (had_document, req.kind) {
+                (false, _) => ChangeKind::MembershipChanged,
+                (true, UpdateKind::Replace) => ChangeKind::Replaced,
+                (true, UpdateKind::Patch) => ChangeKind::Patched,
+            };
+            let rt_key = Arc::clone(&rec.rt);
+            let seq = data.push_change(&rt_key, &key, kind, rec.version, req.now);
+            let out = data.stored(&key, &rec, false);
+            data.records.insert(key, rec);
+            (out, seq)
+        };
+        self.notify(tenant, Some(seq));
+        Ok(out)
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        expected_version: Option<Version>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let t = self.tenant(tenant).ok_or_else(|| not_found(rt, id))?;
+        let seq = {
+            let mut guard = write(&t);
+            let data = &mut *guard;
+            let rec = data.get(rt, id)?;
+            check_version(expected_version, rec.version)?;
+            let Some((key, rec)) = data.records.remove_entry(id.as_str()) else {
+                return Err(not_found(rt, id));
+            };
+            if let Some(ti) = data.types.get_mut(rt.name()) {
+                ti.unindex(&rec);
+                for k in rec.unique.iter() {
+                    ti.unique.remove(k);
+                }
+                ti.order.remove(&rec.ord);
+            }
+            for m in &rec.members {
+                if let Some(groups) = data.reverse.get_mut(m) {
+                    groups.remove(&key);
+                    if groups.is_empty() {
+                        data.reverse.remove(m);
+                    }
+                }
+            }
+            let mut seq =
+                data.push_change(&rec.rt, &key, ChangeKind::Deleted, rec.version.next(), now);
+            for g in data.reverse.remove(&key).unwrap_or_default() {
+                let Some(group) = data.records.get_mut(&g) else {
+                    continue;
+                };
+                group.members.remove(&key);
+                group.version = group.version.next();
+                group.last_modified = now;
+                let (grt, gv) = (Arc::clone(&group.rt), group.version);
+                seq = data.push_change(&grt, &g, ChangeKind::MembershipChanged, gv, now);
+            }
+            seq
+        };
+        self.notify(tenant, Some(seq));
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        query: &ListQuery,
+    ) -> Result<Page, StoreError> {
+        let compiled = match &query.filter {
+            Some(f) => Some(compile(rt, f)?),
+            None => None,
+        };
+        let empty = Page {
+            resources: Vec::new(),
+            total_results: 0,
+            pushdown: Pushdown::Exact,
+        };
+        let Some(t) = self.tenant(tenant) else {
+            return Ok(empty);
+        };
+        let data = read(&t);
+        let Some(ti) = data.types.get(rt.name()) else {
+            return Ok(empty);
+        };
+        Ok(list_in(&data, ti, rt, query, compiled.as_ref()))
+    }
+
+    async fn members(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        group: &ResourceId,
+        start_index: usize,
+        count: usize,
+    ) -> Result<MemberPage, StoreError> {
+        let t = self.tenant(tenant).ok_or_else(|| not_found(rt, group))?;
+        let data = read(&t);
+        let rec = data.get(rt, group)?;
+        let total = rec.members.len();
+        let w = page_window(start_index, count, total);
+        let members = rec
+            .members
+            .iter()
+            .skip(w.start)
+            .take(w.len())
+            .map(|m| data.member(m))
+            .collect();
+        Ok(MemberPage {
+            members,
+            total_results: total,
+        })
+    }
+
+    async fn groups_of(
+        &self,
+        tenant: &TenantId,
+        member: &ResourceId,
+    ) -> Result<Vec<GroupRef>, StoreError> {
+        let Some(t) = self.tenant(tenant) else {
+            return Ok(Vec::new());
+        };
+        let data = read(&t);
+        let Some(groups) = data.reverse.get(member.as_str()) else {
+            return Ok(Vec::new());
+        };
+        Ok(groups
+            .iter()
+            .filter_map(|g| {
+                let rec = data.records.get(g)?;
+                Some(GroupRef {
+                    id: ResourceId::new(&**g),
+                    resource_type: rec.rt.to_string(),
+                    display: rec
+                        .doc
+                        .get("displayName")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                })
+            })
+            .collect())
+    }
+
+    async fn changes_since(
+        &self,
+        tenant: &TenantId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        let Some(t) = self.tenant(tenant) else {
+            return Ok(Vec::new());
+        };
+        let data = read(&t);
+        let start = usize::try_from(after).unwrap_or(usize::MAX);
+        let entries = data.feed.get(start..).unwrap_or_default();
+        Ok(entries
+            .iter()
+            .take(limit)
+            .zip((after.saturating_add(1))..)
+            .map(|(e, seq)| Change {
+                seq,
+                tenant: tenant.clone(),
+                resource_type: e.rt.to_string(),
+                id: ResourceId::new(&*e.id),
+                kind: e.kind,
+                version: e.version,
+                at: e.at,
+            })
+            .collect())
+    }
+}
+
+/// The net members added and removed by `delta` (clear, then remove, then add).
+fn membership_change(
+    data: &TenantData,
+    group: &Key,
+    rec: &Record,
+    delta: &MembershipDelta,
+) -> Result<(Vec<Key>, Vec<Key>), StoreError> {
+    let add = data.resolve_members(group, &delta.add)?;
+    let add_set: HashSet<&Key> = add.iter().collect();
+    let removed: Vec<Key> = if delta.clear {
+        rec.members
+            .iter()
+            .filter(|m| !add_set.contains(m))
+            .cloned()
+            .collect()
+    } else {
+        let mut seen = HashSet::new();
+        delta
+            .remove
+            .iter()
+            .filter_map(|r| rec.members.get(r.as_str()))
+            .filter(|m| !add_set.contains(m) && seen.insert(Arc::clone(m)))
+            .cloned()
+            .collect()
+    };
+    let mut seen = HashSet::new();
+    let added: Vec<Key> = add
+        .iter()
+        .filter(|m| !rec.members.contains(*m) && seen.insert(Arc::clone(m)))
+        .cloned()
+        .collect();
+    Ok((added, removed))
+}
+
+/// Answers a list query from the indexes and the evaluator (always exactly).
+fn list_in(
+    data: &TenantData,
+    ti: &TypeIndex,
+    rt: &ResourceDef,
+    query: &ListQuery,
+    compiled: Option<&CompiledFilter>,
+) -> Page {
+    let needs = Needs::of(query.filter.as_ref(), query.sort.as_ref());
+    let plan = match &query.filter {
+        None => Plan {
+            cands: Cands::All,
+            exact: true,
+        },
+        Some(f) => Planner { rt, data, ti }.plan(f, 0),
+    };
+    let keep = |id: &Key, ord: u64| -> Option<&Record> {
+        if let Cands::Set(s) = &plan.cands {
+            if !s.contains_key(&ord) {
+                return None;
+            }
+        }
+        let rec = data.records.get(id)?;
+        (plan.exact || matches(data, compiled, needs, id, rec)).then_some(rec)
+    };
+
+    // Sorted by an indexed attribute every resource of the type has: walk the index.
+    let sort_ix = query.sort.as_ref().and_then(|s| {
+        let ix = ti.attrs.get(ti.attr_for(rt, &s.by)?)?;
+        (ix.map.len() == ti.order.len()).then_some((ix, s.order))
+    });
+    let ordered: Vec<(&Key, &Record)> = if let Some((ix, order)) = sort_ix {
+        // When the whole filter is a leaf on the same index, only its range is walked.
+        let leaf = query
+            .filter
+            .as_ref()
+            .and_then(|f| index_leaf(ti, rt, f))
+            .filter(|(i, _, _)| ti.attrs.get(*i).is_some_and(|a| std::ptr::eq(a, ix)));
+        let entries: Box<dyn Iterator<Item = IndexEntry<'_>>> = match leaf {
+            Some((_, v, prefix)) => Box::new(ix.range(v, prefix)),
+            None => Box::new(ix.map.iter()),
+        };
+        if order == SortOrder::Ascending && (query.filter.is_none() || leaf.is_some()) {
+            // Fast path: count the range and materialise only the page.
+            let w_start = query.start_index.saturating_sub(1);
+            let mut total = 0usize;
+            let mut resources = Vec::new();
+            for ((_, _), id) in entries {
+                if total >= w_start && resources.len() < query.count {
+                    if let Some(rec) = data.records.get(id) {
+                        resources.push(data.stored(id, rec, query.include_members));
+                    }
+                }
+                total += 1;
+            }
+            return Page {
+                resources,
+                total_results: total,
+                pushdown: Pushdown::Exact,
+            };
+        }
+        let mut out: Vec<(&Key, &Record, &str)> = Vec::new();
+        for ((v, ord), id) in entries {
+            if let Some(rec) = keep(id, *ord) {
+                out.push((id, rec, v));
+            }
+        }
+        if order == SortOrder::Descending {
+            out.reverse();
+            // Equal values keep creation order, as a stable sort would.
+            let mut i = 0;
+            while i < out.len() {
+                let v = out.get(i).map(|e| e.2);
+                let run = out
+                    .get(i..)
+                    .map(|r| r.iter().take_while(|e| Some(e.2) == v).count())
+                    .unwrap_or(1)
+                    .max(1);
+                if let Some(slice) = out.get_mut(i..i + run) {
+                    slice.reverse();
+                }
+                i += run;
+            }
+        }
+        out.into_iter().map(|(id, rec, _)| (id, rec)).collect()
+    } else {
+        let iter: Box<dyn Iterator<Item = (&u64, &Key)>> = match &plan.cands {
+            Cands::Set(s) => Box::new(s.iter()),
+            Cands::All => Box::new(ti.order.iter()),
+        };
+        let mut out: Vec<(&Key, &Record)> = iter
+            .filter_map(|(ord, id)| keep(id, *ord).map(|r| (id, r)))
+            .collect();
+        if let Some(spec) = &query.sort {
+            let views: Option<HashMap<&Key, Value>> = needs.any().then(|| {
+                out.iter()
+                    .map(|(id, rec)| (*id, into_view(data.stored(id, rec, needs.members))))
+                    .collect()
+            });
+            out.sort_by(|(ia, ra), (ib, rb)| {
+                let va = views.as_ref().and_then(|v| v.get(*ia)).unwrap_or(&ra.doc);
+                let vb = views.as_ref().and_then(|v| v.get(*ib)).unwrap_or(&rb.doc);
+                compare_resources(rt, spec, va, vb)
+            });
+        }
+        out
+    };
+    let total = ordered.len();
+    let w = page_window(query.start_index, query.count, total);
+    let resources = ordered
+        .into_iter()
+        .skip(w.start)
+        .take(w.len())
+        .map(|(id, rec)| data.stored(id, rec, query.include_members))
+        .collect();
+    Page {
+        resources,
+        total_results: total,
+        pushdown: Pushdown::Exact,
+    }
+}

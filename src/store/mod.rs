@@ -1,0 +1,500 @@
+//! Storage: the [`ResourceStore`] trait every backend implements, the in-memory reference
+//! backend [`MemoryStore`], and the query helper [`apply_query`].
+//!
+//! The store knows nothing of HTTP. It receives tenant-scoped, already validated operations:
+//! documents normalised against the schema, uniqueness keys computed from it, membership
+//! deltas computed by the PATCH engine, and the public filter AST. It answers each list query
+//! and says how well it did ([`Pushdown`]): a SQL backend may translate only part of a filter,
+//! and the service completes the rest with [`apply_query`], so a new backend can start by
+//! returning every resource as [`Pushdown::Unsupported`] and still be correct.
+//!
+//! A backend is checked by the contract suite in the `testing` module (cargo feature
+//! `testing`), which every backend runs.
+
+mod memory;
+mod query;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use memory::MemoryStore;
+pub use query::{apply_query, page_window, view_document};
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::error::ScimError;
+use crate::feed::Change;
+use crate::filter::{Filter, SortSpec};
+use crate::resource::{ResourceId, Version};
+use crate::schema::ResourceDef;
+use crate::tenant::TenantId;
+
+/// A resource as a store keeps it.
+///
+/// `doc` is the normalised document without `id` and `meta` (the service renders those from
+/// the other fields) and without `members` (membership is a relation, kept apart).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResource {
+    /// The resource id, unique within the tenant across all resource types.
+    pub id: ResourceId,
+    /// The resource type name (`User`).
+    pub resource_type: String,
+    /// The current version.
+    pub version: Version,
+    /// When it was created.
+    pub created: DateTime<Utc>,
+    /// When it was last written (including membership changes).
+    pub last_modified: DateTime<Utc>,
+    /// The normalised document, without `id`, `meta` and `members`.
+    pub doc: Value,
+    /// The members, ordered by member id, when the caller asked for them (`None` otherwise).
+    pub members: Option<Vec<Member>>,
+}
+
+/// A member of a group, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The member's id.
+    pub value: ResourceId,
+    /// The member's resource type name (`User` or `Group`).
+    pub resource_type: String,
+    /// The member's `displayName`, or its `userName` when it has no display name.
+    pub display: Option<String>,
+}
+
+/// A member to add to a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRef {
+    /// The id of an existing resource of the same tenant.
+    pub value: ResourceId,
+    /// The resource type the client claimed (`members[].type`); when given, it must be the
+    /// member's actual type (compared case-insensitively).
+    pub resource_type: Option<String>,
+}
+
+impl MemberRef {
+    /// A member reference without a claimed type.
+    pub fn new(value: impl Into<ResourceId>) -> Self {
+        MemberRef {
+            value: value.into(),
+            resource_type: None,
+        }
+    }
+}
+
+/// A change to a group's membership, applied atomically with the rest of a write.
+///
+/// Applied in order: `clear` (drop every member), then `remove`, then `add`. Adding a present
+/// member and removing an absent one are no-ops.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MembershipDelta {
+    /// Remove all members first (a `replace` of `members`).
+    pub clear: bool,
+    /// Members to add.
+    pub add: Vec<MemberRef>,
+    /// Member ids to remove.
+    pub remove: Vec<ResourceId>,
+}
+
+impl MembershipDelta {
+    /// True when the delta asks for nothing.
+    pub fn is_empty(&self) -> bool {
+        !self.clear && self.add.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// A value that must be unique per tenant and resource type, computed by the service from the
+/// schema (`uniqueness: server`, or a host-configured rule such as Group `displayName`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UniqueKey {
+    /// The attribute's canonical name (`userName`), reported in a conflict.
+    pub attribute: String,
+    /// The value, already case-folded when the attribute is not `caseExact`.
+    pub value: String,
+}
+
+impl UniqueKey {
+    /// A key for `attribute` with `value`.
+    pub fn new(attribute: impl Into<String>, value: impl Into<String>) -> Self {
+        UniqueKey {
+            attribute: attribute.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// A new resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateRequest {
+    /// The id to give it (the service generates it; a store refuses a taken id with
+    /// [`StoreError::Conflict`] on `id`).
+    pub id: ResourceId,
+    /// The normalised document, without `id`, `meta` and `members`.
+    pub doc: Value,
+    /// The uniqueness keys of `doc`.
+    pub unique_keys: Vec<UniqueKey>,
+    /// Initial members (groups).
+    pub members: Vec<MemberRef>,
+    /// The commit time, used for `created`, `lastModified` and the change record.
+    pub now: DateTime<Utc>,
+}
+
+/// A new document for an existing resource, with its uniqueness keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDocument {
+    /// The normalised document, without `id`, `meta` and `members`.
+    pub doc: Value,
+    /// The uniqueness keys of `doc`; they replace the resource's previous keys.
+    pub unique_keys: Vec<UniqueKey>,
+}
+
+/// How an update came about, for the change feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum UpdateKind {
+    /// A `PUT`.
+    #[default]
+    Replace,
+    /// A `PATCH`.
+    Patch,
+}
+
+/// A write to an existing resource: a new document, a membership delta, or both, applied
+/// atomically with one version bump and one change record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateRequest {
+    /// The version the caller read; a different current version fails with
+    /// [`StoreError::VersionMismatch`]. `None` writes unconditionally.
+    pub expected_version: Option<Version>,
+    /// The new document, if it changes.
+    pub document: Option<NewDocument>,
+    /// The membership change, if any.
+    pub members: Option<MembershipDelta>,
+    /// `PUT` or `PATCH` (recorded as [`ChangeKind::Replaced`](crate::feed::ChangeKind) or
+    /// `Patched`; a write with only a membership delta is recorded as `MembershipChanged`).
+    pub kind: UpdateKind,
+    /// The commit time.
+    pub now: DateTime<Utc>,
+}
+
+/// A list query (RFC 7644 §3.4.2), already validated by the service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    /// The filter, if any.
+    pub filter: Option<Filter>,
+    /// The sort, if any.
+    pub sort: Option<SortSpec>,
+    /// The 1-based index of the first result (values below 1 are treated as 1, RFC 7644
+    /// §3.4.2.4).
+    pub start_index: usize,
+    /// The maximum number of results (0 asks only for `totalResults`).
+    pub count: usize,
+    /// Whether groups come with their members.
+    pub include_members: bool,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        ListQuery {
+            filter: None,
+            sort: None,
+            start_index: 1,
+            count: usize::MAX,
+            include_members: false,
+        }
+    }
+}
+
+/// How much of a [`ListQuery`] a store answered itself (the DataFusion pushdown model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pushdown {
+    /// The store filtered, sorted and paged: `resources` is the requested page and
+    /// `total_results` the exact number of matches.
+    Exact,
+    /// The store narrowed the candidates with part of the filter: `resources` is an unpaged,
+    /// unsorted superset of the matches, and the service must evaluate, sort and page it
+    /// (never paging below an inexact filter).
+    Inexact,
+    /// The store ignored the filter: `resources` is every resource of the type.
+    Unsupported,
+}
+
+/// The answer to a [`ListQuery`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The page (for [`Pushdown::Exact`]) or the candidates (otherwise).
+    pub resources: Vec<StoredResource>,
+    /// The number of matches across all pages (for [`Pushdown::Exact`]), or of candidates.
+    pub total_results: usize,
+    /// What the store did.
+    pub pushdown: Pushdown,
+}
+
+/// A page of a group's members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberPage {
+    /// The members of this page, ordered by member id.
+    pub members: Vec<Member>,
+    /// The group's member count.
+    pub total_results: usize,
+}
+
+/// A group a resource is a direct member of (for the read-only `User.groups`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRef {
+    /// The group's id.
+    pub id: ResourceId,
+    /// The group's resource type name.
+    pub resource_type: String,
+    /// The group's `displayName`.
+    pub display: Option<String>,
+}
+
+/// A storage failure.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No resource of that type with that id in the tenant.
+    #[error("{resource_type} `{id}` not found")]
+    NotFound {
+        /// The resource type looked in.
+        resource_type: String,
+        /// The id looked for.
+        id: ResourceId,
+    },
+    /// A uniqueness key (or the id) is already taken in the tenant and resource type.
+    #[error("`{attribute}` is already in use")]
+    Conflict {
+        /// The attribute whose value is taken.
+        attribute: String,
+    },
+    /// The expected version is not the current one; nothing was changed.
+    #[error("expected another version; current is {current}")]
+    VersionMismatch {
+        /// The current version.
+        current: Version,
+    },
+    /// A member to add does not exist in the tenant, is not of the claimed type, or is the
+    /// group itself; nothing was changed.
+    #[error("member `{0}` is not an existing resource of this tenant that can be a member")]
+    InvalidMember(ResourceId),
+    /// The filter cannot be evaluated against the resource type.
+    #[error("invalid filter: {0}")]
+    InvalidFilter(String),
+    /// The backend failed (I/O, database). Its text is for logs only.
+    #[error("storage backend failure: {0}")]
+    Backend(#[source] Arc<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl StoreError {
+    /// Wraps a backend failure.
+    pub fn backend<E>(source: E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        StoreError::Backend(Arc::new(source))
+    }
+}
+
+impl From<StoreError> for ScimError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { resource_type, id } => {
+                ScimError::NotFound(format!("{resource_type} `{id}` not found"))
+            }
+            // RFC 7644 §3.3: a taken unique value is 409 with scimType `uniqueness`.
+            StoreError::Conflict { attribute } => ScimError::Uniqueness(format!(
+                "`{attribute}` is already in use by another resource"
+            )),
+            // RFC 7644 §3.14: a stale If-Match (or meta.version) is 412.
+            StoreError::VersionMismatch { current } => ScimError::PreconditionFailed(format!(
+                "the resource was modified; its current version is {current}"
+            )),
+            StoreError::InvalidMember(id) => ScimError::InvalidValue(format!(
+                "`members`: `{id}` is not an existing resource of this tenant that can be a member"
+            )),
+            StoreError::InvalidFilter(detail) => ScimError::InvalidFilter(detail),
+            StoreError::Backend(source) => ScimError::Internal(source),
+        }
+    }
+}
+
+/// Where resources, memberships and the change feed live.
+///
+/// Every method is scoped to one tenant: nothing of one tenant is visible, writable or
+/// deletable through another. Resource ids are unique within a tenant across resource types.
+/// Resource types are passed as [`ResourceDef`] so that host-registered types work like the
+/// built-in ones; a backend keys them by [`ResourceDef::name`].
+///
+/// Every successful write bumps the resource's version by one and appends exactly one
+/// [`Change`] to the tenant's feed in the same atomic step (deleting a resource also bumps and
+/// records each group it is removed from). A failed write changes nothing.
+///
+/// The contract is defined by the suite in the `testing` module; run it against a new
+/// backend before anything else.
+#[async_trait]
+pub trait ResourceStore: Send + Sync {
+    /// Creates a resource at [`Version::INITIAL`] and records [`ChangeKind::Created`].
+    ///
+    /// Fails with [`StoreError::Conflict`] when the id or a uniqueness key is taken, and with
+    /// [`StoreError::InvalidMember`] when an initial member does not exist.
+    ///
+    /// [`ChangeKind::Created`]: crate::feed::ChangeKind::Created
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        req: CreateRequest,
+    ) -> Result<StoredResource, StoreError>;
+
+    /// Reads a resource, with its members when `include_members` is set.
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        include_members: bool,
+    ) -> Result<StoredResource, StoreError>;
+
+    /// Replaces the document and/or applies a membership delta, atomically, with one version
+    /// bump and one change record. Returns the resource after the write (without members).
+    ///
+    /// A request with neither a document nor an effective membership change (for example
+    /// adding a present member) changes nothing and returns the current resource; the
+    /// expected version is still checked.
+    async fn update(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        req: UpdateRequest,
+    ) -> Result<StoredResource, StoreError>;
+
+    /// Deletes a resource (checking `expected_version` when given), its memberships as a
+    /// group, and its memberships as a member (bumping and recording each group it leaves).
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        expected_version: Option<Version>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Answers a list query; see [`Pushdown`] for what the answer holds.
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        query: &ListQuery,
+    ) -> Result<Page, StoreError>;
+
+    /// A page of a group's members, ordered by member id, with `display` filled in.
+    /// `start_index` is 1-based (values below 1 are treated as 1).
+    async fn members(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        group: &ResourceId,
+        start_index: usize,
+        count: usize,
+    ) -> Result<MemberPage, StoreError>;
+
+    /// The groups `member` is a direct member of, ordered by group id. Empty for an unknown
+    /// id.
+    async fn groups_of(
+        &self,
+        tenant: &TenantId,
+        member: &ResourceId,
+    ) -> Result<Vec<GroupRef>, StoreError>;
+
+    /// Up to `limit` change records of the tenant with `seq > after`, in `seq` order.
+    async fn changes_since(
+        &self,
+        tenant: &TenantId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError>;
+}
+
+impl fmt::Display for Pushdown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Pushdown::Exact => "exact",
+            Pushdown::Inexact => "inexact",
+            Pushdown::Unsupported => "unsupported",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_map_to_scim_errors() {
+        let cases: Vec<(StoreError, u16, Option<&str>)> = vec![
+            (
+                StoreError::NotFound {
+                    resource_type: "User".into(),
+                    id: "u1".into(),
+                },
+                404,
+                None,
+            ),
+            (
+                StoreError::Conflict {
+                    attribute: "userName".into(),
+                },
+                409,
+                Some("uniqueness"),
+            ),
+            (
+                StoreError::VersionMismatch {
+                    current: Version::new(3),
+                },
+                412,
+                None,
+            ),
+            (
+                StoreError::InvalidMember("x".into()),
+                400,
+                Some("invalidValue"),
+            ),
+            (
+                StoreError::InvalidFilter("f".into()),
+                400,
+                Some("invalidFilter"),
+            ),
+        ];
+        for (e, status, ty) in cases {
+            let s = ScimError::from(e.clone());
+            assert_eq!(s.status().as_u16(), status, "{e:?}");
+            assert_eq!(s.scim_type().map(|t| t.as_str()), ty, "{e:?}");
+        }
+        let conflict = ScimError::from(StoreError::Conflict {
+            attribute: "userName".into(),
+        });
+        assert!(conflict.detail().contains("userName"));
+        let member = ScimError::from(StoreError::InvalidMember("abc-1".into()));
+        assert!(member.detail().contains("abc-1"));
+    }
+
+    #[test]
+    fn backend_errors_do_not_leak() {
+        let e = StoreError::backend(std::io::Error::other("db.internal:5432 password=x"));
+        let s = ScimError::from(e);
+        assert_eq!(s.status().as_u16(), 500);
+        assert!(!s.to_body().to_string().contains("db.internal"));
+    }
+
+    #[test]
+    fn store_is_object_safe_and_shareable() {
+        fn assert_send_sync<T: Send + Sync + ?Sized>() {}
+        assert_send_sync::<dyn ResourceStore>();
+        let _: Arc<dyn ResourceStore> = Arc::new(MemoryStore::new());
+    }
+}

@@ -1,0 +1,887 @@
+//! The HTTP surface of ScimService, driven through `handle`, endpoint by endpoint.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use bytes::Bytes;
+use common::Harness;
+use http::{Method, Request, StatusCode};
+use serde_json::{json, Value};
+
+fn user(user_name: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": user_name,
+        "active": true
+    })
+}
+
+// ---- authentication and routing ------------------------------------------------------------
+
+#[tokio::test]
+async fn unauthenticated_requests_get_401_with_challenge() {
+    let h = Harness::new().await;
+    let cases = [
+        None,
+        Some("Basic YWxhZGRpbjpvcGVuc2VzYW1l".to_owned()),
+        Some("Bearer".to_owned()),
+        Some(format!("Bearer {}x", h.token)),
+        Some(format!("Bearer {}", h.other_token)),
+    ];
+    for auth in cases {
+        let mut b = Request::get("/scim/v2/acme/Users");
+        if let Some(a) = &auth {
+            b = b.header("Authorization", a.as_str());
+        }
+        let r = h.send(b.body(Bytes::new()).unwrap()).await;
+        r.assert_error(401, None);
+        assert_eq!(r.headers["www-authenticate"], "Bearer realm=\"scim\"");
+    }
+    // Authentication comes first, even for paths that do not exist.
+    let r = h
+        .send(
+            Request::get("/scim/v2/acme/Nope")
+                .body(Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    r.assert_error(401, None);
+}
+
+#[tokio::test]
+async fn token_of_one_tenant_is_refused_on_another() {
+    let h = Harness::new().await;
+    let id = h.create_user("alice@example.com").await;
+    let r = h
+        .call_as(
+            "other",
+            &h.token,
+            Method::GET,
+            &format!("/Users/{id}"),
+            None,
+            &[],
+        )
+        .await;
+    r.assert_error(401, None);
+    // The other tenant's own token sees nothing of acme.
+    let r = h
+        .call_as(
+            "other",
+            &h.other_token,
+            Method::GET,
+            &format!("/Users/{id}"),
+            None,
+            &[],
+        )
+        .await;
+    r.assert_error(404, None);
+    let r = h
+        .call_as("other", &h.other_token, Method::GET, "/Users", None, &[])
+        .await;
+    assert_eq!(r.body["totalResults"], 0);
+    let r = h
+        .call_as(
+            "other",
+            &h.other_token,
+            Method::DELETE,
+            &format!("/Users/{id}"),
+            None,
+            &[],
+        )
+        .await;
+    r.assert_error(404, None);
+    let r = h.call(Method::GET, &format!("/Users/{id}"), None).await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn disabled_tenant_is_refused() {
+    let h = Harness::new().await;
+    h.tenants
+        .set_scim_enabled(&scimkit::TenantId::new("acme").unwrap(), false)
+        .await
+        .unwrap();
+    h.call(Method::GET, "/Users", None)
+        .await
+        .assert_error(401, None);
+}
+
+#[tokio::test]
+async fn unknown_paths_are_404_and_wrong_methods_405() {
+    let h = Harness::new().await;
+    h.call(Method::GET, "/Nope", None)
+        .await
+        .assert_error(404, None);
+    h.call(Method::GET, "/Users/a/b", None)
+        .await
+        .assert_error(404, None);
+    h.call(Method::GET, "", None).await.assert_error(404, None);
+    let r = h
+        .send(
+            Request::get("/elsewhere/acme/Users")
+                .body(Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    r.assert_error(404, None);
+    let r = h
+        .call(Method::POST, "/ServiceProviderConfig", Some(json!({})))
+        .await;
+    r.assert_error(405, None);
+    assert_eq!(r.headers["allow"], "GET");
+    for p in ["/ResourceTypes", "/Schemas"] {
+        let r = h.call(Method::POST, p, Some(json!({}))).await;
+        r.assert_error(405, None);
+    }
+    let r = h.call(Method::DELETE, "/Users", None).await;
+    r.assert_error(405, None);
+    assert_eq!(r.headers["allow"], "GET, POST");
+    let r = h.call(Method::POST, "/Users/abc", Some(user("x"))).await;
+    r.assert_error(405, None);
+    let r = h.call(Method::GET, "/Bulk", None).await;
+    r.assert_error(405, None);
+    h.call(Method::GET, "/Me", None)
+        .await
+        .assert_error(501, None);
+}
+
+// ---- discovery -------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn service_provider_config_advertises_what_is_supported() {
+    let h = Harness::new().await;
+    let r = h.call(Method::GET, "/ServiceProviderConfig", None).await;
+    assert_eq!(r.status, 200);
+    let b = &r.body;
+    assert_eq!(
+        b["schemas"][0],
+        "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
+    );
+    assert_eq!(b["patch"]["supported"], true);
+    assert_eq!(b["bulk"]["supported"], true);
+    assert_eq!(b["bulk"]["maxOperations"], 1000);
+    assert_eq!(b["filter"]["maxResults"], 1000);
+    assert_eq!(b["sort"]["supported"], true);
+    assert_eq!(b["etag"]["supported"], true);
+    assert_eq!(b["authenticationSchemes"][0]["type"], "oauthbearertoken");
+    assert_eq!(
+        b["meta"]["location"],
+        "https://app.example.com/scim/v2/acme/ServiceProviderConfig"
+    );
+    h.call(Method::GET, "/ServiceProviderConfig?filter=x+pr", None)
+        .await
+        .assert_error(403, None);
+}
+
+#[tokio::test]
+async fn resource_types_and_schemas() {
+    let h = Harness::new().await;
+    let r = h.call(Method::GET, "/ResourceTypes", None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["totalResults"], 2);
+    let names: Vec<&str> = r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["User", "Group"]);
+    let r = h.call(Method::GET, "/ResourceTypes/User", None).await;
+    assert_eq!(r.body["endpoint"], "/Users");
+    assert_eq!(
+        r.body["schemaExtensions"][0]["schema"],
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    );
+    h.call(Method::GET, "/ResourceTypes/Nope", None)
+        .await
+        .assert_error(404, None);
+    let r = h.call(Method::GET, "/Schemas", None).await;
+    assert_eq!(r.body["totalResults"], 3);
+    let r = h
+        .call(
+            Method::GET,
+            "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let attrs = r.body["attributes"].as_array().unwrap();
+    let user_name = attrs.iter().find(|a| a["name"] == "userName").unwrap();
+    assert_eq!(user_name["uniqueness"], "server");
+    assert_eq!(user_name["required"], true);
+    h.call(Method::GET, "/Schemas/urn:nope", None)
+        .await
+        .assert_error(404, None);
+}
+
+// ---- create / read -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn create_returns_201_with_location_and_etag() {
+    let h = Harness::new().await;
+    let r = h
+        .call(
+            Method::POST,
+            "/Users",
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "bjensen@example.com",
+                "password": "t1meMa$heen",
+                "groups": [],
+                "externalId": "00u1",
+                "active": true
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap();
+    assert_eq!(
+        r.headers["location"],
+        r.body["meta"]["location"].as_str().unwrap()
+    );
+    assert_eq!(
+        r.headers["etag"],
+        r.body["meta"]["version"].as_str().unwrap()
+    );
+    assert_eq!(
+        r.body["meta"]["location"],
+        format!("https://app.example.com/scim/v2/acme/Users/{id}")
+    );
+    assert_eq!(r.body["meta"]["resourceType"], "User");
+    assert!(
+        r.body.get("password").is_none(),
+        "password is never returned"
+    );
+    assert!(r.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/scim+json"));
+    let g = h.call(Method::GET, &format!("/Users/{id}"), None).await;
+    assert_eq!(g.status, 200);
+    assert_eq!(g.body["userName"], "bjensen@example.com");
+    assert!(g.body.get("password").is_none());
+    assert_eq!(g.headers["etag"], r.headers["etag"]);
+}
+
+#[tokio::test]
+async fn create_accepts_plain_json_and_rejects_other_media_types() {
+    let h = Harness::new().await;
+    let body = serde_json::to_vec(&user("json@example.com")).unwrap();
+    let req = Request::post("/scim/v2/acme/Users")
+        .header("Authorization", format!("Bearer {}", h.token))
+        .header("Content-Type", "application/json")
+        .body(Bytes::from(body.clone()))
+        .unwrap();
+    assert_eq!(h.send(req).await.status, 201);
+    let req = Request::post("/scim/v2/acme/Users")
+        .header("Authorization", format!("Bearer {}", h.token))
+        .header("Content-Type", "text/plain")
+        .body(Bytes::from(body))
+        .unwrap();
+    h.send(req).await.assert_error(415, None);
+}
+
+#[tokio::test]
+async fn bad_bodies_get_precise_errors_and_change_nothing() {
+    let h = Harness::new().await;
+    let raw = |s: &'static str| {
+        Request::post("/scim/v2/acme/Users")
+            .header("Authorization", format!("Bearer {}", h.token))
+            .header("Content-Type", "application/scim+json")
+            .body(Bytes::from_static(s.as_bytes()))
+            .unwrap()
+    };
+    h.send(raw("{\"userName\": "))
+        .await
+        .assert_error(400, Some("invalidSyntax"));
+    h.send(raw(""))
+        .await
+        .assert_error(400, Some("invalidSyntax"));
+    h.send(raw("[1,2]"))
+        .await
+        .assert_error(400, Some("invalidSyntax"));
+    let r = h
+        .call(
+            Method::POST,
+            "/Users",
+            Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"]})),
+        )
+        .await;
+    r.assert_error(400, Some("invalidValue"));
+    assert!(r.detail().contains("userName"), "{}", r.detail());
+    let r = h
+        .call(
+            Method::POST,
+            "/Users",
+            Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "a", "active": "maybe"})),
+        )
+        .await;
+    r.assert_error(400, Some("invalidValue"));
+    assert!(r.detail().contains("active"), "{}", r.detail());
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let req = Request::post("/scim/v2/acme/Users")
+        .header("Authorization", format!("Bearer {}", h.token))
+        .header("Content-Type", "application/scim+json")
+        .body(Bytes::from(deep))
+        .unwrap();
+    h.send(req).await.assert_error(400, Some("invalidSyntax"));
+    let list = h.call(Method::GET, "/Users", None).await;
+    assert_eq!(list.body["totalResults"], 0);
+}
+
+#[tokio::test]
+async fn oversized_payload_is_413() {
+    let mut settings = scimkit::Settings::default();
+    settings.limits.max_payload_bytes = 200;
+    let h = Harness::with_settings(settings).await;
+    let mut u = user("big@example.com");
+    u["displayName"] = json!("x".repeat(500));
+    h.call(Method::POST, "/Users", Some(u))
+        .await
+        .assert_error(413, None);
+}
+
+#[tokio::test]
+async fn duplicate_user_name_is_409_case_insensitively() {
+    let h = Harness::new().await;
+    h.create_user("dup@example.com").await;
+    let r = h
+        .call(Method::POST, "/Users", Some(user("DUP@Example.com")))
+        .await;
+    r.assert_error(409, Some("uniqueness"));
+    assert!(r.detail().contains("userName"), "{}", r.detail());
+}
+
+#[tokio::test]
+async fn unknown_id_is_404_with_detail() {
+    let h = Harness::new().await;
+    let r = h
+        .call(Method::GET, "/Users/010101001010101011001010101011", None)
+        .await;
+    r.assert_error(404, None);
+    assert!(r.detail().contains("010101001010101011001010101011"));
+}
+
+#[tokio::test]
+async fn if_none_match_gives_304() {
+    let h = Harness::new().await;
+    let id = h.create_user("etag@example.com").await;
+    let r = h.call(Method::GET, &format!("/Users/{id}"), None).await;
+    let etag = r.headers["etag"].to_str().unwrap().to_owned();
+    let r = h
+        .call_with(
+            Method::GET,
+            &format!("/Users/{id}"),
+            None,
+            &[("If-None-Match", &etag)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    assert!(r.raw.is_empty());
+    let r = h
+        .call_with(
+            Method::GET,
+            &format!("/Users/{id}"),
+            None,
+            &[("If-None-Match", "W/\"999\"")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+// ---- list, filter, paging ----------------------------------------------------------------
+
+#[tokio::test]
+async fn filters_return_list_responses_never_404() {
+    let h = Harness::new().await;
+    h.create_user("bjensen@example.com").await;
+    // Okta's upper-cased userName check, Entra's `+`-encoded query.
+    for q in [
+        "/Users?filter=userName%20eq%20%22BJENSEN@EXAMPLE.COM%22&startIndex=1&count=100",
+        "/Users?filter=userName+eq+%22bjensen%40example.com%22",
+        "/Users?filter=username%20Eq%20%22bjensen@example.com%22",
+    ] {
+        let r = h.call(Method::GET, q, None).await;
+        assert_eq!(r.status, 200, "{q}: {}", r.body);
+        assert_eq!(r.body["totalResults"], 1, "{q}");
+        assert_eq!(r.body["itemsPerPage"], 1);
+        assert_eq!(r.body["startIndex"], 1);
+        assert_eq!(
+            r.body["schemas"][0],
+            "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+        );
+    }
+    let r = h
+        .call(
+            Method::GET,
+            "/Users?filter=userName+eq+%2219f6a0c4-2e0b-4f3e-9a8a-000000000000%22",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["totalResults"], 0);
+    assert_eq!(r.body["Resources"], json!([]));
+    assert!(r.body["totalResults"].is_u64());
+}
+
+#[tokio::test]
+async fn invalid_filters_are_400_invalid_filter() {
+    let h = Harness::new().await;
+    for f in [
+        "userName%20eq",
+        "userName%20zz%20%22x%22",
+        "(userName%20eq%20%22x%22",
+        "active%20gt%20true",
+    ] {
+        let r = h
+            .call(Method::GET, &format!("/Users?filter={f}"), None)
+            .await;
+        r.assert_error(400, Some("invalidFilter"));
+    }
+    let long = "a".repeat(5000);
+    let r = h
+        .call(Method::GET, &format!("/Users?filter={long}%20pr"), None)
+        .await;
+    r.assert_error(400, Some("invalidFilter"));
+}
+
+#[tokio::test]
+async fn paging_follows_rfc_7644_3_4_2_4() {
+    let h = Harness::new().await;
+    for i in 0..7 {
+        h.create_user(&format!("user{i}@example.com")).await;
+    }
+    let r = h
+        .call(
+            Method::GET,
+            "/Users?sortBy=userName&startIndex=3&count=2",
+            None,
+        )
+        .await;
+    assert_eq!(r.body["totalResults"], 7);
+    assert_eq!(r.body["startIndex"], 3);
+    assert_eq!(r.body["itemsPerPage"], 2);
+    assert_eq!(r.body["Resources"][0]["userName"], "user2@example.com");
+    let r = h.call(Method::GET, "/Users?count=0", None).await;
+    assert_eq!(r.body["totalResults"], 7);
+    assert_eq!(r.body["itemsPerPage"], 0);
+    let r = h.call(Method::GET, "/Users?count=-5", None).await;
+    assert_eq!(r.body["itemsPerPage"], 0);
+    let r = h
+        .call(Method::GET, "/Users?startIndex=0&count=1", None)
+        .await;
+    assert_eq!(r.body["startIndex"], 1);
+    assert_eq!(r.body["itemsPerPage"], 1);
+    let r = h.call(Method::GET, "/Users?startIndex=100", None).await;
+    assert_eq!(r.body["itemsPerPage"], 0);
+    assert_eq!(r.body["totalResults"], 7);
+    let r = h
+        .call(Method::GET, "/Users?count=99999999999999999999999", None)
+        .await;
+    assert_eq!(r.body["itemsPerPage"], 7);
+    h.call(Method::GET, "/Users?count=ten", None)
+        .await
+        .assert_error(400, Some("invalidValue"));
+    let r = h
+        .call(
+            Method::GET,
+            "/Users?sortBy=userName&sortOrder=descending&count=1",
+            None,
+        )
+        .await;
+    assert_eq!(r.body["Resources"][0]["userName"], "user6@example.com");
+    let r = h
+        .call(
+            Method::GET,
+            "/Users?attributes=userName&count=1&unknownParam=1",
+            None,
+        )
+        .await;
+    let keys: Vec<&String> = r.body["Resources"][0].as_object().unwrap().keys().collect();
+    assert!(keys.iter().any(|k| *k == "userName"));
+    assert!(keys.iter().any(|k| *k == "id"));
+    assert!(!keys.iter().any(|k| *k == "emails"));
+}
+
+#[tokio::test]
+async fn search_endpoints() {
+    let h = Harness::new().await;
+    h.create_user("s1@example.com").await;
+    h.create_group("Searchers", &[]).await;
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": "userName sw \"s1\"",
+        "attributes": ["userName"],
+        "startIndex": 1,
+        "count": 10
+    });
+    let r = h
+        .call(Method::POST, "/Users/.search", Some(body.clone()))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["totalResults"], 1);
+    let r = h
+        .call(
+            Method::POST,
+            "/.search",
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                "filter": "meta.resourceType eq \"Group\" or userName pr"
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["totalResults"], 2);
+    let r = h
+        .call(
+            Method::POST,
+            "/Users/.search",
+            Some(json!({"filter": "userName pr"})),
+        )
+        .await;
+    r.assert_error(400, Some("invalidSyntax"));
+    let r = h.call(Method::GET, "/Users/.search", None).await;
+    r.assert_error(405, None);
+}
+
+// ---- replace, patch, delete -----------------------------------------------------------
+
+#[tokio::test]
+async fn okta_put_echo_is_accepted() {
+    let h = Harness::new().await;
+    let id = h.create_user("okta@example.com").await;
+    let mut got = h
+        .call(Method::GET, &format!("/Users/{id}"), None)
+        .await
+        .body;
+    got["active"] = json!(false);
+    got["password"] = json!("placeholder");
+    got["groups"] = json!([]);
+    let r = h
+        .call(Method::PUT, &format!("/Users/{id}"), Some(got))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["active"], false);
+    assert_eq!(r.body["id"], id.as_str());
+    assert_eq!(r.body["meta"]["version"], "W/\"2\"");
+    assert!(r.body.get("password").is_none());
+    // Deactivated users stay readable and filterable.
+    let r = h
+        .call(
+            Method::GET,
+            "/Users?filter=userName%20eq%20%22okta@example.com%22",
+            None,
+        )
+        .await;
+    assert_eq!(r.body["Resources"][0]["active"], false);
+}
+
+#[tokio::test]
+async fn if_match_is_honoured_on_writes() {
+    let h = Harness::new().await;
+    let id = h.create_user("cond@example.com").await;
+    let path = format!("/Users/{id}");
+    let r = h
+        .call_with(
+            Method::PUT,
+            &path,
+            Some(user("cond@example.com")),
+            &[("If-Match", "W/\"7\"")],
+        )
+        .await;
+    r.assert_error(412, None);
+    let patch = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": false}]
+    });
+    h.call_with(
+        Method::PATCH,
+        &path,
+        Some(patch.clone()),
+        &[("If-Match", "W/\"7\"")],
+    )
+    .await
+    .assert_error(412, None);
+    h.call_with(Method::DELETE, &path, None, &[("If-Match", "W/\"7\"")])
+        .await
+        .assert_error(412, None);
+    let r = h
+        .call_with(
+            Method::PATCH,
+            &path,
+            Some(patch),
+            &[("If-Match", "W/\"1\"")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["etag"], "W/\"2\"");
+    let r = h
+        .call_with(Method::DELETE, &path, None, &[("If-Match", "*")])
+        .await;
+    assert_eq!(r.status, 204);
+}
+
+#[tokio::test]
+async fn patch_returns_the_resource_and_delete_removes_it() {
+    let h = Harness::new().await;
+    let id = h.create_user("entra@example.com").await;
+    let path = format!("/Users/{id}");
+    let r = h
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [
+                    {"op": "Replace", "path": "active", "value": "False"},
+                    {"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "value": "Sales"},
+                    {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "new@example.com"}
+                ]
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["active"], false);
+    assert_eq!(
+        r.body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"],
+        "Sales"
+    );
+    assert_eq!(r.body["emails"][0]["value"], "new@example.com");
+    let bad = h
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [
+                    {"op": "replace", "path": "displayName", "value": "Changed"},
+                    {"op": "replace", "path": "id", "value": "stolen"}
+                ]
+            })),
+        )
+        .await;
+    bad.assert_error(400, Some("mutability"));
+    let after = h.call(Method::GET, &path, None).await;
+    assert!(
+        after.body.get("displayName").is_none(),
+        "atomic: nothing changed"
+    );
+    let r = h.call(Method::DELETE, &path, None).await;
+    assert_eq!(r.status, 204);
+    assert!(r.raw.is_empty());
+    h.call(Method::GET, &path, None)
+        .await
+        .assert_error(404, None);
+    h.call(Method::DELETE, &path, None)
+        .await
+        .assert_error(404, None);
+}
+
+// ---- groups and membership ---------------------------------------------------------------
+
+#[tokio::test]
+async fn groups_members_and_user_groups() {
+    let h = Harness::new().await;
+    let alice = h.create_user("alice@example.com").await;
+    let bob = h.create_user("bob@example.com").await;
+    let gid = h.create_group("Engineering", &[&alice]).await;
+    let r = h.call(Method::GET, &format!("/Groups/{gid}"), None).await;
+    let m = &r.body["members"][0];
+    assert_eq!(m["value"], alice.as_str());
+    assert_eq!(m["type"], "User");
+    assert_eq!(
+        m["$ref"],
+        format!("https://app.example.com/scim/v2/acme/Users/{alice}")
+    );
+    assert!(m["display"].is_string());
+    let r = h.call(Method::GET, &format!("/Users/{alice}"), None).await;
+    assert_eq!(r.body["groups"][0]["value"], gid.as_str());
+    assert_eq!(r.body["groups"][0]["display"], "Engineering");
+    // Entra: add with $ref null, remove with a value list, excludedAttributes=members.
+    let r = h
+        .call(
+            Method::PATCH,
+            &format!("/Groups/{gid}"),
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [
+                    {"op": "Add", "path": "members", "value": [{"$ref": null, "value": bob}]},
+                    {"op": "Remove", "path": "members", "value": [{"$ref": null, "value": alice}]}
+                ]
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let members: Vec<&str> = r.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(members, [bob.as_str()]);
+    let r = h
+        .call(
+            Method::GET,
+            "/Groups?excludedAttributes=members&filter=displayName+eq+%22Engineering%22",
+            None,
+        )
+        .await;
+    assert_eq!(r.body["totalResults"], 1);
+    assert!(r.body["Resources"][0].get("members").is_none());
+    // Duplicate group names are refused (Entra requires unique displayName).
+    let r = h
+        .call(
+            Method::POST,
+            "/Groups",
+            Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "engineering"})),
+        )
+        .await;
+    r.assert_error(409, Some("uniqueness"));
+    // A member that does not exist is refused and changes nothing.
+    let r = h
+        .call(
+            Method::PATCH,
+            &format!("/Groups/{gid}"),
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members", "value": [{"value": "nope"}]}]
+            })),
+        )
+        .await;
+    r.assert_error(400, Some("invalidValue"));
+    // Deleting a user removes it from its groups.
+    h.call(Method::DELETE, &format!("/Users/{bob}"), None).await;
+    let r = h.call(Method::GET, &format!("/Groups/{gid}"), None).await;
+    assert!(r.body.get("members").is_none(), "{}", r.body);
+}
+
+#[tokio::test]
+async fn group_put_replaces_membership() {
+    let h = Harness::new().await;
+    let a = h.create_user("a@example.com").await;
+    let b = h.create_user("b@example.com").await;
+    let gid = h.create_group("G", &[&a]).await;
+    let r = h
+        .call(
+            Method::PUT,
+            &format!("/Groups/{gid}"),
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "id": gid,
+                "displayName": "G2",
+                "members": [{"value": b, "display": null}]
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["displayName"], "G2");
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 1);
+    assert_eq!(r.body["members"][0]["value"], b.as_str());
+}
+
+// ---- bulk -------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn bulk_resolves_bulk_ids_across_operations() {
+    let h = Harness::new().await;
+    let r = h
+        .call(
+            Method::POST,
+            "/Bulk",
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "Operations": [
+                    {"method": "POST", "path": "/Groups", "bulkId": "g1", "data": {
+                        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                        "displayName": "Bulk group",
+                        "members": [{"value": "bulkId:u1", "type": "User"}]
+                    }},
+                    {"method": "POST", "path": "/Users", "bulkId": "u1", "data": user("bulk@example.com")},
+                    {"method": "PATCH", "path": "/Users/bulkId:u1", "data": {
+                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "replace", "path": "displayName", "value": "Bulk"}]
+                    }},
+                    {"method": "POST", "path": "/Users", "bulkId": "dup", "data": user("BULK@example.com")}
+                ]
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ops = r.body["Operations"].as_array().unwrap();
+    assert_eq!(ops.len(), 4);
+    assert_eq!(ops[0]["status"], "201", "{}", r.body);
+    assert_eq!(ops[1]["status"], "201");
+    assert_eq!(ops[2]["status"], "200");
+    assert_eq!(ops[3]["status"], "409");
+    assert_eq!(ops[3]["response"]["scimType"], "uniqueness");
+    let group_loc = ops[0]["location"].as_str().unwrap();
+    let gid = group_loc.rsplit('/').next().unwrap();
+    let g = h.call(Method::GET, &format!("/Groups/{gid}"), None).await;
+    assert_eq!(g.body["members"][0]["display"], "Bulk");
+}
+
+#[tokio::test]
+async fn bulk_limits_cycles_and_fail_on_errors() {
+    let mut settings = scimkit::Settings::default();
+    settings.limits.bulk_max_operations = 3;
+    let h = Harness::with_settings(settings).await;
+    let op = |n: usize| json!({"method": "POST", "path": "/Users", "bulkId": format!("b{n}"), "data": user(&format!("u{n}@x.com"))});
+    let r = h
+        .call(
+            Method::POST,
+            "/Bulk",
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "Operations": [op(1), op(2), op(3), op(4)]
+            })),
+        )
+        .await;
+    r.assert_error(413, None);
+    // Circular references.
+    let r = h
+        .call(
+            Method::POST,
+            "/Bulk",
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "Operations": [
+                    {"method": "POST", "path": "/Groups", "bulkId": "a", "data": {"displayName": "A", "members": [{"value": "bulkId:b"}]}},
+                    {"method": "POST", "path": "/Groups", "bulkId": "b", "data": {"displayName": "B", "members": [{"value": "bulkId:a"}]}}
+                ]
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    for o in r.body["Operations"].as_array().unwrap() {
+        assert_eq!(o["status"], "409", "{}", r.body);
+    }
+    // failOnErrors stops after the first error.
+    let r = h
+        .call(
+            Method::POST,
+            "/Bulk",
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "failOnErrors": 1,
+                "Operations": [
+                    {"method": "POST", "path": "/Users", "bulkId": "x", "data": {"userName": 5}},
+                    op(7)
+                ]
+            })),
+        )
+        .await;
+    let ops = r.body["Operations"].as_array().unwrap();
+    assert_eq!(ops.len(), 1, "{}", r.body);
+    assert_eq!(ops[0]["status"], "400");
+    let list = h.call(Method::GET, "/Users", None).await;
+    assert_eq!(list.body["totalResults"], 0);
+    let r = h
+        .call(Method::POST, "/Bulk", Some(json!({"Operations": []})))
+        .await;
+    r.assert_error(400, Some("invalidSyntax"));
+}
