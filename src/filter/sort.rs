@@ -69,14 +69,21 @@ impl SortSpec {
     /// Checks that `sortBy` names an attribute of `rt`. Sorting by an unknown attribute
     /// otherwise leaves the input order unchanged.
     pub fn validate(&self, rt: &ResourceDef) -> Result<(), ScimError> {
-        match SortKey::new(rt, self) {
-            Some(_) => Ok(()),
-            None => Err(ScimError::InvalidPath(format!(
+        if SortKey::new(rt, self).is_some() {
+            return Ok(());
+        }
+        Err(ScimError::InvalidPath(if rt.resolve(&self.by).is_some() {
+            format!(
+                "sortBy: `{}` is a complex attribute without a `value`; sort by one of its sub-attributes",
+                self.by
+            )
+        } else {
+            format!(
                 "sortBy: the attribute `{}` is not defined for resource type {}",
                 self.by,
                 rt.name()
-            ))),
-        }
+            )
+        }))
     }
 }
 
@@ -276,10 +283,24 @@ mod tests {
             .unwrap()
             .validate(rt)
             .is_ok());
-        assert!(SortSpec::parse("nosuch", None)
+        let e = SortSpec::parse("nosuch", None)
             .unwrap()
             .validate(rt)
-            .is_err());
+            .unwrap_err();
+        assert!(
+            e.detail().contains("`nosuch` is not defined"),
+            "{}",
+            e.detail()
+        );
+        let e = SortSpec::parse("name", None)
+            .unwrap()
+            .validate(rt)
+            .unwrap_err();
+        assert!(e.detail().contains("sub-attributes"), "{}", e.detail());
+        assert!(SortSpec::parse("emails", None)
+            .unwrap()
+            .validate(rt)
+            .is_ok());
     }
 
     #[test]
