@@ -10,7 +10,9 @@
 use std::path::Path;
 
 use proptest::prelude::*;
-use scimkit::patch::{apply, MembershipDelta, PatchOutcome, PatchPath, PatchRequest};
+use scimkit::patch::{
+    apply, apply_in_place, MembershipDelta, PatchOutcome, PatchPath, PatchRequest,
+};
 use scimkit::resource::normalize_value;
 use scimkit::schema::{AttributeDef, Schema};
 use scimkit::{ResourceDef, SchemaRegistry, ScimError, Settings, Tolerances};
@@ -39,6 +41,9 @@ fn registry() -> SchemaRegistry {
     reg
 }
 
+/// Runs `apply`, and checks that `apply_in_place` agrees with it: the same document, delta
+/// and `changed` on success; on error the same error and the document restored exactly
+/// (byte for byte, key order included).
 fn run(
     reg: &SchemaRegistry,
     rt: &str,
@@ -48,7 +53,29 @@ fn run(
 ) -> Result<PatchOutcome, ScimError> {
     let rt = reg.resource_type(rt).unwrap();
     let req = PatchRequest::from_json(body, settings)?;
-    apply(rt, before, &req, settings)
+    let result = apply(rt, before, &req, settings);
+    let mut doc = before.clone();
+    let in_place = apply_in_place(rt, &mut doc, &req, settings);
+    match (&result, in_place) {
+        (Ok(out), Ok(effect)) => {
+            assert_eq!(
+                serde_json::to_string(&doc).unwrap(),
+                serde_json::to_string(&out.document).unwrap()
+            );
+            assert_eq!(effect.members, out.members);
+            assert_eq!(effect.changed, out.changed);
+        }
+        (Err(a), Err(b)) => {
+            assert_eq!(a.to_string(), b.to_string());
+            assert_eq!(
+                serde_json::to_string(&doc).unwrap(),
+                serde_json::to_string(before).unwrap(),
+                "apply_in_place did not restore the document"
+            );
+        }
+        (a, b) => panic!("apply and apply_in_place disagree: {a:?} / {b:?}"),
+    }
+    result
 }
 
 fn delta_json(d: &MembershipDelta) -> Value {
@@ -590,7 +617,7 @@ proptest! {
         let before = serde_json::to_string(&doc).unwrap();
         let b = body(Value::Array(ops));
         if let Ok(req) = PatchRequest::from_json(&b, &settings) {
-            if let Ok(out) = apply(rt, &doc, &req, &settings) {
+            if let Ok(out) = run(&reg, "User", &doc, &b, &settings) {
                 prop_assert_eq!(renormalize(rt, &out.document, &settings.tolerances), out.document.clone());
                 prop_assert!(out.members.is_none());
                 prop_assert_eq!(out.changed, out.document != doc);
@@ -622,7 +649,7 @@ proptest! {
         let doc = json!({"displayName": "g", "members": list});
         let b = body(Value::Array(ops));
         if let Ok(req) = PatchRequest::from_json(&b, &settings) {
-            if let Ok(out) = apply(rt, &doc, &req, &settings) {
+            if let Ok(out) = run(&reg, "Group", &doc, &b, &settings) {
                 prop_assert_eq!(renormalize(rt, &out.document, &settings.tolerances), out.document.clone());
                 let after: Vec<String> = out.document.get("members")
                     .and_then(Value::as_array)
@@ -696,7 +723,7 @@ proptest! {
         let b = body(Value::Array(ops));
         if let Ok(req) = PatchRequest::from_json(&b, &settings) {
             let _ = req.needs_members(rt);
-            let _ = apply(rt, &doc, &req, &settings);
+            let _ = run(&reg, rt.name(), &doc, &b, &settings);
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Applying a PATCH request to a document (RFC 7644 §3.5.2.1-3).
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::error::ScimError;
@@ -107,25 +109,95 @@ pub fn apply(
     request: &PatchRequest,
     settings: &Settings,
 ) -> Result<PatchOutcome, ScimError> {
-    let doc = current.as_object().cloned().ok_or_else(|| {
-        ScimError::internal_msg("patch::apply: the stored document is not a JSON object")
-    })?;
+    let original = current.as_object().ok_or_else(not_an_object)?;
+    let mut doc = original.clone();
+    let effect = run(rt, &mut doc, Some(original), request, settings)?;
+    Ok(PatchOutcome {
+        document: Value::Object(doc),
+        members: effect.members,
+        changed: effect.changed,
+    })
+}
+
+/// What [`apply_in_place`] did besides changing the document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchEffect {
+    /// The membership change, as in [`PatchOutcome::members`].
+    pub members: Option<MembershipDelta>,
+    /// As in [`PatchOutcome::changed`].
+    pub changed: bool,
+}
+
+/// [`apply`] on a document the caller owns, without copying it: the cheapest way to patch
+/// when the caller has its own copy anyway (a store read). Same rules and the same
+/// atomicity: on error the document is restored exactly (values and key order), because
+/// every top-level attribute is saved before its first change.
+///
+/// ```
+/// use scimkit::patch::{apply_in_place, PatchRequest};
+/// use scimkit::{SchemaRegistry, Settings};
+/// use serde_json::json;
+///
+/// let registry = SchemaRegistry::default();
+/// let user = registry.user().expect("built in");
+/// let settings = Settings::default();
+/// let body = json!({
+///     "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+///     "Operations": [
+///         {"op": "replace", "path": "title", "value": "Lead"},
+///         {"op": "remove", "path": "userName"}
+///     ]
+/// });
+/// let request = PatchRequest::from_json(&body, &settings)?;
+/// let mut doc = json!({"userName": "bjensen", "title": "Guide"});
+/// assert!(apply_in_place(user, &mut doc, &request, &settings).is_err());
+/// assert_eq!(doc, json!({"userName": "bjensen", "title": "Guide"}));
+/// # Ok::<(), scimkit::ScimError>(())
+/// ```
+pub fn apply_in_place(
+    rt: &ResourceDef,
+    doc: &mut Value,
+    request: &PatchRequest,
+    settings: &Settings,
+) -> Result<PatchEffect, ScimError> {
+    let doc = doc.as_object_mut().ok_or_else(not_an_object)?;
+    run(rt, doc, None, request, settings)
+}
+
+fn not_an_object() -> ScimError {
+    ScimError::internal_msg("patch::apply: the stored document is not a JSON object")
+}
+
+/// Applies every operation to `doc`. With `original` (a pristine copy) nothing needs undoing
+/// on error, the caller drops `doc`; without it the touched attributes are saved and put
+/// back on error.
+fn run(
+    rt: &ResourceDef,
+    doc: &mut Map<String, Value>,
+    original: Option<&Map<String, Value>>,
+    request: &PatchRequest,
+    settings: &Settings,
+) -> Result<PatchEffect, ScimError> {
     let members_def = members_attr(rt);
     let members_loaded = members_def.is_some_and(|m| doc.contains_key(&m.name));
     let mut engine = Engine {
         rt,
         tol: &settings.tolerances,
         doc,
+        original,
+        touched: Vec::new(),
+        order: None,
         members_def,
         members_loaded,
         delta: None,
     };
     for (i, op) in request.operations.iter().enumerate() {
-        engine
-            .operation(op)
-            .map_err(|e| with_prefix(e, &format!("Operations[{i}] ({})", op.op)))?;
+        if let Err(e) = engine.operation(op) {
+            engine.restore();
+            return Err(with_prefix(e, &format!("Operations[{i}] ({})", op.op)));
+        }
     }
-    engine.finish(current)
+    Ok(engine.finish())
 }
 
 /// Prefixes an error's detail with where it happened.
@@ -156,20 +228,83 @@ struct Target<'a> {
     filter: Option<CompiledFilter>,
     /// The source filter (for member ids and for building a missing element).
     source_filter: Option<&'a Filter>,
-    /// The path as written, for error details.
-    text: String,
+    /// The path as written, for error details (and for `normalize_value`'s).
+    text: Cow<'a, str>,
 }
 
-struct Engine<'a> {
+/// A top-level key of the document changed by the request.
+struct Touched {
+    key: String,
+    /// Its value before the first change (`None`: absent), kept only when undo is needed.
+    before: Option<Value>,
+}
+
+struct Engine<'a, 'd> {
     rt: &'a ResourceDef,
     tol: &'a Tolerances,
-    doc: Map<String, Value>,
+    doc: &'d mut Map<String, Value>,
+    /// A pristine copy of the input, when the caller has one (then no undo log is kept).
+    original: Option<&'d Map<String, Value>>,
+    touched: Vec<Touched>,
+    /// The input's key order, saved before the first key is added or removed (undo only).
+    order: Option<Vec<String>>,
     members_def: Option<&'a AttributeDef>,
     members_loaded: bool,
     delta: Option<MembershipDelta>,
 }
 
-impl<'a> Engine<'a> {
+impl<'a> Engine<'a, '_> {
+    /// Records `key` as changed before its first change. `structural` says the change adds or
+    /// removes the key (which moves the others when undone).
+    fn touch(&mut self, key: &str, structural: bool) {
+        let undo = self.original.is_none();
+        if structural && undo && self.order.is_none() {
+            self.order = Some(self.doc.keys().cloned().collect());
+        }
+        if self.touched.iter().any(|t| t.key == key) {
+            return;
+        }
+        let before = if undo {
+            self.doc.get(key).cloned()
+        } else {
+            None
+        };
+        self.touched.push(Touched {
+            key: key.to_owned(),
+            before,
+        });
+    }
+
+    /// Puts every touched key back as it was (undo mode only).
+    fn restore(&mut self) {
+        if self.original.is_some() {
+            return;
+        }
+        for t in std::mem::take(&mut self.touched).into_iter().rev() {
+            match t.before {
+                Some(v) => {
+                    if let Some(slot) = self.doc.get_mut(&t.key) {
+                        *slot = v;
+                    } else {
+                        self.doc.insert(t.key, v);
+                    }
+                }
+                None => {
+                    self.doc.shift_remove(&t.key);
+                }
+            }
+        }
+        if let Some(order) = self.order.take() {
+            let mut rest = std::mem::take(&mut *self.doc);
+            for k in order {
+                if let Some(v) = rest.remove(&k) {
+                    self.doc.insert(k, v);
+                }
+            }
+            self.doc.extend(rest);
+        }
+    }
+
     fn operation(&mut self, op: &'a PatchOperation) -> Result<(), ScimError> {
         let value = op.value.as_ref();
         match &op.path {
@@ -231,7 +366,10 @@ impl<'a> Engine<'a> {
                         )));
                     }
                 }
-                self.doc.remove(ext);
+                if self.doc.contains_key(ext) {
+                    self.touch(ext, true);
+                    self.doc.shift_remove(ext);
+                }
                 Ok(())
             }
             PatchOpKind::Add | PatchOpKind::Replace => match value {
@@ -289,7 +427,12 @@ impl<'a> Engine<'a> {
     }
 
     fn resolve(&self, path: &'a PatchPath) -> Result<Option<Target<'a>>, ScimError> {
-        let text = path.to_string();
+        let text: Cow<'a, str> =
+            if path.filter.is_none() && path.attr.urn.is_none() && path.sub().is_none() {
+                Cow::Borrowed(&path.attr.name)
+            } else {
+                Cow::Owned(path.to_string())
+            };
         let Some((ext, attr, sub)) = self.resolve_attr(&path.attr, path.sub(), &text)? else {
             return Ok(None);
         };
@@ -398,7 +541,7 @@ impl<'a> Engine<'a> {
                 sub: sub_def,
                 filter: None,
                 source_filter: None,
-                text: key.clone(),
+                text: Cow::Borrowed(key.as_str()),
             };
             let def = sub_def.unwrap_or(attr);
             let read_only =
@@ -449,14 +592,14 @@ impl<'a> Engine<'a> {
 
     fn container(&self, ext: Option<&str>) -> Option<&Map<String, Value>> {
         match ext {
-            None => Some(&self.doc),
+            None => Some(self.doc),
             Some(u) => self.doc.get(u).and_then(Value::as_object),
         }
     }
 
     fn container_mut(&mut self, ext: Option<&str>) -> Result<&mut Map<String, Value>, ScimError> {
         match ext {
-            None => Ok(&mut self.doc),
+            None => Ok(&mut *self.doc),
             Some(u) => {
                 let slot = self
                     .doc
@@ -490,15 +633,21 @@ impl<'a> Engine<'a> {
     }
 
     fn set(&mut self, t: &Target<'_>, value: Option<Value>) -> Result<(), ScimError> {
-        let name = t.attr.name.clone();
+        let name = t.attr.name.as_str();
+        match t.ext {
+            Some(ext) => self.touch(ext, !self.doc.contains_key(ext)),
+            None => self.touch(name, value.is_none() || !self.doc.contains_key(name)),
+        }
+        let c = self.container_mut(t.ext)?;
         match value {
-            Some(v) => {
-                self.container_mut(t.ext)?.insert(name, v);
-            }
-            None => {
-                if let Ok(c) = self.container_mut(t.ext) {
-                    c.shift_remove(&name);
+            Some(v) => match c.get_mut(name) {
+                Some(slot) => *slot = v,
+                None => {
+                    c.insert(name.to_owned(), v);
                 }
+            },
+            None => {
+                c.shift_remove(name);
             }
         }
         Ok(())
@@ -627,7 +776,7 @@ impl<'a> Engine<'a> {
             sub: None,
             filter: None,
             source_filter: None,
-            text: String::new(),
+            text: Cow::Borrowed(""),
             ..*t
         }) {
             Some(Value::Object(o)) => o.clone(),
@@ -685,7 +834,7 @@ impl<'a> Engine<'a> {
             sub: None,
             filter: None,
             source_filter: None,
-            text: String::new(),
+            text: Cow::Borrowed(""),
             ..*t
         }) {
             Some(Value::Array(l)) => l.clone(),
@@ -914,6 +1063,7 @@ impl<'a> Engine<'a> {
                 let new = self.member_refs(t, value.unwrap_or(&Value::Null))?;
                 self.delta().clear_all();
                 if self.members_loaded {
+                    self.touch(&name, !self.doc.contains_key(&name));
                     self.doc.insert(name.clone(), Value::Array(Vec::new()));
                 }
                 self.add_members(&name, new);
@@ -930,6 +1080,7 @@ impl<'a> Engine<'a> {
                 } else {
                     self.delta().clear_all();
                     if self.members_loaded {
+                        self.touch(&name, !self.doc.contains_key(&name));
                         self.doc.insert(name, Value::Array(Vec::new()));
                     }
                     Ok(())
@@ -969,6 +1120,7 @@ impl<'a> Engine<'a> {
         for m in new {
             let Some(id) = member_id(&m) else { continue };
             if self.members_loaded {
+                self.touch(name, !self.doc.contains_key(name));
                 let list = self
                     .doc
                     .entry(name.to_owned())
@@ -1000,6 +1152,7 @@ impl<'a> Engine<'a> {
         text: &str,
     ) -> Result<(), ScimError> {
         if self.members_loaded {
+            self.touch(name, false);
             let list = self.doc.get_mut(name).and_then(Value::as_array_mut);
             let mut removed = 0usize;
             if let Some(list) = list {
@@ -1022,77 +1175,75 @@ impl<'a> Engine<'a> {
 
     // ----- result ----------------------------------------------------------------------
 
-    fn finish(mut self, current: &Value) -> Result<PatchOutcome, ScimError> {
+    fn finish(mut self) -> PatchEffect {
         // Extension objects emptied by the request disappear, and `schemas` follows the
-        // extensions the document holds (RFC 7643 §3: it lists the schemas in use).
-        let mut present = Vec::new();
-        for (schema, _) in self.rt.extensions() {
+        // extensions the document holds (RFC 7643 §3: it lists the schemas in use). Only
+        // touched extensions can have changed.
+        let rt: &'a ResourceDef = self.rt;
+        for (schema, _) in rt.extensions() {
             let id = schema.id.as_str();
+            if !self.touched.iter().any(|t| t.key == id) {
+                continue;
+            }
             let empty = self
                 .doc
                 .get(id)
                 .is_some_and(|v| v.as_object().is_some_and(Map::is_empty));
             if empty {
+                self.touch(id, true);
                 self.doc.shift_remove(id);
             }
-            present.push((id, self.doc.contains_key(id)));
-        }
-        if let Some(Value::Array(schemas)) = self.doc.get_mut("schemas") {
-            for (id, here) in present {
-                let listed = schemas
-                    .iter()
-                    .position(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(id)));
-                match (here, listed) {
-                    (true, None) => schemas.push(Value::String(id.to_owned())),
-                    (false, Some(i)) => {
+            let here = self.doc.contains_key(id);
+            let Some(Value::Array(schemas)) = self.doc.get("schemas") else {
+                continue;
+            };
+            let listed = schemas
+                .iter()
+                .position(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(id)));
+            if here == listed.is_some() {
+                continue;
+            }
+            self.touch("schemas", false);
+            if let Some(Value::Array(schemas)) = self.doc.get_mut("schemas") {
+                match listed {
+                    None => schemas.push(Value::String(id.to_owned())),
+                    Some(i) => {
                         schemas.remove(i);
                     }
-                    _ => {}
                 }
             }
         }
-        if self.members_loaded {
-            if let Some(m) = self.members_def {
-                // The loaded list is an input convention; an empty one is not stored.
-                if self
-                    .doc
-                    .get(&m.name)
-                    .is_some_and(|v| v.as_array().is_some_and(Vec::is_empty))
-                {
-                    self.doc.shift_remove(&m.name);
-                }
+        if let (true, Some(m)) = (self.members_loaded, self.members_def) {
+            // The loaded list is an input convention; an empty one is not stored.
+            if self
+                .doc
+                .get(&m.name)
+                .is_some_and(|v| v.as_array().is_some_and(Vec::is_empty))
+            {
+                self.touch(&m.name, true);
+                self.doc.shift_remove(&m.name);
             }
         }
-        let document = Value::Object(self.doc);
+        let doc_changed = self.touched.iter().any(|t| {
+            let before = match self.original {
+                Some(o) => o.get(&t.key),
+                None => t.before.as_ref(),
+            };
+            !same_slot(self.doc.get(&t.key), before)
+        });
         let members_changed = self.delta.as_ref().is_some_and(|d| !d.is_empty());
-        let changed = members_changed || !same_document(&document, current, self.members_def);
-        Ok(PatchOutcome {
-            document,
-            members: self.delta,
-            changed,
-        })
+        PatchEffect {
+            members: self.delta.take(),
+            changed: doc_changed || members_changed,
+        }
     }
 }
 
-/// Document equality, where an empty loaded member list equals an absent one.
-fn same_document(a: &Value, b: &Value, members: Option<&AttributeDef>) -> bool {
-    if a == b {
-        return true;
-    }
-    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
-        return false;
-    };
-    let Some(m) = members else { return false };
+/// Equality of a top-level slot, where an empty list equals absence (a loaded, empty
+/// member list is not stored).
+fn same_slot(a: Option<&Value>, b: Option<&Value>) -> bool {
     let empty = |v: Option<&Value>| v.map_or(true, |v| v.as_array().is_some_and(Vec::is_empty));
-    if !(empty(a.get(&m.name)) && empty(b.get(&m.name))) {
-        return false;
-    }
-    a.iter()
-        .filter(|(k, _)| **k != m.name)
-        .all(|(k, v)| b.get(k) == Some(v))
-        && b.iter()
-            .filter(|(k, _)| **k != m.name)
-            .all(|(k, v)| a.get(k) == Some(v))
+    a == b || (empty(a) && empty(b))
 }
 
 fn member_id(m: &Value) -> Option<String> {

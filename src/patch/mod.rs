@@ -56,6 +56,6 @@ mod apply;
 mod path;
 mod request;
 
-pub use apply::{apply, MemberRef, MembershipDelta, PatchOutcome};
+pub use apply::{apply, apply_in_place, MemberRef, MembershipDelta, PatchEffect, PatchOutcome};
 pub use path::{PatchPath, MAX_PATH_LEN};
 pub use request::{PatchOpKind, PatchOperation, PatchRequest};
