@@ -228,13 +228,41 @@ struct Target<'a> {
     filter: Option<CompiledFilter>,
     /// The source filter (for member ids and for building a missing element).
     source_filter: Option<&'a Filter>,
-    /// The path as written, for error details (and for `normalize_value`'s).
-    text: Cow<'a, str>,
+    /// Where the target came from, for error details.
+    src: Src<'a>,
+}
+
+/// The text naming a target in error details.
+#[derive(Clone, Copy)]
+enum Src<'a> {
+    /// An operation's `path`.
+    Path(&'a PatchPath),
+    /// A key of a path-less value.
+    Key(&'a str),
+}
+
+impl<'a> Src<'a> {
+    /// Formatted only when needed: most operations never report an error.
+    fn text(self) -> Cow<'a, str> {
+        match self {
+            Src::Path(p) if p.filter.is_none() && p.attr.urn.is_none() && p.sub().is_none() => {
+                Cow::Borrowed(&p.attr.name)
+            }
+            Src::Path(p) => Cow::Owned(p.to_string()),
+            Src::Key(k) => Cow::Borrowed(k),
+        }
+    }
+}
+
+impl<'a> Target<'a> {
+    fn text(&self) -> Cow<'a, str> {
+        self.src.text()
+    }
 }
 
 /// A top-level key of the document changed by the request.
-struct Touched {
-    key: String,
+struct Touched<'a> {
+    key: &'a str,
     /// Its value before the first change (`None`: absent), kept only when undo is needed.
     before: Option<Value>,
 }
@@ -245,7 +273,7 @@ struct Engine<'a, 'd> {
     doc: &'d mut Map<String, Value>,
     /// A pristine copy of the input, when the caller has one (then no undo log is kept).
     original: Option<&'d Map<String, Value>>,
-    touched: Vec<Touched>,
+    touched: Vec<Touched<'a>>,
     /// The input's key order, saved before the first key is added or removed (undo only).
     order: Option<Vec<String>>,
     members_def: Option<&'a AttributeDef>,
@@ -256,7 +284,7 @@ struct Engine<'a, 'd> {
 impl<'a> Engine<'a, '_> {
     /// Records `key` as changed before its first change. `structural` says the change adds or
     /// removes the key (which moves the others when undone).
-    fn touch(&mut self, key: &str, structural: bool) {
+    fn touch(&mut self, key: &'a str, structural: bool) {
         let undo = self.original.is_none();
         if structural && undo && self.order.is_none() {
             self.order = Some(self.doc.keys().cloned().collect());
@@ -269,10 +297,7 @@ impl<'a> Engine<'a, '_> {
         } else {
             None
         };
-        self.touched.push(Touched {
-            key: key.to_owned(),
-            before,
-        });
+        self.touched.push(Touched { key, before });
     }
 
     /// Puts every touched key back as it was (undo mode only).
@@ -283,14 +308,14 @@ impl<'a> Engine<'a, '_> {
         for t in std::mem::take(&mut self.touched).into_iter().rev() {
             match t.before {
                 Some(v) => {
-                    if let Some(slot) = self.doc.get_mut(&t.key) {
+                    if let Some(slot) = self.doc.get_mut(t.key) {
                         *slot = v;
                     } else {
-                        self.doc.insert(t.key, v);
+                        self.doc.insert(t.key.to_owned(), v);
                     }
                 }
                 None => {
-                    self.doc.shift_remove(&t.key);
+                    self.doc.shift_remove(t.key);
                 }
             }
         }
@@ -387,7 +412,7 @@ impl<'a> Engine<'a, '_> {
         &self,
         attr: &AttrPath,
         sub: Option<&str>,
-        text: &str,
+        src: Src<'a>,
     ) -> Result<Option<Resolved<'a>>, ScimError> {
         let rt: &'a ResourceDef = self.rt;
         let mut found = rt
@@ -404,7 +429,7 @@ impl<'a> Engine<'a, '_> {
             }
             return Err(ScimError::InvalidPath(format!(
                 "`{}` is not an attribute of {}",
-                excerpt(text),
+                excerpt(&src.text()),
                 rt.name()
             )));
         };
@@ -416,7 +441,7 @@ impl<'a> Engine<'a, '_> {
                 None => {
                     return Err(ScimError::InvalidPath(format!(
                         "`{}`: `{}` has no sub-attribute `{}`",
-                        excerpt(text),
+                        excerpt(&src.text()),
                         def.name,
                         excerpt(s)
                     )))
@@ -427,13 +452,8 @@ impl<'a> Engine<'a, '_> {
     }
 
     fn resolve(&self, path: &'a PatchPath) -> Result<Option<Target<'a>>, ScimError> {
-        let text: Cow<'a, str> =
-            if path.filter.is_none() && path.attr.urn.is_none() && path.sub().is_none() {
-                Cow::Borrowed(&path.attr.name)
-            } else {
-                Cow::Owned(path.to_string())
-            };
-        let Some((ext, attr, sub)) = self.resolve_attr(&path.attr, path.sub(), &text)? else {
+        let src = Src::Path(path);
+        let Some((ext, attr, sub)) = self.resolve_attr(&path.attr, path.sub(), src)? else {
             return Ok(None);
         };
         let filter = match &path.filter {
@@ -442,7 +462,7 @@ impl<'a> Engine<'a, '_> {
                 if !attr.is_complex() {
                     return Err(ScimError::InvalidPath(format!(
                         "`{}`: a value filter needs a complex attribute; `{}` is not one",
-                        excerpt(&text),
+                        excerpt(&src.text()),
                         attr.name
                     )));
                 }
@@ -451,13 +471,13 @@ impl<'a> Engine<'a, '_> {
                 if !attr.multi_valued && !self.tol.manager_as_string {
                     return Err(ScimError::InvalidPath(format!(
                         "`{}`: value filters select elements of multi-valued attributes; `{}` is single-valued",
-                        excerpt(&text),
+                        excerpt(&src.text()),
                         attr.name
                     )));
                 }
                 let strict = !self.tol.ignore_unknown_attributes;
                 Some(f.compile_element(attr, strict).map_err(|e| {
-                    ScimError::InvalidPath(format!("`{}`: {}", excerpt(&text), e.detail()))
+                    ScimError::InvalidPath(format!("`{}`: {}", excerpt(&src.text()), e.detail()))
                 })?)
             }
         };
@@ -467,7 +487,7 @@ impl<'a> Engine<'a, '_> {
             sub,
             filter,
             source_filter: path.filter.as_ref(),
-            text,
+            src,
         }))
     }
 
@@ -525,7 +545,7 @@ impl<'a> Engine<'a, '_> {
             let sub = attr_path.sub_attr.clone();
             // A key of the value is not a `path`: an unknown one is a malformed body.
             let resolved =
-                self.resolve_attr(&attr_path, sub.as_deref(), key)
+                self.resolve_attr(&attr_path, sub.as_deref(), Src::Key(key))
                     .map_err(|e| match e {
                         ScimError::InvalidPath(d) => {
                             ScimError::InvalidSyntax(format!("in the value, {d}"))
@@ -541,7 +561,7 @@ impl<'a> Engine<'a, '_> {
                 sub: sub_def,
                 filter: None,
                 source_filter: None,
-                text: Cow::Borrowed(key.as_str()),
+                src: Src::Key(key),
             };
             let def = sub_def.unwrap_or(attr);
             let read_only =
@@ -552,7 +572,7 @@ impl<'a> Engine<'a, '_> {
                 let stored = self.current_value(&target);
                 let same = match stored {
                     None => true,
-                    Some(s) => self.normalize(def, value, key)?.as_ref() == Some(s),
+                    Some(s) => self.normalize(def, value, &target)?.as_ref() == Some(s),
                 };
                 if same {
                     continue;
@@ -626,13 +646,13 @@ impl<'a> Engine<'a, '_> {
         &self,
         def: &AttributeDef,
         value: &Value,
-        path: &str,
+        t: &Target<'_>,
     ) -> Result<Option<Value>, ScimError> {
-        let v = normalize_value(def, value, self.tol, path)?;
+        let v = normalize_named(def, value, self.tol, t)?;
         Ok(v.and_then(|v| strip_read_only_subs(def, v)))
     }
 
-    fn set(&mut self, t: &Target<'_>, value: Option<Value>) -> Result<(), ScimError> {
+    fn set(&mut self, t: &Target<'a>, value: Option<Value>) -> Result<(), ScimError> {
         let name = t.attr.name.as_str();
         match t.ext {
             Some(ext) => self.touch(ext, !self.doc.contains_key(ext)),
@@ -664,12 +684,12 @@ impl<'a> Engine<'a, '_> {
             return Ok(());
         }
         if t.attr.required {
-            return Err(required_error(&t.text));
+            return Err(required_error(&t.text()));
         }
         if t.attr.mutability == Mutability::Immutable {
             return Err(ScimError::Mutability(format!(
                 "`{}` is immutable and cannot be removed",
-                excerpt(&t.text)
+                excerpt(&t.text())
             )));
         }
         self.set(t, None)
@@ -678,9 +698,9 @@ impl<'a> Engine<'a, '_> {
     /// `remove` on a multi-valued attribute with a value list: only the listed elements go.
     fn remove_listed(&mut self, t: &Target<'a>, value: &Value) -> Result<(), ScimError> {
         if !self.tol.patch_remove_with_value {
-            return Err(remove_with_value_error(&t.text));
+            return Err(remove_with_value_error(&t.text()));
         }
-        let Some(Value::Array(listed)) = self.normalize(t.attr, value, &t.text)? else {
+        let Some(Value::Array(listed)) = self.normalize(t.attr, value, t)? else {
             return Ok(());
         };
         let Some(Value::Array(mut list)) = self.current_value(t).cloned() else {
@@ -688,7 +708,7 @@ impl<'a> Engine<'a, '_> {
         };
         list.retain(|e| !listed.iter().any(|l| same_element(l, e)));
         if list.is_empty() && t.attr.required {
-            return Err(required_error(&t.text));
+            return Err(required_error(&t.text()));
         }
         let v = if list.is_empty() {
             None
@@ -705,7 +725,7 @@ impl<'a> Engine<'a, '_> {
         value: Option<&Value>,
     ) -> Result<(), ScimError> {
         let value = value.unwrap_or(&Value::Null);
-        let nv = self.normalize(t.attr, value, &t.text)?;
+        let nv = self.normalize(t.attr, value, t)?;
         let Some(nv) = nv else {
             // An explicit null (or empty list/object) unassigns (RFC 7643 §2.5).
             if kind == PatchOpKind::Add {
@@ -714,7 +734,7 @@ impl<'a> Engine<'a, '_> {
                 }
                 return Err(ScimError::InvalidValue(format!(
                     "`{}`: add needs a value",
-                    excerpt(&t.text)
+                    excerpt(&t.text())
                 )));
             }
             return self.remove_attr(t, None);
@@ -742,7 +762,7 @@ impl<'a> Engine<'a, '_> {
                 if let Value::Object(new) = nv {
                     for (k, v) in new {
                         if let Some(sd) = t.attr.sub_attribute(&k) {
-                            check_immutable_change(sd, obj.get(&k), &v, &t.text)?;
+                            check_immutable_change(sd, obj.get(&k), &v, &t.text())?;
                         }
                         obj.insert(k, v);
                     }
@@ -750,7 +770,7 @@ impl<'a> Engine<'a, '_> {
                 Value::Object(obj)
             }
             (_, Some(old)) => {
-                check_immutable_change(t.attr, Some(&old), &nv, &t.text)?;
+                check_immutable_change(t.attr, Some(&old), &nv, &t.text())?;
                 nv
             }
         };
@@ -764,8 +784,8 @@ impl<'a> Engine<'a, '_> {
         sub: &AttributeDef,
         value: Option<&Value>,
     ) -> Result<(), ScimError> {
-        check_sub_mutability(kind, sub, &t.text)?;
-        let nv = self.normalize(sub, value.unwrap_or(&Value::Null), &t.text)?;
+        check_sub_mutability(kind, sub, &t.text())?;
+        let nv = self.normalize(sub, value.unwrap_or(&Value::Null), t)?;
         let Some(nv) = nv else {
             if kind == PatchOpKind::Add {
                 return Ok(());
@@ -776,19 +796,19 @@ impl<'a> Engine<'a, '_> {
             sub: None,
             filter: None,
             source_filter: None,
-            text: Cow::Borrowed(""),
+            src: Src::Key(""),
             ..*t
         }) {
             Some(Value::Object(o)) => o.clone(),
             _ => Map::new(),
         };
-        check_immutable_change(sub, obj.get(&sub.name), &nv, &t.text)?;
+        check_immutable_change(sub, obj.get(&sub.name), &nv, &t.text())?;
         obj.insert(sub.name.clone(), nv);
         self.set(t, Some(Value::Object(obj)))
     }
 
     fn remove_sub(&mut self, t: &Target<'a>, sub: &AttributeDef) -> Result<(), ScimError> {
-        check_sub_mutability(PatchOpKind::Remove, sub, &t.text)?;
+        check_sub_mutability(PatchOpKind::Remove, sub, &t.text())?;
         let Some(Value::Object(obj)) = self.container(t.ext).and_then(|c| c.get(&t.attr.name))
         else {
             return Ok(());
@@ -797,12 +817,12 @@ impl<'a> Engine<'a, '_> {
             return Ok(());
         }
         if sub.required {
-            return Err(required_error(&t.text));
+            return Err(required_error(&t.text()));
         }
         let mut obj = obj.clone();
         obj.shift_remove(&sub.name);
         if obj.is_empty() && t.attr.required {
-            return Err(required_error(&t.text));
+            return Err(required_error(&t.text()));
         }
         let v = if obj.is_empty() {
             None
@@ -827,14 +847,14 @@ impl<'a> Engine<'a, '_> {
             return Err(members_not_loaded());
         }
         if let Some(sub) = t.sub {
-            check_sub_mutability(kind, sub, &t.text)?;
+            check_sub_mutability(kind, sub, &t.text())?;
         }
         let single = !t.attr.multi_valued;
         let mut list: Vec<Value> = match self.current_value(&Target {
             sub: None,
             filter: None,
             source_filter: None,
-            text: Cow::Borrowed(""),
+            src: Src::Key(""),
             ..*t
         }) {
             Some(Value::Array(l)) => l.clone(),
@@ -851,7 +871,7 @@ impl<'a> Engine<'a, '_> {
         // What the written part becomes, normalised once.
         let new_value = match (kind, t.sub) {
             (PatchOpKind::Remove, _) => None,
-            (_, Some(sub)) => Some(self.normalize(sub, value.unwrap_or(&Value::Null), &t.text)?),
+            (_, Some(sub)) => Some(self.normalize(sub, value.unwrap_or(&Value::Null), t)?),
             (_, None) => Some(self.normalize_element(t, value.unwrap_or(&Value::Null))?),
         };
 
@@ -871,7 +891,7 @@ impl<'a> Engine<'a, '_> {
             } else {
                 return Err(ScimError::NoTarget(format!(
                     "`{}` selects no value",
-                    excerpt(&t.text)
+                    excerpt(&t.text())
                 )));
             }
         } else {
@@ -888,7 +908,7 @@ impl<'a> Engine<'a, '_> {
                     for &i in &selected {
                         if let Some(Value::Object(e)) = list.get_mut(i) {
                             if e.contains_key(&sub.name) && sub.required {
-                                return Err(required_error(&t.text));
+                                return Err(required_error(&t.text()));
                             }
                             e.shift_remove(&sub.name);
                         }
@@ -901,7 +921,7 @@ impl<'a> Engine<'a, '_> {
                         if let Some(Value::Object(e)) = list.get_mut(i) {
                             match &nv {
                                 Some(v) => {
-                                    check_immutable_change(sub, e.get(&sub.name), v, &t.text)?;
+                                    check_immutable_change(sub, e.get(&sub.name), v, &t.text())?;
                                     e.insert(sub.name.clone(), v.clone());
                                 }
                                 None => {
@@ -933,9 +953,9 @@ impl<'a> Engine<'a, '_> {
                 }
             }
         }
-        fix_primary(&mut list, &written, &t.text)?;
+        fix_primary(&mut list, &written, &t.text())?;
         if list.is_empty() && (t.attr.required || t.attr.mutability == Mutability::Immutable) {
-            return Err(required_error(&t.text));
+            return Err(required_error(&t.text()));
         }
         let v = if list.is_empty() {
             None
@@ -950,14 +970,14 @@ impl<'a> Engine<'a, '_> {
     /// Normalises a value meant to become one element of `t.attr`.
     fn normalize_element(&self, t: &Target<'_>, value: &Value) -> Result<Option<Value>, ScimError> {
         if !t.attr.multi_valued {
-            return self.normalize(t.attr, value, &t.text);
+            return self.normalize(t.attr, value, t);
         }
         let wrapped;
         let as_list = match value {
             Value::Array(items) if items.len() > 1 => {
                 return Err(ScimError::InvalidValue(format!(
                     "`{}` selects elements; the value must be one element, got {} elements",
-                    excerpt(&t.text),
+                    excerpt(&t.text()),
                     items.len()
                 )))
             }
@@ -968,7 +988,7 @@ impl<'a> Engine<'a, '_> {
                 &wrapped
             }
         };
-        Ok(match self.normalize(t.attr, as_list, &t.text)? {
+        Ok(match self.normalize(t.attr, as_list, t)? {
             Some(Value::Array(mut items)) => items.pop(),
             _ => None,
         })
@@ -986,7 +1006,7 @@ impl<'a> Engine<'a, '_> {
             if !seed_from_filter(f, t.attr, &mut seed) {
                 return Err(ScimError::NoTarget(format!(
                     "`{}` selects no value, and an element can only be created from `eq` comparisons joined by `and`",
-                    excerpt(&t.text)
+                    excerpt(&t.text())
                 )));
             }
         }
@@ -1003,7 +1023,7 @@ impl<'a> Engine<'a, '_> {
             (None, Some(other)) => {
                 return Err(ScimError::InvalidValue(format!(
                     "`{}` expects an object, got {}",
-                    excerpt(&t.text),
+                    excerpt(&t.text()),
                     type_name(&other)
                 )))
             }
@@ -1013,7 +1033,7 @@ impl<'a> Engine<'a, '_> {
         if t.attr.multi_valued {
             self.normalize_element(t, &v)
         } else {
-            self.normalize(t.attr, &v, &t.text)
+            self.normalize(t.attr, &v, t)
         }
     }
 
@@ -1026,7 +1046,7 @@ impl<'a> Engine<'a, '_> {
     fn member_refs(&self, t: &Target<'_>, value: &Value) -> Result<Vec<Value>, ScimError> {
         // Checked before readOnly sub-attributes are dropped, so that `{"display": "x"}`
         // is refused rather than silently ignored.
-        let list = match normalize_value(t.attr, value, self.tol, &t.text)? {
+        let list = match normalize_named(t.attr, value, self.tol, t)? {
             Some(Value::Array(list)) => list,
             _ => Vec::new(),
         };
@@ -1034,7 +1054,7 @@ impl<'a> Engine<'a, '_> {
             if !m.get("value").is_some_and(Value::is_string) {
                 return Err(ScimError::InvalidValue(format!(
                     "`{}[{i}]`: a member needs a `value` (the member's id)",
-                    excerpt(&t.text)
+                    excerpt(&t.text())
                 )));
             }
         }
@@ -1050,38 +1070,39 @@ impl<'a> Engine<'a, '_> {
         t: &Target<'a>,
         value: Option<&Value>,
     ) -> Result<(), ScimError> {
-        let name = t.attr.name.clone();
+        let attr: &'a AttributeDef = t.attr;
+        let name = attr.name.as_str();
         // The outcome reports a delta whenever `members` was addressed, even an empty one.
         self.delta();
         match (kind, t.filter.is_some()) {
             (PatchOpKind::Add, false) => {
                 let new = self.member_refs(t, value.unwrap_or(&Value::Null))?;
-                self.add_members(&name, new);
+                self.add_members(name, new);
                 Ok(())
             }
             (PatchOpKind::Replace, false) => {
                 let new = self.member_refs(t, value.unwrap_or(&Value::Null))?;
                 self.delta().clear_all();
                 if self.members_loaded {
-                    self.touch(&name, !self.doc.contains_key(&name));
-                    self.doc.insert(name.clone(), Value::Array(Vec::new()));
+                    self.touch(name, !self.doc.contains_key(name));
+                    self.doc.insert(name.to_owned(), Value::Array(Vec::new()));
                 }
-                self.add_members(&name, new);
+                self.add_members(name, new);
                 Ok(())
             }
             (PatchOpKind::Remove, false) => {
                 if value.is_some_and(|v| !is_empty_value(v)) {
                     if !self.tol.patch_remove_with_value {
-                        return Err(remove_with_value_error(&t.text));
+                        return Err(remove_with_value_error(&t.text()));
                     }
                     let listed = self.member_refs(t, value.unwrap_or(&Value::Null))?;
                     let ids: Vec<String> = listed.iter().filter_map(member_id).collect();
-                    self.remove_member_ids(&name, &ids, false, &t.text)
+                    self.remove_member_ids(name, &ids, false, &t.text())
                 } else {
                     self.delta().clear_all();
                     if self.members_loaded {
-                        self.touch(&name, !self.doc.contains_key(&name));
-                        self.doc.insert(name, Value::Array(Vec::new()));
+                        self.touch(name, !self.doc.contains_key(name));
+                        self.doc.insert(name.to_owned(), Value::Array(Vec::new()));
                     }
                     Ok(())
                 }
@@ -1090,10 +1111,10 @@ impl<'a> Engine<'a, '_> {
                 // Remove the selected members; add/replace then put the given ones in.
                 let ids = self.selected_member_ids(t)?;
                 let must_match = kind == PatchOpKind::Remove;
-                self.remove_member_ids(&name, &ids, must_match, &t.text)?;
+                self.remove_member_ids(name, &ids, must_match, &t.text())?;
                 if kind != PatchOpKind::Remove {
                     let new = self.member_refs(t, value.unwrap_or(&Value::Null))?;
-                    self.add_members(&name, new);
+                    self.add_members(name, new);
                 }
                 Ok(())
             }
@@ -1116,7 +1137,7 @@ impl<'a> Engine<'a, '_> {
             .collect())
     }
 
-    fn add_members(&mut self, name: &str, new: Vec<Value>) {
+    fn add_members(&mut self, name: &'a str, new: Vec<Value>) {
         for m in new {
             let Some(id) = member_id(&m) else { continue };
             if self.members_loaded {
@@ -1146,7 +1167,7 @@ impl<'a> Engine<'a, '_> {
 
     fn remove_member_ids(
         &mut self,
-        name: &str,
+        name: &'a str,
         ids: &[String],
         must_match: bool,
         text: &str,
@@ -1226,10 +1247,10 @@ impl<'a> Engine<'a, '_> {
         }
         let doc_changed = self.touched.iter().any(|t| {
             let before = match self.original {
-                Some(o) => o.get(&t.key),
+                Some(o) => o.get(t.key),
                 None => t.before.as_ref(),
             };
-            !same_slot(self.doc.get(&t.key), before)
+            !same_slot(self.doc.get(t.key), before)
         });
         let members_changed = self.delta.as_ref().is_some_and(|d| !d.is_empty());
         PatchEffect {
@@ -1244,6 +1265,23 @@ impl<'a> Engine<'a, '_> {
 fn same_slot(a: Option<&Value>, b: Option<&Value>) -> bool {
     let empty = |v: Option<&Value>| v.map_or(true, |v| v.as_array().is_some_and(Vec::is_empty));
     a == b || (empty(a) && empty(b))
+}
+
+/// `normalize_value` with the attribute's own name as the path; only when it fails is it run
+/// again with the full path, so that the common case formats nothing.
+fn normalize_named(
+    def: &AttributeDef,
+    value: &Value,
+    tol: &Tolerances,
+    t: &Target<'_>,
+) -> Result<Option<Value>, ScimError> {
+    match normalize_value(def, value, tol, &def.name) {
+        Ok(v) => Ok(v),
+        Err(first) => match normalize_value(def, value, tol, &t.text()) {
+            Err(e) => Err(e),
+            Ok(_) => Err(first),
+        },
+    }
 }
 
 fn member_id(m: &Value) -> Option<String> {
@@ -1277,7 +1315,7 @@ fn check_attr_mutability(kind: PatchOpKind, t: &Target<'_>) -> Result<(), ScimEr
     if t.attr.mutability == Mutability::ReadOnly {
         return Err(ScimError::Mutability(format!(
             "`{}` is readOnly and cannot be modified ({kind})",
-            excerpt(&t.text)
+            excerpt(&t.text())
         )));
     }
     Ok(())
