@@ -544,14 +544,14 @@ impl<'a> Engine<'a, '_> {
             };
             let sub = attr_path.sub_attr.clone();
             // A key of the value is not a `path`: an unknown one is a malformed body.
-            let resolved =
-                self.resolve_attr(&attr_path, sub.as_deref(), Src::Key(key))
-                    .map_err(|e| match e {
-                        ScimError::InvalidPath(d) => {
-                            ScimError::InvalidSyntax(format!("in the value, {d}"))
-                        }
-                        other => other,
-                    })?;
+            let resolved = self
+                .resolve_attr(&attr_path, sub.as_deref(), Src::Key(key))
+                .map_err(|e| match e {
+                    ScimError::InvalidPath(d) => {
+                        ScimError::InvalidSyntax(format!("in the value, {d}"))
+                    }
+                    other => other,
+                })?;
             let Some((ext, attr, sub_def)) = resolved else {
                 continue;
             };
@@ -695,6 +695,25 @@ impl<'a> Engine<'a, '_> {
         self.set(t, None)
     }
 
+    /// The slot of `t.attr` in the document, recorded as touched first. With `create`, an
+    /// absent attribute gets a `null` slot for the caller to fill.
+    fn slot_mut(&mut self, t: &Target<'a>, create: bool) -> Option<&mut Value> {
+        let name = t.attr.name.as_str();
+        let exists = self.container(t.ext).is_some_and(|c| c.contains_key(name));
+        if !exists && !create {
+            return None;
+        }
+        match t.ext {
+            Some(ext) => self.touch(ext, !self.doc.contains_key(ext)),
+            None => self.touch(name, !exists),
+        }
+        let c = self.container_mut(t.ext).ok()?;
+        if !exists {
+            c.insert(name.to_owned(), Value::Null);
+        }
+        c.get_mut(name)
+    }
+
     /// `remove` on a multi-valued attribute with a value list: only the listed elements go.
     fn remove_listed(&mut self, t: &Target<'a>, value: &Value) -> Result<(), ScimError> {
         if !self.tol.patch_remove_with_value {
@@ -703,19 +722,17 @@ impl<'a> Engine<'a, '_> {
         let Some(Value::Array(listed)) = self.normalize(t.attr, value, t)? else {
             return Ok(());
         };
-        let Some(Value::Array(mut list)) = self.current_value(t).cloned() else {
+        let Some(Value::Array(list)) = self.slot_mut(t, false) else {
             return Ok(());
         };
         list.retain(|e| !listed.iter().any(|l| same_element(l, e)));
-        if list.is_empty() && t.attr.required {
+        if !list.is_empty() {
+            return Ok(());
+        }
+        if t.attr.required {
             return Err(required_error(&t.text()));
         }
-        let v = if list.is_empty() {
-            None
-        } else {
-            Some(Value::Array(list))
-        };
-        self.set(t, v)
+        self.set(t, None)
     }
 
     fn write_attr(
@@ -739,13 +756,25 @@ impl<'a> Engine<'a, '_> {
             }
             return self.remove_attr(t, None);
         };
-        let current = self.current_value(t).cloned();
-        let result = match (kind, current) {
-            (_, None) => nv,
-            (PatchOpKind::Add, Some(Value::Array(mut list))) if t.attr.multi_valued => {
+        let attr = t.attr;
+        let Some(slot) = self.slot_mut(t, true) else {
+            return Err(ScimError::internal_msg(
+                "patch: no slot for a written attribute",
+            ));
+        };
+        match slot {
+            v if v.is_null() => *v = nv,
+            Value::Array(list) if attr.multi_valued && kind == PatchOpKind::Add => {
                 if let Value::Array(new) = nv {
-                    let new_primary = new.iter().any(is_primary);
-                    if new_primary {
+                    if attr.mutability == Mutability::Immutable
+                        && new.iter().any(|e| !list.contains(e))
+                    {
+                        return Err(ScimError::Mutability(format!(
+                            "`{}` is immutable and already has a value",
+                            excerpt(&t.text())
+                        )));
+                    }
+                    if new.iter().any(is_primary) {
                         list.iter_mut().for_each(clear_primary);
                     }
                     for e in new {
@@ -754,27 +783,30 @@ impl<'a> Engine<'a, '_> {
                         }
                     }
                 }
-                Value::Array(list)
             }
-            (_, Some(Value::Object(mut obj))) if !t.attr.multi_valued && t.attr.is_complex() => {
+            Value::Object(obj) if !attr.multi_valued && attr.is_complex() => {
                 // RFC 7644 §3.5.2.1/§3.5.2.3: the given sub-attributes replace or join the
                 // existing ones; the others stay.
                 if let Value::Object(new) = nv {
                     for (k, v) in new {
-                        if let Some(sd) = t.attr.sub_attribute(&k) {
+                        if let Some(sd) = attr.sub_attribute(&k) {
                             check_immutable_change(sd, obj.get(&k), &v, &t.text())?;
                         }
-                        obj.insert(k, v);
+                        match obj.get_mut(&k) {
+                            Some(slot) => *slot = v,
+                            None => {
+                                obj.insert(k, v);
+                            }
+                        }
                     }
                 }
-                Value::Object(obj)
             }
-            (_, Some(old)) => {
-                check_immutable_change(t.attr, Some(&old), &nv, &t.text())?;
-                nv
+            old => {
+                check_immutable_change(attr, Some(old), &nv, &t.text())?;
+                *old = nv;
             }
-        };
-        self.set(t, Some(result))
+        }
+        Ok(())
     }
 
     fn write_sub(
@@ -792,44 +824,52 @@ impl<'a> Engine<'a, '_> {
             }
             return self.remove_sub(t, sub);
         };
-        let mut obj = match self.current_value(&Target {
-            sub: None,
-            filter: None,
-            source_filter: None,
-            src: Src::Key(""),
-            ..*t
-        }) {
-            Some(Value::Object(o)) => o.clone(),
-            _ => Map::new(),
+        let Some(slot) = self.slot_mut(t, true) else {
+            return Err(ScimError::internal_msg(
+                "patch: no slot for a written attribute",
+            ));
         };
-        check_immutable_change(sub, obj.get(&sub.name), &nv, &t.text())?;
-        obj.insert(sub.name.clone(), nv);
-        self.set(t, Some(Value::Object(obj)))
+        if !slot.is_object() {
+            *slot = Value::Object(Map::new());
+        }
+        if let Value::Object(obj) = slot {
+            check_immutable_change(sub, obj.get(&sub.name), &nv, &t.text())?;
+            match obj.get_mut(&sub.name) {
+                Some(s) => *s = nv,
+                None => {
+                    obj.insert(sub.name.clone(), nv);
+                }
+            }
+        }
+        Ok(())
     }
 
     fn remove_sub(&mut self, t: &Target<'a>, sub: &AttributeDef) -> Result<(), ScimError> {
         check_sub_mutability(PatchOpKind::Remove, sub, &t.text())?;
-        let Some(Value::Object(obj)) = self.container(t.ext).and_then(|c| c.get(&t.attr.name))
-        else {
-            return Ok(());
-        };
-        if !obj.contains_key(&sub.name) {
+        let present = matches!(
+            self.container(t.ext).and_then(|c| c.get(&t.attr.name)),
+            Some(Value::Object(o)) if o.contains_key(&sub.name)
+        );
+        if !present {
             return Ok(());
         }
         if sub.required {
             return Err(required_error(&t.text()));
         }
-        let mut obj = obj.clone();
-        obj.shift_remove(&sub.name);
-        if obj.is_empty() && t.attr.required {
+        let now_empty = match self.slot_mut(t, false) {
+            Some(Value::Object(obj)) => {
+                obj.shift_remove(&sub.name);
+                obj.is_empty()
+            }
+            _ => false,
+        };
+        if !now_empty {
+            return Ok(());
+        }
+        if t.attr.required {
             return Err(required_error(&t.text()));
         }
-        let v = if obj.is_empty() {
-            None
-        } else {
-            Some(Value::Object(obj))
-        };
-        self.set(t, v)
+        self.set(t, None)
     }
 
     // ----- selected elements -----------------------------------------------------------
@@ -850,23 +890,28 @@ impl<'a> Engine<'a, '_> {
             check_sub_mutability(kind, sub, &t.text())?;
         }
         let single = !t.attr.multi_valued;
-        let mut list: Vec<Value> = match self.current_value(&Target {
+        let selects = |e: &Value| t.filter.as_ref().map_or(true, |f| f.matches(e));
+        let base = Target {
             sub: None,
             filter: None,
             source_filter: None,
             src: Src::Key(""),
             ..*t
-        }) {
-            Some(Value::Array(l)) => l.clone(),
-            Some(v @ Value::Object(_)) if single => vec![v.clone()],
-            _ => Vec::new(),
         };
-        let selected: Vec<usize> = list
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| t.filter.as_ref().map_or(true, |f| f.matches(e)))
-            .map(|(i, _)| i)
-            .collect();
+        let (len, selected): (usize, Vec<usize>) = match self.current_value(&base) {
+            Some(Value::Array(l)) => (
+                l.len(),
+                l.iter()
+                    .enumerate()
+                    .filter(|(_, e)| selects(e))
+                    .map(|(i, _)| i)
+                    .collect(),
+            ),
+            Some(v @ Value::Object(_)) if single => {
+                (1, if selects(v) { vec![0] } else { Vec::new() })
+            }
+            _ => (0, Vec::new()),
+        };
 
         // What the written part becomes, normalised once.
         let new_value = match (kind, t.sub) {
@@ -875,24 +920,34 @@ impl<'a> Engine<'a, '_> {
             (_, None) => Some(self.normalize_element(t, value.unwrap_or(&Value::Null))?),
         };
 
-        let mut written: Vec<usize> = Vec::new();
-        if selected.is_empty() {
-            if kind != PatchOpKind::Remove
-                && self.tol.patch_filtered_add_creates
-                && (!single || list.is_empty())
-            {
-                let element = self.build_element(t, new_value.flatten())?;
-                if let Some(e) = element {
-                    list.push(e);
-                    written.push(list.len() - 1);
-                }
-            } else if self.tol.patch_no_target_is_noop {
+        let creating = selected.is_empty()
+            && kind != PatchOpKind::Remove
+            && self.tol.patch_filtered_add_creates
+            && (!single || len == 0);
+        if selected.is_empty() && !creating {
+            if self.tol.patch_no_target_is_noop {
                 return Ok(());
-            } else {
-                return Err(ScimError::NoTarget(format!(
-                    "`{}` selects no value",
-                    excerpt(&t.text())
-                )));
+            }
+            return Err(ScimError::NoTarget(format!(
+                "`{}` selects no value",
+                excerpt(&t.text())
+            )));
+        }
+        // Work on the list itself (taken out of the document, put back below; on error the
+        // whole document is dropped or restored).
+        let mut list: Vec<Value> = match self.slot_mut(t, false) {
+            Some(slot) => match std::mem::take(slot) {
+                Value::Array(l) => l,
+                v @ Value::Object(_) if single => vec![v],
+                _ => Vec::new(),
+            },
+            None => Vec::new(),
+        };
+        let mut written: Vec<usize> = Vec::new();
+        if creating {
+            if let Some(e) = self.build_element(t, new_value.flatten())? {
+                list.push(e);
+                written.push(list.len() - 1);
             }
         } else {
             match (kind, t.sub) {
