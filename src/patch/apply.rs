@@ -790,7 +790,7 @@ impl<'a> Engine<'a, '_> {
                 if let Value::Object(new) = nv {
                     for (k, v) in new {
                         if let Some(sd) = attr.sub_attribute(&k) {
-                            check_immutable_change(sd, obj.get(&k), &v, &t.text())?;
+                            check_immutable_change(sd, obj.get(&k), &v, t.src)?;
                         }
                         match obj.get_mut(&k) {
                             Some(slot) => *slot = v,
@@ -802,7 +802,7 @@ impl<'a> Engine<'a, '_> {
                 }
             }
             old => {
-                check_immutable_change(attr, Some(old), &nv, &t.text())?;
+                check_immutable_change(attr, Some(old), &nv, t.src)?;
                 *old = nv;
             }
         }
@@ -816,7 +816,7 @@ impl<'a> Engine<'a, '_> {
         sub: &AttributeDef,
         value: Option<&Value>,
     ) -> Result<(), ScimError> {
-        check_sub_mutability(kind, sub, &t.text())?;
+        check_sub_mutability(kind, sub, t.src)?;
         let nv = self.normalize(sub, value.unwrap_or(&Value::Null), t)?;
         let Some(nv) = nv else {
             if kind == PatchOpKind::Add {
@@ -833,7 +833,7 @@ impl<'a> Engine<'a, '_> {
             *slot = Value::Object(Map::new());
         }
         if let Value::Object(obj) = slot {
-            check_immutable_change(sub, obj.get(&sub.name), &nv, &t.text())?;
+            check_immutable_change(sub, obj.get(&sub.name), &nv, t.src)?;
             match obj.get_mut(&sub.name) {
                 Some(s) => *s = nv,
                 None => {
@@ -845,7 +845,7 @@ impl<'a> Engine<'a, '_> {
     }
 
     fn remove_sub(&mut self, t: &Target<'a>, sub: &AttributeDef) -> Result<(), ScimError> {
-        check_sub_mutability(PatchOpKind::Remove, sub, &t.text())?;
+        check_sub_mutability(PatchOpKind::Remove, sub, t.src)?;
         let present = matches!(
             self.container(t.ext).and_then(|c| c.get(&t.attr.name)),
             Some(Value::Object(o)) if o.contains_key(&sub.name)
@@ -887,7 +887,7 @@ impl<'a> Engine<'a, '_> {
             return Err(members_not_loaded());
         }
         if let Some(sub) = t.sub {
-            check_sub_mutability(kind, sub, &t.text())?;
+            check_sub_mutability(kind, sub, t.src)?;
         }
         let single = !t.attr.multi_valued;
         let selects = |e: &Value| t.filter.as_ref().map_or(true, |f| f.matches(e));
@@ -976,7 +976,7 @@ impl<'a> Engine<'a, '_> {
                         if let Some(Value::Object(e)) = list.get_mut(i) {
                             match &nv {
                                 Some(v) => {
-                                    check_immutable_change(sub, e.get(&sub.name), v, &t.text())?;
+                                    check_immutable_change(sub, e.get(&sub.name), v, t.src)?;
                                     e.insert(sub.name.clone(), v.clone());
                                 }
                                 None => {
@@ -1008,7 +1008,7 @@ impl<'a> Engine<'a, '_> {
                 }
             }
         }
-        fix_primary(&mut list, &written, &t.text())?;
+        fix_primary(&mut list, &written, t.src)?;
         if list.is_empty() && (t.attr.required || t.attr.mutability == Mutability::Immutable) {
             return Err(required_error(&t.text()));
         }
@@ -1152,7 +1152,7 @@ impl<'a> Engine<'a, '_> {
                     }
                     let listed = self.member_refs(t, value.unwrap_or(&Value::Null))?;
                     let ids: Vec<String> = listed.iter().filter_map(member_id).collect();
-                    self.remove_member_ids(name, &ids, false, &t.text())
+                    self.remove_member_ids(name, &ids, false, t.src)
                 } else {
                     self.delta().clear_all();
                     if self.members_loaded {
@@ -1166,7 +1166,7 @@ impl<'a> Engine<'a, '_> {
                 // Remove the selected members; add/replace then put the given ones in.
                 let ids = self.selected_member_ids(t)?;
                 let must_match = kind == PatchOpKind::Remove;
-                self.remove_member_ids(name, &ids, must_match, &t.text())?;
+                self.remove_member_ids(name, &ids, must_match, t.src)?;
                 if kind != PatchOpKind::Remove {
                     let new = self.member_refs(t, value.unwrap_or(&Value::Null))?;
                     self.add_members(name, new);
@@ -1225,7 +1225,7 @@ impl<'a> Engine<'a, '_> {
         name: &'a str,
         ids: &[String],
         must_match: bool,
-        text: &str,
+        src: Src<'_>,
     ) -> Result<(), ScimError> {
         if self.members_loaded {
             self.touch(name, false);
@@ -1239,7 +1239,7 @@ impl<'a> Engine<'a, '_> {
             if must_match && removed == 0 && !self.tol.patch_no_target_is_noop {
                 return Err(ScimError::NoTarget(format!(
                     "`{}` selects no member",
-                    excerpt(text)
+                    excerpt(&src.text())
                 )));
             }
         }
@@ -1379,16 +1379,19 @@ fn check_attr_mutability(kind: PatchOpKind, t: &Target<'_>) -> Result<(), ScimEr
 fn check_sub_mutability(
     kind: PatchOpKind,
     sub: &AttributeDef,
-    text: &str,
+    src: Src<'_>,
 ) -> Result<(), ScimError> {
     match sub.mutability {
         Mutability::ReadOnly => Err(ScimError::Mutability(format!(
             "`{}` is readOnly and cannot be modified ({kind})",
-            excerpt(text)
+            excerpt(&src.text())
         ))),
-        Mutability::Immutable if kind == PatchOpKind::Remove => Err(ScimError::Mutability(
-            format!("`{}` is immutable and cannot be removed", excerpt(text)),
-        )),
+        Mutability::Immutable if kind == PatchOpKind::Remove => {
+            Err(ScimError::Mutability(format!(
+                "`{}` is immutable and cannot be removed",
+                excerpt(&src.text())
+            )))
+        }
         _ => Ok(()),
     }
 }
@@ -1398,12 +1401,12 @@ fn check_immutable_change(
     def: &AttributeDef,
     old: Option<&Value>,
     new: &Value,
-    text: &str,
+    src: Src<'_>,
 ) -> Result<(), ScimError> {
     if def.mutability == Mutability::Immutable && old.is_some_and(|o| o != new) {
         return Err(ScimError::Mutability(format!(
             "`{}` is immutable and already has a value",
-            excerpt(text)
+            excerpt(&src.text())
         )));
     }
     Ok(())
@@ -1461,7 +1464,7 @@ fn clear_primary(v: &mut Value) {
 }
 
 /// RFC 7643 §2.4: at most one element is primary. Elements written by this operation win.
-fn fix_primary(list: &mut [Value], written: &[usize], text: &str) -> Result<(), ScimError> {
+fn fix_primary(list: &mut [Value], written: &[usize], src: Src<'_>) -> Result<(), ScimError> {
     let written_primary = written
         .iter()
         .filter(|&&i| list.get(i).is_some_and(is_primary))
@@ -1469,7 +1472,7 @@ fn fix_primary(list: &mut [Value], written: &[usize], text: &str) -> Result<(), 
     if written_primary > 1 {
         return Err(ScimError::InvalidValue(format!(
             "`{}`: the operation would make {written_primary} elements primary",
-            excerpt(text)
+            excerpt(&src.text())
         )));
     }
     if written_primary == 1 {
