@@ -49,6 +49,11 @@ pub struct Tolerances {
     /// Resolve unqualified names of extension attributes (`employeeNumber`) when no core
     /// attribute has that name.
     pub unqualified_extension_attributes: bool,
+    /// Group members whose id is not a resource of the tenant (or not one that can be a
+    /// member) are skipped instead of failing the request with `invalidValue`. RFC 7644 does
+    /// not require referential integrity; ids are issued by this service, so such a member
+    /// could never resolve and nothing is stored for it.
+    pub ignore_unknown_members: bool,
 }
 
 impl Default for Tolerances {
@@ -68,6 +73,7 @@ impl Default for Tolerances {
             patch_no_target_is_noop: true,
             manager_as_string: true,
             unqualified_extension_attributes: true,
+            ignore_unknown_members: true,
         }
     }
 }
@@ -90,6 +96,7 @@ impl Tolerances {
             patch_no_target_is_noop: false,
             manager_as_string: false,
             unqualified_extension_attributes: false,
+            ignore_unknown_members: false,
         }
     }
 }

@@ -698,7 +698,18 @@ async fn groups_members_and_user_groups() {
         m["$ref"],
         format!("https://app.example.com/scim/v2/acme/Users/{alice}")
     );
-    assert!(m["display"].is_string());
+    assert!(
+        m.get("display").is_none(),
+        "members.display is returned on request only"
+    );
+    let r = h
+        .call(
+            Method::GET,
+            &format!("/Groups/{gid}?attributes=members.display,members.value"),
+            None,
+        )
+        .await;
+    assert_eq!(r.body["members"][0]["display"], "alice@example.com");
     let r = h.call(Method::GET, &format!("/Users/{alice}"), None).await;
     assert_eq!(r.body["groups"][0]["value"], gid.as_str());
     assert_eq!(r.body["groups"][0]["display"], "Engineering");
@@ -742,20 +753,34 @@ async fn groups_members_and_user_groups() {
         )
         .await;
     r.assert_error(409, Some("uniqueness"));
-    // A member that does not exist is refused and changes nothing.
+    // A member that does not exist is skipped (it could never resolve: ids are ours).
+    let add_unknown = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": "nope"}, {"value": alice}]}]
+    });
     let r = h
         .call(
             Method::PATCH,
             &format!("/Groups/{gid}"),
-            Some(json!({
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                "Operations": [{"op": "add", "path": "members", "value": [{"value": "nope"}]}]
-            })),
+            Some(add_unknown.clone()),
         )
         .await;
-    r.assert_error(400, Some("invalidValue"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let members: Vec<&str> = r.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(members.len(), 2, "{}", r.body);
+    assert!(!members.contains(&"nope"));
     // Deleting a user removes it from its groups.
     h.call(Method::DELETE, &format!("/Users/{bob}"), None).await;
+    let r = h.call(Method::GET, &format!("/Groups/{gid}"), None).await;
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 1, "{}", r.body);
+    assert_eq!(r.body["members"][0]["value"], alice.as_str());
+    h.call(Method::DELETE, &format!("/Users/{alice}"), None)
+        .await;
     let r = h.call(Method::GET, &format!("/Groups/{gid}"), None).await;
     assert!(r.body.get("members").is_none(), "{}", r.body);
 }
@@ -822,6 +847,22 @@ async fn bulk_resolves_bulk_ids_across_operations() {
     let group_loc = ops[0]["location"].as_str().unwrap();
     let gid = group_loc.rsplit('/').next().unwrap();
     let g = h.call(Method::GET, &format!("/Groups/{gid}"), None).await;
+    assert_eq!(
+        g.body["members"][0]["value"],
+        ops[1]["location"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+    );
+    let g = h
+        .call(
+            Method::GET,
+            &format!("/Groups/{gid}?attributes=members.display"),
+            None,
+        )
+        .await;
     assert_eq!(g.body["members"][0]["display"], "Bulk");
 }
 
@@ -884,4 +925,36 @@ async fn bulk_limits_cycles_and_fail_on_errors() {
         .call(Method::POST, "/Bulk", Some(json!({"Operations": []})))
         .await;
     r.assert_error(400, Some("invalidSyntax"));
+}
+
+#[tokio::test]
+async fn strict_mode_refuses_unknown_members() {
+    let h = Harness::with_settings(scimkit::Settings::strict()).await;
+    let gid = h.create_group("Strict", &[]).await;
+    let r = h
+        .call(
+            Method::PATCH,
+            &format!("/Groups/{gid}"),
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members", "value": [{"value": "nope"}]}]
+            })),
+        )
+        .await;
+    r.assert_error(400, Some("invalidValue"));
+    assert!(r.detail().contains("nope"), "{}", r.detail());
+    let r = h
+        .call(
+            Method::POST,
+            "/Groups",
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "Dangling",
+                "members": [{"value": "nope"}]
+            })),
+        )
+        .await;
+    r.assert_error(400, Some("invalidValue"));
+    let list = h.call(Method::GET, "/Groups", None).await;
+    assert_eq!(list.body["totalResults"], 1);
 }

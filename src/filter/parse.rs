@@ -362,7 +362,7 @@ impl<'a> Parser<'a> {
             if self.peek() == Some(b'.') {
                 self.pos += 1;
                 let sub_at = self.pos;
-                let sub = self.parse_name("a sub-attribute name after `].`")?;
+                let sub = self.parse_name(&|| "a sub-attribute name after `].`".to_owned())?;
                 let (leaf, _) = self.parse_after_path(AttrPath::new(sub), sub_at)?;
                 let filter = Filter::ValuePath {
                     path,
@@ -678,14 +678,17 @@ impl<'a> Parser<'a> {
             .ok_or_else(|| self.error_at(start, &format!("the number `{text}` is out of range")))
     }
 
-    /// An RFC 7643 `ATTRNAME` (or `$ref`) at the current position.
-    fn parse_name(&mut self, expected: &str) -> Result<String, ScimError> {
+    /// An RFC 7643 `ATTRNAME` (or `$ref`) at the current position. `expected` describes what was expected; it is only called on error.
+    fn parse_name(&mut self, expected: &dyn Fn() -> String) -> Result<String, ScimError> {
         let at = self.pos;
         let w = self.word_at(at);
         let valid =
             w == b"$ref" || (w.first().is_some_and(u8::is_ascii_alphabetic) && !w.contains(&b'$'));
         if !valid {
-            return Err(self.error_at(at, &format!("expected {expected}, found {}", self.found())));
+            return Err(self.error_at(
+                at,
+                &format!("expected {}, found {}", expected(), self.found()),
+            ));
         }
         self.pos += w.len();
         Ok(self.src.get(at..self.pos).unwrap_or("").to_owned())
@@ -729,10 +732,10 @@ impl<'a> Parser<'a> {
         } else {
             None
         };
-        let name = self.parse_name("an attribute path")?;
+        let name = self.parse_name(&|| "an attribute path".to_owned())?;
         let sub_attr = if self.peek() == Some(b'.') {
             self.pos += 1;
-            Some(self.parse_name(&format!("a sub-attribute name after `{name}.`"))?)
+            Some(self.parse_name(&|| format!("a sub-attribute name after `{name}.`"))?)
         } else {
             None
         };

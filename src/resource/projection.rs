@@ -170,10 +170,10 @@ impl<'a> Resolved<'a> {
         }
     }
 
-    fn project(&self, ext: Option<&str>, def: &AttributeDef, value: &Value) -> Option<Value> {
+    fn project(&self, ext: Option<&str>, def: &AttributeDef, value: Value) -> Option<Value> {
         let pick = self.pick(ext, def)?;
         if !def.is_complex() {
-            return Some(value.clone());
+            return Some(value);
         }
         let excluded_subs = if def.returned == Returned::Always {
             Vec::new()
@@ -199,27 +199,23 @@ impl<'a> Resolved<'a> {
                 Pick::Subs(list) => list.iter().any(|s| *s == sub.name),
             }
         };
-        let filter_obj = |obj: &Map<String, Value>| -> Option<Value> {
-            let kept: Map<String, Value> = obj
-                .iter()
-                .filter(|(k, _)| keep(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            (!kept.is_empty()).then_some(Value::Object(kept))
+        let filter_obj = |mut obj: Map<String, Value>| -> Option<Value> {
+            obj.retain(|k, _| keep(k));
+            (!obj.is_empty()).then_some(Value::Object(obj))
         };
         match value {
             Value::Object(obj) => filter_obj(obj),
             Value::Array(items) => {
                 let kept: Vec<Value> = items
-                    .iter()
+                    .into_iter()
                     .filter_map(|item| match item {
                         Value::Object(obj) => filter_obj(obj),
-                        other => Some(other.clone()),
+                        other => Some(other),
                     })
                     .collect();
                 (!kept.is_empty()).then_some(Value::Array(kept))
             }
-            other => Some(other.clone()),
+            other => Some(other),
         }
     }
 }
@@ -270,37 +266,42 @@ impl Projection {
     /// empty are removed. Keys the schema does not know are kept only when no `attributes`
     /// list was given.
     pub fn apply(&self, rt: &ResourceDef, doc: &Value) -> Value {
+        self.apply_owned(rt, doc.clone())
+    }
+
+    /// [`apply`](Self::apply) taking the document by value, so that nothing is copied.
+    pub fn apply_owned(&self, rt: &ResourceDef, doc: Value) -> Value {
         let Value::Object(obj) = doc else {
-            return doc.clone();
+            return doc;
         };
         let r = self.resolved(rt);
-        let mut out = Map::new();
+        let mut out = Map::with_capacity(obj.len());
         for (key, value) in obj {
             if key.eq_ignore_ascii_case("schemas") {
-                out.insert(key.clone(), value.clone());
-            } else if let Some(def) = rt.top_level(key) {
+                out.insert(key, value);
+            } else if let Some(def) = rt.top_level(&key) {
                 if let Some(v) = r.project(None, def, value) {
-                    out.insert(key.clone(), v);
+                    out.insert(key, v);
                 }
-            } else if let Some(schema) = rt.extension(key) {
+            } else if let Some(schema) = rt.extension(&key) {
                 let Value::Object(ext_obj) = value else {
                     continue;
                 };
                 let mut kept = Map::new();
                 for (name, v) in ext_obj {
-                    let projected = match schema.attribute(name) {
+                    let projected = match schema.attribute(&name) {
                         Some(def) => r.project(Some(schema.id.as_str()), def, v),
-                        None => (!r.has_attributes).then(|| v.clone()),
+                        None => (!r.has_attributes).then_some(v),
                     };
                     if let Some(v) = projected {
-                        kept.insert(name.clone(), v);
+                        kept.insert(name, v);
                     }
                 }
                 if !kept.is_empty() {
-                    out.insert(key.clone(), Value::Object(kept));
+                    out.insert(key, Value::Object(kept));
                 }
             } else if !r.has_attributes {
-                out.insert(key.clone(), value.clone());
+                out.insert(key, value);
             }
         }
         Value::Object(out)

@@ -218,8 +218,12 @@ pub fn group_schema() -> Schema {
                     A::reference("$ref", &["User", "Group"])
                         .mutability(Mutability::Immutable)
                         .describe("The URI of the member resource."),
+                    // Derived from the member's displayName/userName, so it is returned only
+                    // when asked for (`attributes=members.display`): a client that PATCHes
+                    // `members` gets back exactly the member objects it sent.
                     A::string("display")
                         .read_only()
+                        .returned(Returned::Request)
                         .describe("The member's display name, filled in by the service."),
                     A::string("type")
                         .canonical(&["User", "Group"])

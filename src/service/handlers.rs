@@ -210,10 +210,7 @@ fn resource_def(svc: &ScimService, endpoint: &str) -> Result<Arc<ResourceDef>, S
 
 fn list_response(total: usize, start: usize, resources: Vec<Value>) -> Response<Bytes> {
     let list = ListResponse::new(resources, total as u64, start as u64);
-    response::json(
-        StatusCode::OK,
-        &serde_json::to_value(&list).unwrap_or(Value::Null),
-    )
+    response::serialized(StatusCode::OK, &list)
 }
 
 /// Reads a JSON request body: `application/scim+json` or `application/json` (any
@@ -332,32 +329,50 @@ fn location(svc: &ScimService, ctx: &Ctx, resource_type: &str, id: &ResourceId) 
     format!("{}{endpoint}/{id}", ctx.base_url)
 }
 
-fn member_json(svc: &ScimService, ctx: &Ctx, m: &Member) -> Value {
+/// A `{value, $ref, display, type}` reference to a resource, as in Group `members` and
+/// User `groups`.
+fn reference_json(
+    svc: &ScimService,
+    ctx: &Ctx,
+    id: &ResourceId,
+    resource_type: &str,
+    display: Option<&String>,
+    type_value: &str,
+) -> Value {
     let mut o = Map::new();
-    o.insert("value".into(), Value::String(m.value.to_string()));
+    o.insert("value".into(), Value::String(id.to_string()));
     o.insert(
         "$ref".into(),
-        Value::String(location(svc, ctx, &m.resource_type, &m.value)),
+        Value::String(location(svc, ctx, resource_type, id)),
     );
-    if let Some(d) = &m.display {
+    if let Some(d) = display {
         o.insert("display".into(), Value::String(d.clone()));
     }
-    o.insert("type".into(), Value::String(m.resource_type.clone()));
+    o.insert("type".into(), Value::String(type_value.to_owned()));
     Value::Object(o)
 }
 
+fn member_json(svc: &ScimService, ctx: &Ctx, m: &Member) -> Value {
+    reference_json(
+        svc,
+        ctx,
+        &m.value,
+        &m.resource_type,
+        m.display.as_ref(),
+        &m.resource_type,
+    )
+}
+
 fn group_json(svc: &ScimService, ctx: &Ctx, g: &GroupRef) -> Value {
-    let mut o = Map::new();
-    o.insert("value".into(), Value::String(g.id.to_string()));
-    o.insert(
-        "$ref".into(),
-        Value::String(location(svc, ctx, &g.resource_type, &g.id)),
-    );
-    if let Some(d) = &g.display {
-        o.insert("display".into(), Value::String(d.clone()));
-    }
-    o.insert("type".into(), Value::String("direct".into()));
-    Value::Object(o)
+    // Memberships are kept as direct ones only (RFC 7643 §4.1.2 `type`).
+    reference_json(
+        svc,
+        ctx,
+        &g.id,
+        &g.resource_type,
+        g.display.as_ref(),
+        "direct",
+    )
 }
 
 /// The full wire document of a stored resource, before projection: `schemas`, `id`, the
@@ -366,26 +381,35 @@ fn full_document(
     svc: &ScimService,
     ctx: &Ctx,
     def: &ResourceDef,
-    res: &StoredResource,
+    res: StoredResource,
     groups: Option<&[GroupRef]>,
 ) -> Value {
-    let mut out = Map::new();
-    let doc = res.doc.as_object();
+    let StoredResource {
+        id,
+        resource_type,
+        version,
+        created,
+        last_modified,
+        doc,
+        members,
+    } = res;
+    let mut doc = match doc {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    let mut out = Map::with_capacity(doc.len() + 4);
     out.insert(
         "schemas".into(),
-        doc.and_then(|d| d.get("schemas"))
-            .cloned()
+        doc.shift_remove("schemas")
             .unwrap_or_else(|| json!([def.core().id])),
     );
-    out.insert("id".into(), Value::String(res.id.to_string()));
-    if let Some(d) = doc {
-        for (k, v) in d {
-            if k != "schemas" && k != "id" && k != "meta" {
-                out.insert(k.clone(), v.clone());
-            }
+    out.insert("id".into(), Value::String(id.to_string()));
+    for (k, v) in doc {
+        if k != "id" && k != "meta" {
+            out.insert(k, v);
         }
     }
-    if let Some(members) = &res.members {
+    if let Some(members) = &members {
         if !members.is_empty() {
             out.insert(
                 "members".into(),
@@ -401,16 +425,16 @@ fn full_document(
             );
         }
     }
-    out.insert(
-        "meta".into(),
-        json!({
-            "resourceType": res.resource_type,
-            "created": rfc3339(res.created),
-            "lastModified": rfc3339(res.last_modified),
-            "location": location(svc, ctx, &res.resource_type, &res.id),
-            "version": res.version.etag(),
-        }),
+    let mut meta = Map::with_capacity(5);
+    meta.insert("resourceType".into(), Value::String(resource_type.clone()));
+    meta.insert("created".into(), Value::String(rfc3339(created)));
+    meta.insert("lastModified".into(), Value::String(rfc3339(last_modified)));
+    meta.insert(
+        "location".into(),
+        Value::String(location(svc, ctx, &resource_type, &id)),
     );
+    meta.insert("version".into(), Value::String(version.etag()));
+    out.insert("meta".into(), Value::Object(meta));
     Value::Object(out)
 }
 
@@ -423,7 +447,7 @@ async fn render(
     svc: &ScimService,
     ctx: &Ctx,
     def: &ResourceDef,
-    res: &StoredResource,
+    res: StoredResource,
     projection: &Projection,
 ) -> Result<Value, ScimError> {
     let groups = if has_derived_groups(def) && projection.includes(def, "groups") {
@@ -432,7 +456,7 @@ async fn render(
         None
     };
     let full = full_document(svc, ctx, def, res, groups.as_deref());
-    Ok(projection.apply(def, &full))
+    Ok(projection.apply_owned(def, full))
 }
 
 async fn respond_resource(
@@ -449,9 +473,9 @@ async fn respond_resource(
     } else {
         res
     };
-    let body = render(svc, ctx, def, &res, projection).await?;
     let loc = location(svc, ctx, def.name(), &res.id);
     let etag = res.version.etag();
+    let body = render(svc, ctx, def, res, projection).await?;
     let location = (status == StatusCode::CREATED).then_some(loc.as_str());
     Ok(response::resource(status, &body, Some(&etag), location))
 }
@@ -665,7 +689,7 @@ pub(crate) async fn search(
             page = apply_query(def, &query, page.resources)?;
         }
         let mut out = Vec::with_capacity(page.resources.len());
-        for res in &page.resources {
+        for res in page.resources {
             out.push(render(svc, ctx, def, res, &projection).await?);
         }
         return Ok(list_response(page.total_results, start_index, out));
@@ -692,8 +716,8 @@ pub(crate) async fn search(
     let total = all.len();
     let window = crate::store::page_window(start_index, count, total);
     let mut out = Vec::with_capacity(window.len());
-    for (def, res) in all.iter().skip(window.start).take(window.len()) {
-        out.push(render(svc, ctx, def, res, &projection).await?);
+    for (def, res) in all.into_iter().skip(window.start).take(window.len()) {
+        out.push(render(svc, ctx, &def, res, &projection).await?);
     }
     Ok(list_response(total, start_index, out))
 }
@@ -791,7 +815,64 @@ pub(crate) async fn create_resource(
         members: members.unwrap_or_default(),
         now: svc.inner.clock.now(),
     };
-    Ok(svc.store().create(ctx.id(), def, req).await?)
+    store_create(svc, ctx, def, req).await
+}
+
+/// Creates through the store; with [`Tolerances::ignore_unknown_members`] an initial member
+/// the store refuses is dropped and the create retried.
+///
+/// [`Tolerances::ignore_unknown_members`]: crate::settings::Tolerances::ignore_unknown_members
+async fn store_create(
+    svc: &ScimService,
+    ctx: &Ctx,
+    def: &ResourceDef,
+    mut req: crate::store::CreateRequest,
+) -> Result<StoredResource, ScimError> {
+    let lenient = ctx.tenant.settings.tolerances.ignore_unknown_members;
+    if req.members.is_empty() || !lenient {
+        return Ok(svc.store().create(ctx.id(), def, req).await?);
+    }
+    loop {
+        match svc.store().create(ctx.id(), def, req.clone()).await {
+            Err(StoreError::InvalidMember(bad)) if req.members.iter().any(|m| m.value == bad) => {
+                req.members.retain(|m| m.value != bad);
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// Updates through the store; with [`Tolerances::ignore_unknown_members`] a member to add
+/// that the store refuses is dropped and the update retried.
+///
+/// [`Tolerances::ignore_unknown_members`]: crate::settings::Tolerances::ignore_unknown_members
+async fn store_update(
+    svc: &ScimService,
+    ctx: &Ctx,
+    def: &ResourceDef,
+    id: &ResourceId,
+    mut req: UpdateRequest,
+) -> Result<StoredResource, StoreError> {
+    let lenient = ctx.tenant.settings.tolerances.ignore_unknown_members;
+    let adds = req.members.as_ref().is_some_and(|d| !d.add.is_empty());
+    if !adds || !lenient {
+        return svc.store().update(ctx.id(), def, id, req).await;
+    }
+    loop {
+        match svc.store().update(ctx.id(), def, id, req.clone()).await {
+            Err(StoreError::InvalidMember(bad)) => {
+                let Some(delta) = req.members.as_mut() else {
+                    return Err(StoreError::InvalidMember(bad));
+                };
+                let before = delta.add.len();
+                delta.add.retain(|m| m.value != bad);
+                if delta.add.len() == before {
+                    return Err(StoreError::InvalidMember(bad));
+                }
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn create(
@@ -841,7 +922,7 @@ pub(crate) async fn replace(
             kind: UpdateKind::Replace,
             now: svc.inner.clock.now(),
         };
-        match svc.store().update(ctx.id(), def, id, req).await {
+        match store_update(svc, ctx, def, id, req).await {
             Err(StoreError::VersionMismatch { .. }) if precondition.is_none() => continue,
             other => return Ok(other?),
         }
@@ -918,7 +999,7 @@ pub(crate) async fn patch(
             kind: UpdateKind::Patch,
             now: svc.inner.clock.now(),
         };
-        match svc.store().update(ctx.id(), def, id, req).await {
+        match store_update(svc, ctx, def, id, req).await {
             // A concurrent writer got in between: re-read and re-apply, so that two IdP
             // calls racing on one resource both land (RFC 7644 §3.5.2 is silent; losing an
             // update would be worse).

@@ -27,6 +27,11 @@ fn finish(b: http::response::Builder, body: Bytes) -> Response<Bytes> {
 
 /// A JSON response with the SCIM content type.
 pub(crate) fn json(status: StatusCode, body: &Value) -> Response<Bytes> {
+    serialized(status, body)
+}
+
+/// A response with the SCIM content type and any serialisable body.
+pub(crate) fn serialized<T: serde::Serialize>(status: StatusCode, body: &T) -> Response<Bytes> {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     finish(
         builder(status).header(CONTENT_TYPE, SCIM_CONTENT_TYPE),
