@@ -87,7 +87,7 @@ impl PatchPath {
         let spaced = space_before_quotes(inner);
         let filter = Filter::parse(&spaced).map_err(|e| {
             ScimError::InvalidPath(format!(
-                "`{}`: bad value filter starting at column {}: {}",
+                "`{}`: the value filter starting at column {} is invalid: {} (counting columns within the filter)",
                 excerpt(input),
                 column(input, open + 1),
                 e.detail()
