@@ -601,7 +601,11 @@ const GROUP_PATHS: &[&str] = &[
 ];
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 600, ..ProptestConfig::default() })]
+    // At least 600 cases; PROPTEST_CASES raises it for longer runs.
+    #![proptest_config(ProptestConfig {
+        cases: ProptestConfig::default().cases.max(600),
+        ..ProptestConfig::default()
+    })]
 
     /// Random operations on random users never panic; a success re-normalises unchanged
     /// (in both modes) and never touches the input.
