@@ -102,7 +102,17 @@ pub struct PatchOutcome {
 ///   `display`, the manager's `displayName`) are dropped: they are the service's to fill.
 /// - Setting `primary: true` on one element removes it from the others (RFC 7643 §2.4).
 /// - Operations on the `members` of a group become a [`MembershipDelta`]; the member list
-///   itself is needed only when [`PatchRequest::needs_members`] says so.
+///   itself is needed only when [`PatchRequest::needs_members`] says so. Without it,
+///   `remove members[value eq "id"]` cannot know whether `id` is a member and is idempotent
+///   (never `noTarget`); with it, the strict `noTarget` rule applies. `add`/`replace` with a
+///   member filter replace the selected members with the given ones.
+/// - A sub-attribute of a multi-valued attribute without a filter (`emails.type`) addresses
+///   that sub-attribute in every element. A filter on a single-valued complex attribute
+///   (`manager[value eq "271"]`) is accepted with `manager_as_string` (Entra's manager
+///   removal), and `invalidPath` in strict mode.
+/// - A path that names a whole extension (`urn:...:enterprise:2.0:User`) takes an object of
+///   its attributes (`add`/`replace`) or removes the extension (`remove`). When the document
+///   has a `schemas` list, extension URNs join or leave it as their objects appear or go.
 pub fn apply(
     rt: &ResourceDef,
     current: &Value,
