@@ -1,5 +1,7 @@
 //! Applying a PATCH request to a document (RFC 7644 §3.5.2.1-3).
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::error::ScimError;
@@ -100,32 +102,112 @@ pub struct PatchOutcome {
 ///   `display`, the manager's `displayName`) are dropped: they are the service's to fill.
 /// - Setting `primary: true` on one element removes it from the others (RFC 7643 §2.4).
 /// - Operations on the `members` of a group become a [`MembershipDelta`]; the member list
-///   itself is needed only when [`PatchRequest::needs_members`] says so.
+///   itself is needed only when [`PatchRequest::needs_members`] says so. Without it,
+///   `remove members[value eq "id"]` cannot know whether `id` is a member and is idempotent
+///   (never `noTarget`); with it, the strict `noTarget` rule applies. `add`/`replace` with a
+///   member filter replace the selected members with the given ones.
+/// - A sub-attribute of a multi-valued attribute without a filter (`emails.type`) addresses
+///   that sub-attribute in every element. A filter on a single-valued complex attribute
+///   (`manager[value eq "271"]`) is accepted with `manager_as_string` (Entra's manager
+///   removal), and `invalidPath` in strict mode.
+/// - A path that names a whole extension (`urn:...:enterprise:2.0:User`) takes an object of
+///   its attributes (`add`/`replace`) or removes the extension (`remove`). When the document
+///   has a `schemas` list, extension URNs join or leave it as their objects appear or go.
 pub fn apply(
     rt: &ResourceDef,
     current: &Value,
     request: &PatchRequest,
     settings: &Settings,
 ) -> Result<PatchOutcome, ScimError> {
-    let doc = current.as_object().cloned().ok_or_else(|| {
-        ScimError::internal_msg("patch::apply: the stored document is not a JSON object")
-    })?;
+    let original = current.as_object().ok_or_else(not_an_object)?;
+    let mut doc = original.clone();
+    let effect = run(rt, &mut doc, Some(original), request, settings)?;
+    Ok(PatchOutcome {
+        document: Value::Object(doc),
+        members: effect.members,
+        changed: effect.changed,
+    })
+}
+
+/// What [`apply_in_place`] did besides changing the document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchEffect {
+    /// The membership change, as in [`PatchOutcome::members`].
+    pub members: Option<MembershipDelta>,
+    /// As in [`PatchOutcome::changed`].
+    pub changed: bool,
+}
+
+/// [`apply`] on a document the caller owns, without copying it: the cheapest way to patch
+/// when the caller has its own copy anyway (a store read). Same rules and the same
+/// atomicity: on error the document is restored exactly (values and key order), because
+/// every top-level attribute is saved before its first change.
+///
+/// ```
+/// use scimkit::patch::{apply_in_place, PatchRequest};
+/// use scimkit::{SchemaRegistry, Settings};
+/// use serde_json::json;
+///
+/// let registry = SchemaRegistry::default();
+/// let user = registry.user().expect("built in");
+/// let settings = Settings::default();
+/// let body = json!({
+///     "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+///     "Operations": [
+///         {"op": "replace", "path": "title", "value": "Lead"},
+///         {"op": "remove", "path": "userName"}
+///     ]
+/// });
+/// let request = PatchRequest::from_json(&body, &settings)?;
+/// let mut doc = json!({"userName": "bjensen", "title": "Guide"});
+/// assert!(apply_in_place(user, &mut doc, &request, &settings).is_err());
+/// assert_eq!(doc, json!({"userName": "bjensen", "title": "Guide"}));
+/// # Ok::<(), scimkit::ScimError>(())
+/// ```
+pub fn apply_in_place(
+    rt: &ResourceDef,
+    doc: &mut Value,
+    request: &PatchRequest,
+    settings: &Settings,
+) -> Result<PatchEffect, ScimError> {
+    let doc = doc.as_object_mut().ok_or_else(not_an_object)?;
+    run(rt, doc, None, request, settings)
+}
+
+fn not_an_object() -> ScimError {
+    ScimError::internal_msg("patch::apply: the stored document is not a JSON object")
+}
+
+/// Applies every operation to `doc`. With `original` (a pristine copy) nothing needs undoing
+/// on error, the caller drops `doc`; without it the touched attributes are saved and put
+/// back on error.
+fn run(
+    rt: &ResourceDef,
+    doc: &mut Map<String, Value>,
+    original: Option<&Map<String, Value>>,
+    request: &PatchRequest,
+    settings: &Settings,
+) -> Result<PatchEffect, ScimError> {
     let members_def = members_attr(rt);
     let members_loaded = members_def.is_some_and(|m| doc.contains_key(&m.name));
     let mut engine = Engine {
         rt,
         tol: &settings.tolerances,
         doc,
+        original,
+        touched: Vec::new(),
+        order: None,
         members_def,
         members_loaded,
         delta: None,
     };
     for (i, op) in request.operations.iter().enumerate() {
-        engine
-            .operation(op)
-            .map_err(|e| with_prefix(e, &format!("Operations[{i}] ({})", op.op)))?;
+        if let Err(e) = engine.operation(op) {
+            engine.restore();
+            return Err(with_prefix(e, &format!("Operations[{i}] ({})", op.op)));
+        }
     }
-    engine.finish(current)
+    Ok(engine.finish())
 }
 
 /// Prefixes an error's detail with where it happened.
@@ -156,20 +238,108 @@ struct Target<'a> {
     filter: Option<CompiledFilter>,
     /// The source filter (for member ids and for building a missing element).
     source_filter: Option<&'a Filter>,
-    /// The path as written, for error details.
-    text: String,
+    /// Where the target came from, for error details.
+    src: Src<'a>,
 }
 
-struct Engine<'a> {
+/// The text naming a target in error details.
+#[derive(Clone, Copy)]
+enum Src<'a> {
+    /// An operation's `path`.
+    Path(&'a PatchPath),
+    /// A key of a path-less value.
+    Key(&'a str),
+}
+
+impl<'a> Src<'a> {
+    /// Formatted only when needed: most operations never report an error.
+    fn text(self) -> Cow<'a, str> {
+        match self {
+            Src::Path(p) if p.filter.is_none() && p.attr.urn.is_none() && p.sub().is_none() => {
+                Cow::Borrowed(&p.attr.name)
+            }
+            Src::Path(p) => Cow::Owned(p.to_string()),
+            Src::Key(k) => Cow::Borrowed(k),
+        }
+    }
+}
+
+impl<'a> Target<'a> {
+    fn text(&self) -> Cow<'a, str> {
+        self.src.text()
+    }
+}
+
+/// A top-level key of the document changed by the request.
+struct Touched<'a> {
+    key: &'a str,
+    /// Its value before the first change (`None`: absent), kept only when undo is needed.
+    before: Option<Value>,
+}
+
+struct Engine<'a, 'd> {
     rt: &'a ResourceDef,
     tol: &'a Tolerances,
-    doc: Map<String, Value>,
+    doc: &'d mut Map<String, Value>,
+    /// A pristine copy of the input, when the caller has one (then no undo log is kept).
+    original: Option<&'d Map<String, Value>>,
+    touched: Vec<Touched<'a>>,
+    /// The input's key order, saved before the first key is added or removed (undo only).
+    order: Option<Vec<String>>,
     members_def: Option<&'a AttributeDef>,
     members_loaded: bool,
     delta: Option<MembershipDelta>,
 }
 
-impl<'a> Engine<'a> {
+impl<'a> Engine<'a, '_> {
+    /// Records `key` as changed before its first change. `structural` says the change adds or
+    /// removes the key (which moves the others when undone).
+    fn touch(&mut self, key: &'a str, structural: bool) {
+        let undo = self.original.is_none();
+        if structural && undo && self.order.is_none() {
+            self.order = Some(self.doc.keys().cloned().collect());
+        }
+        if self.touched.iter().any(|t| t.key == key) {
+            return;
+        }
+        let before = if undo {
+            self.doc.get(key).cloned()
+        } else {
+            None
+        };
+        self.touched.push(Touched { key, before });
+    }
+
+    /// Puts every touched key back as it was (undo mode only).
+    fn restore(&mut self) {
+        if self.original.is_some() {
+            return;
+        }
+        for t in std::mem::take(&mut self.touched).into_iter().rev() {
+            match t.before {
+                Some(v) => {
+                    if let Some(slot) = self.doc.get_mut(t.key) {
+                        *slot = v;
+                    } else {
+                        self.doc.insert(t.key.to_owned(), v);
+                    }
+                }
+                None => {
+                    self.doc.shift_remove(t.key);
+                }
+            }
+        }
+        if let Some(order) = self.order.take() {
+            let mut rest = std::mem::take(&mut *self.doc);
+            for k in order {
+                if let Some(v) = rest.remove(&k) {
+                    self.doc.insert(k, v);
+                }
+            }
+            self.doc.extend(rest);
+        }
+    }
+
     fn operation(&mut self, op: &'a PatchOperation) -> Result<(), ScimError> {
         let value = op.value.as_ref();
         match &op.path {
@@ -231,7 +401,10 @@ impl<'a> Engine<'a> {
                         )));
                     }
                 }
-                self.doc.remove(ext);
+                if self.doc.contains_key(ext) {
+                    self.touch(ext, true);
+                    self.doc.shift_remove(ext);
+                }
                 Ok(())
             }
             PatchOpKind::Add | PatchOpKind::Replace => match value {
@@ -249,7 +422,7 @@ impl<'a> Engine<'a> {
         &self,
         attr: &AttrPath,
         sub: Option<&str>,
-        text: &str,
+        src: Src<'a>,
     ) -> Result<Option<Resolved<'a>>, ScimError> {
         let rt: &'a ResourceDef = self.rt;
         let mut found = rt
@@ -266,7 +439,7 @@ impl<'a> Engine<'a> {
             }
             return Err(ScimError::InvalidPath(format!(
                 "`{}` is not an attribute of {}",
-                excerpt(text),
+                excerpt(&src.text()),
                 rt.name()
             )));
         };
@@ -278,7 +451,7 @@ impl<'a> Engine<'a> {
                 None => {
                     return Err(ScimError::InvalidPath(format!(
                         "`{}`: `{}` has no sub-attribute `{}`",
-                        excerpt(text),
+                        excerpt(&src.text()),
                         def.name,
                         excerpt(s)
                     )))
@@ -289,8 +462,8 @@ impl<'a> Engine<'a> {
     }
 
     fn resolve(&self, path: &'a PatchPath) -> Result<Option<Target<'a>>, ScimError> {
-        let text = path.to_string();
-        let Some((ext, attr, sub)) = self.resolve_attr(&path.attr, path.sub(), &text)? else {
+        let src = Src::Path(path);
+        let Some((ext, attr, sub)) = self.resolve_attr(&path.attr, path.sub(), src)? else {
             return Ok(None);
         };
         let filter = match &path.filter {
@@ -299,7 +472,7 @@ impl<'a> Engine<'a> {
                 if !attr.is_complex() {
                     return Err(ScimError::InvalidPath(format!(
                         "`{}`: a value filter needs a complex attribute; `{}` is not one",
-                        excerpt(&text),
+                        excerpt(&src.text()),
                         attr.name
                     )));
                 }
@@ -308,13 +481,13 @@ impl<'a> Engine<'a> {
                 if !attr.multi_valued && !self.tol.manager_as_string {
                     return Err(ScimError::InvalidPath(format!(
                         "`{}`: value filters select elements of multi-valued attributes; `{}` is single-valued",
-                        excerpt(&text),
+                        excerpt(&src.text()),
                         attr.name
                     )));
                 }
                 let strict = !self.tol.ignore_unknown_attributes;
                 Some(f.compile_element(attr, strict).map_err(|e| {
-                    ScimError::InvalidPath(format!("`{}`: {}", excerpt(&text), e.detail()))
+                    ScimError::InvalidPath(format!("`{}`: {}", excerpt(&src.text()), e.detail()))
                 })?)
             }
         };
@@ -324,7 +497,7 @@ impl<'a> Engine<'a> {
             sub,
             filter,
             source_filter: path.filter.as_ref(),
-            text,
+            src,
         }))
     }
 
@@ -380,8 +553,16 @@ impl<'a> Engine<'a> {
                 )));
             };
             let sub = attr_path.sub_attr.clone();
-            let Some((ext, attr, sub_def)) = self.resolve_attr(&attr_path, sub.as_deref(), key)?
-            else {
+            // A key of the value is not a `path`: an unknown one is a malformed body.
+            let resolved = self
+                .resolve_attr(&attr_path, sub.as_deref(), Src::Key(key))
+                .map_err(|e| match e {
+                    ScimError::InvalidPath(d) => {
+                        ScimError::InvalidSyntax(format!("in the value, {d}"))
+                    }
+                    other => other,
+                })?;
+            let Some((ext, attr, sub_def)) = resolved else {
                 continue;
             };
             let target = Target {
@@ -390,7 +571,7 @@ impl<'a> Engine<'a> {
                 sub: sub_def,
                 filter: None,
                 source_filter: None,
-                text: key.clone(),
+                src: Src::Key(key),
             };
             let def = sub_def.unwrap_or(attr);
             let read_only =
@@ -401,7 +582,7 @@ impl<'a> Engine<'a> {
                 let stored = self.current_value(&target);
                 let same = match stored {
                     None => true,
-                    Some(s) => self.normalize(def, value, key)?.as_ref() == Some(s),
+                    Some(s) => self.normalize(def, value, &target)?.as_ref() == Some(s),
                 };
                 if same {
                     continue;
@@ -441,14 +622,14 @@ impl<'a> Engine<'a> {
 
     fn container(&self, ext: Option<&str>) -> Option<&Map<String, Value>> {
         match ext {
-            None => Some(&self.doc),
+            None => Some(self.doc),
             Some(u) => self.doc.get(u).and_then(Value::as_object),
         }
     }
 
     fn container_mut(&mut self, ext: Option<&str>) -> Result<&mut Map<String, Value>, ScimError> {
         match ext {
-            None => Ok(&mut self.doc),
+            None => Ok(&mut *self.doc),
             Some(u) => {
                 let slot = self
                     .doc
@@ -475,22 +656,28 @@ impl<'a> Engine<'a> {
         &self,
         def: &AttributeDef,
         value: &Value,
-        path: &str,
+        t: &Target<'_>,
     ) -> Result<Option<Value>, ScimError> {
-        let v = normalize_value(def, value, self.tol, path)?;
+        let v = normalize_named(def, value, self.tol, t)?;
         Ok(v.and_then(|v| strip_read_only_subs(def, v)))
     }
 
-    fn set(&mut self, t: &Target<'_>, value: Option<Value>) -> Result<(), ScimError> {
-        let name = t.attr.name.clone();
+    fn set(&mut self, t: &Target<'a>, value: Option<Value>) -> Result<(), ScimError> {
+        let name = t.attr.name.as_str();
+        match t.ext {
+            Some(ext) => self.touch(ext, !self.doc.contains_key(ext)),
+            None => self.touch(name, value.is_none() || !self.doc.contains_key(name)),
+        }
+        let c = self.container_mut(t.ext)?;
         match value {
-            Some(v) => {
-                self.container_mut(t.ext)?.insert(name, v);
-            }
-            None => {
-                if let Ok(c) = self.container_mut(t.ext) {
-                    c.shift_remove(&name);
+            Some(v) => match c.get_mut(name) {
+                Some(slot) => *slot = v,
+                None => {
+                    c.insert(name.to_owned(), v);
                 }
+            },
+            None => {
+                c.shift_remove(name);
             }
         }
         Ok(())
@@ -507,38 +694,55 @@ impl<'a> Engine<'a> {
             return Ok(());
         }
         if t.attr.required {
-            return Err(required_error(&t.text));
+            return Err(required_error(&t.text()));
         }
         if t.attr.mutability == Mutability::Immutable {
             return Err(ScimError::Mutability(format!(
                 "`{}` is immutable and cannot be removed",
-                excerpt(&t.text)
+                excerpt(&t.text())
             )));
         }
         self.set(t, None)
     }
 
+    /// The slot of `t.attr` in the document, recorded as touched first. With `create`, an
+    /// absent attribute gets a `null` slot for the caller to fill.
+    fn slot_mut(&mut self, t: &Target<'a>, create: bool) -> Option<&mut Value> {
+        let name = t.attr.name.as_str();
+        let exists = self.container(t.ext).is_some_and(|c| c.contains_key(name));
+        if !exists && !create {
+            return None;
+        }
+        match t.ext {
+            Some(ext) => self.touch(ext, !self.doc.contains_key(ext)),
+            None => self.touch(name, !exists),
+        }
+        let c = self.container_mut(t.ext).ok()?;
+        if !exists {
+            c.insert(name.to_owned(), Value::Null);
+        }
+        c.get_mut(name)
+    }
+
     /// `remove` on a multi-valued attribute with a value list: only the listed elements go.
     fn remove_listed(&mut self, t: &Target<'a>, value: &Value) -> Result<(), ScimError> {
         if !self.tol.patch_remove_with_value {
-            return Err(remove_with_value_error(&t.text));
+            return Err(remove_with_value_error(&t.text()));
         }
-        let Some(Value::Array(listed)) = self.normalize(t.attr, value, &t.text)? else {
+        let Some(Value::Array(listed)) = self.normalize(t.attr, value, t)? else {
             return Ok(());
         };
-        let Some(Value::Array(mut list)) = self.current_value(t).cloned() else {
+        let Some(Value::Array(list)) = self.slot_mut(t, false) else {
             return Ok(());
         };
         list.retain(|e| !listed.iter().any(|l| same_element(l, e)));
-        if list.is_empty() && t.attr.required {
-            return Err(required_error(&t.text));
+        if !list.is_empty() {
+            return Ok(());
         }
-        let v = if list.is_empty() {
-            None
-        } else {
-            Some(Value::Array(list))
-        };
-        self.set(t, v)
+        if t.attr.required {
+            return Err(required_error(&t.text()));
+        }
+        self.set(t, None)
     }
 
     fn write_attr(
@@ -548,7 +752,7 @@ impl<'a> Engine<'a> {
         value: Option<&Value>,
     ) -> Result<(), ScimError> {
         let value = value.unwrap_or(&Value::Null);
-        let nv = self.normalize(t.attr, value, &t.text)?;
+        let nv = self.normalize(t.attr, value, t)?;
         let Some(nv) = nv else {
             // An explicit null (or empty list/object) unassigns (RFC 7643 §2.5).
             if kind == PatchOpKind::Add {
@@ -557,18 +761,30 @@ impl<'a> Engine<'a> {
                 }
                 return Err(ScimError::InvalidValue(format!(
                     "`{}`: add needs a value",
-                    excerpt(&t.text)
+                    excerpt(&t.text())
                 )));
             }
             return self.remove_attr(t, None);
         };
-        let current = self.current_value(t).cloned();
-        let result = match (kind, current) {
-            (_, None) => nv,
-            (PatchOpKind::Add, Some(Value::Array(mut list))) if t.attr.multi_valued => {
+        let attr = t.attr;
+        let Some(slot) = self.slot_mut(t, true) else {
+            return Err(ScimError::internal_msg(
+                "patch: no slot for a written attribute",
+            ));
+        };
+        match slot {
+            v if v.is_null() => *v = nv,
+            Value::Array(list) if attr.multi_valued && kind == PatchOpKind::Add => {
                 if let Value::Array(new) = nv {
-                    let new_primary = new.iter().any(is_primary);
-                    if new_primary {
+                    if attr.mutability == Mutability::Immutable
+                        && new.iter().any(|e| !list.contains(e))
+                    {
+                        return Err(ScimError::Mutability(format!(
+                            "`{}` is immutable and already has a value",
+                            excerpt(&t.text())
+                        )));
+                    }
+                    if new.iter().any(is_primary) {
                         list.iter_mut().for_each(clear_primary);
                     }
                     for e in new {
@@ -577,27 +793,30 @@ impl<'a> Engine<'a> {
                         }
                     }
                 }
-                Value::Array(list)
             }
-            (_, Some(Value::Object(mut obj))) if !t.attr.multi_valued && t.attr.is_complex() => {
+            Value::Object(obj) if !attr.multi_valued && attr.is_complex() => {
                 // RFC 7644 §3.5.2.1/§3.5.2.3: the given sub-attributes replace or join the
                 // existing ones; the others stay.
                 if let Value::Object(new) = nv {
                     for (k, v) in new {
-                        if let Some(sd) = t.attr.sub_attribute(&k) {
-                            check_immutable_change(sd, obj.get(&k), &v, &t.text)?;
+                        if let Some(sd) = attr.sub_attribute(&k) {
+                            check_immutable_change(sd, obj.get(&k), &v, t.src)?;
                         }
-                        obj.insert(k, v);
+                        match obj.get_mut(&k) {
+                            Some(slot) => *slot = v,
+                            None => {
+                                obj.insert(k, v);
+                            }
+                        }
                     }
                 }
-                Value::Object(obj)
             }
-            (_, Some(old)) => {
-                check_immutable_change(t.attr, Some(&old), &nv, &t.text)?;
-                nv
+            old => {
+                check_immutable_change(attr, Some(old), &nv, t.src)?;
+                *old = nv;
             }
-        };
-        self.set(t, Some(result))
+        }
+        Ok(())
     }
 
     fn write_sub(
@@ -607,52 +826,60 @@ impl<'a> Engine<'a> {
         sub: &AttributeDef,
         value: Option<&Value>,
     ) -> Result<(), ScimError> {
-        check_sub_mutability(kind, sub, &t.text)?;
-        let nv = self.normalize(sub, value.unwrap_or(&Value::Null), &t.text)?;
+        check_sub_mutability(kind, sub, t.src)?;
+        let nv = self.normalize(sub, value.unwrap_or(&Value::Null), t)?;
         let Some(nv) = nv else {
             if kind == PatchOpKind::Add {
                 return Ok(());
             }
             return self.remove_sub(t, sub);
         };
-        let mut obj = match self.current_value(&Target {
-            sub: None,
-            filter: None,
-            source_filter: None,
-            text: String::new(),
-            ..*t
-        }) {
-            Some(Value::Object(o)) => o.clone(),
-            _ => Map::new(),
+        let Some(slot) = self.slot_mut(t, true) else {
+            return Err(ScimError::internal_msg(
+                "patch: no slot for a written attribute",
+            ));
         };
-        check_immutable_change(sub, obj.get(&sub.name), &nv, &t.text)?;
-        obj.insert(sub.name.clone(), nv);
-        self.set(t, Some(Value::Object(obj)))
+        if !slot.is_object() {
+            *slot = Value::Object(Map::new());
+        }
+        if let Value::Object(obj) = slot {
+            check_immutable_change(sub, obj.get(&sub.name), &nv, t.src)?;
+            match obj.get_mut(&sub.name) {
+                Some(s) => *s = nv,
+                None => {
+                    obj.insert(sub.name.clone(), nv);
+                }
+            }
+        }
+        Ok(())
     }
 
     fn remove_sub(&mut self, t: &Target<'a>, sub: &AttributeDef) -> Result<(), ScimError> {
-        check_sub_mutability(PatchOpKind::Remove, sub, &t.text)?;
-        let Some(Value::Object(obj)) = self.container(t.ext).and_then(|c| c.get(&t.attr.name))
-        else {
-            return Ok(());
-        };
-        if !obj.contains_key(&sub.name) {
+        check_sub_mutability(PatchOpKind::Remove, sub, t.src)?;
+        let present = matches!(
+            self.container(t.ext).and_then(|c| c.get(&t.attr.name)),
+            Some(Value::Object(o)) if o.contains_key(&sub.name)
+        );
+        if !present {
             return Ok(());
         }
         if sub.required {
-            return Err(required_error(&t.text));
+            return Err(required_error(&t.text()));
         }
-        let mut obj = obj.clone();
-        obj.shift_remove(&sub.name);
-        if obj.is_empty() && t.attr.required {
-            return Err(required_error(&t.text));
-        }
-        let v = if obj.is_empty() {
-            None
-        } else {
-            Some(Value::Object(obj))
+        let now_empty = match self.slot_mut(t, false) {
+            Some(Value::Object(obj)) => {
+                obj.shift_remove(&sub.name);
+                obj.is_empty()
+            }
+            _ => false,
         };
-        self.set(t, v)
+        if !now_empty {
+            return Ok(());
+        }
+        if t.attr.required {
+            return Err(required_error(&t.text()));
+        }
+        self.set(t, None)
     }
 
     // ----- selected elements -----------------------------------------------------------
@@ -670,52 +897,67 @@ impl<'a> Engine<'a> {
             return Err(members_not_loaded());
         }
         if let Some(sub) = t.sub {
-            check_sub_mutability(kind, sub, &t.text)?;
+            check_sub_mutability(kind, sub, t.src)?;
         }
         let single = !t.attr.multi_valued;
-        let mut list: Vec<Value> = match self.current_value(&Target {
+        let selects = |e: &Value| t.filter.as_ref().map_or(true, |f| f.matches(e));
+        let base = Target {
             sub: None,
             filter: None,
             source_filter: None,
-            text: String::new(),
+            src: Src::Key(""),
             ..*t
-        }) {
-            Some(Value::Array(l)) => l.clone(),
-            Some(v @ Value::Object(_)) if single => vec![v.clone()],
-            _ => Vec::new(),
         };
-        let selected: Vec<usize> = list
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| t.filter.as_ref().map_or(true, |f| f.matches(e)))
-            .map(|(i, _)| i)
-            .collect();
+        let (len, selected): (usize, Vec<usize>) = match self.current_value(&base) {
+            Some(Value::Array(l)) => (
+                l.len(),
+                l.iter()
+                    .enumerate()
+                    .filter(|(_, e)| selects(e))
+                    .map(|(i, _)| i)
+                    .collect(),
+            ),
+            Some(v @ Value::Object(_)) if single => {
+                (1, if selects(v) { vec![0] } else { Vec::new() })
+            }
+            _ => (0, Vec::new()),
+        };
 
         // What the written part becomes, normalised once.
         let new_value = match (kind, t.sub) {
             (PatchOpKind::Remove, _) => None,
-            (_, Some(sub)) => Some(self.normalize(sub, value.unwrap_or(&Value::Null), &t.text)?),
+            (_, Some(sub)) => Some(self.normalize(sub, value.unwrap_or(&Value::Null), t)?),
             (_, None) => Some(self.normalize_element(t, value.unwrap_or(&Value::Null))?),
         };
 
-        let mut written: Vec<usize> = Vec::new();
-        if selected.is_empty() {
-            if kind != PatchOpKind::Remove
-                && self.tol.patch_filtered_add_creates
-                && (!single || list.is_empty())
-            {
-                let element = self.build_element(t, new_value.flatten())?;
-                if let Some(e) = element {
-                    list.push(e);
-                    written.push(list.len() - 1);
-                }
-            } else if self.tol.patch_no_target_is_noop {
+        let creating = selected.is_empty()
+            && kind != PatchOpKind::Remove
+            && self.tol.patch_filtered_add_creates
+            && (!single || len == 0);
+        if selected.is_empty() && !creating {
+            if self.tol.patch_no_target_is_noop {
                 return Ok(());
-            } else {
-                return Err(ScimError::NoTarget(format!(
-                    "`{}` selects no value",
-                    excerpt(&t.text)
-                )));
+            }
+            return Err(ScimError::NoTarget(format!(
+                "`{}` selects no value",
+                excerpt(&t.text())
+            )));
+        }
+        // Work on the list itself (taken out of the document, put back below; on error the
+        // whole document is dropped or restored).
+        let mut list: Vec<Value> = match self.slot_mut(t, false) {
+            Some(slot) => match std::mem::take(slot) {
+                Value::Array(l) => l,
+                v @ Value::Object(_) if single => vec![v],
+                _ => Vec::new(),
+            },
+            None => Vec::new(),
+        };
+        let mut written: Vec<usize> = Vec::new();
+        if creating {
+            if let Some(e) = self.build_element(t, new_value.flatten())? {
+                list.push(e);
+                written.push(list.len() - 1);
             }
         } else {
             match (kind, t.sub) {
@@ -731,7 +973,7 @@ impl<'a> Engine<'a> {
                     for &i in &selected {
                         if let Some(Value::Object(e)) = list.get_mut(i) {
                             if e.contains_key(&sub.name) && sub.required {
-                                return Err(required_error(&t.text));
+                                return Err(required_error(&t.text()));
                             }
                             e.shift_remove(&sub.name);
                         }
@@ -744,7 +986,7 @@ impl<'a> Engine<'a> {
                         if let Some(Value::Object(e)) = list.get_mut(i) {
                             match &nv {
                                 Some(v) => {
-                                    check_immutable_change(sub, e.get(&sub.name), v, &t.text)?;
+                                    check_immutable_change(sub, e.get(&sub.name), v, t.src)?;
                                     e.insert(sub.name.clone(), v.clone());
                                 }
                                 None => {
@@ -776,9 +1018,9 @@ impl<'a> Engine<'a> {
                 }
             }
         }
-        fix_primary(&mut list, &written, &t.text)?;
+        fix_primary(&mut list, &written, t.src)?;
         if list.is_empty() && (t.attr.required || t.attr.mutability == Mutability::Immutable) {
-            return Err(required_error(&t.text));
+            return Err(required_error(&t.text()));
         }
         let v = if list.is_empty() {
             None
@@ -793,14 +1035,14 @@ impl<'a> Engine<'a> {
     /// Normalises a value meant to become one element of `t.attr`.
     fn normalize_element(&self, t: &Target<'_>, value: &Value) -> Result<Option<Value>, ScimError> {
         if !t.attr.multi_valued {
-            return self.normalize(t.attr, value, &t.text);
+            return self.normalize(t.attr, value, t);
         }
         let wrapped;
         let as_list = match value {
             Value::Array(items) if items.len() > 1 => {
                 return Err(ScimError::InvalidValue(format!(
                     "`{}` selects elements; the value must be one element, got {} elements",
-                    excerpt(&t.text),
+                    excerpt(&t.text()),
                     items.len()
                 )))
             }
@@ -811,7 +1053,7 @@ impl<'a> Engine<'a> {
                 &wrapped
             }
         };
-        Ok(match self.normalize(t.attr, as_list, &t.text)? {
+        Ok(match self.normalize(t.attr, as_list, t)? {
             Some(Value::Array(mut items)) => items.pop(),
             _ => None,
         })
@@ -829,7 +1071,7 @@ impl<'a> Engine<'a> {
             if !seed_from_filter(f, t.attr, &mut seed) {
                 return Err(ScimError::NoTarget(format!(
                     "`{}` selects no value, and an element can only be created from `eq` comparisons joined by `and`",
-                    excerpt(&t.text)
+                    excerpt(&t.text())
                 )));
             }
         }
@@ -846,7 +1088,7 @@ impl<'a> Engine<'a> {
             (None, Some(other)) => {
                 return Err(ScimError::InvalidValue(format!(
                     "`{}` expects an object, got {}",
-                    excerpt(&t.text),
+                    excerpt(&t.text()),
                     type_name(&other)
                 )))
             }
@@ -856,7 +1098,7 @@ impl<'a> Engine<'a> {
         if t.attr.multi_valued {
             self.normalize_element(t, &v)
         } else {
-            self.normalize(t.attr, &v, &t.text)
+            self.normalize(t.attr, &v, t)
         }
     }
 
@@ -867,7 +1109,9 @@ impl<'a> Engine<'a> {
     }
 
     fn member_refs(&self, t: &Target<'_>, value: &Value) -> Result<Vec<Value>, ScimError> {
-        let list = match self.normalize(t.attr, value, &t.text)? {
+        // Checked before readOnly sub-attributes are dropped, so that `{"display": "x"}`
+        // is refused rather than silently ignored.
+        let list = match normalize_named(t.attr, value, self.tol, t)? {
             Some(Value::Array(list)) => list,
             _ => Vec::new(),
         };
@@ -875,11 +1119,14 @@ impl<'a> Engine<'a> {
             if !m.get("value").is_some_and(Value::is_string) {
                 return Err(ScimError::InvalidValue(format!(
                     "`{}[{i}]`: a member needs a `value` (the member's id)",
-                    excerpt(&t.text)
+                    excerpt(&t.text())
                 )));
             }
         }
-        Ok(list)
+        Ok(match strip_read_only_subs(t.attr, Value::Array(list)) {
+            Some(Value::Array(list)) => list,
+            _ => Vec::new(),
+        })
     }
 
     fn members_op(
@@ -888,34 +1135,39 @@ impl<'a> Engine<'a> {
         t: &Target<'a>,
         value: Option<&Value>,
     ) -> Result<(), ScimError> {
-        let name = t.attr.name.clone();
+        let attr: &'a AttributeDef = t.attr;
+        let name = attr.name.as_str();
+        // The outcome reports a delta whenever `members` was addressed, even an empty one.
+        self.delta();
         match (kind, t.filter.is_some()) {
             (PatchOpKind::Add, false) => {
                 let new = self.member_refs(t, value.unwrap_or(&Value::Null))?;
-                self.add_members(&name, new);
+                self.add_members(name, new);
                 Ok(())
             }
             (PatchOpKind::Replace, false) => {
                 let new = self.member_refs(t, value.unwrap_or(&Value::Null))?;
                 self.delta().clear_all();
                 if self.members_loaded {
-                    self.doc.insert(name.clone(), Value::Array(Vec::new()));
+                    self.touch(name, !self.doc.contains_key(name));
+                    self.doc.insert(name.to_owned(), Value::Array(Vec::new()));
                 }
-                self.add_members(&name, new);
+                self.add_members(name, new);
                 Ok(())
             }
             (PatchOpKind::Remove, false) => {
                 if value.is_some_and(|v| !is_empty_value(v)) {
                     if !self.tol.patch_remove_with_value {
-                        return Err(remove_with_value_error(&t.text));
+                        return Err(remove_with_value_error(&t.text()));
                     }
                     let listed = self.member_refs(t, value.unwrap_or(&Value::Null))?;
                     let ids: Vec<String> = listed.iter().filter_map(member_id).collect();
-                    self.remove_member_ids(&name, &ids, false, &t.text)
+                    self.remove_member_ids(name, &ids, false, t.src)
                 } else {
                     self.delta().clear_all();
                     if self.members_loaded {
-                        self.doc.insert(name, Value::Array(Vec::new()));
+                        self.touch(name, !self.doc.contains_key(name));
+                        self.doc.insert(name.to_owned(), Value::Array(Vec::new()));
                     }
                     Ok(())
                 }
@@ -924,10 +1176,10 @@ impl<'a> Engine<'a> {
                 // Remove the selected members; add/replace then put the given ones in.
                 let ids = self.selected_member_ids(t)?;
                 let must_match = kind == PatchOpKind::Remove;
-                self.remove_member_ids(&name, &ids, must_match, &t.text)?;
+                self.remove_member_ids(name, &ids, must_match, t.src)?;
                 if kind != PatchOpKind::Remove {
                     let new = self.member_refs(t, value.unwrap_or(&Value::Null))?;
-                    self.add_members(&name, new);
+                    self.add_members(name, new);
                 }
                 Ok(())
             }
@@ -950,10 +1202,11 @@ impl<'a> Engine<'a> {
             .collect())
     }
 
-    fn add_members(&mut self, name: &str, new: Vec<Value>) {
+    fn add_members(&mut self, name: &'a str, new: Vec<Value>) {
         for m in new {
             let Some(id) = member_id(&m) else { continue };
             if self.members_loaded {
+                self.touch(name, !self.doc.contains_key(name));
                 let list = self
                     .doc
                     .entry(name.to_owned())
@@ -979,12 +1232,13 @@ impl<'a> Engine<'a> {
 
     fn remove_member_ids(
         &mut self,
-        name: &str,
+        name: &'a str,
         ids: &[String],
         must_match: bool,
-        text: &str,
+        src: Src<'_>,
     ) -> Result<(), ScimError> {
         if self.members_loaded {
+            self.touch(name, false);
             let list = self.doc.get_mut(name).and_then(Value::as_array_mut);
             let mut removed = 0usize;
             if let Some(list) = list {
@@ -995,7 +1249,7 @@ impl<'a> Engine<'a> {
             if must_match && removed == 0 && !self.tol.patch_no_target_is_noop {
                 return Err(ScimError::NoTarget(format!(
                     "`{}` selects no member",
-                    excerpt(text)
+                    excerpt(&src.text())
                 )));
             }
         }
@@ -1007,77 +1261,92 @@ impl<'a> Engine<'a> {
 
     // ----- result ----------------------------------------------------------------------
 
-    fn finish(mut self, current: &Value) -> Result<PatchOutcome, ScimError> {
+    fn finish(mut self) -> PatchEffect {
         // Extension objects emptied by the request disappear, and `schemas` follows the
-        // extensions the document holds (RFC 7643 §3: it lists the schemas in use).
-        let mut present = Vec::new();
-        for (schema, _) in self.rt.extensions() {
+        // extensions the document holds (RFC 7643 §3: it lists the schemas in use). Only
+        // touched extensions can have changed.
+        let rt: &'a ResourceDef = self.rt;
+        for (schema, _) in rt.extensions() {
             let id = schema.id.as_str();
+            if !self.touched.iter().any(|t| t.key == id) {
+                continue;
+            }
             let empty = self
                 .doc
                 .get(id)
                 .is_some_and(|v| v.as_object().is_some_and(Map::is_empty));
             if empty {
+                self.touch(id, true);
                 self.doc.shift_remove(id);
             }
-            present.push((id, self.doc.contains_key(id)));
-        }
-        if let Some(Value::Array(schemas)) = self.doc.get_mut("schemas") {
-            for (id, here) in present {
-                let listed = schemas
-                    .iter()
-                    .position(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(id)));
-                match (here, listed) {
-                    (true, None) => schemas.push(Value::String(id.to_owned())),
-                    (false, Some(i)) => {
+            let here = self.doc.contains_key(id);
+            let Some(Value::Array(schemas)) = self.doc.get("schemas") else {
+                continue;
+            };
+            let listed = schemas
+                .iter()
+                .position(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(id)));
+            if here == listed.is_some() {
+                continue;
+            }
+            self.touch("schemas", false);
+            if let Some(Value::Array(schemas)) = self.doc.get_mut("schemas") {
+                match listed {
+                    None => schemas.push(Value::String(id.to_owned())),
+                    Some(i) => {
                         schemas.remove(i);
                     }
-                    _ => {}
                 }
             }
         }
-        if self.members_loaded {
-            if let Some(m) = self.members_def {
-                // The loaded list is an input convention; an empty one is not stored.
-                if self
-                    .doc
-                    .get(&m.name)
-                    .is_some_and(|v| v.as_array().is_some_and(Vec::is_empty))
-                {
-                    self.doc.shift_remove(&m.name);
-                }
+        if let (true, Some(m)) = (self.members_loaded, self.members_def) {
+            // The loaded list is an input convention; an empty one is not stored.
+            if self
+                .doc
+                .get(&m.name)
+                .is_some_and(|v| v.as_array().is_some_and(Vec::is_empty))
+            {
+                self.touch(&m.name, true);
+                self.doc.shift_remove(&m.name);
             }
         }
-        let document = Value::Object(self.doc);
+        let doc_changed = self.touched.iter().any(|t| {
+            let before = match self.original {
+                Some(o) => o.get(t.key),
+                None => t.before.as_ref(),
+            };
+            !same_slot(self.doc.get(t.key), before)
+        });
         let members_changed = self.delta.as_ref().is_some_and(|d| !d.is_empty());
-        let changed = members_changed || !same_document(&document, current, self.members_def);
-        Ok(PatchOutcome {
-            document,
-            members: self.delta,
-            changed,
-        })
+        PatchEffect {
+            members: self.delta.take(),
+            changed: doc_changed || members_changed,
+        }
     }
 }
 
-/// Document equality, where an empty loaded member list equals an absent one.
-fn same_document(a: &Value, b: &Value, members: Option<&AttributeDef>) -> bool {
-    if a == b {
-        return true;
-    }
-    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
-        return false;
-    };
-    let Some(m) = members else { return false };
+/// Equality of a top-level slot, where an empty list equals absence (a loaded, empty
+/// member list is not stored).
+fn same_slot(a: Option<&Value>, b: Option<&Value>) -> bool {
     let empty = |v: Option<&Value>| v.map_or(true, |v| v.as_array().is_some_and(Vec::is_empty));
-    if !(empty(a.get(&m.name)) && empty(b.get(&m.name))) {
-        return false;
+    a == b || (empty(a) && empty(b))
+}
+
+/// `normalize_value` with the attribute's own name as the path; only when it fails is it run
+/// again with the full path, so that the common case formats nothing.
+fn normalize_named(
+    def: &AttributeDef,
+    value: &Value,
+    tol: &Tolerances,
+    t: &Target<'_>,
+) -> Result<Option<Value>, ScimError> {
+    match normalize_value(def, value, tol, &def.name) {
+        Ok(v) => Ok(v),
+        Err(first) => match normalize_value(def, value, tol, &t.text()) {
+            Err(e) => Err(e),
+            Ok(_) => Err(first),
+        },
     }
-    a.iter()
-        .filter(|(k, _)| **k != m.name)
-        .all(|(k, v)| b.get(k) == Some(v))
-        && b.iter()
-            .filter(|(k, _)| **k != m.name)
-            .all(|(k, v)| a.get(k) == Some(v))
 }
 
 fn member_id(m: &Value) -> Option<String> {
@@ -1101,7 +1370,7 @@ fn required_error(text: &str) -> ScimError {
 
 fn remove_with_value_error(text: &str) -> ScimError {
     ScimError::InvalidValue(format!(
-        "`{}`: `remove` takes no `value`; select elements with a filter such as `{}[value eq \"...\"]`",
+        "`{}`: `remove` takes no `value` (RFC 7644 §3.5.2.2); select the elements to remove with a value filter, `{}[...]`",
         excerpt(text),
         excerpt(text)
     ))
@@ -1111,7 +1380,7 @@ fn check_attr_mutability(kind: PatchOpKind, t: &Target<'_>) -> Result<(), ScimEr
     if t.attr.mutability == Mutability::ReadOnly {
         return Err(ScimError::Mutability(format!(
             "`{}` is readOnly and cannot be modified ({kind})",
-            excerpt(&t.text)
+            excerpt(&t.text())
         )));
     }
     Ok(())
@@ -1120,16 +1389,19 @@ fn check_attr_mutability(kind: PatchOpKind, t: &Target<'_>) -> Result<(), ScimEr
 fn check_sub_mutability(
     kind: PatchOpKind,
     sub: &AttributeDef,
-    text: &str,
+    src: Src<'_>,
 ) -> Result<(), ScimError> {
     match sub.mutability {
         Mutability::ReadOnly => Err(ScimError::Mutability(format!(
             "`{}` is readOnly and cannot be modified ({kind})",
-            excerpt(text)
+            excerpt(&src.text())
         ))),
-        Mutability::Immutable if kind == PatchOpKind::Remove => Err(ScimError::Mutability(
-            format!("`{}` is immutable and cannot be removed", excerpt(text)),
-        )),
+        Mutability::Immutable if kind == PatchOpKind::Remove => {
+            Err(ScimError::Mutability(format!(
+                "`{}` is immutable and cannot be removed",
+                excerpt(&src.text())
+            )))
+        }
         _ => Ok(()),
     }
 }
@@ -1139,12 +1411,12 @@ fn check_immutable_change(
     def: &AttributeDef,
     old: Option<&Value>,
     new: &Value,
-    text: &str,
+    src: Src<'_>,
 ) -> Result<(), ScimError> {
     if def.mutability == Mutability::Immutable && old.is_some_and(|o| o != new) {
         return Err(ScimError::Mutability(format!(
             "`{}` is immutable and already has a value",
-            excerpt(text)
+            excerpt(&src.text())
         )));
     }
     Ok(())
@@ -1202,7 +1474,7 @@ fn clear_primary(v: &mut Value) {
 }
 
 /// RFC 7643 §2.4: at most one element is primary. Elements written by this operation win.
-fn fix_primary(list: &mut [Value], written: &[usize], text: &str) -> Result<(), ScimError> {
+fn fix_primary(list: &mut [Value], written: &[usize], src: Src<'_>) -> Result<(), ScimError> {
     let written_primary = written
         .iter()
         .filter(|&&i| list.get(i).is_some_and(is_primary))
@@ -1210,7 +1482,7 @@ fn fix_primary(list: &mut [Value], written: &[usize], text: &str) -> Result<(), 
     if written_primary > 1 {
         return Err(ScimError::InvalidValue(format!(
             "`{}`: the operation would make {written_primary} elements primary",
-            excerpt(text)
+            excerpt(&src.text())
         )));
     }
     if written_primary == 1 {
@@ -1266,5 +1538,146 @@ fn type_name(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ScimType;
+    use crate::SchemaRegistry;
+    use serde_json::json;
+
+    fn request(ops: Value) -> PatchRequest {
+        let body = json!({"schemas": [crate::schema::PATCH_OP_SCHEMA], "Operations": ops});
+        PatchRequest::from_json(&body, &Settings::default()).unwrap()
+    }
+
+    #[test]
+    fn delta_keeps_each_id_once_and_composes() {
+        let mut d = MembershipDelta::default();
+        assert!(d.is_empty());
+        d.add_member(MemberRef {
+            value: ResourceId::new("a"),
+            kind: None,
+        });
+        d.add_member(MemberRef {
+            value: ResourceId::new("a"),
+            kind: Some("User".into()),
+        });
+        assert_eq!(d.add.len(), 1);
+        d.remove_member("a");
+        d.remove_member("a");
+        assert!(d.add.is_empty());
+        assert_eq!(d.remove, vec![ResourceId::new("a")]);
+        d.clear_all();
+        assert!(d.clear && d.add.is_empty() && d.remove.is_empty());
+        assert!(!d.is_empty());
+    }
+
+    #[test]
+    fn in_place_error_restores_values_and_key_order() {
+        let reg = SchemaRegistry::default();
+        let user = reg.user().unwrap();
+        let original = json!({
+            "title": "Guide",
+            "userName": "bjensen",
+            "name": {"givenName": "B"},
+            "nickName": "Babs",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "S"}
+        });
+        let req = request(json!([
+            {"op": "remove", "path": "title"},
+            {"op": "add", "path": "displayName", "value": "B J"},
+            {"op": "replace", "path": "name.givenName", "value": "Barbara"},
+            {"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"},
+            {"op": "remove", "path": "nickName"},
+            {"op": "replace", "path": "active", "value": "perhaps"}
+        ]));
+        let mut doc = original.clone();
+        let err = apply_in_place(user, &mut doc, &req, &Settings::default()).unwrap_err();
+        assert_eq!(err.scim_type(), Some(ScimType::InvalidValue));
+        assert!(err.detail().starts_with("Operations[5] (replace)"));
+        assert_eq!(doc.to_string(), original.to_string());
+    }
+
+    #[test]
+    fn changed_is_false_for_a_rewrite_of_the_same_values() {
+        let reg = SchemaRegistry::default();
+        let user = reg.user().unwrap();
+        let doc = json!({"userName": "b", "active": true, "emails": [{"value": "a@x.org"}]});
+        let req = request(json!([
+            {"op": "replace", "path": "active", "value": "True"},
+            {"op": "add", "path": "emails", "value": [{"value": "a@x.org"}]},
+            {"op": "remove", "path": "title"}
+        ]));
+        let out = apply(user, &doc, &req, &Settings::default()).unwrap();
+        assert!(!out.changed);
+        assert_eq!(out.document, doc);
+        let mut d = doc.clone();
+        let effect = apply_in_place(user, &mut d, &req, &Settings::default()).unwrap();
+        assert!(!effect.changed);
+    }
+
+    #[test]
+    fn element_seeds_come_only_from_eq_conjunctions() {
+        let reg = SchemaRegistry::default();
+        let emails = reg.user().unwrap().top_level("emails").unwrap();
+        let mut out = Map::new();
+        let f = Filter::parse(r#"type eq "work" and primary eq true"#).unwrap();
+        assert!(seed_from_filter(&f, emails, &mut out));
+        assert_eq!(Value::Object(out), json!({"type": "work", "primary": true}));
+        for bad in [
+            r#"type ne "work""#,
+            "value eq null",
+            r#"type eq "a" or type eq "b""#,
+            "nosuch eq 1",
+        ] {
+            let f = Filter::parse(bad).unwrap();
+            assert!(!seed_from_filter(&f, emails, &mut Map::new()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn written_primary_wins_and_two_are_refused() {
+        let path = PatchPath::parse("emails").unwrap();
+        let src = Src::Path(&path);
+        let mut list = vec![
+            json!({"value": "a", "primary": true}),
+            json!({"value": "b", "primary": true}),
+        ];
+        fix_primary(&mut list, &[1], src).unwrap();
+        assert_eq!(list[0], json!({"value": "a"}));
+        assert_eq!(list[1], json!({"value": "b", "primary": true}));
+        let mut list = vec![json!({"primary": true}), json!({"primary": true})];
+        assert!(fix_primary(&mut list, &[0, 1], src).is_err());
+    }
+
+    #[test]
+    fn read_only_sub_attributes_are_dropped_from_written_values() {
+        let reg = SchemaRegistry::default();
+        let members = reg.group().unwrap().top_level("members").unwrap();
+        let v = json!([{"value": "u1", "display": "U"}, {"display": "only"}]);
+        assert_eq!(
+            strip_read_only_subs(members, v),
+            Some(json!([{"value": "u1"}]))
+        );
+        assert_eq!(
+            strip_read_only_subs(members, json!([{"display": "x"}])),
+            None
+        );
+    }
+
+    #[test]
+    fn listed_elements_match_by_value() {
+        assert!(same_element(
+            &json!({"value": "a"}),
+            &json!({"value": "a", "type": "User"})
+        ));
+        assert!(!same_element(
+            &json!({"value": "a"}),
+            &json!({"value": "b"})
+        ));
+        assert!(same_element(&json!({"type": "x"}), &json!({"type": "x"})));
     }
 }

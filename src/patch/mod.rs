@@ -4,6 +4,8 @@
 //! A service parses the body once with [`PatchRequest::from_json`], loads the stored document
 //! (with the group's `members` only when [`PatchRequest::needs_members`] says so), calls
 //! [`apply`] and writes [`PatchOutcome::document`] plus the [`MembershipDelta`], if any.
+//! A caller that owns its copy of the document (a store read) can use [`apply_in_place`]
+//! instead and skip a deep copy; it is just as atomic.
 //!
 //! Real identity providers bend RFC 7644 in well-known ways (see IDP-QUIRKS.md); each
 //! accommodation is a named switch in [`Tolerances`](crate::Tolerances), on by default and off
@@ -56,6 +58,6 @@ mod apply;
 mod path;
 mod request;
 
-pub use apply::{apply, MemberRef, MembershipDelta, PatchOutcome};
+pub use apply::{apply, apply_in_place, MemberRef, MembershipDelta, PatchEffect, PatchOutcome};
 pub use path::{PatchPath, MAX_PATH_LEN};
 pub use request::{PatchOpKind, PatchOperation, PatchRequest};

@@ -84,9 +84,10 @@ impl PatchPath {
         if inner.trim().is_empty() {
             return Err(invalid(input, open + 1, "the value filter is empty"));
         }
-        let filter = Filter::parse(inner).map_err(|e| {
+        let spaced = space_before_quotes(inner);
+        let filter = Filter::parse(&spaced).map_err(|e| {
             ScimError::InvalidPath(format!(
-                "`{}`: bad value filter starting at column {}: {}",
+                "`{}`: the value filter starting at column {} is invalid: {} (counting columns within the filter)",
                 excerpt(input),
                 column(input, open + 1),
                 e.detail()
@@ -202,6 +203,58 @@ fn matching_bracket(input: &str, open: usize) -> Result<usize, ScimError> {
     Err(invalid(input, open, what))
 }
 
+/// RFC 7644's own PATCH example writes `members[value eq\"2819c223...\"]`, with no space
+/// between the operator and the string, which the filter grammar (`compareOp SP compValue`)
+/// requires. A quote never follows a name character in a valid filter, so inserting the
+/// space there is unambiguous.
+fn space_before_quotes(inner: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = inner.as_bytes();
+    let mut needs = false;
+    let mut in_string = false;
+    let mut prev = b' ';
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if in_string {
+            if b == b'\\' {
+                i += 1;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+            needs |= prev.is_ascii_alphabetic();
+        }
+        prev = b;
+        i += 1;
+    }
+    if !needs {
+        return std::borrow::Cow::Borrowed(inner);
+    }
+    let mut out = String::with_capacity(inner.len() + 4);
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut prev = ' ';
+    for c in inner.chars() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            if prev.is_ascii_alphabetic() {
+                out.push(' ');
+            }
+        }
+        out.push(c);
+        prev = c;
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 fn contains_value_path(f: &Filter) -> bool {
     // The parser bounds the tree depth, so this walk is bounded too.
     match f {
@@ -221,9 +274,9 @@ fn column(s: &str, at: usize) -> usize {
     s.get(..i).map_or(i, |p| p.chars().count()) + 1
 }
 
-/// Untrusted input quoted in a detail, shortened to 64 characters.
+/// Untrusted input quoted in a detail, shortened to 160 characters (room for a URN path).
 pub(crate) fn excerpt(s: &str) -> String {
-    const MAX: usize = 64;
+    const MAX: usize = 160;
     if s.chars().count() <= MAX {
         s.to_owned()
     } else {
@@ -278,6 +331,14 @@ mod tests {
         // A `]` inside a quoted comparison value does not close the filter.
         let p = PatchPath::parse(r#"emails[value eq "a]b"].display"#).unwrap();
         assert_eq!(p.sub(), Some("display"));
+        // RFC 7644 §3.5.2.2 example spelling: no space before the string.
+        let p = PatchPath::parse(r#"members[value eq"2819c223"]"#).unwrap();
+        assert_eq!(p.to_string(), r#"members[value eq "2819c223"]"#);
+        let p = PatchPath::parse(r#"emails[value eq "x\"y" and type eq"work"]"#).unwrap();
+        assert_eq!(
+            p.to_string(),
+            r#"emails[value eq "x\"y" and type eq "work"]"#
+        );
     }
 
     #[test]
