@@ -84,7 +84,7 @@ fn delta_json(d: &MembershipDelta) -> Value {
         "add": d.add.iter().map(|m| {
             let mut o = Map::new();
             o.insert("value".into(), json!(m.value.as_str()));
-            if let Some(k) = &m.kind {
+            if let Some(k) = &m.resource_type {
                 o.insert("type".into(), json!(k));
             }
             Value::Object(o)

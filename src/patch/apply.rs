@@ -9,63 +9,10 @@ use crate::filter::{CompValue, CompareOp, CompiledFilter, Filter};
 use crate::resource::{normalize_value, ResourceId};
 use crate::schema::{AttrPath, AttributeDef, Mutability, ResourceDef};
 use crate::settings::{Settings, Tolerances};
+use crate::store::{MemberRef, MembershipDelta};
 
 use super::path::{excerpt, PatchPath};
 use super::request::{member_id_of, members_attr, PatchOpKind, PatchOperation, PatchRequest};
-
-/// A member to add to a group.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct MemberRef {
-    /// The member's resource id (the member object's `value`).
-    pub value: ResourceId,
-    /// The member's resource type as sent in `type` (`User`, `Group`), if it was sent.
-    pub kind: Option<String>,
-}
-
-/// The net change a PATCH makes to a group's member list (DESIGN.md: membership is a
-/// relation; stores apply deltas instead of rewriting the list).
-///
-/// A store applies it in this order: if `clear`, remove every member; then remove the ids in
-/// `remove`; then add the members in `add` (adding a present member is a no-op). The engine
-/// composes the request's operations so that this order gives the same result as applying
-/// them one by one: a member added and then removed in the same request appears only in
-/// `remove`; a member removed and then added appears in both (and ends up a member).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MembershipDelta {
-    /// Remove every current member first (`replace members`, or `remove members` without a
-    /// filter or value).
-    pub clear: bool,
-    /// Members to add, each id once, in request order.
-    pub add: Vec<MemberRef>,
-    /// Member ids to remove, each once, in request order.
-    pub remove: Vec<ResourceId>,
-}
-
-impl MembershipDelta {
-    /// True when the delta changes nothing.
-    pub fn is_empty(&self) -> bool {
-        !self.clear && self.add.is_empty() && self.remove.is_empty()
-    }
-
-    fn add_member(&mut self, m: MemberRef) {
-        if !self.add.iter().any(|a| a.value == m.value) {
-            self.add.push(m);
-        }
-    }
-
-    fn remove_member(&mut self, id: &str) {
-        self.add.retain(|a| a.value.as_str() != id);
-        if !self.remove.iter().any(|r| r.as_str() == id) {
-            self.remove.push(ResourceId::new(id));
-        }
-    }
-
-    fn clear_all(&mut self) {
-        self.clear = true;
-        self.add.clear();
-        self.remove.clear();
-    }
-}
 
 /// The result of [`apply`].
 #[derive(Debug, Clone, PartialEq)]
@@ -1222,10 +1169,10 @@ impl<'a> Engine<'a, '_> {
                     list.push(m.clone());
                 }
             }
-            let kind = m.get("type").and_then(Value::as_str).map(str::to_owned);
+            let resource_type = m.get("type").and_then(Value::as_str).map(str::to_owned);
             self.delta().add_member(MemberRef {
                 value: ResourceId::new(id),
-                kind,
+                resource_type,
             });
         }
     }
@@ -1559,11 +1506,11 @@ mod tests {
         assert!(d.is_empty());
         d.add_member(MemberRef {
             value: ResourceId::new("a"),
-            kind: None,
+            resource_type: None,
         });
         d.add_member(MemberRef {
             value: ResourceId::new("a"),
-            kind: Some("User".into()),
+            resource_type: Some("User".into()),
         });
         assert_eq!(d.add.len(), 1);
         d.remove_member("a");

@@ -58,6 +58,7 @@ mod apply;
 mod path;
 mod request;
 
-pub use apply::{apply, apply_in_place, MemberRef, MembershipDelta, PatchEffect, PatchOutcome};
+pub use crate::store::{MemberRef, MembershipDelta};
+pub use apply::{apply, apply_in_place, PatchEffect, PatchOutcome};
 pub use path::{PatchPath, MAX_PATH_LEN};
 pub use request::{PatchOpKind, PatchOperation, PatchRequest};

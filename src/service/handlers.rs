@@ -952,6 +952,8 @@ pub(crate) async fn patch(
         if let Some(p) = &precondition {
             p.check(current.version)?;
         }
+        // The engine patches our own copy in place (restoring it exactly on error), so the
+        // stored document is copied once per attempt and nothing else is.
         let mut doc = current.doc.clone();
         if let (Some(members), Some(obj)) = (&current.members, doc.as_object_mut()) {
             let list: Vec<Value> = members
@@ -960,26 +962,12 @@ pub(crate) async fn patch(
                 .collect();
             obj.insert("members".into(), Value::Array(list));
         }
-        let outcome = patch::apply(def, &doc, &request, settings)?;
-        let delta = outcome
-            .members
-            .filter(|d| !d.is_empty())
-            .map(|d| MembershipDelta {
-                clear: d.clear,
-                add: d
-                    .add
-                    .into_iter()
-                    .map(|m| MemberRef {
-                        value: m.value,
-                        resource_type: m.kind,
-                    })
-                    .collect(),
-                remove: d.remove,
-            });
-        if !outcome.changed && delta.is_none() {
+        let effect = patch::apply_in_place(def, &mut doc, &request, settings)?;
+        let delta = effect.members.filter(|d| !d.is_empty());
+        if !effect.changed && delta.is_none() {
             return Ok(current);
         }
-        let (new_doc, _) = split_document(def, outcome.document)?;
+        let (new_doc, _) = split_document(def, doc)?;
         let document = if new_doc == current.doc {
             None
         } else {

@@ -162,8 +162,9 @@ struct Inner {
 /// # tokio_test_block_on(async {
 /// let tenants = Tenants::in_memory();
 /// let acme = TenantId::new("acme").unwrap();
-/// tenants.create_tenant(acme.clone(), "Acme Okta").await?;
-/// tenants.set_scim_enabled(&acme, true).await?;
+/// tenants
+///     .create_tenant(acme.clone(), "Acme Okta", scimkit::Settings::default())
+///     .await?;
 /// let (_record, token) = tenants.issue_token(&acme, "okta", None).await?;
 ///
 /// let service = ScimService::builder(

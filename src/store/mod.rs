@@ -105,6 +105,30 @@ impl MembershipDelta {
     pub fn is_empty(&self) -> bool {
         !self.clear && self.add.is_empty() && self.remove.is_empty()
     }
+
+    /// Composes "then add `m`": an id is added once.
+    pub fn add_member(&mut self, m: MemberRef) {
+        if !self.add.iter().any(|a| a.value == m.value) {
+            self.add.push(m);
+        }
+    }
+
+    /// Composes "then remove `id`": cancels an earlier add of it and records the removal
+    /// once, so that applying clear, remove, add in that order gives the same result as the
+    /// operations one by one.
+    pub fn remove_member(&mut self, id: &str) {
+        self.add.retain(|a| a.value.as_str() != id);
+        if !self.remove.iter().any(|r| r.as_str() == id) {
+            self.remove.push(ResourceId::new(id));
+        }
+    }
+
+    /// Composes "then remove every member".
+    pub fn clear_all(&mut self) {
+        self.clear = true;
+        self.add.clear();
+        self.remove.clear();
+    }
 }
 
 /// A value that must be unique per tenant and resource type, computed by the service from the
