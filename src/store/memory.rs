@@ -129,7 +129,12 @@ struct Record {
     version: Version,
     created: DateTime<Utc>,
     last_modified: DateTime<Utc>,
-    doc: Value,
+    /// The document as compact JSON text: a parsed `serde_json::Value` (with
+    /// `preserve_order`) takes about three times the memory, and the issue's budget is
+    /// 1.5 KB per typical user. Indexed lookups and pages parse only what they return.
+    doc: Box<str>,
+    /// `displayName`, else `userName`: the `display` of this resource as a member.
+    display: Option<Box<str>>,
     /// Keys into `TypeIndex::unique`.
     unique: Box<[Key]>,
     members: BTreeSet<Key>,
@@ -204,20 +209,20 @@ impl TypeIndex {
             .position(|a| a.name.eq_ignore_ascii_case(&path.name))
     }
 
-    fn index(&mut self, id: &Key, rec: &Record) {
+    fn index(&mut self, id: &Key, ord: u64, doc: &Value) {
         for a in &mut self.attrs {
-            if let Some(Value::String(s)) = rec.doc.get(&a.name) {
+            if let Some(Value::String(s)) = doc.get(&a.name) {
                 let k = if a.fold { fold(s) } else { s.clone() };
-                a.map.insert((k.into_boxed_str(), rec.ord), Arc::clone(id));
+                a.map.insert((k.into_boxed_str(), ord), Arc::clone(id));
             }
         }
     }
 
-    fn unindex(&mut self, rec: &Record) {
+    fn unindex(&mut self, ord: u64, doc: &Value) {
         for a in &mut self.attrs {
-            if let Some(Value::String(s)) = rec.doc.get(&a.name) {
+            if let Some(Value::String(s)) = doc.get(&a.name) {
                 let k = if a.fold { fold(s) } else { s.clone() };
-                a.map.remove(&(k.into_boxed_str(), rec.ord));
+                a.map.remove(&(k.into_boxed_str(), ord));
             }
         }
     }
@@ -256,11 +261,23 @@ fn unique_key(k: &UniqueKey) -> String {
     format!("{}\u{0}{}", k.attribute, k.value)
 }
 
-fn display_of(doc: &Value) -> Option<String> {
+fn display_of(doc: &Value) -> Option<Box<str>> {
     ["displayName", "userName"]
         .iter()
         .find_map(|n| doc.get(n).and_then(Value::as_str))
-        .map(str::to_owned)
+        .map(Box::from)
+}
+
+fn encode(doc: &Value) -> Result<Box<str>, StoreError> {
+    serde_json::to_string(doc)
+        .map(String::into_boxed_str)
+        .map_err(StoreError::backend)
+}
+
+impl Record {
+    fn doc(&self) -> Result<Value, StoreError> {
+        serde_json::from_str(&self.doc).map_err(StoreError::backend)
+    }
 }
 
 impl TenantData {
@@ -299,20 +316,25 @@ impl TenantData {
         Member {
             value: ResourceId::new(&**id),
             resource_type: rec.map(|r| r.rt.to_string()).unwrap_or_default(),
-            display: rec.and_then(|r| display_of(&r.doc)),
+            display: rec.and_then(|r| r.display.as_deref()).map(str::to_owned),
         }
     }
 
-    fn stored(&self, id: &Key, rec: &Record, with_members: bool) -> StoredResource {
-        StoredResource {
+    fn stored(
+        &self,
+        id: &Key,
+        rec: &Record,
+        with_members: bool,
+    ) -> Result<StoredResource, StoreError> {
+        Ok(StoredResource {
             id: ResourceId::new(&**id),
             resource_type: rec.rt.to_string(),
             version: rec.version,
             created: rec.created,
             last_modified: rec.last_modified,
-            doc: rec.doc.clone(),
+            doc: rec.doc()?,
             members: with_members.then(|| self.member_list(rec)),
-        }
+        })
     }
 
     /// Resolves the members to add, checking each exists in the tenant, is of the claimed
@@ -475,21 +497,13 @@ fn index_leaf<'f>(
     }
 }
 
-/// Evaluates the compiled filter on a record, building the view it needs.
-fn matches(
-    data: &TenantData,
-    compiled: Option<&CompiledFilter>,
-    needs: Needs,
-    id: &Key,
-    rec: &Record,
-) -> bool {
-    let Some(c) = compiled else {
-        return true;
-    };
+/// The document the evaluator and sorter see for a record: the stored document, plus `id`,
+/// `meta` and `members` when the query reads them.
+fn eval_doc(data: &TenantData, needs: Needs, id: &Key, rec: &Record) -> Result<Value, StoreError> {
     if needs.any() {
-        c.matches(&into_view(data.stored(id, rec, needs.members)))
+        Ok(into_view(data.stored(id, rec, needs.members)?))
     } else {
-        c.matches(&rec.doc)
+        rec.doc()
     }
 }
 
@@ -528,6 +542,7 @@ impl ResourceStore for MemoryStore {
                 }
             }
             let members = data.resolve_members(req.id.as_str(), &req.members)?;
+            let encoded = encode(&req.doc)?;
 
             let id: Key = Key::from(req.id.as_str());
             let rt_key: Key = Key::from(rt.name());
@@ -539,7 +554,8 @@ impl ResourceStore for MemoryStore {
                 version: Version::INITIAL,
                 created: req.now,
                 last_modified: req.now,
-                doc: req.doc,
+                doc: encoded,
+                display: display_of(&req.doc),
                 unique: unique.into_boxed_slice(),
                 members: members.into_iter().collect(),
             };
@@ -551,7 +567,7 @@ impl ResourceStore for MemoryStore {
                 ti.unique.insert(Arc::clone(k), Arc::clone(&id));
             }
             ti.order.insert(ord, Arc::clone(&id));
-            ti.index(&id, &rec);
+            ti.index(&id, ord, &req.doc);
             for m in &rec.members {
                 data.reverse
                     .entry(Arc::clone(m))
@@ -559,7 +575,15 @@ impl ResourceStore for MemoryStore {
                     .insert(Arc::clone(&id));
             }
             let seq = data.push_change(&rt_key, &id, ChangeKind::Created, rec.version, req.now);
-            let out = data.stored(&id, &rec, false);
+            let out = StoredResource {
+                id: req.id,
+                resource_type: rt.name().to_owned(),
+                version: rec.version,
+                created: rec.created,
+                last_modified: rec.last_modified,
+                doc: req.doc,
+                members: None,
+            };
             data.records.insert(id, rec);
             (out, seq)
         };
@@ -581,7 +605,7 @@ impl ResourceStore for MemoryStore {
             .get_key_value(id.as_str())
             .filter(|(_, r)| &*r.rt == rt.name())
             .ok_or_else(|| not_found(rt, id))?;
-        Ok(data.stored(key, rec, include_members))
+        data.stored(key, rec, include_members)
     }
 
     async fn update(
@@ -604,6 +628,11 @@ impl ResourceStore for MemoryStore {
                 .ok_or_else(|| not_found(rt, id))?;
 
             // Validate everything before changing anything.
+            let old_doc = rec.doc()?;
+            let encoded = match &req.document {
+                Some(d) => Some((encode(&d.doc)?, display_of(&d.doc))),
+                None => None,
+            };
             let new_unique: Option<Vec<Key>> = match &req.document {
                 None => None,
                 Some(d) => {
@@ -631,7 +660,15 @@ impl ResourceStore for MemoryStore {
             let membership_changed = !added.is_empty() || !removed.is_empty();
             let had_document = req.document.is_some();
             if !had_document && !membership_changed {
-                return Ok(data.stored(&key, rec, false));
+                return Ok(StoredResource {
+                    id: id.clone(),
+                    resource_type: rec.rt.to_string(),
+                    version: rec.version,
+                    created: rec.created,
+                    last_modified: rec.last_modified,
+                    doc: old_doc,
+                    members: None,
+                });
             }
 
             // Apply.
@@ -642,18 +679,23 @@ impl ResourceStore for MemoryStore {
                 .types
                 .entry(Box::from(rt.name()))
                 .or_insert_with(|| TypeIndex::new(rt));
-            if let (Some(doc), Some(keys)) = (req.document, new_unique) {
-                ti.unindex(&rec);
-                for k in rec.unique.iter() {
-                    ti.unique.remove(k);
+            let out_doc = match (req.document, new_unique, encoded) {
+                (Some(doc), Some(keys), Some((text, display))) => {
+                    ti.unindex(rec.ord, &old_doc);
+                    for k in rec.unique.iter() {
+                        ti.unique.remove(k);
+                    }
+                    rec.doc = text;
+                    rec.display = display;
+                    for k in &keys {
+                        ti.unique.insert(Arc::clone(k), Arc::clone(&key));
+                    }
+                    rec.unique = keys.into_boxed_slice();
+                    ti.index(&key, rec.ord, &doc.doc);
+                    doc.doc
                 }
-                rec.doc = doc.doc;
-                for k in &keys {
-                    ti.unique.insert(Arc::clone(k), Arc::clone(&key));
-                }
-                rec.unique = keys.into_boxed_slice();
-                ti.index(&key, &rec);
-            }
+                _ => old_doc,
+            };
             for m in removed {
                 rec.members.remove(&m);
                 if let Some(groups) = data.reverse.get_mut(&m) {
@@ -679,7 +721,15 @@ impl ResourceStore for MemoryStore {
             };
             let rt_key = Arc::clone(&rec.rt);
             let seq = data.push_change(&rt_key, &key, kind, rec.version, req.now);
-            let out = data.stored(&key, &rec, false);
+            let out = StoredResource {
+                id: id.clone(),
+                resource_type: rec.rt.to_string(),
+                version: rec.version,
+                created: rec.created,
+                last_modified: rec.last_modified,
+                doc: out_doc,
+                members: None,
+            };
             data.records.insert(key, rec);
             (out, seq)
         };
@@ -701,11 +751,12 @@ impl ResourceStore for MemoryStore {
             let data = &mut *guard;
             let rec = data.get(rt, id)?;
             check_version(expected_version, rec.version)?;
+            let old_doc = rec.doc()?;
             let Some((key, rec)) = data.records.remove_entry(id.as_str()) else {
                 return Err(not_found(rt, id));
             };
             if let Some(ti) = data.types.get_mut(rt.name()) {
-                ti.unindex(&rec);
+                ti.unindex(rec.ord, &old_doc);
                 for k in rec.unique.iter() {
                     ti.unique.remove(k);
                 }
@@ -759,7 +810,7 @@ impl ResourceStore for MemoryStore {
         let Some(ti) = data.types.get(rt.name()) else {
             return Ok(empty);
         };
-        Ok(list_in(&data, ti, rt, query, compiled.as_ref()))
+        list_in(&data, ti, rt, query, compiled.as_ref())
     }
 
     async fn members(
@@ -807,11 +858,7 @@ impl ResourceStore for MemoryStore {
                 Some(GroupRef {
                     id: ResourceId::new(&**g),
                     resource_type: rec.rt.to_string(),
-                    display: rec
-                        .doc
-                        .get("displayName")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
+                    display: rec.display.as_deref().map(str::to_owned),
                 })
             })
             .collect())
@@ -887,8 +934,54 @@ fn list_in(
     rt: &ResourceDef,
     query: &ListQuery,
     compiled: Option<&CompiledFilter>,
-) -> Page {
+) -> Result<Page, StoreError> {
     let needs = Needs::of(query.filter.as_ref(), query.sort.as_ref());
+    let leaf = query.filter.as_ref().and_then(|f| index_leaf(ti, rt, f));
+    let sort_ix = query.sort.as_ref().and_then(|s| {
+        let i = ti.attr_for(rt, &s.by)?;
+        let ix = ti.attrs.get(i)?;
+        // Resources without the value sort last, which an index walk cannot place.
+        (ix.map.len() == ti.order.len()).then_some((i, ix, s.order))
+    });
+
+    // Fast path: the filter is absent or one `eq`/`sw` on an indexed attribute, and the sort
+    // (if any) is ascending on that attribute: walk the index range, counting it, and build
+    // only the requested page. Without a sort, the order is the index's (stable).
+    let walk: Option<Box<dyn Iterator<Item = IndexEntry<'_>>>> = match (leaf, sort_ix) {
+        (Some((i, v, prefix)), None) if query.sort.is_none() => {
+            ti.attrs
+                .get(i)
+                .map(|ix| -> Box<dyn Iterator<Item = IndexEntry<'_>>> {
+                    Box::new(ix.range(v, prefix))
+                })
+        }
+        (Some((i, v, prefix)), Some((j, ix, SortOrder::Ascending))) if i == j => {
+            Some(Box::new(ix.range(v, prefix)))
+        }
+        (None, Some((_, ix, SortOrder::Ascending))) if query.filter.is_none() => {
+            Some(Box::new(ix.map.iter()))
+        }
+        _ => None,
+    };
+    if let Some(entries) = walk {
+        let w_start = query.start_index.saturating_sub(1);
+        let mut total = 0usize;
+        let mut resources = Vec::new();
+        for (_, id) in entries {
+            if total >= w_start && resources.len() < query.count {
+                if let Some(rec) = data.records.get(id) {
+                    resources.push(data.stored(id, rec, query.include_members)?);
+                }
+            }
+            total += 1;
+        }
+        return Ok(Page {
+            resources,
+            total_results: total,
+            pushdown: Pushdown::Exact,
+        });
+    }
+
     let plan = match &query.filter {
         None => Plan {
             cands: Cands::All,
@@ -896,60 +989,36 @@ fn list_in(
         },
         Some(f) => Planner { rt, data, ti }.plan(f, 0),
     };
-    let keep = |id: &Key, ord: u64| -> Option<&Record> {
+    // Whether a candidate matches; with the document the evaluator saw, when it parsed one.
+    let keep = |id: &Key, ord: u64| -> Result<Option<(&Record, Option<Value>)>, StoreError> {
         if let Cands::Set(s) = &plan.cands {
             if !s.contains_key(&ord) {
-                return None;
+                return Ok(None);
             }
         }
-        let rec = data.records.get(id)?;
-        (plan.exact || matches(data, compiled, needs, id, rec)).then_some(rec)
+        let Some(rec) = data.records.get(id) else {
+            return Ok(None);
+        };
+        match compiled {
+            Some(c) if !plan.exact => {
+                let doc = eval_doc(data, needs, id, rec)?;
+                Ok(c.matches(&doc).then_some((rec, Some(doc))))
+            }
+            _ => Ok(Some((rec, None))),
+        }
     };
 
-    // Sorted by an indexed attribute every resource of the type has: walk the index.
-    let sort_ix = query.sort.as_ref().and_then(|s| {
-        let ix = ti.attrs.get(ti.attr_for(rt, &s.by)?)?;
-        (ix.map.len() == ti.order.len()).then_some((ix, s.order))
-    });
-    let ordered: Vec<(&Key, &Record)> = if let Some((ix, order)) = sort_ix {
-        // When the whole filter is a leaf on the same index, only its range is walked.
-        let leaf = query
-            .filter
-            .as_ref()
-            .and_then(|f| index_leaf(ti, rt, f))
-            .filter(|(i, _, _)| ti.attrs.get(*i).is_some_and(|a| std::ptr::eq(a, ix)));
-        let entries: Box<dyn Iterator<Item = IndexEntry<'_>>> = match leaf {
-            Some((_, v, prefix)) => Box::new(ix.range(v, prefix)),
-            None => Box::new(ix.map.iter()),
-        };
-        if order == SortOrder::Ascending && (query.filter.is_none() || leaf.is_some()) {
-            // Fast path: count the range and materialise only the page.
-            let w_start = query.start_index.saturating_sub(1);
-            let mut total = 0usize;
-            let mut resources = Vec::new();
-            for ((_, _), id) in entries {
-                if total >= w_start && resources.len() < query.count {
-                    if let Some(rec) = data.records.get(id) {
-                        resources.push(data.stored(id, rec, query.include_members));
-                    }
-                }
-                total += 1;
-            }
-            return Page {
-                resources,
-                total_results: total,
-                pushdown: Pushdown::Exact,
-            };
-        }
+    let ordered: Vec<(&Key, &Record)> = if let Some((_, ix, order)) = sort_ix {
+        // Sorted by an indexed attribute every resource has: walk the whole index.
         let mut out: Vec<(&Key, &Record, &str)> = Vec::new();
-        for ((v, ord), id) in entries {
-            if let Some(rec) = keep(id, *ord) {
+        for ((v, ord), id) in ix.map.iter() {
+            if let Some((rec, _)) = keep(id, *ord)? {
                 out.push((id, rec, v));
             }
         }
         if order == SortOrder::Descending {
             out.reverse();
-            // Equal values keep creation order, as a stable sort would.
+            // Equal values keep creation order, as a stable sort does.
             let mut i = 0;
             while i < out.len() {
                 let v = out.get(i).map(|e| e.2);
@@ -970,34 +1039,207 @@ fn list_in(
             Cands::Set(s) => Box::new(s.iter()),
             Cands::All => Box::new(ti.order.iter()),
         };
-        let mut out: Vec<(&Key, &Record)> = iter
-            .filter_map(|(ord, id)| keep(id, *ord).map(|r| (id, r)))
-            .collect();
-        if let Some(spec) = &query.sort {
-            let views: Option<HashMap<&Key, Value>> = needs.any().then(|| {
-                out.iter()
-                    .map(|(id, rec)| (*id, into_view(data.stored(id, rec, needs.members))))
-                    .collect()
-            });
-            out.sort_by(|(ia, ra), (ib, rb)| {
-                let va = views.as_ref().and_then(|v| v.get(*ia)).unwrap_or(&ra.doc);
-                let vb = views.as_ref().and_then(|v| v.get(*ib)).unwrap_or(&rb.doc);
-                compare_resources(rt, spec, va, vb)
-            });
+        let mut out: Vec<(&Key, &Record, Option<Value>)> = Vec::new();
+        for (ord, id) in iter {
+            if let Some((rec, doc)) = keep(id, *ord)? {
+                out.push((id, rec, doc));
+            }
         }
-        out
+        if let Some(spec) = &query.sort {
+            let mut docs = Vec::with_capacity(out.len());
+            for (id, rec, doc) in out {
+                let doc = match doc {
+                    Some(d) => d,
+                    None => eval_doc(data, needs, id, rec)?,
+                };
+                docs.push((id, rec, doc));
+            }
+            docs.sort_by(|(_, _, a), (_, _, b)| compare_resources(rt, spec, a, b));
+            docs.into_iter().map(|(id, rec, _)| (id, rec)).collect()
+        } else {
+            out.into_iter().map(|(id, rec, _)| (id, rec)).collect()
+        }
     };
     let total = ordered.len();
     let w = page_window(query.start_index, query.count, total);
-    let resources = ordered
-        .into_iter()
-        .skip(w.start)
-        .take(w.len())
-        .map(|(id, rec)| data.stored(id, rec, query.include_members))
-        .collect();
-    Page {
+    let mut resources = Vec::with_capacity(w.len());
+    for (id, rec) in ordered.into_iter().skip(w.start).take(w.len()) {
+        resources.push(data.stored(id, rec, query.include_members)?);
+    }
+    Ok(Page {
         resources,
         total_results: total,
         pushdown: Pushdown::Exact,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{base_time, group_request, simple_user, user_request, Fixture};
+    use serde_json::json;
+    use std::sync::Mutex;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn notifier_sees_every_commit_but_no_failure() {
+        let seen: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
+        let sink = Arc::clone(&seen);
+        let store = MemoryStore::with_notifier(Arc::new(move |t: &TenantId, seq: u64| {
+            sink.lock().unwrap().push((t.to_string(), seq));
+        }));
+        let fx = Fixture::new();
+        block_on(async {
+            let t0 = base_time();
+            store
+                .create(
+                    &fx.tenant,
+                    &fx.users,
+                    user_request("u1", simple_user("a"), t0),
+                )
+                .await
+                .unwrap();
+            store
+                .create(
+                    &fx.tenant,
+                    &fx.users,
+                    user_request("u2", simple_user("A"), t0),
+                )
+                .await
+                .unwrap_err();
+            store
+                .create(&fx.tenant, &fx.groups, group_request("g", "G", &["u1"], t0))
+                .await
+                .unwrap();
+            store
+                .create(
+                    &fx.other,
+                    &fx.users,
+                    user_request("u1", simple_user("a"), t0),
+                )
+                .await
+                .unwrap();
+            // Deleting u1 appends two records (the user, the group); one notification.
+            store
+                .delete(&fx.tenant, &fx.users, &"u1".into(), None, t0)
+                .await
+                .unwrap();
+        });
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            vec![
+                ("tenant-a".to_string(), 1),
+                ("tenant-a".to_string(), 2),
+                ("tenant-b".to_string(), 1),
+                ("tenant-a".to_string(), 4),
+            ]
+        );
+    }
+
+    fn plan_of(store: &MemoryStore, fx: &Fixture, filter: &str) -> (Option<Vec<u64>>, bool) {
+        let t = store.tenant(&fx.tenant).unwrap();
+        let data = read(&t);
+        let ti = data.types.get("User").unwrap();
+        let f = Filter::parse(filter).unwrap();
+        let p = Planner {
+            rt: &fx.users,
+            data: &data,
+            ti,
+        }
+        .plan(&f, 0);
+        let set = match p.cands {
+            Cands::All => None,
+            Cands::Set(s) => Some(s.keys().copied().collect()),
+        };
+        (set, p.exact)
+    }
+
+    #[test]
+    fn idp_lookups_are_answered_by_indexes() {
+        let store = MemoryStore::new();
+        let fx = Fixture::new();
+        block_on(async {
+            for (i, name) in ["BJensen", "jsmith", "bjorn"].iter().enumerate() {
+                let mut doc = simple_user(name);
+                doc["externalId"] = json!(format!("00u{i}"));
+                store
+                    .create(
+                        &fx.tenant,
+                        &fx.users,
+                        user_request(&format!("u{i}"), doc, base_time()),
+                    )
+                    .await
+                    .unwrap();
+            }
+        });
+        let cases: Vec<(&str, Option<Vec<u64>>, bool)> = vec![
+            (r#"userName eq "bjensen""#, Some(vec![0]), true),
+            (r#"USERNAME eq "JSMITH""#, Some(vec![1]), true),
+            (
+                r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "jsmith""#,
+                Some(vec![1]),
+                true,
+            ),
+            (r#"userName sw "bj""#, Some(vec![0, 2]), true),
+            (r#"externalId eq "00u2""#, Some(vec![2]), true),
+            // externalId is caseExact.
+            (r#"externalId eq "00U2""#, Some(vec![]), true),
+            (r#"id eq "u1""#, Some(vec![1]), true),
+            (
+                r#"userName eq "bjensen" and externalId eq "00u0""#,
+                Some(vec![0]),
+                true,
+            ),
+            (
+                r#"userName eq "bjensen" or externalId eq "00u1""#,
+                Some(vec![0, 1]),
+                true,
+            ),
+            // Partly indexed: candidates narrowed, evaluator decides.
+            (
+                r#"userName eq "bjensen" and active eq true"#,
+                Some(vec![0]),
+                false,
+            ),
+            // Not indexable.
+            (r#"userName eq "bjensen" or active eq true"#, None, false),
+            (r#"userName co "j""#, None, false),
+            (r#"displayName eq "x""#, None, false),
+            (r#"not (userName eq "bjensen")"#, None, false),
+        ];
+        for (f, set, exact) in cases {
+            assert_eq!(plan_of(&store, &fx, f), (set, exact), "{f}");
+        }
+    }
+
+    #[test]
+    fn documents_are_stored_compactly_and_round_trip() {
+        let store = MemoryStore::new();
+        let fx = Fixture::new();
+        let doc = json!({"userName": "a", "name": {"givenName": "Ä", "familyName": "b"}, "x": [1, 2.5, null, true]});
+        block_on(async {
+            store
+                .create(
+                    &fx.tenant,
+                    &fx.users,
+                    user_request("u", doc.clone(), base_time()),
+                )
+                .await
+                .unwrap();
+            let got = store
+                .get(&fx.tenant, &fx.users, &"u".into(), false)
+                .await
+                .unwrap();
+            assert_eq!(got.doc, doc);
+            // Attribute order is kept.
+            assert_eq!(got.doc.to_string(), doc.to_string());
+        });
     }
 }

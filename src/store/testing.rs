@@ -1620,6 +1620,7 @@ pub async fn check_filter_equivalence(store: &dyn ResourceStore, fx: &Fixture) {
                 "title",
                 "meta.created",
                 "externalId",
+                "userName",
             ]
         } else {
             [
@@ -1627,6 +1628,7 @@ pub async fn check_filter_equivalence(store: &dyn ResourceStore, fx: &Fixture) {
                 "externalId",
                 "meta.created",
                 "id",
+                "displayName",
                 "displayName",
             ]
         }
