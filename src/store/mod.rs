@@ -11,6 +11,7 @@
 //! A backend is checked by the contract suite in the `testing` module (cargo feature
 //! `testing`), which every backend runs.
 
+mod compact;
 mod memory;
 mod query;
 #[cfg(any(test, feature = "testing"))]
