@@ -200,18 +200,6 @@ fn bench(c: &mut Criterion) {
     g.bench_function("unindexed eq (full scan of 101k users)", |b| {
         b.iter(|| run(store.list(&fx.tenant, &fx.users, black_box(&scan))).unwrap())
     });
-    let doc = okta_user(77_777);
-    let text = serde_json::to_string(&doc).unwrap();
-    g.bench_function("micro: decode one stored user", |b| {
-        b.iter(|| serde_json::from_str::<Value>(black_box(&text)).unwrap())
-    });
-    g.bench_function("micro: clone one user Value", |b| {
-        b.iter(|| black_box(&doc).clone())
-    });
-    let f = Filter::parse(r#"userName eq "USER77777@example.com""#).unwrap();
-    g.bench_function("micro: compile eq filter", |b| {
-        b.iter(|| black_box(&f).compile(&fx.users, false).unwrap())
-    });
     g.finish();
 }
 

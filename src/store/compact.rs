@@ -56,6 +56,37 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Value, CompactError> {
     Ok(v)
 }
 
+/// Decodes only the top-level members of an object document whose key satisfies `keep`,
+/// skipping the others without allocating: what the filter evaluator reads of a resource is
+/// usually one or two attributes.
+pub(crate) fn decode_some(
+    bytes: &[u8],
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<Value, CompactError> {
+    let mut r = Reader { bytes, pos: 0 };
+    if r.byte()? != OBJECT {
+        return decode(bytes);
+    }
+    let n = r.count()?;
+    let mut map = Map::new();
+    for _ in 0..n {
+        let len = r.varint()?;
+        let raw = r.take(len)?;
+        let key = std::str::from_utf8(raw).map_err(|_| CompactError("invalid UTF-8"))?;
+        if keep(key) {
+            let key = key.to_owned();
+            let v = r.value(1)?;
+            map.insert(key, v);
+        } else {
+            r.skip(1)?;
+        }
+    }
+    if r.pos != bytes.len() {
+        return Err(CompactError("trailing bytes"));
+    }
+    Ok(Value::Object(map))
+}
+
 fn write_varint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
         out.push((n as u8 & 0x7f) | 0x80);
@@ -170,6 +201,39 @@ impl Reader<'_> {
         Ok(n)
     }
 
+    fn skip(&mut self, depth: usize) -> Result<(), CompactError> {
+        if depth > MAX_DEPTH {
+            return Err(CompactError("document nested too deeply"));
+        }
+        match self.byte()? {
+            NULL | FALSE | TRUE => {}
+            UINT | NEG_INT => {
+                self.varint()?;
+            }
+            FLOAT => {
+                self.take(8)?;
+            }
+            STRING => {
+                let len = self.varint()?;
+                self.take(len)?;
+            }
+            ARRAY => {
+                for _ in 0..self.count()? {
+                    self.skip(depth + 1)?;
+                }
+            }
+            OBJECT => {
+                for _ in 0..self.count()? {
+                    let len = self.varint()?;
+                    self.take(len)?;
+                    self.skip(depth + 1)?;
+                }
+            }
+            _ => return Err(CompactError("unknown tag")),
+        }
+        Ok(())
+    }
+
     fn value(&mut self, depth: usize) -> Result<Value, CompactError> {
         if depth > MAX_DEPTH {
             return Err(CompactError("document nested too deeply"));
@@ -277,6 +341,17 @@ mod tests {
         })
     }
 
+    #[test]
+    fn decodes_selected_members() {
+        let doc = json!({"userName": "a", "name": {"givenName": "b"}, "emails": [{"value": "c"}], "x": 1.5});
+        let bytes = encode(&doc).unwrap();
+        let some = decode_some(&bytes, &|k| k == "emails" || k == "x").unwrap();
+        assert_eq!(some, json!({"emails": [{"value": "c"}], "x": 1.5}));
+        assert_eq!(decode_some(&bytes, &|_| true).unwrap(), doc);
+        assert_eq!(decode_some(&bytes, &|_| false).unwrap(), json!({}));
+        assert!(decode_some(&bytes[..bytes.len() - 1], &|_| false).is_err());
+    }
+
     proptest! {
         #[test]
         fn round_trips(v in arb_json()) {
@@ -286,6 +361,7 @@ mod tests {
         #[test]
         fn never_panics_on_garbage(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
             let _ = decode(&bytes);
+            let _ = decode_some(&bytes, &|k| k.len() % 2 == 0);
         }
     }
 }

@@ -497,11 +497,13 @@ fn index_leaf<'f>(
 
 /// The document the evaluator and sorter see for a record: the stored document, plus `id`,
 /// `meta` and `members` when the query reads them.
-fn eval_doc(data: &TenantData, needs: Needs, id: &Key, rec: &Record) -> Result<Value, StoreError> {
+fn eval_doc(data: &TenantData, needs: &Needs, id: &Key, rec: &Record) -> Result<Value, StoreError> {
     if needs.any() {
         Ok(into_view(data.stored(id, rec, needs.members)?))
     } else {
-        rec.doc()
+        // Only the attributes the query reads: a scan then allocates almost nothing for
+        // the resources it rejects.
+        compact::decode_some(&rec.doc, &|k| needs.reads(k)).map_err(StoreError::backend)
     }
 }
 
@@ -1006,7 +1008,7 @@ fn list_in(
         };
         match compiled {
             Some(c) if !plan.exact => {
-                let doc = eval_doc(data, needs, id, rec)?;
+                let doc = eval_doc(data, &needs, id, rec)?;
                 Ok(c.matches(&doc).then_some((rec, Some(doc))))
             }
             _ => Ok(Some((rec, None))),
@@ -1055,7 +1057,7 @@ fn list_in(
             for (id, rec, doc) in out {
                 let doc = match doc {
                     Some(d) => d,
-                    None => eval_doc(data, needs, id, rec)?,
+                    None => eval_doc(data, &needs, id, rec)?,
                 };
                 docs.push((id, rec, doc));
             }
