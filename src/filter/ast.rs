@@ -214,7 +214,9 @@ impl Filter {
 impl fmt::Display for Filter {
     /// The canonical filter string: lower-case operators, single spaces, parentheses only
     /// where precedence needs them (`and` binds tighter than `or`, chains associate to the
-    /// left), so that [`Filter::parse`] gives back the same tree.
+    /// left), so that [`Filter::parse`] gives back the same tree. That holds for every tree
+    /// the parser can produce: attribute names valid RFC 7643 `ATTRNAME`s (or `$ref`), no
+    /// value path inside a value path, no sub-attribute on a value path's attribute.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Filter::Compare { path, op, value } => write!(f, "{path} {op} {value}"),

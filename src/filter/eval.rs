@@ -14,14 +14,15 @@
 //! - `eq null` means "not present" and `ne null` means "present" (RFC 7643 §2.5 makes null
 //!   and absence equivalent). `pr` is false for an absent attribute, `null`, `""`, `[]` and an
 //!   object whose values are all absent in that sense.
-//! - A comparison on an attribute unknown to the resource type is false whatever the
-//!   operator (in strict compilation it is `invalidFilter` instead); `not` still negates it.
+//! - A comparison on an attribute unknown to the resource type, or one that does not apply
+//!   to the attribute's type, is false whatever the operator, `ne` included (in strict
+//!   compilation it is `invalidFilter` instead); `not` still negates it.
 //! - In non-strict compilation a value of the wrong JSON type is converted when that is
 //!   unambiguous (`employeeNumber eq 42` compares with `"42"`, `active eq "true"` with `true`)
 //!   and otherwise never matches; strict compilation rejects it.
 
 use std::cmp::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime};
 use serde_json::{Map, Number, Value};
@@ -340,6 +341,18 @@ impl Compiler {
                 Some(Target { keys, def })
             }
             Scope::Resource(rt) => {
+                if path.urn.is_none()
+                    && path.sub_attr.is_none()
+                    && path.name.eq_ignore_ascii_case("schemas")
+                {
+                    // RFC 7643 §3: every resource carries `schemas`, though no schema defines
+                    // it; RFC 7644 §3.4.2.2 filters on it.
+                    let def = schemas_attribute();
+                    return Some(Target {
+                        keys: vec![Box::from(def.name.as_str())],
+                        def,
+                    });
+                }
                 let r = rt.resolve(path).or_else(|| {
                     if !self.opts.unqualified_extension_attributes || path.urn.is_some() {
                         return None;
@@ -478,7 +491,9 @@ impl Compiler {
         if op == CompareOp::Ne {
             let eq = self.compile_typed(path, def, CompareOp::Eq, value, keys)?;
             return Ok(match eq {
-                Node::Const(b) => Node::Const(!b),
+                // A comparison that does not apply never matches, `ne` included.
+                Node::Const(_) => Node::Const(false),
+                Node::Not(n) => *n,
                 n => Node::Not(Box::new(n)),
             });
         }
@@ -598,6 +613,12 @@ impl Compiler {
             )),
         }
     }
+}
+
+/// `schemas` (RFC 7643 §3): multi-valued URIs, compared case-insensitively like schema URNs.
+fn schemas_attribute() -> &'static AttributeDef {
+    static DEF: OnceLock<AttributeDef> = OnceLock::new();
+    DEF.get_or_init(|| AttributeDef::new("schemas", AttributeType::Reference).multi())
 }
 
 fn leaf(keys: Box<[Box<str>]>, test: Test) -> Result<Node, ScimError> {
@@ -901,6 +922,8 @@ mod tests {
         assert!(strict_err(r#"userName[value eq "x"]"#).contains("not a complex"));
         assert!(strict_err(r#"emails[nosuch eq "x"]"#).contains("nosuch"));
         assert!(strict_err("userName eq 5").contains("string"));
+        assert!(strict_err(r#"active ne "maybe""#).contains("true or false"));
+        assert!(strict_err(r#"name ne "x""#).contains("complex"));
         // Unknown attributes never match, whatever the operator; `not` negates that.
         let r = reg();
         let rt = r.user().unwrap();

@@ -35,8 +35,9 @@
 //!   `caseExact`; `gt`/`ge`/`lt`/`le` on strings compare lexicographically (by code point,
 //!   after lower-casing when not `caseExact`). Numbers compare numerically, dateTimes
 //!   chronologically, booleans only with `eq`/`ne`.
-//! - A comparison on an attribute unknown to the resource type is false whatever the
-//!   operator, or `invalidFilter` with strict compilation.
+//! - A comparison on an attribute unknown to the resource type, or one that does not apply
+//!   to the attribute's type (`active gt true`, `userName eq 5`), is false whatever the
+//!   operator, `ne` included, or `invalidFilter` with strict compilation.
 
 mod ast;
 mod eval;
@@ -45,7 +46,7 @@ mod sort;
 
 pub use ast::{CompValue, CompareOp, Filter, SortOrder, SortSpec};
 pub use eval::{CompileOptions, CompiledFilter};
-pub use parse::MAX_TREE_DEPTH;
+pub use parse::{MAX_NESTING, MAX_TREE_DEPTH};
 pub use sort::{compare_resources, sort_resources};
 
 use crate::error::ScimError;
@@ -72,13 +73,54 @@ impl Filter {
         parse::parse(input, limits.max_filter_length, limits.max_filter_depth)
     }
 
+    /// Parses a filter with the tenant's configured [`Limits`] (`max_filter_length`,
+    /// `max_filter_depth`).
+    pub fn parse_with(input: &str, limits: &Limits) -> Result<Filter, ScimError> {
+        parse::parse(input, limits.max_filter_length, limits.max_filter_depth)
+    }
+
     /// Parses a filter with explicit limits: at most `max_len` bytes and `max_depth` levels of
-    /// nesting (parentheses, `not`, value paths). Exceeding either is `invalidFilter`.
+    /// nesting (parentheses, `not`, value paths; never more than [`MAX_NESTING`]). Exceeding
+    /// either is `invalidFilter`.
     pub fn parse_with_limits(
         input: &str,
         max_len: usize,
         max_depth: usize,
     ) -> Result<Filter, ScimError> {
         parse::parse(input, max_len, max_depth)
+    }
+}
+
+impl std::str::FromStr for Filter {
+    type Err = ScimError;
+
+    /// [`Filter::parse`] with the default limits.
+    fn from_str(s: &str) -> Result<Filter, ScimError> {
+        Filter::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::AttrPath;
+
+    #[test]
+    fn from_str_and_limits_helpers() {
+        let f: Filter = "title pr".parse().unwrap();
+        assert_eq!(f, Filter::Present(AttrPath::new("title")));
+        let limits = Limits {
+            max_filter_length: 8,
+            max_filter_depth: 1,
+            ..Limits::default()
+        };
+        assert!(Filter::parse_with("title pr", &limits).is_ok());
+        assert!(Filter::parse_with("title pr ", &limits).is_err());
+        let deep = Limits {
+            max_filter_depth: 1,
+            ..Limits::default()
+        };
+        assert!(Filter::parse_with("(title pr)", &deep).is_ok());
+        assert!(Filter::parse_with("((title pr))", &deep).is_err());
     }
 }

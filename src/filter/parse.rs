@@ -4,9 +4,9 @@
 //! Precedence follows RFC 7644 §3.4.2.2 ("Filter Operator Precedence"): parentheses and value
 //! paths bind tightest, then `not`, then `and`, then `or`; `and` and `or` chains associate to
 //! the left. Recursion only happens on `(`, `not (` and `[`, and each level is counted against
-//! the configured maximum depth, so no input can exhaust the stack. Operator chains are built
-//! in a loop; their length is capped by [`MAX_TREE_DEPTH`] because dropping, printing and
-//! compiling a tree recurse along it.
+//! the configured maximum depth (itself capped at [`MAX_NESTING`]), so no input can exhaust the
+//! stack. Operator chains are built in a loop; the height of the tree they make is capped by
+//! [`MAX_TREE_DEPTH`] because dropping, printing and compiling a tree recurse along it.
 
 use crate::error::ScimError;
 use crate::schema::AttrPath;
@@ -17,6 +17,10 @@ use super::ast::{CompValue, CompareOp, Filter};
 /// default 4096-byte length limit no filter comes close; it guards hosts that raise the length
 /// limit a lot, since every tree walk (drop, `Display`, compile) recurses along this depth.
 pub const MAX_TREE_DEPTH: usize = 1024;
+
+/// The deepest nesting (parentheses, `not`, value paths) the parser accepts whatever limit the
+/// caller passes: each level costs a few stack frames of the recursive descent.
+pub const MAX_NESTING: usize = 256;
 
 /// Parses `input` with the given limits.
 pub(crate) fn parse(input: &str, max_len: usize, max_depth: usize) -> Result<Filter, ScimError> {
@@ -31,7 +35,7 @@ pub(crate) fn parse(input: &str, max_len: usize, max_depth: usize) -> Result<Fil
         bytes: input.as_bytes(),
         pos: 0,
         depth: 0,
-        max_depth,
+        max_depth: max_depth.min(MAX_NESTING),
     };
     p.skip_ws();
     if p.at_end() {
@@ -358,7 +362,7 @@ impl<'a> Parser<'a> {
             if self.peek() == Some(b'.') {
                 self.pos += 1;
                 let sub_at = self.pos;
-                let sub = self.parse_name("a sub-attribute name after `].`")?;
+                let sub = self.parse_name(&|| "a sub-attribute name after `].`".to_owned())?;
                 let (leaf, _) = self.parse_after_path(AttrPath::new(sub), sub_at)?;
                 let filter = Filter::ValuePath {
                     path,
@@ -424,6 +428,15 @@ impl<'a> Parser<'a> {
             _ => None,
         };
         let Some(op) = op else {
+            if path.urn.is_none()
+                && path.sub_attr.is_none()
+                && path.name.eq_ignore_ascii_case("not")
+            {
+                return Err(self.error_at(
+                    op_at,
+                    "expected `(` after `not` (RFC 7644 writes negation as `not (filter)`)",
+                ));
+            }
             return Err(self.error_at(
                 op_at,
                 &format!(
@@ -650,18 +663,32 @@ impl<'a> Parser<'a> {
             return Err(bad(self));
         }
         let text = self.src.get(start..self.pos).unwrap_or("");
-        text.parse::<serde_json::Number>()
-            .map_err(|_| self.error_at(start, &format!("the number `{text}` is out of range")))
+        if !text.contains(['.', 'e', 'E']) {
+            if let Ok(u) = text.parse::<u64>() {
+                return Ok(u.into());
+            }
+            if let Ok(i) = text.parse::<i64>() {
+                return Ok(i.into());
+            }
+        }
+        // Rust's float parsing rounds correctly, so printed numbers parse back unchanged.
+        text.parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .ok_or_else(|| self.error_at(start, &format!("the number `{text}` is out of range")))
     }
 
-    /// An RFC 7643 `ATTRNAME` (or `$ref`) at the current position.
-    fn parse_name(&mut self, expected: &str) -> Result<String, ScimError> {
+    /// An RFC 7643 `ATTRNAME` (or `$ref`) at the current position. `expected` describes what was expected; it is only called on error.
+    fn parse_name(&mut self, expected: &dyn Fn() -> String) -> Result<String, ScimError> {
         let at = self.pos;
         let w = self.word_at(at);
         let valid =
             w == b"$ref" || (w.first().is_some_and(u8::is_ascii_alphabetic) && !w.contains(&b'$'));
         if !valid {
-            return Err(self.error_at(at, &format!("expected {expected}, found {}", self.found())));
+            return Err(self.error_at(
+                at,
+                &format!("expected {}, found {}", expected(), self.found()),
+            ));
         }
         self.pos += w.len();
         Ok(self.src.get(at..self.pos).unwrap_or("").to_owned())
@@ -705,10 +732,10 @@ impl<'a> Parser<'a> {
         } else {
             None
         };
-        let name = self.parse_name("an attribute path")?;
+        let name = self.parse_name(&|| "an attribute path".to_owned())?;
         let sub_attr = if self.peek() == Some(b'.') {
             self.pos += 1;
-            Some(self.parse_name(&format!("a sub-attribute name after `{name}.`"))?)
+            Some(self.parse_name(&|| format!("a sub-attribute name after `{name}.`"))?)
         } else {
             None
         };

@@ -9,9 +9,12 @@
 //! - Sorting is stable: equal keys keep their input order, so paging stays deterministic when
 //!   the input order is.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
-use serde_json::Value;
+use chrono::{DateTime, FixedOffset};
+
+use serde_json::{Number, Value};
 
 use crate::error::ScimError;
 use crate::schema::{AttrPath, AttributeDef, AttributeType, ResourceDef};
@@ -69,14 +72,21 @@ impl SortSpec {
     /// Checks that `sortBy` names an attribute of `rt`. Sorting by an unknown attribute
     /// otherwise leaves the input order unchanged.
     pub fn validate(&self, rt: &ResourceDef) -> Result<(), ScimError> {
-        match SortKey::new(rt, self) {
-            Some(_) => Ok(()),
-            None => Err(ScimError::InvalidPath(format!(
+        if SortKey::new(rt, self).is_some() {
+            return Ok(());
+        }
+        Err(ScimError::InvalidPath(if rt.resolve(&self.by).is_some() {
+            format!(
+                "sortBy: `{}` is a complex attribute without a `value`; sort by one of its sub-attributes",
+                self.by
+            )
+        } else {
+            format!(
                 "sortBy: the attribute `{}` is not defined for resource type {}",
                 self.by,
                 rt.name()
-            ))),
-        }
+            )
+        }))
     }
 }
 
@@ -128,18 +138,76 @@ impl<'a> SortKey<'a> {
         is_present(v).then_some(v)
     }
 
-    fn compare(&self, a: &Value, b: &Value) -> Ordering {
-        match (self.value(a), self.value(b)) {
+    /// The collation key of a document: computed once per document when sorting, so that
+    /// case folding and date parsing are not repeated for every comparison.
+    fn key<'v>(&self, doc: &'v Value) -> Option<SortVal<'v>> {
+        Some(match self.value(doc)? {
+            Value::String(s) => {
+                if self.def.ty == AttributeType::DateTime {
+                    if let Some(d) = parse_date_time(s) {
+                        return Some(SortVal::Date(d));
+                    }
+                }
+                if self.def.case_exact || self.def.ty == AttributeType::Binary {
+                    SortVal::Str(Cow::Borrowed(s))
+                } else {
+                    SortVal::Str(fold_case(s))
+                }
+            }
+            Value::Number(n) => SortVal::Num(n),
+            Value::Bool(b) => SortVal::Bool(*b),
+            v => SortVal::Other(type_rank(v)),
+        })
+    }
+
+    fn compare_keys(&self, a: Option<&SortVal<'_>>, b: Option<&SortVal<'_>>) -> Ordering {
+        match (a, b) {
             (None, None) => Ordering::Equal,
             (None, Some(_)) => Ordering::Greater,
             (Some(_), None) => Ordering::Less,
             (Some(x), Some(y)) => {
-                let o = compare_values(self.def, x, y);
+                let o = x.cmp_val(y);
                 match self.order {
                     SortOrder::Ascending => o,
                     SortOrder::Descending => o.reverse(),
                 }
             }
+        }
+    }
+
+    fn compare(&self, a: &Value, b: &Value) -> Ordering {
+        self.compare_keys(self.key(a).as_ref(), self.key(b).as_ref())
+    }
+}
+
+/// A value ready for collation.
+enum SortVal<'v> {
+    Bool(bool),
+    Num(&'v Number),
+    Date(DateTime<FixedOffset>),
+    /// Case-folded unless the attribute is caseExact.
+    Str(Cow<'v, str>),
+    Other(u8),
+}
+
+impl SortVal<'_> {
+    fn rank(&self) -> u8 {
+        match self {
+            SortVal::Bool(_) => 1,
+            SortVal::Num(_) => 2,
+            SortVal::Date(_) => 3,
+            SortVal::Str(_) => 4,
+            SortVal::Other(r) => 5 + r,
+        }
+    }
+
+    fn cmp_val(&self, other: &SortVal<'_>) -> Ordering {
+        match (self, other) {
+            (SortVal::Bool(x), SortVal::Bool(y)) => x.cmp(y),
+            (SortVal::Num(x), SortVal::Num(y)) => cmp_numbers(x, y).unwrap_or(Ordering::Equal),
+            (SortVal::Date(x), SortVal::Date(y)) => x.cmp(y),
+            (SortVal::Str(x), SortVal::Str(y)) => x.cmp(y),
+            _ => self.rank().cmp(&other.rank()),
         }
     }
 }
@@ -166,36 +234,17 @@ fn type_rank(v: &Value) -> u8 {
     }
 }
 
-fn compare_values(def: &AttributeDef, a: &Value, b: &Value) -> Ordering {
-    match (a, b) {
-        (Value::String(x), Value::String(y)) => {
-            if def.ty == AttributeType::DateTime {
-                if let (Some(p), Some(q)) = (parse_date_time(x), parse_date_time(y)) {
-                    return p.cmp(&q);
-                }
-            }
-            if def.case_exact || def.ty == AttributeType::Binary {
-                x.cmp(y)
-            } else {
-                cmp_ignore_case(x, y)
-            }
+/// Lower-cases for case-insensitive collation (the same folding the filter evaluator uses),
+/// borrowing when there is nothing to fold.
+fn fold_case(s: &str) -> Cow<'_, str> {
+    if s.is_ascii() {
+        if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(s.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(s)
         }
-        (Value::Number(x), Value::Number(y)) => cmp_numbers(x, y).unwrap_or(Ordering::Equal),
-        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        _ => type_rank(a).cmp(&type_rank(b)),
-    }
-}
-
-/// Case-insensitive collation: ASCII without allocating, Unicode by lower-casing each char.
-pub(crate) fn cmp_ignore_case(a: &str, b: &str) -> Ordering {
-    if a.is_ascii() && b.is_ascii() {
-        a.bytes()
-            .map(|c| c.to_ascii_lowercase())
-            .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
     } else {
-        a.chars()
-            .flat_map(char::to_lowercase)
-            .cmp(b.chars().flat_map(char::to_lowercase))
+        Cow::Owned(s.to_lowercase())
     }
 }
 
@@ -224,8 +273,25 @@ pub fn compare_resources(rt: &ResourceDef, spec: &SortSpec, a: &Value, b: &Value
 /// # Ok::<(), scimkit::ScimError>(())
 /// ```
 pub fn sort_resources(rt: &ResourceDef, spec: &SortSpec, docs: &mut [Value]) {
-    if let Some(k) = SortKey::new(rt, spec) {
-        docs.sort_by(|a, b| k.compare(a, b));
+    let Some(k) = SortKey::new(rt, spec) else {
+        return;
+    };
+    let mut order: Vec<usize> = (0..docs.len()).collect();
+    {
+        let keys: Vec<Option<SortVal<'_>>> = docs.iter().map(|d| k.key(d)).collect();
+        // `sort_by` is stable, so equal keys keep their input order.
+        order.sort_by(|&a, &b| {
+            k.compare_keys(
+                keys.get(a).and_then(Option::as_ref),
+                keys.get(b).and_then(Option::as_ref),
+            )
+        });
+    }
+    let mut taken: Vec<Value> = docs.iter_mut().map(std::mem::take).collect();
+    for (slot, i) in docs.iter_mut().zip(order) {
+        if let Some(v) = taken.get_mut(i) {
+            *slot = std::mem::take(v);
+        }
     }
 }
 
@@ -276,10 +342,24 @@ mod tests {
             .unwrap()
             .validate(rt)
             .is_ok());
-        assert!(SortSpec::parse("nosuch", None)
+        let e = SortSpec::parse("nosuch", None)
             .unwrap()
             .validate(rt)
-            .is_err());
+            .unwrap_err();
+        assert!(
+            e.detail().contains("`nosuch` is not defined"),
+            "{}",
+            e.detail()
+        );
+        let e = SortSpec::parse("name", None)
+            .unwrap()
+            .validate(rt)
+            .unwrap_err();
+        assert!(e.detail().contains("sub-attributes"), "{}", e.detail());
+        assert!(SortSpec::parse("emails", None)
+            .unwrap()
+            .validate(rt)
+            .is_ok());
     }
 
     #[test]
