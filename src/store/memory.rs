@@ -1262,6 +1262,44 @@ mod tests {
     }
 
     #[test]
+    fn index_order_ties_match_a_stable_sort() {
+        // Without uniqueness keys, userNames may repeat (differing in case): the index walk
+        // must order ties as the engine's stable sort over creation order does.
+        let store = MemoryStore::new();
+        let fx = Fixture::new();
+        block_on(async {
+            for (i, name) in ["b", "A", "a", "B", "c", "a", "ab"].iter().enumerate() {
+                let mut req = user_request(&format!("u{i}"), simple_user(name), base_time());
+                req.unique_keys.clear();
+                store.create(&fx.tenant, &fx.users, req).await.unwrap();
+            }
+            let all = store
+                .list(&fx.tenant, &fx.users, &ListQuery::default())
+                .await
+                .unwrap()
+                .resources;
+            for filter in [None, Some(r#"userName sw "a""#), Some(r#"active eq true"#)] {
+                for order in [SortOrder::Ascending, SortOrder::Descending] {
+                    let q = ListQuery {
+                        filter: filter.map(|f| Filter::parse(f).unwrap()),
+                        sort: Some(crate::filter::SortSpec {
+                            by: AttrPath::new("userName"),
+                            order,
+                        }),
+                        ..ListQuery::default()
+                    };
+                    let got = store.list(&fx.tenant, &fx.users, &q).await.unwrap();
+                    let want = crate::store::apply_query(&fx.users, &q, all.clone()).unwrap();
+                    let ids = |p: &Page| -> Vec<String> {
+                        p.resources.iter().map(|r| r.id.to_string()).collect()
+                    };
+                    assert_eq!(ids(&got), ids(&want), "{filter:?} {order:?}");
+                }
+            }
+        });
+    }
+
+    #[test]
     fn documents_are_stored_compactly_and_round_trip() {
         let store = MemoryStore::new();
         let fx = Fixture::new();
