@@ -188,10 +188,12 @@ pub struct ListQuery {
     pub filter: Option<Filter>,
     /// The sort, if any.
     pub sort: Option<SortSpec>,
-    /// The 1-based index of the first result (values below 1 are treated as 1, RFC 7644
-    /// §3.4.2.4).
+    /// The 1-based index of the first result. RFC 7644 §3.4.2.4: a `startIndex` below 1 is
+    /// interpreted as 1, so the service maps 0 and negative wire values to 1 (0 is also
+    /// treated as 1 here).
     pub start_index: usize,
-    /// The maximum number of results (0 asks only for `totalResults`).
+    /// The maximum number of results. RFC 7644 §3.4.2.4: a negative `count` is interpreted as
+    /// 0, which asks only for `totalResults`; the service caps it at its page size limit.
     pub count: usize,
     /// Whether groups come with their members.
     pub include_members: bool,
