@@ -11,7 +11,6 @@
 //! A backend is checked by the contract suite in the `testing` module (cargo feature
 //! `testing`), which every backend runs.
 
-mod compact;
 mod memory;
 mod query;
 #[cfg(any(test, feature = "testing"))]
