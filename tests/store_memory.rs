@@ -18,7 +18,7 @@ use scimkit::store::{
 };
 use scimkit::{ResourceDef, ResourceId, TenantId, Version};
 
-/// A backend that cannot filter at all: `list` returns every resource (with members) as
+/// A backend that cannot filter at all: `list` returns every resource as
 /// `Unsupported`, like a new custom backend would. The suite completes its answers with
 /// `apply_query`, as the service does, so this checks that helper against the corpus.
 struct Unfiltered(MemoryStore);
@@ -65,10 +65,11 @@ impl ResourceStore for Unfiltered {
         &self,
         t: &TenantId,
         rt: &ResourceDef,
-        _query: &ListQuery,
+        query: &ListQuery,
     ) -> Result<Page, StoreError> {
+        // Members only when the query needs them, as a real backend would do.
         let all = ListQuery {
-            include_members: true,
+            include_members: query.include_members || query.reads_members(),
             ..ListQuery::default()
         };
         let mut page = self.0.list(t, rt, &all).await?;

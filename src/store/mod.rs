@@ -198,6 +198,16 @@ pub struct ListQuery {
     pub include_members: bool,
 }
 
+impl ListQuery {
+    /// True when the filter or the sort reads `members`. A backend answering
+    /// [`Pushdown::Inexact`] or [`Pushdown::Unsupported`] must then return its candidates with
+    /// their members even if `include_members` is false, so that [`apply_query`] can evaluate
+    /// them (it drops them again unless `include_members` is set).
+    pub fn reads_members(&self) -> bool {
+        query::Needs::of(self.filter.as_ref(), self.sort.as_ref()).members
+    }
+}
+
 impl Default for ListQuery {
     fn default() -> Self {
         ListQuery {
@@ -218,9 +228,11 @@ pub enum Pushdown {
     Exact,
     /// The store narrowed the candidates with part of the filter: `resources` is an unpaged,
     /// unsorted superset of the matches, and the service must evaluate, sort and page it
-    /// (never paging below an inexact filter).
+    /// (never paging below an inexact filter). Candidates carry their members when
+    /// [`ListQuery::reads_members`] or `include_members` asks for them.
     Inexact,
-    /// The store ignored the filter: `resources` is every resource of the type.
+    /// The store ignored the filter: `resources` is every resource of the type (with members
+    /// under the same rule as `Inexact`).
     Unsupported,
 }
 

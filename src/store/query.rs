@@ -221,6 +221,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn queries_that_read_members() {
+        let q = |f: &str| ListQuery {
+            filter: Some(Filter::parse(f).unwrap()),
+            ..ListQuery::default()
+        };
+        assert!(q(r#"members.value eq "x""#).reads_members());
+        assert!(q(r#"displayName eq "a" or MEMBERS[value eq "x"]"#).reads_members());
+        assert!(q("not (members pr)").reads_members());
+        assert!(!q(r#"displayName eq "members""#).reads_members());
+        let sorted = ListQuery {
+            sort: Some(SortSpec {
+                by: AttrPath::parse("members.display").unwrap(),
+                order: crate::filter::SortOrder::Ascending,
+            }),
+            ..ListQuery::default()
+        };
+        assert!(sorted.reads_members());
+        assert!(!ListQuery::default().reads_members());
+    }
+
+    #[test]
     fn page_windows() {
         assert_eq!(page_window(1, 10, 5), 0..5);
         assert_eq!(page_window(0, 10, 5), 0..5);
