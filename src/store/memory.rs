@@ -534,13 +534,21 @@ fn index_leaf<'f>(
 /// The document the evaluator and sorter see for a record: the stored document, plus `id`,
 /// `meta` and `members` when the query reads them.
 fn eval_doc(data: &TenantData, needs: &Needs, id: &Key, rec: &Record) -> Result<Value, StoreError> {
-    if needs.any() {
-        Ok(into_view(data.stored(id, rec, needs.members)?))
-    } else {
-        // Only the attributes the query reads: a scan then allocates almost nothing for
-        // the resources it rejects.
-        compact::decode_some(&rec.doc, &|k| needs.reads(k)).map_err(StoreError::backend)
+    // Only the attributes the query reads: a scan then allocates almost nothing for the
+    // resources it rejects.
+    let doc = compact::decode_some(&rec.doc, &|k| needs.reads(k)).map_err(StoreError::backend)?;
+    if !needs.any() {
+        return Ok(doc);
     }
+    Ok(into_view(StoredResource {
+        id: ResourceId::new(&**id),
+        resource_type: rec.rt.to_string(),
+        version: rec.version,
+        created: rec.created,
+        last_modified: rec.last_modified,
+        doc,
+        members: needs.members.then(|| data.member_list(rec)),
+    }))
 }
 
 #[async_trait]
