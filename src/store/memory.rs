@@ -185,6 +185,8 @@ struct FeedEntry {
 }
 
 struct TypeIndex {
+    /// The type's name, shared by its records and change records.
+    name: Key,
     /// ord -> id, every resource of the type.
     order: BTreeMap<u64, Key>,
     /// `attribute \0 value` -> id.
@@ -225,6 +227,7 @@ fn index_attrs(rt: &ResourceDef) -> Vec<AttrIndex> {
 impl TypeIndex {
     fn new(rt: &ResourceDef) -> Self {
         TypeIndex {
+            name: Key::from(rt.name()),
             order: BTreeMap::new(),
             unique: HashMap::new(),
             attrs: index_attrs(rt),
@@ -568,20 +571,17 @@ impl ResourceStore for MemoryStore {
                     attribute: "id".into(),
                 });
             }
-            let ti_exists = data.types.contains_key(rt.name());
             let unique: Vec<Key> = req
                 .unique_keys
                 .iter()
                 .map(|k| Key::from(unique_key(k)))
                 .collect();
-            if ti_exists {
-                if let Some(ti) = data.types.get(rt.name()) {
-                    for (k, uk) in unique.iter().zip(&req.unique_keys) {
-                        if ti.unique.contains_key(k) {
-                            return Err(StoreError::Conflict {
-                                attribute: uk.attribute.clone(),
-                            });
-                        }
+            if let Some(ti) = data.types.get(rt.name()) {
+                for (k, uk) in unique.iter().zip(&req.unique_keys) {
+                    if ti.unique.contains_key(k) {
+                        return Err(StoreError::Conflict {
+                            attribute: uk.attribute.clone(),
+                        });
                     }
                 }
             }
@@ -589,7 +589,12 @@ impl ResourceStore for MemoryStore {
             let encoded = encode(&req.doc)?;
 
             let id: Key = Key::from(req.id.as_str());
-            let rt_key: Key = Key::from(rt.name());
+            let rt_key: Key = data
+                .types
+                .entry(Box::from(rt.name()))
+                .or_insert_with(|| TypeIndex::new(rt))
+                .name
+                .clone();
             let ord = data.next_ord;
             data.next_ord += 1;
             let rec = Record {
