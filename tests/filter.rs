@@ -193,6 +193,11 @@ const VALID: &[(&str, &str, &[&str])] = &[
         &["u5"],
     ),
     (
+        r#"emails[type eq "work"].value co "EXAMPLE" and active eq true"#,
+        r#"emails[type eq "work" and value co "EXAMPLE"] and active eq true"#,
+        &["u1"],
+    ),
+    (
         r#"username Eq "jyoung""#,
         r#"username eq "jyoung""#,
         &["u4"],
