@@ -200,6 +200,21 @@ fn bench(c: &mut Criterion) {
     g.bench_function("unindexed eq (full scan of 101k users)", |b| {
         b.iter(|| run(store.list(&fx.tenant, &fx.users, black_box(&scan))).unwrap())
     });
+    let eq0 = ListQuery {
+        count: 0,
+        ..eq.clone()
+    };
+    g.bench_function("micro: eq lookup, count 0", |b| {
+        b.iter(|| run(store.list(&fx.tenant, &fx.users, black_box(&eq0))).unwrap())
+    });
+    let id = ResourceId::new(user_id(77_777));
+    g.bench_function("micro: get by id", |b| {
+        b.iter(|| run(store.get(&fx.tenant, &fx.users, black_box(&id), false)).unwrap())
+    });
+    let doc = okta_user(77_777);
+    g.bench_function("micro: clone one user Value", |b| {
+        b.iter(|| black_box(&doc).clone())
+    });
     g.finish();
 }
 

@@ -8,8 +8,96 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use scimkit::feed::Change;
 use scimkit::store::testing::{self, Fixture, TaskFuture};
-use scimkit::store::{MemoryStore, ResourceStore};
+use scimkit::store::{
+    CreateRequest, GroupRef, ListQuery, MemberPage, MemoryStore, Page, Pushdown, ResourceStore,
+    StoreError, StoredResource, UpdateRequest,
+};
+use scimkit::{ResourceDef, ResourceId, TenantId, Version};
+
+/// A backend that cannot filter at all: `list` returns every resource as
+/// `Unsupported`, like a new custom backend would. The suite completes its answers with
+/// `apply_query`, as the service does, so this checks that helper against the corpus.
+struct Unfiltered(MemoryStore);
+
+#[async_trait]
+impl ResourceStore for Unfiltered {
+    async fn create(
+        &self,
+        t: &TenantId,
+        rt: &ResourceDef,
+        req: CreateRequest,
+    ) -> Result<StoredResource, StoreError> {
+        self.0.create(t, rt, req).await
+    }
+    async fn get(
+        &self,
+        t: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        members: bool,
+    ) -> Result<StoredResource, StoreError> {
+        self.0.get(t, rt, id, members).await
+    }
+    async fn update(
+        &self,
+        t: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        req: UpdateRequest,
+    ) -> Result<StoredResource, StoreError> {
+        self.0.update(t, rt, id, req).await
+    }
+    async fn delete(
+        &self,
+        t: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        v: Option<Version>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.0.delete(t, rt, id, v, now).await
+    }
+    async fn list(
+        &self,
+        t: &TenantId,
+        rt: &ResourceDef,
+        query: &ListQuery,
+    ) -> Result<Page, StoreError> {
+        // Members only when the query needs them, as a real backend would do.
+        let all = ListQuery {
+            include_members: query.include_members || query.reads_members(),
+            ..ListQuery::default()
+        };
+        let mut page = self.0.list(t, rt, &all).await?;
+        page.pushdown = Pushdown::Unsupported;
+        Ok(page)
+    }
+    async fn members(
+        &self,
+        t: &TenantId,
+        rt: &ResourceDef,
+        g: &ResourceId,
+        start: usize,
+        count: usize,
+    ) -> Result<MemberPage, StoreError> {
+        self.0.members(t, rt, g, start, count).await
+    }
+    async fn groups_of(&self, t: &TenantId, m: &ResourceId) -> Result<Vec<GroupRef>, StoreError> {
+        self.0.groups_of(t, m).await
+    }
+    async fn changes_since(
+        &self,
+        t: &TenantId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        self.0.changes_since(t, after, limit).await
+    }
+}
 
 fn memory() -> Arc<dyn ResourceStore> {
     Arc::new(MemoryStore::new())
@@ -54,4 +142,13 @@ async fn concurrent_read_modify_write() {
     for _ in 0..20 {
         testing::check_concurrent_read_modify_write(memory(), &Fixture::new(), &spawn).await;
     }
+}
+
+#[tokio::test]
+async fn apply_query_completes_an_unsupported_backend() {
+    let fx = Fixture::new();
+    let store = Unfiltered(MemoryStore::new());
+    testing::check_filter_equivalence(&store, &fx).await;
+    testing::check_paging(&Unfiltered(MemoryStore::new()), &fx).await;
+    testing::check_sorting(&Unfiltered(MemoryStore::new()), &fx).await;
 }

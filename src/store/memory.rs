@@ -1,5 +1,7 @@
 //! The in-memory reference backend.
 
+mod compact;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -31,6 +33,41 @@ use crate::tenant::TenantId;
 /// everything else is evaluated with the filter engine. Memberships are kept as a forward
 /// set per group and a reverse index per member, so adding one member to a large group is
 /// one insert, and `User.groups` is one lookup. Every list answer is [`Pushdown::Exact`].
+///
+/// Documents are kept in a compact binary form (about 1.1 KB per typical Okta user,
+/// indexes and change feed included) and decoded when read.
+///
+/// ```
+/// use std::sync::Arc;
+/// use chrono::Utc;
+/// use scimkit::store::{CreateRequest, ListQuery, MemoryStore, ResourceStore, UniqueKey};
+/// use scimkit::{Filter, SchemaRegistry, TenantId};
+/// use serde_json::json;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let registry = SchemaRegistry::default();
+/// let users = registry.user().expect("built in");
+/// let tenant = TenantId::new("acme-okta")?;
+/// let store: Arc<dyn ResourceStore> = Arc::new(MemoryStore::new());
+/// store
+///     .create(&tenant, users, CreateRequest {
+///         id: "2819c223".into(),
+///         doc: json!({"userName": "BJensen", "active": true}),
+///         unique_keys: vec![UniqueKey::new("userName", "bjensen")],
+///         members: vec![],
+///         now: Utc::now(),
+///     })
+///     .await?;
+/// let query = ListQuery {
+///     filter: Some(Filter::parse(r#"userName eq "bjensen""#)?),
+///     ..ListQuery::default()
+/// };
+/// let page = store.list(&tenant, users, &query).await?;
+/// assert_eq!(page.total_results, 1);
+/// assert_eq!(page.resources[0].id.as_str(), "2819c223");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub struct MemoryStore {
     tenants: RwLock<HashMap<TenantId, Arc<RwLock<TenantData>>>>,
     notifier: Option<Arc<dyn ChangeNotifier>>,
@@ -129,7 +166,11 @@ struct Record {
     version: Version,
     created: DateTime<Utc>,
     last_modified: DateTime<Utc>,
-    doc: Value,
+    /// The document in the compact form of [`compact`]: a `serde_json::Value` takes about
+    /// three times the memory. Indexed lookups and pages decode only what they return.
+    doc: Box<[u8]>,
+    /// `displayName`, else `userName`: the `display` of this resource as a member.
+    display: Option<Box<str>>,
     /// Keys into `TypeIndex::unique`.
     unique: Box<[Key]>,
     members: BTreeSet<Key>,
@@ -144,6 +185,8 @@ struct FeedEntry {
 }
 
 struct TypeIndex {
+    /// The type's name, shared by its records and change records.
+    name: Key,
     /// ord -> id, every resource of the type.
     order: BTreeMap<u64, Key>,
     /// `attribute \0 value` -> id.
@@ -184,6 +227,7 @@ fn index_attrs(rt: &ResourceDef) -> Vec<AttrIndex> {
 impl TypeIndex {
     fn new(rt: &ResourceDef) -> Self {
         TypeIndex {
+            name: Key::from(rt.name()),
             order: BTreeMap::new(),
             unique: HashMap::new(),
             attrs: index_attrs(rt),
@@ -204,20 +248,20 @@ impl TypeIndex {
             .position(|a| a.name.eq_ignore_ascii_case(&path.name))
     }
 
-    fn index(&mut self, id: &Key, rec: &Record) {
+    fn index(&mut self, id: &Key, ord: u64, doc: &Value) {
         for a in &mut self.attrs {
-            if let Some(Value::String(s)) = rec.doc.get(&a.name) {
+            if let Some(Value::String(s)) = doc.get(&a.name) {
                 let k = if a.fold { fold(s) } else { s.clone() };
-                a.map.insert((k.into_boxed_str(), rec.ord), Arc::clone(id));
+                a.map.insert((k.into_boxed_str(), ord), Arc::clone(id));
             }
         }
     }
 
-    fn unindex(&mut self, rec: &Record) {
+    fn unindex(&mut self, ord: u64, doc: &Value) {
         for a in &mut self.attrs {
-            if let Some(Value::String(s)) = rec.doc.get(&a.name) {
+            if let Some(Value::String(s)) = doc.get(&a.name) {
                 let k = if a.fold { fold(s) } else { s.clone() };
-                a.map.remove(&(k.into_boxed_str(), rec.ord));
+                a.map.remove(&(k.into_boxed_str(), ord));
             }
         }
     }
@@ -256,11 +300,21 @@ fn unique_key(k: &UniqueKey) -> String {
     format!("{}\u{0}{}", k.attribute, k.value)
 }
 
-fn display_of(doc: &Value) -> Option<String> {
+fn display_of(doc: &Value) -> Option<Box<str>> {
     ["displayName", "userName"]
         .iter()
         .find_map(|n| doc.get(n).and_then(Value::as_str))
-        .map(str::to_owned)
+        .map(Box::from)
+}
+
+fn encode(doc: &Value) -> Result<Box<[u8]>, StoreError> {
+    compact::encode(doc).map_err(StoreError::backend)
+}
+
+impl Record {
+    fn doc(&self) -> Result<Value, StoreError> {
+        compact::decode(&self.doc).map_err(StoreError::backend)
+    }
 }
 
 impl TenantData {
@@ -299,20 +353,25 @@ impl TenantData {
         Member {
             value: ResourceId::new(&**id),
             resource_type: rec.map(|r| r.rt.to_string()).unwrap_or_default(),
-            display: rec.and_then(|r| display_of(&r.doc)),
+            display: rec.and_then(|r| r.display.as_deref()).map(str::to_owned),
         }
     }
 
-    fn stored(&self, id: &Key, rec: &Record, with_members: bool) -> StoredResource {
-        StoredResource {
+    fn stored(
+        &self,
+        id: &Key,
+        rec: &Record,
+        with_members: bool,
+    ) -> Result<StoredResource, StoreError> {
+        Ok(StoredResource {
             id: ResourceId::new(&**id),
             resource_type: rec.rt.to_string(),
             version: rec.version,
             created: rec.created,
             last_modified: rec.last_modified,
-            doc: rec.doc.clone(),
+            doc: rec.doc()?,
             members: with_members.then(|| self.member_list(rec)),
-        }
+        })
     }
 
     /// Resolves the members to add, checking each exists in the tenant, is of the claimed
@@ -475,22 +534,24 @@ fn index_leaf<'f>(
     }
 }
 
-/// Evaluates the compiled filter on a record, building the view it needs.
-fn matches(
-    data: &TenantData,
-    compiled: Option<&CompiledFilter>,
-    needs: Needs,
-    id: &Key,
-    rec: &Record,
-) -> bool {
-    let Some(c) = compiled else {
-        return true;
-    };
-    if needs.any() {
-        c.matches(&into_view(data.stored(id, rec, needs.members)))
-    } else {
-        c.matches(&rec.doc)
+/// The document the evaluator and sorter see for a record: the stored document, plus `id`,
+/// `meta` and `members` when the query reads them.
+fn eval_doc(data: &TenantData, needs: &Needs, id: &Key, rec: &Record) -> Result<Value, StoreError> {
+    // Only the attributes the query reads: a scan then allocates almost nothing for the
+    // resources it rejects.
+    let doc = compact::decode_some(&rec.doc, &|k| needs.reads(k)).map_err(StoreError::backend)?;
+    if !needs.any() {
+        return Ok(doc);
     }
+    Ok(into_view(StoredResource {
+        id: ResourceId::new(&**id),
+        resource_type: rec.rt.to_string(),
+        version: rec.version,
+        created: rec.created,
+        last_modified: rec.last_modified,
+        doc,
+        members: needs.members.then(|| data.member_list(rec)),
+    }))
 }
 
 #[async_trait]
@@ -510,27 +571,30 @@ impl ResourceStore for MemoryStore {
                     attribute: "id".into(),
                 });
             }
-            let ti_exists = data.types.contains_key(rt.name());
             let unique: Vec<Key> = req
                 .unique_keys
                 .iter()
                 .map(|k| Key::from(unique_key(k)))
                 .collect();
-            if ti_exists {
-                if let Some(ti) = data.types.get(rt.name()) {
-                    for (k, uk) in unique.iter().zip(&req.unique_keys) {
-                        if ti.unique.contains_key(k) {
-                            return Err(StoreError::Conflict {
-                                attribute: uk.attribute.clone(),
-                            });
-                        }
+            if let Some(ti) = data.types.get(rt.name()) {
+                for (k, uk) in unique.iter().zip(&req.unique_keys) {
+                    if ti.unique.contains_key(k) {
+                        return Err(StoreError::Conflict {
+                            attribute: uk.attribute.clone(),
+                        });
                     }
                 }
             }
             let members = data.resolve_members(req.id.as_str(), &req.members)?;
+            let encoded = encode(&req.doc)?;
 
             let id: Key = Key::from(req.id.as_str());
-            let rt_key: Key = Key::from(rt.name());
+            let rt_key: Key = data
+                .types
+                .entry(Box::from(rt.name()))
+                .or_insert_with(|| TypeIndex::new(rt))
+                .name
+                .clone();
             let ord = data.next_ord;
             data.next_ord += 1;
             let rec = Record {
@@ -539,7 +603,8 @@ impl ResourceStore for MemoryStore {
                 version: Version::INITIAL,
                 created: req.now,
                 last_modified: req.now,
-                doc: req.doc,
+                doc: encoded,
+                display: display_of(&req.doc),
                 unique: unique.into_boxed_slice(),
                 members: members.into_iter().collect(),
             };
@@ -551,7 +616,7 @@ impl ResourceStore for MemoryStore {
                 ti.unique.insert(Arc::clone(k), Arc::clone(&id));
             }
             ti.order.insert(ord, Arc::clone(&id));
-            ti.index(&id, &rec);
+            ti.index(&id, ord, &req.doc);
             for m in &rec.members {
                 data.reverse
                     .entry(Arc::clone(m))
@@ -559,7 +624,15 @@ impl ResourceStore for MemoryStore {
                     .insert(Arc::clone(&id));
             }
             let seq = data.push_change(&rt_key, &id, ChangeKind::Created, rec.version, req.now);
-            let out = data.stored(&id, &rec, false);
+            let out = StoredResource {
+                id: req.id,
+                resource_type: rt.name().to_owned(),
+                version: rec.version,
+                created: rec.created,
+                last_modified: rec.last_modified,
+                doc: req.doc,
+                members: None,
+            };
             data.records.insert(id, rec);
             (out, seq)
         };
@@ -581,7 +654,7 @@ impl ResourceStore for MemoryStore {
             .get_key_value(id.as_str())
             .filter(|(_, r)| &*r.rt == rt.name())
             .ok_or_else(|| not_found(rt, id))?;
-        Ok(data.stored(key, rec, include_members))
+        data.stored(key, rec, include_members)
     }
 
     async fn update(
@@ -604,6 +677,11 @@ impl ResourceStore for MemoryStore {
                 .ok_or_else(|| not_found(rt, id))?;
 
             // Validate everything before changing anything.
+            let old_doc = rec.doc()?;
+            let encoded = match &req.document {
+                Some(d) => Some((encode(&d.doc)?, display_of(&d.doc))),
+                None => None,
+            };
             let new_unique: Option<Vec<Key>> = match &req.document {
                 None => None,
                 Some(d) => {
@@ -631,7 +709,15 @@ impl ResourceStore for MemoryStore {
             let membership_changed = !added.is_empty() || !removed.is_empty();
             let had_document = req.document.is_some();
             if !had_document && !membership_changed {
-                return Ok(data.stored(&key, rec, false));
+                return Ok(StoredResource {
+                    id: id.clone(),
+                    resource_type: rec.rt.to_string(),
+                    version: rec.version,
+                    created: rec.created,
+                    last_modified: rec.last_modified,
+                    doc: old_doc,
+                    members: None,
+                });
             }
 
             // Apply.
@@ -642,18 +728,23 @@ impl ResourceStore for MemoryStore {
                 .types
                 .entry(Box::from(rt.name()))
                 .or_insert_with(|| TypeIndex::new(rt));
-            if let (Some(doc), Some(keys)) = (req.document, new_unique) {
-                ti.unindex(&rec);
-                for k in rec.unique.iter() {
-                    ti.unique.remove(k);
+            let out_doc = match (req.document, new_unique, encoded) {
+                (Some(doc), Some(keys), Some((text, display))) => {
+                    ti.unindex(rec.ord, &old_doc);
+                    for k in rec.unique.iter() {
+                        ti.unique.remove(k);
+                    }
+                    rec.doc = text;
+                    rec.display = display;
+                    for k in &keys {
+                        ti.unique.insert(Arc::clone(k), Arc::clone(&key));
+                    }
+                    rec.unique = keys.into_boxed_slice();
+                    ti.index(&key, rec.ord, &doc.doc);
+                    doc.doc
                 }
-                rec.doc = doc.doc;
-                for k in &keys {
-                    ti.unique.insert(Arc::clone(k), Arc::clone(&key));
-                }
-                rec.unique = keys.into_boxed_slice();
-                ti.index(&key, &rec);
-            }
+                _ => old_doc,
+            };
             for m in removed {
                 rec.members.remove(&m);
                 if let Some(groups) = data.reverse.get_mut(&m) {
@@ -679,7 +770,15 @@ impl ResourceStore for MemoryStore {
             };
             let rt_key = Arc::clone(&rec.rt);
             let seq = data.push_change(&rt_key, &key, kind, rec.version, req.now);
-            let out = data.stored(&key, &rec, false);
+            let out = StoredResource {
+                id: id.clone(),
+                resource_type: rec.rt.to_string(),
+                version: rec.version,
+                created: rec.created,
+                last_modified: rec.last_modified,
+                doc: out_doc,
+                members: None,
+            };
             data.records.insert(key, rec);
             (out, seq)
         };
@@ -701,11 +800,12 @@ impl ResourceStore for MemoryStore {
             let data = &mut *guard;
             let rec = data.get(rt, id)?;
             check_version(expected_version, rec.version)?;
+            let old_doc = rec.doc()?;
             let Some((key, rec)) = data.records.remove_entry(id.as_str()) else {
                 return Err(not_found(rt, id));
             };
             if let Some(ti) = data.types.get_mut(rt.name()) {
-                ti.unindex(&rec);
+                ti.unindex(rec.ord, &old_doc);
                 for k in rec.unique.iter() {
                     ti.unique.remove(k);
                 }
@@ -743,23 +843,25 @@ impl ResourceStore for MemoryStore {
         rt: &ResourceDef,
         query: &ListQuery,
     ) -> Result<Page, StoreError> {
-        let compiled = match &query.filter {
-            Some(f) => Some(compile(rt, f)?),
-            None => None,
-        };
-        let empty = Page {
-            resources: Vec::new(),
-            total_results: 0,
-            pushdown: Pushdown::Exact,
+        let empty = || -> Result<Page, StoreError> {
+            // Nothing to search, but a filter the engine refuses is still an error.
+            if let Some(f) = &query.filter {
+                compile(rt, f)?;
+            }
+            Ok(Page {
+                resources: Vec::new(),
+                total_results: 0,
+                pushdown: Pushdown::Exact,
+            })
         };
         let Some(t) = self.tenant(tenant) else {
-            return Ok(empty);
+            return empty();
         };
         let data = read(&t);
         let Some(ti) = data.types.get(rt.name()) else {
-            return Ok(empty);
+            return empty();
         };
-        Ok(list_in(&data, ti, rt, query, compiled.as_ref()))
+        list_in(&data, ti, rt, query)
     }
 
     async fn members(
@@ -807,11 +909,7 @@ impl ResourceStore for MemoryStore {
                 Some(GroupRef {
                     id: ResourceId::new(&**g),
                     resource_type: rec.rt.to_string(),
-                    display: rec
-                        .doc
-                        .get("displayName")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
+                    display: rec.display.as_deref().map(str::to_owned),
                 })
             })
             .collect())
@@ -886,9 +984,60 @@ fn list_in(
     ti: &TypeIndex,
     rt: &ResourceDef,
     query: &ListQuery,
-    compiled: Option<&CompiledFilter>,
-) -> Page {
+) -> Result<Page, StoreError> {
+    let leaf = query.filter.as_ref().and_then(|f| index_leaf(ti, rt, f));
+    let sort_ix = query.sort.as_ref().and_then(|s| {
+        let i = ti.attr_for(rt, &s.by)?;
+        let ix = ti.attrs.get(i)?;
+        // Resources without the value sort last, which an index walk cannot place.
+        (ix.map.len() == ti.order.len()).then_some((i, ix, s.order))
+    });
+
+    // Fast path: the filter is absent or one `eq`/`sw` on an indexed attribute, and the sort
+    // (if any) is ascending on that attribute: walk the index range, counting it, and build
+    // only the requested page. Without a sort, the order is the index's (stable).
+    let walk: Option<Box<dyn Iterator<Item = IndexEntry<'_>>>> = match (leaf, sort_ix) {
+        (Some((i, v, prefix)), None) if query.sort.is_none() => {
+            ti.attrs
+                .get(i)
+                .map(|ix| -> Box<dyn Iterator<Item = IndexEntry<'_>>> {
+                    Box::new(ix.range(v, prefix))
+                })
+        }
+        (Some((i, v, prefix)), Some((j, ix, SortOrder::Ascending))) if i == j => {
+            Some(Box::new(ix.range(v, prefix)))
+        }
+        (None, Some((_, ix, SortOrder::Ascending))) if query.filter.is_none() => {
+            Some(Box::new(ix.map.iter()))
+        }
+        _ => None,
+    };
+    if let Some(entries) = walk {
+        let w_start = query.start_index.saturating_sub(1);
+        let mut total = 0usize;
+        let mut resources = Vec::new();
+        for (_, id) in entries {
+            if total >= w_start && resources.len() < query.count {
+                if let Some(rec) = data.records.get(id) {
+                    resources.push(data.stored(id, rec, query.include_members)?);
+                }
+            }
+            total += 1;
+        }
+        return Ok(Page {
+            resources,
+            total_results: total,
+            pushdown: Pushdown::Exact,
+        });
+    }
+
+    // Compiled only now: the fast path above needs no evaluator.
     let needs = Needs::of(query.filter.as_ref(), query.sort.as_ref());
+    let compiled: Option<CompiledFilter> = match &query.filter {
+        Some(f) => Some(compile(rt, f)?),
+        None => None,
+    };
+    let compiled = compiled.as_ref();
     let plan = match &query.filter {
         None => Plan {
             cands: Cands::All,
@@ -896,60 +1045,36 @@ fn list_in(
         },
         Some(f) => Planner { rt, data, ti }.plan(f, 0),
     };
-    let keep = |id: &Key, ord: u64| -> Option<&Record> {
+    // Whether a candidate matches; with the document the evaluator saw, when it parsed one.
+    let keep = |id: &Key, ord: u64| -> Result<Option<(&Record, Option<Value>)>, StoreError> {
         if let Cands::Set(s) = &plan.cands {
             if !s.contains_key(&ord) {
-                return None;
+                return Ok(None);
             }
         }
-        let rec = data.records.get(id)?;
-        (plan.exact || matches(data, compiled, needs, id, rec)).then_some(rec)
+        let Some(rec) = data.records.get(id) else {
+            return Ok(None);
+        };
+        match compiled {
+            Some(c) if !plan.exact => {
+                let doc = eval_doc(data, &needs, id, rec)?;
+                Ok(c.matches(&doc).then_some((rec, Some(doc))))
+            }
+            _ => Ok(Some((rec, None))),
+        }
     };
 
-    // Sorted by an indexed attribute every resource of the type has: walk the index.
-    let sort_ix = query.sort.as_ref().and_then(|s| {
-        let ix = ti.attrs.get(ti.attr_for(rt, &s.by)?)?;
-        (ix.map.len() == ti.order.len()).then_some((ix, s.order))
-    });
-    let ordered: Vec<(&Key, &Record)> = if let Some((ix, order)) = sort_ix {
-        // When the whole filter is a leaf on the same index, only its range is walked.
-        let leaf = query
-            .filter
-            .as_ref()
-            .and_then(|f| index_leaf(ti, rt, f))
-            .filter(|(i, _, _)| ti.attrs.get(*i).is_some_and(|a| std::ptr::eq(a, ix)));
-        let entries: Box<dyn Iterator<Item = IndexEntry<'_>>> = match leaf {
-            Some((_, v, prefix)) => Box::new(ix.range(v, prefix)),
-            None => Box::new(ix.map.iter()),
-        };
-        if order == SortOrder::Ascending && (query.filter.is_none() || leaf.is_some()) {
-            // Fast path: count the range and materialise only the page.
-            let w_start = query.start_index.saturating_sub(1);
-            let mut total = 0usize;
-            let mut resources = Vec::new();
-            for ((_, _), id) in entries {
-                if total >= w_start && resources.len() < query.count {
-                    if let Some(rec) = data.records.get(id) {
-                        resources.push(data.stored(id, rec, query.include_members));
-                    }
-                }
-                total += 1;
-            }
-            return Page {
-                resources,
-                total_results: total,
-                pushdown: Pushdown::Exact,
-            };
-        }
+    let ordered: Vec<(&Key, &Record)> = if let Some((_, ix, order)) = sort_ix {
+        // Sorted by an indexed attribute every resource has: walk the whole index.
         let mut out: Vec<(&Key, &Record, &str)> = Vec::new();
-        for ((v, ord), id) in entries {
-            if let Some(rec) = keep(id, *ord) {
+        for ((v, ord), id) in ix.map.iter() {
+            if let Some((rec, _)) = keep(id, *ord)? {
                 out.push((id, rec, v));
             }
         }
         if order == SortOrder::Descending {
             out.reverse();
-            // Equal values keep creation order, as a stable sort would.
+            // Equal values keep creation order, as a stable sort does.
             let mut i = 0;
             while i < out.len() {
                 let v = out.get(i).map(|e| e.2);
@@ -970,34 +1095,245 @@ fn list_in(
             Cands::Set(s) => Box::new(s.iter()),
             Cands::All => Box::new(ti.order.iter()),
         };
-        let mut out: Vec<(&Key, &Record)> = iter
-            .filter_map(|(ord, id)| keep(id, *ord).map(|r| (id, r)))
-            .collect();
-        if let Some(spec) = &query.sort {
-            let views: Option<HashMap<&Key, Value>> = needs.any().then(|| {
-                out.iter()
-                    .map(|(id, rec)| (*id, into_view(data.stored(id, rec, needs.members))))
-                    .collect()
-            });
-            out.sort_by(|(ia, ra), (ib, rb)| {
-                let va = views.as_ref().and_then(|v| v.get(*ia)).unwrap_or(&ra.doc);
-                let vb = views.as_ref().and_then(|v| v.get(*ib)).unwrap_or(&rb.doc);
-                compare_resources(rt, spec, va, vb)
-            });
+        let mut out: Vec<(&Key, &Record, Option<Value>)> = Vec::new();
+        for (ord, id) in iter {
+            if let Some((rec, doc)) = keep(id, *ord)? {
+                out.push((id, rec, doc));
+            }
         }
-        out
+        if let Some(spec) = &query.sort {
+            let mut docs = Vec::with_capacity(out.len());
+            for (id, rec, doc) in out {
+                let doc = match doc {
+                    Some(d) => d,
+                    None => eval_doc(data, &needs, id, rec)?,
+                };
+                docs.push((id, rec, doc));
+            }
+            docs.sort_by(|(_, _, a), (_, _, b)| compare_resources(rt, spec, a, b));
+            docs.into_iter().map(|(id, rec, _)| (id, rec)).collect()
+        } else {
+            out.into_iter().map(|(id, rec, _)| (id, rec)).collect()
+        }
     };
     let total = ordered.len();
     let w = page_window(query.start_index, query.count, total);
-    let resources = ordered
-        .into_iter()
-        .skip(w.start)
-        .take(w.len())
-        .map(|(id, rec)| data.stored(id, rec, query.include_members))
-        .collect();
-    Page {
+    let mut resources = Vec::with_capacity(w.len());
+    for (id, rec) in ordered.into_iter().skip(w.start).take(w.len()) {
+        resources.push(data.stored(id, rec, query.include_members)?);
+    }
+    Ok(Page {
         resources,
         total_results: total,
         pushdown: Pushdown::Exact,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{base_time, group_request, simple_user, user_request, Fixture};
+    use serde_json::json;
+    use std::sync::Mutex;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn notifier_sees_every_commit_but_no_failure() {
+        let seen: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
+        let sink = Arc::clone(&seen);
+        let store = MemoryStore::with_notifier(Arc::new(move |t: &TenantId, seq: u64| {
+            sink.lock().unwrap().push((t.to_string(), seq));
+        }));
+        let fx = Fixture::new();
+        block_on(async {
+            let t0 = base_time();
+            store
+                .create(
+                    &fx.tenant,
+                    &fx.users,
+                    user_request("u1", simple_user("a"), t0),
+                )
+                .await
+                .unwrap();
+            store
+                .create(
+                    &fx.tenant,
+                    &fx.users,
+                    user_request("u2", simple_user("A"), t0),
+                )
+                .await
+                .unwrap_err();
+            store
+                .create(&fx.tenant, &fx.groups, group_request("g", "G", &["u1"], t0))
+                .await
+                .unwrap();
+            store
+                .create(
+                    &fx.other,
+                    &fx.users,
+                    user_request("u1", simple_user("a"), t0),
+                )
+                .await
+                .unwrap();
+            // Deleting u1 appends two records (the user, the group); one notification.
+            store
+                .delete(&fx.tenant, &fx.users, &"u1".into(), None, t0)
+                .await
+                .unwrap();
+        });
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            vec![
+                ("tenant-a".to_string(), 1),
+                ("tenant-a".to_string(), 2),
+                ("tenant-b".to_string(), 1),
+                ("tenant-a".to_string(), 4),
+            ]
+        );
+    }
+
+    fn plan_of(store: &MemoryStore, fx: &Fixture, filter: &str) -> (Option<Vec<u64>>, bool) {
+        let t = store.tenant(&fx.tenant).unwrap();
+        let data = read(&t);
+        let ti = data.types.get("User").unwrap();
+        let f = Filter::parse(filter).unwrap();
+        let p = Planner {
+            rt: &fx.users,
+            data: &data,
+            ti,
+        }
+        .plan(&f, 0);
+        let set = match p.cands {
+            Cands::All => None,
+            Cands::Set(s) => Some(s.keys().copied().collect()),
+        };
+        (set, p.exact)
+    }
+
+    #[test]
+    fn idp_lookups_are_answered_by_indexes() {
+        let store = MemoryStore::new();
+        let fx = Fixture::new();
+        block_on(async {
+            for (i, name) in ["BJensen", "jsmith", "bjorn"].iter().enumerate() {
+                let mut doc = simple_user(name);
+                doc["externalId"] = json!(format!("00u{i}"));
+                store
+                    .create(
+                        &fx.tenant,
+                        &fx.users,
+                        user_request(&format!("u{i}"), doc, base_time()),
+                    )
+                    .await
+                    .unwrap();
+            }
+        });
+        let cases: Vec<(&str, Option<Vec<u64>>, bool)> = vec![
+            (r#"userName eq "bjensen""#, Some(vec![0]), true),
+            (r#"USERNAME eq "JSMITH""#, Some(vec![1]), true),
+            (
+                r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "jsmith""#,
+                Some(vec![1]),
+                true,
+            ),
+            (r#"userName sw "bj""#, Some(vec![0, 2]), true),
+            (r#"externalId eq "00u2""#, Some(vec![2]), true),
+            // externalId is caseExact.
+            (r#"externalId eq "00U2""#, Some(vec![]), true),
+            (r#"id eq "u1""#, Some(vec![1]), true),
+            (
+                r#"userName eq "bjensen" and externalId eq "00u0""#,
+                Some(vec![0]),
+                true,
+            ),
+            (
+                r#"userName eq "bjensen" or externalId eq "00u1""#,
+                Some(vec![0, 1]),
+                true,
+            ),
+            // Partly indexed: candidates narrowed, evaluator decides.
+            (
+                r#"userName eq "bjensen" and active eq true"#,
+                Some(vec![0]),
+                false,
+            ),
+            // Not indexable.
+            (r#"userName eq "bjensen" or active eq true"#, None, false),
+            (r#"userName co "j""#, None, false),
+            (r#"displayName eq "x""#, None, false),
+            (r#"not (userName eq "bjensen")"#, None, false),
+        ];
+        for (f, set, exact) in cases {
+            assert_eq!(plan_of(&store, &fx, f), (set, exact), "{f}");
+        }
+    }
+
+    #[test]
+    fn index_order_ties_match_a_stable_sort() {
+        // Without uniqueness keys, userNames may repeat (differing in case): the index walk
+        // must order ties as the engine's stable sort over creation order does.
+        let store = MemoryStore::new();
+        let fx = Fixture::new();
+        block_on(async {
+            for (i, name) in ["b", "A", "a", "B", "c", "a", "ab"].iter().enumerate() {
+                let mut req = user_request(&format!("u{i}"), simple_user(name), base_time());
+                req.unique_keys.clear();
+                store.create(&fx.tenant, &fx.users, req).await.unwrap();
+            }
+            let all = store
+                .list(&fx.tenant, &fx.users, &ListQuery::default())
+                .await
+                .unwrap()
+                .resources;
+            for filter in [None, Some(r#"userName sw "a""#), Some(r#"active eq true"#)] {
+                for order in [SortOrder::Ascending, SortOrder::Descending] {
+                    let q = ListQuery {
+                        filter: filter.map(|f| Filter::parse(f).unwrap()),
+                        sort: Some(crate::filter::SortSpec {
+                            by: AttrPath::new("userName"),
+                            order,
+                        }),
+                        ..ListQuery::default()
+                    };
+                    let got = store.list(&fx.tenant, &fx.users, &q).await.unwrap();
+                    let want = crate::store::apply_query(&fx.users, &q, all.clone()).unwrap();
+                    let ids = |p: &Page| -> Vec<String> {
+                        p.resources.iter().map(|r| r.id.to_string()).collect()
+                    };
+                    assert_eq!(ids(&got), ids(&want), "{filter:?} {order:?}");
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn documents_are_stored_compactly_and_round_trip() {
+        let store = MemoryStore::new();
+        let fx = Fixture::new();
+        let doc = json!({"userName": "a", "name": {"givenName": "Ä", "familyName": "b"}, "x": [1, 2.5, null, true]});
+        block_on(async {
+            store
+                .create(
+                    &fx.tenant,
+                    &fx.users,
+                    user_request("u", doc.clone(), base_time()),
+                )
+                .await
+                .unwrap();
+            let got = store
+                .get(&fx.tenant, &fx.users, &"u".into(), false)
+                .await
+                .unwrap();
+            assert_eq!(got.doc, doc);
+            // Attribute order is kept.
+            assert_eq!(got.doc.to_string(), doc.to_string());
+        });
     }
 }

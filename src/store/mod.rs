@@ -211,13 +211,25 @@ pub struct ListQuery {
     pub filter: Option<Filter>,
     /// The sort, if any.
     pub sort: Option<SortSpec>,
-    /// The 1-based index of the first result (values below 1 are treated as 1, RFC 7644
-    /// §3.4.2.4).
+    /// The 1-based index of the first result. RFC 7644 §3.4.2.4: a `startIndex` below 1 is
+    /// interpreted as 1, so the service maps 0 and negative wire values to 1 (0 is also
+    /// treated as 1 here).
     pub start_index: usize,
-    /// The maximum number of results (0 asks only for `totalResults`).
+    /// The maximum number of results. RFC 7644 §3.4.2.4: a negative `count` is interpreted as
+    /// 0, which asks only for `totalResults`; the service caps it at its page size limit.
     pub count: usize,
     /// Whether groups come with their members.
     pub include_members: bool,
+}
+
+impl ListQuery {
+    /// True when the filter or the sort reads `members`. A backend answering
+    /// [`Pushdown::Inexact`] or [`Pushdown::Unsupported`] must then return its candidates with
+    /// their members even if `include_members` is false, so that [`apply_query`] can evaluate
+    /// them (it drops them again unless `include_members` is set).
+    pub fn reads_members(&self) -> bool {
+        query::Needs::of(self.filter.as_ref(), self.sort.as_ref()).members
+    }
 }
 
 impl Default for ListQuery {
@@ -240,9 +252,11 @@ pub enum Pushdown {
     Exact,
     /// The store narrowed the candidates with part of the filter: `resources` is an unpaged,
     /// unsorted superset of the matches, and the service must evaluate, sort and page it
-    /// (never paging below an inexact filter).
+    /// (never paging below an inexact filter). Candidates carry their members when
+    /// [`ListQuery::reads_members`] or `include_members` asks for them.
     Inexact,
-    /// The store ignored the filter: `resources` is every resource of the type.
+    /// The store ignored the filter: `resources` is every resource of the type (with members
+    /// under the same rule as `Inexact`).
     Unsupported,
 }
 

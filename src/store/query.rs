@@ -78,13 +78,17 @@ fn add_view_fields(obj: &mut Map<String, Value>, res: &StoredResource) {
     }
 }
 
-/// Which attributes outside the stored `doc` a filter or sort reads.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What of a resource a filter or sort reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Needs {
     /// `id` or `meta.*`.
     pub(crate) view: bool,
     /// `members`.
     pub(crate) members: bool,
+    /// The top-level document keys it may read: attribute names and extension URNs.
+    keys: Vec<String>,
+    /// Too deep to tell: it may read anything.
+    everything: bool,
 }
 
 impl Needs {
@@ -106,10 +110,21 @@ impl Needs {
         if p.name.eq_ignore_ascii_case("members") {
             self.members = true;
         }
+        // A qualified path reads either the URN key (extension) or the name (core schema).
+        self.keys.push(p.name.clone());
+        if let Some(urn) = &p.urn {
+            self.keys.push(urn.clone());
+        }
     }
 
-    pub(crate) fn any(self) -> bool {
-        self.view || self.members
+    /// True when the document key `key` may be read (names are case-insensitive).
+    pub(crate) fn reads(&self, key: &str) -> bool {
+        self.everything || self.keys.iter().any(|k| k.eq_ignore_ascii_case(key))
+    }
+
+    /// True when the evaluator needs more than the stored document.
+    pub(crate) fn any(&self) -> bool {
+        self.view || self.members || self.everything
     }
 }
 
@@ -121,6 +136,7 @@ fn walk(f: &Filter, n: &mut Needs, depth: usize) {
     if depth > MAX_WALK_DEPTH {
         n.view = true;
         n.members = true;
+        n.everything = true;
         return;
     }
     match f {
@@ -203,6 +219,27 @@ pub fn apply_query(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queries_that_read_members() {
+        let q = |f: &str| ListQuery {
+            filter: Some(Filter::parse(f).unwrap()),
+            ..ListQuery::default()
+        };
+        assert!(q(r#"members.value eq "x""#).reads_members());
+        assert!(q(r#"displayName eq "a" or MEMBERS[value eq "x"]"#).reads_members());
+        assert!(q("not (members pr)").reads_members());
+        assert!(!q(r#"displayName eq "members""#).reads_members());
+        let sorted = ListQuery {
+            sort: Some(SortSpec {
+                by: AttrPath::parse("members.display").unwrap(),
+                order: crate::filter::SortOrder::Ascending,
+            }),
+            ..ListQuery::default()
+        };
+        assert!(sorted.reads_members());
+        assert!(!ListQuery::default().reads_members());
+    }
 
     #[test]
     fn page_windows() {

@@ -917,6 +917,31 @@ pub async fn check_membership(store: &dyn ResourceStore, fx: &Fixture) {
     assert!(p3.members.is_empty());
     assert_eq!(p3.total_results, 3);
 
+    // `display` follows the member's current name.
+    let mut renamed = simple_user("dave");
+    renamed["displayName"] = json!("David Dee");
+    store
+        .update(
+            tn,
+            &fx.users,
+            &"u4".into(),
+            replace_request(renamed, None, t0),
+        )
+        .await
+        .unwrap();
+    let p4 = store
+        .members(tn, &fx.groups, &"g1".into(), 3, 1)
+        .await
+        .unwrap();
+    assert_eq!(p4.members[0].display.as_deref(), Some("David Dee"));
+    let g1 = store.get(tn, &fx.groups, &"g1".into(), true).await.unwrap();
+    assert_eq!(
+        g1.version,
+        Version::new(2),
+        "renaming a member does not bump the group"
+    );
+    assert_eq!(g1.members.unwrap()[2].display.as_deref(), Some("David Dee"));
+
     // Idempotent add: nothing changes.
     let same = store
         .update(
@@ -1620,6 +1645,7 @@ pub async fn check_filter_equivalence(store: &dyn ResourceStore, fx: &Fixture) {
                 "title",
                 "meta.created",
                 "externalId",
+                "userName",
             ]
         } else {
             [
@@ -1627,6 +1653,7 @@ pub async fn check_filter_equivalence(store: &dyn ResourceStore, fx: &Fixture) {
                 "externalId",
                 "meta.created",
                 "id",
+                "displayName",
                 "displayName",
             ]
         }
