@@ -220,6 +220,17 @@ impl<'a> Resolved<'a> {
     }
 }
 
+/// Replaces `slot` by `f(slot)`, or reports `false` (drop it) when `f` gives nothing.
+fn replace_with(slot: &mut Value, f: impl FnOnce(Value) -> Option<Value>) -> bool {
+    match f(std::mem::take(slot)) {
+        Some(v) => {
+            *slot = v;
+            true
+        }
+        None => false,
+    }
+}
+
 impl Projection {
     /// Parses the `attributes` and `excludedAttributes` parameters: comma-separated attribute
     /// paths (RFC 7644 §3.4.2.5). Blank entries are skipped; an entry that is not an attribute
@@ -271,40 +282,30 @@ impl Projection {
 
     /// [`apply`](Self::apply) taking the document by value, so that nothing is copied.
     pub fn apply_owned(&self, rt: &ResourceDef, doc: Value) -> Value {
-        let Value::Object(obj) = doc else {
+        let Value::Object(mut obj) = doc else {
             return doc;
         };
         let r = self.resolved(rt);
-        let mut out = Map::with_capacity(obj.len());
-        for (key, value) in obj {
+        // Filtered in place: the document keeps its key order and no key is re-hashed.
+        obj.retain(|key, value| {
             if key.eq_ignore_ascii_case("schemas") {
-                out.insert(key, value);
-            } else if let Some(def) = rt.top_level(&key) {
-                if let Some(v) = r.project(None, def, value) {
-                    out.insert(key, v);
-                }
-            } else if let Some(schema) = rt.extension(&key) {
+                true
+            } else if let Some(def) = rt.top_level(key) {
+                replace_with(value, |v| r.project(None, def, v))
+            } else if let Some(schema) = rt.extension(key) {
                 let Value::Object(ext_obj) = value else {
-                    continue;
+                    return false;
                 };
-                let mut kept = Map::new();
-                for (name, v) in ext_obj {
-                    let projected = match schema.attribute(&name) {
-                        Some(def) => r.project(Some(schema.id.as_str()), def, v),
-                        None => (!r.has_attributes).then_some(v),
-                    };
-                    if let Some(v) = projected {
-                        kept.insert(name, v);
-                    }
-                }
-                if !kept.is_empty() {
-                    out.insert(key, Value::Object(kept));
-                }
-            } else if !r.has_attributes {
-                out.insert(key, value);
+                ext_obj.retain(|name, v| match schema.attribute(name) {
+                    Some(def) => replace_with(v, |v| r.project(Some(schema.id.as_str()), def, v)),
+                    None => !r.has_attributes,
+                });
+                !ext_obj.is_empty()
+            } else {
+                !r.has_attributes
             }
-        }
-        Value::Object(out)
+        });
+        Value::Object(obj)
     }
 
     /// Whether any part of the attribute at `path` (`members`, `groups`, `emails.value`,

@@ -393,22 +393,19 @@ fn full_document(
         doc,
         members,
     } = res;
-    let mut doc = match doc {
+    // Built in place in the stored document's map: `schemas` first, then `id`, then the
+    // attributes in schema order, then the derived ones and `meta`.
+    let mut out = match doc {
         Value::Object(m) => m,
         _ => Map::new(),
     };
-    let mut out = Map::with_capacity(doc.len() + 4);
-    out.insert(
-        "schemas".into(),
-        doc.shift_remove("schemas")
-            .unwrap_or_else(|| json!([def.core().id])),
-    );
-    out.insert("id".into(), Value::String(id.to_string()));
-    for (k, v) in doc {
-        if k != "id" && k != "meta" {
-            out.insert(k, v);
-        }
-    }
+    out.shift_remove("id");
+    out.shift_remove("meta");
+    let schemas = out
+        .shift_remove("schemas")
+        .unwrap_or_else(|| json!([def.core().id]));
+    out.shift_insert(0, "schemas".into(), schemas);
+    out.shift_insert(1, "id".into(), Value::String(id.to_string()));
     if let Some(members) = &members {
         if !members.is_empty() {
             out.insert(
