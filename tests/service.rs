@@ -958,3 +958,145 @@ async fn strict_mode_refuses_unknown_members() {
     let list = h.call(Method::GET, "/Groups", None).await;
     assert_eq!(list.body["totalResults"], 1);
 }
+
+/// A store whose every call fails, as a database outage would.
+struct BrokenStore;
+
+#[derive(Debug)]
+struct Outage;
+
+impl std::fmt::Display for Outage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection to db.internal:5432 refused (password=hunter2)")
+    }
+}
+
+impl std::error::Error for Outage {}
+
+mod broken {
+    use super::*;
+    use scimkit::feed::Change;
+    use scimkit::schema::ResourceDef;
+    use scimkit::store::*;
+    use scimkit::{ResourceId, TenantId, Version};
+
+    #[async_trait::async_trait]
+    impl ResourceStore for BrokenStore {
+        async fn create(
+            &self,
+            _: &TenantId,
+            _: &ResourceDef,
+            _: CreateRequest,
+        ) -> Result<StoredResource, StoreError> {
+            Err(StoreError::backend(Outage))
+        }
+        async fn get(
+            &self,
+            _: &TenantId,
+            _: &ResourceDef,
+            _: &ResourceId,
+            _: bool,
+        ) -> Result<StoredResource, StoreError> {
+            Err(StoreError::backend(Outage))
+        }
+        async fn update(
+            &self,
+            _: &TenantId,
+            _: &ResourceDef,
+            _: &ResourceId,
+            _: UpdateRequest,
+        ) -> Result<StoredResource, StoreError> {
+            Err(StoreError::backend(Outage))
+        }
+        async fn delete(
+            &self,
+            _: &TenantId,
+            _: &ResourceDef,
+            _: &ResourceId,
+            _: Option<Version>,
+            _: chrono::DateTime<chrono::Utc>,
+        ) -> Result<(), StoreError> {
+            Err(StoreError::backend(Outage))
+        }
+        async fn list(
+            &self,
+            _: &TenantId,
+            _: &ResourceDef,
+            _: &ListQuery,
+        ) -> Result<Page, StoreError> {
+            Err(StoreError::backend(Outage))
+        }
+        async fn members(
+            &self,
+            _: &TenantId,
+            _: &ResourceDef,
+            _: &ResourceId,
+            _: usize,
+            _: usize,
+        ) -> Result<MemberPage, StoreError> {
+            Err(StoreError::backend(Outage))
+        }
+        async fn groups_of(
+            &self,
+            _: &TenantId,
+            _: &ResourceId,
+        ) -> Result<Vec<GroupRef>, StoreError> {
+            Err(StoreError::backend(Outage))
+        }
+        async fn changes_since(
+            &self,
+            _: &TenantId,
+            _: u64,
+            _: usize,
+        ) -> Result<Vec<Change>, StoreError> {
+            Err(StoreError::backend(Outage))
+        }
+    }
+}
+
+#[tokio::test]
+async fn backend_failures_are_500_without_the_backend_text() {
+    let memory = std::sync::Arc::new(scimkit::store::MemoryStore::new());
+    let h = Harness::with_store(
+        scimkit::Settings::default(),
+        std::sync::Arc::new(BrokenStore),
+        memory,
+    )
+    .await;
+    for (method, path, body) in [
+        (Method::GET, "/Users", None),
+        (Method::GET, "/Users/x", None),
+        (Method::POST, "/Users", Some(user("x@example.com"))),
+        (Method::DELETE, "/Users/x", None),
+    ] {
+        let r = h.call(method, path, body).await;
+        r.assert_error(500, None);
+        let raw = String::from_utf8_lossy(&r.raw);
+        assert!(
+            !raw.contains("hunter2") && !raw.contains("db.internal"),
+            "{raw}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bulk_payload_limit_is_413() {
+    let mut settings = scimkit::Settings::default();
+    settings.limits.bulk_max_payload_bytes = 300;
+    let h = Harness::with_settings(settings).await;
+    let ops: Vec<Value> = (0..5)
+        .map(|i| json!({"method": "POST", "path": "/Users", "bulkId": format!("b{i}"), "data": user(&format!("u{i}@example.com"))}))
+        .collect();
+    let r = h
+        .call(
+            Method::POST,
+            "/Bulk",
+            Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops})),
+        )
+        .await;
+    r.assert_error(413, None);
+    assert_eq!(
+        h.call(Method::GET, "/Users", None).await.body["totalResults"],
+        0
+    );
+}
