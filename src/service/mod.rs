@@ -162,7 +162,7 @@ struct Inner {
 /// # tokio_test_block_on(async {
 /// let tenants = Tenants::in_memory();
 /// let acme = TenantId::new("acme").unwrap();
-/// tenants.create_tenant(acme.clone(), "Acme Okta").await?;
+/// tenants.create_tenant(acme.clone(), "Acme Okta", scimkit::Settings::default()).await?;
 /// tenants.set_scim_enabled(&acme, true).await?;
 /// let (_record, token) = tenants.issue_token(&acme, "okta", None).await?;
 ///
