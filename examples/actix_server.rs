@@ -128,7 +128,7 @@ fn main() -> ExitCode {
         if cli.command == Command::Serve {
             serve(&cli).await
         } else {
-            let url = public_url(&cli, cli.listen);
+            let url = cli.public_url(cli.listen);
             let app = App::open(&cli.store, &url).await?;
             common::manage::run(&app, &cli).await
         }
@@ -142,12 +142,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn public_url(cli: &Cli, listening: std::net::SocketAddr) -> String {
-    cli.public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{listening}/scim/v2"))
-}
-
 async fn serve(cli: &Cli) -> Result<(), String> {
     // Bind before building the service: with port 0 the base URL needs the port chosen.
     let listener = std::net::TcpListener::bind(cli.listen)
@@ -155,7 +149,7 @@ async fn serve(cli: &Cli) -> Result<(), String> {
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
-    let app = App::open(&cli.store, &public_url(cli, addr)).await?;
+    let app = App::open(&cli.store, &cli.public_url(addr)).await?;
     tracing::info!(store = %cli.store.describe(), "opened store");
     let token = app.bootstrap(cli).await?;
     app.seed_users(&cli.tenant, cli.seed_users).await?;

@@ -80,7 +80,7 @@ fn main() -> ExitCode {
         if cli.command == Command::Serve {
             serve(&cli).await
         } else {
-            let app = App::open(&cli.store, &public_url(&cli, cli.listen)).await?;
+            let app = App::open(&cli.store, &cli.public_url(cli.listen)).await?;
             common::manage::run(&app, &cli).await
         }
     });
@@ -93,12 +93,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn public_url(cli: &Cli, listening: std::net::SocketAddr) -> String {
-    cli.public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{listening}/scim/v2"))
-}
-
 async fn serve(cli: &Cli) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(cli.listen)
         .await
@@ -106,7 +100,7 @@ async fn serve(cli: &Cli) -> Result<(), String> {
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
-    let app = App::open(&cli.store, &public_url(cli, addr)).await?;
+    let app = App::open(&cli.store, &cli.public_url(addr)).await?;
     tracing::info!(store = %cli.store.describe(), "opened store");
     let token = app.bootstrap(cli).await?;
     app.seed_users(&cli.tenant, cli.seed_users).await?;

@@ -147,6 +147,26 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// The public URL prefix: `--public-url`, or one derived from the address actually
+    /// listened on (an unspecified address such as 0.0.0.0 becomes loopback: pass
+    /// `--public-url` with the name the identity provider uses).
+    pub fn public_url(&self, listening: SocketAddr) -> String {
+        if let Some(url) = &self.public_url {
+            return url.clone();
+        }
+        let mut addr = listening;
+        if addr.ip().is_unspecified() {
+            tracing::warn!("listening on all interfaces: pass --public-url with the public name");
+            let loopback: std::net::IpAddr = if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            };
+            addr.set_ip(loopback);
+        }
+        format!("http://{addr}/scim/v2")
+    }
+
     /// Parses the arguments after the program name. Options may come before or after the
     /// command.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
