@@ -70,8 +70,15 @@ impl StoreSpec {
                 return Err("--store sqlite:PATH needs a file path".to_owned());
             }
             Ok(StoreSpec::Sqlite(PathBuf::from(path)))
-        } else if s.starts_with("postgres:") || s.starts_with("postgresql:") {
-            // The whole value is the connection URL (`postgres://user@host/db`).
+        } else if let Some(rest) = s.strip_prefix("postgres:") {
+            // `postgres:postgres://user@host/db`, or the URL alone (`postgres://user@host/db`).
+            let url = if rest.starts_with("postgres://") || rest.starts_with("postgresql://") {
+                rest
+            } else {
+                s
+            };
+            Ok(StoreSpec::Postgres(url.to_owned()))
+        } else if s.starts_with("postgresql://") {
             Ok(StoreSpec::Postgres(s.to_owned()))
         } else {
             Err(format!(
@@ -89,6 +96,8 @@ impl StoreSpec {
                 let host = url
                     .rsplit_once('@')
                     .map_or_else(|| url.split_once("//").map_or("", |(_, r)| r), |(_, h)| h);
+                // Query parameters may carry a password too.
+                let host = host.split('?').next().unwrap_or_default();
                 format!("postgres {host}")
             }
         }
