@@ -1,0 +1,285 @@
+//! The command line shared by both example servers: hand-written so the examples need no
+//! argument-parsing dependency.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use scimkit::auth::{is_well_formed, TokenId, TOKEN_PREFIX};
+use scimkit::TenantId;
+
+/// The usage text printed by `--help` and after a command-line error.
+pub const USAGE: &str = "\
+Usage: SERVER [COMMAND] [OPTIONS]
+
+Commands (the default is `serve`):
+  serve                      serve SCIM until Ctrl-C or SIGTERM
+  tenant create [--name N]   create the tenant given by --tenant (SCIM enabled)
+  tenant list                list tenants
+  tenant enable | disable    switch SCIM provisioning on or off for --tenant
+  token create [--label L]   issue a new bearer token for --tenant (shown once)
+  token list                 list --tenant's tokens (id, label, created, last used)
+  token revoke TOKEN_ID      revoke one of --tenant's tokens at once
+  groups                     list --tenant's groups (user collections) with member counts
+  members GROUP_ID           list the members of one of --tenant's groups
+
+Options:
+  --listen ADDR        address to listen on (default 127.0.0.1:8080; port 0 picks a free one)
+  --public-url URL     public URL prefix of the SCIM endpoints, as the identity provider
+                       reaches them (default http://<listen address>/scim/v2)
+  --store STORE        memory | sqlite:PATH | postgres:URL (default: sqlite:scimkit.db when
+                       built with the `sqlite` feature, otherwise memory)
+  --tenant ID          the tenant (IdP connection) served and managed (default `default`);
+                       `serve` creates it if missing
+  --token TOKEN        register this bearer token for the tenant on start (for automation);
+                       it must look like the tokens scimkit issues: `scimkit_` and 43
+                       base64url characters
+  --strict             serve the tenant in strict RFC mode (every tolerance off)
+  --seed-users N       create N users on start (for load tests)
+  -h, --help           print this help
+
+Logging goes to stderr; RUST_LOG sets the level (error, warn, info, debug, trace).
+";
+
+/// Where resources, tenants and tokens are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// In memory: lost when the process ends.
+    Memory,
+    /// An SQLite database file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+impl StoreSpec {
+    /// The default: a durable SQLite file in the working directory when the example was
+    /// built with the `sqlite` feature.
+    pub fn default_for_build() -> StoreSpec {
+        if cfg!(feature = "sqlite") {
+            StoreSpec::Sqlite(PathBuf::from("scimkit.db"))
+        } else {
+            StoreSpec::Memory
+        }
+    }
+
+    fn parse(s: &str) -> Result<StoreSpec, String> {
+        if s == "memory" {
+            Ok(StoreSpec::Memory)
+        } else if let Some(path) = s.strip_prefix("sqlite:") {
+            if path.is_empty() {
+                return Err("--store sqlite:PATH needs a file path".to_owned());
+            }
+            Ok(StoreSpec::Sqlite(PathBuf::from(path)))
+        } else if let Some(rest) = s.strip_prefix("postgres:") {
+            // `postgres:postgres://user@host/db`, or the URL alone (`postgres://user@host/db`).
+            let url = if rest.starts_with("postgres://") || rest.starts_with("postgresql://") {
+                rest
+            } else {
+                s
+            };
+            Ok(StoreSpec::Postgres(url.to_owned()))
+        } else if s.starts_with("postgresql://") {
+            Ok(StoreSpec::Postgres(s.to_owned()))
+        } else {
+            Err(format!(
+                "--store `{s}` is not one of memory, sqlite:PATH, postgres:URL"
+            ))
+        }
+    }
+
+    /// A description for logs that never includes a password from a connection URL.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreSpec::Memory => "memory (lost on exit)".to_owned(),
+            StoreSpec::Sqlite(p) => format!("sqlite file {}", p.display()),
+            StoreSpec::Postgres(url) => {
+                let host = url
+                    .rsplit_once('@')
+                    .map_or_else(|| url.split_once("//").map_or("", |(_, r)| r), |(_, h)| h);
+                // Query parameters may carry a password too.
+                let host = host.split('?').next().unwrap_or_default();
+                format!("postgres {host}")
+            }
+        }
+    }
+}
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Serve SCIM.
+    Serve,
+    /// Create the tenant.
+    TenantCreate {
+        /// Its display name (defaults to the id).
+        name: Option<String>,
+    },
+    /// List tenants.
+    TenantList,
+    /// Switch SCIM on or off for the tenant.
+    TenantEnable(bool),
+    /// Issue a token.
+    TokenCreate {
+        /// Its label.
+        label: String,
+    },
+    /// List the tenant's tokens.
+    TokenList,
+    /// Revoke a token.
+    TokenRevoke(TokenId),
+    /// List groups with member counts.
+    Groups,
+    /// List a group's members.
+    Members(String),
+    /// Print the usage.
+    Help,
+}
+
+/// The parsed command line. No `Debug`: it may hold a token.
+pub struct Cli {
+    /// The command.
+    pub command: Command,
+    /// `--listen`.
+    pub listen: SocketAddr,
+    /// `--public-url`.
+    pub public_url: Option<String>,
+    /// `--store`.
+    pub store: StoreSpec,
+    /// `--tenant`.
+    pub tenant: TenantId,
+    /// `--token`.
+    pub token: Option<String>,
+    /// `--strict`.
+    pub strict: bool,
+    /// `--seed-users`.
+    pub seed_users: usize,
+}
+
+impl Cli {
+    /// The public URL prefix: `--public-url`, or one derived from the address actually
+    /// listened on (an unspecified address such as 0.0.0.0 becomes loopback: pass
+    /// `--public-url` with the name the identity provider uses).
+    pub fn public_url(&self, listening: SocketAddr) -> String {
+        if let Some(url) = &self.public_url {
+            return url.clone();
+        }
+        let mut addr = listening;
+        if addr.ip().is_unspecified() {
+            tracing::warn!("listening on all interfaces: pass --public-url with the public name");
+            let loopback: std::net::IpAddr = if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            };
+            addr.set_ip(loopback);
+        }
+        format!("http://{addr}/scim/v2")
+    }
+
+    /// Parses the arguments after the program name. Options may come before or after the
+    /// command.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
+        let mut listen: SocketAddr = ([127, 0, 0, 1], 8080).into();
+        let mut public_url = None;
+        let mut store = StoreSpec::default_for_build();
+        let mut tenant = TenantId::new("default").map_err(|e| e.to_string())?;
+        let mut token = None;
+        let mut strict = false;
+        let mut seed_users = 0;
+        let mut name = None;
+        let mut label = None;
+        let mut words: Vec<String> = Vec::new();
+
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            // `--flag=value` and `--flag value` are both accepted.
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+                _ => (arg.clone(), None),
+            };
+            let mut value = |what: &str| -> Result<String, String> {
+                inline
+                    .clone()
+                    .or_else(|| args.next())
+                    .ok_or_else(|| format!("{what} needs a value"))
+            };
+            match flag.as_str() {
+                "-h" | "--help" => words.insert(0, "help".to_owned()),
+                "--listen" => {
+                    let v = value("--listen")?;
+                    listen = v.parse().map_err(|_| {
+                        format!("--listen `{v}` is not an address like 127.0.0.1:8080")
+                    })?;
+                }
+                "--public-url" => public_url = Some(value("--public-url")?),
+                "--store" => store = StoreSpec::parse(&value("--store")?)?,
+                "--tenant" => {
+                    let v = value("--tenant")?;
+                    tenant =
+                        TenantId::new(v.as_str()).map_err(|e| format!("--tenant `{v}`: {e}"))?;
+                }
+                "--token" => {
+                    let v = value("--token")?;
+                    if !is_well_formed(&v) {
+                        // Never echo the value: it is a secret, even when malformed.
+                        return Err(format!(
+                            "--token must be `{TOKEN_PREFIX}` followed by 43 base64url characters \
+                             (A-Z, a-z, 0-9, '-', '_'), like the tokens scimkit issues"
+                        ));
+                    }
+                    token = Some(v);
+                }
+                "--strict" => strict = true,
+                "--seed-users" => {
+                    let v = value("--seed-users")?;
+                    seed_users = v
+                        .parse()
+                        .map_err(|_| format!("--seed-users `{v}` is not a number"))?;
+                }
+                "--name" => name = Some(value("--name")?),
+                "--label" => label = Some(value("--label")?),
+                f if f.starts_with('-') => return Err(format!("unknown option `{f}`")),
+                _ => words.push(arg),
+            }
+        }
+
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let command = match words.as_slice() {
+            ["help", ..] => Command::Help,
+            [] | ["serve"] => Command::Serve,
+            ["tenant", "create"] => Command::TenantCreate { name: name.take() },
+            ["tenant", "list"] => Command::TenantList,
+            ["tenant", "enable"] => Command::TenantEnable(true),
+            ["tenant", "disable"] => Command::TenantEnable(false),
+            ["token", "create"] => Command::TokenCreate {
+                label: label
+                    .take()
+                    .unwrap_or_else(|| "issued from the command line".to_owned()),
+            },
+            ["token", "list"] => Command::TokenList,
+            ["token", "revoke", id] => Command::TokenRevoke(
+                id.parse()
+                    .map_err(|_| format!("`{id}` is not a token id (see `token list`)"))?,
+            ),
+            ["groups"] => Command::Groups,
+            ["members", group] => Command::Members((*group).to_owned()),
+            other => return Err(format!("unknown command `{}`", other.join(" "))),
+        };
+        if name.is_some() {
+            return Err("--name only goes with `tenant create`".to_owned());
+        }
+        if label.is_some() {
+            return Err("--label only goes with `token create`".to_owned());
+        }
+        Ok(Cli {
+            command,
+            listen,
+            public_url,
+            store,
+            tenant,
+            token,
+            strict,
+            seed_users,
+        })
+    }
+}

@@ -1,0 +1,876 @@
+//! The example servers over real HTTP: each test starts an example binary on a free port of
+//! 127.0.0.1, reads the base URL and token it prints, and drives it with a plain HTTP client
+//! the way Okta and Entra ID do.
+//!
+//! How the binaries are found: cargo does not hand integration tests the paths of examples
+//! (`CARGO_BIN_EXE_*` covers only `[[bin]]` targets), so the first test runs
+//! `cargo build --examples` with this test's own features and profile (a no-op when
+//! `cargo test` already built them) and takes each executable's path from cargo's JSON
+//! messages. That works whatever the target directory, and never runs a stale binary.
+//!
+//! Every server is killed when its guard drops, so a failing assertion leaves nothing behind.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const LIST: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+
+// ---- building and starting the examples ---------------------------------------------------
+
+/// The crate features this test was compiled with, passed on to the example build so that
+/// both share one build of the library.
+fn features() -> Vec<&'static str> {
+    let mut f = Vec::new();
+    if cfg!(feature = "sqlite") {
+        f.push("sqlite");
+    }
+    if cfg!(feature = "postgres") {
+        f.push("postgres");
+    }
+    if cfg!(feature = "testing") {
+        f.push("testing");
+    }
+    f
+}
+
+/// The path of example `name`, built on first use.
+fn example(name: &str) -> PathBuf {
+    static BUILT: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args([
+            "build",
+            "--examples",
+            "--message-format=json-render-diagnostics",
+        ])
+        .arg("--manifest-path")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
+        let features = features();
+        if !features.is_empty() {
+            cmd.arg("--features").arg(features.join(","));
+        }
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        let out = cmd
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run cargo build");
+        assert!(out.status.success(), "cargo build --examples failed");
+        let mut map = HashMap::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let Ok(msg) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            if msg["reason"] == "compiler-artifact" && msg["target"]["kind"][0] == "example" {
+                if let Some(exe) = msg["executable"].as_str() {
+                    map.insert(
+                        msg["target"]["name"].as_str().unwrap().to_owned(),
+                        PathBuf::from(exe),
+                    );
+                }
+            }
+        }
+        map
+    });
+    built
+        .get(name)
+        .unwrap_or_else(|| panic!("cargo built no example `{name}`"))
+        .clone()
+}
+
+/// A fresh, empty working directory for one server.
+fn scratch_dir(test: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "examples_http-{test}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running example server; killed on drop.
+struct Server {
+    child: Option<Child>,
+    base_url: String,
+    token: Option<String>,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts `example` in `dir` with `args` and waits for its `SCIM base URL:` line (and its
+    /// `Bearer token:` line when `expect_token`).
+    fn start(example_name: &str, dir: &Path, args: &[&str], expect_token: bool) -> Server {
+        let log = dir.join(format!("{example_name}.stderr.log"));
+        let mut child = Command::new(example(example_name))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .current_dir(dir)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start the example");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server {
+            child: Some(child),
+            base_url: String::new(),
+            token: None,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while server.base_url.is_empty() || (expect_token && server.token.is_none()) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+                panic!(
+                    "{example_name} printed no base URL/token in time; stderr:\n{}",
+                    server.log_text()
+                )
+            });
+            if let Some(url) = line.strip_prefix("SCIM base URL: ") {
+                server.base_url = url.to_owned();
+            } else if let Some(token) = line.strip_prefix("Bearer token: ") {
+                server.token = Some(token.to_owned());
+            }
+        }
+        server
+    }
+
+    fn client(&self) -> Client {
+        Client::new(&self.base_url, self.token.as_deref().expect("a token"))
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The scheme, host and port of the base URL.
+    fn origin(&self) -> String {
+        let after = self.base_url.find("://").unwrap() + 3;
+        let end = self.base_url[after..].find('/').unwrap() + after;
+        self.base_url[..end].to_owned()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    fn stop_gracefully(mut self) {
+        let mut child = self.child.take().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "exit after SIGTERM: {status}");
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server did not stop within 20 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs an admin command of `example_name` in `dir` and returns its stdout.
+#[cfg(feature = "sqlite")]
+fn admin(example_name: &str, dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(example(example_name))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "`{}` failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+// ---- a tiny SCIM client over ureq -----------------------------------------------------------
+
+struct Client {
+    base: String,
+    auth: String,
+    agent: ureq::Agent,
+}
+
+struct Reply {
+    status: u16,
+    body: Value,
+    content_type: String,
+}
+
+impl Client {
+    fn new(base: &str, token: &str) -> Client {
+        Client {
+            base: base.to_owned(),
+            auth: format!("Bearer {token}"),
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(30))
+                .build(),
+        }
+    }
+
+    fn raw(&self, method: &str, path: &str, auth: Option<&str>, body: Option<&[u8]>) -> Reply {
+        let mut req = self
+            .agent
+            .request(method, &format!("{}{path}", self.base))
+            .set("Accept", "application/scim+json");
+        if let Some(a) = auth {
+            req = req.set("Authorization", a);
+        }
+        let result = match body {
+            Some(b) => req
+                .set("Content-Type", "application/scim+json; charset=utf-8")
+                .send_bytes(b),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = resp.status();
+        let content_type = resp.header("content-type").unwrap_or("").to_owned();
+        let mut text = String::new();
+        resp.into_reader().read_to_string(&mut text).unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply {
+            status,
+            body,
+            content_type,
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let bytes = body.map(|b| b.to_string().into_bytes());
+        self.raw(method, path, Some(&self.auth.clone()), bytes.as_deref())
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let r = self.call("GET", path, None);
+        assert_eq!(r.status, 200, "GET {path}: {}", r.body);
+        r.body
+    }
+
+    fn ok(&self, method: &str, path: &str, body: Value, expect: u16) -> Value {
+        let r = self.call(method, path, Some(body));
+        assert_eq!(r.status, expect, "{method} {path}: {}", r.body);
+        r.body
+    }
+
+    /// A PATCH that may answer 200 with the resource or 204 (both allowed by RFC 7644 §3.5.2).
+    fn patch(&self, path: &str, ops: Value) {
+        let r = self.call(
+            "PATCH",
+            path,
+            Some(json!({"schemas": [PATCH_OP], "Operations": ops})),
+        );
+        assert!(
+            r.status == 200 || r.status == 204,
+            "PATCH {path}: {} {}",
+            r.status,
+            r.body
+        );
+    }
+}
+
+/// Percent-encodes a query value the way Okta does (`%20` for spaces).
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Form-encodes a query value the way Entra does (`+` for spaces).
+fn form(s: &str) -> String {
+    enc(s).replace("%20", "+")
+}
+
+fn member_ids(group: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = group["members"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|m| m["value"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+// ---- the lifecycles -------------------------------------------------------------------------
+
+/// What Okta does for one user and one pushed group (IDP-QUIRKS.md §1).
+fn okta_lifecycle(c: &Client) {
+    // "Test Connector Configuration".
+    let r = c.get("/Users?startIndex=1&count=2");
+    assert_eq!(r["schemas"][0], LIST);
+    assert!(r["totalResults"].is_u64());
+
+    // Create flow: filter on the unique identifier, then POST with Okta's extras.
+    let filter = |name: &str| {
+        format!(
+            "/Users?filter={}&startIndex=1&count=100",
+            enc(&format!("userName eq \"{name}\""))
+        )
+    };
+    assert_eq!(c.get(&filter("jdoe@example.com"))["totalResults"], 0);
+    let created = c.ok(
+        "POST",
+        "/Users",
+        json!({
+            "schemas": [USER],
+            "userName": "jdoe@example.com",
+            "name": {"givenName": "John", "familyName": "Doe"},
+            "emails": [{"primary": true, "value": "jdoe@example.com", "type": "work"}],
+            "displayName": "John Doe",
+            "locale": "en-US",
+            "externalId": "00ujl29u0le5T6Aj10h7",
+            "groups": [],
+            "password": "1mz050nq",
+            "active": true
+        }),
+        201,
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(
+        created.get("password").is_none(),
+        "password is never returned"
+    );
+    let dup = c.call(
+        "POST",
+        "/Users",
+        Some(json!({"schemas": [USER], "userName": "JDOE@example.com"})),
+    );
+    assert_eq!(dup.status, 409);
+    assert_eq!(dup.body["scimType"], "uniqueness");
+    // userName is matched case-insensitively (Okta's OIN test upper-cases it).
+    let found = c.get(&filter("JDOE@EXAMPLE.COM"));
+    assert_eq!(found["totalResults"], 1);
+    assert_eq!(found["Resources"][0]["id"], id.as_str());
+
+    // Profile update: GET, then PUT the echoed document with a change.
+    let mut user = c.get(&format!("/Users/{id}"));
+    let v1 = user["meta"]["version"].clone();
+    user["name"]["givenName"] = json!("Johnny");
+    let put = c.ok("PUT", &format!("/Users/{id}"), user, 200);
+    assert_eq!(put["name"]["givenName"], "Johnny");
+    assert_eq!(put["id"], id.as_str());
+    assert_ne!(put["meta"]["version"], v1);
+
+    // Deactivation: path-less PATCH with a value object; the user stays readable.
+    c.patch(
+        &format!("/Users/{id}"),
+        json!([{"op": "replace", "value": {"active": false}}]),
+    );
+    let user = c.get(&format!("/Users/{id}"));
+    assert_eq!(user["active"], false);
+    assert_eq!(user["name"]["givenName"], "Johnny");
+
+    // A second user to move in and out of the group.
+    let other = c.ok(
+        "POST",
+        "/Users",
+        json!({"schemas": [USER], "userName": "asmith@example.com", "active": true}),
+        201,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Group push: look it up by name, create it empty, then a membership PATCH.
+    let gfilter = format!(
+        "/Groups?filter={}&startIndex=1&count=100",
+        enc("displayName eq \"Engineering\"")
+    );
+    assert_eq!(c.get(&gfilter)["totalResults"], 0);
+    let group = c.ok(
+        "POST",
+        "/Groups",
+        json!({"schemas": [GROUP], "displayName": "Engineering", "members": []}),
+        201,
+    );
+    let gid = group["id"].as_str().unwrap().to_owned();
+    c.patch(
+        &format!("/Groups/{gid}"),
+        json!([{"op": "add", "path": "members",
+                "value": [{"value": id, "display": "jdoe@example.com"},
+                          {"value": other, "display": "asmith@example.com"}]}]),
+    );
+    // Okta's mixed PATCH: remove one member by filter, add the other back (idempotent).
+    c.patch(
+        &format!("/Groups/{gid}"),
+        json!([
+            {"op": "remove", "path": format!("members[value eq \"{other}\"]")},
+            {"op": "add", "path": "members", "value": [{"value": id, "display": "jdoe@example.com"}]}
+        ]),
+    );
+    assert_eq!(
+        member_ids(&c.get(&format!("/Groups/{gid}"))),
+        vec![id.clone()]
+    );
+    let user = c.get(&format!("/Users/{id}"));
+    assert_eq!(user["groups"][0]["value"], gid.as_str());
+
+    // Rename: path-less replace carrying the read-only id; members must survive.
+    c.patch(
+        &format!("/Groups/{gid}"),
+        json!([{"op": "replace", "value": {"id": gid, "displayName": "Engineering Team"}}]),
+    );
+    let group = c.get(&format!("/Groups/{gid}"));
+    assert_eq!(group["displayName"], "Engineering Team");
+    assert_eq!(member_ids(&group), vec![id.clone()]);
+    assert_eq!(c.get(&gfilter)["totalResults"], 0);
+
+    // Reassignment re-activates the same user.
+    c.patch(
+        &format!("/Users/{id}"),
+        json!([{"op": "replace", "value": {"active": true}}]),
+    );
+    assert_eq!(c.get(&format!("/Users/{id}"))["active"], true);
+}
+
+/// What Entra ID's provisioning service does (IDP-QUIRKS.md §2).
+fn entra_lifecycle(c: &Client) {
+    // "Test Connection": a random GUID must give 200 and an empty list.
+    let probe = c.get(&format!(
+        "/Users?filter={}",
+        form("userName eq \"5a3e0c6c-6a0e-4f55-9b2c-1b3d3f0a9e77\"")
+    ));
+    assert_eq!(probe["totalResults"], 0);
+    assert_eq!(probe["Resources"], json!([]));
+
+    let vector = |name: &str| -> Value {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/vectors")
+            .join(name);
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let user = c.ok("POST", "/Users", vector("entra_post_user.json"), 201);
+    let id = user["id"].as_str().unwrap().to_owned();
+    assert_eq!(user["active"], true, "string boolean `True` accepted");
+    let second = c.ok(
+        "POST",
+        "/Users",
+        json!({"schemas": [USER], "userName": "bob@contoso.com", "externalId": "bob", "active": "True"}),
+        201,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Capitalised ops, a string boolean and a filtered value path.
+    c.patch(
+        &format!("/Users/{id}"),
+        json!([
+            {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "test.user@contoso.com"},
+            {"op": "Replace", "path": "active", "value": "False"},
+            {"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "value": "Sales"}
+        ]),
+    );
+    let by_ext = c.get(&format!(
+        "/Users?filter={}",
+        form("externalId eq \"0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef\"")
+    ));
+    assert_eq!(by_ext["totalResults"], 1);
+    let u = &by_ext["Resources"][0];
+    assert_eq!(u["active"], false);
+    assert_eq!(u["emails"][0]["value"], "test.user@contoso.com");
+    assert_eq!(
+        u["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"],
+        "Sales"
+    );
+
+    // Groups: created without members, members added and removed with value lists.
+    let group = c.ok("POST", "/Groups", vector("entra_post_group.json"), 201);
+    let gid = group["id"].as_str().unwrap().to_owned();
+    c.patch(
+        &format!("/Groups/{gid}"),
+        json!([{"op": "Add", "path": "members",
+                "value": [{"$ref": null, "value": id}, {"$ref": null, "value": second}]}]),
+    );
+    let mut both = vec![id.clone(), second.clone()];
+    both.sort();
+    assert_eq!(member_ids(&c.get(&format!("/Groups/{gid}"))), both);
+    let lean = c.get(&format!("/Groups/{gid}?excludedAttributes=members"));
+    assert!(lean.get("members").is_none());
+    assert_eq!(lean["displayName"], "Group1");
+    let by_name = c.get(&format!(
+        "/Groups?excludedAttributes=members&filter={}",
+        form("displayName eq \"Group1\"")
+    ));
+    assert_eq!(by_name["totalResults"], 1);
+    c.patch(
+        &format!("/Groups/{gid}"),
+        json!([{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": second}]}]),
+    );
+    assert_eq!(
+        member_ids(&c.get(&format!("/Groups/{gid}"))),
+        vec![id.clone()]
+    );
+    c.patch(
+        &format!("/Groups/{gid}"),
+        json!([{"op": "Replace", "path": "displayName", "value": "Group1 renamed"}]),
+    );
+    assert_eq!(
+        c.get(&format!("/Groups/{gid}"))["displayName"],
+        "Group1 renamed"
+    );
+
+    // Hard delete.
+    assert_eq!(
+        c.call("DELETE", &format!("/Users/{second}"), None).status,
+        204
+    );
+    assert_eq!(c.call("GET", &format!("/Users/{second}"), None).status, 404);
+}
+
+/// Transport-level behaviour every adapter must keep.
+fn adapter_basics(server: &Server) {
+    let c = server.client();
+    // No token, no data; the SCIM error format and content type survive the adapter.
+    let r = c.raw("GET", "/Users", None, None);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.body["status"], "401");
+    assert!(
+        r.content_type.starts_with("application/scim+json"),
+        "{}",
+        r.content_type
+    );
+    // A body above the adapter's cap is refused with a SCIM 413 before it is uploaded; a
+    // raw socket shows it, since an HTTP client would fail on the connection the server
+    // closes while the client is still writing.
+    let reply = raw_post_declaring(server, "/Users", 3 << 20);
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
+    assert!(reply.contains("\"413\""), "a SCIM error body: {reply}");
+    // Discovery works through the adapter.
+    let spc = c.get("/ServiceProviderConfig");
+    assert_eq!(spc["patch"]["supported"], true);
+}
+
+/// Sends a POST whose headers declare `length` bytes but sends only a few of them, and
+/// returns the raw response.
+fn raw_post_declaring(server: &Server, path: &str, length: usize) -> String {
+    use std::io::Write;
+    let origin = server.origin();
+    let host = origin.strip_prefix("http://").unwrap();
+    let base_path = &server.base_url[origin.len()..];
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {base_path}{path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/scim+json\r\nContent-Length: {length}\r\n\r\n{{\"schemas\":",
+        server.token.as_deref().unwrap()
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Read until the JSON body closes or the server closes the connection.
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        reply.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&reply);
+        if text.contains("\r\n\r\n") && text.trim_end().ends_with('}') {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+/// The request log has lines for the requests and never the token.
+fn assert_log_is_clean(server: &Server) {
+    let token = server.token.as_deref().unwrap();
+    let log = server.log_text();
+    assert!(log.contains("/Users"), "requests are logged:\n{log}");
+    assert!(!log.contains(token), "the token leaked into the log");
+    assert!(
+        !log.contains("Bearer"),
+        "an Authorization header leaked into the log"
+    );
+}
+
+// ---- the tests -------------------------------------------------------------------------------
+
+#[test]
+fn axum_example_serves_okta_and_entra() {
+    let dir = scratch_dir("axum");
+    let server = Server::start("axum_server", &dir, &["--store", "memory"], true);
+    assert!(
+        server.base_url.ends_with("/scim/v2/default"),
+        "{}",
+        server.base_url
+    );
+    let c = server.client();
+    okta_lifecycle(&c);
+    entra_lifecycle(&c);
+    adapter_basics(&server);
+    // The trivial handler used as the load-test ceiling.
+    let pong = ureq::get(&format!("{}/ping", server.origin()))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert_eq!(pong, "pong");
+    assert_log_is_clean(&server);
+    server.stop_gracefully();
+}
+
+#[test]
+fn actix_example_serves_okta_and_entra() {
+    let dir = scratch_dir("actix");
+    let token = format!("scimkit_{}", "A1b2-C3d4_".repeat(5).get(..43).unwrap());
+    let server = Server::start(
+        "actix_server",
+        &dir,
+        &[
+            "--store",
+            "memory",
+            "--tenant",
+            "acme-entra",
+            "--token",
+            &token,
+        ],
+        true,
+    );
+    assert!(
+        server.base_url.ends_with("/scim/v2/acme-entra"),
+        "{}",
+        server.base_url
+    );
+    assert_eq!(server.token.as_deref(), Some(token.as_str()));
+    let c = server.client();
+    okta_lifecycle(&c);
+    entra_lifecycle(&c);
+    adapter_basics(&server);
+    assert_log_is_clean(&server);
+    server.stop_gracefully();
+}
+
+#[test]
+fn tenants_are_isolated_and_strict_mode_is_a_flag() {
+    let dir = scratch_dir("strict");
+    let server = Server::start(
+        "axum_server",
+        &dir,
+        &["--store", "memory", "--tenant", "rfc", "--strict"],
+        true,
+    );
+    let c = server.client();
+    let id = c.ok(
+        "POST",
+        "/Users",
+        json!({"schemas": [USER], "userName": "strict@example.com"}),
+        201,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Entra's capitalised op is refused in strict mode...
+    let r = c.call(
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(json!({"schemas": [PATCH_OP], "Operations": [{"op": "Replace", "path": "active", "value": false}]})),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    // ...and the tenant's token opens no other tenant's base URL.
+    let other = Client::new(
+        &server.base_url.replace("/rfc", "/default"),
+        server.token.as_deref().unwrap(),
+    );
+    assert_eq!(other.call("GET", "/Users", None).status, 401);
+}
+
+#[test]
+fn bad_command_lines_are_refused_with_usage() {
+    for args in [
+        &["--store", "redis:x"][..],
+        &["--token", "not-a-scimkit-token"],
+        &["--tenant", "no spaces"],
+        &["frobnicate"],
+    ] {
+        let out = Command::new(example("axum_server"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("Usage:"), "{err}");
+        assert!(
+            !err.contains("not-a-scimkit-token"),
+            "a --token value is never echoed"
+        );
+    }
+    let help = Command::new(example("actix_server"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--store STORE"));
+}
+
+/// Resources as a list returns them, keyed by id, without `meta.location` (it names the
+/// server's port, which changes across a restart).
+#[cfg(feature = "sqlite")]
+fn snapshot(c: &Client, endpoint: &str) -> Vec<Value> {
+    let mut list = c.get(&format!("{endpoint}?startIndex=1&count=1000"))["Resources"]
+        .as_array()
+        .unwrap()
+        .clone();
+    for r in &mut list {
+        r["meta"].as_object_mut().unwrap().remove("location");
+        if let Some(members) = r.get_mut("members").and_then(Value::as_array_mut) {
+            for m in members {
+                m.as_object_mut().unwrap().remove("$ref");
+            }
+        }
+        if let Some(groups) = r.get_mut("groups").and_then(Value::as_array_mut) {
+            for g in groups {
+                g.as_object_mut().unwrap().remove("$ref");
+            }
+        }
+    }
+    list.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    list
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_default_survives_a_restart_with_users_groups_and_tokens() {
+    let dir = scratch_dir("sqlite");
+    // No --store: the default is an SQLite file in the working directory.
+    let server = Server::start("axum_server", &dir, &[], true);
+    let token = server.token.clone().unwrap();
+    let c = server.client();
+    okta_lifecycle(&c);
+    entra_lifecycle(&c);
+    let users = snapshot(&c, "/Users");
+    let groups = snapshot(&c, "/Groups");
+    assert_eq!(users.len(), 3);
+    assert_eq!(groups.len(), 2);
+
+    // Admin commands work on the same file while the server runs.
+    let issued = admin(
+        "axum_server",
+        &dir,
+        &["token", "create", "--label", "ci robot"],
+    );
+    let second = issued
+        .lines()
+        .find_map(|l| l.strip_prefix("Bearer token: "))
+        .expect("the new token is printed")
+        .to_owned();
+    assert_eq!(
+        Client::new(&server.base_url, &second)
+            .call("GET", "/Users", None)
+            .status,
+        200
+    );
+    server.stop_gracefully();
+    assert!(dir.join("scimkit.db").is_file());
+
+    // After the restart: no new token (the tenant has working ones), same data, both
+    // tokens still open the tenant.
+    let server = Server::start("axum_server", &dir, &[], false);
+    let c = Client::new(&server.base_url, &token);
+    assert_eq!(snapshot(&c, "/Users"), users);
+    assert_eq!(snapshot(&c, "/Groups"), groups);
+    let c2 = Client::new(&server.base_url, &second);
+    assert_eq!(
+        c2.get("/Groups?excludedAttributes=members")["totalResults"],
+        2
+    );
+
+    // Tokens are listed without secrets, with last use; one can be revoked.
+    let list = admin("axum_server", &dir, &["token", "list"]);
+    assert!(list.contains("ci robot"), "{list}");
+    assert!(
+        !list.contains(&token) && !list.contains(&second),
+        "no secrets in `token list`"
+    );
+    let ci_id = list
+        .lines()
+        .find(|l| l.contains("ci robot"))
+        .and_then(|l| l.split('\t').next())
+        .unwrap()
+        .to_owned();
+    admin("axum_server", &dir, &["token", "revoke", &ci_id]);
+    assert_eq!(c2.call("GET", "/Users", None).status, 401);
+    assert_eq!(c.call("GET", "/Users", None).status, 200);
+
+    // User collections with member counts, and a group's members.
+    let groups_out = admin("axum_server", &dir, &["groups"]);
+    let line = groups_out
+        .lines()
+        .find(|l| l.contains("Engineering Team"))
+        .unwrap_or_else(|| panic!("{groups_out}"));
+    let cols: Vec<&str> = line.split('\t').collect();
+    assert_eq!(cols[2], "1", "{line}");
+    let members = admin("axum_server", &dir, &["members", cols[0]]);
+    assert!(members.contains("jdoe@example.com"), "{members}");
+    server.stop_gracefully();
+}
