@@ -23,7 +23,10 @@ fn required() -> bool {
 }
 
 fn skip(why: &str) {
-    assert!(!required(), "conformance tools required but unavailable: {why}");
+    assert!(
+        !required(),
+        "conformance tools required but unavailable: {why}"
+    );
     eprintln!("\n*** SKIPPING the SCIM conformance tools: {why} ***\n");
 }
 
@@ -49,7 +52,14 @@ impl Drop for Server {
 /// URL and token it prints.
 fn start(binary: &Path, extra: &[&str]) -> (Server, String, String) {
     let mut child = Command::new(binary)
-        .args(["--listen", "127.0.0.1:0", "--store", "memory", "--tenant", "conformance"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            "memory",
+            "--tenant",
+            "conformance",
+        ])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -80,7 +90,10 @@ fn start(binary: &Path, extra: &[&str]) -> (Server, String, String) {
         .unwrap()
         .to_owned();
     while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "the server never listened on {addr}");
+        assert!(
+            Instant::now() < deadline,
+            "the server never listened on {addr}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     (server, url, token)
