@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ScimError;
 use crate::filter::{CompValue, CompareOp, CompiledFilter, Filter};
-use crate::resource::{normalize_value, ResourceId};
+use crate::resource::{json_type_name, normalize_value, ResourceId};
 use crate::schema::{AttrPath, AttributeDef, Mutability, ResourceDef};
 use crate::settings::{Settings, Tolerances};
 use crate::store::{MemberRef, MembershipDelta};
@@ -1036,7 +1036,7 @@ impl<'a> Engine<'a, '_> {
                 return Err(ScimError::InvalidValue(format!(
                     "`{}` expects an object, got {}",
                     excerpt(&t.text()),
-                    type_name(&other)
+                    json_type_name(&other)
                 )))
             }
         }
@@ -1474,17 +1474,6 @@ fn seed_from_filter(f: &Filter, attr: &AttributeDef, out: &mut Map<String, Value
             true
         }
         _ => false,
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -123,11 +123,15 @@ impl FromStr for Version {
 
 /// Shortens untrusted input quoted in an error detail to at most 64 characters.
 pub(crate) fn truncate_for_detail(s: &str) -> String {
-    const MAX: usize = 64;
-    if s.chars().count() <= MAX {
+    shorten(s, 64)
+}
+
+/// Untrusted input quoted in an error detail, cut to `max` characters with an ellipsis.
+pub(crate) fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
         s.to_owned()
     } else {
-        let mut out: String = s.chars().take(MAX).collect();
+        let mut out: String = s.chars().take(max).collect();
         out.push('…');
         out
     }
