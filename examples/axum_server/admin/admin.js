@@ -7,6 +7,12 @@
 
 function $(sel, root) { return (root || document).querySelector(sel); }
 
+// Replaces a node's children, skipping null/undefined/false (optional parts of a view).
+function fill(node, ...children) {
+  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false)
+    .map((c) => (c instanceof Node ? c : String(c))));
+}
+
 // el("tag", {class, id, text, onclick, ...attributes}, ...children)
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -154,8 +160,8 @@ function selectTenant(id) {
 
 function renderPicker() {
   const s = $("#tenant-select");
-  s.replaceChildren(...(state.tenants.length
-    ? state.tenants.map((t) => el("option", { value: t.id, text: t.name + " (" + t.id + ")" }))
+  fill(s, ...(state.tenants.length
+    ? state.tenants.map((t) => el("option", { value: t.id, title: t.id, text: t.name }))
     : [el("option", { value: "", text: "no connections yet" })]));
   s.value = state.tenant || "";
   s.disabled = state.tenants.length === 0;
@@ -177,7 +183,7 @@ async function render() {
     else if (state.view === "collections") await renderCollections(main);
     else await renderPolicies(main);
   } catch (e) {
-    main.replaceChildren(el("div", { class: "card notice bad", text: e.message }));
+    fill(main, el("div", { class: "card notice bad", text: e.message }));
   }
 }
 
@@ -200,7 +206,7 @@ async function renderConnections(main) {
              el("td", {}, el("span", { class: "badge " + (c.scimEnabled ? "on" : "off"), text: c.scimEnabled ? "on" : "off" }))))))),
     createConnectionForm());
   const details = t ? await connectionDetails(t) : el("div", { class: "card" }, empty("No connection selected.", "Create a connection to get its SCIM base URL and a bearer token."));
-  main.replaceChildren(el("div", { class: "grid" }, list, details));
+  fill(main, el("div", { class: "grid" }, list, details));
 }
 
 function slug(name) {
@@ -292,7 +298,7 @@ async function connectionDetails(t) {
 // ---- user collections ---------------------------------------------------------------------
 
 function needTenant(main, what) {
-  main.replaceChildren(el("div", { class: "card" }, empty("No IdP connection yet.", "Create a connection first: " + what + " belong to a connection."),
+  fill(main, el("div", { class: "card" }, empty("No IdP connection yet.", "Create a connection first: " + what + " belong to a connection."),
     el("p", { class: "empty" }, el("a", { href: "#connections", text: "Go to IdP connections" }))));
 }
 
@@ -306,7 +312,7 @@ async function renderCollections(main) {
     clearTimeout(debounce);
     debounce = setTimeout(() => { state.groupQuery = search.value; state.groupStart = 1; refreshGroups(); }, 250);
   });
-  main.replaceChildren(
+  fill(main,
     !t.scimEnabled ? el("p", { class: "notice info", text: "SCIM provisioning is off for " + t.name + ": the IdP cannot push changes until it is switched on (IdP connections)." }) : null,
     el("div", { class: "grid" },
       el("div", { class: "card" },
@@ -328,7 +334,7 @@ async function refreshGroups() {
   const data = await api("GET", tenantApi("/groups?" + q));
   state.head = data.head;
   if (data.groups.length === 0 && state.groupStart > 1) { state.groupStart = 1; return refreshGroups(); }
-  area.replaceChildren(
+  fill(area,
     data.total === 0
       ? (state.groupQuery.trim()
           ? empty("No collection matches “" + state.groupQuery.trim() + "”.", "")
@@ -346,17 +352,17 @@ async function refreshMembers() {
   const area = $("#members-area");
   if (!area) return;
   if (!state.group) {
-    area.replaceChildren(empty("Pick a collection", "to see its users."));
+    fill(area, empty("Pick a collection", "to see its users."));
     return;
   }
   let data;
   try {
     data = await api("GET", tenantApi("/groups/" + encodeURIComponent(state.group) + "/members?" + new URLSearchParams({ start: state.memberStart, count: MEMBER_PAGE })));
   } catch (e) {
-    if (e.status === 404) { state.group = null; area.replaceChildren(empty("This collection was deleted by the IdP.", "")); return; }
+    if (e.status === 404) { state.group = null; fill(area, empty("This collection was deleted by the IdP.", "")); return; }
     throw e;
   }
-  area.replaceChildren(
+  fill(area,
     el("h2", { id: "members-title", text: data.group.name || "(no name)" }),
     el("p", { class: "muted", text: data.total + (data.total === 1 ? " member" : " members") }),
     data.total === 0 ? empty("No members.", "The IdP has pushed this collection without users.") :
@@ -399,7 +405,7 @@ async function renderPolicies(main) {
     try { renderCheck(result, await api("POST", tenantApi("/check-login"), { userName: username.value })); } catch (err) { fail(err); }
   } },
     el("div", { class: "row" }, el("div", { class: "grow" }, username), el("button", { type: "submit", class: "primary", id: "check-button", text: "Check login" })));
-  main.replaceChildren(el("div", { class: "grid" },
+  fill(main, el("div", { class: "grid" },
     el("div", { class: "card" },
       el("h2", { text: "Access policies" }),
       el("p", { class: "muted", text: "The host's own rules: a policy applies to the users of the collections it names, at their next login." }),
@@ -464,7 +470,7 @@ async function refreshPolicies() {
   const save = async (p, collections) => {
     try { await api("PUT", tenantApi("/policies/" + p.id), { name: p.name, collections }); await refreshPolicies(); } catch (err) { fail(err); await refreshPolicies(); }
   };
-  area.replaceChildren(
+  fill(area,
     many ? el("div", {}, pickerSearch, el("p", { class: "muted", text: `The drop-downs list ${groups.groups.length} of ${groups.total} collections; filter to find others.` })) : null,
     policies.length === 0 ? empty("No policies yet.", "Create one and attach user collections to it.") :
       el("div", { id: "policies" }, policies.map((p) => {
@@ -488,11 +494,11 @@ async function refreshPolicies() {
 
 function renderCheck(result, r) {
   if (!r.found) {
-    result.replaceChildren(el("p", { class: "notice bad", id: "check-decision", text: r.reason }));
+    fill(result, el("p", { class: "notice bad", id: "check-decision", text: r.reason }));
     return;
   }
   const u = r.user;
-  result.replaceChildren(
+  fill(result,
     el("p", { class: "notice " + (r.allowed ? "ok" : "bad"), id: "check-decision" },
       el("strong", { text: r.allowed ? "Login allowed. " : "Login refused. " }), r.reason),
     el("p", {}, el("strong", { text: u.userName }), u.displayName ? " (" + u.displayName + ") " : " ",
