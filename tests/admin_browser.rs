@@ -461,6 +461,8 @@ fn admin_console_runs_the_whole_provisioning_flow_in_a_browser() {
     b.wait_text("#tokens", "Okta SCIM app");
     b.goto(&format!("{admin}#connections"));
     b.wait_text("#tokens", "Okta SCIM app");
+    // The token's first use is shown.
+    b.wait_text("#tokens .last-used", "just now");
     assert!(
         !b.source().contains(&token),
         "the token is never rendered again"
@@ -573,6 +575,10 @@ fn admin_console_runs_the_whole_provisioning_flow_in_a_browser() {
     assert_eq!(scim.call("GET", "/Users", None).status, 401);
     b.wait_text("#tokens", "Okta SCIM app");
     b.screenshot("14-scim-switched-off");
+    b.click("#nav a[data-view=collections]");
+    b.wait_text("#view .notice", "SCIM provisioning is off");
+    b.wait_text("#groups-area", "Engineering");
+    b.click("#nav a[data-view=connections]");
 
     // ---- revoke the token
     b.click("label.switch");

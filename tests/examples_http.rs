@@ -456,6 +456,7 @@ fn bad_command_lines_are_refused_with_usage() {
         &["--store", "redis:x"][..],
         &["--token", "not-a-scimkit-token"],
         &["--tenant", "no spaces"],
+        &["--admin-secret", "short-secret"],
         &["frobnicate"],
     ] {
         let out = Command::new(example("axum_server"))
@@ -467,10 +468,18 @@ fn bad_command_lines_are_refused_with_usage() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("Usage:"), "{err}");
         assert!(
-            !err.contains("not-a-scimkit-token"),
+            !err.contains("not-a-scimkit-token") && !err.contains("short-secret"),
             "a --token value is never echoed"
         );
     }
+    // The actix example has no admin console: its secret flag is refused, not ignored.
+    let out = Command::new(example("actix_server"))
+        .args(["--admin-secret", "a-long-enough-admin-secret"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("axum example only"));
     let help = Command::new(example("actix_server"))
         .arg("--help")
         .output()

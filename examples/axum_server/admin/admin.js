@@ -286,7 +286,7 @@ async function connectionDetails(t) {
       : el("div", { class: "scroll" }, el("table", { id: "tokens" },
           el("thead", {}, el("tr", {}, el("th", { text: "Label" }), el("th", { text: "Created" }), el("th", { text: "Last used" }), el("th", { text: "Status" }), el("th", {}))),
           el("tbody", {}, tokens.map((k) => el("tr", { "data-id": k.id },
-            el("td", { text: k.label }), el("td", {}, when(k.created)), el("td", {}, when(k.lastUsed)),
+            el("td", { class: "label", text: k.label }), el("td", {}, when(k.created)), el("td", { class: "last-used" }, when(k.lastUsed)),
             el("td", {}, el("span", { class: "badge " + (k.status === "active" ? "on" : "bad"), text: k.status })),
             el("td", { class: "num" }, k.status === "active" ? el("button", { type: "button", class: "danger revoke", text: "Revoke", onclick: async () => {
               const last = active === 1 && t.scimEnabled ? " It is the last active token: the IdP will be locked out." : "";
