@@ -380,3 +380,89 @@ async fn acknowledged_writes_survive_sigkill() {
     let feed = store.changes_since(&fx.tenant, 0, 100_000).await.unwrap();
     assert!(feed.len() >= acked.len());
 }
+
+/// The equivalence corpus answered by SQL alone: every filter is pushed down exactly
+/// (paging and `totalResults` included), except those reading a member's `type` or
+/// `display`, which are answered as a superset.
+#[tokio::test]
+async fn the_filter_corpus_is_pushed_down_exactly() {
+    let dir = TempDir::new("pushdown");
+    let store = open(&dir.db()).await;
+    let fx = Fixture::new();
+    let tn = &fx.tenant;
+    testing::load_users(&*store, &fx, tn, 200).await;
+    let user_ids: Vec<String> = (0..200).map(|i| format!("u{i:05}")).collect();
+    for g in 0..20usize {
+        let members: Vec<&str> = user_ids
+            .iter()
+            .skip(g)
+            .step_by(g + 3)
+            .map(String::as_str)
+            .collect();
+        store
+            .create(
+                tn,
+                &fx.groups,
+                testing::group_request(
+                    &format!("g{g:03}"),
+                    &format!("Group {g}"),
+                    &members,
+                    base_time(),
+                ),
+            )
+            .await
+            .unwrap();
+    }
+    let mut exact = 0;
+    for (rt, filters) in [
+        (&fx.users, testing::user_filters()),
+        (&fx.groups, testing::group_filters(&user_ids)),
+    ] {
+        let everything = store
+            .list(
+                tn,
+                rt,
+                &ListQuery {
+                    include_members: true,
+                    ..ListQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        let views: Vec<(String, Value)> = everything
+            .resources
+            .iter()
+            .map(|r| (r.id.to_string(), view_document(r)))
+            .collect();
+        for text in &filters {
+            let filter = Filter::parse(text).unwrap();
+            let compiled = filter.compile(rt, false).unwrap();
+            let expected: Vec<&str> = views
+                .iter()
+                .filter(|(_, v)| compiled.matches(v))
+                .map(|(id, _)| id.as_str())
+                .collect();
+            let q = ListQuery {
+                filter: Some(filter),
+                start_index: 2,
+                count: 3,
+                ..ListQuery::default()
+            };
+            let page = store.list(tn, rt, &q).await.unwrap();
+            let member_detail = text.contains("members.type")
+                || text.contains("members.display")
+                || text.contains("members[type");
+            if member_detail {
+                assert_ne!(page.pushdown, scimkit::store::Pushdown::Exact, "`{text}`");
+                continue;
+            }
+            assert_eq!(page.pushdown, scimkit::store::Pushdown::Exact, "`{text}`");
+            assert_eq!(page.total_results, expected.len(), "`{text}`");
+            let want: Vec<&str> = expected.iter().skip(1).take(3).copied().collect();
+            let got: Vec<&str> = page.resources.iter().map(|r| r.id.as_str()).collect();
+            assert_eq!(got, want, "`{text}` expected {expected:?}");
+            exact += 1;
+        }
+    }
+    assert!(exact >= 200, "only {exact} filters pushed down");
+}

@@ -635,7 +635,8 @@ pub async fn check_uniqueness(store: &dyn ResourceStore, fx: &Fixture) {
     );
 }
 
-async fn load_users(store: &dyn ResourceStore, fx: &Fixture, tenant: &TenantId, n: usize) {
+/// Creates users `u00000`.. from [`generated_user`], one second apart from [`base_time`].
+pub async fn load_users(store: &dyn ResourceStore, fx: &Fixture, tenant: &TenantId, n: usize) {
     for i in 0..n {
         let now = base_time() + Duration::seconds(i as i64);
         store
@@ -1435,7 +1436,8 @@ pub fn generated_user(i: usize) -> Value {
 }
 
 /// The corpus of filters for users (with `{id:N}` standing for the id of user N).
-fn user_filters() -> Vec<String> {
+/// The User filters of the equivalence corpus (over [`generated_user`]s `u00000`...).
+pub fn user_filters() -> Vec<String> {
     let mut f: Vec<String> = Vec::new();
     for i in (0..500).step_by(23) {
         f.push(format!(r#"userName eq "user{i}@example.com""#));
@@ -1552,7 +1554,8 @@ fn user_filters() -> Vec<String> {
     f
 }
 
-fn group_filters(user_ids: &[String]) -> Vec<String> {
+/// The Group filters of the equivalence corpus, naming members among `user_ids`.
+pub fn group_filters(user_ids: &[String]) -> Vec<String> {
     let mut f: Vec<String> = Vec::new();
     for i in (0..50).step_by(4) {
         f.push(format!(r#"displayName eq "Group {i}""#));

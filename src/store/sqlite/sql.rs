@@ -198,12 +198,7 @@ impl Translator<'_> {
             if &**k == "members" {
                 let m = self.alias("m");
                 let (cond, exact) = self.node(inner, &Pos::Member(m.clone()), depth + 1);
-                return (
-                    format!(
-                        "EXISTS (SELECT 1 FROM members AS {m} WHERE {m}.tenant = r.tenant AND {m}.group_id = r.id AND {cond})"
-                    ),
-                    exact,
-                );
+                return (member_exists(&m, &cond), exact);
             }
         }
         let base = match pos {
@@ -226,7 +221,7 @@ impl Translator<'_> {
         let (in_obj, ex2) = self.node(inner, &Pos::Elem(at.clone()), depth + 1);
         (
             format!(
-                "(CASE json_type(r.doc, {at}) WHEN 'array' THEN EXISTS (SELECT 1 FROM json_each(r.doc, {at}) AS {e} WHERE {e}.type = 'object' AND {in_arr}) WHEN 'object' THEN {in_obj} ELSE 0 END)"
+                "(CASE json_type(r.doc, {at}) WHEN 'array' THEN EXISTS (SELECT 1 FROM json_each(r.doc, {at}) AS {e} WHERE {e}.type = 'object' AND {in_arr} LIMIT 1) WHEN 'object' THEN {in_obj} ELSE 0 END)"
             ),
             ex1 && ex2,
         )
@@ -313,12 +308,7 @@ impl Translator<'_> {
         } else {
             self.member_leaf(&rest, test, &m)
         };
-        (
-            format!(
-                "EXISTS (SELECT 1 FROM members AS {m} WHERE {m}.tenant = r.tenant AND {m}.group_id = r.id AND {cond})"
-            ),
-            exact,
-        )
+        (member_exists(&m, &cond), exact)
     }
 
     /// A leaf on a sub-attribute of a member.
@@ -400,7 +390,7 @@ impl Translator<'_> {
                 let in_arr = self.test_at(&elem, Some(&e), test, exact);
                 let here = self.test_at(pos, None, test, exact);
                 Some(format!(
-                    "(CASE json_type(r.doc, {pos}) WHEN 'array' THEN EXISTS (SELECT 1 FROM json_each(r.doc, {pos}) AS {e} WHERE {e}.type <> 'array' AND {in_arr}) ELSE {here} END)"
+                    "(CASE json_type(r.doc, {pos}) WHEN 'array' THEN EXISTS (SELECT 1 FROM json_each(r.doc, {pos}) AS {e} WHERE {e}.type <> 'array' AND {in_arr} LIMIT 1) ELSE {here} END)"
                 ))
             }
             Some((k, rest)) => {
@@ -414,7 +404,7 @@ impl Translator<'_> {
                 let elem_next = format!("({pos} || '[' || {e}.key || ']' || {s})");
                 let in_arr = self.any_value(&elem_next, rest, test, false, exact)?;
                 Some(format!(
-                    "(CASE json_type(r.doc, {pos}) WHEN 'object' THEN {in_obj} WHEN 'array' THEN EXISTS (SELECT 1 FROM json_each(r.doc, {pos}) AS {e} WHERE {e}.type = 'object' AND {in_arr}) ELSE 0 END)"
+                    "(CASE json_type(r.doc, {pos}) WHEN 'object' THEN {in_obj} WHEN 'array' THEN EXISTS (SELECT 1 FROM json_each(r.doc, {pos}) AS {e} WHERE {e}.type = 'object' AND {in_arr} LIMIT 1) ELSE 0 END)"
                 ))
             }
         }
@@ -444,7 +434,7 @@ impl Translator<'_> {
                     "(CASE {x}.type WHEN 'null' THEN 0 WHEN 'text' THEN {x}.value <> '' WHEN 'array' THEN json_array_length({x}.value) > 0 WHEN 'object' THEN EXISTS (SELECT 1 FROM json_each({x}.value)) ELSE 1 END)"
                 );
                 format!(
-                    "(CASE {ty} WHEN 'text' THEN {val} <> '' WHEN 'true' THEN 1 WHEN 'false' THEN 1 WHEN 'integer' THEN 1 WHEN 'real' THEN 1 WHEN 'array' THEN EXISTS (SELECT 1 FROM json_each(r.doc, {pos}) AS {x} WHERE {shallow}) WHEN 'object' THEN EXISTS (SELECT 1 FROM json_each(r.doc, {pos}) AS {x} WHERE {shallow}) ELSE 0 END)"
+                    "(CASE {ty} WHEN 'text' THEN {val} <> '' WHEN 'true' THEN 1 WHEN 'false' THEN 1 WHEN 'integer' THEN 1 WHEN 'real' THEN 1 WHEN 'array' THEN EXISTS (SELECT 1 FROM json_each(r.doc, {pos}) AS {x} WHERE {shallow} LIMIT 1) WHEN 'object' THEN EXISTS (SELECT 1 FROM json_each(r.doc, {pos}) AS {x} WHERE {shallow} LIMIT 1) ELSE 0 END)"
                 )
             }
             Test::Str { op, needle, .. } => {
@@ -473,6 +463,22 @@ impl Translator<'_> {
             }
         }
     }
+}
+
+/// Some member `m` of the group satisfies `cond`.
+///
+/// Every `EXISTS` here ends in `LIMIT 1`: without it, the bundled SQLite turns an `EXISTS`
+/// over several matching rows into a join and applies the outer `OFFSET` to the joined rows,
+/// returning a wrong page (seen with `members pr` at `startIndex=2`).
+fn member_exists(m: &str, cond: &str) -> String {
+    let cond = if cond == "1" {
+        String::new()
+    } else {
+        format!(" AND {cond}")
+    };
+    format!(
+        "EXISTS (SELECT 1 FROM members AS {m} WHERE {m}.tenant = r.tenant AND {m}.group_id = r.id{cond} LIMIT 1)"
+    )
 }
 
 /// The parameter for a number that compares exactly in SQLite, if it does.
@@ -540,11 +546,11 @@ mod tests {
 
     #[test]
     fn values_are_never_spliced() {
-        let evil = r#"x' OR 1=1; DROP TABLE resources; --\"%_"#;
+        let evil = serde_json::to_string(r#"x' OR 1=1; DROP TABLE resources; --\"%_"#).unwrap();
         for f in [
-            format!(r#"userName eq "{}""#, evil.replace('"', "\\\"")),
-            format!(r#"title co "{}""#, evil.replace('"', "\\\"")),
-            format!(r#"emails[value sw "{}"]"#, evil.replace('"', "\\\"")),
+            format!("userName eq {evil}"),
+            format!("title co {evil}"),
+            format!("emails[value sw {evil}]"),
         ] {
             let w = tr(&f);
             assert!(!w.sql.contains("DROP"), "{}", render(&w));
