@@ -466,3 +466,38 @@ async fn the_filter_corpus_is_pushed_down_exactly() {
     }
     assert!(exact >= 200, "only {exact} filters pushed down");
 }
+
+#[tokio::test]
+async fn create_many_is_all_or_nothing() {
+    let dir = TempDir::new("many");
+    let store = open(&dir.db()).await;
+    let fx = Fixture::new();
+    let tn = &fx.tenant;
+    let reqs = |names: &[&str]| {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| user_request(&format!("{n}-{i}"), simple_user(n), base_time()))
+            .collect::<Vec<_>>()
+    };
+    let made = store
+        .create_many(tn, &fx.users, reqs(&["a", "b", "c"]))
+        .await
+        .unwrap();
+    assert_eq!(made.len(), 3);
+    // "B" collides with "b" (userName is not caseExact): nothing of the batch is kept.
+    let err = store
+        .create_many(tn, &fx.users, reqs(&["d", "B", "e"]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, scimkit::store::StoreError::Conflict { .. }),
+        "{err:?}"
+    );
+    let all = store
+        .list(tn, &fx.users, &ListQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(all.total_results, 3);
+    assert_eq!(store.changes_since(tn, 0, 100).await.unwrap().len(), 3);
+}

@@ -224,6 +224,30 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
+    /// Creates many resources of one type in one transaction (an initial import): all of
+    /// them, or none when one fails (with that one's error, as [`ResourceStore::create`]
+    /// would give it). Much faster than one `create` each, which syncs every commit to disk.
+    pub async fn create_many(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        requests: Vec<CreateRequest>,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        let mut tx = self.begin().await?;
+        let mut out = Vec::new();
+        let mut last = None;
+        for req in requests {
+            let (res, seq) = create_in(&mut tx, tenant, rt, req).await?;
+            out.push(res);
+            last = Some(seq);
+        }
+        tx.commit().await.map_err(be)?;
+        if let Some(seq) = last {
+            self.notify(tenant, seq);
+        }
+        Ok(out)
+    }
+
     fn notify(&self, tenant: &TenantId, seq: u64) {
         if let Some(n) = &self.notifier {
             n.notify(tenant, seq);
@@ -620,6 +644,78 @@ fn order_by(rt: &ResourceDef, spec: &SortSpec) -> Option<String> {
     ))
 }
 
+/// A create inside the caller's transaction; returns the resource and its change's `seq`.
+async fn create_in(
+    tx: &mut SqliteConnection,
+    tenant: &TenantId,
+    rt: &ResourceDef,
+    req: CreateRequest,
+) -> Result<(StoredResource, u64), StoreError> {
+    let d = derive(&req.doc)?;
+    let id = req.id.as_str();
+    if current(&mut *tx, tenant, id).await?.is_some() {
+        return Err(StoreError::Conflict {
+            attribute: "id".into(),
+        });
+    }
+    check_unique(&mut *tx, tenant, rt, id, &req.unique_keys).await?;
+    resolve_members(&mut *tx, tenant, id, &req.members).await?;
+    let created = ts(&req.now);
+    let key = docs::date_key(&req.now.fixed_offset());
+    sqlx::query(
+        "INSERT INTO resources (tenant, id, rt, version, created, created_key, modified, modified_key, \
+         doc, fdoc, ddoc, user_name_cf, external_id, display_name_cf, display) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )
+    .bind(tenant.as_str())
+    .bind(id)
+    .bind(rt.name())
+    .bind(to_i64(Version::INITIAL.get()))
+    .bind(&created)
+    .bind(&key)
+    .bind(&d.doc)
+    .bind(&d.fdoc)
+    .bind(&d.ddoc)
+    .bind(&d.user_name_cf)
+    .bind(&d.external_id)
+    .bind(&d.display_name_cf)
+    .bind(&d.display)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict {
+            attribute: "id".into(),
+        },
+        e => be(e),
+    })?;
+    insert_unique(&mut *tx, tenant, rt, id, &req.unique_keys).await?;
+    for m in &req.members {
+        insert_member(&mut *tx, tenant, id, m.value.as_str()).await?;
+    }
+    let seq = push_change(
+        &mut *tx,
+        tenant,
+        rt.name(),
+        id,
+        ChangeKind::Created,
+        Version::INITIAL,
+        &req.now,
+    )
+    .await?;
+    Ok((
+        StoredResource {
+            id: req.id,
+            resource_type: rt.name().to_owned(),
+            version: Version::INITIAL,
+            created: req.now,
+            last_modified: req.now,
+            doc: req.doc,
+            members: None,
+        },
+        seq,
+    ))
+}
+
 #[async_trait]
 impl ResourceStore for SqliteStore {
     async fn create(
@@ -628,69 +724,11 @@ impl ResourceStore for SqliteStore {
         rt: &ResourceDef,
         req: CreateRequest,
     ) -> Result<StoredResource, StoreError> {
-        let d = derive(&req.doc)?;
         let mut tx = self.begin().await?;
-        let id = req.id.as_str();
-        if current(&mut tx, tenant, id).await?.is_some() {
-            return Err(StoreError::Conflict {
-                attribute: "id".into(),
-            });
-        }
-        check_unique(&mut tx, tenant, rt, id, &req.unique_keys).await?;
-        resolve_members(&mut tx, tenant, id, &req.members).await?;
-        let created = ts(&req.now);
-        let key = docs::date_key(&req.now.fixed_offset());
-        sqlx::query(
-            "INSERT INTO resources (tenant, id, rt, version, created, created_key, modified, modified_key, \
-             doc, fdoc, ddoc, user_name_cf, external_id, display_name_cf, display) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )
-        .bind(tenant.as_str())
-        .bind(id)
-        .bind(rt.name())
-        .bind(to_i64(Version::INITIAL.get()))
-        .bind(&created)
-        .bind(&key)
-        .bind(&d.doc)
-        .bind(&d.fdoc)
-        .bind(&d.ddoc)
-        .bind(&d.user_name_cf)
-        .bind(&d.external_id)
-        .bind(&d.display_name_cf)
-        .bind(&d.display)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict {
-                attribute: "id".into(),
-            },
-            e => be(e),
-        })?;
-        insert_unique(&mut tx, tenant, rt, id, &req.unique_keys).await?;
-        for m in &req.members {
-            insert_member(&mut tx, tenant, id, m.value.as_str()).await?;
-        }
-        let seq = push_change(
-            &mut tx,
-            tenant,
-            rt.name(),
-            id,
-            ChangeKind::Created,
-            Version::INITIAL,
-            &req.now,
-        )
-        .await?;
+        let (out, seq) = create_in(&mut tx, tenant, rt, req).await?;
         tx.commit().await.map_err(be)?;
         self.notify(tenant, seq);
-        Ok(StoredResource {
-            id: req.id,
-            resource_type: rt.name().to_owned(),
-            version: Version::INITIAL,
-            created: req.now,
-            last_modified: req.now,
-            doc: req.doc,
-            members: None,
-        })
+        Ok(out)
     }
 
     async fn get(
