@@ -152,3 +152,8 @@ async fn apply_query_completes_an_unsupported_backend() {
     testing::check_paging(&Unfiltered(MemoryStore::new()), &fx).await;
     testing::check_sorting(&Unfiltered(MemoryStore::new()), &fx).await;
 }
+
+#[tokio::test]
+async fn tenant_store_contract() {
+    testing::check_tenant_store(&scimkit::auth::MemoryTenantStore::new()).await;
+}

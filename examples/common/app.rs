@@ -224,6 +224,16 @@ async fn open_sqlite(_path: &std::path::Path) -> Result<Stores, String> {
         .to_owned())
 }
 
+/// One SQLite file holds the resources, the tenants and their token records.
+#[cfg(feature = "sqlite")]
+async fn open_sqlite(path: &std::path::Path) -> Result<Stores, String> {
+    let store = scimkit::store::sqlite::SqliteStore::open(path)
+        .await
+        .map_err(|e| format!("cannot open the SQLite database {}: {e}", path.display()))?;
+    let store = Arc::new(store);
+    Ok((store.clone(), store))
+}
+
 #[cfg(not(feature = "postgres"))]
 async fn open_postgres(_url: &str) -> Result<Stores, String> {
     Err("--store postgres:URL needs the `postgres` feature: `cargo run --example ... --features postgres`"

@@ -61,10 +61,18 @@ impl CompiledFilter {
     pub fn matches(&self, doc: &Value) -> bool {
         self.root.eval(doc)
     }
+
+    /// The resolved tree, for stores that translate it (to SQL).
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn root(&self) -> &Node {
+        &self.root
+    }
 }
 
+/// A node of a compiled filter. Paths are resolved to document keys; the tests carry the
+/// typed, folded comparison values.
 #[derive(Debug)]
-enum Node {
+pub(crate) enum Node {
     Const(bool),
     Leaf(Leaf),
     Not(Box<Node>),
@@ -78,14 +86,16 @@ enum Node {
     },
 }
 
+/// A comparison of the values found at `keys` (any of them, arrays searched).
 #[derive(Debug)]
-struct Leaf {
-    keys: Box<[Box<str>]>,
-    test: Test,
+pub(crate) struct Leaf {
+    pub(crate) keys: Box<[Box<str>]>,
+    pub(crate) test: Test,
 }
 
+/// The test a [`Leaf`] applies to each value.
 #[derive(Debug)]
-enum Test {
+pub(crate) enum Test {
     Present,
     Str {
         op: CompareOp,
@@ -195,7 +205,8 @@ fn is_present_shallow(v: &Value) -> bool {
 }
 
 impl Test {
-    fn test(&self, v: &Value) -> bool {
+    /// True when the value `v` passes the test.
+    pub(crate) fn test(&self, v: &Value) -> bool {
         match self {
             Test::Present => is_present(v),
             Test::Str {

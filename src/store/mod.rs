@@ -13,6 +13,8 @@
 
 mod memory;
 mod query;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

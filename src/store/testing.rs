@@ -41,6 +41,8 @@ use super::{
     Page, Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UpdateKind,
     UpdateRequest,
 };
+use crate::auth::{TenantStore, TokenId, TokenRecord};
+use crate::error::ScimError;
 use crate::feed::ChangeKind;
 use crate::filter::{compare_resources, Filter, SortOrder, SortSpec};
 use crate::resource::{ResourceId, Version};
@@ -48,6 +50,8 @@ use crate::schema::{
     AttrPath, AttributeDef, ResourceDef, ResourceType, Schema, SchemaRegistry,
     ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA,
 };
+use crate::settings::Settings;
+use crate::tenant::Tenant;
 use crate::tenant::TenantId;
 
 /// A boxed task for a [`Spawner`].
@@ -631,7 +635,8 @@ pub async fn check_uniqueness(store: &dyn ResourceStore, fx: &Fixture) {
     );
 }
 
-async fn load_users(store: &dyn ResourceStore, fx: &Fixture, tenant: &TenantId, n: usize) {
+/// Creates users `u00000`.. from [`generated_user`], one second apart from [`base_time`].
+pub async fn load_users(store: &dyn ResourceStore, fx: &Fixture, tenant: &TenantId, n: usize) {
     for i in 0..n {
         let now = base_time() + Duration::seconds(i as i64);
         store
@@ -1431,7 +1436,8 @@ pub fn generated_user(i: usize) -> Value {
 }
 
 /// The corpus of filters for users (with `{id:N}` standing for the id of user N).
-fn user_filters() -> Vec<String> {
+/// The User filters of the equivalence corpus (over [`generated_user`]s `u00000`...).
+pub fn user_filters() -> Vec<String> {
     let mut f: Vec<String> = Vec::new();
     for i in (0..500).step_by(23) {
         f.push(format!(r#"userName eq "user{i}@example.com""#));
@@ -1548,7 +1554,8 @@ fn user_filters() -> Vec<String> {
     f
 }
 
-fn group_filters(user_ids: &[String]) -> Vec<String> {
+/// The Group filters of the equivalence corpus, naming members among `user_ids`.
+pub fn group_filters(user_ids: &[String]) -> Vec<String> {
     let mut f: Vec<String> = Vec::new();
     for i in (0..50).step_by(4) {
         f.push(format!(r#"displayName eq "Group {i}""#));
@@ -1846,4 +1853,126 @@ pub async fn check_concurrent_read_modify_write(
     assert_eq!(got, want, "an update was lost");
     assert_eq!(u.doc["entitlements"].as_array().unwrap().len(), 16);
     assert_eq!(u.version, Version::new(17));
+}
+
+// ---------------------------------------------------------------------------------------
+// Tenant store
+// ---------------------------------------------------------------------------------------
+
+/// The [`TenantStore`] contract on an empty store: unique tenants, token ids and hashes;
+/// tenant-scoped token operations; `last_used` only moving forward; deleting a tenant deletes
+/// its tokens (and frees their ids and hashes).
+pub async fn check_tenant_store(store: &dyn TenantStore) {
+    let t0 = || -> DateTime<Utc> { DateTime::from_timestamp(1_750_000_000, 0).expect("time") };
+    let tid = |s: &str| TenantId::new(s).expect("tenant id");
+
+    let tenant = |id: &str| Tenant {
+        id: tid(id),
+        display_name: id.to_owned(),
+        scim_enabled: true,
+        settings: Settings::default(),
+        created: t0(),
+    };
+    let record = |tenant: &str, n: u8, created: DateTime<Utc>| TokenRecord {
+        id: TokenId::new_random(),
+        tenant: tid(tenant),
+        label: format!("r{n}"),
+        hash: [n; 32],
+        created,
+        expires: None,
+        revoked: false,
+        last_used: None,
+    };
+    store.create_tenant(tenant("b")).await.unwrap();
+    store.create_tenant(tenant("a")).await.unwrap();
+    assert!(matches!(
+        store.create_tenant(tenant("a")).await,
+        Err(ScimError::Conflict(_))
+    ));
+    let ids: Vec<_> = store
+        .list_tenants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id.to_string())
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert!(matches!(
+        store.set_scim_enabled(&tid("zz"), false).await,
+        Err(ScimError::NotFound(_))
+    ));
+
+    let r2 = record("a", 2, t0() + Duration::seconds(2));
+    let r1 = record("a", 1, t0() + Duration::seconds(1));
+    let rb = record("b", 3, t0());
+    for r in [&r2, &r1, &rb] {
+        store.insert_token(r.clone()).await.unwrap();
+    }
+    assert!(matches!(
+        store.insert_token(record("zz", 9, t0())).await,
+        Err(ScimError::NotFound(_))
+    ));
+    let mut same_hash = record("a", 1, t0());
+    assert!(matches!(
+        store.insert_token(same_hash.clone()).await,
+        Err(ScimError::Conflict(_))
+    ));
+    same_hash.hash = [8; 32];
+    same_hash.id = r1.id;
+    assert!(matches!(
+        store.insert_token(same_hash).await,
+        Err(ScimError::Conflict(_))
+    ));
+
+    let listed: Vec<_> = store
+        .list_tokens(&tid("a"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(listed, [r1.id, r2.id]);
+    assert_eq!(
+        store.find_token_by_hash(&[3; 32]).await.unwrap(),
+        Some(rb.clone())
+    );
+    assert_eq!(store.find_token_by_hash(&[4; 32]).await.unwrap(), None);
+    assert_eq!(store.get_token(&tid("b"), &r1.id).await.unwrap(), None);
+
+    // Tenant-scoped mutation.
+    assert!(!store.revoke_token(&tid("b"), &r1.id).await.unwrap());
+    assert!(!store
+        .set_token_expiry(&tid("b"), &r1.id, Some(t0()))
+        .await
+        .unwrap());
+    assert!(store.revoke_token(&tid("a"), &r1.id).await.unwrap());
+    assert_eq!(store.revoke_all_tokens(&tid("a")).await.unwrap(), 1);
+    assert!(
+        !store
+            .find_token_by_hash(&[3; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+
+    // last_used only moves forward.
+    let later = t0() + Duration::minutes(5);
+    store.record_token_use(&rb.id, later).await.unwrap();
+    store.record_token_use(&rb.id, t0()).await.unwrap();
+    store
+        .record_token_use(&TokenId::new_random(), t0())
+        .await
+        .unwrap();
+    let got = store.get_token(&tid("b"), &rb.id).await.unwrap().unwrap();
+    assert_eq!(got.last_used, Some(later));
+
+    // Deleting cascades to the tenant's tokens only.
+    assert!(store.delete_tenant(&tid("a")).await.unwrap());
+    assert!(!store.delete_tenant(&tid("a")).await.unwrap());
+    assert_eq!(store.find_token_by_hash(&[1; 32]).await.unwrap(), None);
+    assert!(store.find_token_by_hash(&[3; 32]).await.unwrap().is_some());
+    // The id index was cleaned up too: the ids can be reused.
+    store.create_tenant(tenant("a")).await.unwrap();
+    store.insert_token(r1.clone()).await.unwrap();
 }

@@ -1,0 +1,1180 @@
+//! The SQLite backend (cargo feature `sqlite`): [`SqliteStore`].
+
+mod docs;
+mod schema;
+mod sql;
+mod tenants;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Arguments, AssertSqlSafe, Row, SqliteConnection};
+
+use super::query::{compile, Needs};
+use super::{
+    CreateRequest, GroupRef, ListQuery, Member, MemberPage, MemberRef, MembershipDelta, Page,
+    Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UpdateKind, UpdateRequest,
+};
+use crate::feed::{Change, ChangeKind, ChangeNotifier};
+use crate::filter::{SortOrder, SortSpec};
+use crate::resource::{ResourceId, Version};
+use crate::schema::ResourceDef;
+use crate::tenant::TenantId;
+
+use sql::{column_for, Param, Where};
+
+/// How a committed transaction reaches the disk (SQLite's `synchronous` in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// `synchronous=FULL`: the WAL is synced at every commit, so an acknowledged write
+    /// survives a process kill, an OS crash and a power loss. The default.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: an acknowledged write survives a process kill (the WAL is
+    /// written before the commit returns) but the last commits may be lost on an OS crash or
+    /// power loss. Faster commits.
+    Normal,
+}
+
+/// How to open a [`SqliteStore`].
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    path: PathBuf,
+    readers: u32,
+    durability: Durability,
+    busy_timeout: Duration,
+}
+
+impl SqliteOptions {
+    /// Options for the database file at `path` (created when missing): four reader
+    /// connections, [`Durability::Full`], a 10 s busy timeout.
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        SqliteOptions {
+            path: path.as_ref().to_path_buf(),
+            readers: 4,
+            durability: Durability::Full,
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The number of connections used for reads (at least 1). Writes always go through one
+    /// connection of their own, as SQLite has one writer at a time.
+    pub fn readers(mut self, n: u32) -> Self {
+        self.readers = n.max(1);
+        self
+    }
+
+    /// How commits reach the disk.
+    pub fn durability(mut self, d: Durability) -> Self {
+        self.durability = d;
+        self
+    }
+
+    /// How long a statement waits for another process's write lock before failing.
+    pub fn busy_timeout(mut self, t: Duration) -> Self {
+        self.busy_timeout = t;
+        self
+    }
+}
+
+/// A [`ResourceStore`] and [`TenantStore`](crate::auth::TenantStore) in one SQLite database
+/// file: the durable default for a single-process host.
+///
+/// - Resources are JSON documents (SQLite JSON1) with indexed columns for what identity
+///   providers look up (`id`, `userName` case-folded, `externalId`, `displayName`), a version
+///   column, a membership table indexed both ways, and the change feed (a sequence per tenant,
+///   written in the same transaction as the change).
+/// - List filters are translated whole to SQL (value paths with `json_each`, `pr`,
+///   case-insensitive comparison where the schema says `caseExact` false, typed dateTime and
+///   number comparison, extension attributes), every value a bound parameter; sorting by
+///   `userName`, `externalId`, `displayName`, `id`, `meta.created` or `meta.lastModified`
+///   and paging run in SQL with an exact `totalResults`. What cannot be translated exactly is
+///   answered as [`Pushdown::Inexact`] (a superset the service re-evaluates), never wrongly.
+/// - Uniqueness is enforced by unique indexes, versions by conditional updates inside
+///   `BEGIN IMMEDIATE` transactions.
+/// - The database runs in WAL mode with `synchronous=FULL` by default
+///   ([`Durability`]): an acknowledged write survives a process kill.
+/// - Tenants and bearer-token records live in the same file
+///   ([`TenantStore`](crate::auth::TenantStore) is implemented on this type), so one
+///   `Arc<SqliteStore>` serves as both stores.
+///
+/// Migrations are embedded and applied by [`open`](Self::open); opening the same file again
+/// (or from several processes) applies nothing twice.
+///
+/// ```
+/// use std::sync::Arc;
+/// use chrono::Utc;
+/// use scimkit::store::{CreateRequest, ListQuery, ResourceStore, UniqueKey};
+/// use scimkit::store::sqlite::SqliteStore;
+/// use scimkit::{Filter, SchemaRegistry, TenantId};
+/// use serde_json::json;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let dir = std::env::temp_dir().join(format!("scimkit-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// let store = Arc::new(SqliteStore::open(dir.join("scim.db")).await?);
+/// let registry = SchemaRegistry::default();
+/// let users = registry.user().expect("built in");
+/// let tenant = TenantId::new("acme-okta")?;
+/// store
+///     .create(&tenant, users, CreateRequest {
+///         id: "2819c223".into(),
+///         doc: json!({"userName": "BJensen", "active": true}),
+///         unique_keys: vec![UniqueKey::new("userName", "bjensen")],
+///         members: vec![],
+///         now: Utc::now(),
+///     })
+///     .await?;
+/// let query = ListQuery {
+///     filter: Some(Filter::parse(r#"userName eq "bjensen""#)?),
+///     ..ListQuery::default()
+/// };
+/// let page = store.list(&tenant, users, &query).await?;
+/// assert_eq!(page.resources[0].id.as_str(), "2819c223");
+/// # store.close().await;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    notifier: Option<Arc<dyn ChangeNotifier>>,
+    schema_version: i64,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("schema_version", &self.schema_version)
+            .field("notifier", &self.notifier.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database at `path` with the default
+    /// [`SqliteOptions`], and applies the migrations it lacks.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(SqliteOptions::new(path)).await
+    }
+
+    /// Opens the database with `options`, and applies the migrations it lacks.
+    pub async fn open_with(options: SqliteOptions) -> Result<Self, StoreError> {
+        let connect = SqliteConnectOptions::new()
+            .filename(&options.path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match options.durability {
+                Durability::Full => SqliteSynchronous::Full,
+                Durability::Normal => SqliteSynchronous::Normal,
+            })
+            .busy_timeout(options.busy_timeout)
+            .foreign_keys(false);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(connect.clone())
+            .await
+            .map_err(StoreError::backend)?;
+        let schema_version = {
+            let mut conn = writer.acquire().await.map_err(StoreError::backend)?;
+            schema::migrate(&mut conn).await?
+        };
+        let reader = SqlitePoolOptions::new()
+            .max_connections(options.readers)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(connect.read_only(true))
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(SqliteStore {
+            writer,
+            reader,
+            notifier: None,
+            schema_version,
+        })
+    }
+
+    /// Calls `notifier` after every committed write (with the last sequence number it wrote).
+    pub fn with_notifier(mut self, notifier: Arc<dyn ChangeNotifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// The schema version of the database (the last migration applied).
+    pub fn schema_version(&self) -> i64 {
+        self.schema_version
+    }
+
+    /// Closes every connection, waiting for running statements; later calls fail.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    /// Creates many resources of one type in one transaction (an initial import): all of
+    /// them, or none when one fails (with that one's error, as [`ResourceStore::create`]
+    /// would give it). Much faster than one `create` each, which syncs every commit to disk.
+    pub async fn create_many(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        requests: Vec<CreateRequest>,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        let mut tx = self.begin().await?;
+        let mut out = Vec::new();
+        let mut last = None;
+        for req in requests {
+            let (res, seq) = create_in(&mut tx, tenant, rt, req).await?;
+            out.push(res);
+            last = Some(seq);
+        }
+        tx.commit().await.map_err(be)?;
+        if let Some(seq) = last {
+            self.notify(tenant, seq);
+        }
+        Ok(out)
+    }
+
+    fn notify(&self, tenant: &TenantId, seq: u64) {
+        if let Some(n) = &self.notifier {
+            n.notify(tenant, seq);
+        }
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(StoreError::backend)
+    }
+}
+
+fn be(e: sqlx::Error) -> StoreError {
+    StoreError::backend(e)
+}
+
+fn ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(StoreError::backend)
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn not_found(rt: &ResourceDef, id: &ResourceId) -> StoreError {
+    StoreError::NotFound {
+        resource_type: rt.name().to_owned(),
+        id: id.clone(),
+    }
+}
+
+fn display_of(doc: &Value) -> Option<String> {
+    ["displayName", "userName"]
+        .iter()
+        .find_map(|n| doc.get(n).and_then(Value::as_str))
+        .map(str::to_owned)
+}
+
+/// The derived columns of a document.
+struct Derived {
+    doc: String,
+    fdoc: String,
+    ddoc: Option<String>,
+    user_name_cf: Option<String>,
+    external_id: Option<String>,
+    display_name_cf: Option<String>,
+    display: Option<String>,
+}
+
+fn derive(doc: &Value) -> Result<Derived, StoreError> {
+    let text = |n: &str| doc.get(n).and_then(Value::as_str);
+    let json = |v: &Value| serde_json::to_string(v).map_err(StoreError::backend);
+    Ok(Derived {
+        doc: json(doc)?,
+        fdoc: json(&docs::folded(doc))?,
+        ddoc: docs::dates(doc).map(|d| json(&d)).transpose()?,
+        user_name_cf: text("userName").map(str::to_lowercase),
+        external_id: text("externalId").map(str::to_owned),
+        display_name_cf: text("displayName").map(str::to_lowercase),
+        display: display_of(doc),
+    })
+}
+
+const SELECT_RESOURCE: &str =
+    "SELECT r.id, r.rt, r.version, r.created, r.modified, r.doc FROM resources AS r";
+
+fn resource_from_row(row: &SqliteRow) -> Result<StoredResource, StoreError> {
+    let doc: String = row.try_get("doc").map_err(be)?;
+    Ok(StoredResource {
+        id: ResourceId::new(row.try_get::<String, _>("id").map_err(be)?),
+        resource_type: row.try_get("rt").map_err(be)?,
+        version: Version::new(to_u64(row.try_get("version").map_err(be)?)),
+        created: parse_ts(&row.try_get::<String, _>("created").map_err(be)?)?,
+        last_modified: parse_ts(&row.try_get::<String, _>("modified").map_err(be)?)?,
+        doc: serde_json::from_str(&doc).map_err(StoreError::backend)?,
+        members: None,
+    })
+}
+
+/// The current state of a resource row, read inside a write transaction.
+struct Current {
+    rt: String,
+    version: Version,
+}
+
+async fn current(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<Current>, StoreError> {
+    let row = sqlx::query("SELECT rt, version FROM resources WHERE tenant = ?1 AND id = ?2")
+        .bind(tenant.as_str())
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(be)?;
+    row.map(|r| -> Result<Current, StoreError> {
+        Ok(Current {
+            rt: r.try_get("rt").map_err(be)?,
+            version: Version::new(to_u64(r.try_get("version").map_err(be)?)),
+        })
+    })
+    .transpose()
+}
+
+async fn check_unique(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    rt: &ResourceDef,
+    id: &str,
+    keys: &[UniqueKey],
+) -> Result<(), StoreError> {
+    for k in keys {
+        let owner = sqlx::query(
+            "SELECT id FROM unique_keys WHERE tenant = ?1 AND rt = ?2 AND attribute = ?3 AND value = ?4",
+        )
+        .bind(tenant.as_str())
+        .bind(rt.name())
+        .bind(&k.attribute)
+        .bind(&k.value)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(be)?;
+        if let Some(row) = owner {
+            let owner: String = row.try_get("id").map_err(be)?;
+            if owner != id {
+                return Err(StoreError::Conflict {
+                    attribute: k.attribute.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn insert_unique(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    rt: &ResourceDef,
+    id: &str,
+    keys: &[UniqueKey],
+) -> Result<(), StoreError> {
+    for k in keys {
+        let r = sqlx::query(
+            "INSERT INTO unique_keys (tenant, rt, attribute, value, id) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(tenant.as_str())
+        .bind(rt.name())
+        .bind(&k.attribute)
+        .bind(&k.value)
+        .bind(id)
+        .execute(&mut *conn)
+        .await;
+        match r {
+            Ok(_) => {}
+            // The same key twice in one request: already held by this resource.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {}
+            Err(e) => return Err(be(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Checks each member to add exists in the tenant, has the claimed type and is not the group.
+async fn resolve_members(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    group: &str,
+    add: &[MemberRef],
+) -> Result<(), StoreError> {
+    for m in add {
+        let found = current(conn, tenant, m.value.as_str()).await?;
+        let ok = match &found {
+            None => false,
+            Some(c) => {
+                m.value.as_str() != group
+                    && m.resource_type
+                        .as_deref()
+                        .is_none_or(|t| t.eq_ignore_ascii_case(&c.rt))
+            }
+        };
+        if !ok {
+            return Err(StoreError::InvalidMember(m.value.clone()));
+        }
+    }
+    Ok(())
+}
+
+async fn insert_member(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    group: &str,
+    member: &str,
+) -> Result<bool, StoreError> {
+    let r = sqlx::query(
+        "INSERT OR IGNORE INTO members (tenant, group_id, member_id, member_cf) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .bind(tenant.as_str())
+    .bind(group)
+    .bind(member)
+    .bind(member.to_lowercase())
+    .execute(&mut *conn)
+    .await
+    .map_err(be)?;
+    Ok(r.rows_affected() > 0)
+}
+
+async fn push_change(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    rt: &str,
+    id: &str,
+    kind: ChangeKind,
+    version: Version,
+    at: &DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO changes (tenant, seq, rt, id, kind, version, at) \
+         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes WHERE tenant = ?1), ?2, ?3, ?4, ?5, ?6) \
+         RETURNING seq",
+    )
+    .bind(tenant.as_str())
+    .bind(rt)
+    .bind(id)
+    .bind(kind.as_str())
+    .bind(to_i64(version.get()))
+    .bind(ts(at))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(be)?;
+    Ok(to_u64(row.try_get("seq").map_err(be)?))
+}
+
+fn kind_from_str(s: &str) -> Result<ChangeKind, StoreError> {
+    Ok(match s {
+        "created" => ChangeKind::Created,
+        "replaced" => ChangeKind::Replaced,
+        "patched" => ChangeKind::Patched,
+        "deleted" => ChangeKind::Deleted,
+        "membershipChanged" => ChangeKind::MembershipChanged,
+        other => {
+            return Err(StoreError::backend(std::io::Error::other(format!(
+                "unknown change kind `{other}` in the database"
+            ))))
+        }
+    })
+}
+
+/// Applies a membership delta; returns whether the membership changed.
+async fn apply_delta(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    group: &str,
+    delta: &MembershipDelta,
+) -> Result<bool, StoreError> {
+    resolve_members(conn, tenant, group, &delta.add).await?;
+    let adding: std::collections::HashSet<&str> =
+        delta.add.iter().map(|m| m.value.as_str()).collect();
+    let mut changed = false;
+    if delta.clear {
+        let existing =
+            sqlx::query("SELECT member_id FROM members WHERE tenant = ?1 AND group_id = ?2")
+                .bind(tenant.as_str())
+                .bind(group)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(be)?;
+        for row in existing {
+            let m: String = row.try_get("member_id").map_err(be)?;
+            if !adding.contains(m.as_str()) {
+                remove_member(conn, tenant, group, &m).await?;
+                changed = true;
+            }
+        }
+    } else {
+        for r in &delta.remove {
+            if !adding.contains(r.as_str())
+                && remove_member(conn, tenant, group, r.as_str()).await?
+            {
+                changed = true;
+            }
+        }
+    }
+    for m in &delta.add {
+        if insert_member(conn, tenant, group, m.value.as_str()).await? {
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
+async fn remove_member(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    group: &str,
+    member: &str,
+) -> Result<bool, StoreError> {
+    let r =
+        sqlx::query("DELETE FROM members WHERE tenant = ?1 AND group_id = ?2 AND member_id = ?3")
+            .bind(tenant.as_str())
+            .bind(group)
+            .bind(member)
+            .execute(&mut *conn)
+            .await
+            .map_err(be)?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// The members of `group`, ordered by member id, from `start` (0-based), at most `count`.
+async fn member_list(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    group: &str,
+    start: usize,
+    count: usize,
+) -> Result<Vec<Member>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT m.member_id, x.rt, x.display FROM members AS m \
+         LEFT JOIN resources AS x ON x.tenant = m.tenant AND x.id = m.member_id \
+         WHERE m.tenant = ?1 AND m.group_id = ?2 ORDER BY m.member_id LIMIT ?3 OFFSET ?4",
+    )
+    .bind(tenant.as_str())
+    .bind(group)
+    .bind(i64::try_from(count).unwrap_or(-1))
+    .bind(i64::try_from(start).unwrap_or(i64::MAX))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(be)?;
+    rows.iter()
+        .map(|r| {
+            Ok(Member {
+                value: ResourceId::new(r.try_get::<String, _>("member_id").map_err(be)?),
+                resource_type: r
+                    .try_get::<Option<String>, _>("rt")
+                    .map_err(be)?
+                    .unwrap_or_default(),
+                display: r.try_get("display").map_err(be)?,
+            })
+        })
+        .collect()
+}
+
+/// Binds translated parameters.
+fn bind_all(args: &mut SqliteArguments, params: &[Param]) -> Result<(), StoreError> {
+    for p in params {
+        let r = match p {
+            Param::Text(s) => args.add(s.clone()),
+            Param::Int(i) => args.add(*i),
+            Param::Real(f) => args.add(*f),
+        };
+        r.map_err(|e| StoreError::Backend(Arc::from(e)))?;
+    }
+    Ok(())
+}
+
+/// The SQL `ORDER BY` for a sort the database can do exactly, with the creation order
+/// breaking ties as the engine's stable sort does; `None` when it cannot.
+fn order_by(rt: &ResourceDef, spec: &SortSpec) -> Option<String> {
+    let by = &spec.by;
+    let col: String = if by.urn.is_none() && by.name.eq_ignore_ascii_case("meta") {
+        match by.sub_attr.as_deref() {
+            Some(s) if s.eq_ignore_ascii_case("created") => "r.created_key".into(),
+            Some(s) if s.eq_ignore_ascii_case("lastModified") => "r.modified_key".into(),
+            _ => return None,
+        }
+    } else if by.urn.is_none() && by.sub_attr.is_none() && by.name.eq_ignore_ascii_case("id") {
+        "r.id".into()
+    } else {
+        let r = rt.resolve(by)?;
+        if r.extension.is_some() || r.sub.is_some() {
+            return None;
+        }
+        let keys = [Box::<str>::from(r.attr.name.as_str())];
+        column_for(rt, &keys, !r.attr.case_exact)?.to_owned()
+    };
+    let dir = match spec.order {
+        SortOrder::Ascending => "ASC",
+        SortOrder::Descending => "DESC",
+    };
+    Some(format!(
+        "({col} IS NULL OR {col} = '') ASC, {col} {dir}, r.ord ASC"
+    ))
+}
+
+/// A create inside the caller's transaction; returns the resource and its change's `seq`.
+async fn create_in(
+    tx: &mut SqliteConnection,
+    tenant: &TenantId,
+    rt: &ResourceDef,
+    req: CreateRequest,
+) -> Result<(StoredResource, u64), StoreError> {
+    let d = derive(&req.doc)?;
+    let id = req.id.as_str();
+    if current(&mut *tx, tenant, id).await?.is_some() {
+        return Err(StoreError::Conflict {
+            attribute: "id".into(),
+        });
+    }
+    check_unique(&mut *tx, tenant, rt, id, &req.unique_keys).await?;
+    resolve_members(&mut *tx, tenant, id, &req.members).await?;
+    let created = ts(&req.now);
+    let key = docs::date_key(&req.now.fixed_offset());
+    sqlx::query(
+        "INSERT INTO resources (tenant, id, rt, version, created, created_key, modified, modified_key, \
+         doc, fdoc, ddoc, user_name_cf, external_id, display_name_cf, display) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )
+    .bind(tenant.as_str())
+    .bind(id)
+    .bind(rt.name())
+    .bind(to_i64(Version::INITIAL.get()))
+    .bind(&created)
+    .bind(&key)
+    .bind(&d.doc)
+    .bind(&d.fdoc)
+    .bind(&d.ddoc)
+    .bind(&d.user_name_cf)
+    .bind(&d.external_id)
+    .bind(&d.display_name_cf)
+    .bind(&d.display)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict {
+            attribute: "id".into(),
+        },
+        e => be(e),
+    })?;
+    insert_unique(&mut *tx, tenant, rt, id, &req.unique_keys).await?;
+    for m in &req.members {
+        insert_member(&mut *tx, tenant, id, m.value.as_str()).await?;
+    }
+    let seq = push_change(
+        &mut *tx,
+        tenant,
+        rt.name(),
+        id,
+        ChangeKind::Created,
+        Version::INITIAL,
+        &req.now,
+    )
+    .await?;
+    Ok((
+        StoredResource {
+            id: req.id,
+            resource_type: rt.name().to_owned(),
+            version: Version::INITIAL,
+            created: req.now,
+            last_modified: req.now,
+            doc: req.doc,
+            members: None,
+        },
+        seq,
+    ))
+}
+
+#[async_trait]
+impl ResourceStore for SqliteStore {
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        req: CreateRequest,
+    ) -> Result<StoredResource, StoreError> {
+        let mut tx = self.begin().await?;
+        let (out, seq) = create_in(&mut tx, tenant, rt, req).await?;
+        tx.commit().await.map_err(be)?;
+        self.notify(tenant, seq);
+        Ok(out)
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        include_members: bool,
+    ) -> Result<StoredResource, StoreError> {
+        let mut conn = self.reader.acquire().await.map_err(be)?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "{SELECT_RESOURCE} WHERE r.tenant = ?1 AND r.id = ?2 AND r.rt = ?3"
+        )))
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .bind(rt.name())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(be)?
+        .ok_or_else(|| not_found(rt, id))?;
+        let mut res = resource_from_row(&row)?;
+        if include_members {
+            res.members = Some(member_list(&mut conn, tenant, id.as_str(), 0, usize::MAX).await?);
+        }
+        Ok(res)
+    }
+
+    async fn update(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        req: UpdateRequest,
+    ) -> Result<StoredResource, StoreError> {
+        let derived = req.document.as_ref().map(|d| derive(&d.doc)).transpose()?;
+        let mut tx = self.begin().await?;
+        let cur = current(&mut tx, tenant, id.as_str())
+            .await?
+            .filter(|c| c.rt == rt.name())
+            .ok_or_else(|| not_found(rt, id))?;
+        if let Some(v) = req.expected_version {
+            if v != cur.version {
+                return Err(StoreError::VersionMismatch {
+                    current: cur.version,
+                });
+            }
+        }
+        if let Some(doc) = &req.document {
+            check_unique(&mut tx, tenant, rt, id.as_str(), &doc.unique_keys).await?;
+        }
+        let membership_changed = match &req.members {
+            Some(delta) => apply_delta(&mut tx, tenant, id.as_str(), delta).await?,
+            None => false,
+        };
+        let (doc, derived) = match (req.document, derived) {
+            (Some(doc), Some(derived)) => (Some(doc), Some(derived)),
+            _ => (None, None),
+        };
+        if doc.is_none() && !membership_changed {
+            // Nothing to write; the transaction is rolled back on drop.
+            drop(tx);
+            return self.get(tenant, rt, id, false).await;
+        }
+        let version = cur.version.next();
+        let now = ts(&req.now);
+        let now_key = docs::date_key(&req.now.fixed_offset());
+        let updated = match (&doc, &derived) {
+            (Some(doc), Some(d)) => {
+                sqlx::query("DELETE FROM unique_keys WHERE tenant = ?1 AND id = ?2")
+                    .bind(tenant.as_str())
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
+                insert_unique(&mut tx, tenant, rt, id.as_str(), &doc.unique_keys).await?;
+                sqlx::query(
+                    "UPDATE resources SET version = ?3, modified = ?4, modified_key = ?5, doc = ?6, fdoc = ?7, \
+                     ddoc = ?8, user_name_cf = ?9, external_id = ?10, display_name_cf = ?11, display = ?12 \
+                     WHERE tenant = ?1 AND id = ?2 AND version = ?13",
+                )
+                .bind(tenant.as_str())
+                .bind(id.as_str())
+                .bind(to_i64(version.get()))
+                .bind(&now)
+                .bind(&now_key)
+                .bind(&d.doc)
+                .bind(&d.fdoc)
+                .bind(&d.ddoc)
+                .bind(&d.user_name_cf)
+                .bind(&d.external_id)
+                .bind(&d.display_name_cf)
+                .bind(&d.display)
+                .bind(to_i64(cur.version.get()))
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?
+            }
+            _ => sqlx::query(
+                "UPDATE resources SET version = ?3, modified = ?4, modified_key = ?5 \
+                 WHERE tenant = ?1 AND id = ?2 AND version = ?6",
+            )
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .bind(to_i64(version.get()))
+            .bind(&now)
+            .bind(&now_key)
+            .bind(to_i64(cur.version.get()))
+            .execute(&mut *tx)
+            .await
+            .map_err(be)?,
+        };
+        if updated.rows_affected() != 1 {
+            // Unreachable while the transaction holds the write lock; kept as the
+            // database-side guard of the version check.
+            return Err(StoreError::VersionMismatch {
+                current: cur.version,
+            });
+        }
+        let kind = match (doc.is_some(), req.kind) {
+            (false, _) => ChangeKind::MembershipChanged,
+            (true, UpdateKind::Replace) => ChangeKind::Replaced,
+            (true, UpdateKind::Patch) => ChangeKind::Patched,
+        };
+        let seq = push_change(
+            &mut tx,
+            tenant,
+            rt.name(),
+            id.as_str(),
+            kind,
+            version,
+            &req.now,
+        )
+        .await?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "{SELECT_RESOURCE} WHERE r.tenant = ?1 AND r.id = ?2"
+        )))
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(be)?;
+        let mut out = resource_from_row(&row)?;
+        if let Some(doc) = doc {
+            out.doc = doc.doc;
+        }
+        tx.commit().await.map_err(be)?;
+        self.notify(tenant, seq);
+        Ok(out)
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        expected_version: Option<Version>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let cur = current(&mut tx, tenant, id.as_str())
+            .await?
+            .filter(|c| c.rt == rt.name())
+            .ok_or_else(|| not_found(rt, id))?;
+        if let Some(v) = expected_version {
+            if v != cur.version {
+                return Err(StoreError::VersionMismatch {
+                    current: cur.version,
+                });
+            }
+        }
+        for sql in [
+            "DELETE FROM resources WHERE tenant = ?1 AND id = ?2",
+            "DELETE FROM unique_keys WHERE tenant = ?1 AND id = ?2",
+            "DELETE FROM members WHERE tenant = ?1 AND group_id = ?2",
+        ] {
+            sqlx::query(sql)
+                .bind(tenant.as_str())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?;
+        }
+        let mut seq = push_change(
+            &mut tx,
+            tenant,
+            rt.name(),
+            id.as_str(),
+            ChangeKind::Deleted,
+            cur.version.next(),
+            &now,
+        )
+        .await?;
+        let groups = sqlx::query(
+            "DELETE FROM members WHERE tenant = ?1 AND member_id = ?2 RETURNING group_id",
+        )
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(be)?;
+        let mut group_ids: Vec<String> = groups
+            .iter()
+            .map(|r| r.try_get::<String, _>("group_id").map_err(be))
+            .collect::<Result<_, _>>()?;
+        group_ids.sort();
+        let (now_s, now_key) = (ts(&now), docs::date_key(&now.fixed_offset()));
+        for g in group_ids {
+            let row = sqlx::query(
+                "UPDATE resources SET version = version + 1, modified = ?3, modified_key = ?4 \
+                 WHERE tenant = ?1 AND id = ?2 RETURNING rt, version",
+            )
+            .bind(tenant.as_str())
+            .bind(&g)
+            .bind(&now_s)
+            .bind(&now_key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(be)?;
+            let Some(row) = row else { continue };
+            let grt: String = row.try_get("rt").map_err(be)?;
+            let gv = Version::new(to_u64(row.try_get("version").map_err(be)?));
+            seq = push_change(
+                &mut tx,
+                tenant,
+                &grt,
+                &g,
+                ChangeKind::MembershipChanged,
+                gv,
+                &now,
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(be)?;
+        self.notify(tenant, seq);
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        query: &ListQuery,
+    ) -> Result<Page, StoreError> {
+        let cond = match &query.filter {
+            Some(f) => {
+                let compiled = compile(rt, f)?;
+                sql::translate(rt, compiled.root(), 3)
+            }
+            None => Where {
+                sql: "1".into(),
+                params: Vec::new(),
+                exact: true,
+            },
+        };
+        let order = match &query.sort {
+            None => Some("r.ord ASC".to_owned()),
+            Some(spec) => order_by(rt, spec),
+        };
+        let mut conn = self.reader.acquire().await.map_err(be)?;
+        let where_sql = format!("r.tenant = ?1 AND r.rt = ?2 AND {}", cond.sql);
+        let args = || -> Result<SqliteArguments, StoreError> {
+            let mut a = SqliteArguments::default();
+            bind_all(
+                &mut a,
+                &[
+                    Param::Text(tenant.as_str().to_owned()),
+                    Param::Text(rt.name().to_owned()),
+                ],
+            )?;
+            bind_all(&mut a, &cond.params)?;
+            Ok(a)
+        };
+
+        match (cond.exact, order) {
+            (true, Some(order)) => {
+                let count_row = sqlx::query_with(
+                    AssertSqlSafe(format!(
+                        "SELECT count(*) AS n FROM resources AS r WHERE {where_sql}"
+                    )),
+                    args()?,
+                )
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(be)?;
+                let total =
+                    usize::try_from(count_row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
+                let window = super::page_window(query.start_index, query.count, total);
+                let mut resources = Vec::with_capacity(window.len());
+                if !window.is_empty() {
+                    let rows = sqlx::query_with(
+                        AssertSqlSafe(format!(
+                            "{SELECT_RESOURCE} WHERE {where_sql} ORDER BY {order} LIMIT {} OFFSET {}",
+                            window.len(),
+                            window.start
+                        )),
+                        args()?,
+                    )
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(be)?;
+                    for row in &rows {
+                        resources.push(resource_from_row(row)?);
+                    }
+                }
+                if query.include_members {
+                    for r in &mut resources {
+                        r.members = Some(
+                            member_list(&mut conn, tenant, r.id.as_str(), 0, usize::MAX).await?,
+                        );
+                    }
+                }
+                Ok(Page {
+                    resources,
+                    total_results: total,
+                    pushdown: Pushdown::Exact,
+                })
+            }
+            (exact, _) => {
+                // A superset (or an order SQL cannot give): the service evaluates, sorts and
+                // pages the candidates.
+                let rows = sqlx::query_with(
+                    AssertSqlSafe(format!(
+                        "{SELECT_RESOURCE} WHERE {where_sql} ORDER BY r.ord ASC"
+                    )),
+                    args()?,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(be)?;
+                let with_members = query.include_members
+                    || Needs::of(query.filter.as_ref(), query.sort.as_ref()).members;
+                let mut resources = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let mut r = resource_from_row(row)?;
+                    if with_members {
+                        r.members = Some(
+                            member_list(&mut conn, tenant, r.id.as_str(), 0, usize::MAX).await?,
+                        );
+                    }
+                    resources.push(r);
+                }
+                let pushdown = if !exact && cond.sql == "1" {
+                    Pushdown::Unsupported
+                } else {
+                    Pushdown::Inexact
+                };
+                Ok(Page {
+                    total_results: resources.len(),
+                    resources,
+                    pushdown,
+                })
+            }
+        }
+    }
+
+    async fn members(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        group: &ResourceId,
+        start_index: usize,
+        count: usize,
+    ) -> Result<MemberPage, StoreError> {
+        let mut conn = self.reader.acquire().await.map_err(be)?;
+        let found = current(&mut conn, tenant, group.as_str())
+            .await?
+            .filter(|c| c.rt == rt.name());
+        if found.is_none() {
+            return Err(not_found(rt, group));
+        }
+        let row =
+            sqlx::query("SELECT count(*) AS n FROM members WHERE tenant = ?1 AND group_id = ?2")
+                .bind(tenant.as_str())
+                .bind(group.as_str())
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(be)?;
+        let total = usize::try_from(row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
+        let w = super::page_window(start_index, count, total);
+        let members = if w.is_empty() {
+            Vec::new()
+        } else {
+            member_list(&mut conn, tenant, group.as_str(), w.start, w.len()).await?
+        };
+        Ok(MemberPage {
+            members,
+            total_results: total,
+        })
+    }
+
+    async fn groups_of(
+        &self,
+        tenant: &TenantId,
+        member: &ResourceId,
+    ) -> Result<Vec<GroupRef>, StoreError> {
+        let mut conn = self.reader.acquire().await.map_err(be)?;
+        let rows = sqlx::query(
+            "SELECT m.group_id, g.rt, g.display FROM members AS m \
+             JOIN resources AS g ON g.tenant = m.tenant AND g.id = m.group_id \
+             WHERE m.tenant = ?1 AND m.member_id = ?2 ORDER BY m.group_id",
+        )
+        .bind(tenant.as_str())
+        .bind(member.as_str())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(be)?;
+        rows.iter()
+            .map(|r| {
+                Ok(GroupRef {
+                    id: ResourceId::new(r.try_get::<String, _>("group_id").map_err(be)?),
+                    resource_type: r.try_get("rt").map_err(be)?,
+                    display: r.try_get("display").map_err(be)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn changes_since(
+        &self,
+        tenant: &TenantId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        let mut conn = self.reader.acquire().await.map_err(be)?;
+        let rows = sqlx::query(
+            "SELECT seq, rt, id, kind, version, at FROM changes \
+             WHERE tenant = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )
+        .bind(tenant.as_str())
+        .bind(to_i64(after))
+        .bind(i64::try_from(limit).unwrap_or(-1))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(be)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Change {
+                    seq: to_u64(r.try_get("seq").map_err(be)?),
+                    tenant: tenant.clone(),
+                    resource_type: r.try_get("rt").map_err(be)?,
+                    id: ResourceId::new(r.try_get::<String, _>("id").map_err(be)?),
+                    kind: kind_from_str(&r.try_get::<String, _>("kind").map_err(be)?)?,
+                    version: Version::new(to_u64(r.try_get("version").map_err(be)?)),
+                    at: parse_ts(&r.try_get::<String, _>("at").map_err(be)?)?,
+                })
+            })
+            .collect()
+    }
+}
