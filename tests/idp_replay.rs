@@ -14,6 +14,12 @@ use common::Harness;
 use http::{Method, Request};
 use serde_json::{json, Value};
 
+/// Every replay of this file again on each SQL store the build has.
+#[test]
+fn the_replays_pass_on_the_sql_stores() {
+    common::rerun_on_sql_backends();
+}
+
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 fn patch_op(ops: Value) -> Value {

@@ -21,6 +21,15 @@ fn user(user_name: &str) -> Value {
     })
 }
 
+// ---- the same tests on the SQL stores ------------------------------------------------------
+
+/// Every test of this file again on each SQL store the build has (`--features sqlite`,
+/// `postgres`): the service must behave the same whatever the backend.
+#[test]
+fn the_service_tests_pass_on_the_sql_stores() {
+    common::rerun_on_sql_backends();
+}
+
 // ---- authentication and routing ------------------------------------------------------------
 
 #[tokio::test]
@@ -1056,11 +1065,9 @@ mod broken {
 
 #[tokio::test]
 async fn backend_failures_are_500_without_the_backend_text() {
-    let memory = std::sync::Arc::new(scimkit::store::MemoryStore::new());
     let h = Harness::with_store(
         scimkit::Settings::default(),
         std::sync::Arc::new(BrokenStore),
-        memory,
     )
     .await;
     for (method, path, body) in [

@@ -1,4 +1,10 @@
-//! Shared harness for the service tests: a service with an in-memory store and two tenants.
+//! Shared harness for the service tests: a service with a store and two tenants.
+//!
+//! The store is the MemoryStore unless `SCIMKIT_SERVICE_BACKEND` names another backend:
+//! `sqlite` (a fresh file under the target directory's temp dir, tenants and tokens in it
+//! too) or `postgres` (a fresh database on the test PostgreSQL server). The service tests
+//! re-run themselves with each SQL backend the build has (see `sql_backends` in
+//! tests/service.rs).
 #![allow(
     dead_code,
     unreachable_pub,
@@ -13,7 +19,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::Value;
 
-use scimkit::auth::Tenants;
+use scimkit::auth::{MemoryTenantStore, SystemClock, TenantStore, Tenants};
 use scimkit::service::ScimService;
 use scimkit::store::{MemoryStore, ResourceStore};
 use scimkit::{Settings, TenantId};
@@ -23,7 +29,7 @@ pub const PUBLIC_URL: &str = "https://app.example.com/scim/v2";
 pub struct Harness {
     pub service: ScimService,
     pub tenants: Tenants,
-    pub store: Arc<MemoryStore>,
+    pub store: Arc<dyn ResourceStore>,
     pub token: String,
     pub other_token: String,
 }
@@ -41,16 +47,21 @@ impl Harness {
     }
 
     pub async fn with_settings(settings: Settings) -> Harness {
-        let store = Arc::new(MemoryStore::new());
-        Harness::with_store(settings, store.clone(), store).await
+        let backend = std::env::var("SCIMKIT_SERVICE_BACKEND").unwrap_or_default();
+        let (store, tenant_store) = backend_stores(&backend).await;
+        Harness::build(settings, store, tenant_store).await
     }
 
-    pub async fn with_store(
+    pub async fn with_store(settings: Settings, store: Arc<dyn ResourceStore>) -> Harness {
+        Harness::build(settings, store, Arc::new(MemoryTenantStore::new())).await
+    }
+
+    async fn build(
         settings: Settings,
         store: Arc<dyn ResourceStore>,
-        memory: Arc<MemoryStore>,
+        tenant_store: Arc<dyn TenantStore>,
     ) -> Harness {
-        let tenants = Tenants::in_memory();
+        let tenants = Tenants::new(tenant_store, Arc::new(SystemClock));
         let acme = TenantId::new("acme").unwrap();
         let other = TenantId::new("other").unwrap();
         tenants
@@ -63,13 +74,13 @@ impl Harness {
             .unwrap();
         let (_, token) = tenants.issue_token(&acme, "okta", None).await.unwrap();
         let (_, other_token) = tenants.issue_token(&other, "entra", None).await.unwrap();
-        let service = ScimService::builder(PUBLIC_URL, store, Arc::clone(tenants.store()))
+        let service = ScimService::builder(PUBLIC_URL, store.clone(), Arc::clone(tenants.store()))
             .build()
             .unwrap();
         Harness {
             service,
             tenants,
-            store: memory,
+            store,
             token: token.expose_secret().to_owned(),
             other_token: other_token.expose_secret().to_owned(),
         }
@@ -202,5 +213,82 @@ impl Reply {
 
     pub fn detail(&self) -> &str {
         self.body["detail"].as_str().unwrap_or("")
+    }
+}
+
+/// The stores for backend `name` (see the module docs); the MemoryStore for `""`.
+pub async fn backend_stores(name: &str) -> (Arc<dyn ResourceStore>, Arc<dyn TenantStore>) {
+    match name {
+        "" | "memory" => (
+            Arc::new(MemoryStore::new()),
+            Arc::new(MemoryTenantStore::new()),
+        ),
+        #[cfg(feature = "sqlite")]
+        "sqlite" => {
+            use std::sync::atomic::{AtomicUsize, Ordering};
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+                "service-{}-{}.db",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let store = Arc::new(
+                scimkit::store::sqlite::SqliteStore::open(&path)
+                    .await
+                    .expect("open the SQLite store"),
+            );
+            (store.clone(), store)
+        }
+        other => panic!("SCIMKIT_SERVICE_BACKEND={other}: not a backend of this build"),
+    }
+}
+
+/// The SQL backends this build has.
+pub fn sql_backends() -> Vec<&'static str> {
+    let mut b = Vec::new();
+    if cfg!(feature = "sqlite") {
+        b.push("sqlite");
+    }
+    if cfg!(feature = "postgres") {
+        b.push("postgres");
+    }
+    b
+}
+
+/// Runs this whole test binary again once per SQL backend of the build, with
+/// `SCIMKIT_SERVICE_BACKEND` set, and fails when any of its tests fails there. Inside such a
+/// run it does nothing (so it does not recurse).
+pub fn rerun_on_sql_backends() {
+    if std::env::var_os("SCIMKIT_SERVICE_BACKEND").is_some() {
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    for backend in sql_backends() {
+        let out = std::process::Command::new(&exe)
+            .env("SCIMKIT_SERVICE_BACKEND", backend)
+            .args(["--test-threads", "2"])
+            .output()
+            .expect("re-run the test binary");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "the tests failed on the {backend} backend:\n{text}"
+        );
+        // The run must have run the tests, not filtered them all away.
+        assert!(
+            text.contains("test result: ok") && !text.contains(" 0 passed"),
+            "no tests ran on the {backend} backend:\n{text}"
+        );
+        eprintln!(
+            "{backend}: {}",
+            text.lines()
+                .filter(|l| l.starts_with("test result"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
     }
 }
