@@ -53,6 +53,9 @@ pub use eval::{CompileOptions, CompiledFilter};
 pub use parse::{MAX_NESTING, MAX_TREE_DEPTH};
 pub use sort::{compare_resources, sort_resources};
 
+#[cfg(feature = "postgres")]
+pub(crate) use eval::parse_date_time;
+
 use crate::error::ScimError;
 use crate::settings::Limits;
 
