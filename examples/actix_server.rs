@@ -123,6 +123,13 @@ fn main() -> ExitCode {
         print!("{USAGE}");
         return ExitCode::SUCCESS;
     }
+    if cli.admin_secret.is_some() {
+        eprintln!(
+            "error: --admin-secret: the admin console is in the axum example only \
+             (cargo run --example axum_server)\n\n{USAGE}"
+        );
+        return ExitCode::from(2);
+    }
     common::init_logging();
     let result = actix_web::rt::System::new().block_on(async {
         if cli.command == Command::Serve {

@@ -13,10 +13,13 @@
     clippy::indexing_slicing
 )]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+#[path = "common/examples.rs"]
+mod examples;
+
+use std::path::Path;
+use std::process::Command;
+
+use examples::{scratch_dir, Server};
 
 fn required() -> bool {
     std::env::var("SCIMKIT_REQUIRE_CONFORMANCE").is_ok_and(|v| v == "1")
@@ -28,75 +31,6 @@ fn skip(why: &str) {
         "conformance tools required but unavailable: {why}"
     );
     eprintln!("\n*** SKIPPING the SCIM conformance tools: {why} ***\n");
-}
-
-/// The example binary `cargo test` built next to this test binary.
-fn example_binary(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    // target/<profile>/deps/conformance-<hash> -> target/<profile>/examples/<name>
-    let profile_dir = exe.parent()?.parent()?;
-    let path = profile_dir.join("examples").join(name);
-    path.exists().then_some(path)
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the example on a free loopback port with an in-memory store and reads the base
-/// URL and token it prints.
-fn start(binary: &Path, extra: &[&str]) -> (Server, String, String) {
-    let mut child = Command::new(binary)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-            "memory",
-            "--tenant",
-            "conformance",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the example server starts");
-    let stdout = child.stdout.take().unwrap();
-    let server = Server(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut url = None;
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(u) = line.strip_prefix("SCIM base URL: ") {
-                url = Some(u.trim().to_owned());
-            } else if let Some(t) = line.strip_prefix("Bearer token: ") {
-                let _ = tx.send((url.clone().unwrap_or_default(), t.trim().to_owned()));
-            }
-        }
-    });
-    let (url, token) = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the server prints its base URL and token");
-    // Wait until it answers.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let addr = url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the server never listened on {addr}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (server, url, token)
 }
 
 fn run_tools(python: &str, url: &str, token: &str) {
@@ -122,9 +56,17 @@ fn axum_example_passes_scim2_tester_and_scim_sanity() {
     let Ok(python) = std::env::var("SCIMKIT_CONFORMANCE_PYTHON") else {
         return skip("SCIMKIT_CONFORMANCE_PYTHON is not set (see .ci/run)");
     };
-    let Some(binary) = example_binary("axum_server") else {
-        return skip("the axum_server example was not built with this test");
-    };
-    let (_server, url, token) = start(&binary, &[]);
+    // The axum example on a free loopback port, in-memory store, its own tenant.
+    let dir = scratch_dir("conformance");
+    let server = Server::start(
+        "axum_server",
+        &dir,
+        &["--store", "memory", "--tenant", "conformance"],
+        true,
+    );
+    let (url, token) = (
+        server.base_url.clone(),
+        server.token.clone().unwrap_or_default(),
+    );
     run_tools(&python, &url, &token);
 }

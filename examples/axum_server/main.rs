@@ -7,8 +7,10 @@
 //! cargo run --example axum_server --features sqlite -- groups   # the groups pushed so far
 //! ```
 //!
-//! The SCIM part is `adapter.rs`; the rest (command line, store, tenant bootstrap, admin
-//! commands) is shared with the actix-web example in `examples/common/`.
+//! The SCIM part is `adapter.rs`; the admin console at `/admin` (connections, tokens, user
+//! collections, a demo of the host's access policies) is `admin.rs`; the rest (command line,
+//! store, tenant bootstrap, admin commands) is shared with the actix-web example in
+//! `examples/common/`.
 
 // A binary: `pub` marks what its modules share, nothing is exported.
 #![allow(unreachable_pub)]
@@ -17,6 +19,7 @@
 mod common;
 
 mod adapter;
+mod admin;
 
 use std::process::ExitCode;
 
@@ -25,26 +28,46 @@ use axum::routing::get;
 use axum::Router;
 use scimkit::service::ScimService;
 
+use admin::Admin;
 use common::app::App;
 use common::cli::{Cli, Command, USAGE};
 
 /// The router's state. Handlers extract what they need from it (`State<ScimService>` for
-/// the SCIM adapter, `State<App>` for pages that use the admin API).
-impl FromRef<App> for ScimService {
-    fn from_ref(app: &App) -> ScimService {
-        app.service.clone()
+/// the SCIM adapter, `State<Admin>` for the admin console).
+#[derive(Clone)]
+struct ServerState {
+    app: App,
+    admin: Admin,
+}
+
+impl FromRef<ServerState> for ScimService {
+    fn from_ref(state: &ServerState) -> ScimService {
+        state.app.service.clone()
+    }
+}
+
+impl FromRef<ServerState> for Admin {
+    fn from_ref(state: &ServerState) -> Admin {
+        state.admin.clone()
     }
 }
 
 /// Every route of the server. SCIM is the fallback: the service itself answers 404 (as a
-/// SCIM error) for a path outside its mount point, so no SCIM route needs listing here.
-/// Other pages (an admin console, say) are nested here before the fallback.
-fn router(app: App) -> Router {
+/// SCIM error) for a path outside its mount point, so no SCIM route needs listing here. The
+/// admin console's routes (all under `/admin`) come before the fallback.
+fn router(app: App, admin: Admin) -> Router {
     Router::new()
         .route("/ping", get(ping))
+        .merge(admin::routes())
         .fallback(adapter::scim)
         .layer(axum::middleware::from_fn(adapter::log_requests))
-        .with_state(app)
+        .with_state(ServerState { app, admin })
+}
+
+/// The scheme, host and port of an absolute URL.
+fn origin(url: &str) -> &str {
+    let path = common::app::url_path(url);
+    url.strip_suffix(path).unwrap_or(url)
 }
 
 /// A trivial handler: a health check, and the ceiling `scripts/load.sh` measures SCIM
@@ -105,12 +128,42 @@ async fn serve(cli: &Cli) -> Result<(), String> {
     let token = app.bootstrap(cli).await?;
     app.seed_users(&cli.tenant, cli.seed_users).await?;
 
+    // The console's password: given (flag or environment, not echoed), or drawn and printed.
+    let given = cli
+        .admin_secret
+        .clone()
+        .or_else(|| std::env::var("SCIMKIT_ADMIN_SECRET").ok());
+    let shown = match &given {
+        Some(s) if s.chars().count() < common::cli::MIN_ADMIN_SECRET_CHARS => {
+            return Err(format!(
+                "SCIMKIT_ADMIN_SECRET must be at least {} characters",
+                common::cli::MIN_ADMIN_SECRET_CHARS
+            ));
+        }
+        Some(_) => "as given".to_owned(),
+        None => String::new(),
+    };
+    let secret = match given {
+        Some(s) => s,
+        None => Admin::random_secret()?,
+    };
+    let shown = if shown.is_empty() {
+        secret.as_str()
+    } else {
+        shown.as_str()
+    };
+    let admin = Admin::new(app.clone(), &secret);
+    // Printed first, so that a reader of the two SCIM lines below has this one already.
+    println!(
+        "Admin console: {}/admin (secret: {shown})",
+        origin(&app.service.base_url(&cli.tenant))
+    );
     println!("SCIM base URL: {}", app.service.base_url(&cli.tenant));
     if let Some(token) = token {
         println!("Bearer token: {token}");
     }
     tracing::info!(%addr, "listening");
-    axum::serve(listener, router(app))
+    axum::serve(listener, router(app, admin))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;

@@ -35,10 +35,17 @@ Options:
                        base64url characters
   --strict             serve the tenant in strict RFC mode (every tolerance off)
   --seed-users N       create N users on start (for load tests)
+  --admin-secret S     axum_server only: the password of the admin console at /admin (at
+                       least 16 characters; default: SCIMKIT_ADMIN_SECRET, or a random one
+                       printed on start)
   -h, --help           print this help
 
 Logging goes to stderr; RUST_LOG sets the level (error, warn, info, debug, trace).
 ";
+
+/// The shortest admin console password accepted: the console hands out SCIM tokens, so it
+/// must not be guessable.
+pub const MIN_ADMIN_SECRET_CHARS: usize = 16;
 
 /// Where resources, tenants and tokens are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +160,8 @@ pub struct Cli {
     pub strict: bool,
     /// `--seed-users`.
     pub seed_users: usize,
+    /// `--admin-secret` (the axum example's admin console password).
+    pub admin_secret: Option<String>,
 }
 
 impl Cli {
@@ -188,6 +197,7 @@ impl Cli {
         let mut seed_users = 0;
         let mut name = None;
         let mut label = None;
+        let mut admin_secret = None;
         let mut words: Vec<String> = Vec::new();
 
         let mut args = args.into_iter();
@@ -236,6 +246,16 @@ impl Cli {
                         .parse()
                         .map_err(|_| format!("--seed-users `{v}` is not a number"))?;
                 }
+                "--admin-secret" => {
+                    let v = value("--admin-secret")?;
+                    if v.chars().count() < MIN_ADMIN_SECRET_CHARS {
+                        // Never echo the value: it is a secret, even when too short.
+                        return Err(format!(
+                            "--admin-secret must be at least {MIN_ADMIN_SECRET_CHARS} characters"
+                        ));
+                    }
+                    admin_secret = Some(v);
+                }
                 "--name" => name = Some(value("--name")?),
                 "--label" => label = Some(value("--label")?),
                 f if f.starts_with('-') => return Err(format!("unknown option `{f}`")),
@@ -280,6 +300,7 @@ impl Cli {
             token,
             strict,
             seed_users,
+            admin_secret,
         })
     }
 }

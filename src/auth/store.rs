@@ -290,7 +290,7 @@ impl TenantStore for MemoryTenantStore {
         let mut inner = self.write();
         let Inner { tokens, by_id, .. } = &mut *inner;
         if let Some(r) = by_id.get(id).and_then(|h| tokens.get_mut(h)) {
-            if r.last_used.map_or(true, |prev| prev < at) {
+            if r.last_used.is_none_or(|prev| prev < at) {
                 r.last_used = Some(at);
             }
         }

@@ -269,9 +269,9 @@ impl TokenVerifier for BearerTokenVerifier {
         if !enabled {
             return Err(unauthorized());
         }
-        let stale = record.last_used.map_or(true, |at| {
-            now.signed_duration_since(at) >= self.last_used_interval
-        });
+        let stale = record
+            .last_used
+            .is_none_or(|at| now.signed_duration_since(at) >= self.last_used_interval);
         if stale {
             // Best-effort by design (see the type docs): an outage of this write must not
             // lock the IdP out.

@@ -486,7 +486,7 @@ impl<'a> Parser<'a> {
                     None
                 };
                 match lit {
-                    Some(v) if !self.peek_at(at + w.len()).is_some_and(|b| b == b'.') => {
+                    Some(v) if self.peek_at(at + w.len()).is_none_or(|b| b != b'.') => {
                         self.pos += w.len();
                         Ok(v)
                     }

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ScimError;
 use crate::filter::{CompValue, CompareOp, CompiledFilter, Filter};
-use crate::resource::{normalize_value, ResourceId};
+use crate::resource::{json_type_name, normalize_value, ResourceId};
 use crate::schema::{AttrPath, AttributeDef, Mutability, ResourceDef};
 use crate::settings::{Settings, Tolerances};
 use crate::store::{MemberRef, MembershipDelta};
@@ -847,7 +847,7 @@ impl<'a> Engine<'a, '_> {
             check_sub_mutability(kind, sub, t.src)?;
         }
         let single = !t.attr.multi_valued;
-        let selects = |e: &Value| t.filter.as_ref().map_or(true, |f| f.matches(e));
+        let selects = |e: &Value| t.filter.as_ref().is_none_or(|f| f.matches(e));
         let base = Target {
             sub: None,
             filter: None,
@@ -1036,7 +1036,7 @@ impl<'a> Engine<'a, '_> {
                 return Err(ScimError::InvalidValue(format!(
                     "`{}` expects an object, got {}",
                     excerpt(&t.text()),
-                    type_name(&other)
+                    json_type_name(&other)
                 )))
             }
         }
@@ -1144,7 +1144,7 @@ impl<'a> Engine<'a, '_> {
         Ok(list
             .into_iter()
             .flatten()
-            .filter(|e| t.filter.as_ref().map_or(true, |f| f.matches(e)))
+            .filter(|e| t.filter.as_ref().is_none_or(|f| f.matches(e)))
             .filter_map(member_id)
             .collect())
     }
@@ -1275,7 +1275,7 @@ impl<'a> Engine<'a, '_> {
 /// Equality of a top-level slot, where an empty list equals absence (a loaded, empty
 /// member list is not stored).
 fn same_slot(a: Option<&Value>, b: Option<&Value>) -> bool {
-    let empty = |v: Option<&Value>| v.map_or(true, |v| v.as_array().is_some_and(Vec::is_empty));
+    let empty = |v: Option<&Value>| v.is_none_or(|v| v.as_array().is_some_and(Vec::is_empty));
     a == b || (empty(a) && empty(b))
 }
 
@@ -1384,7 +1384,7 @@ fn strip_read_only_subs(def: &AttributeDef, v: Value) -> Option<Value> {
             Value::Object(mut o) => {
                 o.retain(|k, _| {
                     def.sub_attribute(k)
-                        .map_or(true, |s| s.mutability != Mutability::ReadOnly)
+                        .is_none_or(|s| s.mutability != Mutability::ReadOnly)
                 });
                 (!o.is_empty()).then_some(Value::Object(o))
             }
@@ -1474,17 +1474,6 @@ fn seed_from_filter(f: &Filter, attr: &AttributeDef, out: &mut Map<String, Value
             true
         }
         _ => false,
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

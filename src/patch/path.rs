@@ -276,14 +276,7 @@ fn column(s: &str, at: usize) -> usize {
 
 /// Untrusted input quoted in a detail, shortened to 160 characters (room for a URN path).
 pub(crate) fn excerpt(s: &str) -> String {
-    const MAX: usize = 160;
-    if s.chars().count() <= MAX {
-        s.to_owned()
-    } else {
-        let mut out: String = s.chars().take(MAX).collect();
-        out.push('…');
-        out
-    }
+    crate::resource::shorten(s, 160)
 }
 
 /// RFC 7643 `ATTRNAME` (`ALPHA *(nameChar)`), or `$ref`.

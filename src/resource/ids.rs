@@ -78,7 +78,11 @@ impl Version {
 
     /// The weak ETag, `W/"n"`.
     pub fn etag(self) -> String {
-        format!("W/\"{}\"", self.0)
+        let mut tag = String::with_capacity(24);
+        tag.push_str("W/\"");
+        push_decimal(&mut tag, self.0);
+        tag.push('"');
+        tag
     }
 
     /// Parses an entity tag as a client sends it in `If-Match`/`If-None-Match` or
@@ -119,14 +123,28 @@ impl FromStr for Version {
 
 /// Shortens untrusted input quoted in an error detail to at most 64 characters.
 pub(crate) fn truncate_for_detail(s: &str) -> String {
-    const MAX: usize = 64;
-    if s.chars().count() <= MAX {
+    shorten(s, 64)
+}
+
+/// Untrusted input quoted in an error detail, cut to `max` characters with an ellipsis.
+pub(crate) fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
         s.to_owned()
     } else {
-        let mut out: String = s.chars().take(MAX).collect();
+        let mut out: String = s.chars().take(max).collect();
         out.push('…');
         out
     }
+}
+
+/// Appends the decimal digits of `n` (without going through `fmt`, which is measurably slower
+/// on the response path).
+pub(crate) fn push_decimal(out: &mut String, n: u64) {
+    if n >= 10 {
+        push_decimal(out, n / 10);
+    }
+    // `n % 10` is below 10, so the digit is always ASCII.
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 #[cfg(test)]

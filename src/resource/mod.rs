@@ -8,7 +8,7 @@ mod typed;
 mod value;
 
 pub use document::{normalize_resource, WriteMode};
-pub(crate) use ids::truncate_for_detail;
+pub(crate) use ids::{shorten, truncate_for_detail};
 pub use ids::{ResourceId, Version};
 pub use list::ListResponse;
 pub use projection::Projection;
@@ -16,6 +16,7 @@ pub use typed::{
     Address, Email, EnterpriseUser, Group, GroupMember, GroupRef, Manager, MultiValued, Name,
     PhoneNumber, User,
 };
+pub(crate) use value::json_type_name;
 pub use value::normalize_value;
 
 use chrono::{DateTime, Utc};

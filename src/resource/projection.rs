@@ -180,6 +180,21 @@ impl<'a> Resolved<'a> {
         } else {
             Self::named_subs(&self.exclude, ext, &def.name)
         };
+        // The common case (no `attributes`/`excludedAttributes` touching this attribute, no
+        // sub-attribute that is `never` or only on request): the value goes out as it is,
+        // unless it holds empty objects, which are dropped below.
+        if excluded_subs.is_empty()
+            && matches!(pick, Pick::Whole { .. })
+            && def.sub_attributes.iter().all(|sub| {
+                sub.returned == Returned::Always
+                    || sub.returned == Returned::Default
+                    || (sub.returned == Returned::Request
+                        && matches!(pick, Pick::Whole { requested: true }))
+            })
+            && !holds_empty_object(&value)
+        {
+            return Some(value);
+        }
         let keep = |key: &str| -> bool {
             let Some(sub) = def.sub_attribute(key) else {
                 // Not in the schema (a host-built document): treat as `returned: default`.
@@ -205,18 +220,34 @@ impl<'a> Resolved<'a> {
         };
         match value {
             Value::Object(obj) => filter_obj(obj),
-            Value::Array(items) => {
-                let kept: Vec<Value> = items
-                    .into_iter()
-                    .filter_map(|item| match item {
+            Value::Array(mut items) => {
+                // Filtered in place: no new vector.
+                items.retain_mut(|item| match item {
+                    Value::Object(_) => replace_with(item, |v| match v {
                         Value::Object(obj) => filter_obj(obj),
                         other => Some(other),
-                    })
-                    .collect();
-                (!kept.is_empty()).then_some(Value::Array(kept))
+                    }),
+                    _ => true,
+                });
+                (!items.is_empty()).then_some(Value::Array(items))
             }
             other => Some(other),
         }
+    }
+}
+
+/// Whether a complex value is an empty object, an empty array or an array holding an empty
+/// object: the shapes projection drops.
+fn holds_empty_object(value: &Value) -> bool {
+    match value {
+        Value::Object(obj) => obj.is_empty(),
+        Value::Array(items) => {
+            items.is_empty()
+                || items
+                    .iter()
+                    .any(|i| matches!(i, Value::Object(o) if o.is_empty()))
+        }
+        _ => false,
     }
 }
 

@@ -32,7 +32,12 @@ pub(crate) fn json(status: StatusCode, body: &Value) -> Response<Bytes> {
 
 /// A response with the SCIM content type and any serialisable body.
 pub(crate) fn serialized<T: serde::Serialize>(status: StatusCode, body: &T) -> Response<Bytes> {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    // Most SCIM answers are a few hundred bytes to a few KiB: start big enough to avoid the
+    // first reallocations.
+    let mut bytes = Vec::with_capacity(1024);
+    if serde_json::to_writer(&mut bytes, body).is_err() {
+        bytes.clear();
+    }
     finish(
         builder(status).header(CONTENT_TYPE, SCIM_CONTENT_TYPE),
         Bytes::from(bytes),

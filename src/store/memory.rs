@@ -386,7 +386,7 @@ impl TenantData {
             let type_ok = m
                 .resource_type
                 .as_deref()
-                .map_or(true, |t| t.eq_ignore_ascii_case(&rec.rt));
+                .is_none_or(|t| t.eq_ignore_ascii_case(&rec.rt));
             if !type_ok || &**key == group {
                 return Err(StoreError::InvalidMember(m.value.clone()));
             }

@@ -1384,12 +1384,12 @@ const DEPARTMENTS: [&str; 5] = ["Sales", "Engineering", "Support", "HR", "sales"
 pub fn generated_user(i: usize) -> Value {
     let given = GIVEN[i % GIVEN.len()];
     let family = FAMILY[(i / 3) % FAMILY.len()];
-    let domain = if i % 4 == 0 {
+    let domain = if i.is_multiple_of(4) {
         "example.org"
     } else {
         "example.com"
     };
-    let user_name = if i % 7 == 0 {
+    let user_name = if i.is_multiple_of(7) {
         format!("USER{i}@{domain}")
     } else {
         format!("user{i}@{domain}")
@@ -1399,11 +1399,11 @@ pub fn generated_user(i: usize) -> Value {
         "userName": user_name,
         "name": {"givenName": given, "familyName": family, "formatted": format!("{given} {family}")},
         "displayName": format!("{given} {family}"),
-        "active": i % 5 != 0,
+        "active": !i.is_multiple_of(5),
         "emails": [
-            {"value": format!("{}.{}{}@{domain}", given.to_lowercase(), family.to_lowercase(), i), "type": "work", "primary": i % 2 == 0},
+            {"value": format!("{}.{}{}@{domain}", given.to_lowercase(), family.to_lowercase(), i), "type": "work", "primary": i.is_multiple_of(2)},
         ],
-        "locale": if i % 3 == 0 { "en-US" } else { "de-DE" },
+        "locale": if i.is_multiple_of(3) { "en-US" } else { "de-DE" },
     });
     if i % 2 == 1 {
         doc["emails"]
@@ -1421,7 +1421,7 @@ pub fn generated_user(i: usize) -> Value {
         doc["nickName"] = json!("");
     }
     if i % 10 < 7 {
-        doc["phoneNumbers"] = json!([{"value": format!("+1-555-{:04}", i), "type": if i % 2 == 0 {"work"} else {"mobile"}}]);
+        doc["phoneNumbers"] = json!([{"value": format!("+1-555-{:04}", i), "type": if i.is_multiple_of(2) {"work"} else {"mobile"}}]);
     }
     if i % 5 != 4 {
         doc["schemas"]

@@ -1,0 +1,1430 @@
+//! The admin console at `/admin`: what a host product's own admin screens do with scimkit.
+//!
+//! - **IdP connections** (scimkit tenants): create one, switch "SCIM Provisioning" on or off,
+//!   copy its SCIM base URL, generate bearer tokens (shown once), list and revoke them.
+//! - **User collections**: the groups the IdP pushed, with member counts and last change,
+//!   refreshed by polling the change feed; a collection's users.
+//! - **Policies**: a toy access-policy model of the host's own. A policy names user
+//!   collections; "check login" shows which policies apply to a user now, through the
+//!   user's groups (`User.groups`), as a host would evaluate them at the user's next login.
+//!
+//! Everything goes through scimkit's public API: [`scimkit::auth::Tenants`] for tenants and
+//! tokens, the [`ResourceStore`] for groups, members, users and the change feed. Policies are
+//! kept in memory here; a real host keeps them in its own database, next to its other
+//! access rules, and stores group *ids* (stable across renames), as this demo does.
+//!
+//! # Security
+//! - The console is opened with an admin secret (`--admin-secret`, `SCIMKIT_ADMIN_SECRET`,
+//!   or a random one printed on start). The secret is compared in constant time; a correct
+//!   one starts a session: a random 256-bit cookie (`HttpOnly`, `SameSite=Strict`,
+//!   `Path=/admin`) of which only a SHA-256 hash is kept, valid for [`SESSION_TTL`].
+//! - CSRF: the cookie is `SameSite=Strict`, so no other site's page can send it; on top of
+//!   that every `/admin/api` call must carry the `X-Scimkit-Admin: 1` header and JSON
+//!   bodies, which a cross-site form cannot produce without a CORS preflight (and this server
+//!   answers no preflight).
+//! - The SCIM endpoints do not accept the session: they keep using bearer tokens only.
+//! - A token's secret is in exactly one response: the one to "Generate bearer token"
+//!   (`Cache-Control: no-store`). Lists carry ids, labels and times only. Nothing here logs
+//!   a secret, a token or a cookie.
+//! - IdP-supplied text (group and user names) is put in the page with `textContent` only,
+//!   and a strict Content-Security-Policy allows no inline script.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRef, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use scimkit::auth::TokenId;
+use scimkit::filter::SortSpec;
+use scimkit::store::{apply_query, ListQuery, Pushdown, ResourceStore};
+use scimkit::{Filter, ResourceDef, ResourceId, ScimError, Settings, TenantId};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::common::app::App;
+use crate::common::manage::group_members;
+
+/// How long a login lasts.
+pub const SESSION_TTL: Duration = Duration::from_secs(12 * 60 * 60);
+
+/// The session cookie's name.
+pub const COOKIE: &str = "scimkit_admin";
+
+/// The header every `/admin/api` call must carry (see the module docs on CSRF).
+pub const API_HEADER: &str = "x-scimkit-admin";
+
+/// The largest page of groups or members the API returns.
+const MAX_PAGE: usize = 200;
+
+const CONSOLE_HTML: &str = include_str!("admin/console.html");
+const LOGIN_HTML: &str = include_str!("admin/login.html");
+const ADMIN_JS: &str = include_str!("admin/admin.js");
+const ADMIN_CSS: &str = include_str!("admin/admin.css");
+
+/// The console's state: the app, the secret's hash, sessions, and the demo policies. Cheap
+/// to clone.
+#[derive(Clone)]
+pub struct Admin(Arc<Inner>);
+
+struct Inner {
+    app: App,
+    secret_hash: [u8; 32],
+    /// SHA-256 of each session cookie, with its expiry.
+    sessions: Mutex<HashMap<[u8; 32], Instant>>,
+    policies: Mutex<Policies>,
+    /// The last change-feed position seen per tenant, so finding the head is incremental.
+    heads: tokio::sync::Mutex<HashMap<TenantId, u64>>,
+}
+
+/// The host's own access policies (a demo: in memory, per tenant).
+#[derive(Default)]
+struct Policies {
+    next_id: u64,
+    by_tenant: BTreeMap<TenantId, Vec<Policy>>,
+}
+
+#[derive(Clone)]
+struct Policy {
+    id: u64,
+    name: String,
+    /// Group ids: stable when the IdP renames a group.
+    collections: Vec<ResourceId>,
+}
+
+impl Admin {
+    /// The console for `app`, opened with `secret`.
+    pub fn new(app: App, secret: &str) -> Admin {
+        Admin(Arc::new(Inner {
+            app,
+            secret_hash: sha256(secret.as_bytes()),
+            sessions: Mutex::new(HashMap::new()),
+            policies: Mutex::new(Policies::default()),
+            heads: tokio::sync::Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// A random secret for when none is given: 32 bytes, base64url.
+    pub fn random_secret() -> Result<String, String> {
+        random_b64().map_err(|e| format!("cannot draw a random admin secret: {e}"))
+    }
+
+    fn app(&self) -> &App {
+        &self.0.app
+    }
+
+    fn store(&self) -> &Arc<dyn ResourceStore> {
+        self.0.app.store()
+    }
+
+    /// Constant-time comparison of a login attempt with the secret (both hashed first, so
+    /// the lengths are equal too).
+    fn secret_matches(&self, attempt: &str) -> bool {
+        bool::from(sha256(attempt.as_bytes()).ct_eq(&self.0.secret_hash))
+    }
+
+    fn new_session(&self) -> Result<String, String> {
+        let cookie = random_b64().map_err(|e| format!("no randomness: {e}"))?;
+        let now = Instant::now();
+        let mut sessions = lock(&self.0.sessions);
+        sessions.retain(|_, expiry| *expiry > now);
+        sessions.insert(sha256(cookie.as_bytes()), now + SESSION_TTL);
+        Ok(cookie)
+    }
+
+    fn has_session(&self, headers: &HeaderMap) -> bool {
+        let Some(cookie) = session_cookie(headers) else {
+            return false;
+        };
+        // The map is keyed by a hash of the cookie: a lookup leaks nothing useful about
+        // other sessions' cookies.
+        let key = sha256(cookie.as_bytes());
+        lock(&self.0.sessions)
+            .get(&key)
+            .is_some_and(|expiry| *expiry > Instant::now())
+    }
+
+    fn end_session(&self, headers: &HeaderMap) {
+        if let Some(cookie) = session_cookie(headers) {
+            lock(&self.0.sessions).remove(&sha256(cookie.as_bytes()));
+        }
+    }
+
+    fn group_def(&self) -> Result<Arc<ResourceDef>, ApiError> {
+        self.app()
+            .service
+            .registry()
+            .group()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("the registry serves no Group type"))
+    }
+
+    fn user_def(&self) -> Result<Arc<ResourceDef>, ApiError> {
+        self.app()
+            .service
+            .registry()
+            .user()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("the registry serves no User type"))
+    }
+
+    /// The newest change-feed position of `tenant`.
+    async fn head(&self, tenant: &TenantId) -> Result<u64, ApiError> {
+        const BATCH: usize = 1000;
+        let mut heads = self.0.heads.lock().await;
+        let mut at = heads.get(tenant).copied().unwrap_or(0);
+        loop {
+            let changes = self.store().changes_since(tenant, at, BATCH).await?;
+            if let Some(last) = changes.last() {
+                at = last.seq;
+            }
+            if changes.len() < BATCH {
+                break;
+            }
+        }
+        heads.insert(tenant.clone(), at);
+        Ok(at)
+    }
+}
+
+/// The console's routes, for a router whose state yields an [`Admin`].
+pub fn routes<S>() -> Router<S>
+where
+    Admin: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/admin", get(page))
+        .route("/admin/", get(page))
+        .route("/admin/admin.js", get(script))
+        .route("/admin/admin.css", get(style))
+        .route("/admin/login", post(login))
+        .route("/admin/logout", post(logout))
+        .route("/admin/api/tenants", get(list_tenants).post(create_tenant))
+        .route("/admin/api/tenants/{tenant}/scim", put(set_scim))
+        .route(
+            "/admin/api/tenants/{tenant}/tokens",
+            get(list_tokens).post(issue_token),
+        )
+        .route(
+            "/admin/api/tenants/{tenant}/tokens/{token}/revoke",
+            post(revoke_token),
+        )
+        .route("/admin/api/tenants/{tenant}/groups", get(list_groups))
+        .route(
+            "/admin/api/tenants/{tenant}/groups/{group}/members",
+            get(list_members),
+        )
+        .route("/admin/api/tenants/{tenant}/changes", get(changes))
+        .route(
+            "/admin/api/tenants/{tenant}/policies",
+            get(list_policies).post(create_policy),
+        )
+        .route(
+            "/admin/api/tenants/{tenant}/policies/{policy}",
+            put(update_policy).delete(delete_policy),
+        )
+        .route("/admin/api/tenants/{tenant}/check-login", post(check_login))
+}
+
+// ---- pages and assets ----------------------------------------------------------------------
+
+/// The console for a logged-in admin; the login form (with 401) for anyone else.
+async fn page(State(admin): State<Admin>, headers: HeaderMap) -> Response {
+    if admin.has_session(&headers) {
+        html(StatusCode::OK, CONSOLE_HTML)
+    } else {
+        html(StatusCode::UNAUTHORIZED, LOGIN_HTML)
+    }
+}
+
+async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", ADMIN_JS)
+}
+
+async fn style() -> Response {
+    asset("text/css; charset=utf-8", ADMIN_CSS)
+}
+
+fn html(status: StatusCode, body: &'static str) -> Response {
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+             img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    secure_headers(h);
+    r
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    let mut r = body.into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+fn secure_headers(h: &mut HeaderMap) {
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+}
+
+// ---- login -----------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct LoginBody {
+    secret: String,
+}
+
+async fn login(State(admin): State<Admin>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(e) = require_api_header(&headers) {
+        return e.into_response();
+    }
+    let attempt: LoginBody = match parse(&body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    if !admin.secret_matches(&attempt.secret) {
+        // Slows down guessing a weak --admin-secret; a random one cannot be guessed anyway.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tracing::warn!("admin console: refused a login with a wrong secret");
+        return ApiError::new(StatusCode::UNAUTHORIZED, "Wrong admin secret.").into_response();
+    }
+    let cookie = match admin.new_session() {
+        Ok(c) => c,
+        Err(e) => return ApiError::internal(e).into_response(),
+    };
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let value = format!(
+        "{COOKIE}={cookie}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={}",
+        SESSION_TTL.as_secs()
+    );
+    match HeaderValue::from_str(&value) {
+        Ok(v) => {
+            r.headers_mut().insert(header::SET_COOKIE, v);
+        }
+        Err(_) => return ApiError::internal("cannot set the session cookie").into_response(),
+    }
+    secure_headers(r.headers_mut());
+    tracing::info!("admin console: login");
+    r
+}
+
+async fn logout(State(admin): State<Admin>, headers: HeaderMap) -> Response {
+    if let Err(e) = require_api_header(&headers) {
+        return e.into_response();
+    }
+    admin.end_session(&headers);
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "scimkit_admin=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0",
+        ),
+    );
+    r
+}
+
+/// Refuses an API call without a live session or without the custom header.
+fn authorize(admin: &Admin, headers: &HeaderMap) -> Result<(), ApiError> {
+    require_api_header(headers)?;
+    if admin.has_session(headers) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Not logged in (or the session expired): log in with the admin secret.",
+        ))
+    }
+}
+
+fn require_api_header(headers: &HeaderMap) -> Result<(), ApiError> {
+    if headers
+        .get(API_HEADER)
+        .is_some_and(|v| v.as_bytes() == b"1")
+    {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Admin API calls must carry the X-Scimkit-Admin: 1 header.",
+        ))
+    }
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == COOKIE && !value.is_empty()).then_some(value)
+        })
+}
+
+// ---- connections and tokens --------------------------------------------------------------------
+
+async fn list_tenants(
+    State(admin): State<Admin>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&admin, &headers)?;
+    let mut tenants = admin.app().tenants.list_tenants().await?;
+    tenants.sort_by(|a, b| {
+        a.display_name
+            .to_lowercase()
+            .cmp(&b.display_name.to_lowercase())
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    let list: Vec<Value> = tenants
+        .iter()
+        .map(|t| tenant_json(&admin, &t.id, &t.display_name, t.scim_enabled, t.created))
+        .collect();
+    Ok(ok_json(json!({ "tenants": list })))
+}
+
+fn tenant_json(
+    admin: &Admin,
+    id: &TenantId,
+    name: &str,
+    enabled: bool,
+    created: DateTime<Utc>,
+) -> Value {
+    json!({
+        "id": id.as_str(),
+        "name": name,
+        "scimEnabled": enabled,
+        "baseUrl": admin.app().service.base_url(id),
+        "created": time(created),
+    })
+}
+
+#[derive(Deserialize)]
+struct NewTenant {
+    id: String,
+    name: String,
+}
+
+/// Creates a connection with SCIM switched off: the admin switches it on when the IdP side
+/// is ready (scimkit creates tenants switched on; no token exists in between, so nothing can
+/// get in).
+async fn create_tenant(
+    State(admin): State<Admin>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&admin, &headers)?;
+    let new: NewTenant = parse(&body)?;
+    let id = TenantId::new(new.id.trim()).map_err(|_| {
+        ApiError::bad(
+            "The connection id must be 1-64 letters, digits or '-', starting with a letter or \
+             digit (it becomes the last segment of the SCIM base URL).",
+        )
+    })?;
+    let name = new.name.trim();
+    if name.is_empty() {
+        return Err(ApiError::bad("Give the connection a name."));
+    }
+    let t = admin
+        .app()
+        .tenants
+        .create_tenant(id.clone(), name, Settings::default())
+        .await?;
+    let t = admin.app().tenants.set_scim_enabled(&t.id, false).await?;
+    tracing::info!(tenant = %t.id, "admin console: created connection");
+    Ok((
+        StatusCode::CREATED,
+        ok_json(tenant_json(
+            &admin,
+            &t.id,
+            &t.display_name,
+            t.scim_enabled,
+            t.created,
+        )),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct Switch {
+    enabled: bool,
+}
+
+async fn set_scim(
+    State(admin): State<Admin>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&admin, &headers)?;
+    let id = tenant_id(&tenant)?;
+    let switch: Switch = parse(&body)?;
+    let t = admin
+        .app()
+        .tenants
+        .set_scim_enabled(&id, switch.enabled)
+        .await?;
+    tracing::info!(tenant = %id, enabled = switch.enabled, "admin console: SCIM switch");
+    Ok(ok_json(tenant_json(
+        &admin,
+        &t.id,
+        &t.display_name,
+        t.scim_enabled,
+        t.created,
+    )))
+}
+
+async fn list_tokens(
+    State(admin): State<Admin>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&admin, &headers)?;
+    let id = tenant_id(&tenant)?;
+    let now = Utc::now();
+    let mut tokens = admin.app().tenants.list_tokens(&id).await?;
+    tokens.reverse(); // newest first
+    let list: Vec<Value> = tokens
+        .iter()
+        .map(|t| {
+            let status = if t.revoked {
+                "revoked"
+            } else if t.is_expired(now) {
+                "expired"
+            } else {
+                "active"
+            };
+            json!({
+                "id": t.id.to_string(),
+                "label": t.label,
+                "created": time(t.created),
+                "lastUsed": t.last_used.map(time),
+                "expires": t.expires.map(time),
+                "status": status,
+            })
+        })
+        .collect();
+    Ok(ok_json(json!({ "tokens": list })))
+}
+
+#[derive(Deserialize)]
+struct NewToken {
+    #[serde(default)]
+    label: String,
+}
+
+/// Issues a token and returns its secret: the only response that ever carries it.
+async fn issue_token(
+    State(admin): State<Admin>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&admin, &headers)?;
+    let id = tenant_id(&tenant)?;
+    let new: NewToken = parse(&body)?;
+    let label = match new.label.trim() {
+        "" => format!("generated in the admin console {}", time(Utc::now())),
+        l => l.to_owned(),
+    };
+    let (record, secret) = admin.app().tenants.issue_token(&id, label, None).await?;
+    tracing::info!(tenant = %id, token = %record.id, "admin console: issued a token");
+    let mut r = ok_json(json!({
+        "id": record.id.to_string(),
+        "label": record.label,
+        "token": secret.expose_secret(),
+        "baseUrl": admin.app().service.base_url(&id),
+    }));
+    *r.status_mut() = StatusCode::CREATED;
+    Ok(r)
+}
+
+async fn revoke_token(
+    State(admin): State<Admin>,
+    Path((tenant, token)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&admin, &headers)?;
+    let id = tenant_id(&tenant)?;
+    let token: TokenId = token
+        .parse()
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "No such token."))?;
+    admin.app().tenants.revoke_token(&id, &token).await?;
+    tracing::info!(tenant = %id, %token, "admin console: revoked a token");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---- user collections -----------------------------------------------------------------------
+
+/// A page of the tenant's groups, by display name, with member counts; `q` narrows to names
+/// containing it. Carries the change-feed head the page reflects.
+async fn list_groups(
+    State(admin): State<Admin>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    authorize(&admin, &headers)?;
+    let id = tenant_id(&tenant)?;
+    admin.app().tenants.get_tenant(&id).await?;
+    let params = query_params(&uri);
+    let (start, count) = paging(&params, 25)?;
+    // Read the head first: a change landing during the read shows up at the next poll.
+    let head = admin.head(&id).await?;
+    let def = admin.group_def()?;
+    let filter = match params.get("q").map(|q| q.trim()).filter(|q| !q.is_empty()) {
+        Some(q) => Some(Filter::parse(&format!(
+            "displayName co {}",
+            Value::String(q.to_owned())
+        ))?),
+        None => None,
+    };
+    let query = ListQuery {
+        filter,
+        sort: Some(SortSpec::parse("displayName", None)?),
+        start_index: start,
+        count,
+        include_members: false,
+    };
+    let page = list_exact(admin.store(), &id, &def, &query).await?;
+    let mut groups = Vec::with_capacity(page.resources.len());
+    for g in page.resources {
+        let members = admin.store().members(&id, &def, &g.id, 1, 0).await?;
+        groups.push(json!({
+            "id": g.id.as_str(),
+            "name": text(&g.doc, "displayName"),
+            "members": members.total_results,
+            "lastModified": time(g.last_modified),
+        }));
+    }
+    Ok(ok_json(json!({
+        "total": page.total_results,
+        "start": start,
+        "groups": groups,
+        "head": head,
+    })))
+}
+
+async fn list_members(
+    State(admin): State<Admin>,
+    Path((tenant, group)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    authorize(&admin, &headers)?;
+    let id = tenant_id(&tenant)?;
+    let params = query_params(&uri);
+    let (start, count) = paging(&params, 50)?;
+    let def = admin.group_def()?;
+    let gid = ResourceId::from(group.as_str());
+    let g = admin.store().get(&id, &def, &gid, false).await?;
+    let (members, total) = group_members(admin.app(), &id, &gid, start, count).await?;
+    let list: Vec<Value> = members
+        .iter()
+        .map(|m| {
+            json!({
+                "id": m.member.value.as_str(),
+                "type": m.member.resource_type,
+                "userName": m.user_name,
+                "displayName": m.member.display,
+                "active": m.active,
+            })
+        })
+        .collect();
+    Ok(ok_json(json!({
+        "group": {"id": g.id.as_str(), "name": text(&g.doc, "displayName")},
+        "total": total,
+        "start": start,
+        "members": list,
+    })))
+}
+
+/// Whether anything changed after `after`, and the newest position: what the page polls.
+async fn changes(
+    State(admin): State<Admin>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    authorize(&admin, &headers)?;
+    let id = tenant_id(&tenant)?;
+    let params = query_params(&uri);
+    let after: u64 = match params.get("after") {
+        Some(a) => a
+            .parse()
+            .map_err(|_| ApiError::bad("`after` must be a change-feed position."))?,
+        None => 0,
+    };
+    let head = admin.head(&id).await?;
+    Ok(ok_json(json!({ "head": head, "changed": head > after })))
+}
+
+// ---- policies (the host's own model) ----------------------------------------------------------
+
+#[derive(Deserialize)]
+struct PolicyBody {
+    name: String,
+    #[serde(default)]
+    collections: Vec<String>,
+}
+
+async fn list_policies(
+    State(admin): State<Admin>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&admin, &headers)?;
+    let id = tenant_id(&tenant)?;
+    admin.app().tenants.get_tenant(&id).await?;
+    let policies = lock(&admin.0.policies)
+        .by_tenant
+        .get(&id)
+        .cloned()
+        .unwrap_or_default();
+    let def = admin.group_def()?;
+    let mut list = Vec::with_capacity(policies.len());
+    for p in policies {
+        list.push(policy_json(&admin, &id, &def, &p).await?);
+    }
+    Ok(ok_json(json!({ "policies": list })))
+}
+
+/// A policy with its collections' current names (`null` for a group the IdP deleted).
+async fn policy_json(
+    admin: &Admin,
+    tenant: &TenantId,
+    def: &ResourceDef,
+    p: &Policy,
+) -> Result<Value, ApiError> {
+    let mut collections = Vec::with_capacity(p.collections.len());
+    for gid in &p.collections {
+        let name = match admin.store().get(tenant, def, gid, false).await {
+            Ok(g) => text(&g.doc, "displayName"),
+            Err(scimkit::store::StoreError::NotFound { .. }) => Value::Null,
+            Err(e) => return Err(e.into()),
+        };
+        collections.push(json!({"id": gid.as_str(), "name": name}));
+    }
+    Ok(json!({"id": p.id, "name": p.name, "collections": collections}))
+}
+
+/// Validates a policy body: a name, and collections that are groups of the tenant now.
+async fn checked_policy(
+    admin: &Admin,
+    tenant: &TenantId,
+    body: &Bytes,
+) -> Result<(String, Vec<ResourceId>), ApiError> {
+    let b: PolicyBody = parse(body)?;
+    let name = b.name.trim().to_owned();
+    if name.is_empty() {
+        return Err(ApiError::bad("Give the policy a name."));
+    }
+    if name.chars().count() > 200 {
+        return Err(ApiError::bad(
+            "The policy name is too long (200 characters at most).",
+        ));
+    }
+    let def = admin.group_def()?;
+    let mut collections: Vec<ResourceId> = Vec::new();
+    for c in b.collections {
+        let gid = ResourceId::from(c.as_str());
+        if collections.contains(&gid) {
+            continue;
+        }
+        match admin.store().get(tenant, &def, &gid, false).await {
+            Ok(_) => collections.push(gid),
+            Err(scimkit::store::StoreError::NotFound { .. }) => {
+                return Err(ApiError::bad(
+                    "A chosen user collection no longer exists (the IdP deleted it); reload.",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((name, collections))
+}
+
+async fn create_policy(
+    State(admin): State<Admin>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&admin, &headers)?;
+    let id = tenant_id(&tenant)?;
+    admin.app().tenants.get_tenant(&id).await?;
+    let (name, collections) = checked_policy(&admin, &id, &body).await?;
+    let policy = {
+        let mut policies = lock(&admin.0.policies);
+        policies.next_id += 1;
+        let p = Policy {
+            id: policies.next_id,
+            name,
+            collections,
+        };
+        policies
+            .by_tenant
+            .entry(id.clone())
+            .or_default()
+            .push(p.clone());
+        p
+    };
+    let def = admin.group_def()?;
+    let body = policy_json(&admin, &id, &def, &policy).await?;
+    Ok((StatusCode::CREATED, ok_json(body)).into_response())
+}
+
+async fn update_policy(
+    State(admin): State<Admin>,
+    Path((tenant, policy)): Path<(String, u64)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&admin, &headers)?;
+    let id = tenant_id(&tenant)?;
+    let (name, collections) = checked_policy(&admin, &id, &body).await?;
+    let updated = {
+        let mut policies = lock(&admin.0.policies);
+        let p = policies
+            .by_tenant
+            .get_mut(&id)
+            .and_then(|list| list.iter_mut().find(|p| p.id == policy))
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "No such policy."))?;
+        p.name = name;
+        p.collections = collections;
+        p.clone()
+    };
+    let def = admin.group_def()?;
+    Ok(ok_json(policy_json(&admin, &id, &def, &updated).await?))
+}
+
+async fn delete_policy(
+    State(admin): State<Admin>,
+    Path((tenant, policy)): Path<(String, u64)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&admin, &headers)?;
+    let id = tenant_id(&tenant)?;
+    let mut policies = lock(&admin.0.policies);
+    let list = policies.by_tenant.entry(id).or_default();
+    let before = list.len();
+    list.retain(|p| p.id != policy);
+    if list.len() == before {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "No such policy."));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+struct LoginCheck {
+    #[serde(rename = "userName")]
+    user_name: String,
+}
+
+/// What the host does when a user logs in: find the user the IdP provisioned, read their
+/// groups (`User.groups`, from the store's membership index) and apply the policies naming
+/// one of them. A deactivated user (`active: false`) gets nothing.
+async fn check_login(
+    State(admin): State<Admin>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&admin, &headers)?;
+    let id = tenant_id(&tenant)?;
+    admin.app().tenants.get_tenant(&id).await?;
+    let check: LoginCheck = parse(&body)?;
+    let user_name = check.user_name.trim();
+    if user_name.is_empty() {
+        return Err(ApiError::bad("Enter a userName."));
+    }
+    let def = admin.user_def()?;
+    let query = ListQuery {
+        // userName is case-insensitive (RFC 7643 §4.1.1), so is this lookup.
+        filter: Some(Filter::parse(&format!(
+            "userName eq {}",
+            Value::String(user_name.to_owned())
+        ))?),
+        sort: None,
+        start_index: 1,
+        count: 1,
+        include_members: false,
+    };
+    let page = list_exact(admin.store(), &id, &def, &query).await?;
+    let Some(user) = page.resources.into_iter().next() else {
+        return Ok(ok_json(json!({
+            "found": false,
+            "allowed": false,
+            "reason": "No user with this userName has been provisioned by the IdP.",
+        })));
+    };
+    let groups = admin.store().groups_of(&id, &user.id).await?;
+    // RFC 7643 §4.1.1: `active` absent means the host decides; this host treats it as active.
+    let active = user
+        .doc
+        .get("active")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let policies = lock(&admin.0.policies)
+        .by_tenant
+        .get(&id)
+        .cloned()
+        .unwrap_or_default();
+    let mut applying = Vec::new();
+    if active {
+        for p in &policies {
+            let via: Vec<Value> = groups
+                .iter()
+                .filter(|g| p.collections.contains(&g.id))
+                .map(|g| json!({"id": g.id.as_str(), "name": g.display}))
+                .collect();
+            if !via.is_empty() {
+                applying.push(json!({"id": p.id, "name": p.name, "via": via}));
+            }
+        }
+    }
+    let reason = if !active {
+        "The user is deactivated by the IdP (active: false): the login is refused and no policy applies."
+    } else if applying.is_empty() {
+        "No policy names any of the user's collections."
+    } else {
+        "These policies apply at this login."
+    };
+    Ok(ok_json(json!({
+        "found": true,
+        "user": {
+            "id": user.id.as_str(),
+            "userName": text(&user.doc, "userName"),
+            "displayName": text(&user.doc, "displayName"),
+            "active": active,
+        },
+        "groups": groups
+            .iter()
+            .map(|g| json!({"id": g.id.as_str(), "name": g.display}))
+            .collect::<Vec<_>>(),
+        "policies": applying,
+        "allowed": active && !applying.is_empty(),
+        "reason": reason,
+    })))
+}
+
+// ---- helpers -----------------------------------------------------------------------------------
+
+/// Runs a list query and finishes it with the engine when the store did not answer exactly
+/// (what the service does for `GET /Groups`).
+async fn list_exact(
+    store: &Arc<dyn ResourceStore>,
+    tenant: &TenantId,
+    def: &ResourceDef,
+    query: &ListQuery,
+) -> Result<scimkit::store::Page, ApiError> {
+    let page = store.list(tenant, def, query).await?;
+    if page.pushdown == Pushdown::Exact {
+        Ok(page)
+    } else {
+        Ok(apply_query(def, query, page.resources)?)
+    }
+}
+
+/// An error answer of the admin API: `{"error": "..."}`, for a person to read.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn internal(message: impl Into<String>) -> ApiError {
+        let message = message.into();
+        tracing::error!(error = %message, "admin console");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal error (see the server log).",
+        )
+    }
+}
+
+impl From<ScimError> for ApiError {
+    fn from(e: ScimError) -> ApiError {
+        if e.status().is_server_error() {
+            // The detail of a backend failure goes to the log, not to the page.
+            return ApiError::internal(e.to_string());
+        }
+        ApiError::new(e.status(), e.detail().to_owned())
+    }
+}
+
+impl From<scimkit::store::StoreError> for ApiError {
+    fn from(e: scimkit::store::StoreError) -> ApiError {
+        ApiError::from(ScimError::from(e))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = ok_json(json!({ "error": self.message }));
+        *r.status_mut() = self.status;
+        r
+    }
+}
+
+fn ok_json(v: Value) -> Response {
+    let mut r = Response::new(Body::from(v.to_string()));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    secure_headers(h);
+    r
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|_| ApiError::bad("The request body is not the JSON expected."))
+}
+
+fn tenant_id(s: &str) -> Result<TenantId, ApiError> {
+    TenantId::new(s).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "No such connection."))
+}
+
+/// `start` (1-based) and `count` from the query string, `count` capped at [`MAX_PAGE`].
+fn paging(params: &HashMap<String, String>, default: usize) -> Result<(usize, usize), ApiError> {
+    let num = |key: &str, default: usize| -> Result<usize, ApiError> {
+        match params.get(key) {
+            Some(v) => v
+                .parse()
+                .map_err(|_| ApiError::bad(format!("`{key}` must be a number."))),
+            None => Ok(default),
+        }
+    };
+    Ok((
+        num("start", 1)?.max(1),
+        num("count", default)?.clamp(1, MAX_PAGE),
+    ))
+}
+
+/// The query string's parameters, percent-decoded (`+` as space).
+fn query_params(uri: &Uri) -> HashMap<String, String> {
+    uri.query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((decode(k)?, decode(v)?))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hi = (bytes.next()? as char).to_digit(16)?;
+                let lo = (bytes.next()? as char).to_digit(16)?;
+                out.push(u8::try_from(hi * 16 + lo).ok()?);
+            }
+            b => out.push(b),
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn text(doc: &Value, key: &str) -> Value {
+    doc.get(key).cloned().unwrap_or(Value::Null)
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+fn random_b64() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Locks a mutex, recovering it if a panicking thread poisoned it (the data stays valid:
+/// every critical section here is a single insert, remove or push).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod tests {
+    use super::*;
+    use crate::common::cli::StoreSpec;
+    use axum::http::Request;
+    use scimkit::auth::TokenVerifier;
+    use tower::ServiceExt as _;
+
+    const SECRET: &str = "correct horse battery staple";
+
+    async fn console() -> (Admin, Router) {
+        let app = App::open(&StoreSpec::Memory, "http://127.0.0.1:8080/scim/v2")
+            .await
+            .unwrap();
+        let admin = Admin::new(app, SECRET);
+        let router = routes::<Admin>().with_state(admin.clone());
+        (admin, router)
+    }
+
+    struct Reply {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: String,
+    }
+
+    impl Reply {
+        fn json(&self) -> Value {
+            serde_json::from_str(&self.body).unwrap()
+        }
+    }
+
+    async fn call(
+        router: &Router,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        let resp = router
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8(bytes.to_vec()).unwrap(),
+        }
+    }
+
+    /// Logs in and returns the `Cookie` header value.
+    async fn log_in(router: &Router) -> String {
+        let r = call(
+            router,
+            "POST",
+            "/admin/login",
+            &[(API_HEADER, "1")],
+            Some(json!({ "secret": SECRET })),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+        let set = r.headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+        assert!(set.contains("HttpOnly"), "{set}");
+        assert!(set.contains("SameSite=Strict"), "{set}");
+        assert!(set.contains("Path=/admin"), "{set}");
+        set.split(';').next().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn the_console_is_refused_without_the_secret() {
+        let (_, router) = console().await;
+        let r = call(&router, "GET", "/admin", &[], None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.body.contains("login-form"));
+        assert!(
+            !r.body.contains("tenant-select"),
+            "no console without a session"
+        );
+
+        // Wrong secret, missing header, forged cookie: refused.
+        let wrong = call(
+            &router,
+            "POST",
+            "/admin/login",
+            &[(API_HEADER, "1")],
+            Some(json!({"secret": "correct horse battery stapler"})),
+        )
+        .await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+        assert!(wrong.headers.get(header::SET_COOKIE).is_none());
+        let no_header = call(
+            &router,
+            "POST",
+            "/admin/login",
+            &[],
+            Some(json!({ "secret": SECRET })),
+        )
+        .await;
+        assert_eq!(no_header.status, StatusCode::FORBIDDEN);
+        let forged = [(API_HEADER, "1"), ("cookie", "scimkit_admin=AAAA")];
+        let r = call(&router, "GET", "/admin/api/tenants", &forged, None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.json()["error"].as_str().unwrap().contains("log in"));
+
+        // With a session: the console, and the API (only with the custom header).
+        let cookie = log_in(&router).await;
+        let r = call(&router, "GET", "/admin", &[("cookie", &cookie)], None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.body.contains("tenant-select"));
+        assert!(r.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'"));
+        let r = call(
+            &router,
+            "GET",
+            "/admin/api/tenants",
+            &[("cookie", &cookie)],
+            None,
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "the CSRF header is required"
+        );
+        let auth = [(API_HEADER, "1"), ("cookie", cookie.as_str())];
+        let r = call(&router, "GET", "/admin/api/tenants", &auth, None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.json()["tenants"], json!([]));
+
+        // Logging out ends the session on the server, not only in the browser.
+        let r = call(&router, "POST", "/admin/logout", &auth, None).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        let r = call(&router, "GET", "/admin/api/tenants", &auth, None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn a_token_is_shown_once_and_never_listed() {
+        let (admin, router) = console().await;
+        let cookie = log_in(&router).await;
+        let auth = [(API_HEADER, "1"), ("cookie", cookie.as_str())];
+
+        let r = call(
+            &router,
+            "POST",
+            "/admin/api/tenants",
+            &auth,
+            Some(json!({"id": "okta-prod", "name": "Okta production"})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        assert_eq!(r.json()["scimEnabled"], false, "created switched off");
+        assert_eq!(
+            r.json()["baseUrl"],
+            "http://127.0.0.1:8080/scim/v2/okta-prod"
+        );
+        let bad = call(
+            &router,
+            "POST",
+            "/admin/api/tenants",
+            &auth,
+            Some(json!({"id": "okta_prod", "name": "x"})),
+        )
+        .await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+        let r = call(
+            &router,
+            "POST",
+            "/admin/api/tenants/okta-prod/tokens",
+            &auth,
+            Some(json!({"label": "Okta"})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+        let token = r.json()["token"].as_str().unwrap().to_owned();
+        let tid = r.json()["id"].as_str().unwrap().to_owned();
+
+        // The token opens the tenant once SCIM is on...
+        let tenant = TenantId::new("okta-prod").unwrap();
+        let bearer = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+        let verifier = admin.app().tenants.verifier();
+        let r = call(
+            &router,
+            "PUT",
+            "/admin/api/tenants/okta-prod/scim",
+            &auth,
+            Some(json!({"enabled": true})),
+        )
+        .await;
+        assert_eq!(r.json()["scimEnabled"], true);
+        assert!(verifier.verify(&tenant, Some(&bearer)).await.is_ok());
+
+        // ...and no later answer carries it.
+        let list = call(
+            &router,
+            "GET",
+            "/admin/api/tenants/okta-prod/tokens",
+            &auth,
+            None,
+        )
+        .await;
+        assert_eq!(list.status, StatusCode::OK);
+        assert!(!list.body.contains(&token), "{}", list.body);
+        assert_eq!(list.json()["tokens"][0]["label"], "Okta");
+        assert_eq!(list.json()["tokens"][0]["status"], "active");
+        let page = call(&router, "GET", "/admin", &[("cookie", &cookie)], None).await;
+        assert!(!page.body.contains(&token));
+
+        // Revoked: refused at once.
+        let r = call(
+            &router,
+            "POST",
+            &format!("/admin/api/tenants/okta-prod/tokens/{tid}/revoke"),
+            &auth,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        assert!(verifier.verify(&tenant, Some(&bearer)).await.is_err());
+        let list = call(
+            &router,
+            "GET",
+            "/admin/api/tenants/okta-prod/tokens",
+            &auth,
+            None,
+        )
+        .await;
+        assert_eq!(list.json()["tokens"][0]["status"], "revoked");
+    }
+
+    #[tokio::test]
+    async fn policies_need_existing_collections_and_unknown_things_are_404() {
+        let (_, router) = console().await;
+        let cookie = log_in(&router).await;
+        let auth = [(API_HEADER, "1"), ("cookie", cookie.as_str())];
+        call(
+            &router,
+            "POST",
+            "/admin/api/tenants",
+            &auth,
+            Some(json!({"id": "entra", "name": "Entra"})),
+        )
+        .await;
+        let r = call(
+            &router,
+            "POST",
+            "/admin/api/tenants/entra/policies",
+            &auth,
+            Some(json!({"name": "VPN", "collections": ["no-such-group"]})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let r = call(
+            &router,
+            "POST",
+            "/admin/api/tenants/entra/policies",
+            &auth,
+            Some(json!({"name": "  ", "collections": []})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let r = call(
+            &router,
+            "GET",
+            "/admin/api/tenants/nope/policies",
+            &auth,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let r = call(
+            &router,
+            "GET",
+            "/admin/api/tenants/entra/groups?count=x",
+            &auth,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let r = call(
+            &router,
+            "GET",
+            "/admin/api/tenants/entra/groups",
+            &auth,
+            None,
+        )
+        .await;
+        assert_eq!(r.json()["total"], 0);
+        let r = call(
+            &router,
+            "POST",
+            "/admin/api/tenants/entra/check-login",
+            &auth,
+            Some(json!({"userName": "ghost@example.com"})),
+        )
+        .await;
+        assert_eq!(r.json()["found"], false);
+        assert_eq!(r.json()["allowed"], false);
+    }
+
+    #[test]
+    fn query_strings_are_decoded() {
+        let uri: Uri = "/x?q=Eng%C3%A9+team&start=2&bad=%G1".parse().unwrap();
+        let p = query_params(&uri);
+        assert_eq!(p.get("q").map(String::as_str), Some("Engé team"));
+        assert_eq!(p.get("start").map(String::as_str), Some("2"));
+        assert!(!p.contains_key("bad"), "an invalid escape is dropped");
+        assert_eq!(paging(&p, 25).unwrap(), (2, 25));
+    }
+}

@@ -1,0 +1,607 @@
+//! The admin console of the axum example in a real headless browser: Chromium driven by
+//! chromedriver over the W3C WebDriver protocol (plain HTTP, with `ureq`).
+//!
+//! The whole product flow: log in, create an IdP connection, switch SCIM on, generate a
+//! token and copy it with the page's button, push a user and a group over SCIM with it, see
+//! the collection and its member appear without a reload, attach the collection to a policy,
+//! see the policy apply in "check login", deactivate the user over SCIM and see the login
+//! refused. Screenshots of each page, wide (1280 px) and narrow, go to
+//! `target/admin-screenshots/`.
+//!
+//! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian's `chromium` and
+//! `chromium-driver`; `SCIMKIT_CHROMIUM` / `SCIMKIT_CHROMEDRIVER` name others). Without them
+//! the test says so and passes, unless `SCIMKIT_REQUIRE_BROWSER=1` (CI sets it), then it fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
+
+#[path = "common/examples.rs"]
+mod examples;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use examples::{scratch_dir, Client, Server};
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+/// The W3C WebDriver key of an element reference.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+// ---- a minimal WebDriver client ------------------------------------------------------------
+
+/// The browser's paths, or `None` (after saying so) when the test should be skipped.
+fn browser_paths() -> Option<(PathBuf, PathBuf)> {
+    let chromium = PathBuf::from(
+        std::env::var("SCIMKIT_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned()),
+    );
+    let driver = PathBuf::from(
+        std::env::var("SCIMKIT_CHROMEDRIVER")
+            .unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned()),
+    );
+    if chromium.is_file() && driver.is_file() {
+        return Some((chromium, driver));
+    }
+    let msg = format!(
+        "admin_browser: {} or {} is missing (apt-get install chromium chromium-driver)",
+        chromium.display(),
+        driver.display()
+    );
+    if std::env::var("SCIMKIT_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
+        panic!("{msg}, and SCIMKIT_REQUIRE_BROWSER=1");
+    }
+    eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
+    None
+}
+
+/// A chromedriver process; killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One browser session.
+struct Browser {
+    session: String,
+    agent: ureq::Agent,
+    shots: PathBuf,
+    // Dropped after the session is deleted.
+    _driver: Driver,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Browser {
+    fn start(chromium: &Path, driver_path: &Path, profile: &Path) -> Browser {
+        let port = free_port();
+        let child = Command::new(driver_path)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(60))
+            .build();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = format!("{}/status", driver.url);
+            let ready = agent.get(&status).call().is_ok_and(|r| {
+                r.into_string()
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                    .is_some_and(|v| v["value"]["ready"] == true)
+            });
+            if ready {
+                break;
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium.to_str().unwrap(),
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                    "--disable-gpu", "--window-size=1280,1000", "--hide-scrollbars",
+                    format!("--user-data-dir={}", profile.display()),
+                ]
+            }
+        }}});
+        let created = wd(
+            &agent,
+            "POST",
+            &format!("{}/session", driver.url),
+            Some(&caps),
+        )
+        .unwrap_or_else(|(s, v)| panic!("cannot start a browser session: {s} {v}"));
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {created}"))
+            .to_owned();
+        let shots = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .unwrap()
+            .join("admin-screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        let session = format!("{}/session/{session}", driver.url);
+        Browser {
+            session,
+            agent,
+            shots,
+            _driver: driver,
+        }
+    }
+
+    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.session);
+        match wd(&self.agent, method, &url, body.as_ref()) {
+            Ok(v) => v["value"].clone(),
+            Err((status, v)) => panic!("WebDriver {method} {path}: {status} {v}"),
+        }
+    }
+
+    fn goto(&self, url: &str) {
+        self.cmd("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    fn resize(&self, width: u32, height: u32) {
+        self.cmd(
+            "POST",
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        );
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) in the page.
+    fn js(&self, script: &str, args: Value) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        )
+    }
+
+    /// Runs an async `script` whose last argument is the callback to call with the result.
+    fn js_async(&self, script: &str) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/async",
+            Some(json!({"script": script, "args": []})),
+        )
+    }
+
+    /// The first element matching `css` now, if any.
+    fn find(&self, css: &str) -> Option<String> {
+        let url = format!("{}/element", self.session);
+        let body = json!({"using": "css selector", "value": css});
+        match wd(&self.agent, "POST", &url, Some(&body)) {
+            Ok(v) => Some(
+                v["value"][ELEMENT]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{v}"))
+                    .to_owned(),
+            ),
+            Err((404, _)) => None,
+            Err((status, v)) => panic!("find {css}: {status} {v}"),
+        }
+    }
+
+    /// Waits until `check` answers `Some`, polling; on timeout saves a screenshot and fails
+    /// with `what`.
+    fn wait<T>(&self, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(v) = check() {
+                return v;
+            }
+            if Instant::now() > deadline {
+                self.screenshot("failure");
+                let text = self.js("return document.body.innerText", json!([]));
+                panic!(
+                    "timed out waiting for {what}; the page says:\n{}",
+                    text.as_str().unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits for an element matching `css` and returns it.
+    fn element(&self, css: &str) -> String {
+        self.wait(css, || self.find(css))
+    }
+
+    /// The text of every element matching `css` (empty when none).
+    fn texts(&self, css: &str) -> Vec<String> {
+        let v = self.js(
+            "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText.trim())",
+            json!([css]),
+        );
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// Waits until an element matching `css` has a text containing `needle`.
+    fn wait_text(&self, css: &str, needle: &str) {
+        self.wait(&format!("{css} containing {needle:?}"), || {
+            self.texts(css)
+                .iter()
+                .any(|t| t.contains(needle))
+                .then_some(())
+        });
+    }
+
+    fn click(&self, css: &str) {
+        let e = self.element(css);
+        self.cmd("POST", &format!("/element/{e}/click"), Some(json!({})));
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let e = self.element(css);
+        self.cmd("POST", &format!("/element/{e}/clear"), Some(json!({})));
+        self.cmd(
+            "POST",
+            &format!("/element/{e}/value"),
+            Some(json!({ "text": text })),
+        );
+    }
+
+    fn value(&self, css: &str) -> String {
+        let e = self.element(css);
+        self.cmd("GET", &format!("/element/{e}/property/value"), None)
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn source(&self) -> String {
+        self.cmd("GET", "/source", None)
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Saves a PNG of the viewport as `name`.png.
+    fn screenshot(&self, name: &str) {
+        let b64 = self.cmd("GET", "/screenshot", None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap())
+            .unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.agent.delete(&self.session).call();
+    }
+}
+
+/// One WebDriver call: JSON in, JSON out; an error status comes back with its body.
+fn wd(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    body: Option<&Value>,
+) -> Result<Value, (u16, Value)> {
+    let req = agent.request(method, url);
+    let result = match body {
+        Some(b) => req
+            .set("Content-Type", "application/json")
+            .send_string(&b.to_string()),
+        None => req.call(),
+    };
+    let parse = |r: ureq::Response| -> Value {
+        let mut text = String::new();
+        r.into_reader().read_to_string(&mut text).unwrap();
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    match result {
+        Ok(r) => Ok(parse(r)),
+        Err(ureq::Error::Status(status, r)) => Err((status, parse(r))),
+        Err(e) => panic!("WebDriver {method} {url}: {e}"),
+    }
+}
+
+// ---- plain HTTP checks -----------------------------------------------------------------------
+
+/// Status and body of a request to the admin console, with optional headers.
+fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> (u16, String) {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build();
+    let mut req = agent.request(method, url);
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let result = match body {
+        Some(b) => req.send_string(b),
+        None => req.call(),
+    };
+    let resp = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = resp.status();
+    (status, resp.into_string().unwrap())
+}
+
+// ---- the test --------------------------------------------------------------------------------
+
+#[test]
+fn admin_console_runs_the_whole_provisioning_flow_in_a_browser() {
+    let Some((chromium, driver)) = browser_paths() else {
+        return;
+    };
+    let dir = scratch_dir("admin");
+    let server = Server::start("axum_server", &dir, &["--store", "memory"], true);
+    let admin = server.admin_url.clone().expect("an Admin console: line");
+    let secret = server.admin_secret.clone().unwrap();
+    assert!(admin.ends_with("/admin"), "{admin}");
+
+    // Without the secret: the login form, with 401, and no API.
+    let (status, body) = http("GET", &admin, &[], None);
+    assert_eq!(status, 401);
+    assert!(body.contains("login-form") && !body.contains("tenant-select"));
+    let api = format!("{admin}/api/tenants");
+    let (status, _) = http("GET", &api, &[("X-Scimkit-Admin", "1")], None);
+    assert_eq!(status, 401);
+    let (status, _) = http(
+        "GET",
+        &api,
+        &[("X-Scimkit-Admin", "1"), ("Cookie", "scimkit_admin=forged")],
+        None,
+    );
+    assert_eq!(status, 401);
+    // The session cookie does not open SCIM: bearer tokens only.
+    let (status, _) = http(
+        "POST",
+        &format!("{admin}/login"),
+        &[("X-Scimkit-Admin", "1")],
+        Some(&json!({ "secret": secret }).to_string()),
+    );
+    assert_eq!(status, 204);
+
+    let b = Browser::start(&chromium, &driver, &dir.join("chromium-profile"));
+    b.resize(1280, 1000);
+
+    // ---- log in
+    b.goto(&admin);
+    b.element("#login-form");
+    b.screenshot("01-login");
+    b.type_into("#secret", "not-the-secret-at-all");
+    b.click("#login-button");
+    b.wait_text("#login-error", "Wrong admin secret");
+    b.screenshot("02-login-wrong-secret");
+    b.type_into("#secret", &secret);
+    b.click("#login-button");
+    b.element("#tenant-select");
+    // The default tenant the server bootstrapped is listed.
+    b.wait_text("#connections", "default");
+
+    // ---- create a connection, switch SCIM on
+    b.type_into("#new-connection-name", "Okta production");
+    assert_eq!(b.value("#new-connection-id"), "okta-production");
+    b.click("#create-connection-button");
+    b.wait_text("#connection-details h2", "Okta production");
+    b.wait_text("#scim-status", "SCIM provisioning is off");
+    b.wait_text("#tokens, #connection-details .empty", "No tokens yet");
+    let base_url = b.value("#base-url");
+    assert!(base_url.ends_with("/scim/v2/okta-production"), "{base_url}");
+    b.screenshot("03-connection-created");
+    b.click("label.switch");
+    b.wait_text("#scim-status", "SCIM provisioning is on");
+
+    // ---- generate a token and copy it with the page's button
+    b.cmd(
+        "POST",
+        "/permissions",
+        Some(json!({"descriptor": {"name": "clipboard-read"}, "state": "granted"})),
+    );
+    b.cmd(
+        "POST",
+        "/permissions",
+        Some(json!({"descriptor": {"name": "clipboard-write"}, "state": "granted"})),
+    );
+    b.type_into("#token-label", "Okta SCIM app");
+    b.click("#generate-token");
+    b.wait_text("#one-time-token", "will not be shown again");
+    b.click("#copy-token");
+    b.wait_text("#copy-token", "Copied");
+    let copied = b.js_async(
+        "const done = arguments[arguments.length - 1];\
+         navigator.clipboard.readText().then(done, e => done('error: ' + e));",
+    );
+    let token = copied.as_str().unwrap().to_owned();
+    assert!(token.starts_with("scimkit_"), "the clipboard holds {token}");
+    assert_eq!(token, b.value("#new-token"));
+    b.screenshot("04-token-shown-once");
+
+    // The token works for the connection it was made for.
+    let scim = Client::new(&base_url, &token);
+    let r = scim.call("GET", "/Users?startIndex=1&count=2", None);
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Shown once: gone after "I have copied it", and after a reload.
+    b.click("#dismiss-token");
+    b.wait("the one-time box to close", || {
+        b.find("#one-time-token").is_none().then_some(())
+    });
+    assert!(!b.source().contains(&token));
+    b.wait_text("#tokens", "Okta SCIM app");
+    b.goto(&format!("{admin}#connections"));
+    b.wait_text("#tokens", "Okta SCIM app");
+    // The token's first use is shown.
+    b.wait_text("#tokens .last-used", "just now");
+    assert!(
+        !b.source().contains(&token),
+        "the token is never rendered again"
+    );
+    b.screenshot("05-connections");
+
+    // ---- user collections: empty, then live as the IdP pushes
+    b.click("#nav a[data-view=collections]");
+    b.wait_text("#groups-area", "No user collections yet");
+    b.screenshot("06-collections-empty");
+    let user = scim.ok(
+        "POST",
+        "/Users",
+        json!({"schemas": [USER], "userName": "jdoe@example.com", "displayName": "John Doe",
+               "name": {"givenName": "John", "familyName": "Doe"}, "active": true}),
+        201,
+    );
+    let uid = user["id"].as_str().unwrap().to_owned();
+    let group = scim.ok(
+        "POST",
+        "/Groups",
+        json!({"schemas": [GROUP], "displayName": "Engineering",
+               "members": [{"value": uid, "display": "John Doe"}]}),
+        201,
+    );
+    let gid = group["id"].as_str().unwrap().to_owned();
+    let row = format!("#groups tr[data-id=\"{gid}\"]");
+    b.wait_text(&format!("{row} .name"), "Engineering");
+    b.wait_text(&format!("{row} .members"), "1");
+    b.click(&row);
+    b.wait_text("#members-title", "Engineering");
+    b.wait_text("#members .user-name", "jdoe@example.com");
+    b.wait_text("#members", "John Doe");
+    b.wait_text("#members .active", "active");
+    b.screenshot("07-collection-members");
+
+    // Long lists page: 30 more groups arrive, the first page shows 25 of 31.
+    for i in 0..30 {
+        scim.ok(
+            "POST",
+            "/Groups",
+            json!({"schemas": [GROUP], "displayName": format!("Team {i:02}")}),
+            201,
+        );
+    }
+    b.wait_text("#groups-area .pager", "1–25 of 31");
+    b.click("#groups-area .pager .next");
+    b.wait_text("#groups-area .pager", "26–31 of 31");
+    b.screenshot("08-collections-page-2");
+    b.type_into("#group-search", "engin");
+    b.wait_text("#groups-area", "Engineering");
+    b.wait("the filter to leave one collection", || {
+        (b.texts("#groups tbody tr").len() == 1).then_some(())
+    });
+
+    // ---- a policy with the collection, and check login
+    b.click("#nav a[data-view=policies]");
+    b.wait_text("#policies-area", "No policies yet");
+    b.type_into("#policy-name", "Engineering VPN");
+    b.click(&format!("#policy-collection option[value=\"{gid}\"]"));
+    b.click("#create-policy-button");
+    b.wait_text("#policies .policy .chip", "Engineering");
+    b.type_into("#check-username", "JDOE@example.com");
+    b.click("#check-button");
+    b.wait_text("#check-decision", "Login allowed");
+    b.wait_text("#check-policies", "Engineering VPN");
+    b.wait_text("#check-groups", "Engineering");
+    b.screenshot("09-policies-login-allowed");
+
+    // ---- the IdP deactivates the user: the next check refuses the login
+    scim.patch(
+        &format!("/Users/{uid}"),
+        json!([{"op": "replace", "value": {"active": false}}]),
+    );
+    b.click("#check-button");
+    b.wait_text("#check-decision", "Login refused");
+    b.wait_text("#check-active", "inactive");
+    assert!(b.texts("#check-policies li").is_empty());
+    b.screenshot("10-policies-user-deactivated");
+    // ...and the collection shows the user inactive.
+    b.click("#nav a[data-view=collections]");
+    b.type_into("#group-search", "Engineering");
+    b.click(&row);
+    b.wait_text("#members .active", "inactive");
+
+    // An unknown user.
+    b.click("#nav a[data-view=policies]");
+    b.type_into("#check-username", "nobody@example.com");
+    b.click("#check-button");
+    b.wait_text("#check-decision", "No user with this userName");
+
+    // ---- narrow window
+    b.resize(420, 900);
+    b.click("#nav a[data-view=connections]");
+    b.wait_text("#connection-details h2", "Okta production");
+    b.screenshot("11-narrow-connections");
+    b.click("#nav a[data-view=collections]");
+    b.wait_text("#groups-area", "Engineering");
+    b.screenshot("12-narrow-collections");
+    b.click("#nav a[data-view=policies]");
+    b.wait_text("#policies .policy", "Engineering VPN");
+    b.screenshot("13-narrow-policies");
+    b.resize(1280, 1000);
+
+    // ---- SCIM switched off: the IdP is refused, data and tokens kept
+    b.click("#nav a[data-view=connections]");
+    b.wait_text("#scim-status", "SCIM provisioning is on");
+    b.click("label.switch");
+    b.wait_text("#scim-status", "SCIM provisioning is off");
+    assert_eq!(scim.call("GET", "/Users", None).status, 401);
+    b.wait_text("#tokens", "Okta SCIM app");
+    b.screenshot("14-scim-switched-off");
+    b.click("#nav a[data-view=collections]");
+    b.wait_text("#view .notice", "SCIM provisioning is off");
+    b.wait_text("#groups-area", "Engineering");
+    b.click("#nav a[data-view=connections]");
+
+    // ---- revoke the token
+    b.click("label.switch");
+    b.wait_text("#scim-status", "SCIM provisioning is on");
+    assert_eq!(scim.call("GET", "/Users", None).status, 200);
+    b.js("window.confirm = () => true", json!([]));
+    b.click("#tokens button.revoke");
+    b.wait_text("#tokens", "revoked");
+    assert_eq!(scim.call("GET", "/Users", None).status, 401);
+
+    // ---- log out: the console is closed again
+    b.click("#logout");
+    b.element("#login-form");
+    b.goto(&admin);
+    b.element("#login-form");
+    assert!(!b.source().contains("tenant-select"));
+
+    // Neither the admin secret nor any token reached the log.
+    let log = server.log_text();
+    assert!(log.contains("/admin"), "admin requests are logged:\n{log}");
+    assert!(
+        !log.contains(&secret),
+        "the admin secret leaked into the log"
+    );
+    assert!(!log.contains(&token), "a token leaked into the log");
+}
