@@ -206,10 +206,12 @@ struct Columns {
 impl Columns {
     fn of(doc: &Value) -> Columns {
         let s = |k: &str| doc.get(k).and_then(Value::as_str);
+        // NULL for empty values too (see the `sql` module's `Target::Column`).
+        let ne = |k: &str| s(k).filter(|v| !v.is_empty());
         Columns {
-            user_name_fold: s("userName").map(fold),
-            external_id: s("externalId").map(str::to_owned),
-            display_name_fold: s("displayName").map(fold),
+            user_name_fold: ne("userName").map(fold),
+            external_id: ne("externalId").map(str::to_owned),
+            display_name_fold: ne("displayName").map(fold),
             display: s("displayName")
                 .or_else(|| s("userName"))
                 .map(str::to_owned),
@@ -313,12 +315,21 @@ const RESOURCE_COLUMNS: &str =
     "r.id, r.resource_type, r.version, r.created, r.last_modified, r.doc::text";
 
 fn resource_from_row(rt: &ResourceDef, row: &PgRow) -> Result<StoredResource, StoreError> {
-    let id: String = row.try_get(0).map_err(db_err)?;
-    let resource_type: String = row.try_get(1).map_err(db_err)?;
-    let version: i64 = row.try_get(2).map_err(db_err)?;
-    let created: i64 = row.try_get(3).map_err(db_err)?;
-    let last_modified: i64 = row.try_get(4).map_err(db_err)?;
-    let doc: String = row.try_get(5).map_err(db_err)?;
+    resource_from_row_at(rt, row, 0)
+}
+
+/// A resource from the [`RESOURCE_COLUMNS`] starting at column `at`.
+fn resource_from_row_at(
+    rt: &ResourceDef,
+    row: &PgRow,
+    at: usize,
+) -> Result<StoredResource, StoreError> {
+    let id: String = row.try_get(at).map_err(db_err)?;
+    let resource_type: String = row.try_get(at + 1).map_err(db_err)?;
+    let version: i64 = row.try_get(at + 2).map_err(db_err)?;
+    let created: i64 = row.try_get(at + 3).map_err(db_err)?;
+    let last_modified: i64 = row.try_get(at + 4).map_err(db_err)?;
+    let doc: String = row.try_get(at + 5).map_err(db_err)?;
     let doc: Value = serde_json::from_str(&doc).map_err(StoreError::backend)?;
     Ok(StoredResource {
         id: ResourceId::new(id),
@@ -432,10 +443,7 @@ impl PostgresStore {
             });
         }
         insert_keys(&mut tx, tenant, rt, req.id.as_str(), &req.unique_keys).await?;
-        if !req.members.is_empty() {
-            let add = resolve_members(&mut tx, tenant, req.id.as_str(), &req.members).await?;
-            insert_members(&mut tx, tenant, req.id.as_str(), &add).await?;
-        }
+        add_members(&mut tx, tenant, req.id.as_str(), &req.members).await?;
         let seq = push_changes(
             &mut tx,
             tenant,
@@ -488,7 +496,10 @@ impl PostgresStore {
 
         let mut members_changed = false;
         if let Some(delta) = req.members.as_ref().filter(|d| !d.is_empty()) {
-            let add = resolve_members(&mut tx, tenant, id.as_str(), &delta.add).await?;
+            if let Some(bad) = delta.add.iter().find(|m| m.value.as_str().contains('\0')) {
+                return Err(StoreError::InvalidMember(bad.value.clone()));
+            }
+            let add = member_ids(&delta.add);
             let add_set: HashSet<&str> = add.iter().map(String::as_str).collect();
             let removed = if delta.clear {
                 sqlx::query(
@@ -526,7 +537,7 @@ impl PostgresStore {
                     .rows_affected()
                 }
             };
-            let added = insert_members(&mut tx, tenant, id.as_str(), &add).await?;
+            let added = add_members(&mut tx, tenant, id.as_str(), &delta.add).await?;
             members_changed = removed + added > 0;
         }
 
@@ -801,80 +812,69 @@ async fn insert_keys(
     Ok(())
 }
 
-/// Checks the members to add (each an existing resource of the tenant, of the claimed type,
-/// not the group itself) and locks them against deletion until the transaction ends. Returns
-/// their ids, each once, in order.
-async fn resolve_members(
+/// Adds members to a group, checking that each is an existing resource of the tenant, of the
+/// claimed type, and not the group itself (on failure the caller's transaction is dropped, so
+/// nothing is kept). The members are locked against deletion until the transaction ends.
+/// Returns how many were new.
+async fn add_members(
     tx: &mut Tx,
     tenant: &TenantId,
     group: &str,
     add: &[MemberRef],
-) -> Result<Vec<String>, StoreError> {
+) -> Result<u64, StoreError> {
     if add.is_empty() {
-        return Ok(Vec::new());
+        return Ok(0);
     }
     if let Some(bad) = add.iter().find(|m| m.value.as_str().contains('\0')) {
         return Err(StoreError::InvalidMember(bad.value.clone()));
     }
-    let ids: Vec<String> = add.iter().map(|m| m.value.to_string()).collect();
+    let ids = member_ids(add);
+    let folded: Vec<String> = ids.iter().map(|i| fold(i)).collect();
+    // One round trip: find (and lock) the members, insert those found; the check follows.
     let rows = sqlx::query(
-        "SELECT id, resource_type FROM scimkit_resources \
-         WHERE tenant = $1 AND id = ANY($2) ORDER BY id FOR KEY SHARE",
+        "WITH found AS (SELECT x.id, x.resource_type FROM scimkit_resources x \
+           WHERE x.tenant = $1 AND x.id = ANY($3) AND x.id <> $2 ORDER BY x.id FOR KEY SHARE), \
+         ins AS (INSERT INTO scimkit_members (tenant, group_id, member_id, member_fold) \
+           SELECT $1, $2, u.m, u.f FROM unnest($3::text[], $4::text[]) AS u(m, f) \
+           WHERE u.m IN (SELECT id FROM found) ON CONFLICT DO NOTHING RETURNING 1) \
+         SELECT f.id, f.resource_type, (SELECT count(*) FROM ins) FROM found f",
     )
     .bind(tenant.as_str())
+    .bind(group)
     .bind(ids)
+    .bind(folded)
     .fetch_all(&mut **tx)
     .await
     .map_err(db_err)?;
     let mut types: HashMap<String, String> = HashMap::with_capacity(rows.len());
+    let mut added = 0i64;
     for row in rows {
         types.insert(
             row.try_get(0).map_err(db_err)?,
             row.try_get(1).map_err(db_err)?,
         );
+        added = row.try_get(2).map_err(db_err)?;
     }
-    let mut out = Vec::with_capacity(add.len());
-    let mut seen = HashSet::new();
     for m in add {
         let ok = types.get(m.value.as_str()).is_some_and(|actual| {
             m.resource_type
                 .as_deref()
                 .is_none_or(|t| t.eq_ignore_ascii_case(actual))
-        }) && m.value.as_str() != group;
+        });
         if !ok {
             return Err(StoreError::InvalidMember(m.value.clone()));
         }
-        if seen.insert(m.value.as_str()) {
-            out.push(m.value.to_string());
-        }
     }
-    Ok(out)
+    Ok(u64::try_from(added).unwrap_or(0))
 }
 
-/// Inserts memberships; returns how many were new.
-async fn insert_members(
-    tx: &mut Tx,
-    tenant: &TenantId,
-    group: &str,
-    ids: &[String],
-) -> Result<u64, StoreError> {
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    let folded: Vec<String> = ids.iter().map(|i| fold(i)).collect();
-    Ok(sqlx::query(
-        "INSERT INTO scimkit_members (tenant, group_id, member_id, member_fold) \
-         SELECT $1, $2, u.m, u.f FROM unnest($3::text[], $4::text[]) AS u(m, f) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(tenant.as_str())
-    .bind(group)
-    .bind(ids.to_vec())
-    .bind(folded)
-    .execute(&mut **tx)
-    .await
-    .map_err(db_err)?
-    .rows_affected())
+/// The ids of `add`, each once, in order.
+fn member_ids(add: &[MemberRef]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    add.iter()
+        .filter(|m| seen.insert(m.value.as_str()))
+        .map(|m| m.value.to_string())
+        .collect()
 }
 
 /// Appends change records, numbering them from the tenant's counter (whose row lock orders
@@ -887,24 +887,17 @@ async fn push_changes(
 ) -> Result<u64, StoreError> {
     let n = i64::try_from(changes.len()).unwrap_or(i64::MAX);
     let last: i64 = sqlx::query_scalar(
-        "INSERT INTO scimkit_feed_seq (tenant, last_seq) VALUES ($1, $2) \
-         ON CONFLICT (tenant) DO UPDATE SET last_seq = scimkit_feed_seq.last_seq + $2 \
-         RETURNING last_seq",
+        "WITH s AS (INSERT INTO scimkit_feed_seq (tenant, last_seq) VALUES ($1, $2) \
+           ON CONFLICT (tenant) DO UPDATE SET last_seq = scimkit_feed_seq.last_seq + $2 \
+           RETURNING last_seq), \
+         c AS (INSERT INTO scimkit_changes (tenant, seq, resource_type, id, kind, version, at) \
+           SELECT $1, s.last_seq - $2 + u.n, u.rt, u.id, u.kind, u.version, $3 \
+           FROM s, unnest($4::text[], $5::text[], $6::text[], $7::bigint[]) \
+           WITH ORDINALITY AS u(rt, id, kind, version, n)) \
+         SELECT last_seq FROM s",
     )
     .bind(tenant.as_str())
     .bind(n)
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(db_err)?;
-    let first = last - n + 1;
-    sqlx::query(
-        "INSERT INTO scimkit_changes (tenant, seq, resource_type, id, kind, version, at) \
-         SELECT $1, $2 + u.n - 1, u.rt, u.id, u.kind, u.version, $3 \
-         FROM unnest($4::text[], $5::text[], $6::text[], $7::bigint[]) \
-         WITH ORDINALITY AS u(rt, id, kind, version, n)",
-    )
-    .bind(tenant.as_str())
-    .bind(first)
     .bind(at)
     .bind(
         changes
@@ -925,7 +918,7 @@ async fn push_changes(
             .map(|c| to_i64(c.version.get()))
             .collect::<Vec<_>>(),
     )
-    .execute(&mut **tx)
+    .fetch_one(&mut **tx)
     .await
     .map_err(db_err)?;
     Ok(u64::try_from(last).unwrap_or(0))
@@ -962,26 +955,29 @@ impl ResourceStore for PostgresStore {
         if id.as_str().contains('\0') {
             return Err(not_found(rt, id));
         }
-        let mut tx = if include_members {
-            self.begin_snapshot().await?
-        } else {
-            self.begin().await?
-        };
-        let row = sqlx::query(AssertSqlSafe(format!(
+        let q = sqlx::query(AssertSqlSafe(format!(
             "SELECT {RESOURCE_COLUMNS} FROM scimkit_resources r \
              WHERE r.tenant = $1 AND r.id = $2 AND r.resource_type = $3"
         )))
         .bind(tenant.as_str())
         .bind(id.as_str())
-        .bind(rt.name())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .ok_or_else(|| not_found(rt, id))?;
-        let mut res = [resource_from_row(rt, &row)?];
-        if include_members {
-            Self::attach_members(&mut tx, tenant, &mut res).await?;
+        .bind(rt.name());
+        if !include_members {
+            let row = q
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| not_found(rt, id))?;
+            return resource_from_row(rt, &row);
         }
+        let mut tx = self.begin_snapshot().await?;
+        let row = q
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| not_found(rt, id))?;
+        let mut res = [resource_from_row(rt, &row)?];
+        Self::attach_members(&mut tx, tenant, &mut res).await?;
         tx.commit().await.map_err(db_err)?;
         let [res] = res;
         Ok(res)
@@ -1050,77 +1046,82 @@ impl ResourceStore for PostgresStore {
             Some(spec) if exact => sql::order_by(rt, spec, &mut page_params),
             Some(_) => None,
         };
-        let mut tx = self.begin_snapshot().await?;
-        let result = match order {
+        let needs_members =
+            query.include_members || (!(exact && order.is_some()) && query.reads_members());
+        // One statement is one snapshot; a second query for members needs a transaction.
+        let mut tx = if needs_members {
+            Some(self.begin_snapshot().await?)
+        } else {
+            None
+        };
+        let (mut resources, total, pushdown) = match order {
             Some(order) if exact => {
-                let total: i64 = {
-                    let q = sqlx::query(AssertSqlSafe(format!(
-                        "SELECT count(*) FROM scimkit_resources r WHERE {where_sql}"
-                    )));
-                    bind_all(q, &params.args)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(db_err)?
-                        .try_get(0)
-                        .map_err(db_err)?
-                };
-                let total = usize::try_from(total).unwrap_or(0);
-                let window = super::page_window(query.start_index, query.count, total);
-                let mut resources = Vec::with_capacity(window.len());
-                if !window.is_empty() {
-                    let limit = page_params.int(to_i64(window.len() as u64));
-                    let offset = page_params.int(to_i64(window.start as u64));
-                    let q = sqlx::query(AssertSqlSafe(format!(
-                        "SELECT {RESOURCE_COLUMNS} FROM scimkit_resources r WHERE {where_sql} \
-                         ORDER BY {order} LIMIT {limit} OFFSET {offset}"
-                    )));
-                    for row in bind_all(q, &page_params.args)
-                        .fetch_all(&mut *tx)
-                        .await
-                        .map_err(db_err)?
-                    {
-                        resources.push(resource_from_row(rt, &row)?);
-                    }
-                    if query.include_members {
-                        Self::attach_members(&mut tx, tenant, &mut resources).await?;
+                let start = query.start_index.saturating_sub(1);
+                let limit = page_params.int(to_i64(query.count as u64));
+                let offset = page_params.int(to_i64(start as u64));
+                // The count and the page together: a row with the count and no resource when
+                // the page is empty.
+                let q = sqlx::query(AssertSqlSafe(format!(
+                    "SELECT t.n, p.* FROM \
+                     (SELECT count(*) AS n FROM scimkit_resources r WHERE {where_sql}) AS t \
+                     LEFT JOIN LATERAL (SELECT {RESOURCE_COLUMNS} FROM scimkit_resources r \
+                       WHERE {where_sql} ORDER BY {order} LIMIT {limit} OFFSET {offset}) AS p \
+                     ON true"
+                )));
+                let q = bind_all(q, &page_params.args);
+                let rows = match tx.as_mut() {
+                    Some(tx) => q.fetch_all(&mut **tx).await,
+                    None => q.fetch_all(&self.pool).await,
+                }
+                .map_err(db_err)?;
+                let mut total = 0i64;
+                let mut resources = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    total = row.try_get(0).map_err(db_err)?;
+                    let id: Option<String> = row.try_get(1).map_err(db_err)?;
+                    if id.is_some() {
+                        resources.push(resource_from_row_at(rt, row, 1)?);
                     }
                 }
-                Page {
+                (
                     resources,
-                    total_results: total,
-                    pushdown: Pushdown::Exact,
-                }
+                    usize::try_from(total).unwrap_or(0),
+                    Pushdown::Exact,
+                )
             }
             _ => {
                 let q = sqlx::query(AssertSqlSafe(format!(
                     "SELECT {RESOURCE_COLUMNS} FROM scimkit_resources r WHERE {where_sql} \
                      ORDER BY r.ord"
                 )));
-                let mut resources = Vec::new();
-                for row in bind_all(q, &params.args)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db_err)?
-                {
-                    resources.push(resource_from_row(rt, &row)?);
+                let q = bind_all(q, &params.args);
+                let rows = match tx.as_mut() {
+                    Some(tx) => q.fetch_all(&mut **tx).await,
+                    None => q.fetch_all(&self.pool).await,
                 }
-                if query.include_members || query.reads_members() {
-                    Self::attach_members(&mut tx, tenant, &mut resources).await?;
-                }
+                .map_err(db_err)?;
+                let resources = rows
+                    .iter()
+                    .map(|row| resource_from_row(rt, row))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let pushdown = if !exact && cond == "TRUE" {
                     Pushdown::Unsupported
                 } else {
                     Pushdown::Inexact
                 };
-                Page {
-                    total_results: resources.len(),
-                    resources,
-                    pushdown,
-                }
+                let n = resources.len();
+                (resources, n, pushdown)
             }
         };
-        tx.commit().await.map_err(db_err)?;
-        Ok(result)
+        if let Some(mut tx) = tx {
+            Self::attach_members(&mut tx, tenant, &mut resources).await?;
+            tx.commit().await.map_err(db_err)?;
+        }
+        Ok(Page {
+            resources,
+            total_results: total,
+            pushdown,
+        })
     }
 
     async fn members(

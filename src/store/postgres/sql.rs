@@ -120,10 +120,13 @@ enum Target<'a> {
         keys: Vec<String>,
         def: &'a AttributeDef,
     },
-    /// A text column (NULL when absent), compared as stored.
+    /// A text column, compared as stored. Columns extracted from the document hold NULL for
+    /// an absent or empty value (so that their index order puts missing values last); for
+    /// them `json` names the document key, used for the tests an empty string passes.
     Column {
         col: &'static str,
         def: &'a AttributeDef,
+        json: Option<&'a str>,
     },
     /// A nanosecond timestamp column (`meta.created`, `meta.lastModified`).
     Time(&'static str),
@@ -210,6 +213,16 @@ fn cmp_sql(op: CompareOp) -> &'static str {
         CompareOp::Lt => "<",
         CompareOp::Le => "<=",
         _ => "=",
+    }
+}
+
+/// Whether the empty string satisfies `"" op needle`.
+fn empty_passes(op: CompareOp, needle: &str) -> bool {
+    match op {
+        CompareOp::Gt => false,
+        CompareOp::Lt => !needle.is_empty(),
+        CompareOp::Le => true,
+        _ => needle.is_empty(),
     }
 }
 
@@ -359,24 +372,28 @@ impl Translator<'_> {
                             return Some(Target::Column {
                                 col: "r.id",
                                 def: r.attr,
+                                json: None,
                             })
                         }
                         "externalId" if simple && r.attr.case_exact => {
                             return Some(Target::Column {
                                 col: "r.external_id",
                                 def: r.attr,
+                                json: Some(r.attr.name.as_str()),
                             })
                         }
                         "userName" if simple && !r.attr.case_exact => {
                             return Some(Target::Column {
                                 col: "r.user_name_fold",
                                 def: r.attr,
+                                json: Some(r.attr.name.as_str()),
                             })
                         }
                         "displayName" if simple && !r.attr.case_exact => {
                             return Some(Target::Column {
                                 col: "r.display_name_fold",
                                 def: r.attr,
+                                json: Some(r.attr.name.as_str()),
                             })
                         }
                         "meta" => {
@@ -387,6 +404,7 @@ impl Translator<'_> {
                                 Some("resourceType") => Target::Column {
                                     col: "r.resource_type",
                                     def: r.sub.unwrap_or(r.attr),
+                                    json: None,
                                 },
                                 Some("version") => Target::Version,
                                 Some(_) => Target::Absent,
@@ -664,9 +682,22 @@ impl Translator<'_> {
             } => self.json_leaf(raw, fold, &keys, test),
             // `col IS NOT NULL AND ...` keeps the condition two-valued (so that `NOT` is
             // right for absent values) while leaving the comparison indexable.
-            Target::Column { col, .. } => match test {
+            Target::Column { col, json, .. } => match test {
                 Test::Present => Cond::exact(format!("{col} IS NOT NULL AND {col} <> ''")),
                 Test::Str { op, needle, .. } => {
+                    if let Some(key) = json.filter(|_| empty_passes(op, &needle)) {
+                        let case_exact = col == "r.external_id";
+                        return self.json_leaf(
+                            "r.doc",
+                            "r.doc_fold",
+                            &[key.to_owned()],
+                            Test::Str {
+                                op,
+                                needle,
+                                case_exact,
+                            },
+                        );
+                    }
                     let s = self.str_op(col, op, &needle, true);
                     Cond::exact(format!("{col} IS NOT NULL AND {s}"))
                 }
@@ -804,14 +835,16 @@ pub(crate) fn order_by(rt: &ResourceDef, spec: &SortSpec, params: &mut Params) -
                 return Some("r.ord".into())
             }
             ("meta", _) | ("members", _) => return None,
+            // Extracted columns hold NULL for missing values: `NULLS LAST` in ascending order
+            // is the order of their indexes, so a sorted page walks the index.
             ("userName", None) if simple && !r.attr.case_exact => {
-                "NULLIF(r.user_name_fold, '')".into()
+                return Some(format!("r.user_name_fold {dir} NULLS LAST, r.ord"))
             }
             ("displayName", None) if simple && !r.attr.case_exact => {
-                "NULLIF(r.display_name_fold, '')".into()
+                return Some(format!("r.display_name_fold {dir} NULLS LAST, r.ord"))
             }
             ("externalId", None) if simple && r.attr.case_exact => {
-                "NULLIF(r.external_id, '')".into()
+                return Some(format!("r.external_id {dir} NULLS LAST, r.ord"))
             }
             _ => json_sort_key(&r, params)?,
         }
@@ -956,6 +989,10 @@ mod tests {
         assert_eq!(tr(r#"meta.version eq "W/\"3\"""#).0, "r.version = $1");
         assert_eq!(tr(r#"meta.version eq "3""#).0, "FALSE");
         assert_eq!(tr("meta.location pr").0, "FALSE");
+        // Tests the empty string passes read the document, not the NULL-for-empty column.
+        assert!(tr(r#"userName lt "b""#).0.starts_with("EXISTS"));
+        assert!(tr(r#"userName eq """#).0.starts_with("EXISTS"));
+        assert!(tr(r#"userName gt "b""#).0.starts_with("r.user_name_fold"));
     }
 
     #[test]
@@ -977,7 +1014,7 @@ mod tests {
         };
         assert_eq!(
             order_by(users, &by("userName", SortOrder::Descending), &mut p).unwrap(),
-            "(NULLIF(r.user_name_fold, '')) IS NULL, NULLIF(r.user_name_fold, '') DESC, r.ord"
+            "r.user_name_fold DESC NULLS LAST, r.ord"
         );
         assert!(order_by(users, &by("emails", SortOrder::Ascending), &mut p).is_some());
         assert!(order_by(users, &by("meta.version", SortOrder::Ascending), &mut p).is_none());
