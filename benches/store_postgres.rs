@@ -46,8 +46,8 @@ FROM scimkit_resources WHERE tenant = $1;
 "#;
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // The caller's thread drives the connections, as in a single-threaded service worker.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
@@ -86,7 +86,11 @@ fn bench(c: &mut Criterion) {
         .execute(store.pool())
         .await
         .unwrap();
-        sqlx::query("ANALYZE").execute(store.pool()).await.unwrap();
+        // A steady state: statistics and the visibility map (index-only scans) up to date.
+        sqlx::query("VACUUM ANALYZE")
+            .execute(store.pool())
+            .await
+            .unwrap();
     });
 
     let mut g = c.benchmark_group("store_postgres_100k");

@@ -579,25 +579,18 @@ impl PostgresStore {
             .await
             .map_err(db_err)?;
             doc = new.doc.clone();
-        } else {
-            sqlx::query(
-                "UPDATE scimkit_resources SET version = $3, last_modified = $4 \
-                 WHERE tenant = $1 AND id = $2",
-            )
-            .bind(tenant.as_str())
-            .bind(id.as_str())
-            .bind(to_i64(version.get()))
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
         }
         let kind = match (&req.document, req.kind) {
             (None, _) => ChangeKind::MembershipChanged,
             (Some(_), UpdateKind::Replace) => ChangeKind::Replaced,
             (Some(_), UpdateKind::Patch) => ChangeKind::Patched,
         };
-        let seq = push_changes(
+        // A membership-only write bumps the version with its change record.
+        let bump = req
+            .document
+            .is_none()
+            .then(|| (id.as_str(), to_i64(version.get())));
+        let seq = push_changes_bumping(
             &mut tx,
             tenant,
             now,
@@ -607,6 +600,7 @@ impl PostgresStore {
                 kind,
                 version,
             }],
+            bump,
         )
         .await?;
         tx.commit().await.map_err(db_err)?;
@@ -885,17 +879,35 @@ async fn push_changes(
     at: i64,
     changes: &[NewChange<'_>],
 ) -> Result<u64, StoreError> {
+    push_changes_bumping(tx, tenant, at, changes, None).await
+}
+
+/// [`push_changes`], also setting resource `bump.0` to version `bump.1` (and its
+/// `lastModified` to `at`) in the same statement.
+async fn push_changes_bumping(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    at: i64,
+    changes: &[NewChange<'_>],
+    bump: Option<(&str, i64)>,
+) -> Result<u64, StoreError> {
     let n = i64::try_from(changes.len()).unwrap_or(i64::MAX);
-    let last: i64 = sqlx::query_scalar(
-        "WITH s AS (INSERT INTO scimkit_feed_seq (tenant, last_seq) VALUES ($1, $2) \
+    let up = if bump.is_some() {
+        "up AS (UPDATE scimkit_resources SET version = $9, last_modified = $3 \
+         WHERE tenant = $1 AND id = $8), "
+    } else {
+        ""
+    };
+    let q = sqlx::query_scalar(AssertSqlSafe(format!(
+        "WITH {up}s AS (INSERT INTO scimkit_feed_seq (tenant, last_seq) VALUES ($1, $2) \
            ON CONFLICT (tenant) DO UPDATE SET last_seq = scimkit_feed_seq.last_seq + $2 \
            RETURNING last_seq), \
          c AS (INSERT INTO scimkit_changes (tenant, seq, resource_type, id, kind, version, at) \
            SELECT $1, s.last_seq - $2 + u.n, u.rt, u.id, u.kind, u.version, $3 \
            FROM s, unnest($4::text[], $5::text[], $6::text[], $7::bigint[]) \
            WITH ORDINALITY AS u(rt, id, kind, version, n)) \
-         SELECT last_seq FROM s",
-    )
+         SELECT last_seq FROM s"
+    )))
     .bind(tenant.as_str())
     .bind(n)
     .bind(at)
@@ -917,10 +929,12 @@ async fn push_changes(
             .iter()
             .map(|c| to_i64(c.version.get()))
             .collect::<Vec<_>>(),
-    )
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(db_err)?;
+    );
+    let q = match bump {
+        Some((id, version)) => q.bind(id.to_owned()).bind(version),
+        None => q,
+    };
+    let last: i64 = q.fetch_one(&mut **tx).await.map_err(db_err)?;
     Ok(u64::try_from(last).unwrap_or(0))
 }
 
@@ -1068,7 +1082,7 @@ impl ResourceStore for PostgresStore {
                        WHERE {where_sql} ORDER BY {order} LIMIT {limit} OFFSET {offset}) AS p \
                      ON true"
                 )));
-                let q = bind_all(q, &page_params.args);
+                let q = bind_all(q, &page_params.args).persistent(!params.plan_per_value);
                 let rows = match tx.as_mut() {
                     Some(tx) => q.fetch_all(&mut **tx).await,
                     None => q.fetch_all(&self.pool).await,
@@ -1094,7 +1108,7 @@ impl ResourceStore for PostgresStore {
                     "SELECT {RESOURCE_COLUMNS} FROM scimkit_resources r WHERE {where_sql} \
                      ORDER BY r.ord"
                 )));
-                let q = bind_all(q, &params.args);
+                let q = bind_all(q, &params.args).persistent(!params.plan_per_value);
                 let rows = match tx.as_mut() {
                     Some(tx) => q.fetch_all(&mut **tx).await,
                     None => q.fetch_all(&self.pool).await,

@@ -41,6 +41,10 @@ pub(crate) enum Arg {
 #[derive(Debug, Default, Clone, PartialEq)]
 pub(crate) struct Params {
     pub(crate) args: Vec<Arg>,
+    /// The best plan depends on the values (a substring or range test on an indexed column:
+    /// `co "12"` matches most rows, `co "jensen"` few), so the statement should be planned
+    /// for each execution rather than prepared once with a generic plan.
+    pub(crate) plan_per_value: bool,
 }
 
 impl Params {
@@ -697,6 +701,9 @@ impl Translator<'_> {
                                 case_exact,
                             },
                         );
+                    }
+                    if op != CompareOp::Eq {
+                        self.params.plan_per_value = true;
                     }
                     let s = self.str_op(col, op, &needle, true);
                     Cond::exact(format!("{col} IS NOT NULL AND {s}"))
