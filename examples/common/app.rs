@@ -234,6 +234,15 @@ async fn open_sqlite(path: &std::path::Path) -> Result<Stores, String> {
     Ok((store.clone(), store))
 }
 
+/// One PostgreSQL database for resources, tenants and tokens (migrated on connect).
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: &str) -> Result<Stores, String> {
+    let store = scimkit::store::postgres::PostgresStore::connect(url)
+        .await
+        .map_err(|e| format!("cannot open the PostgreSQL store: {e}"))?;
+    Ok((Arc::new(store.clone()), Arc::new(store)))
+}
+
 #[cfg(not(feature = "postgres"))]
 async fn open_postgres(_url: &str) -> Result<Stores, String> {
     Err("--store postgres:URL needs the `postgres` feature: `cargo run --example ... --features postgres`"

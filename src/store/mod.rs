@@ -12,6 +12,8 @@
 //! `testing`), which every backend runs.
 
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod query;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -324,6 +326,10 @@ pub enum StoreError {
     /// The filter cannot be evaluated against the resource type.
     #[error("invalid filter: {0}")]
     InvalidFilter(String),
+    /// A value cannot be stored by this backend (for example a string holding a NUL
+    /// character, which PostgreSQL text cannot hold); nothing was changed.
+    #[error("invalid value: {0}")]
+    InvalidValue(String),
     /// The backend failed (I/O, database). Its text is for logs only.
     #[error("storage backend failure: {0}")]
     Backend(#[source] Arc<dyn std::error::Error + Send + Sync + 'static>),
@@ -357,6 +363,7 @@ impl From<StoreError> for ScimError {
                 "`members`: `{id}` is not an existing resource of this tenant that can be a member"
             )),
             StoreError::InvalidFilter(detail) => ScimError::InvalidFilter(detail),
+            StoreError::InvalidValue(detail) => ScimError::InvalidValue(detail),
             StoreError::Backend(source) => ScimError::Internal(source),
         }
     }
@@ -508,6 +515,11 @@ mod tests {
                 StoreError::InvalidFilter("f".into()),
                 400,
                 Some("invalidFilter"),
+            ),
+            (
+                StoreError::InvalidValue("v".into()),
+                400,
+                Some("invalidValue"),
             ),
         ];
         for (e, status, ty) in cases {

@@ -28,6 +28,9 @@
     clippy::indexing_slicing
 )]
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
 use std::collections::{BTreeSet, HashSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -1435,8 +1438,8 @@ pub fn generated_user(i: usize) -> Value {
     doc
 }
 
-/// The corpus of filters for users (with `{id:N}` standing for the id of user N).
-/// The User filters of the equivalence corpus (over [`generated_user`]s `u00000`...).
+/// The User filters of the equivalence corpus (over [`generated_user`]s `u00000`...),
+/// with `{id:N}` standing for the id of user N.
 pub fn user_filters() -> Vec<String> {
     let mut f: Vec<String> = Vec::new();
     for i in (0..500).step_by(23) {
@@ -1856,22 +1859,21 @@ pub async fn check_concurrent_read_modify_write(
 }
 
 // ---------------------------------------------------------------------------------------
-// Tenant store
+// Tenant store contract
 // ---------------------------------------------------------------------------------------
 
-/// The [`TenantStore`] contract on an empty store: unique tenants, token ids and hashes;
-/// tenant-scoped token operations; `last_used` only moving forward; deleting a tenant deletes
-/// its tokens (and frees their ids and hashes).
+/// The [`TenantStore`] contract: tenants, token records, tenant-scoped token operations,
+/// cascading deletion, forward-only `last_used`, and records read back exactly as stored.
+/// Run it on an empty store.
 pub async fn check_tenant_store(store: &dyn TenantStore) {
-    let t0 = || -> DateTime<Utc> { DateTime::from_timestamp(1_750_000_000, 0).expect("time") };
-    let tid = |s: &str| TenantId::new(s).expect("tenant id");
-
+    let t0 = DateTime::from_timestamp(1_750_000_000, 0).unwrap();
+    let tid = |s: &str| TenantId::new(s).unwrap();
     let tenant = |id: &str| Tenant {
         id: tid(id),
         display_name: id.to_owned(),
         scim_enabled: true,
         settings: Settings::default(),
-        created: t0(),
+        created: t0,
     };
     let record = |tenant: &str, n: u8, created: DateTime<Utc>| TokenRecord {
         id: TokenId::new_random(),
@@ -1902,17 +1904,17 @@ pub async fn check_tenant_store(store: &dyn TenantStore) {
         Err(ScimError::NotFound(_))
     ));
 
-    let r2 = record("a", 2, t0() + Duration::seconds(2));
-    let r1 = record("a", 1, t0() + Duration::seconds(1));
-    let rb = record("b", 3, t0());
+    let r2 = record("a", 2, t0 + Duration::seconds(2));
+    let r1 = record("a", 1, t0 + Duration::seconds(1));
+    let rb = record("b", 3, t0);
     for r in [&r2, &r1, &rb] {
         store.insert_token(r.clone()).await.unwrap();
     }
     assert!(matches!(
-        store.insert_token(record("zz", 9, t0())).await,
+        store.insert_token(record("zz", 9, t0)).await,
         Err(ScimError::NotFound(_))
     ));
-    let mut same_hash = record("a", 1, t0());
+    let mut same_hash = record("a", 1, t0);
     assert!(matches!(
         store.insert_token(same_hash.clone()).await,
         Err(ScimError::Conflict(_))
@@ -1942,7 +1944,7 @@ pub async fn check_tenant_store(store: &dyn TenantStore) {
     // Tenant-scoped mutation.
     assert!(!store.revoke_token(&tid("b"), &r1.id).await.unwrap());
     assert!(!store
-        .set_token_expiry(&tid("b"), &r1.id, Some(t0()))
+        .set_token_expiry(&tid("b"), &r1.id, Some(t0))
         .await
         .unwrap());
     assert!(store.revoke_token(&tid("a"), &r1.id).await.unwrap());
@@ -1957,11 +1959,11 @@ pub async fn check_tenant_store(store: &dyn TenantStore) {
     );
 
     // last_used only moves forward.
-    let later = t0() + Duration::minutes(5);
+    let later = t0 + Duration::minutes(5);
     store.record_token_use(&rb.id, later).await.unwrap();
-    store.record_token_use(&rb.id, t0()).await.unwrap();
+    store.record_token_use(&rb.id, t0).await.unwrap();
     store
-        .record_token_use(&TokenId::new_random(), t0())
+        .record_token_use(&TokenId::new_random(), t0)
         .await
         .unwrap();
     let got = store.get_token(&tid("b"), &rb.id).await.unwrap().unwrap();
@@ -1975,4 +1977,54 @@ pub async fn check_tenant_store(store: &dyn TenantStore) {
     // The id index was cleaned up too: the ids can be reused.
     store.create_tenant(tenant("a")).await.unwrap();
     store.insert_token(r1.clone()).await.unwrap();
+
+    // Updates come back as stored; times keep their sub-second part.
+    let t = store
+        .set_display_name(&tid("b"), "Bee".into())
+        .await
+        .unwrap();
+    assert_eq!(t.display_name, "Bee");
+    let t = store.set_scim_enabled(&tid("b"), false).await.unwrap();
+    assert!(!t.scim_enabled);
+    let mut settings = Settings::default();
+    settings.limits.max_filter_length += 1;
+    let t = store
+        .update_tenant_settings(&tid("b"), settings.clone())
+        .await
+        .unwrap();
+    assert_eq!(t.settings, settings);
+    assert_eq!(store.get_tenant(&tid("b")).await.unwrap(), Some(t));
+    assert!(matches!(
+        store.set_display_name(&tid("zz"), "x".into()).await,
+        Err(ScimError::NotFound(_))
+    ));
+    assert!(matches!(
+        store
+            .update_tenant_settings(&tid("zz"), Settings::default())
+            .await,
+        Err(ScimError::NotFound(_))
+    ));
+    assert_eq!(store.get_tenant(&tid("zz")).await.unwrap(), None);
+    let precise = t0 + Duration::nanoseconds(123_456_789);
+    let mut exact = record("b", 7, precise);
+    exact.expires = Some(precise + Duration::days(1));
+    exact.last_used = Some(precise);
+    store.insert_token(exact.clone()).await.unwrap();
+    assert_eq!(
+        store.get_token(&tid("b"), &exact.id).await.unwrap(),
+        Some(exact.clone())
+    );
+    assert!(store
+        .set_token_expiry(&tid("b"), &exact.id, None)
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .find_token_by_hash(&[7; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .expires,
+        None
+    );
 }

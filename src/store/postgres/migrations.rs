@@ -1,0 +1,215 @@
+//! The database schema, as versioned migrations applied at start-up.
+//!
+//! Every migration runs once, in order, inside one transaction that first takes a
+//! transaction-scoped advisory lock: two service instances starting at once against an empty
+//! database serialise there, and the second finds the work done. Applied versions are
+//! recorded in `scimkit_migrations`. A database migrated by a newer scimkit (a version this
+//! code does not know) is used as it is, with a warning: migrations only ever add.
+//!
+//! Text columns that are compared or sorted use the `C` collation, so that comparisons are by
+//! code point, exactly as the filter engine compares strings.
+
+use sqlx::{Acquire, PgConnection, PgPool, Row};
+
+use super::db_err;
+use crate::store::StoreError;
+
+/// The advisory lock key of scimkit's migrations (`scimkit` in ASCII).
+const LOCK_KEY: i64 = 0x0073_6369_6d6b_6974;
+
+/// One schema migration.
+pub(crate) struct Migration {
+    pub(crate) version: i32,
+    pub(crate) name: &'static str,
+    pub(crate) sql: &'static str,
+}
+
+/// The migrations, in order. Never edit an applied one: add a new version.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "resources, memberships, uniqueness, change feed, tenants, tokens",
+    sql: r#"
+CREATE TABLE scimkit_resources (
+    tenant            text COLLATE "C" NOT NULL,
+    id                text COLLATE "C" NOT NULL,
+    ord               bigint GENERATED ALWAYS AS IDENTITY,
+    resource_type     text COLLATE "C" NOT NULL,
+    version           bigint NOT NULL,
+    created           bigint NOT NULL,
+    last_modified     bigint NOT NULL,
+    doc               jsonb NOT NULL,
+    doc_fold          jsonb NOT NULL,
+    user_name_fold    text COLLATE "C",
+    external_id       text COLLATE "C",
+    display_name_fold text COLLATE "C",
+    display           text COLLATE "C",
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX scimkit_resources_ord ON scimkit_resources (tenant, resource_type, ord);
+CREATE INDEX scimkit_resources_user_name
+    ON scimkit_resources (tenant, resource_type, user_name_fold, ord);
+CREATE INDEX scimkit_resources_external_id
+    ON scimkit_resources (tenant, resource_type, external_id);
+CREATE INDEX scimkit_resources_display_name
+    ON scimkit_resources (tenant, resource_type, display_name_fold, ord);
+
+CREATE TABLE scimkit_unique (
+    tenant        text COLLATE "C" NOT NULL,
+    resource_type text COLLATE "C" NOT NULL,
+    attribute     text COLLATE "C" NOT NULL,
+    value_hash    bytea NOT NULL,
+    id            text COLLATE "C" NOT NULL,
+    PRIMARY KEY (tenant, resource_type, attribute, value_hash),
+    FOREIGN KEY (tenant, id) REFERENCES scimkit_resources (tenant, id) ON DELETE CASCADE
+);
+CREATE INDEX scimkit_unique_owner ON scimkit_unique (tenant, id);
+
+CREATE TABLE scimkit_members (
+    tenant      text COLLATE "C" NOT NULL,
+    group_id    text COLLATE "C" NOT NULL,
+    member_id   text COLLATE "C" NOT NULL,
+    member_fold text COLLATE "C" NOT NULL,
+    PRIMARY KEY (tenant, group_id, member_id),
+    FOREIGN KEY (tenant, group_id) REFERENCES scimkit_resources (tenant, id) ON DELETE CASCADE,
+    FOREIGN KEY (tenant, member_id) REFERENCES scimkit_resources (tenant, id) ON DELETE CASCADE
+);
+CREATE INDEX scimkit_members_reverse ON scimkit_members (tenant, member_id, group_id);
+
+CREATE TABLE scimkit_feed_seq (
+    tenant   text COLLATE "C" PRIMARY KEY,
+    last_seq bigint NOT NULL
+);
+CREATE TABLE scimkit_changes (
+    tenant        text COLLATE "C" NOT NULL,
+    seq           bigint NOT NULL,
+    resource_type text NOT NULL,
+    id            text NOT NULL,
+    kind          text NOT NULL,
+    version       bigint NOT NULL,
+    at            bigint NOT NULL,
+    PRIMARY KEY (tenant, seq)
+);
+
+CREATE TABLE scimkit_tenants (
+    id           text COLLATE "C" PRIMARY KEY,
+    display_name text NOT NULL,
+    scim_enabled boolean NOT NULL,
+    settings     text NOT NULL,
+    created      bigint NOT NULL
+);
+CREATE TABLE scimkit_tokens (
+    id        text COLLATE "C" PRIMARY KEY,
+    tenant    text COLLATE "C" NOT NULL REFERENCES scimkit_tenants (id) ON DELETE CASCADE,
+    label     text NOT NULL,
+    hash      bytea NOT NULL UNIQUE,
+    created   bigint NOT NULL,
+    expires   bigint,
+    revoked   boolean NOT NULL,
+    last_used bigint
+);
+CREATE INDEX scimkit_tokens_tenant ON scimkit_tokens (tenant, created, id);
+
+-- RFC 7644 §3.4.2.3 sorting: a multi-valued attribute sorts by its primary value, else its
+-- first one (the engine's `pick`).
+CREATE FUNCTION scimkit_pick(v jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+    SELECT CASE WHEN jsonb_typeof(v) = 'array' THEN
+        COALESCE(
+            (SELECT a.e FROM jsonb_array_elements(v) WITH ORDINALITY AS a(e, n)
+             WHERE a.e -> 'primary' = 'true'::jsonb ORDER BY a.n LIMIT 1),
+            v -> 0)
+    ELSE v END
+$fn$;
+"#,
+}];
+
+/// Applies the migrations not yet applied, under the advisory lock, then the optional
+/// trigram indexes.
+pub(crate) async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    migrate_locked(&mut tx).await?;
+    tx.commit().await.map_err(db_err)
+}
+
+async fn migrate_locked(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(LOCK_KEY)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS scimkit_migrations (
+            version    integer PRIMARY KEY,
+            name       text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    let applied: Vec<i32> = sqlx::query("SELECT version FROM scimkit_migrations ORDER BY version")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|r| r.try_get::<i32, _>(0))
+        .collect::<Result<_, _>>()
+        .map_err(db_err)?;
+    for m in MIGRATIONS {
+        if applied.contains(&m.version) {
+            continue;
+        }
+        sqlx::raw_sql(m.sql)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        sqlx::query("INSERT INTO scimkit_migrations (version, name) VALUES ($1, $2)")
+            .bind(m.version)
+            .bind(m.name)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        tracing::info!(version = m.version, name = m.name, "applied migration");
+    }
+    let known = MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0);
+    if let Some(newer) = applied.iter().find(|v| **v > known) {
+        tracing::warn!(
+            version = newer,
+            "the database was migrated by a newer scimkit; using it as it is"
+        );
+    }
+    trigram_indexes(conn).await
+}
+
+/// Trigram indexes for `co`/`ew` on `userName` and `displayName`, when the `pg_trgm`
+/// extension is available (it is a trusted extension: a database owner may create it). When
+/// it is not, substring filters still work, by scanning.
+async fn trigram_indexes(conn: &mut PgConnection) -> Result<(), StoreError> {
+    let present: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_indexes WHERE indexname = 'scimkit_resources_user_name_trgm'
+         AND schemaname = current_schema()",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    if present > 0 {
+        return Ok(());
+    }
+    // A nested transaction is a savepoint: a failure here leaves the migrations in place.
+    let mut sp = conn.begin().await.map_err(db_err)?;
+    let attempt = sqlx::raw_sql(
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm;
+         CREATE INDEX scimkit_resources_display_name_trgm
+             ON scimkit_resources USING gin (display_name_fold gin_trgm_ops);
+         CREATE INDEX scimkit_resources_user_name_trgm
+             ON scimkit_resources USING gin (user_name_fold gin_trgm_ops);",
+    )
+    .execute(&mut *sp)
+    .await;
+    match attempt {
+        Ok(_) => sp.commit().await.map_err(db_err),
+        Err(e) => {
+            tracing::info!(error = %e, "pg_trgm unavailable: substring filters will scan");
+            sp.rollback().await.map_err(db_err)
+        }
+    }
+}

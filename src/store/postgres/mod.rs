@@ -1,0 +1,1311 @@
+//! The PostgreSQL backend (cargo feature `postgres`): [`PostgresStore`].
+//!
+//! For hosts that run several stateless service instances behind a load balancer: every
+//! instance opens its own pool on the same database, and the database enforces what must
+//! hold across them.
+//!
+//! - **Schema.** Versioned migrations, embedded, applied by [`PostgresStore::connect`] and
+//!   [`PostgresStore::from_pool`] under an advisory lock (two instances starting at once apply
+//!   them once). Tables are prefixed `scimkit_`; see the `migrations` module source.
+//! - **Documents** are JSONB, with extracted, indexed columns for what identity providers look
+//!   up: `id`, `userName` (case-folded), `externalId`, `displayName` (case-folded). A second
+//!   JSONB column holds the document with every string lower-cased the way the filter engine
+//!   folds case, so that case-insensitive comparisons in SQL give exactly the engine's answer.
+//!   Timestamps are stored as nanoseconds since the epoch (so they round-trip exactly), which
+//!   limits them to the years 1677 to 2262.
+//! - **Uniqueness** keys live in their own table with a primary key per tenant, resource type,
+//!   attribute and value (hashed, so long values are fine): two instances racing to create the
+//!   same `userName` give one winner and a [`StoreError::Conflict`] for the other. Versions are
+//!   checked under a row lock, so a stale write fails with [`StoreError::VersionMismatch`].
+//! - **Membership** is a table of (group, member) pairs with indexes both ways, so adding one
+//!   member to a 100,000-member group is one insert.
+//! - **Change feed**: every write appends its records in the same transaction, numbered by a
+//!   per-tenant counter row, so a reader never sees a later record before an earlier one.
+//! - **Filters** are translated to SQL completely where the translation is exact (see the
+//!   `sql` module); the rest is reported [`Pushdown::Inexact`] with a narrowing SQL prefilter.
+//!   Sorting and paging run in SQL whenever the filter is exact, and `totalResults` is exact.
+//!   `co` on `userName`/`displayName` uses a trigram index when the `pg_trgm` extension can be
+//!   created, and scans otherwise.
+//! - **Tenants and tokens** live in the same database: [`PostgresStore`] also implements
+//!   [`TenantStore`](crate::auth::TenantStore), so one handle serves both roles.
+//!
+//! PostgreSQL text cannot hold the NUL character: a document containing one is refused with
+//! [`StoreError::InvalidValue`] (a 400 `invalidValue`), and filter values containing one are
+//! answered without reaching the database.
+
+mod migrations;
+mod sql;
+mod tenants;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::{AssertSqlSafe, Postgres, Row};
+
+pub use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use self::sql::{Arg, Params};
+use super::query::compile;
+use super::{
+    CreateRequest, GroupRef, ListQuery, Member, MemberPage, MemberRef, Page, Pushdown,
+    ResourceStore, StoreError, StoredResource, UniqueKey, UpdateKind, UpdateRequest,
+};
+use crate::feed::{Change, ChangeKind, ChangeNotifier};
+use crate::resource::{ResourceId, Version};
+use crate::schema::{AttributeDef, ResourceDef};
+use crate::tenant::TenantId;
+
+/// How often a transaction aborted by a deadlock or serialization failure is retried.
+const MAX_ATTEMPTS: usize = 8;
+
+/// The PostgreSQL [`ResourceStore`] and [`TenantStore`](crate::auth::TenantStore).
+///
+/// Cloning is cheap (the pool is shared). Any number of handles, in any number of
+/// processes, may use one database at once.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use scimkit::store::postgres::PostgresStore;
+/// use scimkit::store::ResourceStore;
+/// use scimkit::TenantStore;
+///
+/// # async fn run() -> Result<(), scimkit::store::StoreError> {
+/// let store = PostgresStore::connect("postgres://scim@db.internal/scim").await?;
+/// let resources: Arc<dyn ResourceStore> = Arc::new(store.clone());
+/// let tenants: Arc<dyn TenantStore> = Arc::new(store);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    notifier: Option<Arc<dyn ChangeNotifier>>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("pool_size", &self.pool.size())
+            .field("notifier", &self.notifier.is_some())
+            .finish()
+    }
+}
+
+/// Maps a database error: values PostgreSQL cannot hold are the client's fault, everything
+/// else is a backend failure (its text goes to logs only).
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(d) = &e {
+        match d.code().as_deref() {
+            // program_limit_exceeded (an index row too large), character_not_in_repertoire,
+            // untranslatable_character, invalid text representation.
+            Some("54000") => {
+                return StoreError::InvalidValue(
+                    "a value is too long to be stored and indexed".to_owned(),
+                )
+            }
+            Some("22021") | Some("22P05") => {
+                return StoreError::InvalidValue(
+                    "a value holds a character that cannot be stored".to_owned(),
+                )
+            }
+            _ => {}
+        }
+    }
+    StoreError::backend(e)
+}
+
+fn retryable(e: &StoreError) -> bool {
+    let StoreError::Backend(source) = e else {
+        return false;
+    };
+    let source: &(dyn std::error::Error + Send + Sync + 'static) = &**source;
+    match source.downcast_ref::<sqlx::Error>() {
+        Some(sqlx::Error::Database(d)) => {
+            matches!(d.code().as_deref(), Some("40001") | Some("40P01"))
+        }
+        _ => false,
+    }
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, Postgres, PgArguments>,
+    args: &[Arg],
+) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    for a in args {
+        q = match a {
+            Arg::Text(s) => q.bind(s.clone()),
+            Arg::Int(i) => q.bind(*i),
+        };
+    }
+    q
+}
+
+fn to_ns(t: DateTime<Utc>) -> Result<i64, StoreError> {
+    t.timestamp_nanos_opt().ok_or_else(|| {
+        StoreError::InvalidValue(format!(
+            "the time {t} is outside the range this store can hold (1677 to 2262)"
+        ))
+    })
+}
+
+fn from_ns(ns: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_nanos(ns)
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Case folding for attributes that are not `caseExact` (RFC 7643 §2.2), the engine's.
+fn fold(s: &str) -> String {
+    s.to_lowercase()
+}
+
+/// The document with every string case-folded (keys unchanged).
+fn fold_doc(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(fold(s)),
+        Value::Array(a) => Value::Array(a.iter().map(fold_doc).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), fold_doc(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+fn check_doc(doc: &Value) -> Result<(), StoreError> {
+    if has_nul(doc) {
+        return Err(StoreError::InvalidValue(
+            "a string holds a NUL character (U+0000), which cannot be stored".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// The extracted columns of a document.
+struct Columns {
+    user_name_fold: Option<String>,
+    external_id: Option<String>,
+    display_name_fold: Option<String>,
+    display: Option<String>,
+}
+
+impl Columns {
+    fn of(doc: &Value) -> Columns {
+        let s = |k: &str| doc.get(k).and_then(Value::as_str);
+        // NULL for empty values too (see the `sql` module's `Target::Column`).
+        let ne = |k: &str| s(k).filter(|v| !v.is_empty());
+        Columns {
+            user_name_fold: ne("userName").map(fold),
+            external_id: ne("externalId").map(str::to_owned),
+            display_name_fold: ne("displayName").map(fold),
+            display: s("displayName")
+                .or_else(|| s("userName"))
+                .map(str::to_owned),
+        }
+    }
+}
+
+/// Puts a document read back from JSONB (which orders keys by length) in the schema's
+/// order, the order the service normalised it in.
+fn schema_order(rt: &ResourceDef, doc: Value) -> Value {
+    let Value::Object(mut m) = doc else {
+        return doc;
+    };
+    let mut out = Map::with_capacity(m.len());
+    if let Some(v) = m.shift_remove("schemas") {
+        out.insert("schemas".to_owned(), v);
+    }
+    for def in rt.common().iter().chain(rt.core().attributes.iter()) {
+        if let Some(v) = m.shift_remove(&def.name) {
+            out.insert(def.name.clone(), order_value(def, v));
+        }
+    }
+    for (schema, _) in rt.extensions() {
+        match m.shift_remove(&schema.id) {
+            Some(Value::Object(mut em)) => {
+                let mut o = Map::with_capacity(em.len());
+                for def in &schema.attributes {
+                    if let Some(v) = em.shift_remove(&def.name) {
+                        o.insert(def.name.clone(), order_value(def, v));
+                    }
+                }
+                o.extend(em);
+                out.insert(schema.id.clone(), Value::Object(o));
+            }
+            Some(other) => {
+                out.insert(schema.id.clone(), other);
+            }
+            None => {}
+        }
+    }
+    out.extend(m);
+    Value::Object(out)
+}
+
+fn order_value(def: &AttributeDef, v: Value) -> Value {
+    if !def.is_complex() {
+        return v;
+    }
+    match v {
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|e| order_value(def, e)).collect())
+        }
+        Value::Object(mut m) => {
+            let mut o = Map::with_capacity(m.len());
+            for sub in &def.sub_attributes {
+                if let Some(x) = m.shift_remove(&sub.name) {
+                    o.insert(sub.name.clone(), x);
+                }
+            }
+            o.extend(m);
+            Value::Object(o)
+        }
+        other => other,
+    }
+}
+
+fn unique_hash(k: &UniqueKey) -> Vec<u8> {
+    Sha256::digest(k.value.as_bytes()).to_vec()
+}
+
+fn not_found(rt: &ResourceDef, id: &ResourceId) -> StoreError {
+    StoreError::NotFound {
+        resource_type: rt.name().to_owned(),
+        id: id.clone(),
+    }
+}
+
+fn check_version(expected: Option<Version>, current: Version) -> Result<(), StoreError> {
+    match expected {
+        Some(v) if v != current => Err(StoreError::VersionMismatch { current }),
+        _ => Ok(()),
+    }
+}
+
+fn kind_from_str(s: &str) -> Result<ChangeKind, StoreError> {
+    Ok(match s {
+        "created" => ChangeKind::Created,
+        "replaced" => ChangeKind::Replaced,
+        "patched" => ChangeKind::Patched,
+        "deleted" => ChangeKind::Deleted,
+        "membershipChanged" => ChangeKind::MembershipChanged,
+        other => {
+            return Err(StoreError::backend(std::io::Error::other(format!(
+                "unknown change kind `{other}` in scimkit_changes"
+            ))))
+        }
+    })
+}
+
+const RESOURCE_COLUMNS: &str =
+    "r.id, r.resource_type, r.version, r.created, r.last_modified, r.doc::text";
+
+fn resource_from_row(rt: &ResourceDef, row: &PgRow) -> Result<StoredResource, StoreError> {
+    resource_from_row_at(rt, row, 0)
+}
+
+/// A resource from the [`RESOURCE_COLUMNS`] starting at column `at`.
+fn resource_from_row_at(
+    rt: &ResourceDef,
+    row: &PgRow,
+    at: usize,
+) -> Result<StoredResource, StoreError> {
+    let id: String = row.try_get(at).map_err(db_err)?;
+    let resource_type: String = row.try_get(at + 1).map_err(db_err)?;
+    let version: i64 = row.try_get(at + 2).map_err(db_err)?;
+    let created: i64 = row.try_get(at + 3).map_err(db_err)?;
+    let last_modified: i64 = row.try_get(at + 4).map_err(db_err)?;
+    let doc: String = row.try_get(at + 5).map_err(db_err)?;
+    let doc: Value = serde_json::from_str(&doc).map_err(StoreError::backend)?;
+    Ok(StoredResource {
+        id: ResourceId::new(id),
+        resource_type,
+        version: Version::new(u64::try_from(version).unwrap_or(0)),
+        created: from_ns(created),
+        last_modified: from_ns(last_modified),
+        doc: schema_order(rt, doc),
+        members: None,
+    })
+}
+
+/// One change record to append.
+struct NewChange<'a> {
+    resource_type: &'a str,
+    id: &'a str,
+    kind: ChangeKind,
+    version: Version,
+}
+
+type Tx = sqlx::Transaction<'static, Postgres>;
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/database`) with a pool of up to
+    /// 16 connections and applies the migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect(url)
+            .await
+            .map_err(db_err)?;
+        Self::from_pool(pool).await
+    }
+
+    /// Uses an existing pool (built with the host's [`PgPoolOptions`]) and applies the
+    /// migrations.
+    pub async fn from_pool(pool: PgPool) -> Result<Self, StoreError> {
+        migrations::migrate(&pool).await?;
+        Ok(PostgresStore {
+            pool,
+            notifier: None,
+        })
+    }
+
+    /// Calls `notifier` after every committed write (in this process; other instances
+    /// sharing the database have their own).
+    pub fn with_notifier(mut self, notifier: Arc<dyn ChangeNotifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn notify(&self, tenant: &TenantId, seq: Option<u64>) {
+        if let (Some(n), Some(seq)) = (&self.notifier, seq) {
+            n.notify(tenant, seq);
+        }
+    }
+
+    async fn begin(&self) -> Result<Tx, StoreError> {
+        self.pool.begin().await.map_err(db_err)
+    }
+
+    /// A read-only transaction with one snapshot, so that a count and a page agree.
+    async fn begin_snapshot(&self) -> Result<Tx, StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        Ok(tx)
+    }
+
+    async fn create_once(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        req: &CreateRequest,
+    ) -> Result<(StoredResource, u64), StoreError> {
+        let now = to_ns(req.now)?;
+        let cols = Columns::of(&req.doc);
+        let doc_text = serde_json::to_string(&req.doc).map_err(StoreError::backend)?;
+        let fold_text = serde_json::to_string(&fold_doc(&req.doc)).map_err(StoreError::backend)?;
+        let mut tx = self.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO scimkit_resources (tenant, id, resource_type, version, created, \
+             last_modified, doc, doc_fold, user_name_fold, external_id, display_name_fold, \
+             display) VALUES ($1, $2, $3, 1, $4, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10) \
+             ON CONFLICT (tenant, id) DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(req.id.as_str())
+        .bind(rt.name())
+        .bind(now)
+        .bind(doc_text)
+        .bind(fold_text)
+        .bind(cols.user_name_fold)
+        .bind(cols.external_id)
+        .bind(cols.display_name_fold)
+        .bind(cols.display)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if inserted == 0 {
+            return Err(StoreError::Conflict {
+                attribute: "id".to_owned(),
+            });
+        }
+        insert_keys(&mut tx, tenant, rt, req.id.as_str(), &req.unique_keys).await?;
+        add_members(&mut tx, tenant, req.id.as_str(), &req.members).await?;
+        let seq = push_changes(
+            &mut tx,
+            tenant,
+            now,
+            &[NewChange {
+                resource_type: rt.name(),
+                id: req.id.as_str(),
+                kind: ChangeKind::Created,
+                version: Version::INITIAL,
+            }],
+        )
+        .await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok((
+            StoredResource {
+                id: req.id.clone(),
+                resource_type: rt.name().to_owned(),
+                version: Version::INITIAL,
+                created: from_ns(now),
+                last_modified: from_ns(now),
+                doc: req.doc.clone(),
+                members: None,
+            },
+            seq,
+        ))
+    }
+
+    async fn update_once(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        req: &UpdateRequest,
+    ) -> Result<(StoredResource, Option<u64>), StoreError> {
+        let now = to_ns(req.now)?;
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RESOURCE_COLUMNS} FROM scimkit_resources r \
+             WHERE r.tenant = $1 AND r.id = $2 AND r.resource_type = $3 FOR UPDATE"
+        )))
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .bind(rt.name())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| not_found(rt, id))?;
+        let current = resource_from_row(rt, &row)?;
+        check_version(req.expected_version, current.version)?;
+
+        let mut members_changed = false;
+        if let Some(delta) = req.members.as_ref().filter(|d| !d.is_empty()) {
+            if let Some(bad) = delta.add.iter().find(|m| m.value.as_str().contains('\0')) {
+                return Err(StoreError::InvalidMember(bad.value.clone()));
+            }
+            let add = member_ids(&delta.add);
+            let add_set: HashSet<&str> = add.iter().map(String::as_str).collect();
+            let removed = if delta.clear {
+                sqlx::query(
+                    "DELETE FROM scimkit_members WHERE tenant = $1 AND group_id = $2 \
+                     AND NOT (member_id = ANY($3))",
+                )
+                .bind(tenant.as_str())
+                .bind(id.as_str())
+                .bind(add.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected()
+            } else {
+                let remove: Vec<String> = delta
+                    .remove
+                    .iter()
+                    .map(|r| r.as_str())
+                    .filter(|r| !r.contains('\0') && !add_set.contains(r))
+                    .map(str::to_owned)
+                    .collect();
+                if remove.is_empty() {
+                    0
+                } else {
+                    sqlx::query(
+                        "DELETE FROM scimkit_members WHERE tenant = $1 AND group_id = $2 \
+                         AND member_id = ANY($3)",
+                    )
+                    .bind(tenant.as_str())
+                    .bind(id.as_str())
+                    .bind(remove)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?
+                    .rows_affected()
+                }
+            };
+            let added = add_members(&mut tx, tenant, id.as_str(), &delta.add).await?;
+            members_changed = removed + added > 0;
+        }
+
+        if req.document.is_none() && !members_changed {
+            // Nothing to write; the transaction only read and locked.
+            tx.rollback().await.map_err(db_err)?;
+            return Ok((current, None));
+        }
+        let version = current.version.next();
+        let mut doc = current.doc;
+        if let Some(new) = &req.document {
+            sqlx::query("DELETE FROM scimkit_unique WHERE tenant = $1 AND id = $2")
+                .bind(tenant.as_str())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            insert_keys(&mut tx, tenant, rt, id.as_str(), &new.unique_keys).await?;
+            let cols = Columns::of(&new.doc);
+            let doc_text = serde_json::to_string(&new.doc).map_err(StoreError::backend)?;
+            let fold_text =
+                serde_json::to_string(&fold_doc(&new.doc)).map_err(StoreError::backend)?;
+            sqlx::query(
+                "UPDATE scimkit_resources SET version = $3, last_modified = $4, \
+                 doc = $5::jsonb, doc_fold = $6::jsonb, user_name_fold = $7, external_id = $8, \
+                 display_name_fold = $9, display = $10 WHERE tenant = $1 AND id = $2",
+            )
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .bind(to_i64(version.get()))
+            .bind(now)
+            .bind(doc_text)
+            .bind(fold_text)
+            .bind(cols.user_name_fold)
+            .bind(cols.external_id)
+            .bind(cols.display_name_fold)
+            .bind(cols.display)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            doc = new.doc.clone();
+        }
+        let kind = match (&req.document, req.kind) {
+            (None, _) => ChangeKind::MembershipChanged,
+            (Some(_), UpdateKind::Replace) => ChangeKind::Replaced,
+            (Some(_), UpdateKind::Patch) => ChangeKind::Patched,
+        };
+        // A membership-only write bumps the version with its change record.
+        let bump = req
+            .document
+            .is_none()
+            .then(|| (id.as_str(), to_i64(version.get())));
+        let seq = push_changes_bumping(
+            &mut tx,
+            tenant,
+            now,
+            &[NewChange {
+                resource_type: rt.name(),
+                id: id.as_str(),
+                kind,
+                version,
+            }],
+            bump,
+        )
+        .await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok((
+            StoredResource {
+                id: id.clone(),
+                resource_type: rt.name().to_owned(),
+                version,
+                created: current.created,
+                last_modified: from_ns(now),
+                doc,
+                members: None,
+            },
+            Some(seq),
+        ))
+    }
+
+    async fn delete_once(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        expected: Option<Version>,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let version: i64 = sqlx::query_scalar(
+            "SELECT version FROM scimkit_resources \
+             WHERE tenant = $1 AND id = $2 AND resource_type = $3 FOR UPDATE",
+        )
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .bind(rt.name())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| not_found(rt, id))?;
+        let current = Version::new(u64::try_from(version).unwrap_or(0));
+        check_version(expected, current)?;
+        // The groups it leaves, locked in id order (as every writer locks them).
+        let groups = sqlx::query(
+            "SELECT g.id, g.resource_type, g.version FROM scimkit_resources g \
+             WHERE g.tenant = $1 AND g.id IN \
+             (SELECT group_id FROM scimkit_members WHERE tenant = $1 AND member_id = $2) \
+             ORDER BY g.id FOR UPDATE",
+        )
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let mut bumped: Vec<(String, String, Version)> = Vec::with_capacity(groups.len());
+        for g in &groups {
+            let gid: String = g.try_get(0).map_err(db_err)?;
+            let grt: String = g.try_get(1).map_err(db_err)?;
+            let gv: i64 = g.try_get(2).map_err(db_err)?;
+            bumped.push((
+                gid,
+                grt,
+                Version::new(u64::try_from(gv).unwrap_or(0)).next(),
+            ));
+        }
+        if !bumped.is_empty() {
+            let ids: Vec<String> = bumped.iter().map(|b| b.0.clone()).collect();
+            sqlx::query(
+                "UPDATE scimkit_resources SET version = version + 1, last_modified = $3 \
+                 WHERE tenant = $1 AND id = ANY($2)",
+            )
+            .bind(tenant.as_str())
+            .bind(ids)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        // Memberships and uniqueness keys go with it (ON DELETE CASCADE).
+        sqlx::query("DELETE FROM scimkit_resources WHERE tenant = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let mut changes = vec![NewChange {
+            resource_type: rt.name(),
+            id: id.as_str(),
+            kind: ChangeKind::Deleted,
+            version: current.next(),
+        }];
+        for (gid, grt, gv) in &bumped {
+            changes.push(NewChange {
+                resource_type: grt,
+                id: gid,
+                kind: ChangeKind::MembershipChanged,
+                version: *gv,
+            });
+        }
+        let seq = push_changes(&mut tx, tenant, now, &changes).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(seq)
+    }
+
+    /// Members of the given groups, ordered by group then member id.
+    async fn members_of(
+        tx: &mut Tx,
+        tenant: &TenantId,
+        groups: &[String],
+    ) -> Result<HashMap<String, Vec<Member>>, StoreError> {
+        let mut out: HashMap<String, Vec<Member>> = HashMap::new();
+        if groups.is_empty() {
+            return Ok(out);
+        }
+        let rows = sqlx::query(
+            "SELECT m.group_id, m.member_id, x.resource_type, x.display \
+             FROM scimkit_members m JOIN scimkit_resources x \
+             ON x.tenant = m.tenant AND x.id = m.member_id \
+             WHERE m.tenant = $1 AND m.group_id = ANY($2) ORDER BY m.group_id, m.member_id",
+        )
+        .bind(tenant.as_str())
+        .bind(groups.to_vec())
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        for row in rows {
+            let g: String = row.try_get(0).map_err(db_err)?;
+            out.entry(g).or_default().push(member_from_row(&row, 1)?);
+        }
+        Ok(out)
+    }
+
+    async fn attach_members(
+        tx: &mut Tx,
+        tenant: &TenantId,
+        resources: &mut [StoredResource],
+    ) -> Result<(), StoreError> {
+        let ids: Vec<String> = resources.iter().map(|r| r.id.to_string()).collect();
+        let mut all = Self::members_of(tx, tenant, &ids).await?;
+        for r in resources {
+            r.members = Some(all.remove(r.id.as_str()).unwrap_or_default());
+        }
+        Ok(())
+    }
+
+    async fn with_retry<T, F, Fut>(&self, mut attempt: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut n = 0;
+        loop {
+            n += 1;
+            match attempt().await {
+                Err(e) if n < MAX_ATTEMPTS && retryable(&e) => {
+                    tracing::debug!(attempt = n, "retrying a transaction after {e}");
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+fn member_from_row(row: &PgRow, first: usize) -> Result<Member, StoreError> {
+    let value: String = row.try_get(first).map_err(db_err)?;
+    let resource_type: String = row.try_get(first + 1).map_err(db_err)?;
+    let display: Option<String> = row.try_get(first + 2).map_err(db_err)?;
+    Ok(Member {
+        value: ResourceId::new(value),
+        resource_type,
+        display,
+    })
+}
+
+async fn insert_keys(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    rt: &ResourceDef,
+    id: &str,
+    keys: &[UniqueKey],
+) -> Result<(), StoreError> {
+    let mut seen = HashSet::new();
+    for k in keys {
+        if !seen.insert((k.attribute.as_str(), k.value.as_str())) {
+            continue;
+        }
+        let n = sqlx::query(
+            "INSERT INTO scimkit_unique (tenant, resource_type, attribute, value_hash, id) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(rt.name())
+        .bind(k.attribute.as_str())
+        .bind(unique_hash(k))
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if n == 0 {
+            return Err(StoreError::Conflict {
+                attribute: k.attribute.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Adds members to a group, checking that each is an existing resource of the tenant, of the
+/// claimed type, and not the group itself (on failure the caller's transaction is dropped, so
+/// nothing is kept). The members are locked against deletion until the transaction ends.
+/// Returns how many were new.
+async fn add_members(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    group: &str,
+    add: &[MemberRef],
+) -> Result<u64, StoreError> {
+    if add.is_empty() {
+        return Ok(0);
+    }
+    if let Some(bad) = add.iter().find(|m| m.value.as_str().contains('\0')) {
+        return Err(StoreError::InvalidMember(bad.value.clone()));
+    }
+    let ids = member_ids(add);
+    let folded: Vec<String> = ids.iter().map(|i| fold(i)).collect();
+    // One round trip: find (and lock) the members, insert those found; the check follows.
+    let rows = sqlx::query(
+        "WITH found AS (SELECT x.id, x.resource_type FROM scimkit_resources x \
+           WHERE x.tenant = $1 AND x.id = ANY($3) AND x.id <> $2 ORDER BY x.id FOR KEY SHARE), \
+         ins AS (INSERT INTO scimkit_members (tenant, group_id, member_id, member_fold) \
+           SELECT $1, $2, u.m, u.f FROM unnest($3::text[], $4::text[]) AS u(m, f) \
+           WHERE u.m IN (SELECT id FROM found) ON CONFLICT DO NOTHING RETURNING 1) \
+         SELECT f.id, f.resource_type, (SELECT count(*) FROM ins) FROM found f",
+    )
+    .bind(tenant.as_str())
+    .bind(group)
+    .bind(ids)
+    .bind(folded)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    let mut types: HashMap<String, String> = HashMap::with_capacity(rows.len());
+    let mut added = 0i64;
+    for row in rows {
+        types.insert(
+            row.try_get(0).map_err(db_err)?,
+            row.try_get(1).map_err(db_err)?,
+        );
+        added = row.try_get(2).map_err(db_err)?;
+    }
+    for m in add {
+        let ok = types.get(m.value.as_str()).is_some_and(|actual| {
+            m.resource_type
+                .as_deref()
+                .is_none_or(|t| t.eq_ignore_ascii_case(actual))
+        });
+        if !ok {
+            return Err(StoreError::InvalidMember(m.value.clone()));
+        }
+    }
+    Ok(u64::try_from(added).unwrap_or(0))
+}
+
+/// The ids of `add`, each once, in order.
+fn member_ids(add: &[MemberRef]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    add.iter()
+        .filter(|m| seen.insert(m.value.as_str()))
+        .map(|m| m.value.to_string())
+        .collect()
+}
+
+/// Appends change records, numbering them from the tenant's counter (whose row lock orders
+/// the tenant's writers until commit). Returns the last sequence number.
+async fn push_changes(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    at: i64,
+    changes: &[NewChange<'_>],
+) -> Result<u64, StoreError> {
+    push_changes_bumping(tx, tenant, at, changes, None).await
+}
+
+/// [`push_changes`], also setting resource `bump.0` to version `bump.1` (and its
+/// `lastModified` to `at`) in the same statement.
+async fn push_changes_bumping(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    at: i64,
+    changes: &[NewChange<'_>],
+    bump: Option<(&str, i64)>,
+) -> Result<u64, StoreError> {
+    let n = i64::try_from(changes.len()).unwrap_or(i64::MAX);
+    let up = if bump.is_some() {
+        "up AS (UPDATE scimkit_resources SET version = $9, last_modified = $3 \
+         WHERE tenant = $1 AND id = $8), "
+    } else {
+        ""
+    };
+    let q = sqlx::query_scalar(AssertSqlSafe(format!(
+        "WITH {up}s AS (INSERT INTO scimkit_feed_seq (tenant, last_seq) VALUES ($1, $2) \
+           ON CONFLICT (tenant) DO UPDATE SET last_seq = scimkit_feed_seq.last_seq + $2 \
+           RETURNING last_seq), \
+         c AS (INSERT INTO scimkit_changes (tenant, seq, resource_type, id, kind, version, at) \
+           SELECT $1, s.last_seq - $2 + u.n, u.rt, u.id, u.kind, u.version, $3 \
+           FROM s, unnest($4::text[], $5::text[], $6::text[], $7::bigint[]) \
+           WITH ORDINALITY AS u(rt, id, kind, version, n)) \
+         SELECT last_seq FROM s"
+    )))
+    .bind(tenant.as_str())
+    .bind(n)
+    .bind(at)
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.resource_type.to_owned())
+            .collect::<Vec<_>>(),
+    )
+    .bind(changes.iter().map(|c| c.id.to_owned()).collect::<Vec<_>>())
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.kind.as_str().to_owned())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        changes
+            .iter()
+            .map(|c| to_i64(c.version.get()))
+            .collect::<Vec<_>>(),
+    );
+    let q = match bump {
+        Some((id, version)) => q.bind(id.to_owned()).bind(version),
+        None => q,
+    };
+    let last: i64 = q.fetch_one(&mut **tx).await.map_err(db_err)?;
+    Ok(u64::try_from(last).unwrap_or(0))
+}
+
+#[async_trait]
+impl ResourceStore for PostgresStore {
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        req: CreateRequest,
+    ) -> Result<StoredResource, StoreError> {
+        if req.id.as_str().contains('\0') {
+            return Err(StoreError::InvalidValue(
+                "the id holds a NUL character".to_owned(),
+            ));
+        }
+        check_doc(&req.doc)?;
+        let (res, seq) = self
+            .with_retry(|| self.create_once(tenant, rt, &req))
+            .await?;
+        self.notify(tenant, Some(seq));
+        Ok(res)
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        include_members: bool,
+    ) -> Result<StoredResource, StoreError> {
+        if id.as_str().contains('\0') {
+            return Err(not_found(rt, id));
+        }
+        let q = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RESOURCE_COLUMNS} FROM scimkit_resources r \
+             WHERE r.tenant = $1 AND r.id = $2 AND r.resource_type = $3"
+        )))
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .bind(rt.name());
+        if !include_members {
+            let row = q
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| not_found(rt, id))?;
+            return resource_from_row(rt, &row);
+        }
+        let mut tx = self.begin_snapshot().await?;
+        let row = q
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| not_found(rt, id))?;
+        let mut res = [resource_from_row(rt, &row)?];
+        Self::attach_members(&mut tx, tenant, &mut res).await?;
+        tx.commit().await.map_err(db_err)?;
+        let [res] = res;
+        Ok(res)
+    }
+
+    async fn update(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        req: UpdateRequest,
+    ) -> Result<StoredResource, StoreError> {
+        if id.as_str().contains('\0') {
+            return Err(not_found(rt, id));
+        }
+        if let Some(d) = &req.document {
+            check_doc(&d.doc)?;
+        }
+        let (res, seq) = self
+            .with_retry(|| self.update_once(tenant, rt, id, &req))
+            .await?;
+        self.notify(tenant, seq);
+        Ok(res)
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        expected_version: Option<Version>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if id.as_str().contains('\0') {
+            return Err(not_found(rt, id));
+        }
+        let now = to_ns(now)?;
+        let seq = self
+            .with_retry(|| self.delete_once(tenant, rt, id, expected_version, now))
+            .await?;
+        self.notify(tenant, Some(seq));
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        query: &ListQuery,
+    ) -> Result<Page, StoreError> {
+        if let Some(f) = &query.filter {
+            // The same validation as the engine's, so errors do not depend on the backend.
+            compile(rt, f)?;
+        }
+        let mut params = Params::default();
+        let t = params.text(tenant.as_str());
+        let ty = params.text(rt.name());
+        let (cond, exact) = match &query.filter {
+            Some(f) => sql::translate(rt, f, &mut params).into_sql(),
+            None => ("TRUE".to_owned(), true),
+        };
+        let where_sql = format!("r.tenant = {t} AND r.resource_type = {ty} AND ({cond})");
+        let mut page_params = params.clone();
+        let order = match &query.sort {
+            None => Some("r.ord".to_owned()),
+            Some(spec) if exact => sql::order_by(rt, spec, &mut page_params),
+            Some(_) => None,
+        };
+        let needs_members =
+            query.include_members || (!(exact && order.is_some()) && query.reads_members());
+        // One statement is one snapshot; a second query for members needs a transaction.
+        let mut tx = if needs_members {
+            Some(self.begin_snapshot().await?)
+        } else {
+            None
+        };
+        let (mut resources, total, pushdown) = match order {
+            Some(order) if exact => {
+                let start = query.start_index.saturating_sub(1);
+                let limit = page_params.int(to_i64(query.count as u64));
+                let offset = page_params.int(to_i64(start as u64));
+                // The count and the page together: a row with the count and no resource when
+                // the page is empty.
+                let q = sqlx::query(AssertSqlSafe(format!(
+                    "SELECT t.n, p.* FROM \
+                     (SELECT count(*) AS n FROM scimkit_resources r WHERE {where_sql}) AS t \
+                     LEFT JOIN LATERAL (SELECT {RESOURCE_COLUMNS} FROM scimkit_resources r \
+                       WHERE {where_sql} ORDER BY {order} LIMIT {limit} OFFSET {offset}) AS p \
+                     ON true"
+                )));
+                let q = bind_all(q, &page_params.args).persistent(!params.plan_per_value);
+                let rows = match tx.as_mut() {
+                    Some(tx) => q.fetch_all(&mut **tx).await,
+                    None => q.fetch_all(&self.pool).await,
+                }
+                .map_err(db_err)?;
+                let mut total = 0i64;
+                let mut resources = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    total = row.try_get(0).map_err(db_err)?;
+                    let id: Option<String> = row.try_get(1).map_err(db_err)?;
+                    if id.is_some() {
+                        resources.push(resource_from_row_at(rt, row, 1)?);
+                    }
+                }
+                (
+                    resources,
+                    usize::try_from(total).unwrap_or(0),
+                    Pushdown::Exact,
+                )
+            }
+            _ => {
+                let q = sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {RESOURCE_COLUMNS} FROM scimkit_resources r WHERE {where_sql} \
+                     ORDER BY r.ord"
+                )));
+                let q = bind_all(q, &params.args).persistent(!params.plan_per_value);
+                let rows = match tx.as_mut() {
+                    Some(tx) => q.fetch_all(&mut **tx).await,
+                    None => q.fetch_all(&self.pool).await,
+                }
+                .map_err(db_err)?;
+                let resources = rows
+                    .iter()
+                    .map(|row| resource_from_row(rt, row))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let pushdown = if !exact && cond == "TRUE" {
+                    Pushdown::Unsupported
+                } else {
+                    Pushdown::Inexact
+                };
+                let n = resources.len();
+                (resources, n, pushdown)
+            }
+        };
+        if let Some(mut tx) = tx {
+            Self::attach_members(&mut tx, tenant, &mut resources).await?;
+            tx.commit().await.map_err(db_err)?;
+        }
+        Ok(Page {
+            resources,
+            total_results: total,
+            pushdown,
+        })
+    }
+
+    async fn members(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        group: &ResourceId,
+        start_index: usize,
+        count: usize,
+    ) -> Result<MemberPage, StoreError> {
+        if group.as_str().contains('\0') {
+            return Err(not_found(rt, group));
+        }
+        let mut tx = self.begin_snapshot().await?;
+        let total: Option<i64> = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM scimkit_members m \
+                     WHERE m.tenant = r.tenant AND m.group_id = r.id) \
+             FROM scimkit_resources r WHERE r.tenant = $1 AND r.id = $2 AND r.resource_type = $3",
+        )
+        .bind(tenant.as_str())
+        .bind(group.as_str())
+        .bind(rt.name())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let total = usize::try_from(total.ok_or_else(|| not_found(rt, group))?).unwrap_or(0);
+        let window = super::page_window(start_index, count, total);
+        let mut members = Vec::with_capacity(window.len());
+        if !window.is_empty() {
+            let rows = sqlx::query(
+                "SELECT m.member_id, x.resource_type, x.display \
+                 FROM scimkit_members m JOIN scimkit_resources x \
+                 ON x.tenant = m.tenant AND x.id = m.member_id \
+                 WHERE m.tenant = $1 AND m.group_id = $2 ORDER BY m.member_id \
+                 LIMIT $3 OFFSET $4",
+            )
+            .bind(tenant.as_str())
+            .bind(group.as_str())
+            .bind(to_i64(window.len() as u64))
+            .bind(to_i64(window.start as u64))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            for row in rows {
+                members.push(member_from_row(&row, 0)?);
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(MemberPage {
+            members,
+            total_results: total,
+        })
+    }
+
+    async fn groups_of(
+        &self,
+        tenant: &TenantId,
+        member: &ResourceId,
+    ) -> Result<Vec<GroupRef>, StoreError> {
+        if member.as_str().contains('\0') {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT g.id, g.resource_type, g.display FROM scimkit_members m \
+             JOIN scimkit_resources g ON g.tenant = m.tenant AND g.id = m.group_id \
+             WHERE m.tenant = $1 AND m.member_id = $2 ORDER BY m.group_id",
+        )
+        .bind(tenant.as_str())
+        .bind(member.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                let m = member_from_row(row, 0)?;
+                Ok(GroupRef {
+                    id: m.value,
+                    resource_type: m.resource_type,
+                    display: m.display,
+                })
+            })
+            .collect()
+    }
+
+    async fn changes_since(
+        &self,
+        tenant: &TenantId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        let Ok(after) = i64::try_from(after) else {
+            return Ok(Vec::new());
+        };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT seq, resource_type, id, kind, version, at FROM scimkit_changes \
+             WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(tenant.as_str())
+        .bind(after)
+        .bind(to_i64(limit as u64))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                let seq: i64 = row.try_get(0).map_err(db_err)?;
+                let kind: String = row.try_get(3).map_err(db_err)?;
+                let version: i64 = row.try_get(4).map_err(db_err)?;
+                let at: i64 = row.try_get(5).map_err(db_err)?;
+                Ok(Change {
+                    seq: u64::try_from(seq).unwrap_or(0),
+                    tenant: tenant.clone(),
+                    resource_type: row.try_get(1).map_err(db_err)?,
+                    id: ResourceId::new(row.try_get::<String, _>(2).map_err(db_err)?),
+                    kind: kind_from_str(&kind)?,
+                    version: Version::new(u64::try_from(version).unwrap_or(0)),
+                    at: from_ns(at),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::SchemaRegistry;
+    use serde_json::json;
+
+    #[test]
+    fn folded_documents_keep_structure() {
+        let doc =
+            json!({"userName": "ÉMILE", "emails": [{"value": "A@B", "primary": true}], "n": 1});
+        assert_eq!(
+            fold_doc(&doc),
+            json!({"userName": "émile", "emails": [{"value": "a@b", "primary": true}], "n": 1})
+        );
+        assert!(has_nul(&json!({"a": ["x\u{0}"]})));
+        assert!(!has_nul(&json!({"a": ["x"]})));
+    }
+
+    #[test]
+    fn documents_come_back_in_schema_order() {
+        let reg = SchemaRegistry::default();
+        let users = reg.user().unwrap();
+        // JSONB's order: shorter keys first.
+        let stored: Value = serde_json::from_str(
+            r#"{"name": {"givenName": "B", "familyName": "J"}, "active": true, "emails": [{"type": "work", "value": "b@x"}], "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bj", "x-extra": 1}"#,
+        )
+        .unwrap();
+        let ordered = schema_order(users, stored);
+        let keys: Vec<&String> = ordered.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            ["schemas", "userName", "name", "active", "emails", "x-extra"]
+        );
+        let name: Vec<&String> = ordered["name"].as_object().unwrap().keys().collect();
+        assert_eq!(name, ["familyName", "givenName"]);
+    }
+
+    #[test]
+    fn timestamps_round_trip_to_the_nanosecond() {
+        let t = DateTime::from_timestamp_nanos(1_767_225_600_123_456_789);
+        assert_eq!(from_ns(to_ns(t).unwrap()), t);
+        let far = DateTime::parse_from_rfc3339("2300-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert!(matches!(to_ns(far), Err(StoreError::InvalidValue(_))));
+    }
+}
