@@ -239,6 +239,15 @@ pub async fn backend_stores(name: &str) -> (Arc<dyn ResourceStore>, Arc<dyn Tena
             );
             (store.clone(), store)
         }
+        #[cfg(all(feature = "postgres", feature = "testing"))]
+        "postgres" => {
+            let store = Arc::new(
+                scimkit::store::testing::postgres::fresh_store()
+                    .await
+                    .expect("the PostgreSQL test server (its URL is passed by the parent run)"),
+            );
+            (store.clone(), store)
+        }
         other => panic!("SCIMKIT_SERVICE_BACKEND={other}: not a backend of this build"),
     }
 }
@@ -249,7 +258,7 @@ pub fn sql_backends() -> Vec<&'static str> {
     if cfg!(feature = "sqlite") {
         b.push("sqlite");
     }
-    if cfg!(feature = "postgres") {
+    if cfg!(all(feature = "postgres", feature = "testing")) {
         b.push("postgres");
     }
     b
@@ -264,8 +273,28 @@ pub fn rerun_on_sql_backends() {
     }
     let exe = std::env::current_exe().expect("the test binary's path");
     for backend in sql_backends() {
-        let out = std::process::Command::new(&exe)
-            .env("SCIMKIT_SERVICE_BACKEND", backend)
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.env("SCIMKIT_SERVICE_BACKEND", backend);
+        #[cfg(all(feature = "postgres", feature = "testing"))]
+        if backend == "postgres" {
+            // One server for both runs: this process's (started here, stopped when it exits),
+            // which the re-run reaches through its URL.
+            use scimkit::store::testing::postgres;
+            match postgres::server() {
+                Ok(server) => {
+                    cmd.env(postgres::URL_VAR, &server.admin_url);
+                }
+                Err(why) => {
+                    assert!(
+                        std::env::var(postgres::REQUIRE_VAR).is_err(),
+                        "PostgreSQL required but unavailable: {why}"
+                    );
+                    eprintln!("\n!!!!! service tests on PostgreSQL SKIPPED: {why}\n");
+                    continue;
+                }
+            }
+        }
+        let out = cmd
             .args(["--test-threads", "2"])
             .output()
             .expect("re-run the test binary");
