@@ -916,6 +916,44 @@ mod props {
     }
 }
 
+// ---------------------------------------------------------------- service
+
+/// With the built-in verifier the service reads the tenant once per request (the verifier
+/// hands over the record it checked), not twice: on a database that is a query less.
+#[tokio::test]
+async fn the_service_reads_the_tenant_once_per_request() {
+    let f = fixture().await;
+    let (_, secret) = f
+        .tenants
+        .issue_token(&tid("acme"), "okta", None)
+        .await
+        .unwrap();
+    let service = scimkit::ScimService::builder(
+        "https://app.example.com/scim/v2",
+        Arc::new(scimkit::MemoryStore::new()),
+        f.store.clone(),
+    )
+    .build()
+    .unwrap();
+    let request = |token: &str| {
+        http::Request::get("/scim/v2/acme/Users")
+            .header("Authorization", format!("Bearer {token}"))
+            .body(bytes::Bytes::new())
+            .unwrap()
+    };
+    let before = f.store.tenant_reads.load(Ordering::SeqCst);
+    let r = service.handle(request(secret.expose_secret())).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(f.store.tenant_reads.load(Ordering::SeqCst) - before, 1);
+    // Switched off, the same token is refused (the record the verifier read says so).
+    f.tenants
+        .set_scim_enabled(&tid("acme"), false)
+        .await
+        .unwrap();
+    let r = service.handle(request(secret.expose_secret())).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
 // ---------------------------------------------------------------- test store
 
 /// A MemoryTenantStore that counts `record_token_use` calls and can be made to fail.
@@ -923,6 +961,7 @@ mod props {
 struct CountingStore {
     inner: MemoryTenantStore,
     touches: AtomicUsize,
+    tenant_reads: AtomicUsize,
     fail_touch: std::sync::atomic::AtomicBool,
     fail_lookup: std::sync::atomic::AtomicBool,
 }
@@ -933,6 +972,7 @@ impl TenantStore for CountingStore {
         self.inner.create_tenant(tenant).await
     }
     async fn get_tenant(&self, id: &TenantId) -> ScimResult<Option<Tenant>> {
+        self.tenant_reads.fetch_add(1, Ordering::SeqCst);
         self.inner.get_tenant(id).await
     }
     async fn list_tenants(&self) -> ScimResult<Vec<Tenant>> {

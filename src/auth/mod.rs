@@ -25,6 +25,7 @@ pub use store::{MemoryTenantStore, TenantStore};
 pub use token::{
     hash_token, is_well_formed, TokenId, TokenRecord, TokenSecret, TOKEN_LEN, TOKEN_PREFIX,
 };
+pub(crate) use verify::authenticate_loading_tenant;
 pub use verify::{
     authenticate, parse_bearer, unauthorized, www_authenticate, BearerTokenVerifier, Principal,
     Subject, TokenVerifier, MAX_AUTHORIZATION_LEN, UNAUTHORIZED_DETAIL, WWW_AUTHENTICATE,

@@ -12,7 +12,7 @@ use super::clock::Clock;
 use super::store::TenantStore;
 use super::token::{hash_token, is_well_formed, TokenId};
 use crate::error::{ScimError, ScimResult};
-use crate::tenant::TenantId;
+use crate::tenant::{Tenant, TenantId};
 
 /// The `WWW-Authenticate` value sent with every 401 (RFC 6750 §3, RFC 7235 §4.1).
 pub const WWW_AUTHENTICATE: &str = "Bearer realm=\"scim\"";
@@ -162,6 +162,17 @@ pub trait TokenVerifier: Send + Sync {
         tenant: &TenantId,
         authorization: Option<&HeaderValue>,
     ) -> ScimResult<Principal>;
+
+    /// [`verify`](Self::verify), also handing back the tenant's record when the verifier
+    /// read it anyway, so that the service does not read it a second time (one query less per
+    /// request on a database). The default calls `verify` and hands back no tenant.
+    async fn verify_loading_tenant(
+        &self,
+        tenant: &TenantId,
+        authorization: Option<&HeaderValue>,
+    ) -> ScimResult<(Principal, Option<Tenant>)> {
+        Ok((self.verify(tenant, authorization).await?, None))
+    }
 }
 
 /// Authenticates a request to `tenant` from its headers: what the service calls before
@@ -176,16 +187,30 @@ pub async fn authenticate(
     tenant: &TenantId,
     headers: &http::HeaderMap,
 ) -> ScimResult<Principal> {
+    Ok(authenticate_loading_tenant(verifier, tenant, headers)
+        .await?
+        .0)
+}
+
+/// [`authenticate`] through [`TokenVerifier::verify_loading_tenant`]: the principal, and the
+/// tenant's record when the verifier read it (only ever the record of `tenant`).
+pub(crate) async fn authenticate_loading_tenant(
+    verifier: &dyn TokenVerifier,
+    tenant: &TenantId,
+    headers: &http::HeaderMap,
+) -> ScimResult<(Principal, Option<Tenant>)> {
     let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
     let authorization = values.next();
     if values.next().is_some() {
         return Err(unauthorized());
     }
-    let principal = verifier.verify(tenant, authorization).await?;
+    let (principal, record) = verifier
+        .verify_loading_tenant(tenant, authorization)
+        .await?;
     if principal.tenant() != tenant {
         return Err(unauthorized());
     }
-    Ok(principal)
+    Ok((principal, record.filter(|t| t.id == *tenant)))
 }
 
 /// The built-in verifier of scimkit bearer tokens, over a [`TenantStore`].
@@ -242,6 +267,14 @@ impl TokenVerifier for BearerTokenVerifier {
         tenant: &TenantId,
         authorization: Option<&HeaderValue>,
     ) -> ScimResult<Principal> {
+        Ok(self.verify_loading_tenant(tenant, authorization).await?.0)
+    }
+
+    async fn verify_loading_tenant(
+        &self,
+        tenant: &TenantId,
+        authorization: Option<&HeaderValue>,
+    ) -> ScimResult<(Principal, Option<Tenant>)> {
         // Shape checks first: they are cheap and reveal nothing a client does not know.
         let token = authorization
             .filter(|v| v.len() <= BUILTIN_MAX_AUTHORIZATION_LEN)
@@ -261,14 +294,10 @@ impl TokenVerifier for BearerTokenVerifier {
         if !(hash_ok & (record.tenant == *tenant) & record.is_active(now)) {
             return Err(unauthorized());
         }
-        let enabled = self
-            .store
-            .get_tenant(tenant)
-            .await?
-            .is_some_and(|t| t.scim_enabled);
-        if !enabled {
-            return Err(unauthorized());
-        }
+        let record_of_tenant = match self.store.get_tenant(tenant).await? {
+            Some(t) if t.scim_enabled => t,
+            _ => return Err(unauthorized()),
+        };
         let stale = record
             .last_used
             .is_none_or(|at| now.signed_duration_since(at) >= self.last_used_interval);
@@ -277,7 +306,10 @@ impl TokenVerifier for BearerTokenVerifier {
             // lock the IdP out.
             let _ = self.store.record_token_use(&record.id, now).await;
         }
-        Ok(Principal::token(tenant.clone(), record.id))
+        Ok((
+            Principal::token(tenant.clone(), record.id),
+            Some(record_of_tenant),
+        ))
     }
 }
 

@@ -273,10 +273,17 @@ impl ScimService {
             .ok_or_else(not_found_endpoint)?;
         // Authentication comes before anything else: an unauthenticated client learns nothing,
         // not even whether an endpoint exists.
-        let principal =
-            crate::auth::authenticate(self.inner.verifier.as_ref(), &tenant_id, request.headers())
-                .await?;
-        let tenant = match self.inner.tenants.get_tenant(&tenant_id).await? {
+        let (principal, loaded) = crate::auth::authenticate_loading_tenant(
+            self.inner.verifier.as_ref(),
+            &tenant_id,
+            request.headers(),
+        )
+        .await?;
+        let tenant = match loaded {
+            Some(t) => Some(t),
+            None => self.inner.tenants.get_tenant(&tenant_id).await?,
+        };
+        let tenant = match tenant {
             Some(t) if t.scim_enabled => t,
             _ => return Err(crate::auth::unauthorized()),
         };
