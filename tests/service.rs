@@ -1107,3 +1107,64 @@ async fn bulk_payload_limit_is_413() {
         0
     );
 }
+
+/// The wire order of a resource: `schemas`, `id`, the attributes in schema order, then
+/// the derived `groups`/`members` and `meta` last; each key once, in single resources and in
+/// lists alike.
+#[tokio::test]
+async fn resources_are_written_schemas_id_attributes_meta() {
+    let h = Harness::new().await;
+    let created = h
+        .call(Method::POST, "/Users", Some(user("order@example.com")))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let group = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Order",
+        "members": [{"value": id}]
+    });
+    assert_eq!(
+        h.call(Method::POST, "/Groups", Some(group)).await.status,
+        201
+    );
+    let single = h.call(Method::GET, &format!("/Users/{id}"), None).await;
+    let list = h
+        .call(
+            Method::GET,
+            "/Users?filter=userName%20eq%20%22order@example.com%22",
+            None,
+        )
+        .await;
+    for text in [
+        String::from_utf8_lossy(&single.raw).into_owned(),
+        serde_json::to_string(&list.body["Resources"][0]).unwrap(),
+    ] {
+        let at = |key: &str| {
+            let needle = format!("\"{key}\":");
+            assert_eq!(text.matches(&needle).count(), 1, "{key} once in {text}");
+            text.find(&needle).unwrap()
+        };
+        assert!(text.starts_with("{\"schemas\":"), "{text}");
+        assert!(
+            at("schemas") < at("id") && at("id") < at("userName"),
+            "{text}"
+        );
+        assert!(
+            at("userName") < at("groups") && at("groups") < at("meta"),
+            "{text}"
+        );
+        assert!(text.ends_with('}') && at("meta") > at("active"), "{text}");
+    }
+    // Under `attributes`, `schemas`, `id` and `meta` (returned: always) stay, in that order.
+    let only = h
+        .call(
+            Method::GET,
+            &format!("/Users/{id}?attributes=userName"),
+            None,
+        )
+        .await;
+    let keys: Vec<&String> = only.body.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["schemas", "id", "userName", "meta"]);
+    assert!(only.headers.contains_key("etag"));
+}

@@ -208,7 +208,11 @@ fn resource_def(svc: &ScimService, endpoint: &str) -> Result<Arc<ResourceDef>, S
         .ok_or_else(not_found_endpoint)
 }
 
-fn list_response(total: usize, start: usize, resources: Vec<Value>) -> Response<Bytes> {
+fn list_response<T: serde::Serialize>(
+    total: usize,
+    start: usize,
+    resources: Vec<T>,
+) -> Response<Bytes> {
     let list = ListResponse::new(resources, total as u64, start as u64);
     response::serialized(StatusCode::OK, &list)
 }
@@ -381,15 +385,58 @@ fn group_json(svc: &ScimService, ctx: &Ctx, g: &GroupRef) -> Value {
     )
 }
 
-/// The full wire document of a stored resource, before projection: `schemas`, `id`, the
-/// attributes, `members` (when loaded), `groups` (when given) and `meta`.
+/// A resource's wire document in parts, written in wire order (`schemas`, `id`, the
+/// attributes, then `members`, `groups` and `meta`) without moving entries of a map around:
+/// the stored document's map is projected and written as it was decoded.
+pub(crate) struct Rendered {
+    id: String,
+    /// `[core schema]`, for a stored document without `schemas`.
+    fallback_schemas: Option<Value>,
+    /// The stored attributes (its `schemas`, `id`, `meta` and any key `tail` has are skipped
+    /// when written).
+    body: Map<String, Value>,
+    /// The derived attributes: `members`, `groups`, `meta`.
+    tail: Map<String, Value>,
+}
+
+impl Rendered {
+    /// A string of the rendered `meta` (`location`, `version`), when the projection kept it.
+    fn meta_str(&self, key: &str) -> Option<&str> {
+        self.tail.get("meta")?.get(key)?.as_str()
+    }
+}
+
+impl serde::Serialize for Rendered {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(schemas) = self.body.get("schemas").or(self.fallback_schemas.as_ref()) {
+            m.serialize_entry("schemas", schemas)?;
+        }
+        m.serialize_entry("id", &self.id)?;
+        for (k, v) in &self.body {
+            let derived = self.tail.keys().any(|t| t == k);
+            if !(derived || k == "schemas" || k == "id" || k == "meta") {
+                m.serialize_entry(k, v)?;
+            }
+        }
+        for (k, v) in &self.tail {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+/// The wire document of a stored resource, projected: `schemas`, `id`, the attributes,
+/// `members` (when loaded), `groups` (when given) and `meta`.
 fn full_document(
     svc: &ScimService,
     ctx: &Ctx,
     def: &ResourceDef,
     res: StoredResource,
     groups: Option<&[GroupRef]>,
-) -> Value {
+    projection: &Projection,
+) -> Rendered {
     let StoredResource {
         id,
         resource_type,
@@ -399,25 +446,15 @@ fn full_document(
         doc,
         members,
     } = res;
-    // Built in place in the stored document's map: `schemas` first, then `id`, then the
-    // attributes in schema order, then the derived ones and `meta`.
-    let mut out = match doc {
+    let body = match doc {
         Value::Object(m) => m,
         _ => Map::new(),
     };
-    out.shift_remove("id");
-    out.shift_remove("meta");
-    // Stored documents normally start with `schemas`: then it stays where it is.
-    if out.keys().next().map(String::as_str) != Some("schemas") {
-        let schemas = out
-            .shift_remove("schemas")
-            .unwrap_or_else(|| json!([def.core().id]));
-        out.shift_insert(0, "schemas".into(), schemas);
-    }
-    out.shift_insert(1, "id".into(), Value::String(id.to_string()));
+    let fallback_schemas = (!body.contains_key("schemas")).then(|| json!([def.core().id]));
+    let mut tail = Map::with_capacity(3);
     if let Some(members) = &members {
         if !members.is_empty() {
-            out.insert(
+            tail.insert(
                 "members".into(),
                 Value::Array(members.iter().map(|m| member_json(svc, ctx, m)).collect()),
             );
@@ -425,7 +462,7 @@ fn full_document(
     }
     if let Some(groups) = groups {
         if !groups.is_empty() {
-            out.insert(
+            tail.insert(
                 "groups".into(),
                 Value::Array(groups.iter().map(|g| group_json(svc, ctx, g)).collect()),
             );
@@ -440,8 +477,17 @@ fn full_document(
         Value::String(location(svc, ctx, &resource_type, &id)),
     );
     meta.insert("version".into(), Value::String(version.etag()));
-    out.insert("meta".into(), Value::Object(meta));
-    Value::Object(out)
+    tail.insert("meta".into(), Value::Object(meta));
+    let object = |v: Value| match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    Rendered {
+        id: id.as_str().to_owned(),
+        fallback_schemas,
+        body: object(projection.apply_owned(def, Value::Object(body))),
+        tail: object(projection.apply_owned(def, Value::Object(tail))),
+    }
 }
 
 /// `meta.created`/`meta.lastModified`: RFC 3339 in UTC with milliseconds
@@ -484,14 +530,20 @@ async fn render(
     def: &ResourceDef,
     res: StoredResource,
     projection: &Projection,
-) -> Result<Value, ScimError> {
+) -> Result<Rendered, ScimError> {
     let groups = if has_derived_groups(def) && projection.includes(def, "groups") {
         Some(svc.store().groups_of(ctx.id(), &res.id).await?)
     } else {
         None
     };
-    let full = full_document(svc, ctx, def, res, groups.as_deref());
-    Ok(projection.apply_owned(def, full))
+    Ok(full_document(
+        svc,
+        ctx,
+        def,
+        res,
+        groups.as_deref(),
+        projection,
+    ))
 }
 
 async fn respond_resource(
@@ -512,12 +564,7 @@ async fn respond_resource(
     // body (not formatted twice), or computed when the projection left `meta` out.
     let (id, version) = (res.id.clone(), res.version);
     let body = render(svc, ctx, def, res, projection).await?;
-    let meta = |key: &str| {
-        body.get("meta")
-            .and_then(|m| m.get(key))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
+    let meta = |key: &str| body.meta_str(key).map(str::to_owned);
     let etag = meta("version").unwrap_or_else(|| version.etag());
     let loc = (status == StatusCode::CREATED)
         .then(|| meta("location").unwrap_or_else(|| location(svc, ctx, def.name(), &id)));

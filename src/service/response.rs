@@ -47,11 +47,11 @@ pub(crate) fn serialized<T: serde::Serialize>(status: StatusCode, body: &T) -> R
 /// A resource response with `ETag` and optionally `Location` (RFC 7644 §3.3, §3.14).
 pub(crate) fn resource(
     status: StatusCode,
-    body: &Value,
+    body: &impl serde::Serialize,
     etag: Option<&str>,
     location: Option<&str>,
 ) -> Response<Bytes> {
-    let mut r = json(status, body);
+    let mut r = serialized(status, body);
     if let Some(v) = etag.and_then(|e| HeaderValue::from_str(e).ok()) {
         r.headers_mut().insert(ETAG, v);
     }
