@@ -227,7 +227,11 @@ pub async fn backend_stores(name: &str) -> (Arc<dyn ResourceStore>, Arc<dyn Tena
         "sqlite" => {
             use std::sync::atomic::{AtomicUsize, Ordering};
             static N: AtomicUsize = AtomicUsize::new(0);
-            let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            // In the directory the parent run made for this run (removed after it passes).
+            let dir = std::env::var_os("SCIMKIT_SERVICE_SQLITE_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")));
+            let path = dir.join(format!(
                 "service-{}-{}.db",
                 std::process::id(),
                 N.fetch_add(1, Ordering::Relaxed)
@@ -275,6 +279,15 @@ pub fn rerun_on_sql_backends() {
     for backend in sql_backends() {
         let mut cmd = std::process::Command::new(&exe);
         cmd.env("SCIMKIT_SERVICE_BACKEND", backend);
+        let sqlite_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "service-sqlite-{}-{}",
+            exe.file_name().and_then(|n| n.to_str()).unwrap_or("tests"),
+            std::process::id()
+        ));
+        if backend == "sqlite" {
+            std::fs::create_dir_all(&sqlite_dir).expect("a directory for the SQLite files");
+            cmd.env("SCIMKIT_SERVICE_SQLITE_DIR", &sqlite_dir);
+        }
         #[cfg(all(feature = "postgres", feature = "testing"))]
         if backend == "postgres" {
             // One server for both runs: this process's (started here, stopped when it exits),
@@ -305,8 +318,10 @@ pub fn rerun_on_sql_backends() {
         );
         assert!(
             out.status.success(),
-            "the tests failed on the {backend} backend:\n{text}"
+            "the tests failed on the {backend} backend (files kept in {}):\n{text}",
+            sqlite_dir.display()
         );
+        let _ = std::fs::remove_dir_all(&sqlite_dir);
         // The run must have run the tests, not filtered them all away.
         assert!(
             text.contains("test result: ok") && !text.contains(" 0 passed"),
