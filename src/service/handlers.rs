@@ -395,14 +395,65 @@ pub(crate) struct Rendered {
     /// The stored attributes (its `schemas`, `id`, `meta` and any key `tail` has are skipped
     /// when written).
     body: Map<String, Value>,
-    /// The derived attributes: `members`, `groups`, `meta`.
+    /// The derived attributes: `members`, `groups`, and `meta` when it went through a
+    /// projection.
     tail: Map<String, Value>,
+    /// `meta` written as it is, under the default projection (which returns all of it).
+    meta: Option<MetaParts>,
+}
+
+/// `meta`, written without building a map.
+struct MetaParts {
+    resource_type: String,
+    created: String,
+    last_modified: String,
+    location: String,
+    version: String,
+}
+
+impl MetaParts {
+    fn get(&self, key: &str) -> Option<&str> {
+        Some(match key {
+            "resourceType" => &self.resource_type,
+            "created" => &self.created,
+            "lastModified" => &self.last_modified,
+            "location" => &self.location,
+            "version" => &self.version,
+            _ => return None,
+        })
+    }
+
+    fn into_map(self) -> Map<String, Value> {
+        let mut meta = Map::with_capacity(5);
+        meta.insert("resourceType".into(), Value::String(self.resource_type));
+        meta.insert("created".into(), Value::String(self.created));
+        meta.insert("lastModified".into(), Value::String(self.last_modified));
+        meta.insert("location".into(), Value::String(self.location));
+        meta.insert("version".into(), Value::String(self.version));
+        meta
+    }
+}
+
+impl serde::Serialize for MetaParts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("resourceType", &self.resource_type)?;
+        m.serialize_entry("created", &self.created)?;
+        m.serialize_entry("lastModified", &self.last_modified)?;
+        m.serialize_entry("location", &self.location)?;
+        m.serialize_entry("version", &self.version)?;
+        m.end()
+    }
 }
 
 impl Rendered {
     /// A string of the rendered `meta` (`location`, `version`), when the projection kept it.
     fn meta_str(&self, key: &str) -> Option<&str> {
-        self.tail.get("meta")?.get(key)?.as_str()
+        match &self.meta {
+            Some(meta) => meta.get(key),
+            None => self.tail.get("meta")?.get(key)?.as_str(),
+        }
     }
 }
 
@@ -415,13 +466,16 @@ impl serde::Serialize for Rendered {
         }
         m.serialize_entry("id", &self.id)?;
         for (k, v) in &self.body {
-            let derived = self.tail.keys().any(|t| t == k);
+            let derived = self.tail.keys().any(|t| t == k) || (self.meta.is_some() && k == "meta");
             if !(derived || k == "schemas" || k == "id" || k == "meta") {
                 m.serialize_entry(k, v)?;
             }
         }
         for (k, v) in &self.tail {
             m.serialize_entry(k, v)?;
+        }
+        if let Some(meta) = &self.meta {
+            m.serialize_entry("meta", meta)?;
         }
         m.end()
     }
@@ -468,16 +522,21 @@ fn full_document(
             );
         }
     }
-    let mut meta = Map::with_capacity(5);
-    meta.insert("resourceType".into(), Value::String(resource_type.clone()));
-    meta.insert("created".into(), Value::String(rfc3339(created)));
-    meta.insert("lastModified".into(), Value::String(rfc3339(last_modified)));
-    meta.insert(
-        "location".into(),
-        Value::String(location(svc, ctx, &resource_type, &id)),
-    );
-    meta.insert("version".into(), Value::String(version.etag()));
-    tail.insert("meta".into(), Value::Object(meta));
+    let meta = MetaParts {
+        location: location(svc, ctx, &resource_type, &id),
+        resource_type,
+        created: rfc3339(created),
+        last_modified: rfc3339(last_modified),
+        version: version.etag(),
+    };
+    // Under the default projection all of `meta` is returned (it is `returned: always`):
+    // written as it is. Otherwise it goes through the projection with the other attributes.
+    let meta = if projection.is_default() {
+        Some(meta)
+    } else {
+        tail.insert("meta".into(), Value::Object(meta.into_map()));
+        None
+    };
     let object = |v: Value| match v {
         Value::Object(m) => m,
         _ => Map::new(),
@@ -486,7 +545,12 @@ fn full_document(
         id: id.as_str().to_owned(),
         fallback_schemas,
         body: object(projection.apply_owned(def, Value::Object(body))),
-        tail: object(projection.apply_owned(def, Value::Object(tail))),
+        tail: if tail.is_empty() {
+            tail
+        } else {
+            object(projection.apply_owned(def, Value::Object(tail)))
+        },
+        meta,
     }
 }
 
