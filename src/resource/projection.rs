@@ -316,6 +316,16 @@ impl Projection {
         let Value::Object(mut obj) = doc else {
             return doc;
         };
+        // The common case: the default projection over a document holding nothing it would
+        // change (no `never`/`request` attributes, no extension objects, no empty values)
+        // returns it as it is.
+        if self.is_default()
+            && obj.iter().all(|(key, value)| {
+                !rt.default_projection_may_alter(key) && !holds_empty_object(value)
+            })
+        {
+            return Value::Object(obj);
+        }
         let r = self.resolved(rt);
         // Filtered in place: the document keeps its key order and no key is re-hashed.
         obj.retain(|key, value| {
@@ -392,6 +402,39 @@ mod tests {
         );
         assert!(err.detail().contains("1bad"), "{}", err.detail());
         assert!(Projection::parse(Some(" , "), None).unwrap().is_default());
+    }
+
+    /// The default projection keeps plain documents as they are and still drops what it
+    /// must: `returned: never` attributes, empty values, and such attributes inside extension
+    /// objects whatever the URN's case.
+    #[test]
+    fn default_projection_fast_path_agrees_with_the_rules() {
+        let reg = SchemaRegistry::default();
+        let user = reg.user().unwrap();
+        let p = Projection::default();
+        let plain = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "b",
+            "name": {"givenName": "B"},
+            "emails": [{"value": "b@x", "type": "work"}],
+            "hostKey": 1
+        });
+        assert_eq!(p.apply(user, &plain), plain);
+        let mut with_secret = plain.clone();
+        with_secret["PASSWORD"] = json!("s3cret");
+        with_secret["addresses"] = json!([{}]);
+        with_secret["name"] = json!({});
+        let got = p.apply(user, &with_secret);
+        let mut want = plain.clone();
+        want.as_object_mut().unwrap().remove("name");
+        assert_eq!(got, want);
+        let ext = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "b",
+            "URN:ietf:params:scim:schemas:extension:enterprise:2.0:User": {}
+        });
+        let got = p.apply(user, &ext);
+        assert!(got.as_object().unwrap().len() == 2, "{got}");
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub struct ResourceDef {
     core: Arc<Schema>,
     extensions: Vec<(Arc<Schema>, bool)>,
     common: Arc<Vec<AttributeDef>>,
+    /// The top-level (common and core) attributes whose value the default projection can
+    /// change: `returned` never or request, or with such a sub-attribute.
+    default_projection_alters: Vec<String>,
 }
 
 /// An attribute path resolved against a resource type.
@@ -103,6 +106,19 @@ impl ResourceDef {
     /// The common attributes (`id`, `externalId`, `meta`).
     pub fn common(&self) -> &[AttributeDef] {
         &self.common
+    }
+
+    /// Whether the default projection (no `attributes`, no `excludedAttributes`) may change
+    /// the value of top-level key `name`: false for a common or core attribute returned whole
+    /// by default and for unknown keys (kept by default); true for extension URNs (not looked
+    /// at here) and attributes `returned` never or request or with such sub-attributes.
+    pub(crate) fn default_projection_may_alter(&self, name: &str) -> bool {
+        name.get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+            || self
+                .default_projection_alters
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(name))
     }
 
     /// Looks a top-level attribute of the common or core schema up, case-insensitively.
@@ -262,11 +278,19 @@ impl SchemaRegistry {
                     })?;
             extensions.push((s, ext.required));
         }
+        let default_projection_alters = self
+            .common
+            .iter()
+            .chain(core.attributes.iter())
+            .filter(|a| !returned_whole_by_default(a))
+            .map(|a| a.name.clone())
+            .collect();
         self.resource_types.push(Arc::new(ResourceDef {
             resource_type: rt,
             core,
             extensions,
             common: Arc::clone(&self.common),
+            default_projection_alters,
         }));
         Ok(())
     }
@@ -346,6 +370,14 @@ impl SchemaRegistry {
     pub fn group(&self) -> Option<&Arc<ResourceDef>> {
         self.resource_type("Group")
     }
+}
+
+/// Whether the default projection returns attribute `a` whole: `returned` default or
+/// always, and every sub-attribute too.
+fn returned_whole_by_default(a: &AttributeDef) -> bool {
+    use super::Returned;
+    let whole = |r: Returned| matches!(r, Returned::Default | Returned::Always);
+    whole(a.returned) && a.sub_attributes.iter().all(|sub| whole(sub.returned))
 }
 
 #[cfg(test)]
