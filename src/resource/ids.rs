@@ -25,6 +25,11 @@ impl ResourceId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The id as an owned string, without copying it.
+    pub fn into_string(self) -> String {
+        self.0
+    }
 }
 
 impl fmt::Display for ResourceId {

@@ -542,7 +542,7 @@ fn full_document(
         _ => Map::new(),
     };
     Rendered {
-        id: id.as_str().to_owned(),
+        id: id.into_string(),
         fallback_schemas,
         body: object(projection.apply_owned(def, Value::Object(body))),
         tail: if tail.is_empty() {
@@ -626,12 +626,19 @@ async fn respond_resource(
     };
     // `Location` and `ETag` are `meta.location` and `meta.version`: taken from the rendered
     // body (not formatted twice), or computed when the projection left `meta` out.
-    let (id, version) = (res.id.clone(), res.version);
+    let version = res.version;
+    // The fallback `Location` (only needed for a 201 whose `meta` was projected away).
+    let fallback_location =
+        (status == StatusCode::CREATED).then(|| location(svc, ctx, def.name(), &res.id));
     let body = render(svc, ctx, def, res, projection).await?;
-    let meta = |key: &str| body.meta_str(key).map(str::to_owned);
-    let etag = meta("version").unwrap_or_else(|| version.etag());
-    let loc = (status == StatusCode::CREATED)
-        .then(|| meta("location").unwrap_or_else(|| location(svc, ctx, def.name(), &id)));
+    let etag = match body.meta_str("version") {
+        Some(tag) => std::borrow::Cow::Borrowed(tag),
+        None => std::borrow::Cow::Owned(version.etag()),
+    };
+    let loc = fallback_location.map(|fallback| match body.meta_str("location") {
+        Some(l) => l.to_owned(),
+        None => fallback,
+    });
     Ok(response::resource(
         status,
         &body,
