@@ -62,11 +62,8 @@ pub fn parse_bearer(value: &[u8]) -> Option<&str> {
     if value.len() > MAX_AUTHORIZATION_LEN {
         return None;
     }
-    let is_ws = |b: u8| b == b' ' || b == b'\t';
-    if !value.iter().all(|&b| b.is_ascii_graphic() || is_ws(b)) {
-        return None;
-    }
-    // Only ASCII is left, so this cannot fail; `ok()?` keeps the function total anyway.
+    // Every byte is checked below: the trimmed value must be the scheme, blanks and a
+    // b64token, all ASCII (anything else, including non-UTF-8, is refused).
     let value = std::str::from_utf8(value).ok()?;
     let value = value.trim_matches([' ', '\t']);
     let (scheme, token) = value.split_once([' ', '\t'])?;

@@ -354,6 +354,13 @@ impl Projection {
     /// what is not returned (Entra reads groups with `excludedAttributes=members`). Unknown or
     /// malformed paths give `false`.
     pub fn includes(&self, rt: &ResourceDef, path: &str) -> bool {
+        // A plain top-level name (what the service asks about: `members`, `groups`) needs no
+        // path parsing.
+        if !path.contains(['.', ':', '[', ']', ' ']) {
+            if let Some(attr) = rt.top_level(path) {
+                return self.resolved(rt).pick(None, attr).is_some();
+            }
+        }
         let Ok(parsed) = AttrPath::parse(path) else {
             return false;
         };
