@@ -7,7 +7,9 @@
 //! decodes with every map and array allocated at its final size, about as fast as cloning a
 //! `Value`.
 //!
-//! Layout: one tag byte per value, lengths and integers as LEB128 varints.
+//! Layout: one tag byte per value, lengths and integers as LEB128 varints. Object keys are a
+//! varint `k`: odd, the attribute name `KEYS[k >> 1]` (the names every SCIM document
+//! repeats, one byte instead of their text); even, `k >> 1` bytes of UTF-8 follow.
 
 use std::fmt;
 
@@ -22,6 +24,60 @@ const FLOAT: u8 = 5;
 const STRING: u8 = 6;
 const ARRAY: u8 = 7;
 const OBJECT: u8 = 8;
+
+/// Attribute names written as an index (at most 64, so that each takes one byte).
+const KEYS: [&str; 50] = [
+    "schemas",
+    "userName",
+    "name",
+    "givenName",
+    "familyName",
+    "middleName",
+    "formatted",
+    "honorificPrefix",
+    "honorificSuffix",
+    "displayName",
+    "nickName",
+    "profileUrl",
+    "title",
+    "userType",
+    "preferredLanguage",
+    "locale",
+    "timezone",
+    "active",
+    "emails",
+    "phoneNumbers",
+    "ims",
+    "photos",
+    "addresses",
+    "value",
+    "type",
+    "primary",
+    "display",
+    "streetAddress",
+    "locality",
+    "region",
+    "postalCode",
+    "country",
+    "externalId",
+    "members",
+    "groups",
+    "entitlements",
+    "roles",
+    "x509Certificates",
+    "employeeNumber",
+    "costCenter",
+    "organization",
+    "division",
+    "department",
+    "manager",
+    "$ref",
+    "password",
+    "id",
+    "meta",
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+    "urn:ietf:params:scim:schemas:core:2.0:User",
+];
 
 /// Documents nest far less than this; the bound keeps a hostile document from exhausting the
 /// stack in either direction.
@@ -70,9 +126,7 @@ pub(crate) fn decode_some(
     let n = r.count()?;
     let mut map = Map::new();
     for _ in 0..n {
-        let len = r.varint()?;
-        let raw = r.take(len)?;
-        let key = std::str::from_utf8(raw).map_err(|_| CompactError("invalid UTF-8"))?;
+        let key = r.key()?;
         if keep(key) {
             let key = key.to_owned();
             let v = r.value(1)?;
@@ -93,6 +147,16 @@ fn write_varint(out: &mut Vec<u8>, mut n: u64) {
         n >>= 7;
     }
     out.push(n as u8);
+}
+
+fn write_key(out: &mut Vec<u8>, k: &str) {
+    match KEYS.iter().position(|known| *known == k) {
+        Some(i) => write_varint(out, (i as u64) << 1 | 1),
+        None => {
+            write_varint(out, (k.len() as u64) << 1);
+            out.extend_from_slice(k.as_bytes());
+        }
+    }
 }
 
 fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -137,7 +201,7 @@ fn write_value(out: &mut Vec<u8>, v: &Value, depth: usize) -> Result<(), Compact
             out.push(OBJECT);
             write_varint(out, map.len() as u64);
             for (k, item) in map {
-                write_str(out, k);
+                write_key(out, k);
                 write_value(out, item, depth + 1)?;
             }
         }
@@ -150,7 +214,7 @@ struct Reader<'a> {
     pos: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     fn byte(&mut self) -> Result<u8, CompactError> {
         let b = *self.bytes.get(self.pos).ok_or(CompactError("truncated"))?;
         self.pos += 1;
@@ -169,7 +233,7 @@ impl Reader<'_> {
         Err(CompactError("varint too long"))
     }
 
-    fn take(&mut self, len: u64) -> Result<&[u8], CompactError> {
+    fn take(&mut self, len: u64) -> Result<&'a [u8], CompactError> {
         let len = usize::try_from(len).map_err(|_| CompactError("length out of range"))?;
         let end = self
             .pos
@@ -181,6 +245,20 @@ impl Reader<'_> {
             .ok_or(CompactError("truncated"))?;
         self.pos = end;
         Ok(s)
+    }
+
+    /// An object key: a known attribute name or UTF-8 text.
+    fn key(&mut self) -> Result<&'a str, CompactError> {
+        let k = self.varint()?;
+        if k & 1 == 1 {
+            let i = usize::try_from(k >> 1).map_err(|_| CompactError("key out of range"))?;
+            KEYS.get(i)
+                .copied()
+                .ok_or(CompactError("unknown key index"))
+        } else {
+            let raw = self.take(k >> 1)?;
+            std::str::from_utf8(raw).map_err(|_| CompactError("invalid UTF-8"))
+        }
     }
 
     fn string(&mut self) -> Result<String, CompactError> {
@@ -224,8 +302,7 @@ impl Reader<'_> {
             }
             OBJECT => {
                 for _ in 0..self.count()? {
-                    let len = self.varint()?;
-                    self.take(len)?;
+                    self.key()?;
                     self.skip(depth + 1)?;
                 }
             }
@@ -263,7 +340,7 @@ impl Reader<'_> {
                 let n = self.count()?;
                 let mut map = Map::with_capacity(n);
                 for _ in 0..n {
-                    let k = self.string()?;
+                    let k = self.key()?.to_owned();
                     let v = self.value(depth + 1)?;
                     map.insert(k, v);
                 }
@@ -279,6 +356,19 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+
+    #[test]
+    fn known_attribute_names_take_one_byte() {
+        let doc = json!({"userName": "a"});
+        // OBJECT, count, key index, STRING, length, "a".
+        assert_eq!(encode(&doc).unwrap().len(), 6);
+        let odd = json!({"USERNAME": "a", "userName": "b", "x-custom": {"value": 1}});
+        assert_eq!(decode(&encode(&odd).unwrap()).unwrap(), odd);
+        // An index past the table is an error, not a panic.
+        assert!(decode(&[OBJECT, 1, 127, NULL]).is_err());
+        assert!(decode_some(&[OBJECT, 1, 127, NULL], &|_| true).is_err());
+        assert!(KEYS.len() <= 64);
+    }
 
     #[test]
     fn round_trips_every_kind_of_value() {
