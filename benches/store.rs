@@ -18,12 +18,11 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, Criterion};
-use scimkit::filter::{SortOrder, SortSpec};
-use scimkit::store::testing::{group_request, user_request, Fixture};
+use scimkit::store::testing::{self, group_request, user_request, Fixture};
 use scimkit::store::{
     ListQuery, MemberRef, MembershipDelta, MemoryStore, ResourceStore, UpdateKind, UpdateRequest,
 };
-use scimkit::{AttrPath, Filter, ResourceId};
+use scimkit::{Filter, ResourceId};
 use serde_json::{json, Value};
 
 const USERS: usize = 100_000;
@@ -173,16 +172,7 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let page = ListQuery {
-        filter: Some(Filter::parse(r#"userName sw "user1""#).unwrap()),
-        sort: Some(SortSpec {
-            by: AttrPath::new("userName"),
-            order: SortOrder::Ascending,
-        }),
-        start_index: 1,
-        count: 100,
-        include_members: false,
-    };
+    let page = testing::sorted_by_user_name(r#"userName sw "user1""#, 100);
     g.bench_function("page of 100 under userName sw \"user1\" sorted", |b| {
         b.iter(|| {
             let p = run(store.list(&fx.tenant, &fx.users, black_box(&page))).unwrap();

@@ -12,13 +12,12 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 
-use scimkit::filter::{SortOrder, SortSpec};
 use scimkit::store::postgres::PostgresStore;
 use scimkit::store::testing::{self, Fixture};
 use scimkit::store::{
     ListQuery, MemberRef, MembershipDelta, Pushdown, ResourceStore, UpdateKind, UpdateRequest,
 };
-use scimkit::{AttrPath, Filter};
+use scimkit::Filter;
 
 const USERS: i64 = 100_000;
 
@@ -107,16 +106,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| rt.block_on(store.list(&tenant, &fx.users, &eq)).unwrap())
     });
 
-    let co = ListQuery {
-        filter: Some(Filter::parse(r#"userName co "12""#).unwrap()),
-        sort: Some(SortSpec {
-            by: AttrPath::new("userName"),
-            order: SortOrder::Ascending,
-        }),
-        start_index: 1,
-        count: 100,
-        include_members: false,
-    };
+    let co = testing::sorted_by_user_name(r#"userName co "12""#, 100);
     let page = rt.block_on(store.list(&tenant, &fx.users, &co)).unwrap();
     assert_eq!(page.pushdown, Pushdown::Exact);
     assert_eq!(page.resources.len(), 100);

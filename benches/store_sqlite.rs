@@ -16,13 +16,12 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, Criterion};
-use scimkit::filter::{SortOrder, SortSpec};
 use scimkit::store::sqlite::SqliteStore;
-use scimkit::store::testing::{group_request, user_request, Fixture};
+use scimkit::store::testing::{self, group_request, user_request, Fixture};
 use scimkit::store::{
     ListQuery, MemberRef, MembershipDelta, Pushdown, ResourceStore, UpdateKind, UpdateRequest,
 };
-use scimkit::{AttrPath, Filter, ResourceId};
+use scimkit::{Filter, ResourceId};
 use serde_json::{json, Value};
 
 const USERS: usize = 100_000;
@@ -108,16 +107,7 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let co = ListQuery {
-        filter: Some(Filter::parse(r#"userName co "ser99""#).unwrap()),
-        sort: Some(SortSpec {
-            by: AttrPath::new("userName"),
-            order: SortOrder::Ascending,
-        }),
-        start_index: 1,
-        count: 100,
-        include_members: false,
-    };
+    let co = testing::sorted_by_user_name(r#"userName co "ser99""#, 100);
     g.bench_function("co page of 100 sorted by userName", |b| {
         b.iter(|| {
             let page = rt.block_on(store.list(&tn, &fx.users, &co)).unwrap();

@@ -44,6 +44,19 @@ impl ChangeKind {
             ChangeKind::MembershipChanged => "membershipChanged",
         }
     }
+
+    /// The kind named by [`as_str`](Self::as_str), or `None`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            ChangeKind::Created,
+            ChangeKind::Replaced,
+            ChangeKind::Patched,
+            ChangeKind::Deleted,
+            ChangeKind::MembershipChanged,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+    }
 }
 
 impl fmt::Display for ChangeKind {
@@ -98,6 +111,21 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn change_kinds_round_trip_through_their_names() {
+        for k in [
+            ChangeKind::Created,
+            ChangeKind::Replaced,
+            ChangeKind::Patched,
+            ChangeKind::Deleted,
+            ChangeKind::MembershipChanged,
+        ] {
+            assert_eq!(ChangeKind::from_name(k.as_str()), Some(k));
+        }
+        assert_eq!(ChangeKind::from_name("Created"), None);
+        assert_eq!(ChangeKind::from_name(""), None);
+    }
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
 

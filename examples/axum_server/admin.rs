@@ -1361,42 +1361,36 @@ mod tests {
             Some(json!({"id": "entra", "name": "Entra"})),
         )
         .await;
-        let r = call(
-            &router,
-            "POST",
-            "/admin/api/tenants/entra/policies",
-            &auth,
-            Some(json!({"name": "VPN", "collections": ["no-such-group"]})),
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST);
-        let r = call(
-            &router,
-            "POST",
-            "/admin/api/tenants/entra/policies",
-            &auth,
-            Some(json!({"name": "  ", "collections": []})),
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST);
-        let r = call(
-            &router,
-            "GET",
-            "/admin/api/tenants/nope/policies",
-            &auth,
-            None,
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::NOT_FOUND);
-        let r = call(
-            &router,
-            "GET",
-            "/admin/api/tenants/entra/groups?count=x",
-            &auth,
-            None,
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let policies = "/admin/api/tenants/entra/policies";
+        for (method, path, body, want) in [
+            (
+                "POST",
+                policies,
+                Some(json!({"name": "VPN", "collections": ["no-such-group"]})),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "POST",
+                policies,
+                Some(json!({"name": "  ", "collections": []})),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "GET",
+                "/admin/api/tenants/nope/policies",
+                None,
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                "GET",
+                "/admin/api/tenants/entra/groups?count=x",
+                None,
+                StatusCode::BAD_REQUEST,
+            ),
+        ] {
+            let r = call(&router, method, path, &auth, body).await;
+            assert_eq!(r.status, want, "{method} {path}");
+        }
         let r = call(
             &router,
             "GET",

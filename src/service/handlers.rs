@@ -325,12 +325,11 @@ fn has_derived_groups(def: &ResourceDef) -> bool {
     })
 }
 
-fn location(svc: &ScimService, ctx: &Ctx, resource_type: &str, id: &ResourceId) -> String {
+fn location(svc: &ScimService, ctx: &Ctx, resource_type: &str, id: &str) -> String {
     let endpoint = svc
         .registry()
         .resource_type(resource_type)
         .map_or("", |d| d.endpoint());
-    let id = id.as_str();
     let mut out = String::with_capacity(ctx.base_url.len() + endpoint.len() + id.len() + 1);
     out.push_str(&ctx.base_url);
     out.push_str(endpoint);
@@ -353,7 +352,7 @@ fn reference_json(
     o.insert("value".into(), Value::String(id.to_string()));
     o.insert(
         "$ref".into(),
-        Value::String(location(svc, ctx, resource_type, id)),
+        Value::String(location(svc, ctx, resource_type, id.as_str())),
     );
     if let Some(d) = display {
         o.insert("display".into(), Value::String(d.clone()));
@@ -466,8 +465,10 @@ impl serde::Serialize for Rendered {
         }
         m.serialize_entry("id", &self.id)?;
         for (k, v) in &self.body {
-            let derived = self.tail.keys().any(|t| t == k) || (self.meta.is_some() && k == "meta");
-            if !(derived || k == "schemas" || k == "id" || k == "meta") {
+            // Written before (`schemas`, `id`) or after (the derived ones, `meta`).
+            let elsewhere =
+                matches!(k.as_str(), "schemas" | "id" | "meta") || self.tail.keys().any(|t| t == k);
+            if !elsewhere {
                 m.serialize_entry(k, v)?;
             }
         }
@@ -523,7 +524,7 @@ fn full_document(
         }
     }
     let meta = MetaParts {
-        location: location(svc, ctx, &resource_type, &id),
+        location: location(svc, ctx, &resource_type, id.as_str()),
         resource_type,
         created: rfc3339(created),
         last_modified: rfc3339(last_modified),
@@ -627,17 +628,14 @@ async fn respond_resource(
     // `Location` and `ETag` are `meta.location` and `meta.version`: taken from the rendered
     // body (not formatted twice), or computed when the projection left `meta` out.
     let version = res.version;
-    // The fallback `Location` (only needed for a 201 whose `meta` was projected away).
-    let fallback_location =
-        (status == StatusCode::CREATED).then(|| location(svc, ctx, def.name(), &res.id));
     let body = render(svc, ctx, def, res, projection).await?;
     let etag = match body.meta_str("version") {
         Some(tag) => std::borrow::Cow::Borrowed(tag),
         None => std::borrow::Cow::Owned(version.etag()),
     };
-    let loc = fallback_location.map(|fallback| match body.meta_str("location") {
+    let loc = (status == StatusCode::CREATED).then(|| match body.meta_str("location") {
         Some(l) => l.to_owned(),
-        None => fallback,
+        None => location(svc, ctx, def.name(), &body.id),
     });
     Ok(response::resource(
         status,

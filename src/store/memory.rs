@@ -300,13 +300,6 @@ fn unique_key(k: &UniqueKey) -> String {
     format!("{}\u{0}{}", k.attribute, k.value)
 }
 
-fn display_of(doc: &Value) -> Option<Box<str>> {
-    ["displayName", "userName"]
-        .iter()
-        .find_map(|n| doc.get(n).and_then(Value::as_str))
-        .map(Box::from)
-}
-
 fn encode(doc: &Value) -> Result<Box<[u8]>, StoreError> {
     compact::encode(doc).map_err(StoreError::backend)
 }
@@ -323,7 +316,7 @@ impl TenantData {
             .get_key_value(id.as_str())
             .map(|(_, r)| r)
             .filter(|r| &*r.rt == rt.name())
-            .ok_or_else(|| not_found(rt, id))
+            .ok_or_else(|| StoreError::not_found(rt, id))
     }
 
     fn push_change(
@@ -393,20 +386,6 @@ impl TenantData {
             out.push(Arc::clone(key));
         }
         Ok(out)
-    }
-}
-
-fn not_found(rt: &ResourceDef, id: &ResourceId) -> StoreError {
-    StoreError::NotFound {
-        resource_type: rt.name().to_owned(),
-        id: id.clone(),
-    }
-}
-
-fn check_version(expected: Option<Version>, current: Version) -> Result<(), StoreError> {
-    match expected {
-        Some(v) if v != current => Err(StoreError::VersionMismatch { current }),
-        _ => Ok(()),
     }
 }
 
@@ -604,7 +583,7 @@ impl ResourceStore for MemoryStore {
                 created: req.now,
                 last_modified: req.now,
                 doc: encoded,
-                display: display_of(&req.doc),
+                display: super::member_display(&req.doc).map(Box::from),
                 unique: unique.into_boxed_slice(),
                 members: members.into_iter().collect(),
             };
@@ -647,13 +626,15 @@ impl ResourceStore for MemoryStore {
         id: &ResourceId,
         include_members: bool,
     ) -> Result<StoredResource, StoreError> {
-        let t = self.tenant(tenant).ok_or_else(|| not_found(rt, id))?;
+        let t = self
+            .tenant(tenant)
+            .ok_or_else(|| StoreError::not_found(rt, id))?;
         let data = read(&t);
         let (key, rec) = data
             .records
             .get_key_value(id.as_str())
             .filter(|(_, r)| &*r.rt == rt.name())
-            .ok_or_else(|| not_found(rt, id))?;
+            .ok_or_else(|| StoreError::not_found(rt, id))?;
         data.stored(key, rec, include_members)
     }
 
@@ -664,22 +645,27 @@ impl ResourceStore for MemoryStore {
         id: &ResourceId,
         req: UpdateRequest,
     ) -> Result<StoredResource, StoreError> {
-        let t = self.tenant(tenant).ok_or_else(|| not_found(rt, id))?;
+        let t = self
+            .tenant(tenant)
+            .ok_or_else(|| StoreError::not_found(rt, id))?;
         let (out, seq) = {
             let mut guard = write(&t);
             let data = &mut *guard;
             let rec = data.get(rt, id)?;
-            check_version(req.expected_version, rec.version)?;
+            StoreError::check_version(req.expected_version, rec.version)?;
             let key = data
                 .records
                 .get_key_value(id.as_str())
                 .map(|(k, _)| Arc::clone(k))
-                .ok_or_else(|| not_found(rt, id))?;
+                .ok_or_else(|| StoreError::not_found(rt, id))?;
 
             // Validate everything before changing anything.
             let old_doc = rec.doc()?;
             let encoded = match &req.document {
-                Some(d) => Some((encode(&d.doc)?, display_of(&d.doc))),
+                Some(d) => Some((
+                    encode(&d.doc)?,
+                    super::member_display(&d.doc).map(Box::from),
+                )),
                 None => None,
             };
             let new_unique: Option<Vec<Key>> = match &req.document {
@@ -722,7 +708,7 @@ impl ResourceStore for MemoryStore {
 
             // Apply.
             let Some(mut rec) = data.records.remove(&key) else {
-                return Err(not_found(rt, id));
+                return Err(StoreError::not_found(rt, id));
             };
             let ti = data
                 .types
@@ -794,15 +780,17 @@ impl ResourceStore for MemoryStore {
         expected_version: Option<Version>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let t = self.tenant(tenant).ok_or_else(|| not_found(rt, id))?;
+        let t = self
+            .tenant(tenant)
+            .ok_or_else(|| StoreError::not_found(rt, id))?;
         let seq = {
             let mut guard = write(&t);
             let data = &mut *guard;
             let rec = data.get(rt, id)?;
-            check_version(expected_version, rec.version)?;
+            StoreError::check_version(expected_version, rec.version)?;
             let old_doc = rec.doc()?;
             let Some((key, rec)) = data.records.remove_entry(id.as_str()) else {
-                return Err(not_found(rt, id));
+                return Err(StoreError::not_found(rt, id));
             };
             if let Some(ti) = data.types.get_mut(rt.name()) {
                 ti.unindex(rec.ord, &old_doc);
@@ -872,7 +860,9 @@ impl ResourceStore for MemoryStore {
         start_index: usize,
         count: usize,
     ) -> Result<MemberPage, StoreError> {
-        let t = self.tenant(tenant).ok_or_else(|| not_found(rt, group))?;
+        let t = self
+            .tenant(tenant)
+            .ok_or_else(|| StoreError::not_found(rt, group))?;
         let data = read(&t);
         let rec = data.get(rt, group)?;
         let total = rec.members.len();

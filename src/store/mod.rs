@@ -336,6 +336,22 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// `NotFound` for resource `id` of type `rt`.
+    pub(crate) fn not_found(rt: &ResourceDef, id: &ResourceId) -> Self {
+        StoreError::NotFound {
+            resource_type: rt.name().to_owned(),
+            id: id.clone(),
+        }
+    }
+
+    /// `VersionMismatch` when a write expected another version than the `current` one.
+    pub(crate) fn check_version(expected: Option<Version>, current: Version) -> Result<(), Self> {
+        match expected {
+            Some(v) if v != current => Err(StoreError::VersionMismatch { current }),
+            _ => Ok(()),
+        }
+    }
+
     /// Wraps a backend failure.
     pub fn backend<E>(source: E) -> Self
     where
@@ -475,6 +491,29 @@ impl fmt::Display for Pushdown {
             Pushdown::Unsupported => "unsupported",
         })
     }
+}
+
+/// What a membership shows as a member's `display`: its `displayName`, else its `userName`.
+pub(crate) fn member_display(doc: &Value) -> Option<&str> {
+    ["displayName", "userName"]
+        .iter()
+        .find_map(|n| doc.get(n).and_then(Value::as_str))
+}
+
+/// A change kind read back from a storage column (written with [`ChangeKind::as_str`]).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn stored_change_kind(s: &str) -> Result<crate::feed::ChangeKind, StoreError> {
+    crate::feed::ChangeKind::from_name(s).ok_or_else(|| {
+        StoreError::backend(std::io::Error::other(format!(
+            "unknown change kind `{s}` in the database"
+        )))
+    })
+}
+
+/// A count or sequence for a signed 64-bit database column (saturating).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -175,6 +175,21 @@ pub fn group_request(id: &str, name: &str, members: &[&str], now: DateTime<Utc>)
     }
 }
 
+/// A page of `count` resources under `filter`, sorted by `userName` ascending: the query
+/// shape the store benchmarks measure.
+pub fn sorted_by_user_name(filter: &str, count: usize) -> ListQuery {
+    ListQuery {
+        filter: Some(Filter::parse(filter).expect("a valid filter")),
+        sort: Some(SortSpec {
+            by: AttrPath::new("userName"),
+            order: SortOrder::Ascending,
+        }),
+        start_index: 1,
+        count,
+        include_members: false,
+    }
+}
+
 /// A plain user document.
 pub fn simple_user(user_name: &str) -> Value {
     json!({"schemas": [USER_SCHEMA], "userName": user_name, "active": true})

@@ -156,10 +156,6 @@ fn from_ns(ns: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_nanos(ns)
 }
 
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 /// Case folding for attributes that are not `caseExact` (RFC 7643 §2.2), the engine's.
 fn fold(s: &str) -> String {
     s.to_lowercase()
@@ -212,9 +208,7 @@ impl Columns {
             user_name_fold: ne("userName").map(fold),
             external_id: ne("externalId").map(str::to_owned),
             display_name_fold: ne("displayName").map(fold),
-            display: s("displayName")
-                .or_else(|| s("userName"))
-                .map(str::to_owned),
+            display: super::member_display(doc).map(str::to_owned),
         }
     }
 }
@@ -280,35 +274,6 @@ fn order_value(def: &AttributeDef, v: Value) -> Value {
 
 fn unique_hash(k: &UniqueKey) -> Vec<u8> {
     Sha256::digest(k.value.as_bytes()).to_vec()
-}
-
-fn not_found(rt: &ResourceDef, id: &ResourceId) -> StoreError {
-    StoreError::NotFound {
-        resource_type: rt.name().to_owned(),
-        id: id.clone(),
-    }
-}
-
-fn check_version(expected: Option<Version>, current: Version) -> Result<(), StoreError> {
-    match expected {
-        Some(v) if v != current => Err(StoreError::VersionMismatch { current }),
-        _ => Ok(()),
-    }
-}
-
-fn kind_from_str(s: &str) -> Result<ChangeKind, StoreError> {
-    Ok(match s {
-        "created" => ChangeKind::Created,
-        "replaced" => ChangeKind::Replaced,
-        "patched" => ChangeKind::Patched,
-        "deleted" => ChangeKind::Deleted,
-        "membershipChanged" => ChangeKind::MembershipChanged,
-        other => {
-            return Err(StoreError::backend(std::io::Error::other(format!(
-                "unknown change kind `{other}` in scimkit_changes"
-            ))))
-        }
-    })
 }
 
 const RESOURCE_COLUMNS: &str =
@@ -490,9 +455,9 @@ impl PostgresStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?
-        .ok_or_else(|| not_found(rt, id))?;
+        .ok_or_else(|| StoreError::not_found(rt, id))?;
         let current = resource_from_row(rt, &row)?;
-        check_version(req.expected_version, current.version)?;
+        StoreError::check_version(req.expected_version, current.version)?;
 
         let mut members_changed = false;
         if let Some(delta) = req.members.as_ref().filter(|d| !d.is_empty()) {
@@ -567,7 +532,7 @@ impl PostgresStore {
             )
             .bind(tenant.as_str())
             .bind(id.as_str())
-            .bind(to_i64(version.get()))
+            .bind(super::to_i64(version.get()))
             .bind(now)
             .bind(doc_text)
             .bind(fold_text)
@@ -589,7 +554,7 @@ impl PostgresStore {
         let bump = req
             .document
             .is_none()
-            .then(|| (id.as_str(), to_i64(version.get())));
+            .then(|| (id.as_str(), super::to_i64(version.get())));
         let seq = push_changes_bumping(
             &mut tx,
             tenant,
@@ -637,9 +602,9 @@ impl PostgresStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?
-        .ok_or_else(|| not_found(rt, id))?;
+        .ok_or_else(|| StoreError::not_found(rt, id))?;
         let current = Version::new(u64::try_from(version).unwrap_or(0));
-        check_version(expected, current)?;
+        StoreError::check_version(expected, current)?;
         // The groups it leaves, locked in id order (as every writer locks them).
         let groups = sqlx::query(
             "SELECT g.id, g.resource_type, g.version FROM scimkit_resources g \
@@ -927,7 +892,7 @@ async fn push_changes_bumping(
     .bind(
         changes
             .iter()
-            .map(|c| to_i64(c.version.get()))
+            .map(|c| super::to_i64(c.version.get()))
             .collect::<Vec<_>>(),
     );
     let q = match bump {
@@ -967,7 +932,7 @@ impl ResourceStore for PostgresStore {
         include_members: bool,
     ) -> Result<StoredResource, StoreError> {
         if id.as_str().contains('\0') {
-            return Err(not_found(rt, id));
+            return Err(StoreError::not_found(rt, id));
         }
         let q = sqlx::query(AssertSqlSafe(format!(
             "SELECT {RESOURCE_COLUMNS} FROM scimkit_resources r \
@@ -981,7 +946,7 @@ impl ResourceStore for PostgresStore {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(db_err)?
-                .ok_or_else(|| not_found(rt, id))?;
+                .ok_or_else(|| StoreError::not_found(rt, id))?;
             return resource_from_row(rt, &row);
         }
         let mut tx = self.begin_snapshot().await?;
@@ -989,7 +954,7 @@ impl ResourceStore for PostgresStore {
             .fetch_optional(&mut *tx)
             .await
             .map_err(db_err)?
-            .ok_or_else(|| not_found(rt, id))?;
+            .ok_or_else(|| StoreError::not_found(rt, id))?;
         let mut res = [resource_from_row(rt, &row)?];
         Self::attach_members(&mut tx, tenant, &mut res).await?;
         tx.commit().await.map_err(db_err)?;
@@ -1005,7 +970,7 @@ impl ResourceStore for PostgresStore {
         req: UpdateRequest,
     ) -> Result<StoredResource, StoreError> {
         if id.as_str().contains('\0') {
-            return Err(not_found(rt, id));
+            return Err(StoreError::not_found(rt, id));
         }
         if let Some(d) = &req.document {
             check_doc(&d.doc)?;
@@ -1026,7 +991,7 @@ impl ResourceStore for PostgresStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         if id.as_str().contains('\0') {
-            return Err(not_found(rt, id));
+            return Err(StoreError::not_found(rt, id));
         }
         let now = to_ns(now)?;
         let seq = self
@@ -1071,8 +1036,8 @@ impl ResourceStore for PostgresStore {
         let (mut resources, total, pushdown) = match order {
             Some(order) if exact => {
                 let start = query.start_index.saturating_sub(1);
-                let limit = page_params.int(to_i64(query.count as u64));
-                let offset = page_params.int(to_i64(start as u64));
+                let limit = page_params.int(super::to_i64(query.count as u64));
+                let offset = page_params.int(super::to_i64(start as u64));
                 // The count and the page together: a row with the count and no resource when
                 // the page is empty.
                 let q = sqlx::query(AssertSqlSafe(format!(
@@ -1147,7 +1112,7 @@ impl ResourceStore for PostgresStore {
         count: usize,
     ) -> Result<MemberPage, StoreError> {
         if group.as_str().contains('\0') {
-            return Err(not_found(rt, group));
+            return Err(StoreError::not_found(rt, group));
         }
         let mut tx = self.begin_snapshot().await?;
         let total: Option<i64> = sqlx::query_scalar(
@@ -1161,7 +1126,8 @@ impl ResourceStore for PostgresStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?;
-        let total = usize::try_from(total.ok_or_else(|| not_found(rt, group))?).unwrap_or(0);
+        let total =
+            usize::try_from(total.ok_or_else(|| StoreError::not_found(rt, group))?).unwrap_or(0);
         let window = super::page_window(start_index, count, total);
         let mut members = Vec::with_capacity(window.len());
         if !window.is_empty() {
@@ -1174,8 +1140,8 @@ impl ResourceStore for PostgresStore {
             )
             .bind(tenant.as_str())
             .bind(group.as_str())
-            .bind(to_i64(window.len() as u64))
-            .bind(to_i64(window.start as u64))
+            .bind(super::to_i64(window.len() as u64))
+            .bind(super::to_i64(window.start as u64))
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
@@ -1238,7 +1204,7 @@ impl ResourceStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(after)
-        .bind(to_i64(limit as u64))
+        .bind(super::to_i64(limit as u64))
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
@@ -1253,7 +1219,7 @@ impl ResourceStore for PostgresStore {
                     tenant: tenant.clone(),
                     resource_type: row.try_get(1).map_err(db_err)?,
                     id: ResourceId::new(row.try_get::<String, _>(2).map_err(db_err)?),
-                    kind: kind_from_str(&kind)?,
+                    kind: super::stored_change_kind(&kind)?,
                     version: Version::new(u64::try_from(version).unwrap_or(0)),
                     at: from_ns(at),
                 })

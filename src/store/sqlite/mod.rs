@@ -276,26 +276,8 @@ fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(StoreError::backend)
 }
 
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
-}
-
-fn not_found(rt: &ResourceDef, id: &ResourceId) -> StoreError {
-    StoreError::NotFound {
-        resource_type: rt.name().to_owned(),
-        id: id.clone(),
-    }
-}
-
-fn display_of(doc: &Value) -> Option<String> {
-    ["displayName", "userName"]
-        .iter()
-        .find_map(|n| doc.get(n).and_then(Value::as_str))
-        .map(str::to_owned)
 }
 
 /// The derived columns of a document.
@@ -319,7 +301,7 @@ fn derive(doc: &Value) -> Result<Derived, StoreError> {
         user_name_cf: text("userName").map(str::to_lowercase),
         external_id: text("externalId").map(str::to_owned),
         display_name_cf: text("displayName").map(str::to_lowercase),
-        display: display_of(doc),
+        display: super::member_display(doc).map(str::to_owned),
     })
 }
 
@@ -485,27 +467,12 @@ async fn push_change(
     .bind(rt)
     .bind(id)
     .bind(kind.as_str())
-    .bind(to_i64(version.get()))
+    .bind(super::to_i64(version.get()))
     .bind(ts(at))
     .fetch_one(&mut *conn)
     .await
     .map_err(be)?;
     Ok(to_u64(row.try_get("seq").map_err(be)?))
-}
-
-fn kind_from_str(s: &str) -> Result<ChangeKind, StoreError> {
-    Ok(match s {
-        "created" => ChangeKind::Created,
-        "replaced" => ChangeKind::Replaced,
-        "patched" => ChangeKind::Patched,
-        "deleted" => ChangeKind::Deleted,
-        "membershipChanged" => ChangeKind::MembershipChanged,
-        other => {
-            return Err(StoreError::backend(std::io::Error::other(format!(
-                "unknown change kind `{other}` in the database"
-            ))))
-        }
-    })
 }
 
 /// Applies a membership delta; returns whether the membership changed.
@@ -670,7 +637,7 @@ async fn create_in(
     .bind(tenant.as_str())
     .bind(id)
     .bind(rt.name())
-    .bind(to_i64(Version::INITIAL.get()))
+    .bind(super::to_i64(Version::INITIAL.get()))
     .bind(&created)
     .bind(&key)
     .bind(&d.doc)
@@ -748,7 +715,7 @@ impl ResourceStore for SqliteStore {
         .fetch_optional(&mut *conn)
         .await
         .map_err(be)?
-        .ok_or_else(|| not_found(rt, id))?;
+        .ok_or_else(|| StoreError::not_found(rt, id))?;
         let mut res = resource_from_row(&row)?;
         if include_members {
             res.members = Some(member_list(&mut conn, tenant, id.as_str(), 0, usize::MAX).await?);
@@ -768,7 +735,7 @@ impl ResourceStore for SqliteStore {
         let cur = current(&mut tx, tenant, id.as_str())
             .await?
             .filter(|c| c.rt == rt.name())
-            .ok_or_else(|| not_found(rt, id))?;
+            .ok_or_else(|| StoreError::not_found(rt, id))?;
         if let Some(v) = req.expected_version {
             if v != cur.version {
                 return Err(StoreError::VersionMismatch {
@@ -811,7 +778,7 @@ impl ResourceStore for SqliteStore {
                 )
                 .bind(tenant.as_str())
                 .bind(id.as_str())
-                .bind(to_i64(version.get()))
+                .bind(super::to_i64(version.get()))
                 .bind(&now)
                 .bind(&now_key)
                 .bind(&d.doc)
@@ -821,7 +788,7 @@ impl ResourceStore for SqliteStore {
                 .bind(&d.external_id)
                 .bind(&d.display_name_cf)
                 .bind(&d.display)
-                .bind(to_i64(cur.version.get()))
+                .bind(super::to_i64(cur.version.get()))
                 .execute(&mut *tx)
                 .await
                 .map_err(be)?
@@ -832,10 +799,10 @@ impl ResourceStore for SqliteStore {
             )
             .bind(tenant.as_str())
             .bind(id.as_str())
-            .bind(to_i64(version.get()))
+            .bind(super::to_i64(version.get()))
             .bind(&now)
             .bind(&now_key)
-            .bind(to_i64(cur.version.get()))
+            .bind(super::to_i64(cur.version.get()))
             .execute(&mut *tx)
             .await
             .map_err(be)?,
@@ -891,7 +858,7 @@ impl ResourceStore for SqliteStore {
         let cur = current(&mut tx, tenant, id.as_str())
             .await?
             .filter(|c| c.rt == rt.name())
-            .ok_or_else(|| not_found(rt, id))?;
+            .ok_or_else(|| StoreError::not_found(rt, id))?;
         if let Some(v) = expected_version {
             if v != cur.version {
                 return Err(StoreError::VersionMismatch {
@@ -1097,7 +1064,7 @@ impl ResourceStore for SqliteStore {
             .await?
             .filter(|c| c.rt == rt.name());
         if found.is_none() {
-            return Err(not_found(rt, group));
+            return Err(StoreError::not_found(rt, group));
         }
         let row =
             sqlx::query("SELECT count(*) AS n FROM members WHERE tenant = ?1 AND group_id = ?2")
@@ -1158,7 +1125,7 @@ impl ResourceStore for SqliteStore {
              WHERE tenant = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
         )
         .bind(tenant.as_str())
-        .bind(to_i64(after))
+        .bind(super::to_i64(after))
         .bind(i64::try_from(limit).unwrap_or(-1))
         .fetch_all(&mut *conn)
         .await
@@ -1170,7 +1137,7 @@ impl ResourceStore for SqliteStore {
                     tenant: tenant.clone(),
                     resource_type: r.try_get("rt").map_err(be)?,
                     id: ResourceId::new(r.try_get::<String, _>("id").map_err(be)?),
-                    kind: kind_from_str(&r.try_get::<String, _>("kind").map_err(be)?)?,
+                    kind: super::stored_change_kind(&r.try_get::<String, _>("kind").map_err(be)?)?,
                     version: Version::new(to_u64(r.try_get("version").map_err(be)?)),
                     at: parse_ts(&r.try_get::<String, _>("at").map_err(be)?)?,
                 })
