@@ -173,6 +173,25 @@ fn write_json_string(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
 }
 
 impl Filter {
+    /// The operands of an `and` (or `or`) chain rooted here, left to right, without recursing
+    /// along the chain (the parser builds them leaning left, as deep as the filter is long).
+    /// Anything else is its own single operand.
+    pub(crate) fn chain_operands(&self) -> Vec<&Filter> {
+        let is_and = matches!(self, Filter::And(..));
+        let mut operands = Vec::new();
+        let mut stack = vec![self];
+        while let Some(g) = stack.pop() {
+            match (g, is_and) {
+                (Filter::And(l, r), true) | (Filter::Or(l, r), false) => {
+                    stack.push(r);
+                    stack.push(l);
+                }
+                _ => operands.push(g),
+            }
+        }
+        operands
+    }
+
     /// `path op value`.
     pub fn compare(path: AttrPath, op: CompareOp, value: CompValue) -> Filter {
         Filter::Compare { path, op, value }

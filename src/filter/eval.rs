@@ -445,17 +445,7 @@ impl Compiler {
     /// node, without recursing along the chain.
     fn compile_chain(&self, scope: Scope<'_>, f: &Filter, depth: usize) -> Result<Node, ScimError> {
         let is_and = matches!(f, Filter::And(..));
-        let mut operands: Vec<&Filter> = Vec::new();
-        let mut stack = vec![f];
-        while let Some(g) = stack.pop() {
-            match (g, is_and) {
-                (Filter::And(l, r), true) | (Filter::Or(l, r), false) => {
-                    stack.push(r);
-                    stack.push(l);
-                }
-                _ => operands.push(g),
-            }
-        }
+        let operands = f.chain_operands();
         let mut nodes = Vec::with_capacity(operands.len());
         for g in operands {
             match self.compile(scope, g, depth + 1)? {

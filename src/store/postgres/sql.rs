@@ -268,17 +268,7 @@ impl Translator<'_> {
 
     fn chain(&mut self, scope: Scope<'_>, f: &Filter, depth: usize) -> Cond {
         let is_and = matches!(f, Filter::And(..));
-        let mut operands: Vec<&Filter> = Vec::new();
-        let mut stack = vec![f];
-        while let Some(g) = stack.pop() {
-            match (g, is_and) {
-                (Filter::And(l, r), true) | (Filter::Or(l, r), false) => {
-                    stack.push(r);
-                    stack.push(l);
-                }
-                _ => operands.push(g),
-            }
-        }
+        let operands = f.chain_operands();
         let mut parts: Vec<String> = Vec::new();
         let mut exact = true;
         let mut any_superset_true = false;
