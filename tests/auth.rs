@@ -954,6 +954,36 @@ async fn the_service_reads_the_tenant_once_per_request() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// A host verifier hands back no tenant record: the service reads it itself, once, and
+/// still refuses a tenant with SCIM switched off.
+#[tokio::test]
+async fn the_service_reads_the_tenant_for_host_verifiers() {
+    let f = fixture().await;
+    let acme = tid("acme");
+    let service = scimkit::ScimService::builder(
+        "https://app.example.com/scim/v2",
+        Arc::new(scimkit::MemoryStore::new()),
+        f.store.clone(),
+    )
+    .verifier(Arc::new(ApiKeys(vec![(acme.clone(), "k1".into(), "ci")])))
+    .build()
+    .unwrap();
+    let request = || {
+        http::Request::get("/scim/v2/acme/Users")
+            .header("Authorization", "Bearer k1")
+            .body(bytes::Bytes::new())
+            .unwrap()
+    };
+    let before = f.store.tenant_reads.load(Ordering::SeqCst);
+    assert_eq!(service.handle(request()).await.status(), StatusCode::OK);
+    assert_eq!(f.store.tenant_reads.load(Ordering::SeqCst) - before, 1);
+    f.tenants.set_scim_enabled(&acme, false).await.unwrap();
+    assert_eq!(
+        service.handle(request()).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
 // ---------------------------------------------------------------- test store
 
 /// A MemoryTenantStore that counts `record_token_use` calls and can be made to fail.
