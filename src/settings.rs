@@ -120,6 +120,12 @@ pub struct Limits {
     pub bulk_max_payload_bytes: usize,
     /// Most operations in one PATCH request (`tooMany`... 400 above).
     pub max_patch_operations: usize,
+    /// Largest accepted body of a POST, PUT or PATCH to a resource type with a membership
+    /// relation (Groups), in bytes (413 above). Larger than `max_payload_bytes` because some
+    /// identity providers send a group's full member list on every change: at about 80 bytes
+    /// a member, the default admits a PUT of a 200,000-member group. Every other request
+    /// stays under `max_payload_bytes`.
+    pub max_membership_payload_bytes: usize,
 }
 
 impl Default for Limits {
@@ -132,8 +138,21 @@ impl Default for Limits {
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 1 << 20,
             max_patch_operations: 1000,
+            max_membership_payload_bytes: 16 << 20,
         }
     }
+}
+
+/// What a successful PATCH answers. RFC 7644 §3.5.2 allows either: 200 with the entire
+/// resource (subject to `attributes`), or 204 No Content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PatchResponse {
+    /// 200 with the resource, projected by `attributes` and `excludedAttributes`.
+    Resource,
+    /// 204 No Content, with the new version in `ETag`. A request that names `attributes` or
+    /// `excludedAttributes` still gets 200 with the resource it asked for.
+    NoContent,
 }
 
 /// Everything configurable per tenant.
@@ -146,6 +165,14 @@ pub struct Settings {
     pub limits: Limits,
     /// Whether Group `displayName` must be unique within the tenant (Entra requires it).
     pub unique_group_display_name: bool,
+    /// What a PATCH of a resource without a membership relation (a User) answers: by default
+    /// 200 with the resource, which conformance tools and identity providers read back.
+    pub patch_response: PatchResponse,
+    /// What a PATCH of a resource with a membership relation (a Group) answers: by default
+    /// 204, which Entra recommends and Okta accepts. A 200 answer carries `members` only
+    /// when the request names them in `attributes`: the answer to a membership change
+    /// costs the same for a group of 100,000 members as for one of 10.
+    pub group_patch_response: PatchResponse,
 }
 
 impl Default for Settings {
@@ -154,6 +181,8 @@ impl Default for Settings {
             tolerances: Tolerances::default(),
             limits: Limits::default(),
             unique_group_display_name: true,
+            patch_response: PatchResponse::Resource,
+            group_patch_response: PatchResponse::NoContent,
         }
     }
 }

@@ -724,19 +724,14 @@ async fn groups_members_and_user_groups() {
     assert_eq!(r.body["groups"][0]["display"], "Engineering");
     // Entra: add with $ref null, remove with a value list, excludedAttributes=members.
     let r = h
-        .call(
-            Method::PATCH,
-            &format!("/Groups/{gid}"),
-            Some(json!({
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                "Operations": [
-                    {"op": "Add", "path": "members", "value": [{"$ref": null, "value": bob}]},
-                    {"op": "Remove", "path": "members", "value": [{"$ref": null, "value": alice}]}
-                ]
-            })),
+        .patch_group(
+            &gid,
+            json!([
+                {"op": "Add", "path": "members", "value": [{"$ref": null, "value": bob}]},
+                {"op": "Remove", "path": "members", "value": [{"$ref": null, "value": alice}]}
+            ]),
         )
         .await;
-    assert_eq!(r.status, 200, "{}", r.body);
     let members: Vec<&str> = r.body["members"]
         .as_array()
         .unwrap()
@@ -763,18 +758,9 @@ async fn groups_members_and_user_groups() {
         .await;
     r.assert_error(409, Some("uniqueness"));
     // A member that does not exist is skipped (it could never resolve: ids are ours).
-    let add_unknown = json!({
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "add", "path": "members", "value": [{"value": "nope"}, {"value": alice}]}]
-    });
-    let r = h
-        .call(
-            Method::PATCH,
-            &format!("/Groups/{gid}"),
-            Some(add_unknown.clone()),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    let add_unknown =
+        json!([{"op": "add", "path": "members", "value": [{"value": "nope"}, {"value": alice}]}]);
+    let r = h.patch_group(&gid, add_unknown).await;
     let members: Vec<&str> = r.body["members"]
         .as_array()
         .unwrap()
@@ -816,6 +802,317 @@ async fn group_put_replaces_membership() {
     assert_eq!(r.body["displayName"], "G2");
     assert_eq!(r.body["members"].as_array().unwrap().len(), 1);
     assert_eq!(r.body["members"][0]["value"], b.as_str());
+}
+
+// ---- membership at scale -------------------------------------------------------------------
+
+fn patch_body(ops: Value) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
+}
+
+fn member_ids(body: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = body["members"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| m["value"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+/// The answer to a membership write never reads the member list: a PATCH answers 204 and
+/// touches no member page, a PUT renders the members the store resolved for it, and only a
+/// client naming `members` in `attributes` gets them read back.
+#[tokio::test]
+async fn membership_writes_never_read_the_member_list() {
+    let (h, counter) = common::Harness::counting(scimkit::Settings::default()).await;
+    let mut users = Vec::new();
+    for i in 0..60 {
+        users.push(h.create_user(&format!("m{i}@example.com")).await);
+    }
+    let refs: Vec<&str> = users.iter().map(String::as_str).collect();
+    let gid = h.create_group("Everyone", &refs[..50]).await;
+    let path = format!("/Groups/{gid}");
+
+    counter.reset();
+    let r = h
+        .call(
+            Method::PATCH,
+            &path,
+            Some(patch_body(
+                json!([{"op": "Add", "path": "members", "value": [{"value": users[50]}]}]),
+            )),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert!(r.raw.is_empty());
+    assert!(r.headers.get("etag").is_some());
+    let remove = format!("members[value eq \"{}\"]", users[0]);
+    let r = h
+        .call(
+            Method::PATCH,
+            &path,
+            Some(patch_body(json!([{"op": "remove", "path": remove}]))),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let calls = counter.calls();
+    assert_eq!(calls.gets_with_members, 0, "{calls:?}");
+    assert_eq!(calls.member_pages, 0, "{calls:?}");
+    assert_eq!(calls.lists, 0, "{calls:?}");
+    assert_eq!(
+        calls.versioned_updates, 0,
+        "membership-only PATCHes carry no version precondition: {calls:?}"
+    );
+
+    // A body on request: without members unless they are named.
+    let r = h
+        .call(
+            Method::PATCH,
+            &format!("{path}?attributes=displayName"),
+            Some(patch_body(
+                json!([{"op": "add", "path": "members", "value": [{"value": users[51]}]}]),
+            )),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["displayName"], "Everyone");
+    assert!(r.body.get("members").is_none(), "{}", r.body);
+    assert_eq!(counter.calls().gets_with_members, 0);
+    let r = h
+        .call(
+            Method::PATCH,
+            &format!("{path}?attributes=members"),
+            Some(patch_body(
+                json!([{"op": "add", "path": "members", "value": [{"value": users[52]}]}]),
+            )),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(member_ids(&r.body).len(), 52, "{}", r.body);
+
+    // PUT: the members come from the write itself.
+    counter.reset();
+    let r = h
+        .call(
+            Method::PUT,
+            &path,
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "Everyone",
+                "members": [{"value": users[58]}, {"value": users[59]}, {"value": "no-such-id"}]
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut expected = vec![users[58].clone(), users[59].clone()];
+    expected.sort();
+    assert_eq!(member_ids(&r.body), expected);
+    let calls = counter.calls();
+    assert_eq!(calls.gets_with_members, 0, "{calls:?}");
+    assert_eq!(calls.member_pages, 0, "{calls:?}");
+    let r = h.call(Method::GET, &path, None).await;
+    assert_eq!(member_ids(&r.body), expected);
+
+    // Users keep 200 with the resource.
+    let r = h
+        .call(
+            Method::PATCH,
+            &format!("/Users/{}", users[0]),
+            Some(patch_body(
+                json!([{"op": "replace", "path": "active", "value": false}]),
+            )),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["active"], false);
+}
+
+/// What a PATCH answers is a setting per kind of resource.
+#[tokio::test]
+async fn patch_answers_are_settings() {
+    let mut settings = scimkit::Settings::default();
+    settings.group_patch_response = scimkit::PatchResponse::Resource;
+    settings.patch_response = scimkit::PatchResponse::NoContent;
+    let h = Harness::with_settings(settings).await;
+    let a = h.create_user("a@example.com").await;
+    let gid = h.create_group("G", &[]).await;
+    let r = h
+        .call(
+            Method::PATCH,
+            &format!("/Groups/{gid}"),
+            Some(patch_body(
+                json!([{"op": "add", "path": "members", "value": [{"value": a}]}]),
+            )),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["displayName"], "G");
+    assert!(
+        r.body.get("members").is_none(),
+        "members are in a PATCH answer only on request: {}",
+        r.body
+    );
+    let r = h
+        .call(
+            Method::PATCH,
+            &format!("/Users/{a}"),
+            Some(patch_body(
+                json!([{"op": "replace", "path": "title", "value": "X"}]),
+            )),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let etag = r.headers.get("etag").unwrap().to_str().unwrap().to_owned();
+    let r = h.call(Method::GET, &format!("/Users/{a}"), None).await;
+    assert_eq!(r.body["title"], "X");
+    assert_eq!(r.body["meta"]["version"], etag.as_str());
+    let r = h
+        .call(
+            Method::PATCH,
+            &format!("/Users/{a}?excludedAttributes=emails"),
+            Some(patch_body(
+                json!([{"op": "replace", "path": "title", "value": "Y"}]),
+            )),
+        )
+        .await;
+    assert_eq!(r.status, 200, "a client naming attributes gets a body");
+    assert_eq!(r.body["title"], "Y");
+}
+
+/// Without the tolerance, a member that cannot be one fails the write with 400
+/// `invalidValue` naming it, and nothing changes; with it, the rest is applied.
+#[tokio::test]
+async fn unknown_members_are_rejected_in_strict_mode() {
+    let mut settings = scimkit::Settings::default();
+    settings.tolerances.ignore_unknown_members = false;
+    let h = Harness::with_settings(settings).await;
+    let a = h.create_user("a@example.com").await;
+    let gid = h.create_group("G", &[&a]).await;
+    let before = h.call(Method::GET, &format!("/Groups/{gid}"), None).await;
+    let mut value = vec![json!({"value": a})];
+    value.extend((0..5000).map(|i| json!({"value": format!("ghost-{i}")})));
+    let r = h
+        .call(
+            Method::PATCH,
+            &format!("/Groups/{gid}"),
+            Some(patch_body(
+                json!([{"op": "add", "path": "members", "value": value}]),
+            )),
+        )
+        .await;
+    r.assert_error(400, Some("invalidValue"));
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("ghost-0"),
+        "{}",
+        r.body
+    );
+    let after = h.call(Method::GET, &format!("/Groups/{gid}"), None).await;
+    assert_eq!(after.body, before.body, "a refused PATCH changed nothing");
+    let r = h
+        .call(
+            Method::POST,
+            "/Groups",
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "H",
+                "members": [{"value": a}, {"value": "ghost"}]
+            })),
+        )
+        .await;
+    r.assert_error(400, Some("invalidValue"));
+    let r = h
+        .call(
+            Method::GET,
+            "/Groups?filter=displayName%20eq%20%22H%22",
+            None,
+        )
+        .await;
+    assert_eq!(r.body["totalResults"], 0);
+}
+
+/// 16 clients each adding 20 distinct users to one group, one PATCH per user and no
+/// If-Match (as Entra and Okta send them): every PATCH succeeds and every member is there.
+/// With a stale If-Match, a membership PATCH is still 412.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_membership_patches_all_succeed() {
+    let h = std::sync::Arc::new(Harness::new().await);
+    let gid = h.create_group("Busy", &[]).await;
+    let mut users = Vec::new();
+    for i in 0..320 {
+        users.push(h.create_user(&format!("c{i}@example.com")).await);
+    }
+    let mut tasks = Vec::new();
+    for chunk in users.chunks(20) {
+        let (h, gid, chunk) = (h.clone(), gid.clone(), chunk.to_vec());
+        tasks.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for u in chunk {
+                let r = h
+                    .call(
+                        Method::PATCH,
+                        &format!("/Groups/{gid}"),
+                        Some(patch_body(
+                            json!([{"op": "Add", "path": "members", "value": [{"value": u}]}]),
+                        )),
+                    )
+                    .await;
+                statuses.push(r.status.as_u16());
+            }
+            statuses
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.extend(t.await.unwrap());
+    }
+    assert!(statuses.iter().all(|s| *s == 204), "{statuses:?}");
+    let r = h.call(Method::GET, &format!("/Groups/{gid}"), None).await;
+    let mut expected = users.clone();
+    expected.sort();
+    assert_eq!(member_ids(&r.body), expected);
+    assert_eq!(r.body["meta"]["version"], "W/\"321\"");
+    let r = h
+        .call_with(
+            Method::PATCH,
+            &format!("/Groups/{gid}"),
+            Some(patch_body(
+                json!([{"op": "remove", "path": "members", "value": [{"value": users[0]}]}]),
+            )),
+            &[("If-Match", "W/\"7\"")],
+        )
+        .await;
+    r.assert_error(412, None);
+}
+
+/// Writes to groups take full member lists past the general body limit (which still
+/// bounds every other request).
+#[tokio::test]
+async fn membership_writes_have_their_own_body_limit() {
+    let h = Harness::new().await;
+    let limits = scimkit::Limits::default();
+    let a = h.create_user("a@example.com").await;
+    // 15,000 members with a display each: about 1.2 MB, over the 1 MiB general limit.
+    let mut members = vec![json!({"value": a, "display": "a@example.com"})];
+    members.extend((0..15_000).map(|i| {
+        json!({"value": format!("{i:08}-0000-4000-8000-000000000000"), "display": format!("user{i}@example.com")})
+    }));
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Large",
+        "members": members
+    });
+    assert!(serde_json::to_vec(&body).unwrap().len() > limits.max_payload_bytes);
+    let r = h.call(Method::POST, "/Groups", Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(member_ids(&r.body), vec![a.clone()]);
+    let mut user = user("big@example.com");
+    user["title"] = json!("x".repeat(limits.max_payload_bytes));
+    let r = h.call(Method::POST, "/Users", Some(user)).await;
+    r.assert_error(413, None);
 }
 
 // ---- bulk -------------------------------------------------------------------------------

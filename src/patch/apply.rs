@@ -1,6 +1,7 @@
 //! Applying a PATCH request to a document (RFC 7644 §3.5.2.1-3).
 
 use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
@@ -9,7 +10,7 @@ use crate::filter::{CompValue, CompareOp, CompiledFilter, Filter};
 use crate::resource::{json_type_name, normalize_value, ResourceId};
 use crate::schema::{AttrPath, AttributeDef, Mutability, ResourceDef};
 use crate::settings::{Settings, Tolerances};
-use crate::store::{MemberRef, MembershipDelta};
+use crate::store::{MemberRef, MembershipDelta, UnknownMembers};
 
 use super::path::{excerpt, PatchPath};
 use super::request::{member_id_of, members_attr, PatchOpKind, PatchOperation, PatchRequest};
@@ -147,6 +148,7 @@ fn run(
         members_def,
         members_loaded,
         delta: None,
+        loaded_ids: None,
     };
     for (i, op) in request.operations.iter().enumerate() {
         if let Err(e) = engine.operation(op) {
@@ -235,7 +237,69 @@ struct Engine<'a, 'd> {
     order: Option<Vec<String>>,
     members_def: Option<&'a AttributeDef>,
     members_loaded: bool,
-    delta: Option<MembershipDelta>,
+    delta: Option<DeltaBuilder>,
+    /// The ids in the loaded member list, built on first use so that adding k members to a
+    /// loaded list of n costs O(n + k), not O(n * k).
+    loaded_ids: Option<HashSet<String>>,
+}
+
+/// Composes member operations into a [`MembershipDelta`] in time linear in the ids named
+/// (a PUT-like `replace` with 50,000 members, or many operations in one request).
+#[derive(Debug, Default)]
+struct DeltaBuilder {
+    clear: bool,
+    /// Adds in request order; an add cancelled by a later remove leaves a hole.
+    add: Vec<Option<MemberRef>>,
+    add_at: HashMap<String, usize>,
+    remove: Vec<ResourceId>,
+    removed: HashSet<String>,
+}
+
+impl DeltaBuilder {
+    /// "Then add `m`": an id is added once.
+    fn add(&mut self, m: MemberRef) {
+        if !self.add_at.contains_key(m.value.as_str()) {
+            self.add_at.insert(m.value.to_string(), self.add.len());
+            self.add.push(Some(m));
+        }
+    }
+
+    /// "Then remove `id`": cancels an earlier add of it and records the removal once, so
+    /// that applying clear, remove, add in that order gives the result of the operations one
+    /// by one.
+    fn remove(&mut self, id: &str) {
+        if let Some(slot) = self.add_at.remove(id).and_then(|i| self.add.get_mut(i)) {
+            *slot = None;
+        }
+        if self.removed.insert(id.to_owned()) {
+            self.remove.push(ResourceId::new(id));
+        }
+    }
+
+    /// "Then remove every member".
+    fn clear(&mut self) {
+        *self = DeltaBuilder {
+            clear: true,
+            ..DeltaBuilder::default()
+        };
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.clear && self.add_at.is_empty() && self.remove.is_empty()
+    }
+
+    fn build(self, tol: &Tolerances) -> MembershipDelta {
+        MembershipDelta {
+            clear: self.clear,
+            add: self.add.into_iter().flatten().collect(),
+            remove: self.remove,
+            unknown: if tol.ignore_unknown_members {
+                UnknownMembers::Skip
+            } else {
+                UnknownMembers::Reject
+            },
+        }
+    }
 }
 
 impl<'a> Engine<'a, '_> {
@@ -551,8 +615,12 @@ impl<'a> Engine<'a, '_> {
         value: Option<&Value>,
     ) -> Result<(), ScimError> {
         check_attr_mutability(kind, t)?;
-        if self.is_members(t) && t.sub.is_none() {
-            return self.members_op(kind, t, value);
+        if self.is_members(t) {
+            if t.sub.is_none() {
+                return self.members_op(kind, t, value);
+            }
+            // An element operation may rewrite ids in the loaded list.
+            self.loaded_ids = None;
         }
         if t.filter.is_some() || (t.attr.multi_valued && t.sub.is_some()) {
             return self.elements_op(kind, t, value);
@@ -1051,8 +1119,8 @@ impl<'a> Engine<'a, '_> {
 
     // ----- members ---------------------------------------------------------------------
 
-    fn delta(&mut self) -> &mut MembershipDelta {
-        self.delta.get_or_insert_with(MembershipDelta::default)
+    fn delta(&mut self) -> &mut DeltaBuilder {
+        self.delta.get_or_insert_with(DeltaBuilder::default)
     }
 
     fn member_refs(&self, t: &Target<'_>, value: &Value) -> Result<Vec<Value>, ScimError> {
@@ -1094,10 +1162,11 @@ impl<'a> Engine<'a, '_> {
             }
             (PatchOpKind::Replace, false) => {
                 let new = self.member_refs(t, value.unwrap_or(&Value::Null))?;
-                self.delta().clear_all();
+                self.delta().clear();
                 if self.members_loaded {
                     self.touch(name, !self.doc.contains_key(name));
                     self.doc.insert(name.to_owned(), Value::Array(Vec::new()));
+                    self.loaded_ids = None;
                 }
                 self.add_members(name, new);
                 Ok(())
@@ -1111,10 +1180,11 @@ impl<'a> Engine<'a, '_> {
                     let ids: Vec<String> = listed.iter().filter_map(member_id).collect();
                     self.remove_member_ids(name, &ids, false, t.src)
                 } else {
-                    self.delta().clear_all();
+                    self.delta().clear();
                     if self.members_loaded {
                         self.touch(name, !self.doc.contains_key(name));
                         self.doc.insert(name.to_owned(), Value::Array(Vec::new()));
+                        self.loaded_ids = None;
                     }
                     Ok(())
                 }
@@ -1159,18 +1229,18 @@ impl<'a> Engine<'a, '_> {
                     .entry(name.to_owned())
                     .or_insert_with(|| Value::Array(Vec::new()));
                 if let Value::Array(list) = list {
+                    let present = self
+                        .loaded_ids
+                        .get_or_insert_with(|| list.iter().filter_map(member_id).collect());
                     // Idempotent: a member already present is not added again.
-                    if list
-                        .iter()
-                        .any(|e| member_id(e).as_deref() == Some(id.as_str()))
-                    {
+                    if !present.insert(id.clone()) {
                         continue;
                     }
                     list.push(m.clone());
                 }
             }
             let resource_type = m.get("type").and_then(Value::as_str).map(str::to_owned);
-            self.delta().add_member(MemberRef {
+            self.delta().add(MemberRef {
                 value: ResourceId::new(id),
                 resource_type,
             });
@@ -1189,9 +1259,19 @@ impl<'a> Engine<'a, '_> {
             let list = self.doc.get_mut(name).and_then(Value::as_array_mut);
             let mut removed = 0usize;
             if let Some(list) = list {
+                let gone: HashSet<&str> = ids.iter().map(String::as_str).collect();
                 let before = list.len();
-                list.retain(|e| !member_id(e).is_some_and(|id| ids.contains(&id)));
+                list.retain(|e| {
+                    !e.get("value")
+                        .and_then(Value::as_str)
+                        .is_some_and(|id| gone.contains(id))
+                });
                 removed = before - list.len();
+                if removed > 0 {
+                    if let Some(present) = self.loaded_ids.as_mut() {
+                        present.retain(|id| !gone.contains(id.as_str()));
+                    }
+                }
             }
             if must_match && removed == 0 && !self.tol.patch_no_target_is_noop {
                 return Err(ScimError::NoTarget(format!(
@@ -1201,7 +1281,7 @@ impl<'a> Engine<'a, '_> {
             }
         }
         for id in ids {
-            self.delta().remove_member(id);
+            self.delta().remove(id);
         }
         Ok(())
     }
@@ -1265,8 +1345,9 @@ impl<'a> Engine<'a, '_> {
             !same_slot(self.doc.get(t.key), before)
         });
         let members_changed = self.delta.as_ref().is_some_and(|d| !d.is_empty());
+        let tol = self.tol;
         PatchEffect {
-            members: self.delta.take(),
+            members: self.delta.take().map(|d| d.build(tol)),
             changed: doc_changed || members_changed,
         }
     }
@@ -1491,24 +1572,37 @@ mod tests {
 
     #[test]
     fn delta_keeps_each_id_once_and_composes() {
-        let mut d = MembershipDelta::default();
+        let mut d = DeltaBuilder::default();
         assert!(d.is_empty());
-        d.add_member(MemberRef {
+        d.add(MemberRef {
             value: ResourceId::new("a"),
             resource_type: None,
         });
-        d.add_member(MemberRef {
+        d.add(MemberRef {
             value: ResourceId::new("a"),
             resource_type: Some("User".into()),
         });
-        assert_eq!(d.add.len(), 1);
-        d.remove_member("a");
-        d.remove_member("a");
-        assert!(d.add.is_empty());
-        assert_eq!(d.remove, vec![ResourceId::new("a")]);
-        d.clear_all();
-        assert!(d.clear && d.add.is_empty() && d.remove.is_empty());
+        d.add(MemberRef::new("b"));
+        assert_eq!(d.add_at.len(), 2);
+        d.remove("a");
+        d.remove("a");
         assert!(!d.is_empty());
+        let built = std::mem::take(&mut d).build(&Tolerances::strict());
+        assert_eq!(built.add, vec![MemberRef::new("b")]);
+        assert_eq!(built.remove, vec![ResourceId::new("a")]);
+        assert_eq!(built.unknown, UnknownMembers::Reject);
+        // Added again after its removal: removed first, then added (it ends up present).
+        d.remove("c");
+        d.add(MemberRef::new("c"));
+        let built = std::mem::take(&mut d).build(&Tolerances::default());
+        assert_eq!(built.add, vec![MemberRef::new("c")]);
+        assert_eq!(built.remove, vec![ResourceId::new("c")]);
+        assert_eq!(built.unknown, UnknownMembers::Skip);
+        d.add(MemberRef::new("x"));
+        d.clear();
+        let built = d.build(&Tolerances::default());
+        assert!(built.clear && built.add.is_empty() && built.remove.is_empty());
+        assert!(!built.is_empty());
     }
 
     #[test]

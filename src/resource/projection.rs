@@ -349,6 +349,25 @@ impl Projection {
         Value::Object(obj)
     }
 
+    /// Whether the `attributes` parameter asks for the attribute at `path` (or a part of
+    /// it) by name. A service uses it for what it returns only on request, such as a large
+    /// group's `members` in the answer to a write.
+    ///
+    /// ```
+    /// use scimkit::resource::Projection;
+    /// use scimkit::SchemaRegistry;
+    /// let registry = SchemaRegistry::default();
+    /// let group = registry.group().unwrap();
+    /// assert!(Projection::parse(Some("members"), None)?.requests(group, "members"));
+    /// assert!(Projection::parse(Some("members.value"), None)?.requests(group, "members"));
+    /// assert!(!Projection::parse(None, None)?.requests(group, "members"));
+    /// assert!(!Projection::parse(Some("displayName"), None)?.requests(group, "members"));
+    /// # Ok::<(), scimkit::ScimError>(())
+    /// ```
+    pub fn requests(&self, rt: &ResourceDef, path: &str) -> bool {
+        !self.attributes.is_empty() && self.includes(rt, path)
+    }
+
     /// Whether any part of the attribute at `path` (`members`, `groups`, `emails.value`,
     /// `urn:...:User:manager`) would be in a response, so that a service can skip loading
     /// what is not returned (Entra reads groups with `excludedAttributes=members`). Unknown or

@@ -18,14 +18,52 @@ use crate::resource::{
     normalize_resource, ListResponse, Projection, ResourceId, Version, WriteMode,
 };
 use crate::schema::{ResourceDef, Uniqueness, SEARCH_REQUEST_SCHEMA};
+use crate::settings::PatchResponse;
 use crate::store::{
     apply_query, GroupRef, ListQuery, Member, MemberRef, MembershipDelta, NewDocument, Pushdown,
-    StoreError, StoredResource, UniqueKey, UpdateKind, UpdateRequest,
+    StoreError, StoredResource, UniqueKey, UnknownMembers, UpdateKind, UpdateRequest,
 };
 
 /// How many times a PATCH or PUT without `If-Match` re-reads and re-applies after losing a
-/// version race before it gives up with 412.
-const MAX_WRITE_ATTEMPTS: usize = 16;
+/// version race before it gives up with 412. Attempts are spaced by a jittered exponential
+/// pause (see [`retry_pause`]), so that writers racing on one resource spread out.
+const MAX_WRITE_ATTEMPTS: u32 = 10;
+
+/// The pause before attempt `attempt + 1` (`attempt` >= 1): uniformly random up to
+/// 1 ms * 2^(attempt-1), at most 32 ms.
+fn retry_pause(attempt: u32) -> std::time::Duration {
+    let ceiling_us: u64 = 1000u64 << attempt.saturating_sub(1).min(5);
+    let mut bytes = [0u8; 8];
+    let r = match getrandom::fill(&mut bytes) {
+        Ok(()) => u64::from_le_bytes(bytes),
+        Err(_) => ceiling_us / 2,
+    };
+    std::time::Duration::from_micros(r % (ceiling_us + 1))
+}
+
+/// The largest body accepted for a write to resources of type `def`: types with a
+/// membership relation take full member lists (see [`Limits::max_membership_payload_bytes`]).
+///
+/// [`Limits::max_membership_payload_bytes`]: crate::settings::Limits::max_membership_payload_bytes
+fn write_payload_limit(ctx: &Ctx, def: &ResourceDef) -> usize {
+    let limits = &ctx.tenant.settings.limits;
+    if has_members(def) {
+        limits
+            .max_membership_payload_bytes
+            .max(limits.max_payload_bytes)
+    } else {
+        limits.max_payload_bytes
+    }
+}
+
+/// What unknown members of a write do under the tenant's tolerances.
+fn unknown_members_policy(ctx: &Ctx) -> UnknownMembers {
+    if ctx.tenant.settings.tolerances.ignore_unknown_members {
+        UnknownMembers::Skip
+    } else {
+        UnknownMembers::Reject
+    }
+}
 
 pub(crate) async fn route(
     svc: &ScimService,
@@ -159,15 +197,28 @@ async fn resource_endpoint(
     match *request.method() {
         Method::GET => get(svc, ctx, def, &id, &request).await,
         Method::PUT => {
-            let body = read_json(&request, ctx.tenant.settings.limits.max_payload_bytes)?;
+            let body = read_json(&request, write_payload_limit(ctx, def))?;
             let projection = projection_from_query(&request)?;
             let res = replace(svc, ctx, def, &id, &body, if_match(request.headers())?).await?;
             respond_resource(svc, ctx, def, res, &projection, StatusCode::OK).await
         }
         Method::PATCH => {
-            let body = read_json(&request, ctx.tenant.settings.limits.max_payload_bytes)?;
+            let body = read_json(&request, write_payload_limit(ctx, def))?;
             let projection = projection_from_query(&request)?;
             let res = patch(svc, ctx, def, &id, &body, if_match(request.headers())?).await?;
+            let settings = &ctx.tenant.settings;
+            let answer = if has_members(def) {
+                settings.group_patch_response
+            } else {
+                settings.patch_response
+            };
+            // RFC 7644 §3.5.2: 204 is allowed; a client naming attributes asked for a body.
+            if answer == PatchResponse::NoContent && projection.is_default() {
+                return Ok(response::empty(
+                    StatusCode::NO_CONTENT,
+                    Some(&res.version.etag()),
+                ));
+            }
             respond_resource(svc, ctx, def, res, &projection, StatusCode::OK).await
         }
         Method::DELETE => {
@@ -500,6 +551,7 @@ fn full_document(
         last_modified,
         doc,
         members,
+        skipped_members: _,
     } = res;
     let body = match doc {
         Value::Object(m) => m,
@@ -619,8 +671,10 @@ async fn respond_resource(
     projection: &Projection,
     status: StatusCode,
 ) -> Result<Response<Bytes>, ScimError> {
-    // Writes return the resource without members; read them back when they are returned.
-    let res = if has_members(def) && res.members.is_none() && projection.includes(def, "members") {
+    // A write returns the members only when it set them all (then they are the request's
+    // own). Otherwise they are read back only when the client named them in `attributes`:
+    // the answer to a membership change must not grow with the group.
+    let res = if has_members(def) && res.members.is_none() && projection.requests(def, "members") {
         svc.store().get(ctx.id(), def, &res.id, true).await?
     } else {
         res
@@ -978,66 +1032,10 @@ pub(crate) async fn create_resource(
         doc,
         unique_keys,
         members: members.unwrap_or_default(),
+        unknown_members: unknown_members_policy(ctx),
         now: svc.inner.clock.now(),
     };
-    store_create(svc, ctx, def, req).await
-}
-
-/// Creates through the store; with [`Tolerances::ignore_unknown_members`] an initial member
-/// the store refuses is dropped and the create retried.
-///
-/// [`Tolerances::ignore_unknown_members`]: crate::settings::Tolerances::ignore_unknown_members
-async fn store_create(
-    svc: &ScimService,
-    ctx: &Ctx,
-    def: &ResourceDef,
-    mut req: crate::store::CreateRequest,
-) -> Result<StoredResource, ScimError> {
-    let lenient = ctx.tenant.settings.tolerances.ignore_unknown_members;
-    if req.members.is_empty() || !lenient {
-        return Ok(svc.store().create(ctx.id(), def, req).await?);
-    }
-    loop {
-        match svc.store().create(ctx.id(), def, req.clone()).await {
-            Err(StoreError::InvalidMember(bad)) if req.members.iter().any(|m| m.value == bad) => {
-                req.members.retain(|m| m.value != bad);
-            }
-            other => return Ok(other?),
-        }
-    }
-}
-
-/// Updates through the store; with [`Tolerances::ignore_unknown_members`] a member to add
-/// that the store refuses is dropped and the update retried.
-///
-/// [`Tolerances::ignore_unknown_members`]: crate::settings::Tolerances::ignore_unknown_members
-async fn store_update(
-    svc: &ScimService,
-    ctx: &Ctx,
-    def: &ResourceDef,
-    id: &ResourceId,
-    mut req: UpdateRequest,
-) -> Result<StoredResource, StoreError> {
-    let lenient = ctx.tenant.settings.tolerances.ignore_unknown_members;
-    let adds = req.members.as_ref().is_some_and(|d| !d.add.is_empty());
-    if !adds || !lenient {
-        return svc.store().update(ctx.id(), def, id, req).await;
-    }
-    loop {
-        match svc.store().update(ctx.id(), def, id, req.clone()).await {
-            Err(StoreError::InvalidMember(bad)) => {
-                let Some(delta) = req.members.as_mut() else {
-                    return Err(StoreError::InvalidMember(bad));
-                };
-                let before = delta.add.len();
-                delta.add.retain(|m| m.value != bad);
-                if delta.add.len() == before {
-                    return Err(StoreError::InvalidMember(bad));
-                }
-            }
-            other => return other,
-        }
-    }
+    Ok(svc.store().create(ctx.id(), def, req).await?)
 }
 
 async fn create(
@@ -1046,7 +1044,7 @@ async fn create(
     def: &Arc<ResourceDef>,
     request: &Request<Bytes>,
 ) -> Result<Response<Bytes>, ScimError> {
-    let body = read_json(request, ctx.tenant.settings.limits.max_payload_bytes)?;
+    let body = read_json(request, write_payload_limit(ctx, def))?;
     let projection = projection_from_query(request)?;
     let res = create_resource(svc, ctx, def, &body).await?;
     respond_resource(svc, ctx, def, res, &projection, StatusCode::CREATED).await
@@ -1060,7 +1058,8 @@ pub(crate) async fn replace(
     body: &Value,
     precondition: Option<Precondition>,
 ) -> Result<StoredResource, ScimError> {
-    for _ in 0..MAX_WRITE_ATTEMPTS {
+    let mut attempt = 0;
+    loop {
         let current = svc.store().get(ctx.id(), def, id, false).await?;
         if let Some(p) = &precondition {
             p.check(current.version)?;
@@ -1078,27 +1077,37 @@ pub(crate) async fn replace(
         let req = UpdateRequest {
             expected_version: Some(current.version),
             document: Some(NewDocument { doc, unique_keys }),
-            // RFC 7644 §3.5.1: PUT replaces the whole resource, membership included.
+            // RFC 7644 §3.5.1: PUT replaces the whole resource, membership included; the
+            // store computes the set difference against the stored members.
             members: members.map(|add| MembershipDelta {
                 clear: true,
                 add,
                 remove: Vec::new(),
+                unknown: unknown_members_policy(ctx),
             }),
             kind: UpdateKind::Replace,
             now: svc.inner.clock.now(),
         };
-        match store_update(svc, ctx, def, id, req).await {
-            Err(StoreError::VersionMismatch { .. }) if precondition.is_none() => continue,
+        match svc.store().update(ctx.id(), def, id, req).await {
+            Err(StoreError::VersionMismatch { .. }) if precondition.is_none() => {
+                attempt += 1;
+                after_lost_race(svc, attempt).await?;
+            }
             other => return Ok(other?),
         }
     }
-    Err(lost_race())
 }
 
-fn lost_race() -> ScimError {
-    ScimError::PreconditionFailed(
-        "the resource kept changing concurrently; retry the request".to_owned(),
-    )
+/// After losing version race number `attempt`: gives up with 412 when the attempts are used
+/// up, else pauses before the next one.
+async fn after_lost_race(svc: &ScimService, attempt: u32) -> Result<(), ScimError> {
+    if attempt >= MAX_WRITE_ATTEMPTS {
+        return Err(ScimError::PreconditionFailed(
+            "the resource kept changing concurrently; retry the request".to_owned(),
+        ));
+    }
+    svc.inner.retry_pause.pause(retry_pause(attempt)).await;
+    Ok(())
 }
 
 pub(crate) async fn patch(
@@ -1112,18 +1121,19 @@ pub(crate) async fn patch(
     let settings = &ctx.tenant.settings;
     let request = PatchRequest::from_json(body, settings)?;
     let needs_members = has_members(def) && request.needs_members(def);
-    for _ in 0..MAX_WRITE_ATTEMPTS {
-        let current = svc.store().get(ctx.id(), def, id, needs_members).await?;
+    let mut attempt = 0;
+    loop {
+        let mut current = svc.store().get(ctx.id(), def, id, needs_members).await?;
         if let Some(p) = &precondition {
             p.check(current.version)?;
         }
         // The engine patches our own copy in place (restoring it exactly on error), so the
         // stored document is copied once per attempt and nothing else is.
         let mut doc = current.doc.clone();
-        if let (Some(members), Some(obj)) = (&current.members, doc.as_object_mut()) {
+        if let (Some(members), Some(obj)) = (current.members.take(), doc.as_object_mut()) {
             let list: Vec<Value> = members
-                .iter()
-                .map(|m| json!({"value": m.value.to_string(), "type": m.resource_type}))
+                .into_iter()
+                .map(|m| json!({"value": m.value.into_string(), "type": m.resource_type}))
                 .collect();
             obj.insert("members".into(), Value::Array(list));
         }
@@ -1145,22 +1155,29 @@ pub(crate) async fn patch(
         if document.is_none() && delta.is_none() {
             return Ok(current);
         }
+        // Membership changes commute: a delta that did not depend on the member list read
+        // above, with no attribute change and no If-Match, is applied by the store as set
+        // operations with no version precondition, so concurrent IdP calls adding and
+        // removing different members never fail and never lose one another.
+        let commutes = precondition.is_none() && document.is_none() && !needs_members;
         let req = UpdateRequest {
-            expected_version: Some(current.version),
+            expected_version: (!commutes).then_some(current.version),
             document,
             members: delta,
             kind: UpdateKind::Patch,
             now: svc.inner.clock.now(),
         };
-        match store_update(svc, ctx, def, id, req).await {
+        match svc.store().update(ctx.id(), def, id, req).await {
             // A concurrent writer got in between: re-read and re-apply, so that two IdP
             // calls racing on one resource both land (RFC 7644 §3.5.2 is silent; losing an
             // update would be worse).
-            Err(StoreError::VersionMismatch { .. }) if precondition.is_none() => continue,
+            Err(StoreError::VersionMismatch { .. }) if precondition.is_none() => {
+                attempt += 1;
+                after_lost_race(svc, attempt).await?;
+            }
             other => return Ok(other?),
         }
     }
-    Err(lost_race())
 }
 
 pub(crate) async fn delete(

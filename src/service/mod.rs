@@ -14,7 +14,11 @@ mod response;
 
 pub use response::SCIM_CONTENT_TYPE;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -37,6 +41,60 @@ pub trait MeResolver: Send + Sync {
     async fn resolve(&self, principal: &Principal) -> Result<Option<ResourceId>, ScimError>;
 }
 
+/// Waits between the attempts of a write that lost a version race (a PATCH or PUT changing
+/// attributes, without `If-Match`, while another write to the same resource committed).
+///
+/// The library runs on any executor and has no timer of its own. The default pause yields to
+/// the executor once; a host on tokio passes its timer, so that retries back off for real
+/// (the service adds random jitter):
+///
+/// ```
+/// # fn build(b: scimkit::service::ScimServiceBuilder) -> scimkit::service::ScimServiceBuilder {
+/// b.retry_pause(tokio::time::sleep)
+/// # }
+/// ```
+///
+/// Membership-only PATCHes without `If-Match` never wait: the store applies them as set
+/// operations, which commute.
+pub trait RetryPause: Send + Sync {
+    /// A future that completes after about `duration`.
+    fn pause(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+impl<F, Fut> RetryPause for F
+where
+    F: Fn(Duration) -> Fut + Send + Sync,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    fn pause(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(self(duration))
+    }
+}
+
+/// The default [`RetryPause`]: gives other tasks one turn, whatever the duration.
+struct YieldOnce;
+
+impl RetryPause for YieldOnce {
+    fn pause(&self, _: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(Yield(false))
+    }
+}
+
+struct Yield(bool);
+
+impl Future for Yield {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
 /// An error in how the host configured the service (caller misuse, not untrusted input).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid service configuration: {0}")]
@@ -53,9 +111,17 @@ pub struct ScimServiceBuilder {
     clock: Arc<dyn Clock>,
     me: Option<Arc<dyn MeResolver>>,
     documentation_uri: Option<String>,
+    retry_pause: Arc<dyn RetryPause>,
 }
 
 impl ScimServiceBuilder {
+    /// How the service waits between attempts of a write that lost a version race; see
+    /// [`RetryPause`].
+    pub fn retry_pause(mut self, pause: impl RetryPause + 'static) -> Self {
+        self.retry_pause = Arc::new(pause);
+        self
+    }
+
     /// Serves `registry` instead of the default User/Group registry.
     pub fn registry(mut self, registry: SchemaRegistry) -> Self {
         self.registry = registry;
@@ -123,6 +189,7 @@ impl ScimServiceBuilder {
                 clock: self.clock,
                 me: self.me,
                 documentation_uri: self.documentation_uri,
+                retry_pause: self.retry_pause,
             }),
         })
     }
@@ -147,6 +214,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     me: Option<Arc<dyn MeResolver>>,
     documentation_uri: Option<String>,
+    retry_pause: Arc<dyn RetryPause>,
 }
 
 /// A SCIM 2.0 service provider for any number of tenants. Cheap to clone.
@@ -220,6 +288,7 @@ impl ScimService {
             clock: Arc::new(SystemClock),
             me: None,
             documentation_uri: None,
+            retry_pause: Arc::new(YieldOnce),
         }
     }
 

@@ -13,7 +13,8 @@ use serde_json::Value;
 use super::query::{compile, into_view, page_window, Needs};
 use super::{
     CreateRequest, GroupRef, ListQuery, Member, MemberPage, MemberRef, MembershipDelta, Page,
-    Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UpdateKind, UpdateRequest,
+    Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers, UpdateKind,
+    UpdateRequest,
 };
 use crate::feed::{Change, ChangeKind, ChangeNotifier};
 use crate::filter::{compare_resources, CompValue, CompareOp, CompiledFilter, Filter, SortOrder};
@@ -364,28 +365,44 @@ impl TenantData {
             last_modified: rec.last_modified,
             doc: rec.doc()?,
             members: with_members.then(|| self.member_list(rec)),
+            skipped_members: Vec::new(),
         })
     }
 
-    /// Resolves the members to add, checking each exists in the tenant, is of the claimed
-    /// type and is not the group itself.
-    fn resolve_members(&self, group: &str, add: &[MemberRef]) -> Result<Vec<Key>, StoreError> {
+    /// Resolves the members to add, each once: an id must be a resource of the tenant, of the
+    /// claimed type, and not the group itself. Under [`UnknownMembers::Skip`] the others are
+    /// returned apart; under `Reject` the first of them fails the write.
+    fn resolve_members(
+        &self,
+        group: &str,
+        add: &[MemberRef],
+        policy: UnknownMembers,
+    ) -> Result<(Vec<Key>, Vec<ResourceId>), StoreError> {
         let mut out = Vec::with_capacity(add.len());
+        let mut skipped = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::with_capacity(add.len());
         for m in add {
-            let (key, rec) = self
+            if !seen.insert(m.value.as_str()) {
+                continue;
+            }
+            let found = self
                 .records
                 .get_key_value(m.value.as_str())
-                .ok_or_else(|| StoreError::InvalidMember(m.value.clone()))?;
-            let type_ok = m
-                .resource_type
-                .as_deref()
-                .is_none_or(|t| t.eq_ignore_ascii_case(&rec.rt));
-            if !type_ok || &**key == group {
-                return Err(StoreError::InvalidMember(m.value.clone()));
+                .filter(|(key, rec)| {
+                    &***key != group
+                        && m.resource_type
+                            .as_deref()
+                            .is_none_or(|t| t.eq_ignore_ascii_case(&rec.rt))
+                });
+            match (found, policy) {
+                (Some((key, _)), _) => out.push(Arc::clone(key)),
+                (None, UnknownMembers::Skip) => skipped.push(m.value.clone()),
+                (None, UnknownMembers::Reject) => {
+                    return Err(StoreError::InvalidMember(m.value.clone()))
+                }
             }
-            out.push(Arc::clone(key));
         }
-        Ok(out)
+        Ok((out, skipped))
     }
 }
 
@@ -530,6 +547,7 @@ fn eval_doc(data: &TenantData, needs: &Needs, id: &Key, rec: &Record) -> Result<
         last_modified: rec.last_modified,
         doc,
         members: needs.members.then(|| data.member_list(rec)),
+        skipped_members: Vec::new(),
     }))
 }
 
@@ -564,7 +582,8 @@ impl ResourceStore for MemoryStore {
                     }
                 }
             }
-            let members = data.resolve_members(req.id.as_str(), &req.members)?;
+            let (members, skipped_members) =
+                data.resolve_members(req.id.as_str(), &req.members, req.unknown_members)?;
             let encoded = encode(&req.doc)?;
 
             let id: Key = Key::from(req.id.as_str());
@@ -610,7 +629,8 @@ impl ResourceStore for MemoryStore {
                 created: rec.created,
                 last_modified: rec.last_modified,
                 doc: req.doc,
-                members: None,
+                members: (!req.members.is_empty()).then(|| data.member_list(&rec)),
+                skipped_members,
             };
             data.records.insert(id, rec);
             (out, seq)
@@ -688,10 +708,11 @@ impl ResourceStore for MemoryStore {
                     Some(keys)
                 }
             };
-            let (added, removed) = match &req.members {
-                None => (Vec::new(), Vec::new()),
+            let (added, removed, skipped_members) = match &req.members {
+                None => (Vec::new(), Vec::new(), Vec::new()),
                 Some(delta) => membership_change(data, &key, rec, delta)?,
             };
+            let replaced_all = req.members.as_ref().is_some_and(|d| d.clear);
             let membership_changed = !added.is_empty() || !removed.is_empty();
             let had_document = req.document.is_some();
             if !had_document && !membership_changed {
@@ -702,7 +723,8 @@ impl ResourceStore for MemoryStore {
                     created: rec.created,
                     last_modified: rec.last_modified,
                     doc: old_doc,
-                    members: None,
+                    members: replaced_all.then(|| data.member_list(rec)),
+                    skipped_members,
                 });
             }
 
@@ -763,7 +785,8 @@ impl ResourceStore for MemoryStore {
                 created: rec.created,
                 last_modified: rec.last_modified,
                 doc: out_doc,
-                members: None,
+                members: replaced_all.then(|| data.member_list(&rec)),
+                skipped_members,
             };
             data.records.insert(key, rec);
             (out, seq)
@@ -934,14 +957,16 @@ impl ResourceStore for MemoryStore {
     }
 }
 
-/// The net members added and removed by `delta` (clear, then remove, then add).
+/// The net members added and removed by `delta` (clear, then remove, then add), and the
+/// ids to add that were skipped. Linear in the ids the delta names (plus the current members
+/// for a `clear`).
 fn membership_change(
     data: &TenantData,
     group: &Key,
     rec: &Record,
     delta: &MembershipDelta,
-) -> Result<(Vec<Key>, Vec<Key>), StoreError> {
-    let add = data.resolve_members(group, &delta.add)?;
+) -> Result<(Vec<Key>, Vec<Key>, Vec<ResourceId>), StoreError> {
+    let (add, skipped) = data.resolve_members(group, &delta.add, delta.unknown)?;
     let add_set: HashSet<&Key> = add.iter().collect();
     let removed: Vec<Key> = if delta.clear {
         rec.members
@@ -959,13 +984,12 @@ fn membership_change(
             .cloned()
             .collect()
     };
-    let mut seen = HashSet::new();
     let added: Vec<Key> = add
         .iter()
-        .filter(|m| !rec.members.contains(*m) && seen.insert(Arc::clone(m)))
+        .filter(|m| !rec.members.contains(*m))
         .cloned()
         .collect();
-    Ok((added, removed))
+    Ok((added, removed, skipped))
 }
 
 /// Answers a list query from the indexes and the evaluator (always exactly).

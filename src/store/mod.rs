@@ -55,8 +55,15 @@ pub struct StoredResource {
     pub last_modified: DateTime<Utc>,
     /// The normalised document, without `id`, `meta` and `members`.
     pub doc: Value,
-    /// The members, ordered by member id, when the caller asked for them (`None` otherwise).
+    /// The members, ordered by member id: after a read, when the caller asked for them;
+    /// after a write, when the write set the whole membership (a create with initial
+    /// members, or an update whose delta has [`clear`](MembershipDelta::clear)), since the
+    /// store has just resolved each of them. `None` otherwise: a write never reads the member list back.
     pub members: Option<Vec<Member>>,
+    /// After a write under [`UnknownMembers::Skip`]: the member ids to add that were skipped
+    /// (not a resource of the tenant, not of the claimed type, or the group itself), each
+    /// once, in request order. Empty after a read.
+    pub skipped_members: Vec<ResourceId>,
 }
 
 /// A member of a group, as read back.
@@ -90,48 +97,43 @@ impl MemberRef {
     }
 }
 
+/// What a write does with a member to add that cannot be one: an id that is not a resource
+/// of the tenant, a resource of another type than the claimed `members[].type`, or the group
+/// itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum UnknownMembers {
+    /// Fail the write with [`StoreError::InvalidMember`] naming the first such id (in request
+    /// order); nothing is changed.
+    #[default]
+    Reject,
+    /// Skip such ids and apply the rest; the write reports them in
+    /// [`StoredResource::skipped_members`].
+    Skip,
+}
+
 /// A change to a group's membership, applied atomically with the rest of a write.
 ///
 /// Applied in order: `clear` (drop every member), then `remove`, then `add`. Adding a present
-/// member and removing an absent one are no-ops.
+/// member and removing an absent one are no-ops, so two deltas that touch different members
+/// commute. `add` and `remove` may name an id more than once; the store counts it once.
+/// A store resolves all ids of a delta in one batched lookup: the cost of a delta grows with
+/// the ids it names, never with the size of the group.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MembershipDelta {
-    /// Remove all members first (a `replace` of `members`).
+    /// Remove all members first (a `replace` of `members`, or a `PUT`).
     pub clear: bool,
     /// Members to add.
     pub add: Vec<MemberRef>,
     /// Member ids to remove.
     pub remove: Vec<ResourceId>,
+    /// What to do with members to add that cannot be members.
+    pub unknown: UnknownMembers,
 }
 
 impl MembershipDelta {
     /// True when the delta asks for nothing.
     pub fn is_empty(&self) -> bool {
         !self.clear && self.add.is_empty() && self.remove.is_empty()
-    }
-
-    /// Composes "then add `m`": an id is added once.
-    pub fn add_member(&mut self, m: MemberRef) {
-        if !self.add.iter().any(|a| a.value == m.value) {
-            self.add.push(m);
-        }
-    }
-
-    /// Composes "then remove `id`": cancels an earlier add of it and records the removal
-    /// once, so that applying clear, remove, add in that order gives the same result as the
-    /// operations one by one.
-    pub fn remove_member(&mut self, id: &str) {
-        self.add.retain(|a| a.value.as_str() != id);
-        if !self.remove.iter().any(|r| r.as_str() == id) {
-            self.remove.push(ResourceId::new(id));
-        }
-    }
-
-    /// Composes "then remove every member".
-    pub fn clear_all(&mut self) {
-        self.clear = true;
-        self.add.clear();
-        self.remove.clear();
     }
 }
 
@@ -167,6 +169,8 @@ pub struct CreateRequest {
     pub unique_keys: Vec<UniqueKey>,
     /// Initial members (groups).
     pub members: Vec<MemberRef>,
+    /// What to do with initial members that cannot be members.
+    pub unknown_members: UnknownMembers,
     /// The commit time, used for `created`, `lastModified` and the change record.
     pub now: DateTime<Utc>,
 }
@@ -401,9 +405,11 @@ impl From<StoreError> for ScimError {
 #[async_trait]
 pub trait ResourceStore: Send + Sync {
     /// Creates a resource at [`Version::INITIAL`] and records [`ChangeKind::Created`].
+    /// Returns it with its members (see [`StoredResource::members`]).
     ///
     /// Fails with [`StoreError::Conflict`] when the id or a uniqueness key is taken, and with
-    /// [`StoreError::InvalidMember`] when an initial member does not exist.
+    /// [`StoreError::InvalidMember`] when an initial member does not exist (under
+    /// [`UnknownMembers::Reject`]).
     ///
     /// [`ChangeKind::Created`]: crate::feed::ChangeKind::Created
     async fn create(
@@ -412,6 +418,25 @@ pub trait ResourceStore: Send + Sync {
         rt: &ResourceDef,
         req: CreateRequest,
     ) -> Result<StoredResource, StoreError>;
+
+    /// Creates many resources of one type: an initial import, or a host seeding a tenant.
+    /// Returns them in request order.
+    ///
+    /// The SQL stores write them in one transaction (all of them, or none when one fails,
+    /// with that one's error as [`create`](Self::create) would give it). The default calls
+    /// `create` for each and stops at the first failure, keeping those created before it.
+    async fn create_many(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        requests: Vec<CreateRequest>,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        let mut out = Vec::with_capacity(requests.len());
+        for req in requests {
+            out.push(self.create(tenant, rt, req).await?);
+        }
+        Ok(out)
+    }
 
     /// Reads a resource, with its members when `include_members` is set.
     async fn get(
@@ -423,7 +448,13 @@ pub trait ResourceStore: Send + Sync {
     ) -> Result<StoredResource, StoreError>;
 
     /// Replaces the document and/or applies a membership delta, atomically, with one version
-    /// bump and one change record. Returns the resource after the write (without members).
+    /// bump and one change record. Returns the resource after the write; its `members` only
+    /// when the delta replaced them all (see [`StoredResource::members`]).
+    ///
+    /// With `expected_version: None` a membership-only delta is applied as set operations
+    /// under the store's own lock or transaction: concurrent deltas never fail with
+    /// [`StoreError::VersionMismatch`] and never lose one another. The cost is that of the
+    /// ids the delta names (one batched lookup), not of the group's size.
     ///
     /// A request with neither a document nor an effective membership change (for example
     /// adding a present member) changes nothing and returns the current resource; the

@@ -41,8 +41,8 @@ use serde_json::{json, Value};
 
 use super::{
     apply_query, view_document, CreateRequest, ListQuery, MemberRef, MembershipDelta, NewDocument,
-    Page, Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UpdateKind,
-    UpdateRequest,
+    Page, Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers,
+    UpdateKind, UpdateRequest,
 };
 use crate::auth::{TenantStore, TokenId, TokenRecord};
 use crate::error::ScimError;
@@ -74,6 +74,181 @@ where
 {
     fn spawn(&self, task: TaskFuture) -> TaskFuture {
         self(task)
+    }
+}
+
+/// A [`ResourceStore`] that forwards to another and counts the calls, so that a test can
+/// assert what a request cost: for example that a membership PATCH never reads the member
+/// list of the group.
+pub struct CountingStore {
+    inner: Arc<dyn ResourceStore>,
+    calls: std::sync::Mutex<StoreCalls>,
+}
+
+/// The calls a [`CountingStore`] has seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreCalls {
+    /// `create` and `create_many` calls.
+    pub creates: usize,
+    /// `get` calls without members.
+    pub gets: usize,
+    /// `get` calls with `include_members` (reads of a whole member list).
+    pub gets_with_members: usize,
+    /// `update` calls.
+    pub updates: usize,
+    /// `update` calls with an expected version.
+    pub versioned_updates: usize,
+    /// `list` calls.
+    pub lists: usize,
+    /// `list` calls with `include_members`.
+    pub lists_with_members: usize,
+    /// `members` calls (pages of a member list).
+    pub member_pages: usize,
+    /// `groups_of` calls.
+    pub groups_of: usize,
+    /// Every other call.
+    pub other: usize,
+}
+
+impl CountingStore {
+    /// Counts the calls made to `inner`.
+    pub fn new(inner: Arc<dyn ResourceStore>) -> Self {
+        CountingStore {
+            inner,
+            calls: std::sync::Mutex::new(StoreCalls::default()),
+        }
+    }
+
+    /// The calls so far.
+    pub fn calls(&self) -> StoreCalls {
+        *self.calls.lock().unwrap()
+    }
+
+    /// Starts counting from zero.
+    pub fn reset(&self) {
+        *self.calls.lock().unwrap() = StoreCalls::default();
+    }
+
+    fn count(&self, f: impl FnOnce(&mut StoreCalls)) {
+        f(&mut self.calls.lock().unwrap());
+    }
+}
+
+#[async_trait::async_trait]
+impl ResourceStore for CountingStore {
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        req: CreateRequest,
+    ) -> Result<StoredResource, StoreError> {
+        self.count(|c| c.creates += 1);
+        self.inner.create(tenant, rt, req).await
+    }
+
+    async fn create_many(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        requests: Vec<CreateRequest>,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        self.count(|c| c.creates += 1);
+        self.inner.create_many(tenant, rt, requests).await
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        include_members: bool,
+    ) -> Result<StoredResource, StoreError> {
+        self.count(|c| {
+            if include_members {
+                c.gets_with_members += 1;
+            } else {
+                c.gets += 1;
+            }
+        });
+        self.inner.get(tenant, rt, id, include_members).await
+    }
+
+    async fn update(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        req: UpdateRequest,
+    ) -> Result<StoredResource, StoreError> {
+        self.count(|c| {
+            c.updates += 1;
+            if req.expected_version.is_some() {
+                c.versioned_updates += 1;
+            }
+        });
+        self.inner.update(tenant, rt, id, req).await
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        expected_version: Option<Version>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.count(|c| c.other += 1);
+        self.inner
+            .delete(tenant, rt, id, expected_version, now)
+            .await
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        query: &ListQuery,
+    ) -> Result<Page, StoreError> {
+        self.count(|c| {
+            c.lists += 1;
+            if query.include_members {
+                c.lists_with_members += 1;
+            }
+        });
+        self.inner.list(tenant, rt, query).await
+    }
+
+    async fn members(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        group: &ResourceId,
+        start_index: usize,
+        count: usize,
+    ) -> Result<super::MemberPage, StoreError> {
+        self.count(|c| c.member_pages += 1);
+        self.inner
+            .members(tenant, rt, group, start_index, count)
+            .await
+    }
+
+    async fn groups_of(
+        &self,
+        tenant: &TenantId,
+        member: &ResourceId,
+    ) -> Result<Vec<super::GroupRef>, StoreError> {
+        self.count(|c| c.groups_of += 1);
+        self.inner.groups_of(tenant, member).await
+    }
+
+    async fn changes_since(
+        &self,
+        tenant: &TenantId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::feed::Change>, StoreError> {
+        self.count(|c| c.other += 1);
+        self.inner.changes_since(tenant, after, limit).await
     }
 }
 
@@ -160,6 +335,7 @@ pub fn user_request(id: &str, doc: Value, now: DateTime<Utc>) -> CreateRequest {
         doc,
         unique_keys,
         members: Vec::new(),
+        unknown_members: UnknownMembers::Reject,
         now,
     }
 }
@@ -171,6 +347,7 @@ pub fn group_request(id: &str, name: &str, members: &[&str], now: DateTime<Utc>)
         doc: json!({"schemas": [GROUP_SCHEMA], "displayName": name}),
         unique_keys: vec![UniqueKey::new("displayName", name.to_lowercase())],
         members: members.iter().map(|m| MemberRef::new(*m)).collect(),
+        unknown_members: UnknownMembers::Reject,
         now,
     }
 }
@@ -271,6 +448,9 @@ where
     check_filter_equivalence(&*factory().await, &fx).await;
     check_concurrent_member_adds(factory().await, &fx, &spawner).await;
     check_concurrent_read_modify_write(factory().await, &fx, &spawner).await;
+    check_unknown_members(&*factory().await, &fx).await;
+    check_concurrent_distinct_adds_and_removes(factory().await, &fx, &spawner).await;
+    check_membership_at_scale(&*factory().await, &fx).await;
 }
 
 /// Create, get, replace, delete; timestamps and versions; wrong types are not found.
@@ -384,6 +564,7 @@ pub async fn check_custom_resource_type(store: &dyn ResourceStore, fx: &Fixture)
         doc: json!({"schemas": [DEVICE_SCHEMA], "serialNumber": serial, "displayName": id}),
         unique_keys: vec![UniqueKey::new("serialNumber", serial)],
         members: Vec::new(),
+        unknown_members: UnknownMembers::Reject,
         now: t0,
     };
     store
@@ -1092,6 +1273,7 @@ pub async fn check_membership(store: &dyn ResourceStore, fx: &Fixture) {
             MemberRef::new("u3"),
         ],
         remove: Vec::new(),
+        unknown: UnknownMembers::Reject,
     };
     store
         .update(tn, &fx.groups, &"g1".into(), delta_request(replace_all, t0))
@@ -1813,6 +1995,300 @@ pub async fn check_concurrent_member_adds(
     assert_eq!(changes.len(), 16);
     let versions: BTreeSet<u64> = changes.iter().map(|c| c.version.get()).collect();
     assert_eq!(versions, (2..=17).collect(), "each add has its own version");
+}
+
+/// Members to add that cannot be members (5,000 unknown ids, an id of another type than
+/// claimed, the group itself): under [`UnknownMembers::Reject`] the first fails the write
+/// and nothing changes; under `Skip` the rest is applied and the skipped ids are reported,
+/// each once, in request order. The same for initial members of a create.
+pub async fn check_unknown_members(store: &dyn ResourceStore, fx: &Fixture) {
+    let t0 = base_time();
+    let tn = &fx.tenant;
+    for id in ["k1", "k2", "k3", "k4"] {
+        store
+            .create(tn, &fx.users, user_request(id, simple_user(id), t0))
+            .await
+            .unwrap();
+    }
+    store
+        .create(tn, &fx.groups, group_request("g", "G", &["k1"], t0))
+        .await
+        .unwrap();
+    let unknown: Vec<String> = (0..5000).map(|i| format!("missing-{i:04}")).collect();
+    let mut add = vec![MemberRef::new("k2")];
+    add.extend(unknown.iter().map(|id| MemberRef::new(id.as_str())));
+    add.push(MemberRef::new("missing-0000")); // a repeat
+    add.push(MemberRef {
+        value: "k3".into(),
+        resource_type: Some("Group".into()),
+    });
+    add.push(MemberRef::new("g")); // the group itself
+    add.push(MemberRef {
+        value: "k4".into(),
+        resource_type: Some("user".into()), // the claimed type is compared case-insensitively
+    });
+    let feed_before = store.changes_since(tn, 0, usize::MAX).await.unwrap().len();
+    let delta = |unknown| MembershipDelta {
+        add: add.clone(),
+        remove: vec!["k1".into()],
+        unknown,
+        ..MembershipDelta::default()
+    };
+    let rejected = store
+        .update(
+            tn,
+            &fx.groups,
+            &"g".into(),
+            delta_request(delta(UnknownMembers::Reject), t0),
+        )
+        .await;
+    assert!(
+        matches!(&rejected, Err(StoreError::InvalidMember(id)) if id.as_str() == "missing-0000"),
+        "the first unknown id in request order: {rejected:?}"
+    );
+    let g = store.get(tn, &fx.groups, &"g".into(), true).await.unwrap();
+    assert_eq!(
+        ids_of_members(&g),
+        ["k1"],
+        "a rejected delta changed nothing"
+    );
+    assert_eq!(g.version, Version::INITIAL);
+    let feed = store.changes_since(tn, 0, usize::MAX).await.unwrap();
+    assert_eq!(feed.len(), feed_before, "a rejected delta records nothing");
+
+    let applied = store
+        .update(
+            tn,
+            &fx.groups,
+            &"g".into(),
+            delta_request(delta(UnknownMembers::Skip), t0),
+        )
+        .await
+        .expect("unknown ids are skipped");
+    let mut expected_skipped: Vec<ResourceId> = unknown
+        .iter()
+        .map(|id| ResourceId::new(id.as_str()))
+        .collect();
+    expected_skipped.push("k3".into());
+    expected_skipped.push("g".into());
+    assert_eq!(applied.skipped_members, expected_skipped);
+    assert_eq!(applied.version, Version::new(2));
+    assert!(
+        applied.members.is_none(),
+        "a delta does not read the members back"
+    );
+    let g = store.get(tn, &fx.groups, &"g".into(), true).await.unwrap();
+    assert_eq!(ids_of_members(&g), ["k2", "k4"]);
+
+    // A delta naming only unknown ids changes nothing, and says so.
+    let only_unknown = MembershipDelta {
+        add: vec![MemberRef::new("nobody")],
+        unknown: UnknownMembers::Skip,
+        ..MembershipDelta::default()
+    };
+    let same = store
+        .update(tn, &fx.groups, &"g".into(), delta_request(only_unknown, t0))
+        .await
+        .unwrap();
+    assert_eq!(same.version, Version::new(2));
+    assert_eq!(same.skipped_members, vec![ResourceId::new("nobody")]);
+
+    // Initial members of a create.
+    let mut req = group_request("h", "H", &["k1", "ghost", "k2"], t0);
+    let refused = store.create(tn, &fx.groups, req.clone()).await;
+    assert!(
+        matches!(&refused, Err(StoreError::InvalidMember(id)) if id.as_str() == "ghost"),
+        "{refused:?}"
+    );
+    assert!(store.get(tn, &fx.groups, &"h".into(), false).await.is_err());
+    req.unknown_members = UnknownMembers::Skip;
+    let h = store.create(tn, &fx.groups, req).await.unwrap();
+    assert_eq!(h.skipped_members, vec![ResourceId::new("ghost")]);
+    assert_eq!(
+        ids_of_members(&h),
+        ["k1", "k2"],
+        "a create returns its members"
+    );
+    let h = store.get(tn, &fx.groups, &"h".into(), true).await.unwrap();
+    assert_eq!(ids_of_members(&h), ["k1", "k2"]);
+}
+
+/// 16 tasks at once, each adding 20 members and removing 10 others of one group, one
+/// delta per call without an expected version (as identity providers send them): no call
+/// fails, nothing is lost, and each effective delta has its own version and change record.
+pub async fn check_concurrent_distinct_adds_and_removes(
+    store: Arc<dyn ResourceStore>,
+    fx: &Fixture,
+    spawner: &impl Spawner,
+) {
+    let t0 = base_time();
+    let tn = fx.tenant.clone();
+    let reqs: Vec<CreateRequest> = (0..16 * 30)
+        .map(|i| user_request(&format!("d{i:03}"), simple_user(&format!("d{i}")), t0))
+        .collect();
+    store.create_many(&tn, &fx.users, reqs).await.unwrap();
+    // Task t adds d{t*30 .. t*30+20} and removes d{t*30+20 .. t*30+30}, initially members.
+    let initial: Vec<String> = (0..16)
+        .flat_map(|t| (20..30).map(move |k| format!("d{:03}", t * 30 + k)))
+        .collect();
+    let refs: Vec<&str> = initial.iter().map(String::as_str).collect();
+    store
+        .create(&tn, &fx.groups, group_request("cg", "CG", &refs, t0))
+        .await
+        .unwrap();
+    let seq = store.changes_since(&tn, 0, usize::MAX).await.unwrap().len() as u64;
+    let mut joins = Vec::new();
+    for t in 0..16usize {
+        let (store, tn, groups) = (Arc::clone(&store), tn.clone(), Arc::clone(&fx.groups));
+        joins.push(spawner.spawn(Box::pin(async move {
+            for k in 0..30 {
+                let id = format!("d{:03}", t * 30 + k);
+                let delta = if k < 20 {
+                    add(&[&id])
+                } else {
+                    MembershipDelta {
+                        remove: vec![id.as_str().into()],
+                        ..MembershipDelta::default()
+                    }
+                };
+                store
+                    .update(&tn, &groups, &"cg".into(), delta_request(delta, t0))
+                    .await
+                    .expect("a membership delta without expected version never fails");
+            }
+        })));
+    }
+    for j in joins {
+        j.await;
+    }
+    let g = store
+        .get(&tn, &fx.groups, &"cg".into(), true)
+        .await
+        .unwrap();
+    let expected: Vec<String> = (0..16)
+        .flat_map(|t| (0..20).map(move |k| format!("d{:03}", t * 30 + k)))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        ids_of_members(&g),
+        expected,
+        "a concurrent add or remove was lost"
+    );
+    assert_eq!(g.version, Version::new(1 + 16 * 30));
+    let changes = store.changes_since(&tn, seq, usize::MAX).await.unwrap();
+    assert_eq!(changes.len(), 16 * 30);
+    let versions: BTreeSet<u64> = changes.iter().map(|c| c.version.get()).collect();
+    assert_eq!(versions.len(), 16 * 30, "each delta has its own version");
+}
+
+/// A group of 100,000 members: created in one write, grown and shrunk by one member, read
+/// by page and by filter, and replaced by an overlapping set of 100,000 (a full-list PUT).
+pub async fn check_membership_at_scale(store: &dyn ResourceStore, fx: &Fixture) {
+    const N: usize = 100_000;
+    const SHIFT: usize = 10_000;
+    let t0 = base_time();
+    let tn = &fx.tenant;
+    let id = |i: usize| format!("s{i:06}");
+    let reqs: Vec<CreateRequest> = (0..N + SHIFT)
+        .map(|i| user_request(&id(i), simple_user(&format!("scale{i}")), t0))
+        .collect();
+    store.create_many(tn, &fx.users, reqs).await.unwrap();
+    let first: Vec<String> = (0..N).map(id).collect();
+    let refs: Vec<&str> = first.iter().map(String::as_str).collect();
+    let created = store
+        .create(tn, &fx.groups, group_request("huge", "Huge", &refs, t0))
+        .await
+        .unwrap();
+    assert_eq!(created.members.as_ref().map(Vec::len), Some(N));
+    let huge: ResourceId = "huge".into();
+
+    let extra = id(N);
+    let g = store
+        .update(tn, &fx.groups, &huge, delta_request(add(&[&extra]), t0))
+        .await
+        .unwrap();
+    assert_eq!(g.version, Version::new(2));
+    assert!(
+        g.members.is_none(),
+        "a one-member delta does not return the members"
+    );
+    let page = store
+        .members(tn, &fx.groups, &huge, N + 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(page.total_results, N + 1);
+    assert_eq!(ids_of_page(&page.members), [extra.clone()]);
+    let remove = MembershipDelta {
+        remove: vec![extra.as_str().into()],
+        ..MembershipDelta::default()
+    };
+    store
+        .update(tn, &fx.groups, &huge, delta_request(remove, t0))
+        .await
+        .unwrap();
+
+    // Reads: one member's groups, and the groups holding a member, by an exact filter.
+    let gs = store.groups_of(tn, &id(N / 2).into()).await.unwrap();
+    assert_eq!(gs.len(), 1);
+    assert_eq!(gs[0].id, huge);
+    let query = ListQuery {
+        filter: Some(Filter::parse(&format!("members.value eq \"{}\"", id(N / 2))).unwrap()),
+        count: 10,
+        ..ListQuery::default()
+    };
+    let found = list_exact(store, tn, &fx.groups, &query).await;
+    assert_eq!(ids(&found.resources), ["huge"]);
+    assert_eq!(found.total_results, 1);
+
+    // A full-list replacement overlapping by 90%: 10,000 leave, 10,000 join.
+    let second: Vec<MemberRef> = (SHIFT..N + SHIFT)
+        .rev()
+        .map(|i| MemberRef::new(id(i)))
+        .collect();
+    let replaced = store
+        .update(
+            tn,
+            &fx.groups,
+            &huge,
+            delta_request(
+                MembershipDelta {
+                    clear: true,
+                    add: second,
+                    ..MembershipDelta::default()
+                },
+                t0,
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(replaced.version, Version::new(4));
+    let returned = replaced
+        .members
+        .expect("a full replacement returns the members");
+    assert_eq!(returned.len(), N);
+    assert_eq!(
+        returned[0].value.as_str(),
+        id(SHIFT),
+        "ordered by member id"
+    );
+    assert_eq!(returned[0].resource_type, "User");
+    let page = store.members(tn, &fx.groups, &huge, 1, 2).await.unwrap();
+    assert_eq!(page.total_results, N);
+    assert_eq!(ids_of_page(&page.members), [id(SHIFT), id(SHIFT + 1)]);
+    let page = store.members(tn, &fx.groups, &huge, N, 5).await.unwrap();
+    assert_eq!(ids_of_page(&page.members), [id(N + SHIFT - 1)]);
+    assert!(store.groups_of(tn, &id(0).into()).await.unwrap().is_empty());
+    let feed = store.changes_since(tn, 0, usize::MAX).await.unwrap();
+    let last = feed.last().unwrap();
+    assert_eq!(
+        (last.id.as_str(), last.kind, last.version),
+        ("huge", ChangeKind::MembershipChanged, Version::new(4))
+    );
+}
+
+fn ids_of_page(members: &[super::Member]) -> Vec<String> {
+    members.iter().map(|m| m.value.to_string()).collect()
 }
 
 /// 16 concurrent read-modify-write cycles (a PATCH without If-Match) on one user through the

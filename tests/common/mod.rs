@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use scimkit::auth::{MemoryTenantStore, SystemClock, TenantStore, Tenants};
 use scimkit::service::ScimService;
+use scimkit::store::testing::CountingStore;
 use scimkit::store::{MemoryStore, ResourceStore};
 use scimkit::{Settings, TenantId};
 
@@ -50,6 +51,15 @@ impl Harness {
         let backend = std::env::var("SCIMKIT_SERVICE_BACKEND").unwrap_or_default();
         let (store, tenant_store) = backend_stores(&backend).await;
         Harness::build(settings, store, tenant_store).await
+    }
+
+    /// A harness on the backend of this run, its store wrapped in a call counter.
+    pub async fn counting(settings: Settings) -> (Harness, Arc<CountingStore>) {
+        let backend = std::env::var("SCIMKIT_SERVICE_BACKEND").unwrap_or_default();
+        let (store, tenant_store) = backend_stores(&backend).await;
+        let counting = Arc::new(CountingStore::new(store));
+        let h = Harness::build(settings, counting.clone(), tenant_store).await;
+        (h, counting)
     }
 
     pub async fn with_store(settings: Settings, store: Arc<dyn ResourceStore>) -> Harness {
@@ -143,6 +153,36 @@ impl Harness {
             body,
             raw,
         }
+    }
+
+    /// PATCHes group `gid` with `ops`, checks the default answer for resources with
+    /// members (204 with the new version in `ETag`, no body), and returns the group as a
+    /// GET reads it afterwards.
+    pub async fn patch_group(&self, gid: &str, ops: Value) -> Reply {
+        let body = serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": ops,
+        });
+        let r = self
+            .call(Method::PATCH, &format!("/Groups/{gid}"), Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+        assert!(r.raw.is_empty(), "a 204 has no body");
+        let etag = r
+            .headers
+            .get("etag")
+            .expect("a 204 PATCH carries the ETag")
+            .clone();
+        let g = self
+            .call(Method::GET, &format!("/Groups/{gid}"), None)
+            .await;
+        assert_eq!(g.status, StatusCode::OK, "{}", g.body);
+        assert_eq!(
+            g.headers.get("etag"),
+            Some(&etag),
+            "the ETag of the 204 is current"
+        );
+        g
     }
 
     /// Creates a user and returns its id.

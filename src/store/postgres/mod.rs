@@ -53,7 +53,8 @@ use self::sql::{Arg, Params};
 use super::query::compile;
 use super::{
     CreateRequest, GroupRef, ListQuery, Member, MemberPage, MemberRef, Page, Pushdown,
-    ResourceStore, StoreError, StoredResource, UniqueKey, UpdateKind, UpdateRequest,
+    ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers, UpdateKind,
+    UpdateRequest,
 };
 use crate::feed::{Change, ChangeKind, ChangeNotifier};
 use crate::resource::{ResourceId, Version};
@@ -304,6 +305,7 @@ fn resource_from_row_at(
         last_modified: from_ns(last_modified),
         doc: schema_order(rt, doc),
         members: None,
+        skipped_members: Vec::new(),
     })
 }
 
@@ -408,7 +410,15 @@ impl PostgresStore {
             });
         }
         insert_keys(&mut tx, tenant, rt, req.id.as_str(), &req.unique_keys).await?;
-        add_members(&mut tx, tenant, req.id.as_str(), &req.members).await?;
+        let added = add_members(
+            &mut tx,
+            tenant,
+            req.id.as_str(),
+            &req.members,
+            req.unknown_members,
+        )
+        .await?;
+        let (members, skipped_members) = added.into_sorted();
         let seq = push_changes(
             &mut tx,
             tenant,
@@ -430,10 +440,185 @@ impl PostgresStore {
                 created: from_ns(now),
                 last_modified: from_ns(now),
                 doc: req.doc.clone(),
-                members: None,
+                members: (!req.members.is_empty()).then_some(members),
+                skipped_members,
             },
             seq,
         ))
+    }
+
+    /// [`ResourceStore::create_many`] in one transaction, a few statements per chunk of
+    /// requests whatever their number: rows, uniqueness keys and change records go in with
+    /// `unnest`; initial members per request.
+    async fn create_many_once(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        reqs: &[CreateRequest],
+    ) -> Result<(Vec<StoredResource>, Option<u64>), StoreError> {
+        const CHUNK: usize = 5000;
+        let mut tx = self.begin().await?;
+        let mut out = Vec::with_capacity(reqs.len());
+        let mut last_seq = None;
+        for chunk in reqs.chunks(CHUNK) {
+            let n = chunk.len();
+            let mut ids = Vec::with_capacity(n);
+            let mut times = Vec::with_capacity(n);
+            let mut docs = Vec::with_capacity(n);
+            let mut folds = Vec::with_capacity(n);
+            let (mut un, mut ex, mut dn, mut di) = (
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+            );
+            let (mut key_attrs, mut key_hashes, mut key_ids) = (Vec::new(), Vec::new(), Vec::new());
+            for req in chunk {
+                let cols = Columns::of(&req.doc);
+                ids.push(req.id.to_string());
+                times.push(to_ns(req.now)?);
+                docs.push(serde_json::to_string(&req.doc).map_err(StoreError::backend)?);
+                folds
+                    .push(serde_json::to_string(&fold_doc(&req.doc)).map_err(StoreError::backend)?);
+                un.push(cols.user_name_fold);
+                ex.push(cols.external_id);
+                dn.push(cols.display_name_fold);
+                di.push(cols.display);
+                let mut seen = HashSet::new();
+                for k in &req.unique_keys {
+                    if seen.insert((k.attribute.as_str(), k.value.as_str())) {
+                        key_attrs.push(k.attribute.clone());
+                        key_hashes.push(unique_hash(k));
+                        key_ids.push(req.id.to_string());
+                    }
+                }
+            }
+            let inserted = sqlx::query(
+                "INSERT INTO scimkit_resources (tenant, id, resource_type, version, created, \
+                 last_modified, doc, doc_fold, user_name_fold, external_id, display_name_fold, \
+                 display) SELECT $1, u.id, $2, 1, u.t, u.t, u.d::jsonb, u.f::jsonb, u.un, u.ex, \
+                 u.dn, u.di FROM unnest($3::text[], $4::bigint[], $5::text[], $6::text[], \
+                 $7::text[], $8::text[], $9::text[], $10::text[]) AS u(id, t, d, f, un, ex, dn, di) \
+                 ON CONFLICT (tenant, id) DO NOTHING",
+            )
+            .bind(tenant.as_str())
+            .bind(rt.name())
+            .bind(&ids)
+            .bind(&times)
+            .bind(docs)
+            .bind(folds)
+            .bind(un)
+            .bind(ex)
+            .bind(dn)
+            .bind(di)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+            if usize::try_from(inserted).unwrap_or(0) != n {
+                return Err(StoreError::Conflict {
+                    attribute: "id".to_owned(),
+                });
+            }
+            let keys = key_attrs.len();
+            let stored = sqlx::query(
+                "INSERT INTO scimkit_unique (tenant, resource_type, attribute, value_hash, id) \
+                 SELECT $1, $2, u.a, u.h, u.id FROM unnest($3::text[], $4::bytea[], $5::text[]) \
+                 AS u(a, h, id) ON CONFLICT DO NOTHING",
+            )
+            .bind(tenant.as_str())
+            .bind(rt.name())
+            .bind(&key_attrs)
+            .bind(&key_hashes)
+            .bind(&key_ids)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+            if usize::try_from(stored).unwrap_or(0) != keys {
+                // Which key was taken (by an earlier resource or one of this chunk): the
+                // first, in request order, held by another id.
+                let rows = sqlx::query(
+                    "SELECT attribute, value_hash, id FROM scimkit_unique WHERE tenant = $1 \
+                     AND resource_type = $2 AND (attribute, value_hash) IN \
+                     (SELECT * FROM unnest($3::text[], $4::bytea[]))",
+                )
+                .bind(tenant.as_str())
+                .bind(rt.name())
+                .bind(&key_attrs)
+                .bind(&key_hashes)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                let mut owner: HashMap<(String, Vec<u8>), String> = HashMap::new();
+                for row in rows {
+                    owner.insert(
+                        (
+                            row.try_get(0).map_err(db_err)?,
+                            row.try_get(1).map_err(db_err)?,
+                        ),
+                        row.try_get(2).map_err(db_err)?,
+                    );
+                }
+                let taken = key_attrs
+                    .iter()
+                    .zip(&key_hashes)
+                    .zip(&key_ids)
+                    .find(|((a, h), id)| {
+                        owner
+                            .get(&((*a).clone(), (*h).clone()))
+                            .is_some_and(|o| o != *id)
+                    });
+                return Err(StoreError::Conflict {
+                    attribute: taken.map_or_else(|| "id".to_owned(), |((a, _), _)| a.clone()),
+                });
+            }
+            let mut members = Vec::with_capacity(n);
+            for req in chunk {
+                let added = add_members(
+                    &mut tx,
+                    tenant,
+                    req.id.as_str(),
+                    &req.members,
+                    req.unknown_members,
+                )
+                .await?;
+                members.push(added.into_sorted());
+            }
+            let last: i64 = sqlx::query_scalar(
+                "WITH s AS (INSERT INTO scimkit_feed_seq (tenant, last_seq) VALUES ($1, $2) \
+                   ON CONFLICT (tenant) DO UPDATE SET last_seq = scimkit_feed_seq.last_seq + $2 \
+                   RETURNING last_seq), \
+                 c AS (INSERT INTO scimkit_changes (tenant, seq, resource_type, id, kind, version, at) \
+                   SELECT $1, s.last_seq - $2 + u.n, $3, u.id, $4, 1, u.t \
+                   FROM s, unnest($5::text[], $6::bigint[]) WITH ORDINALITY AS u(id, t, n)) \
+                 SELECT last_seq FROM s",
+            )
+            .bind(tenant.as_str())
+            .bind(i64::try_from(n).unwrap_or(i64::MAX))
+            .bind(rt.name())
+            .bind(ChangeKind::Created.as_str())
+            .bind(&ids)
+            .bind(&times)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            last_seq = Some(u64::try_from(last).unwrap_or(0));
+            for ((req, t), (members, skipped_members)) in chunk.iter().zip(&times).zip(members) {
+                out.push(StoredResource {
+                    id: req.id.clone(),
+                    resource_type: rt.name().to_owned(),
+                    version: Version::INITIAL,
+                    created: from_ns(*t),
+                    last_modified: from_ns(*t),
+                    doc: req.doc.clone(),
+                    members: (!req.members.is_empty()).then_some(members),
+                    skipped_members,
+                });
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok((out, last_seq))
     }
 
     async fn update_once(
@@ -460,10 +645,8 @@ impl PostgresStore {
         StoreError::check_version(req.expected_version, current.version)?;
 
         let mut members_changed = false;
+        let mut added = Added::default();
         if let Some(delta) = req.members.as_ref().filter(|d| !d.is_empty()) {
-            if let Some(bad) = delta.add.iter().find(|m| m.value.as_str().contains('\0')) {
-                return Err(StoreError::InvalidMember(bad.value.clone()));
-            }
             let add = member_ids(&delta.add);
             let add_set: HashSet<&str> = add.iter().map(String::as_str).collect();
             let removed = if delta.clear {
@@ -502,14 +685,24 @@ impl PostgresStore {
                     .rows_affected()
                 }
             };
-            let added = add_members(&mut tx, tenant, id.as_str(), &delta.add).await?;
-            members_changed = removed + added > 0;
+            added = add_members(&mut tx, tenant, id.as_str(), &delta.add, delta.unknown).await?;
+            members_changed = removed + added.new > 0;
         }
+        let replaced_all = req.members.as_ref().is_some_and(|d| d.clear);
+        let (members, skipped_members) = added.into_sorted();
+        let members = replaced_all.then_some(members);
 
         if req.document.is_none() && !members_changed {
             // Nothing to write; the transaction only read and locked.
             tx.rollback().await.map_err(db_err)?;
-            return Ok((current, None));
+            return Ok((
+                StoredResource {
+                    members,
+                    skipped_members,
+                    ..current
+                },
+                None,
+            ));
         }
         let version = current.version.next();
         let mut doc = current.doc;
@@ -577,7 +770,8 @@ impl PostgresStore {
                 created: current.created,
                 last_modified: from_ns(now),
                 doc,
-                members: None,
+                members,
+                skipped_members,
             },
             Some(seq),
         ))
@@ -771,67 +965,122 @@ async fn insert_keys(
     Ok(())
 }
 
-/// Adds members to a group, checking that each is an existing resource of the tenant, of the
-/// claimed type, and not the group itself (on failure the caller's transaction is dropped, so
-/// nothing is kept). The members are locked against deletion until the transaction ends.
-/// Returns how many were new.
+/// The members a write added, as resolved.
+#[derive(Default)]
+struct Added {
+    /// How many were not members before.
+    new: u64,
+    /// Each member to add once, in request order, with its type and display.
+    members: Vec<Member>,
+    /// The ids skipped under [`UnknownMembers::Skip`].
+    skipped: Vec<ResourceId>,
+}
+
+impl Added {
+    /// The members as the write leaves them after a `clear`: ordered by id.
+    fn into_sorted(mut self) -> (Vec<Member>, Vec<ResourceId>) {
+        self.members
+            .sort_by(|a, b| a.value.as_str().cmp(b.value.as_str()));
+        (self.members, self.skipped)
+    }
+}
+
+/// Adds members to `group` in two statements whatever their number: one finds (and locks
+/// against deletion until the transaction ends) every id of the request, one inserts those
+/// that can be members. Each must be a resource of the tenant, of the claimed type, and not
+/// the group itself; the others fail the write or are skipped, per `policy`.
 async fn add_members(
     tx: &mut Tx,
     tenant: &TenantId,
     group: &str,
     add: &[MemberRef],
-) -> Result<u64, StoreError> {
+    policy: UnknownMembers,
+) -> Result<Added, StoreError> {
     if add.is_empty() {
-        return Ok(0);
+        return Ok(Added::default());
     }
-    if let Some(bad) = add.iter().find(|m| m.value.as_str().contains('\0')) {
-        return Err(StoreError::InvalidMember(bad.value.clone()));
-    }
-    let ids = member_ids(add);
-    let folded: Vec<String> = ids.iter().map(|i| fold(i)).collect();
-    // One round trip: find (and lock) the members, insert those found; the check follows.
+    let mut seen = HashSet::with_capacity(add.len());
+    let unique: Vec<&MemberRef> = add
+        .iter()
+        .filter(|m| seen.insert(m.value.as_str()))
+        .collect();
+    // PostgreSQL text cannot hold NUL: such an id is no resource of the tenant.
+    let ids: Vec<String> = unique
+        .iter()
+        .map(|m| m.value.as_str())
+        .filter(|id| !id.contains('\0'))
+        .map(str::to_owned)
+        .collect();
     let rows = sqlx::query(
-        "WITH found AS (SELECT x.id, x.resource_type FROM scimkit_resources x \
-           WHERE x.tenant = $1 AND x.id = ANY($3) AND x.id <> $2 ORDER BY x.id FOR KEY SHARE), \
-         ins AS (INSERT INTO scimkit_members (tenant, group_id, member_id, member_fold) \
-           SELECT $1, $2, u.m, u.f FROM unnest($3::text[], $4::text[]) AS u(m, f) \
-           WHERE u.m IN (SELECT id FROM found) ON CONFLICT DO NOTHING RETURNING 1) \
-         SELECT f.id, f.resource_type, (SELECT count(*) FROM ins) FROM found f",
+        "SELECT x.id, x.resource_type, x.display FROM scimkit_resources x \
+         WHERE x.tenant = $1 AND x.id = ANY($2) ORDER BY x.id FOR KEY SHARE",
+    )
+    .bind(tenant.as_str())
+    .bind(ids)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    let mut found: HashMap<String, (String, Option<String>)> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        found.insert(
+            row.try_get(0).map_err(db_err)?,
+            (
+                row.try_get(1).map_err(db_err)?,
+                row.try_get(2).map_err(db_err)?,
+            ),
+        );
+    }
+    let mut out = Added {
+        new: 0,
+        members: Vec::with_capacity(found.len()),
+        skipped: Vec::new(),
+    };
+    for m in unique {
+        let hit = found.remove(m.value.as_str()).filter(|(rt, _)| {
+            m.value.as_str() != group
+                && m.resource_type
+                    .as_deref()
+                    .is_none_or(|t| t.eq_ignore_ascii_case(rt))
+        });
+        match (hit, policy) {
+            (Some((resource_type, display)), _) => out.members.push(Member {
+                value: m.value.clone(),
+                resource_type,
+                display,
+            }),
+            (None, UnknownMembers::Skip) => out.skipped.push(m.value.clone()),
+            (None, UnknownMembers::Reject) => {
+                return Err(StoreError::InvalidMember(m.value.clone()))
+            }
+        }
+    }
+    if out.members.is_empty() {
+        return Ok(out);
+    }
+    let ids: Vec<String> = out.members.iter().map(|m| m.value.to_string()).collect();
+    let folded: Vec<String> = ids.iter().map(|i| fold(i)).collect();
+    out.new = sqlx::query(
+        "INSERT INTO scimkit_members (tenant, group_id, member_id, member_fold) \
+         SELECT $1, $2, u.m, u.f FROM unnest($3::text[], $4::text[]) AS u(m, f) \
+         ON CONFLICT DO NOTHING",
     )
     .bind(tenant.as_str())
     .bind(group)
     .bind(ids)
     .bind(folded)
-    .fetch_all(&mut **tx)
+    .execute(&mut **tx)
     .await
-    .map_err(db_err)?;
-    let mut types: HashMap<String, String> = HashMap::with_capacity(rows.len());
-    let mut added = 0i64;
-    for row in rows {
-        types.insert(
-            row.try_get(0).map_err(db_err)?,
-            row.try_get(1).map_err(db_err)?,
-        );
-        added = row.try_get(2).map_err(db_err)?;
-    }
-    for m in add {
-        let ok = types.get(m.value.as_str()).is_some_and(|actual| {
-            m.resource_type
-                .as_deref()
-                .is_none_or(|t| t.eq_ignore_ascii_case(actual))
-        });
-        if !ok {
-            return Err(StoreError::InvalidMember(m.value.clone()));
-        }
-    }
-    Ok(u64::try_from(added).unwrap_or(0))
+    .map_err(db_err)?
+    .rows_affected();
+    Ok(out)
 }
 
-/// The ids of `add`, each once, in order.
+/// The ids of `add`, each once, in order (without those holding NUL, which PostgreSQL text
+/// cannot hold and which are no resource's id).
 fn member_ids(add: &[MemberRef]) -> Vec<String> {
     let mut seen = HashSet::new();
     add.iter()
-        .filter(|m| seen.insert(m.value.as_str()))
+        .filter(|m| !m.value.as_str().contains('\0') && seen.insert(m.value.as_str()))
         .map(|m| m.value.to_string())
         .collect()
 }
@@ -921,6 +1170,27 @@ impl ResourceStore for PostgresStore {
             .with_retry(|| self.create_once(tenant, rt, &req))
             .await?;
         self.notify(tenant, Some(seq));
+        Ok(res)
+    }
+
+    async fn create_many(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        requests: Vec<CreateRequest>,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        for req in &requests {
+            if req.id.as_str().contains('\0') {
+                return Err(StoreError::InvalidValue(
+                    "the id holds a NUL character".to_owned(),
+                ));
+            }
+            check_doc(&req.doc)?;
+        }
+        let (res, seq) = self
+            .with_retry(|| self.create_many_once(tenant, rt, &requests))
+            .await?;
+        self.notify(tenant, seq);
         Ok(res)
     }
 

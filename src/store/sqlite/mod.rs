@@ -5,6 +5,7 @@ mod schema;
 mod sql;
 mod tenants;
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,8 @@ use sqlx::{Arguments, AssertSqlSafe, Row, SqliteConnection};
 use super::query::{compile, Needs};
 use super::{
     CreateRequest, GroupRef, ListQuery, Member, MemberPage, MemberRef, MembershipDelta, Page,
-    Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UpdateKind, UpdateRequest,
+    Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers, UpdateKind,
+    UpdateRequest,
 };
 use crate::feed::{Change, ChangeKind, ChangeNotifier};
 use crate::filter::{SortOrder, SortSpec};
@@ -224,30 +226,6 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
-    /// Creates many resources of one type in one transaction (an initial import): all of
-    /// them, or none when one fails (with that one's error, as [`ResourceStore::create`]
-    /// would give it). Much faster than one `create` each, which syncs every commit to disk.
-    pub async fn create_many(
-        &self,
-        tenant: &TenantId,
-        rt: &ResourceDef,
-        requests: Vec<CreateRequest>,
-    ) -> Result<Vec<StoredResource>, StoreError> {
-        let mut tx = self.begin().await?;
-        let mut out = Vec::new();
-        let mut last = None;
-        for req in requests {
-            let (res, seq) = create_in(&mut tx, tenant, rt, req).await?;
-            out.push(res);
-            last = Some(seq);
-        }
-        tx.commit().await.map_err(be)?;
-        if let Some(seq) = last {
-            self.notify(tenant, seq);
-        }
-        Ok(out)
-    }
-
     fn notify(&self, tenant: &TenantId, seq: u64) {
         if let Some(n) = &self.notifier {
             n.notify(tenant, seq);
@@ -318,6 +296,7 @@ fn resource_from_row(row: &SqliteRow) -> Result<StoredResource, StoreError> {
         last_modified: parse_ts(&row.try_get::<String, _>("modified").map_err(be)?)?,
         doc: serde_json::from_str(&doc).map_err(StoreError::backend)?,
         members: None,
+        skipped_members: Vec::new(),
     })
 }
 
@@ -405,48 +384,118 @@ async fn insert_unique(
     Ok(())
 }
 
-/// Checks each member to add exists in the tenant, has the claimed type and is not the group.
+/// The members to add of a write, resolved.
+#[derive(Default)]
+struct Resolved {
+    /// Each member once, in request order, with its type and display.
+    members: Vec<Member>,
+    /// The ids skipped under [`UnknownMembers::Skip`].
+    skipped: Vec<ResourceId>,
+}
+
+impl Resolved {
+    /// The members as the write leaves them after a `clear`: ordered by id.
+    fn into_sorted(mut self) -> (Vec<Member>, Vec<ResourceId>) {
+        self.members
+            .sort_by(|a, b| a.value.as_str().cmp(b.value.as_str()));
+        (self.members, self.skipped)
+    }
+}
+
+/// Resolves the members to add in one statement: each must be a resource of the tenant, of
+/// the claimed type, and not the group itself; the others fail the write or are skipped,
+/// per `policy`.
 async fn resolve_members(
     conn: &mut SqliteConnection,
     tenant: &TenantId,
     group: &str,
     add: &[MemberRef],
-) -> Result<(), StoreError> {
-    for m in add {
-        let found = current(conn, tenant, m.value.as_str()).await?;
-        let ok = match &found {
-            None => false,
-            Some(c) => {
-                m.value.as_str() != group
-                    && m.resource_type
-                        .as_deref()
-                        .is_none_or(|t| t.eq_ignore_ascii_case(&c.rt))
+    policy: UnknownMembers,
+) -> Result<Resolved, StoreError> {
+    if add.is_empty() {
+        return Ok(Resolved::default());
+    }
+    let mut seen = HashSet::with_capacity(add.len());
+    let unique: Vec<&MemberRef> = add
+        .iter()
+        .filter(|m| seen.insert(m.value.as_str()))
+        .collect();
+    let ids: Vec<&str> = unique.iter().map(|m| m.value.as_str()).collect();
+    let rows = sqlx::query(
+        "SELECT r.id, r.rt, r.display FROM resources AS r \
+         WHERE r.tenant = ?1 AND r.id IN (SELECT value FROM json_each(?2))",
+    )
+    .bind(tenant.as_str())
+    .bind(serde_json::to_string(&ids).map_err(StoreError::backend)?)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(be)?;
+    let mut found: HashMap<String, (String, Option<String>)> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        found.insert(
+            row.try_get("id").map_err(be)?,
+            (
+                row.try_get("rt").map_err(be)?,
+                row.try_get("display").map_err(be)?,
+            ),
+        );
+    }
+    let mut out = Resolved {
+        members: Vec::with_capacity(found.len()),
+        skipped: Vec::new(),
+    };
+    for m in unique {
+        let hit = found.remove(m.value.as_str()).filter(|(rt, _)| {
+            m.value.as_str() != group
+                && m.resource_type
+                    .as_deref()
+                    .is_none_or(|t| t.eq_ignore_ascii_case(rt))
+        });
+        match (hit, policy) {
+            (Some((resource_type, display)), _) => out.members.push(Member {
+                value: m.value.clone(),
+                resource_type,
+                display,
+            }),
+            (None, UnknownMembers::Skip) => out.skipped.push(m.value.clone()),
+            (None, UnknownMembers::Reject) => {
+                return Err(StoreError::InvalidMember(m.value.clone()))
             }
-        };
-        if !ok {
-            return Err(StoreError::InvalidMember(m.value.clone()));
         }
     }
-    Ok(())
+    Ok(out)
 }
 
-async fn insert_member(
+/// Inserts the (resolved) members in one statement; returns how many were new.
+async fn insert_members(
     conn: &mut SqliteConnection,
     tenant: &TenantId,
     group: &str,
-    member: &str,
-) -> Result<bool, StoreError> {
+    members: &[Member],
+) -> Result<u64, StoreError> {
+    if members.is_empty() {
+        return Ok(0);
+    }
+    let folded: Vec<String> = members
+        .iter()
+        .map(|m| m.value.as_str().to_lowercase())
+        .collect();
+    let pairs: Vec<[&str; 2]> = members
+        .iter()
+        .zip(&folded)
+        .map(|(m, f)| [m.value.as_str(), f.as_str()])
+        .collect();
     let r = sqlx::query(
-        "INSERT OR IGNORE INTO members (tenant, group_id, member_id, member_cf) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT OR IGNORE INTO members (tenant, group_id, member_id, member_cf) \
+         SELECT ?1, ?2, j.value ->> 0, j.value ->> 1 FROM json_each(?3) AS j",
     )
     .bind(tenant.as_str())
     .bind(group)
-    .bind(member)
-    .bind(member.to_lowercase())
+    .bind(serde_json::to_string(&pairs).map_err(StoreError::backend)?)
     .execute(&mut *conn)
     .await
     .map_err(be)?;
-    Ok(r.rows_affected() > 0)
+    Ok(r.rows_affected())
 }
 
 async fn push_change(
@@ -475,64 +524,55 @@ async fn push_change(
     Ok(to_u64(row.try_get("seq").map_err(be)?))
 }
 
-/// Applies a membership delta; returns whether the membership changed.
+/// Applies a membership delta in a constant number of statements (the ids travel as one
+/// JSON array each): returns whether the membership changed, and the resolved adds.
 async fn apply_delta(
     conn: &mut SqliteConnection,
     tenant: &TenantId,
     group: &str,
     delta: &MembershipDelta,
-) -> Result<bool, StoreError> {
-    resolve_members(conn, tenant, group, &delta.add).await?;
-    let adding: std::collections::HashSet<&str> =
-        delta.add.iter().map(|m| m.value.as_str()).collect();
-    let mut changed = false;
-    if delta.clear {
-        let existing =
-            sqlx::query("SELECT member_id FROM members WHERE tenant = ?1 AND group_id = ?2")
-                .bind(tenant.as_str())
-                .bind(group)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(be)?;
-        for row in existing {
-            let m: String = row.try_get("member_id").map_err(be)?;
-            if !adding.contains(m.as_str()) {
-                remove_member(conn, tenant, group, &m).await?;
-                changed = true;
-            }
-        }
+) -> Result<(bool, Resolved), StoreError> {
+    let resolved = resolve_members(conn, tenant, group, &delta.add, delta.unknown).await?;
+    let adding: HashSet<&str> = resolved.members.iter().map(|m| m.value.as_str()).collect();
+    let removed = if delta.clear {
+        let keep: Vec<&str> = adding.iter().copied().collect();
+        sqlx::query(
+            "DELETE FROM members WHERE tenant = ?1 AND group_id = ?2 \
+             AND member_id NOT IN (SELECT value FROM json_each(?3))",
+        )
+        .bind(tenant.as_str())
+        .bind(group)
+        .bind(serde_json::to_string(&keep).map_err(StoreError::backend)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(be)?
+        .rows_affected()
     } else {
-        for r in &delta.remove {
-            if !adding.contains(r.as_str())
-                && remove_member(conn, tenant, group, r.as_str()).await?
-            {
-                changed = true;
-            }
-        }
-    }
-    for m in &delta.add {
-        if insert_member(conn, tenant, group, m.value.as_str()).await? {
-            changed = true;
-        }
-    }
-    Ok(changed)
-}
-
-async fn remove_member(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    group: &str,
-    member: &str,
-) -> Result<bool, StoreError> {
-    let r =
-        sqlx::query("DELETE FROM members WHERE tenant = ?1 AND group_id = ?2 AND member_id = ?3")
+        let mut seen = HashSet::new();
+        let remove: Vec<&str> = delta
+            .remove
+            .iter()
+            .map(ResourceId::as_str)
+            .filter(|r| !adding.contains(r) && seen.insert(*r))
+            .collect();
+        if remove.is_empty() {
+            0
+        } else {
+            sqlx::query(
+                "DELETE FROM members WHERE tenant = ?1 AND group_id = ?2 \
+                 AND member_id IN (SELECT value FROM json_each(?3))",
+            )
             .bind(tenant.as_str())
             .bind(group)
-            .bind(member)
+            .bind(serde_json::to_string(&remove).map_err(StoreError::backend)?)
             .execute(&mut *conn)
             .await
-            .map_err(be)?;
-    Ok(r.rows_affected() > 0)
+            .map_err(be)?
+            .rows_affected()
+        }
+    };
+    let added = insert_members(conn, tenant, group, &resolved.members).await?;
+    Ok((removed + added > 0, resolved))
 }
 
 /// The members of `group`, ordered by member id, from `start` (0-based), at most `count`.
@@ -626,7 +666,8 @@ async fn create_in(
         });
     }
     check_unique(&mut *tx, tenant, rt, id, &req.unique_keys).await?;
-    resolve_members(&mut *tx, tenant, id, &req.members).await?;
+    let resolved = resolve_members(&mut *tx, tenant, id, &req.members, req.unknown_members).await?;
+    let with_members = !req.members.is_empty();
     let created = ts(&req.now);
     let key = docs::date_key(&req.now.fixed_offset());
     sqlx::query(
@@ -656,9 +697,8 @@ async fn create_in(
         e => be(e),
     })?;
     insert_unique(&mut *tx, tenant, rt, id, &req.unique_keys).await?;
-    for m in &req.members {
-        insert_member(&mut *tx, tenant, id, m.value.as_str()).await?;
-    }
+    insert_members(&mut *tx, tenant, id, &resolved.members).await?;
+    let (members, skipped_members) = resolved.into_sorted();
     let seq = push_change(
         &mut *tx,
         tenant,
@@ -677,7 +717,8 @@ async fn create_in(
             created: req.now,
             last_modified: req.now,
             doc: req.doc,
-            members: None,
+            members: with_members.then_some(members),
+            skipped_members,
         },
         seq,
     ))
@@ -695,6 +736,29 @@ impl ResourceStore for SqliteStore {
         let (out, seq) = create_in(&mut tx, tenant, rt, req).await?;
         tx.commit().await.map_err(be)?;
         self.notify(tenant, seq);
+        Ok(out)
+    }
+
+    /// One transaction for all (much faster than one `create` each, which syncs every
+    /// commit to disk): all of them, or none.
+    async fn create_many(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        requests: Vec<CreateRequest>,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        let mut tx = self.begin().await?;
+        let mut out = Vec::new();
+        let mut last = None;
+        for req in requests {
+            let (res, seq) = create_in(&mut tx, tenant, rt, req).await?;
+            out.push(res);
+            last = Some(seq);
+        }
+        tx.commit().await.map_err(be)?;
+        if let Some(seq) = last {
+            self.notify(tenant, seq);
+        }
         Ok(out)
     }
 
@@ -746,10 +810,13 @@ impl ResourceStore for SqliteStore {
         if let Some(doc) = &req.document {
             check_unique(&mut tx, tenant, rt, id.as_str(), &doc.unique_keys).await?;
         }
-        let membership_changed = match &req.members {
+        let (membership_changed, resolved) = match &req.members {
             Some(delta) => apply_delta(&mut tx, tenant, id.as_str(), delta).await?,
-            None => false,
+            None => (false, Resolved::default()),
         };
+        let replaced_all = req.members.as_ref().is_some_and(|d| d.clear);
+        let (members, skipped_members) = resolved.into_sorted();
+        let members = replaced_all.then_some(members);
         let (doc, derived) = match (req.document, derived) {
             (Some(doc), Some(derived)) => (Some(doc), Some(derived)),
             _ => (None, None),
@@ -757,7 +824,10 @@ impl ResourceStore for SqliteStore {
         if doc.is_none() && !membership_changed {
             // Nothing to write; the transaction is rolled back on drop.
             drop(tx);
-            return self.get(tenant, rt, id, false).await;
+            let mut out = self.get(tenant, rt, id, false).await?;
+            out.members = members;
+            out.skipped_members = skipped_members;
+            return Ok(out);
         }
         let version = cur.version.next();
         let now = ts(&req.now);
@@ -841,6 +911,8 @@ impl ResourceStore for SqliteStore {
         if let Some(doc) = doc {
             out.doc = doc.doc;
         }
+        out.members = members;
+        out.skipped_members = skipped_members;
         tx.commit().await.map_err(be)?;
         self.notify(tenant, seq);
         Ok(out)
