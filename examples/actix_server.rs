@@ -33,7 +33,10 @@ async fn scim(
 ) -> HttpResponse {
     let started = Instant::now();
     let limits = Limits::default();
-    let cap = limits.max_payload_bytes.max(limits.bulk_max_payload_bytes);
+    let cap = limits
+        .max_payload_bytes
+        .max(limits.bulk_max_payload_bytes)
+        .max(limits.max_membership_payload_bytes);
     let declared: Option<usize> = request
         .headers()
         .get("content-length")

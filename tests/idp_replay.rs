@@ -179,17 +179,16 @@ async fn okta_group_push() {
     assert_eq!(r.status, 201, "{}", r.body);
     let gid = r.body["id"].as_str().unwrap().to_owned();
     // Membership PATCH mixing remove-by-filter and add (no `type` in member objects).
-    let r = h
-        .patch_group(
-            &gid,
-            json!([
-                {"op": "add", "path": "members", "value": [
-                    {"value": a, "display": "a@example.com"},
-                    {"value": b, "display": "b@example.com"}
-                ]}
-            ]),
-        )
-        .await;
+    h.patch_group(
+        &gid,
+        json!([
+            {"op": "add", "path": "members", "value": [
+                {"value": a, "display": "a@example.com"},
+                {"value": b, "display": "b@example.com"}
+            ]}
+        ]),
+    )
+    .await;
     let r = h.patch_group(&gid, json!([
                 {"op": "remove", "path": format!("members[value eq \"{a}\"]")},
                 {"op": "add", "path": "members", "value": [{"value": c, "display": "c@example.com"}]}
@@ -435,15 +434,14 @@ async fn entra_group_provisioning() {
     let gid = r.body["id"].as_str().unwrap().to_owned();
     // Add members with $ref null, several at once, twice (idempotent).
     for _ in 0..2 {
-        let r = h
-            .patch_group(
-                &gid,
-                json!([{"op": "Add", "path": "members", "value": [
-                    {"$ref": null, "value": a},
-                    {"$ref": null, "value": b}
-                ]}]),
-            )
-            .await;
+        h.patch_group(
+            &gid,
+            json!([{"op": "Add", "path": "members", "value": [
+                {"$ref": null, "value": a},
+                {"$ref": null, "value": b}
+            ]}]),
+        )
+        .await;
     }
     let r = h.call(Method::GET, &format!("/Groups/{gid}"), None).await;
     let mut both = vec![a.clone(), b.clone()];
@@ -526,12 +524,11 @@ async fn onelogin_jumpcloud_pingone_shapes() {
     // JumpCloud: repeated member adds are idempotent.
     let gid = h.create_group("JC", &[]).await;
     for _ in 0..3 {
-        let r = h
-            .patch_group(
-                &gid,
-                json!([{"op": "add", "path": "members", "value": [{"value": id}]}]),
-            )
-            .await;
+        h.patch_group(
+            &gid,
+            json!([{"op": "add", "path": "members", "value": [{"value": id}]}]),
+        )
+        .await;
     }
     let r = h.call(Method::GET, &format!("/Groups/{gid}"), None).await;
     assert_eq!(ids(&r.body["members"]), vec![id.clone()]);

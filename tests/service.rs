@@ -934,9 +934,11 @@ async fn membership_writes_never_read_the_member_list() {
 /// What a PATCH answers is a setting per kind of resource.
 #[tokio::test]
 async fn patch_answers_are_settings() {
-    let mut settings = scimkit::Settings::default();
-    settings.group_patch_response = scimkit::PatchResponse::Resource;
-    settings.patch_response = scimkit::PatchResponse::NoContent;
+    let settings = scimkit::Settings {
+        group_patch_response: scimkit::PatchResponse::Resource,
+        patch_response: scimkit::PatchResponse::NoContent,
+        ..Default::default()
+    };
     let h = Harness::with_settings(settings).await;
     let a = h.create_user("a@example.com").await;
     let gid = h.create_group("G", &[]).await;

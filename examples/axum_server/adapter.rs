@@ -16,7 +16,9 @@ use scimkit::{Limits, ScimError};
 /// adapter buffer an unbounded body.
 pub fn body_cap() -> usize {
     let l = Limits::default();
-    l.max_payload_bytes.max(l.bulk_max_payload_bytes)
+    l.max_payload_bytes
+        .max(l.bulk_max_payload_bytes)
+        .max(l.max_membership_payload_bytes)
 }
 
 /// Serves every request that reaches it as SCIM (mount it as the router's fallback).

@@ -325,32 +325,48 @@ fn strip_read_only_subs<'v>(
     {
         return Ok(Cow::Borrowed(value));
     }
-    let strip = |obj: &Map<String, Value>, elem_path: &str| -> Result<Value, ScimError> {
-        let mut kept = Map::new();
-        for (k, v) in obj {
-            match def.sub_attribute(k) {
-                Some(sub) if sub.mutability == Mutability::ReadOnly => {
-                    if !tol.ignore_read_only_input && !is_unassigned(v) {
-                        return Err(ScimError::Mutability(format!(
-                            "`{elem_path}.{}` is readOnly and cannot be set by the client",
-                            sub.name
-                        )));
+    let read_only = |k: &str| {
+        def.sub_attribute(k)
+            .is_some_and(|sub| sub.mutability == Mutability::ReadOnly)
+    };
+    let holds_read_only = |v: &Value| {
+        v.as_object()
+            .is_some_and(|obj| obj.keys().any(|k| read_only(k)))
+    };
+    // The element's path (`members[2]`) is formatted only for an error.
+    let strip =
+        |obj: &Map<String, Value>, elem_path: &dyn Fn() -> String| -> Result<Value, ScimError> {
+            let mut kept = Map::new();
+            for (k, v) in obj {
+                match def.sub_attribute(k) {
+                    Some(sub) if sub.mutability == Mutability::ReadOnly => {
+                        if !tol.ignore_read_only_input && !is_unassigned(v) {
+                            return Err(ScimError::Mutability(format!(
+                                "`{}.{}` is readOnly and cannot be set by the client",
+                                elem_path(),
+                                sub.name
+                            )));
+                        }
+                    }
+                    _ => {
+                        kept.insert(k.clone(), v.clone());
                     }
                 }
-                _ => {
-                    kept.insert(k.clone(), v.clone());
-                }
             }
-        }
-        Ok(Value::Object(kept))
-    };
+            Ok(Value::Object(kept))
+        };
     Ok(match value {
-        Value::Object(obj) => Cow::Owned(strip(obj, path)?),
-        Value::Array(items) => {
+        Value::Object(obj) if holds_read_only(value) => {
+            Cow::Owned(strip(obj, &|| path.to_owned())?)
+        }
+        // Nothing to strip (the common case: `members` with only `value`): no copy.
+        Value::Array(items) if items.iter().any(holds_read_only) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
                 match item {
-                    Value::Object(obj) => out.push(strip(obj, &format!("{path}[{i}]"))?),
+                    Value::Object(obj) if holds_read_only(item) => {
+                        out.push(strip(obj, &|| format!("{path}[{i}]"))?)
+                    }
                     other => out.push(other.clone()),
                 }
             }

@@ -40,13 +40,11 @@ pub fn normalize_value(
         }
         return normalize_single(def, value, tol, path);
     }
-    let items: Vec<(String, &Value)> = match value {
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (format!("{path}[{i}]"), v))
-            .collect(),
-        other if tol.single_value_as_array => vec![(path.to_owned(), other)],
+    // An element's path (`emails[2]`) is formatted only for an error: a 50,000-member list
+    // would otherwise allocate one per element.
+    let (items, indexed): (&[Value], bool) = match value {
+        Value::Array(items) => (items.as_slice(), true),
+        other if tol.single_value_as_array => (std::slice::from_ref(other), false),
         other => {
             return Err(ScimError::InvalidValue(format!(
                 "attribute `{path}` is multi-valued and expects an array, got {}",
@@ -54,23 +52,37 @@ pub fn normalize_value(
             )))
         }
     };
+    let item_path = |i: usize| {
+        if indexed {
+            format!("{path}[{i}]")
+        } else {
+            path.to_owned()
+        }
+    };
     let mut out = Vec::with_capacity(items.len());
     let mut primaries = 0usize;
-    for (item_path, item) in items {
+    for (i, item) in items.iter().enumerate() {
         if item.is_null() {
             if tol.null_as_absent {
                 continue;
             }
             return Err(ScimError::InvalidValue(format!(
-                "`{item_path}`: null is not allowed as an element of a multi-valued attribute"
+                "`{}`: null is not allowed as an element of a multi-valued attribute",
+                item_path(i)
             )));
         }
         if item.is_array() {
             return Err(ScimError::InvalidValue(format!(
-                "`{item_path}`: nested arrays are not allowed"
+                "`{}`: nested arrays are not allowed",
+                item_path(i)
             )));
         }
-        if let Some(v) = normalize_single(def, item, tol, &item_path)? {
+        let normalized = match normalize_single(def, item, tol, path) {
+            Ok(v) => v,
+            // Pure: run again with the element's path for the error's detail.
+            Err(_) => normalize_single(def, item, tol, &item_path(i))?,
+        };
+        if let Some(v) = normalized {
             if v.get("primary") == Some(&Value::Bool(true)) {
                 primaries += 1;
             }
@@ -134,11 +146,17 @@ fn normalize_single(
                         def.name
                     )));
                 };
-                let sub_path = format!("{path}.{}", sub.name);
-                if let Some(nv) = normalize_value(sub, v, tol, &sub_path)? {
+                let sub_path = || format!("{path}.{}", sub.name);
+                let normalized = match normalize_value(sub, v, tol, &sub.name) {
+                    Ok(nv) => nv,
+                    // Pure: run again with the full path for the error's detail.
+                    Err(_) => normalize_value(sub, v, tol, &sub_path())?,
+                };
+                if let Some(nv) = normalized {
                     if out.insert(sub.name.clone(), nv).is_some() {
                         return Err(ScimError::InvalidSyntax(format!(
-                            "`{sub_path}` is given more than once (names are case-insensitive)"
+                            "`{}` is given more than once (names are case-insensitive)",
+                            sub_path()
                         )));
                     }
                 }

@@ -56,6 +56,29 @@ fn write_payload_limit(ctx: &Ctx, def: &ResourceDef) -> usize {
     }
 }
 
+/// Reports the members a write skipped under the tolerance (they could never resolve: ids
+/// are issued here), so that the host's log shows what the identity provider sent.
+fn report_skipped(ctx: &Ctx, def: &ResourceDef, res: &StoredResource) {
+    if res.skipped_members.is_empty() {
+        return;
+    }
+    let first: Vec<&str> = res
+        .skipped_members
+        .iter()
+        .take(5)
+        .map(ResourceId::as_str)
+        .collect();
+    tracing::info!(
+        target: "scimkit::provisioning",
+        tenant = %ctx.id(),
+        resource_type = def.name(),
+        id = %res.id,
+        skipped = res.skipped_members.len(),
+        first = ?first,
+        "skipped member ids that are not resources of the tenant"
+    );
+}
+
 /// What unknown members of a write do under the tenant's tolerances.
 fn unknown_members_policy(ctx: &Ctx) -> UnknownMembers {
     if ctx.tenant.settings.tolerances.ignore_unknown_members {
@@ -450,6 +473,65 @@ pub(crate) struct Rendered {
     tail: Map<String, Value>,
     /// `meta` written as it is, under the default projection (which returns all of it).
     meta: Option<MetaParts>,
+    /// `members` written straight from the store's list under the default projection (no
+    /// `Value` per member: a group's members are the bulk of its document).
+    members: Option<MemberList>,
+}
+
+/// A group's `members`, serialized without building a JSON value per member.
+struct MemberList {
+    members: Vec<Member>,
+    base_url: String,
+    /// `(resource type, endpoint)` of the types the members have.
+    endpoints: Vec<(String, String)>,
+    /// Which sub-attributes the projection returns: `value`, `$ref`, `display`, `type`.
+    value: bool,
+    reference: bool,
+    display: bool,
+    type_: bool,
+}
+
+/// `{base}{endpoint}/{id}`, written into the serializer without a `String` of its own.
+struct RefUrl<'a>(&'a str, &'a str, &'a str);
+
+impl serde::Serialize for RefUrl<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{}{}/{}", self.0, self.1, self.2))
+    }
+}
+
+struct MemberOut<'a>(&'a MemberList, &'a Member);
+
+impl serde::Serialize for MemberOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (list, m) = (self.0, self.1);
+        let mut out = s.serialize_map(None)?;
+        if list.value {
+            out.serialize_entry("value", m.value.as_str())?;
+        }
+        if list.reference {
+            let endpoint = list
+                .endpoints
+                .iter()
+                .find(|(rt, _)| *rt == m.resource_type)
+                .map_or("", |(_, e)| e.as_str());
+            out.serialize_entry("$ref", &RefUrl(&list.base_url, endpoint, m.value.as_str()))?;
+        }
+        if let (true, Some(d)) = (list.display, &m.display) {
+            out.serialize_entry("display", d)?;
+        }
+        if list.type_ {
+            out.serialize_entry("type", &m.resource_type)?;
+        }
+        out.end()
+    }
+}
+
+impl serde::Serialize for MemberList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.members.iter().map(|m| MemberOut(self, m)))
+    }
 }
 
 /// `meta`, written without building a map.
@@ -517,11 +599,15 @@ impl serde::Serialize for Rendered {
         m.serialize_entry("id", &self.id)?;
         for (k, v) in &self.body {
             // Written before (`schemas`, `id`) or after (the derived ones, `meta`).
-            let elsewhere =
-                matches!(k.as_str(), "schemas" | "id" | "meta") || self.tail.keys().any(|t| t == k);
+            let elsewhere = matches!(k.as_str(), "schemas" | "id" | "meta")
+                || (k == "members" && self.members.is_some())
+                || self.tail.keys().any(|t| t == k);
             if !elsewhere {
                 m.serialize_entry(k, v)?;
             }
+        }
+        if let Some(members) = &self.members {
+            m.serialize_entry("members", members)?;
         }
         for (k, v) in &self.tail {
             m.serialize_entry(k, v)?;
@@ -559,8 +645,33 @@ fn full_document(
     };
     let fallback_schemas = (!body.contains_key("schemas")).then(|| json!([def.core().id]));
     let mut tail = Map::with_capacity(3);
-    if let Some(members) = &members {
-        if !members.is_empty() {
+    // Rendered only when the projection returns them (a large group's members are the bulk
+    // of its document).
+    let members = members.filter(|m| !m.is_empty() && projection.includes(def, "members"));
+    let mut member_list = None;
+    if let Some(members) = members {
+        if projection.is_default() {
+            let sub = |name: &str| projection.includes(def, &format!("members.{name}"));
+            let mut endpoints: Vec<(String, String)> = Vec::new();
+            for m in &members {
+                if !endpoints.iter().any(|(rt, _)| *rt == m.resource_type) {
+                    let endpoint = svc
+                        .registry()
+                        .resource_type(&m.resource_type)
+                        .map_or("", |d| d.endpoint());
+                    endpoints.push((m.resource_type.clone(), endpoint.to_owned()));
+                }
+            }
+            member_list = Some(MemberList {
+                base_url: ctx.base_url.clone(),
+                endpoints,
+                value: sub("value"),
+                reference: sub("$ref"),
+                display: sub("display"),
+                type_: sub("type"),
+                members,
+            });
+        } else {
             tail.insert(
                 "members".into(),
                 Value::Array(members.iter().map(|m| member_json(svc, ctx, m)).collect()),
@@ -604,6 +715,7 @@ fn full_document(
             object(projection.apply_owned(def, Value::Object(tail)))
         },
         meta,
+        members: member_list,
     }
 }
 
@@ -1035,7 +1147,9 @@ pub(crate) async fn create_resource(
         unknown_members: unknown_members_policy(ctx),
         now: svc.inner.clock.now(),
     };
-    Ok(svc.store().create(ctx.id(), def, req).await?)
+    let res = svc.store().create(ctx.id(), def, req).await?;
+    report_skipped(ctx, def, &res);
+    Ok(res)
 }
 
 async fn create(
@@ -1093,7 +1207,11 @@ pub(crate) async fn replace(
                 attempt += 1;
                 after_lost_race(svc, attempt).await?;
             }
-            other => return Ok(other?),
+            other => {
+                let res = other?;
+                report_skipped(ctx, def, &res);
+                return Ok(res);
+            }
         }
     }
 }
@@ -1175,7 +1293,11 @@ pub(crate) async fn patch(
                 attempt += 1;
                 after_lost_race(svc, attempt).await?;
             }
-            other => return Ok(other?),
+            other => {
+                let res = other?;
+                report_skipped(ctx, def, &res);
+                return Ok(res);
+            }
         }
     }
 }

@@ -957,6 +957,9 @@ impl ResourceStore for MemoryStore {
     }
 }
 
+/// The members a delta adds (net), removes (net), and the ids it skipped.
+type MembershipChange = (Vec<Key>, Vec<Key>, Vec<ResourceId>);
+
 /// The net members added and removed by `delta` (clear, then remove, then add), and the
 /// ids to add that were skipped. Linear in the ids the delta names (plus the current members
 /// for a `clear`).
@@ -965,7 +968,7 @@ fn membership_change(
     group: &Key,
     rec: &Record,
     delta: &MembershipDelta,
-) -> Result<(Vec<Key>, Vec<Key>, Vec<ResourceId>), StoreError> {
+) -> Result<MembershipChange, StoreError> {
     let (add, skipped) = data.resolve_members(group, &delta.add, delta.unknown)?;
     let add_set: HashSet<&Key> = add.iter().collect();
     let removed: Vec<Key> = if delta.clear {

@@ -2218,7 +2218,7 @@ pub async fn check_membership_at_scale(store: &dyn ResourceStore, fx: &Fixture) 
         .await
         .unwrap();
     assert_eq!(page.total_results, N + 1);
-    assert_eq!(ids_of_page(&page.members), [extra.clone()]);
+    assert_eq!(ids_of_page(&page.members), std::slice::from_ref(&extra));
     let remove = MembershipDelta {
         remove: vec![extra.as_str().into()],
         ..MembershipDelta::default()
