@@ -18,10 +18,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, Criterion};
+use scimkit::resource::{MemberRef, MembershipDelta};
 use scimkit::store::testing::{self, group_request, user_request, Fixture};
-use scimkit::store::{
-    ListQuery, MemberRef, MembershipDelta, MemoryStore, ResourceStore, UpdateKind, UpdateRequest,
-};
+use scimkit::store::{ListQuery, MemoryStore, ResourceStore, UpdateKind, UpdateRequest};
 use scimkit::{Filter, ResourceId};
 use serde_json::{json, Value};
 

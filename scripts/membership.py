@@ -238,7 +238,11 @@ def table(files):
         rows.append(f"| {label} | " + " | ".join(cell(r) for r in rs) + f" | {target} |")
 
     def ratio(r, key):
-        v = r["single"]["L"][key] / r["single"]["S"][key]
+        large, small = r["single"]["L"][key], r["single"]["S"][key]
+        if small == 0:
+            # 204 answers: no body at either size.
+            return f"equal, {large} and {small} ({verdict(large == 0)})"
+        v = large / small
         return f"{v:.2f}× ({verdict(v <= TARGET_RATIO)})"
 
     n = r0["threads"] * r0["per_thread"]

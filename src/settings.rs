@@ -126,6 +126,10 @@ pub struct Limits {
     /// a member, the default admits a PUT of a 200,000-member group. Every other request
     /// stays under `max_payload_bytes`.
     pub max_membership_payload_bytes: usize,
+    /// The longest member list a 200 answer to a group PATCH carries without being asked
+    /// (`attributes=members`): a group with more members answers without the list, so that
+    /// the answer to a membership change is bounded whatever the group's size.
+    pub max_members_in_patch_answer: usize,
 }
 
 impl Default for Limits {
@@ -139,6 +143,7 @@ impl Default for Limits {
             bulk_max_payload_bytes: 1 << 20,
             max_patch_operations: 1000,
             max_membership_payload_bytes: 16 << 20,
+            max_members_in_patch_answer: 1000,
         }
     }
 }
@@ -169,9 +174,13 @@ pub struct Settings {
     /// 200 with the resource, which conformance tools and identity providers read back.
     pub patch_response: PatchResponse,
     /// What a PATCH of a resource with a membership relation (a Group) answers: by default
-    /// 204, which Entra recommends and Okta accepts. A 200 answer carries `members` only
-    /// when the request names them in `attributes`: the answer to a membership change
-    /// costs the same for a group of 100,000 members as for one of 10.
+    /// 200 with the group, which every identity provider and conformance tool accepts;
+    /// [`PatchResponse::NoContent`] answers 204 (Entra's recommendation; Okta accepts it).
+    /// Either way the answer to a membership change is bounded whatever the group's size: a
+    /// 200 answer carries the group's `members` when it has at most
+    /// [`Limits::max_members_in_patch_answer`] of them (RFC 7644 §3.5.2 asks for the entire
+    /// resource), or when the request names them in `attributes`; a larger group answers
+    /// without the list.
     pub group_patch_response: PatchResponse,
 }
 
@@ -182,7 +191,7 @@ impl Default for Settings {
             limits: Limits::default(),
             unique_group_display_name: true,
             patch_response: PatchResponse::Resource,
-            group_patch_response: PatchResponse::NoContent,
+            group_patch_response: PatchResponse::Resource,
         }
     }
 }

@@ -10,10 +10,9 @@
 use std::path::Path;
 
 use proptest::prelude::*;
-use scimkit::patch::{
-    apply, apply_in_place, MembershipDelta, PatchOutcome, PatchPath, PatchRequest,
-};
+use scimkit::patch::{apply, apply_in_place, PatchOutcome, PatchPath, PatchRequest};
 use scimkit::resource::normalize_value;
+use scimkit::resource::MembershipDelta;
 use scimkit::schema::{AttributeDef, Schema};
 use scimkit::{ResourceDef, SchemaRegistry, ScimError, Settings, Tolerances};
 use serde_json::{json, Map, Value};

@@ -823,12 +823,15 @@ fn member_ids(body: &Value) -> Vec<String> {
     ids
 }
 
-/// The answer to a membership write never reads the member list: a PATCH answers 204 and
-/// touches no member page, a PUT renders the members the store resolved for it, and only a
-/// client naming `members` in `attributes` gets them read back.
+/// The answer to a membership write never reads a large member list: a PATCH answers 200
+/// with the group and reads at most the head of its list (the whole list when it is short),
+/// a PUT renders the members the store resolved for it, and only a client naming `members`
+/// in `attributes` gets a long list read back.
 #[tokio::test]
 async fn membership_writes_never_read_the_member_list() {
-    let (h, counter) = common::Harness::counting(scimkit::Settings::default()).await;
+    let mut settings = scimkit::Settings::default();
+    settings.limits.max_members_in_patch_answer = 10;
+    let (h, counter) = common::Harness::counting(settings).await;
     let mut users = Vec::new();
     for i in 0..60 {
         users.push(h.create_user(&format!("m{i}@example.com")).await);
@@ -847,8 +850,13 @@ async fn membership_writes_never_read_the_member_list() {
             )),
         )
         .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
-    assert!(r.raw.is_empty());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["displayName"], "Everyone");
+    assert!(
+        r.body.get("members").is_none(),
+        "51 members are more than the answer carries: {}",
+        r.body
+    );
     assert!(r.headers.get("etag").is_some());
     let remove = format!("members[value eq \"{}\"]", users[0]);
     let r = h
@@ -858,17 +866,22 @@ async fn membership_writes_never_read_the_member_list() {
             Some(patch_body(json!([{"op": "remove", "path": remove}]))),
         )
         .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.get("members").is_none(), "{}", r.body);
     let calls = counter.calls();
     assert_eq!(calls.gets_with_members, 0, "{calls:?}");
     assert_eq!(calls.member_pages, 0, "{calls:?}");
+    assert_eq!(
+        calls.first_members, 2,
+        "the head of the list only: {calls:?}"
+    );
     assert_eq!(calls.lists, 0, "{calls:?}");
     assert_eq!(
         calls.versioned_updates, 0,
         "membership-only PATCHes carry no version precondition: {calls:?}"
     );
 
-    // A body on request: without members unless they are named.
+    // Named in `attributes`, the members are read; named elsewhere, they are not.
     let r = h
         .call(
             Method::PATCH,
@@ -882,6 +895,7 @@ async fn membership_writes_never_read_the_member_list() {
     assert_eq!(r.body["displayName"], "Everyone");
     assert!(r.body.get("members").is_none(), "{}", r.body);
     assert_eq!(counter.calls().gets_with_members, 0);
+    assert_eq!(counter.calls().first_members, 2);
     let r = h
         .call(
             Method::PATCH,
@@ -893,6 +907,22 @@ async fn membership_writes_never_read_the_member_list() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(member_ids(&r.body).len(), 52, "{}", r.body);
+
+    // A short list is in the answer.
+    let small = h.create_group("Few", &refs[..3]).await;
+    let r = h
+        .call(
+            Method::PATCH,
+            &format!("/Groups/{small}"),
+            Some(patch_body(
+                json!([{"op": "add", "path": "members", "value": [{"value": users[3]}]}]),
+            )),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut expected = users[..4].to_vec();
+    expected.sort();
+    assert_eq!(member_ids(&r.body), expected);
 
     // PUT: the members come from the write itself.
     counter.reset();
@@ -913,7 +943,7 @@ async fn membership_writes_never_read_the_member_list() {
     assert_eq!(member_ids(&r.body), expected);
     let calls = counter.calls();
     assert_eq!(calls.gets_with_members, 0, "{calls:?}");
-    assert_eq!(calls.member_pages, 0, "{calls:?}");
+    assert_eq!(calls.member_pages + calls.first_members, 0, "{calls:?}");
     let r = h.call(Method::GET, &path, None).await;
     assert_eq!(member_ids(&r.body), expected);
 
@@ -935,7 +965,7 @@ async fn membership_writes_never_read_the_member_list() {
 #[tokio::test]
 async fn patch_answers_are_settings() {
     let settings = scimkit::Settings {
-        group_patch_response: scimkit::PatchResponse::Resource,
+        group_patch_response: scimkit::PatchResponse::NoContent,
         patch_response: scimkit::PatchResponse::NoContent,
         ..Default::default()
     };
@@ -951,13 +981,12 @@ async fn patch_answers_are_settings() {
             )),
         )
         .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["displayName"], "G");
-    assert!(
-        r.body.get("members").is_none(),
-        "members are in a PATCH answer only on request: {}",
-        r.body
-    );
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert!(r.raw.is_empty(), "a 204 has no body");
+    let etag = r.headers.get("etag").unwrap().clone();
+    let r = h.call(Method::GET, &format!("/Groups/{gid}"), None).await;
+    assert_eq!(r.headers.get("etag"), Some(&etag));
+    assert_eq!(member_ids(&r.body), vec![a.clone()]);
     let r = h
         .call(
             Method::PATCH,
@@ -1071,7 +1100,7 @@ async fn concurrent_membership_patches_all_succeed() {
     for t in tasks {
         statuses.extend(t.await.unwrap());
     }
-    assert!(statuses.iter().all(|s| *s == 204), "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     let r = h.call(Method::GET, &format!("/Groups/{gid}"), None).await;
     let mut expected = users.clone();
     expected.sort();

@@ -17,14 +17,14 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use scimkit::resource::{MemberRef, MembershipDelta};
 use scimkit::store::postgres::PostgresStore;
 use scimkit::store::testing::{
     self, base_time, generated_user, group_request, list_exact, simple_user, user_request, Fixture,
     TaskFuture,
 };
 use scimkit::store::{
-    apply_query, ListQuery, MemberRef, MembershipDelta, Pushdown, ResourceStore, StoreError,
-    UpdateKind, UpdateRequest,
+    apply_query, ListQuery, Pushdown, ResourceStore, StoreError, UpdateKind, UpdateRequest,
 };
 use scimkit::{Filter, ScimError};
 

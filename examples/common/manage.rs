@@ -3,7 +3,8 @@
 //! functions over the public scimkit API so that an admin UI can reuse them.
 
 use chrono::{DateTime, Utc};
-use scimkit::store::{ListQuery, Member};
+use scimkit::resource::Member;
+use scimkit::store::ListQuery;
 use scimkit::{ResourceId, ScimError, TenantId};
 
 use super::app::App;

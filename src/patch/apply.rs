@@ -7,13 +7,14 @@ use serde_json::{Map, Value};
 
 use crate::error::ScimError;
 use crate::filter::{CompValue, CompareOp, CompiledFilter, Filter};
-use crate::resource::{json_type_name, normalize_value, ResourceId};
+use crate::resource::{
+    json_type_name, normalize_value, MemberRef, MembershipDelta, ResourceId, UnknownMembers,
+};
 use crate::schema::{AttrPath, AttributeDef, Mutability, ResourceDef};
 use crate::settings::{Settings, Tolerances};
-use crate::store::{MemberRef, MembershipDelta, UnknownMembers};
 
 use super::path::{excerpt, PatchPath};
-use super::request::{member_id_of, members_attr, PatchOpKind, PatchOperation, PatchRequest};
+use super::request::{member_id_of, PatchOpKind, PatchOperation, PatchRequest};
 
 /// The result of [`apply`].
 #[derive(Debug, Clone, PartialEq)]
@@ -136,7 +137,7 @@ fn run(
     request: &PatchRequest,
     settings: &Settings,
 ) -> Result<PatchEffect, ScimError> {
-    let members_def = members_attr(rt);
+    let members_def = rt.membership();
     let members_loaded = members_def.is_some_and(|m| doc.contains_key(&m.name));
     let mut engine = Engine {
         rt,

@@ -58,7 +58,6 @@ mod apply;
 mod path;
 mod request;
 
-pub use crate::store::{MemberRef, MembershipDelta, UnknownMembers};
 pub use apply::{apply, apply_in_place, PatchEffect, PatchOutcome};
 pub use path::{PatchPath, MAX_PATH_LEN};
 pub use request::{PatchOpKind, PatchOperation, PatchRequest};

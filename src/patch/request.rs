@@ -166,7 +166,7 @@ impl PatchRequest {
     /// `members` into the document (an empty array for a group without members) before
     /// calling [`apply`](super::apply).
     pub fn needs_members(&self, rt: &ResourceDef) -> bool {
-        let Some(members) = members_attr(rt) else {
+        let Some(members) = rt.membership() else {
             return false;
         };
         self.operations.iter().any(|op| {
@@ -182,14 +182,6 @@ impl PatchRequest {
 fn targets_attr(rt: &ResourceDef, p: &PatchPath, attr: &AttributeDef) -> bool {
     rt.resolve_parts(p.attr.urn.as_deref(), &p.attr.name, None)
         .is_some_and(|r| r.extension.is_none() && std::ptr::eq(r.attr, attr))
-}
-
-/// The resource type's membership attribute: a multi-valued complex `members` of the core
-/// schema with a `value` sub-attribute (Group, or a custom type built the same way).
-pub(crate) fn members_attr(rt: &ResourceDef) -> Option<&AttributeDef> {
-    rt.core()
-        .attribute("members")
-        .filter(|a| a.multi_valued && a.is_complex() && a.sub_attribute("value").is_some())
 }
 
 /// The member id of a `value eq "id"` filter, the only member selection that does not need

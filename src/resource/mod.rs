@@ -1,8 +1,10 @@
-//! SCIM resources: identifiers, versions, metadata and list responses.
+//! SCIM resources: identifiers, versions, metadata, list responses, documents (validation,
+//! projection) and membership deltas.
 
 mod document;
 mod ids;
 mod list;
+mod membership;
 mod projection;
 mod typed;
 mod value;
@@ -11,6 +13,8 @@ pub use document::{normalize_resource, WriteMode};
 pub(crate) use ids::{shorten, truncate_for_detail};
 pub use ids::{ResourceId, Version};
 pub use list::ListResponse;
+pub(crate) use membership::member_display;
+pub use membership::{Member, MemberRef, MembershipDelta, UnknownMembers};
 pub use projection::Projection;
 pub use typed::{
     Address, Email, EnterpriseUser, Group, GroupMember, GroupRef, Manager, MultiValued, Name,

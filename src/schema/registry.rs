@@ -121,6 +121,21 @@ impl ResourceDef {
                 .any(|a| a.eq_ignore_ascii_case(name))
     }
 
+    /// The membership attribute of this resource type: a multi-valued complex `members` of
+    /// the core schema with a `value` sub-attribute (Group, or a custom type built the same
+    /// way). Resources of such a type keep their members as a relation, not in their
+    /// document. This is the one rule for "this resource type has members".
+    pub fn membership(&self) -> Option<&AttributeDef> {
+        self.core()
+            .attribute("members")
+            .filter(|a| a.multi_valued && a.is_complex() && a.sub_attribute("value").is_some())
+    }
+
+    /// True when resources of this type have members (see [`membership`](Self::membership)).
+    pub fn has_members(&self) -> bool {
+        self.membership().is_some()
+    }
+
     /// Looks a top-level attribute of the common or core schema up, case-insensitively.
     pub fn top_level(&self, name: &str) -> Option<&AttributeDef> {
         self.common

@@ -6,7 +6,8 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use serde_json::{json, Map, Value};
 
-use super::handlers::{create_resource, delete, patch, read_json, replace, Precondition};
+use super::request::{read_json, Precondition};
+use super::write::{create_resource, delete, patch, replace};
 use super::{response, Ctx, ScimService};
 use crate::error::ScimError;
 use crate::resource::{ResourceId, Version};

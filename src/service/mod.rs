@@ -8,9 +8,13 @@
 
 mod bulk;
 mod discovery;
-mod handlers;
 mod query;
+mod read;
+mod render;
+mod request;
 mod response;
+mod routes;
+mod write;
 
 pub use response::SCIM_CONTENT_TYPE;
 
@@ -362,7 +366,7 @@ impl ScimService {
             principal,
         };
         let rest: Vec<String> = segments.collect();
-        handlers::route(self, &ctx, request, &rest).await
+        routes::route(self, &ctx, request, &rest).await
     }
 }
 

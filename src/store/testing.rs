@@ -102,8 +102,10 @@ pub struct StoreCalls {
     pub lists: usize,
     /// `list` calls with `include_members`.
     pub lists_with_members: usize,
-    /// `members` calls (pages of a member list).
+    /// `members` calls (pages of a member list, counted).
     pub member_pages: usize,
+    /// `first_members` calls (a bounded head of a member list, not counted).
+    pub first_members: usize,
     /// `groups_of` calls.
     pub groups_of: usize,
     /// Every other call.
@@ -230,6 +232,17 @@ impl ResourceStore for CountingStore {
         self.inner
             .members(tenant, rt, group, start_index, count)
             .await
+    }
+
+    async fn first_members(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        group: &ResourceId,
+        limit: usize,
+    ) -> Result<Vec<super::Member>, StoreError> {
+        self.count(|c| c.first_members += 1);
+        self.inner.first_members(tenant, rt, group, limit).await
     }
 
     async fn groups_of(
@@ -2227,6 +2240,15 @@ pub async fn check_membership_at_scale(store: &dyn ResourceStore, fx: &Fixture) 
         .update(tn, &fx.groups, &huge, delta_request(remove, t0))
         .await
         .unwrap();
+
+    // The head of the list, without counting the rest.
+    let head = store.first_members(tn, &fx.groups, &huge, 3).await.unwrap();
+    assert_eq!(ids_of_page(&head), [id(0), id(1), id(2)]);
+    assert!(store
+        .first_members(tn, &fx.groups, &"no-such-group".into(), 3)
+        .await
+        .unwrap()
+        .is_empty());
 
     // Reads: one member's groups, and the groups holding a member, by an exact filter.
     let gs = store.groups_of(tn, &id(N / 2).into()).await.unwrap();

@@ -1373,6 +1373,31 @@ impl ResourceStore for PostgresStore {
         })
     }
 
+    async fn first_members(
+        &self,
+        tenant: &TenantId,
+        _rt: &ResourceDef,
+        group: &ResourceId,
+        limit: usize,
+    ) -> Result<Vec<Member>, StoreError> {
+        if group.as_str().contains('\0') {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT m.member_id, x.resource_type, x.display \
+             FROM scimkit_members m JOIN scimkit_resources x \
+             ON x.tenant = m.tenant AND x.id = m.member_id \
+             WHERE m.tenant = $1 AND m.group_id = $2 ORDER BY m.member_id LIMIT $3",
+        )
+        .bind(tenant.as_str())
+        .bind(group.as_str())
+        .bind(super::to_i64(limit as u64))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(|row| member_from_row(row, 0)).collect()
+    }
+
     async fn members(
         &self,
         tenant: &TenantId,

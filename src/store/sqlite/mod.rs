@@ -1123,6 +1123,17 @@ impl ResourceStore for SqliteStore {
         }
     }
 
+    async fn first_members(
+        &self,
+        tenant: &TenantId,
+        _rt: &ResourceDef,
+        group: &ResourceId,
+        limit: usize,
+    ) -> Result<Vec<Member>, StoreError> {
+        let mut conn = self.reader.acquire().await.map_err(be)?;
+        member_list(&mut conn, tenant, group.as_str(), 0, limit).await
+    }
+
     async fn members(
         &self,
         tenant: &TenantId,

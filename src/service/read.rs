@@ -1,0 +1,261 @@
+//! Reads: a resource by id, and lists and searches (RFC 7644 §3.4).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::IF_NONE_MATCH;
+use http::{Request, Response, StatusCode};
+use serde_json::Value;
+
+use super::query::parse_query;
+use super::render::{list_response, render, respond_resource};
+use super::request::{parse_tags, projection_from_query, Precondition};
+use super::response;
+use super::{Ctx, ScimService};
+use crate::error::ScimError;
+use crate::filter::{Filter, SortSpec};
+use crate::resource::{Projection, ResourceId};
+use crate::schema::{ResourceDef, SEARCH_REQUEST_SCHEMA};
+use crate::store::{apply_query, ListQuery, Pushdown, StoredResource};
+
+// ---------------------------------------------------------------------------------------------
+// Read
+
+pub(super) async fn get(
+    svc: &ScimService,
+    ctx: &Ctx,
+    def: &Arc<ResourceDef>,
+    id: &ResourceId,
+    request: &Request<Bytes>,
+) -> Result<Response<Bytes>, ScimError> {
+    let projection = projection_from_query(request)?;
+    let with_members = def.has_members() && projection.includes(def, "members");
+    let res = svc.store().get(ctx.id(), def, id, with_members).await?;
+    if let Some(v) = request.headers().get(IF_NONE_MATCH) {
+        let tags = parse_tags(v.to_str().unwrap_or(""))?;
+        let matched = match tags {
+            Precondition::Any => true,
+            Precondition::Tags(t) => t.contains(&res.version),
+        };
+        if matched {
+            return Ok(response::empty(
+                StatusCode::NOT_MODIFIED,
+                Some(&res.version.etag()),
+            ));
+        }
+    }
+    respond_resource(svc, ctx, def, res, &projection, StatusCode::OK).await
+}
+
+/// List and search parameters (RFC 7644 §3.4.2, §3.4.3).
+#[derive(Debug, Default)]
+pub(super) struct ListParams {
+    filter: Option<String>,
+    sort_by: Option<String>,
+    sort_order: Option<String>,
+    start_index: Option<i64>,
+    count: Option<i64>,
+    attributes: Option<String>,
+    excluded: Option<String>,
+}
+
+pub(super) fn parse_int(name: &str, v: &str) -> Result<i64, ScimError> {
+    let t = v.trim();
+    t.parse::<i64>().or_else(|_| {
+        // Out-of-range integers are clamped later: treat them as the extreme value.
+        if !t.is_empty()
+            && t.trim_start_matches('-')
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        {
+            Ok(if t.starts_with('-') {
+                i64::MIN
+            } else {
+                i64::MAX
+            })
+        } else {
+            Err(ScimError::InvalidValue(format!(
+                "`{name}` must be an integer, got `{}`",
+                crate::resource::truncate_for_detail(v)
+            )))
+        }
+    })
+}
+
+impl ListParams {
+    pub(crate) fn from_query(query: &str) -> Result<ListParams, ScimError> {
+        let q = parse_query(query)?;
+        let mut p = ListParams::default();
+        for (k, v) in q {
+            match k.to_ascii_lowercase().as_str() {
+                "filter" => p.filter = Some(v),
+                "sortby" => p.sort_by = Some(v),
+                "sortorder" => p.sort_order = Some(v),
+                "startindex" => p.start_index = Some(parse_int("startIndex", &v)?),
+                "count" => p.count = Some(parse_int("count", &v)?),
+                "attributes" => p.attributes = Some(v),
+                "excludedattributes" => p.excluded = Some(v),
+                // RFC 7644 leaves other parameters to the service provider; IdPs add their
+                // own (Entra's aadOptscim062020), so they are ignored.
+                _ => {}
+            }
+        }
+        Ok(p)
+    }
+
+    pub(crate) fn from_search_body(body: &Value) -> Result<ListParams, ScimError> {
+        let Value::Object(obj) = body else {
+            return Err(ScimError::InvalidSyntax(
+                "a SearchRequest must be a JSON object".to_owned(),
+            ));
+        };
+        let mut p = ListParams::default();
+        let mut schema_ok = false;
+        for (k, v) in obj {
+            let text = |v: &Value| -> Result<String, ScimError> {
+                match v {
+                    Value::String(s) => Ok(s.clone()),
+                    Value::Array(items) => items
+                        .iter()
+                        .map(|i| {
+                            i.as_str().map(str::to_owned).ok_or_else(|| {
+                                ScimError::InvalidValue(format!(
+                                    "`{k}` must be a string or an array of strings"
+                                ))
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                        .map(|v| v.join(",")),
+                    _ => Err(ScimError::InvalidValue(format!(
+                        "`{k}` must be a string or an array of strings"
+                    ))),
+                }
+            };
+            let int = |v: &Value| -> Result<i64, ScimError> {
+                match v {
+                    Value::Number(n) => n.as_i64().map_or_else(
+                        || {
+                            if n.as_u64().is_some() {
+                                Ok(i64::MAX)
+                            } else {
+                                Err(ScimError::InvalidValue(format!("`{k}` must be an integer")))
+                            }
+                        },
+                        Ok,
+                    ),
+                    Value::String(s) => parse_int(k, s),
+                    _ => Err(ScimError::InvalidValue(format!("`{k}` must be an integer"))),
+                }
+            };
+            match k.to_ascii_lowercase().as_str() {
+                "schemas" => {
+                    schema_ok = v.as_array().is_some_and(|a| {
+                        a.iter().any(|s| {
+                            s.as_str()
+                                .is_some_and(|s| s.eq_ignore_ascii_case(SEARCH_REQUEST_SCHEMA))
+                        })
+                    });
+                }
+                "filter" => p.filter = Some(text(v)?),
+                "sortby" => p.sort_by = Some(text(v)?),
+                "sortorder" => p.sort_order = Some(text(v)?),
+                "startindex" => p.start_index = Some(int(v)?),
+                "count" => p.count = Some(int(v)?),
+                "attributes" => p.attributes = Some(text(v)?),
+                "excludedattributes" => p.excluded = Some(text(v)?),
+                _ => {}
+            }
+        }
+        if !schema_ok {
+            return Err(ScimError::InvalidSyntax(format!(
+                "a SearchRequest must list `{SEARCH_REQUEST_SCHEMA}` in `schemas`"
+            )));
+        }
+        Ok(p)
+    }
+}
+
+/// Answers a list or search over one or more resource types.
+pub(super) async fn search(
+    svc: &ScimService,
+    ctx: &Ctx,
+    defs: &[Arc<ResourceDef>],
+    params: &ListParams,
+) -> Result<Response<Bytes>, ScimError> {
+    let limits = &ctx.tenant.settings.limits;
+    let strict = !ctx.tenant.settings.tolerances.ignore_unknown_attributes;
+    let filter = match &params.filter {
+        Some(f) => Some(Filter::parse_with_limits(
+            f,
+            limits.max_filter_length,
+            limits.max_filter_depth,
+        )?),
+        None => None,
+    };
+    let sort = match &params.sort_by {
+        Some(by) => Some(SortSpec::parse(by, params.sort_order.as_deref())?),
+        None => None,
+    };
+    let projection = Projection::parse(params.attributes.as_deref(), params.excluded.as_deref())?;
+    // RFC 7644 §3.4.2.4: startIndex below 1 is 1; a negative count is 0; the service caps
+    // count at its maximum page size.
+    let start_index = params.start_index.unwrap_or(1).max(1);
+    let start_index = usize::try_from(start_index).unwrap_or(usize::MAX);
+    let count = params
+        .count
+        .map_or(limits.max_page_size, |c| {
+            usize::try_from(c.max(0)).unwrap_or(usize::MAX)
+        })
+        .min(limits.max_page_size);
+
+    if let [def] = defs {
+        if let Some(f) = &filter {
+            f.compile(def, strict)?;
+        }
+        if let (Some(s), true) = (&sort, strict) {
+            s.validate(def)?;
+        }
+        let query = ListQuery {
+            filter: filter.clone(),
+            sort: sort.clone(),
+            start_index,
+            count,
+            include_members: def.has_members() && projection.includes(def, "members"),
+        };
+        let mut page = svc.store().list(ctx.id(), def, &query).await?;
+        if page.pushdown != Pushdown::Exact {
+            page = apply_query(def, &query, page.resources)?;
+        }
+        let mut out = Vec::with_capacity(page.resources.len());
+        for res in page.resources {
+            out.push(render(svc, ctx, def, res, &projection).await?);
+        }
+        return Ok(list_response(page.total_results, start_index, out));
+    }
+
+    // A search across resource types (POST /.search): each type answers the whole filter
+    // (attributes a type does not have match nothing there); results are grouped by type in
+    // registry order, each group sorted, then paged together.
+    let mut all: Vec<(Arc<ResourceDef>, StoredResource)> = Vec::new();
+    for def in defs {
+        let query = ListQuery {
+            filter: filter.clone(),
+            sort: sort.clone(),
+            start_index: 1,
+            count: usize::MAX,
+            include_members: def.has_members() && projection.includes(def, "members"),
+        };
+        let mut page = svc.store().list(ctx.id(), def, &query).await?;
+        if page.pushdown != Pushdown::Exact {
+            page = apply_query(def, &query, page.resources)?;
+        }
+        all.extend(page.resources.into_iter().map(|r| (Arc::clone(def), r)));
+    }
+    let total = all.len();
+    let window = crate::store::page_window(start_index, count, total);
+    let mut out = Vec::with_capacity(window.len());
+    for (def, res) in all.into_iter().skip(window.start).take(window.len()) {
+        out.push(render(svc, ctx, &def, res, &projection).await?);
+    }
+    Ok(list_response(total, start_index, out))
+}

@@ -1,0 +1,354 @@
+//! Writes: create, replace, patch and delete (RFC 7644 §3.3, §3.5, §3.6), with the
+//! optimistic-concurrency retry that keeps racing IdP calls from losing one another, and
+//! membership deltas that commute.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use serde_json::{json, Value};
+
+use super::render::respond_resource;
+use super::request::{projection_from_query, read_json, Precondition};
+use super::{Ctx, ScimService};
+use crate::error::ScimError;
+use crate::patch::{self, PatchRequest};
+use crate::resource::{
+    normalize_resource, MemberRef, MembershipDelta, ResourceId, UnknownMembers, WriteMode,
+};
+use crate::schema::{ResourceDef, Uniqueness};
+use crate::store::{NewDocument, StoreError, StoredResource, UniqueKey, UpdateKind, UpdateRequest};
+
+/// How many times a PATCH or PUT without `If-Match` re-reads and re-applies after losing a
+/// version race before it gives up with 412. Attempts are spaced by a jittered exponential
+/// pause (see [`retry_pause`]), so that writers racing on one resource spread out.
+pub(super) const MAX_WRITE_ATTEMPTS: u32 = 10;
+
+/// The pause before attempt `attempt + 1` (`attempt` >= 1): uniformly random up to
+/// 1 ms * 2^(attempt-1), at most 32 ms.
+pub(super) fn retry_pause(attempt: u32) -> std::time::Duration {
+    let ceiling_us: u64 = 1000u64 << attempt.saturating_sub(1).min(5);
+    let mut bytes = [0u8; 8];
+    let r = match getrandom::fill(&mut bytes) {
+        Ok(()) => u64::from_le_bytes(bytes),
+        Err(_) => ceiling_us / 2,
+    };
+    std::time::Duration::from_micros(r % (ceiling_us + 1))
+}
+
+/// The largest body accepted for a write to resources of type `def`: types with a
+/// membership relation take full member lists (see [`Limits::max_membership_payload_bytes`]).
+///
+/// [`Limits::max_membership_payload_bytes`]: crate::settings::Limits::max_membership_payload_bytes
+pub(super) fn write_payload_limit(ctx: &Ctx, def: &ResourceDef) -> usize {
+    let limits = &ctx.tenant.settings.limits;
+    if def.has_members() {
+        limits
+            .max_membership_payload_bytes
+            .max(limits.max_payload_bytes)
+    } else {
+        limits.max_payload_bytes
+    }
+}
+
+/// Reports the members a write skipped under the tolerance (they could never resolve: ids
+/// are issued here), so that the host's log shows what the identity provider sent.
+pub(super) fn report_skipped(ctx: &Ctx, def: &ResourceDef, res: &StoredResource) {
+    if res.skipped_members.is_empty() {
+        return;
+    }
+    let first: Vec<&str> = res
+        .skipped_members
+        .iter()
+        .take(5)
+        .map(ResourceId::as_str)
+        .collect();
+    tracing::info!(
+        target: "scimkit::provisioning",
+        tenant = %ctx.id(),
+        resource_type = def.name(),
+        id = %res.id,
+        skipped = res.skipped_members.len(),
+        first = ?first,
+        "skipped member ids that are not resources of the tenant"
+    );
+}
+
+/// What unknown members of a write do under the tenant's tolerances.
+pub(super) fn unknown_members_policy(ctx: &Ctx) -> UnknownMembers {
+    if ctx.tenant.settings.tolerances.ignore_unknown_members {
+        UnknownMembers::Skip
+    } else {
+        UnknownMembers::Reject
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Write
+
+/// The uniqueness keys of a normalised document: every single-valued attribute with
+/// `uniqueness` server or global (case-folded unless caseExact), and Group `displayName` when
+/// the tenant asks for it.
+pub(super) fn unique_keys(ctx: &Ctx, def: &ResourceDef, doc: &Value) -> Vec<UniqueKey> {
+    let mut keys = Vec::new();
+    let key_of = |attr: &crate::schema::AttributeDef, v: Option<&Value>| -> Option<UniqueKey> {
+        let s = v?.as_str()?;
+        let value = if attr.case_exact {
+            s.to_owned()
+        } else {
+            s.to_lowercase()
+        };
+        Some(UniqueKey::new(attr.name.clone(), value))
+    };
+    for attr in &def.core().attributes {
+        let wanted = (attr.uniqueness != Uniqueness::None && !attr.multi_valued)
+            || (ctx.tenant.settings.unique_group_display_name
+                && def.has_members()
+                && attr.name == "displayName");
+        if wanted {
+            keys.extend(key_of(attr, doc.get(&attr.name)));
+        }
+    }
+    for (schema, _) in def.extensions() {
+        for attr in &schema.attributes {
+            if attr.uniqueness != Uniqueness::None && !attr.multi_valued {
+                let v = doc.get(&schema.id).and_then(|e| e.get(&attr.name));
+                if let Some(mut k) = key_of(attr, v) {
+                    k.attribute = format!("{}:{}", schema.id, attr.name);
+                    keys.push(k);
+                }
+            }
+        }
+    }
+    keys
+}
+
+/// Splits a normalised document into what the store keeps as the document and the members
+/// it keeps as a relation. Passwords are dropped: scimkit never stores them (IdPs send
+/// random placeholders; `changePassword` is not supported).
+pub(super) fn split_document(
+    def: &ResourceDef,
+    mut doc: Value,
+) -> Result<(Value, Option<Vec<MemberRef>>), ScimError> {
+    let Some(obj) = doc.as_object_mut() else {
+        return Ok((doc, None));
+    };
+    obj.shift_remove("password");
+    if !def.has_members() {
+        return Ok((doc, None));
+    }
+    let members = match obj.shift_remove("members") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => member_refs(&items)?,
+        Some(_) => Vec::new(),
+    };
+    Ok((doc, Some(members)))
+}
+
+pub(super) fn member_refs(items: &[Value]) -> Result<Vec<MemberRef>, ScimError> {
+    let mut out = Vec::with_capacity(items.len());
+    for (i, m) in items.iter().enumerate() {
+        let value = m
+            .get("value")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ScimError::InvalidValue(format!("`members[{i}].value` is required")))?;
+        out.push(MemberRef {
+            value: ResourceId::new(value),
+            resource_type: m.get("type").and_then(Value::as_str).map(str::to_owned),
+        });
+    }
+    Ok(out)
+}
+
+pub(super) async fn create_resource(
+    svc: &ScimService,
+    ctx: &Ctx,
+    def: &Arc<ResourceDef>,
+    body: &Value,
+) -> Result<StoredResource, ScimError> {
+    let doc = normalize_resource(def, body, &ctx.tenant.settings, WriteMode::Create)?;
+    let (doc, members) = split_document(def, doc)?;
+    let unique_keys = unique_keys(ctx, def, &doc);
+    let req = crate::store::CreateRequest {
+        id: ResourceId::generate(),
+        doc,
+        unique_keys,
+        members: members.unwrap_or_default(),
+        unknown_members: unknown_members_policy(ctx),
+        now: svc.inner.clock.now(),
+    };
+    let res = svc.store().create(ctx.id(), def, req).await?;
+    report_skipped(ctx, def, &res);
+    Ok(res)
+}
+
+pub(super) async fn create(
+    svc: &ScimService,
+    ctx: &Ctx,
+    def: &Arc<ResourceDef>,
+    request: &Request<Bytes>,
+) -> Result<Response<Bytes>, ScimError> {
+    let body = read_json(request, write_payload_limit(ctx, def))?;
+    let projection = projection_from_query(request)?;
+    let res = create_resource(svc, ctx, def, &body).await?;
+    respond_resource(svc, ctx, def, res, &projection, StatusCode::CREATED).await
+}
+
+pub(super) async fn replace(
+    svc: &ScimService,
+    ctx: &Ctx,
+    def: &Arc<ResourceDef>,
+    id: &ResourceId,
+    body: &Value,
+    precondition: Option<Precondition>,
+) -> Result<StoredResource, ScimError> {
+    let mut attempt = 0;
+    loop {
+        let current = svc.store().get(ctx.id(), def, id, false).await?;
+        if let Some(p) = &precondition {
+            p.check(current.version)?;
+        }
+        let doc = normalize_resource(
+            def,
+            body,
+            &ctx.tenant.settings,
+            WriteMode::Replace {
+                existing: &current.doc,
+            },
+        )?;
+        let (doc, members) = split_document(def, doc)?;
+        let unique_keys = unique_keys(ctx, def, &doc);
+        let req = UpdateRequest {
+            expected_version: Some(current.version),
+            document: Some(NewDocument { doc, unique_keys }),
+            // RFC 7644 §3.5.1: PUT replaces the whole resource, membership included; the
+            // store computes the set difference against the stored members.
+            members: members.map(|add| MembershipDelta {
+                clear: true,
+                add,
+                remove: Vec::new(),
+                unknown: unknown_members_policy(ctx),
+            }),
+            kind: UpdateKind::Replace,
+            now: svc.inner.clock.now(),
+        };
+        match svc.store().update(ctx.id(), def, id, req).await {
+            Err(StoreError::VersionMismatch { .. }) if precondition.is_none() => {
+                attempt += 1;
+                after_lost_race(svc, attempt).await?;
+            }
+            other => {
+                let res = other?;
+                report_skipped(ctx, def, &res);
+                return Ok(res);
+            }
+        }
+    }
+}
+
+/// After losing version race number `attempt`: gives up with 412 when the attempts are used
+/// up, else pauses before the next one.
+pub(super) async fn after_lost_race(svc: &ScimService, attempt: u32) -> Result<(), ScimError> {
+    if attempt >= MAX_WRITE_ATTEMPTS {
+        return Err(ScimError::PreconditionFailed(
+            "the resource kept changing concurrently; retry the request".to_owned(),
+        ));
+    }
+    svc.inner.retry_pause.pause(retry_pause(attempt)).await;
+    Ok(())
+}
+
+pub(super) async fn patch(
+    svc: &ScimService,
+    ctx: &Ctx,
+    def: &Arc<ResourceDef>,
+    id: &ResourceId,
+    body: &Value,
+    precondition: Option<Precondition>,
+) -> Result<StoredResource, ScimError> {
+    let settings = &ctx.tenant.settings;
+    let request = PatchRequest::from_json(body, settings)?;
+    let needs_members = def.has_members() && request.needs_members(def);
+    let mut attempt = 0;
+    loop {
+        let mut current = svc.store().get(ctx.id(), def, id, needs_members).await?;
+        if let Some(p) = &precondition {
+            p.check(current.version)?;
+        }
+        // The engine patches our own copy in place (restoring it exactly on error), so the
+        // stored document is copied once per attempt and nothing else is.
+        let mut doc = current.doc.clone();
+        if let (Some(members), Some(obj)) = (current.members.take(), doc.as_object_mut()) {
+            let list: Vec<Value> = members
+                .into_iter()
+                .map(|m| json!({"value": m.value.into_string(), "type": m.resource_type}))
+                .collect();
+            obj.insert("members".into(), Value::Array(list));
+        }
+        let effect = patch::apply_in_place(def, &mut doc, &request, settings)?;
+        let delta = effect.members.filter(|d| !d.is_empty());
+        if !effect.changed && delta.is_none() {
+            return Ok(current);
+        }
+        let (new_doc, _) = split_document(def, doc)?;
+        let document = if new_doc == current.doc {
+            None
+        } else {
+            let unique_keys = unique_keys(ctx, def, &new_doc);
+            Some(NewDocument {
+                doc: new_doc,
+                unique_keys,
+            })
+        };
+        if document.is_none() && delta.is_none() {
+            return Ok(current);
+        }
+        // Membership changes commute: a delta that did not depend on the member list read
+        // above, with no attribute change and no If-Match, is applied by the store as set
+        // operations with no version precondition, so concurrent IdP calls adding and
+        // removing different members never fail and never lose one another.
+        let commutes = precondition.is_none() && document.is_none() && !needs_members;
+        let req = UpdateRequest {
+            expected_version: (!commutes).then_some(current.version),
+            document,
+            members: delta,
+            kind: UpdateKind::Patch,
+            now: svc.inner.clock.now(),
+        };
+        match svc.store().update(ctx.id(), def, id, req).await {
+            // A concurrent writer got in between: re-read and re-apply, so that two IdP
+            // calls racing on one resource both land (RFC 7644 §3.5.2 is silent; losing an
+            // update would be worse).
+            Err(StoreError::VersionMismatch { .. }) if precondition.is_none() => {
+                attempt += 1;
+                after_lost_race(svc, attempt).await?;
+            }
+            other => {
+                let res = other?;
+                report_skipped(ctx, def, &res);
+                return Ok(res);
+            }
+        }
+    }
+}
+
+pub(super) async fn delete(
+    svc: &ScimService,
+    ctx: &Ctx,
+    def: &Arc<ResourceDef>,
+    id: &ResourceId,
+    precondition: Option<Precondition>,
+) -> Result<(), ScimError> {
+    let expected = match &precondition {
+        None => None,
+        Some(p) => {
+            let current = svc.store().get(ctx.id(), def, id, false).await?;
+            p.check(current.version)?;
+            Some(current.version)
+        }
+    };
+    svc.store()
+        .delete(ctx.id(), def, id, expected, svc.inner.clock.now())
+        .await?;
+    Ok(())
+}
