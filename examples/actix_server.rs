@@ -20,7 +20,7 @@ use std::time::Instant;
 use actix_web::{web, App as ActixApp, HttpRequest, HttpResponse, HttpServer};
 use bytes::Bytes;
 use scimkit::service::{ScimService, SCIM_CONTENT_TYPE};
-use scimkit::{Limits, ScimError};
+use scimkit::ScimError;
 
 use common::app::App;
 use common::cli::{Cli, Command, USAGE};
@@ -32,11 +32,11 @@ async fn scim(
     payload: web::Payload,
 ) -> HttpResponse {
     let started = Instant::now();
-    let limits = Limits::default();
-    let cap = limits
-        .max_payload_bytes
-        .max(limits.bulk_max_payload_bytes)
-        .max(limits.max_membership_payload_bytes);
+    // The service says how large a body this request may carry (groups take full member
+    // lists, everything else far less); nothing more is buffered.
+    let cap = service
+        .body_limit(request.method().as_str(), request.path())
+        .await;
     let declared: Option<usize> = request
         .headers()
         .get("content-length")

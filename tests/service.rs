@@ -872,8 +872,8 @@ async fn membership_writes_never_read_the_member_list() {
     assert_eq!(calls.gets_with_members, 0, "{calls:?}");
     assert_eq!(calls.member_pages, 0, "{calls:?}");
     assert_eq!(
-        calls.first_members, 2,
-        "the head of the list only: {calls:?}"
+        calls.short_member_lists, 2,
+        "a bounded read only: {calls:?}"
     );
     assert_eq!(calls.lists, 0, "{calls:?}");
     assert_eq!(
@@ -895,7 +895,7 @@ async fn membership_writes_never_read_the_member_list() {
     assert_eq!(r.body["displayName"], "Everyone");
     assert!(r.body.get("members").is_none(), "{}", r.body);
     assert_eq!(counter.calls().gets_with_members, 0);
-    assert_eq!(counter.calls().first_members, 2);
+    assert_eq!(counter.calls().short_member_lists, 2);
     let r = h
         .call(
             Method::PATCH,
@@ -943,7 +943,11 @@ async fn membership_writes_never_read_the_member_list() {
     assert_eq!(member_ids(&r.body), expected);
     let calls = counter.calls();
     assert_eq!(calls.gets_with_members, 0, "{calls:?}");
-    assert_eq!(calls.member_pages + calls.first_members, 0, "{calls:?}");
+    assert_eq!(
+        calls.member_pages + calls.short_member_lists,
+        0,
+        "{calls:?}"
+    );
     let r = h.call(Method::GET, &path, None).await;
     assert_eq!(member_ids(&r.body), expected);
 
@@ -1144,6 +1148,57 @@ async fn membership_writes_have_their_own_body_limit() {
     user["title"] = json!("x".repeat(limits.max_payload_bytes));
     let r = h.call(Method::POST, "/Users", Some(user)).await;
     r.assert_error(413, None);
+
+    // What an adapter may buffer, per request head.
+    let cases = [
+        (
+            "POST",
+            "/scim/v2/acme/Groups",
+            limits.max_membership_payload_bytes,
+        ),
+        (
+            "PUT",
+            "/scim/v2/acme/Groups/g1",
+            limits.max_membership_payload_bytes,
+        ),
+        (
+            "PATCH",
+            "/scim/v2/acme/Groups/g1",
+            limits.max_membership_payload_bytes,
+        ),
+        ("GET", "/scim/v2/acme/Groups", limits.max_payload_bytes),
+        ("POST", "/scim/v2/acme/Users", limits.max_payload_bytes),
+        (
+            "POST",
+            "/scim/v2/acme/Groups/.search",
+            limits.max_payload_bytes,
+        ),
+        ("POST", "/scim/v2/acme/Bulk", limits.bulk_max_payload_bytes),
+        (
+            "POST",
+            "/scim/v2/nobody/Groups",
+            limits.max_membership_payload_bytes,
+        ),
+        ("POST", "/elsewhere/Groups", limits.max_payload_bytes),
+    ];
+    for (method, path, expected) in cases {
+        assert_eq!(
+            h.service.body_limit(method, path).await,
+            expected,
+            "{method} {path}"
+        );
+    }
+    let mut settings = scimkit::Settings::default();
+    settings.limits.max_membership_payload_bytes = 4 << 20;
+    let small = Harness::with_settings(settings).await;
+    assert_eq!(
+        small
+            .service
+            .body_limit("PATCH", "/scim/v2/acme/Groups/g1")
+            .await,
+        4 << 20,
+        "the tenant's own limit"
+    );
 }
 
 // ---- bulk -------------------------------------------------------------------------------

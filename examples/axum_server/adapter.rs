@@ -9,21 +9,15 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use scimkit::service::{ScimService, SCIM_CONTENT_TYPE};
-use scimkit::{Limits, ScimError};
-
-/// The largest body read into memory. The service enforces each tenant's own (smaller or
-/// equal) limits with the right SCIM error; this cap only keeps a client from making the
-/// adapter buffer an unbounded body.
-pub fn body_cap() -> usize {
-    let l = Limits::default();
-    l.max_payload_bytes
-        .max(l.bulk_max_payload_bytes)
-        .max(l.max_membership_payload_bytes)
-}
+use scimkit::ScimError;
 
 /// Serves every request that reaches it as SCIM (mount it as the router's fallback).
 pub async fn scim(State(service): State<ScimService>, request: Request) -> Response {
-    let cap = body_cap();
+    // The service says how large a body this request may carry (groups take full member
+    // lists, everything else far less); nothing more is buffered.
+    let cap = service
+        .body_limit(request.method().as_str(), request.uri().path())
+        .await;
     if declared_length(request.headers()).is_some_and(|n| n > cap) {
         // Refuse before reading: the client learns at once instead of after uploading.
         return error_response(&too_large(cap));

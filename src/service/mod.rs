@@ -316,6 +316,55 @@ impl ScimService {
         &self.inner.tenants
     }
 
+    /// The largest body a request with this method and path may carry, so that an adapter
+    /// buffers no more than that: the tenant's `max_membership_payload_bytes` for a write
+    /// (`POST`, `PUT`, `PATCH`) to a resource type with members, `bulk_max_payload_bytes` for
+    /// `/Bulk`, and `max_payload_bytes` for everything else (see
+    /// [`Limits`](crate::settings::Limits); default limits for an unknown tenant). One tenant
+    /// read. The service checks the limit again when it handles the request (413).
+    ///
+    /// The method is a string so that adapters on any version of the `http` crate can pass
+    /// theirs (`request.method().as_str()`).
+    pub async fn body_limit(&self, method: &str, path: &str) -> usize {
+        let limits_of = |settings: Option<&crate::settings::Settings>| {
+            settings.map_or_else(crate::settings::Limits::default, |s| s.limits)
+        };
+        let Some(rest) = path
+            .strip_prefix(self.inner.mount.as_str())
+            .filter(|r| r.is_empty() || r.starts_with('/'))
+        else {
+            return limits_of(None).max_payload_bytes;
+        };
+        let mut segments = rest.split('/').filter(|s| !s.is_empty());
+        let tenant = match segments.next().and_then(|t| TenantId::new(t).ok()) {
+            Some(id) => self.inner.tenants.get_tenant(&id).await.ok().flatten(),
+            None => None,
+        };
+        let limits = limits_of(tenant.as_ref().map(|t| &t.settings));
+        let endpoint = segments.next().unwrap_or("");
+        let id = segments.next();
+        let writes = match (method, id) {
+            ("POST", None) => true,
+            ("PUT" | "PATCH", Some(id)) => id != ".search" && segments.next().is_none(),
+            _ => false,
+        };
+        if endpoint == "Bulk" {
+            return limits.bulk_max_payload_bytes;
+        }
+        let members = self
+            .inner
+            .registry
+            .resource_type_by_endpoint(&format!("/{endpoint}"))
+            .is_some_and(|d| d.has_members());
+        if writes && members {
+            limits
+                .max_membership_payload_bytes
+                .max(limits.max_payload_bytes)
+        } else {
+            limits.max_payload_bytes
+        }
+    }
+
     /// Serves one request. Never fails: every error becomes an RFC 7644 §3.12 error response.
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
         match self.dispatch(request).await {

@@ -181,14 +181,15 @@ pub(super) async fn resource_endpoint(
             {
                 // The entire resource (RFC 7644 §3.5.2) while the member list is short; a
                 // longer one is left out, so that the answer stays bounded.
-                let cap = settings.limits.max_members_in_patch_answer;
-                let head = svc
+                res.members = svc
                     .store()
-                    .first_members(ctx.id(), def, &res.id, cap.saturating_add(1))
+                    .members_if_at_most(
+                        ctx.id(),
+                        def,
+                        &res.id,
+                        settings.limits.max_members_in_patch_answer,
+                    )
                     .await?;
-                if head.len() <= cap {
-                    res.members = Some(head);
-                }
             }
             respond_resource(svc, ctx, def, res, &projection, StatusCode::OK).await
         }

@@ -875,6 +875,23 @@ impl ResourceStore for MemoryStore {
         list_in(&data, ti, rt, query)
     }
 
+    async fn members_if_at_most(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        group: &ResourceId,
+        max: usize,
+    ) -> Result<Option<Vec<Member>>, StoreError> {
+        let Some(t) = self.tenant(tenant) else {
+            return Ok(None);
+        };
+        let data = read(&t);
+        let Ok(rec) = data.get(rt, group) else {
+            return Ok(None);
+        };
+        Ok((rec.members.len() <= max).then(|| data.member_list(rec)))
+    }
+
     async fn members(
         &self,
         tenant: &TenantId,

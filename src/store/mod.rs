@@ -428,20 +428,21 @@ pub trait ResourceStore: Send + Sync {
         count: usize,
     ) -> Result<MemberPage, StoreError>;
 
-    /// Up to `limit` members of a group, ordered by member id, without counting the others:
-    /// for answers that carry a group's member list only when it is short. An unknown group
-    /// gives an empty list. The default reads a page with [`members`](Self::members); a
-    /// store whose count is not free overrides it.
-    async fn first_members(
+    /// The members of a group, ordered by member id, when it has at most `max` of them;
+    /// `None` when it has more (or is unknown). For answers that carry a member list only
+    /// when it is short: the cost is bounded by `max`, whatever the group's size. The
+    /// default reads a page with [`members`](Self::members); a store whose count is not
+    /// free overrides it.
+    async fn members_if_at_most(
         &self,
         tenant: &TenantId,
         rt: &ResourceDef,
         group: &ResourceId,
-        limit: usize,
-    ) -> Result<Vec<Member>, StoreError> {
-        match self.members(tenant, rt, group, 1, limit).await {
-            Ok(page) => Ok(page.members),
-            Err(StoreError::NotFound { .. }) => Ok(Vec::new()),
+        max: usize,
+    ) -> Result<Option<Vec<Member>>, StoreError> {
+        match self.members(tenant, rt, group, 1, max).await {
+            Ok(page) if page.total_results <= max => Ok(Some(page.members)),
+            Ok(_) | Err(StoreError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }

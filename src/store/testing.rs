@@ -104,8 +104,8 @@ pub struct StoreCalls {
     pub lists_with_members: usize,
     /// `members` calls (pages of a member list, counted).
     pub member_pages: usize,
-    /// `first_members` calls (a bounded head of a member list, not counted).
-    pub first_members: usize,
+    /// `members_if_at_most` calls (a member list read only when it is short).
+    pub short_member_lists: usize,
     /// `groups_of` calls.
     pub groups_of: usize,
     /// Every other call.
@@ -234,15 +234,15 @@ impl ResourceStore for CountingStore {
             .await
     }
 
-    async fn first_members(
+    async fn members_if_at_most(
         &self,
         tenant: &TenantId,
         rt: &ResourceDef,
         group: &ResourceId,
-        limit: usize,
-    ) -> Result<Vec<super::Member>, StoreError> {
-        self.count(|c| c.first_members += 1);
-        self.inner.first_members(tenant, rt, group, limit).await
+        max: usize,
+    ) -> Result<Option<Vec<super::Member>>, StoreError> {
+        self.count(|c| c.short_member_lists += 1);
+        self.inner.members_if_at_most(tenant, rt, group, max).await
     }
 
     async fn groups_of(
@@ -2241,14 +2241,47 @@ pub async fn check_membership_at_scale(store: &dyn ResourceStore, fx: &Fixture) 
         .await
         .unwrap();
 
-    // The head of the list, without counting the rest.
-    let head = store.first_members(tn, &fx.groups, &huge, 3).await.unwrap();
-    assert_eq!(ids_of_page(&head), [id(0), id(1), id(2)]);
+    // A short list is read, a long one is not.
     assert!(store
-        .first_members(tn, &fx.groups, &"no-such-group".into(), 3)
+        .members_if_at_most(tn, &fx.groups, &huge, 1000)
         .await
         .unwrap()
-        .is_empty());
+        .is_none());
+    assert!(store
+        .members_if_at_most(tn, &fx.groups, &"no-such-group".into(), 3)
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .create(
+            tn,
+            &fx.groups,
+            group_request("pair", "Pair", &[&id(1), &id(0)], t0),
+        )
+        .await
+        .unwrap();
+    let pair = store
+        .members_if_at_most(tn, &fx.groups, &"pair".into(), 2)
+        .await
+        .unwrap()
+        .expect("two members are at most two");
+    assert_eq!(ids_of_page(&pair), [id(0), id(1)]);
+    assert!(store
+        .members_if_at_most(tn, &fx.groups, &"pair".into(), 1)
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .create(tn, &fx.groups, group_request("none", "None", &[], t0))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .members_if_at_most(tn, &fx.groups, &"none".into(), 1)
+            .await
+            .unwrap(),
+        Some(Vec::new())
+    );
 
     // Reads: one member's groups, and the groups holding a member, by an exact filter.
     let gs = store.groups_of(tn, &id(N / 2).into()).await.unwrap();

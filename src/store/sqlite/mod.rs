@@ -1123,15 +1123,37 @@ impl ResourceStore for SqliteStore {
         }
     }
 
-    async fn first_members(
+    async fn members_if_at_most(
         &self,
         tenant: &TenantId,
-        _rt: &ResourceDef,
+        rt: &ResourceDef,
         group: &ResourceId,
-        limit: usize,
-    ) -> Result<Vec<Member>, StoreError> {
+        max: usize,
+    ) -> Result<Option<Vec<Member>>, StoreError> {
         let mut conn = self.reader.acquire().await.map_err(be)?;
-        member_list(&mut conn, tenant, group.as_str(), 0, limit).await
+        let found = current(&mut conn, tenant, group.as_str())
+            .await?
+            .filter(|c| c.rt == rt.name());
+        if found.is_none() {
+            return Ok(None);
+        }
+        // Is there a member past `max`? An index-only probe of at most `max` entries.
+        let more = sqlx::query(
+            "SELECT 1 FROM members WHERE tenant = ?1 AND group_id = ?2 \
+             ORDER BY member_id LIMIT 1 OFFSET ?3",
+        )
+        .bind(tenant.as_str())
+        .bind(group.as_str())
+        .bind(i64::try_from(max).unwrap_or(i64::MAX))
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(be)?;
+        if more.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(
+            member_list(&mut conn, tenant, group.as_str(), 0, max).await?,
+        ))
     }
 
     async fn members(
