@@ -2282,6 +2282,12 @@ pub async fn check_membership_at_scale(store: &dyn ResourceStore, fx: &Fixture) 
             .unwrap(),
         Some(Vec::new())
     );
+    for g in ["pair", "none"] {
+        store
+            .delete(tn, &fx.groups, &g.into(), None, t0)
+            .await
+            .unwrap();
+    }
 
     // Reads: one member's groups, and the groups holding a member, by an exact filter.
     let gs = store.groups_of(tn, &id(N / 2).into()).await.unwrap();
