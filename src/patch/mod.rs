@@ -3,7 +3,7 @@
 //!
 //! A service parses the body once with [`PatchRequest::from_json`], loads the stored document
 //! (with the group's `members` only when [`PatchRequest::needs_members`] says so), calls
-//! [`apply`] and writes [`PatchOutcome::document`] plus the [`MembershipDelta`], if any.
+//! [`apply`] and writes [`PatchOutcome::document`] plus the [`MembershipDelta`](crate::resource::MembershipDelta), if any.
 //! A caller that owns its copy of the document (a store read) can use [`apply_in_place`]
 //! instead and skip a deep copy; it is just as atomic.
 //!

@@ -46,12 +46,12 @@ impl MemberRef {
 /// itself.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum UnknownMembers {
-    /// Fail the write with [`StoreError::InvalidMember`] naming the first such id (in request
+    /// Fail the write with [`StoreError::InvalidMember`](crate::store::StoreError::InvalidMember) naming the first such id (in request
     /// order); nothing is changed.
     #[default]
     Reject,
     /// Skip such ids and apply the rest; the write reports them in
-    /// [`StoredResource::skipped_members`].
+    /// [`StoredResource::skipped_members`](crate::store::StoredResource::skipped_members).
     Skip,
 }
 

@@ -56,6 +56,7 @@ use crate::tenant::TenantId;
 ///         doc: json!({"userName": "BJensen", "active": true}),
 ///         unique_keys: vec![UniqueKey::new("userName", "bjensen")],
 ///         members: vec![],
+///         unknown_members: Default::default(),
 ///         now: Utc::now(),
 ///     })
 ///     .await?;

@@ -133,6 +133,7 @@ impl SqliteOptions {
 ///         doc: json!({"userName": "BJensen", "active": true}),
 ///         unique_keys: vec![UniqueKey::new("userName", "bjensen")],
 ///         members: vec![],
+///         unknown_members: Default::default(),
 ///         now: Utc::now(),
 ///     })
 ///     .await?;
