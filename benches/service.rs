@@ -19,9 +19,10 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::Request;
 use scimkit::auth::Tenants;
+use scimkit::resource::UniqueKey;
 use scimkit::resource::UnknownMembers;
 use scimkit::service::ScimService;
-use scimkit::store::{CreateRequest, MemoryStore, ResourceStore, UniqueKey};
+use scimkit::store::{CreateRequest, MemoryStore, ResourceStore};
 use scimkit::{ResourceId, SchemaRegistry, Settings, TenantId};
 use serde_json::json;
 

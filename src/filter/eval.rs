@@ -271,14 +271,15 @@ fn str_test(op: CompareOp, s: &str, needle: &str, case_exact: bool, ascii: bool)
             ),
         };
     }
-    // Unicode case folding: both sides lower-cased (the needle was at compile time).
-    let folded = s.to_lowercase();
+    // Unicode case folding: both sides folded (the needle was at compile time).
+    let folded_text = super::fold::fold_case(s);
+    let folded: &str = &folded_text;
     match op {
         CompareOp::Eq => folded == needle,
         CompareOp::Co => folded.contains(needle),
         CompareOp::Sw => folded.starts_with(needle),
         CompareOp::Ew => folded.ends_with(needle),
-        _ => op_holds(op, folded.as_str().cmp(needle)),
+        _ => op_holds(op, folded.cmp(needle)),
     }
 }
 
@@ -548,10 +549,8 @@ impl Compiler {
                 let case_exact = def.case_exact || binary;
                 let needle: Box<str> = if case_exact {
                     text.into()
-                } else if text.is_ascii() {
-                    text.to_ascii_lowercase().into()
                 } else {
-                    text.to_lowercase().into()
+                    super::fold::fold_case(&text).into()
                 };
                 leaf(
                     keys,

@@ -45,6 +45,7 @@
 
 mod ast;
 mod eval;
+mod fold;
 mod parse;
 mod sort;
 
@@ -54,6 +55,7 @@ pub(crate) use eval::parse_date_time;
 pub use eval::{CompileOptions, CompiledFilter};
 #[cfg(feature = "sqlite")]
 pub(crate) use eval::{Node, Test};
+pub use fold::{fold_case, fold_case_owned, fold_strings};
 pub use parse::{MAX_NESTING, MAX_TREE_DEPTH};
 pub use sort::{compare_resources, sort_resources};
 

@@ -9,6 +9,7 @@
 //! - Sorting is stable: equal keys keep their input order, so paging stays deterministic when
 //!   the input order is.
 
+use super::fold::fold_case;
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
@@ -231,20 +232,6 @@ fn type_rank(v: &Value) -> u8 {
         Value::String(_) => 3,
         Value::Array(_) => 4,
         Value::Object(_) => 5,
-    }
-}
-
-/// Lower-cases for case-insensitive collation (the same folding the filter evaluator uses),
-/// borrowing when there is nothing to fold.
-fn fold_case(s: &str) -> Cow<'_, str> {
-    if s.is_ascii() {
-        if s.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(s.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(s)
-        }
-    } else {
-        Cow::Owned(s.to_lowercase())
     }
 }
 

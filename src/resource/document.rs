@@ -571,7 +571,7 @@ fn same_value(def: &AttributeDef, a: &Value, b: &Value) -> bool {
             if def.case_exact {
                 x == y
             } else {
-                x.to_lowercase() == y.to_lowercase()
+                crate::filter::fold_case(x) == crate::filter::fold_case(y)
             }
         }
         (Value::Array(xs), Value::Array(ys)) => {

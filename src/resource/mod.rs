@@ -8,6 +8,7 @@ mod membership;
 mod projection;
 mod typed;
 mod value;
+mod write;
 
 pub use document::{normalize_resource, WriteMode};
 pub(crate) use ids::{shorten, truncate_for_detail};
@@ -22,6 +23,8 @@ pub use typed::{
 };
 pub(crate) use value::json_type_name;
 pub use value::normalize_value;
+pub use write::UniqueKey;
+pub(crate) use write::{split_members, unique_keys};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

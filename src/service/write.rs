@@ -14,10 +14,11 @@ use super::{Ctx, ScimService};
 use crate::error::ScimError;
 use crate::patch::{self, PatchRequest};
 use crate::resource::{
-    normalize_resource, MemberRef, MembershipDelta, ResourceId, UnknownMembers, WriteMode,
+    normalize_resource, split_members, unique_keys, MembershipDelta, ResourceId, UnknownMembers,
+    WriteMode,
 };
-use crate::schema::{ResourceDef, Uniqueness};
-use crate::store::{NewDocument, StoreError, StoredResource, UniqueKey, UpdateKind, UpdateRequest};
+use crate::schema::ResourceDef;
+use crate::store::{NewDocument, StoreError, StoredResource, UpdateKind, UpdateRequest};
 
 /// How many times a PATCH or PUT without `If-Match` re-reads and re-applies after losing a
 /// version race before it gives up with 412. Attempts are spaced by a jittered exponential
@@ -86,80 +87,6 @@ pub(super) fn unknown_members_policy(ctx: &Ctx) -> UnknownMembers {
 // ---------------------------------------------------------------------------------------------
 // Write
 
-/// The uniqueness keys of a normalised document: every single-valued attribute with
-/// `uniqueness` server or global (case-folded unless caseExact), and Group `displayName` when
-/// the tenant asks for it.
-pub(super) fn unique_keys(ctx: &Ctx, def: &ResourceDef, doc: &Value) -> Vec<UniqueKey> {
-    let mut keys = Vec::new();
-    let key_of = |attr: &crate::schema::AttributeDef, v: Option<&Value>| -> Option<UniqueKey> {
-        let s = v?.as_str()?;
-        let value = if attr.case_exact {
-            s.to_owned()
-        } else {
-            s.to_lowercase()
-        };
-        Some(UniqueKey::new(attr.name.clone(), value))
-    };
-    for attr in &def.core().attributes {
-        let wanted = (attr.uniqueness != Uniqueness::None && !attr.multi_valued)
-            || (ctx.tenant.settings.unique_group_display_name
-                && def.has_members()
-                && attr.name == "displayName");
-        if wanted {
-            keys.extend(key_of(attr, doc.get(&attr.name)));
-        }
-    }
-    for (schema, _) in def.extensions() {
-        for attr in &schema.attributes {
-            if attr.uniqueness != Uniqueness::None && !attr.multi_valued {
-                let v = doc.get(&schema.id).and_then(|e| e.get(&attr.name));
-                if let Some(mut k) = key_of(attr, v) {
-                    k.attribute = format!("{}:{}", schema.id, attr.name);
-                    keys.push(k);
-                }
-            }
-        }
-    }
-    keys
-}
-
-/// Splits a normalised document into what the store keeps as the document and the members
-/// it keeps as a relation. Passwords are dropped: scimkit never stores them (IdPs send
-/// random placeholders; `changePassword` is not supported).
-pub(super) fn split_document(
-    def: &ResourceDef,
-    mut doc: Value,
-) -> Result<(Value, Option<Vec<MemberRef>>), ScimError> {
-    let Some(obj) = doc.as_object_mut() else {
-        return Ok((doc, None));
-    };
-    obj.shift_remove("password");
-    if !def.has_members() {
-        return Ok((doc, None));
-    }
-    let members = match obj.shift_remove("members") {
-        None => Vec::new(),
-        Some(Value::Array(items)) => member_refs(&items)?,
-        Some(_) => Vec::new(),
-    };
-    Ok((doc, Some(members)))
-}
-
-pub(super) fn member_refs(items: &[Value]) -> Result<Vec<MemberRef>, ScimError> {
-    let mut out = Vec::with_capacity(items.len());
-    for (i, m) in items.iter().enumerate() {
-        let value = m
-            .get("value")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ScimError::InvalidValue(format!("`members[{i}].value` is required")))?;
-        out.push(MemberRef {
-            value: ResourceId::new(value),
-            resource_type: m.get("type").and_then(Value::as_str).map(str::to_owned),
-        });
-    }
-    Ok(out)
-}
-
 pub(super) async fn create_resource(
     svc: &ScimService,
     ctx: &Ctx,
@@ -167,8 +94,8 @@ pub(super) async fn create_resource(
     body: &Value,
 ) -> Result<StoredResource, ScimError> {
     let doc = normalize_resource(def, body, &ctx.tenant.settings, WriteMode::Create)?;
-    let (doc, members) = split_document(def, doc)?;
-    let unique_keys = unique_keys(ctx, def, &doc);
+    let (doc, members) = split_members(def, doc)?;
+    let unique_keys = unique_keys(def, &doc, ctx.tenant.settings.unique_group_display_name);
     let req = crate::store::CreateRequest {
         id: ResourceId::generate(),
         doc,
@@ -216,8 +143,8 @@ pub(super) async fn replace(
                 existing: &current.doc,
             },
         )?;
-        let (doc, members) = split_document(def, doc)?;
-        let unique_keys = unique_keys(ctx, def, &doc);
+        let (doc, members) = split_members(def, doc)?;
+        let unique_keys = unique_keys(def, &doc, ctx.tenant.settings.unique_group_display_name);
         let req = UpdateRequest {
             expected_version: Some(current.version),
             document: Some(NewDocument { doc, unique_keys }),
@@ -290,11 +217,12 @@ pub(super) async fn patch(
         if !effect.changed && delta.is_none() {
             return Ok(current);
         }
-        let (new_doc, _) = split_document(def, doc)?;
+        let (new_doc, _) = split_members(def, doc)?;
         let document = if new_doc == current.doc {
             None
         } else {
-            let unique_keys = unique_keys(ctx, def, &new_doc);
+            let unique_keys =
+                unique_keys(def, &new_doc, ctx.tenant.settings.unique_group_display_name);
             Some(NewDocument {
                 doc: new_doc,
                 unique_keys,

@@ -17,7 +17,9 @@ use super::{
     UpdateRequest,
 };
 use crate::feed::{Change, ChangeKind, ChangeNotifier};
-use crate::filter::{compare_resources, CompValue, CompareOp, CompiledFilter, Filter, SortOrder};
+use crate::filter::{
+    compare_resources, fold_case_owned, CompValue, CompareOp, CompiledFilter, Filter, SortOrder,
+};
 use crate::resource::{ResourceId, Version};
 use crate::schema::{AttrPath, AttributeType, ResourceDef};
 use crate::tenant::TenantId;
@@ -41,7 +43,8 @@ use crate::tenant::TenantId;
 /// ```
 /// use std::sync::Arc;
 /// use chrono::Utc;
-/// use scimkit::store::{CreateRequest, ListQuery, MemoryStore, ResourceStore, UniqueKey};
+/// use scimkit::store::{CreateRequest, ListQuery, MemoryStore, ResourceStore};
+/// use scimkit::resource::UniqueKey;
 /// use scimkit::{Filter, SchemaRegistry, TenantId};
 /// use serde_json::json;
 ///
@@ -137,12 +140,6 @@ fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
 
 fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Case folding for attributes that are not `caseExact` (RFC 7643 §2.2). The filter engine
-/// compares such strings the same way.
-fn fold(s: &str) -> String {
-    s.to_lowercase()
 }
 
 type Key = Arc<str>;
@@ -253,7 +250,11 @@ impl TypeIndex {
     fn index(&mut self, id: &Key, ord: u64, doc: &Value) {
         for a in &mut self.attrs {
             if let Some(Value::String(s)) = doc.get(&a.name) {
-                let k = if a.fold { fold(s) } else { s.clone() };
+                let k = if a.fold {
+                    fold_case_owned(s)
+                } else {
+                    s.clone()
+                };
                 a.map.insert((k.into_boxed_str(), ord), Arc::clone(id));
             }
         }
@@ -262,7 +263,11 @@ impl TypeIndex {
     fn unindex(&mut self, ord: u64, doc: &Value) {
         for a in &mut self.attrs {
             if let Some(Value::String(s)) = doc.get(&a.name) {
-                let k = if a.fold { fold(s) } else { s.clone() };
+                let k = if a.fold {
+                    fold_case_owned(s)
+                } else {
+                    s.clone()
+                };
                 a.map.remove(&(k.into_boxed_str(), ord));
             }
         }
@@ -272,7 +277,7 @@ impl TypeIndex {
 impl AttrIndex {
     fn key(&self, v: &str) -> String {
         if self.fold {
-            fold(v)
+            fold_case_owned(v)
         } else {
             v.to_owned()
         }

@@ -34,7 +34,8 @@ use crate::error::ScimError;
 use crate::feed::Change;
 use crate::filter::{Filter, SortSpec};
 use crate::resource::{
-    member_display, Member, MemberRef, MembershipDelta, ResourceId, UnknownMembers, Version,
+    member_display, Member, MemberRef, MembershipDelta, ResourceId, UniqueKey, UnknownMembers,
+    Version,
 };
 use crate::schema::ResourceDef;
 use crate::tenant::TenantId;
@@ -66,26 +67,6 @@ pub struct StoredResource {
     /// (not a resource of the tenant, not of the claimed type, or the group itself), each
     /// once, in request order. Empty after a read.
     pub skipped_members: Vec<ResourceId>,
-}
-
-/// A value that must be unique per tenant and resource type, computed by the service from the
-/// schema (`uniqueness: server`, or a host-configured rule such as Group `displayName`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct UniqueKey {
-    /// The attribute's canonical name (`userName`), reported in a conflict.
-    pub attribute: String,
-    /// The value, already case-folded when the attribute is not `caseExact`.
-    pub value: String,
-}
-
-impl UniqueKey {
-    /// A key for `attribute` with `value`.
-    pub fn new(attribute: impl Into<String>, value: impl Into<String>) -> Self {
-        UniqueKey {
-            attribute: attribute.into(),
-            value: value.into(),
-        }
-    }
 }
 
 /// A new resource.

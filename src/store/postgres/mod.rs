@@ -57,6 +57,7 @@ use super::{
     UpdateRequest,
 };
 use crate::feed::{Change, ChangeKind, ChangeNotifier};
+use crate::filter::{fold_case_owned, fold_strings};
 use crate::resource::{ResourceId, Version};
 use crate::schema::{AttributeDef, ResourceDef};
 use crate::tenant::TenantId;
@@ -157,23 +158,6 @@ fn from_ns(ns: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_nanos(ns)
 }
 
-/// Case folding for attributes that are not `caseExact` (RFC 7643 §2.2), the engine's.
-fn fold(s: &str) -> String {
-    s.to_lowercase()
-}
-
-/// The document with every string case-folded (keys unchanged).
-fn fold_doc(v: &Value) -> Value {
-    match v {
-        Value::String(s) => Value::String(fold(s)),
-        Value::Array(a) => Value::Array(a.iter().map(fold_doc).collect()),
-        Value::Object(m) => {
-            Value::Object(m.iter().map(|(k, v)| (k.clone(), fold_doc(v))).collect())
-        }
-        other => other.clone(),
-    }
-}
-
 fn has_nul(v: &Value) -> bool {
     match v {
         Value::String(s) => s.contains('\0'),
@@ -206,9 +190,9 @@ impl Columns {
         // NULL for empty values too (see the `sql` module's `Target::Column`).
         let ne = |k: &str| s(k).filter(|v| !v.is_empty());
         Columns {
-            user_name_fold: ne("userName").map(fold),
+            user_name_fold: ne("userName").map(fold_case_owned),
             external_id: ne("externalId").map(str::to_owned),
-            display_name_fold: ne("displayName").map(fold),
+            display_name_fold: ne("displayName").map(fold_case_owned),
             display: super::member_display(doc).map(str::to_owned),
         }
     }
@@ -382,7 +366,8 @@ impl PostgresStore {
         let now = to_ns(req.now)?;
         let cols = Columns::of(&req.doc);
         let doc_text = serde_json::to_string(&req.doc).map_err(StoreError::backend)?;
-        let fold_text = serde_json::to_string(&fold_doc(&req.doc)).map_err(StoreError::backend)?;
+        let fold_text =
+            serde_json::to_string(&fold_strings(&req.doc)).map_err(StoreError::backend)?;
         let mut tx = self.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO scimkit_resources (tenant, id, resource_type, version, created, \
@@ -478,8 +463,9 @@ impl PostgresStore {
                 ids.push(req.id.to_string());
                 times.push(to_ns(req.now)?);
                 docs.push(serde_json::to_string(&req.doc).map_err(StoreError::backend)?);
-                folds
-                    .push(serde_json::to_string(&fold_doc(&req.doc)).map_err(StoreError::backend)?);
+                folds.push(
+                    serde_json::to_string(&fold_strings(&req.doc)).map_err(StoreError::backend)?,
+                );
                 un.push(cols.user_name_fold);
                 ex.push(cols.external_id);
                 dn.push(cols.display_name_fold);
@@ -717,7 +703,7 @@ impl PostgresStore {
             let cols = Columns::of(&new.doc);
             let doc_text = serde_json::to_string(&new.doc).map_err(StoreError::backend)?;
             let fold_text =
-                serde_json::to_string(&fold_doc(&new.doc)).map_err(StoreError::backend)?;
+                serde_json::to_string(&fold_strings(&new.doc)).map_err(StoreError::backend)?;
             sqlx::query(
                 "UPDATE scimkit_resources SET version = $3, last_modified = $4, \
                  doc = $5::jsonb, doc_fold = $6::jsonb, user_name_fold = $7, external_id = $8, \
@@ -1058,7 +1044,7 @@ async fn add_members(
         return Ok(out);
     }
     let ids: Vec<String> = out.members.iter().map(|m| m.value.to_string()).collect();
-    let folded: Vec<String> = ids.iter().map(|i| fold(i)).collect();
+    let folded: Vec<String> = ids.iter().map(|i| fold_case_owned(i)).collect();
     out.new = sqlx::query(
         "INSERT INTO scimkit_members (tenant, group_id, member_id, member_fold) \
          SELECT $1, $2, u.m, u.f FROM unnest($3::text[], $4::text[]) AS u(m, f) \
@@ -1562,7 +1548,7 @@ mod tests {
         let doc =
             json!({"userName": "ÉMILE", "emails": [{"value": "A@B", "primary": true}], "n": 1});
         assert_eq!(
-            fold_doc(&doc),
+            fold_strings(&doc),
             json!({"userName": "émile", "emails": [{"value": "a@b", "primary": true}], "n": 1})
         );
         assert!(has_nul(&json!({"a": ["x\u{0}"]})));

@@ -567,7 +567,7 @@ impl Translator<'_> {
                 let needle = if case_exact {
                     text
                 } else {
-                    text.to_lowercase()
+                    crate::filter::fold_case_owned(&text)
                 };
                 Test::Str {
                     op,

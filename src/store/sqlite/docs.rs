@@ -12,21 +12,6 @@ use serde_json::{Map, Value};
 
 use crate::filter::parse_date_time;
 
-/// `doc` with every string value lower-cased (Unicode, `str::to_lowercase`, as the filter
-/// engine folds strings that are not `caseExact`). Keys are kept.
-pub(super) fn folded(doc: &Value) -> Value {
-    match doc {
-        Value::String(s) => Value::String(s.to_lowercase()),
-        Value::Array(items) => Value::Array(items.iter().map(folded).collect()),
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| (k.clone(), folded(v)))
-                .collect::<Map<String, Value>>(),
-        ),
-        v => v.clone(),
-    }
-}
-
 /// `doc` with dateTime strings replaced by [`date_key`]s and other scalars by `null`; `None`
 /// when no string reads as a dateTime (no dateTime comparison can then match).
 pub(super) fn dates(doc: &Value) -> Option<Value> {
@@ -69,15 +54,6 @@ pub(super) fn date_key(d: &DateTime<FixedOffset>) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn folded_keeps_shape_and_keys() {
-        let doc = json!({"userName": "ÄBC", "emails": [{"Value": "X@Y"}], "n": 5, "b": true});
-        assert_eq!(
-            folded(&doc),
-            json!({"userName": "äbc", "emails": [{"Value": "x@y"}], "n": 5, "b": true})
-        );
-    }
 
     #[test]
     fn date_keys_sort_chronologically() {

@@ -26,7 +26,7 @@ use super::{
     UpdateRequest,
 };
 use crate::feed::{Change, ChangeKind, ChangeNotifier};
-use crate::filter::{SortOrder, SortSpec};
+use crate::filter::{fold_case_owned, fold_strings, SortOrder, SortSpec};
 use crate::resource::{ResourceId, Version};
 use crate::schema::ResourceDef;
 use crate::tenant::TenantId;
@@ -115,7 +115,8 @@ impl SqliteOptions {
 /// ```
 /// use std::sync::Arc;
 /// use chrono::Utc;
-/// use scimkit::store::{CreateRequest, ListQuery, ResourceStore, UniqueKey};
+/// use scimkit::store::{CreateRequest, ListQuery, ResourceStore};
+/// use scimkit::resource::UniqueKey;
 /// use scimkit::store::sqlite::SqliteStore;
 /// use scimkit::{Filter, SchemaRegistry, TenantId};
 /// use serde_json::json;
@@ -275,11 +276,11 @@ fn derive(doc: &Value) -> Result<Derived, StoreError> {
     let json = |v: &Value| serde_json::to_string(v).map_err(StoreError::backend);
     Ok(Derived {
         doc: json(doc)?,
-        fdoc: json(&docs::folded(doc))?,
+        fdoc: json(&fold_strings(doc))?,
         ddoc: docs::dates(doc).map(|d| json(&d)).transpose()?,
-        user_name_cf: text("userName").map(str::to_lowercase),
+        user_name_cf: text("userName").map(fold_case_owned),
         external_id: text("externalId").map(str::to_owned),
-        display_name_cf: text("displayName").map(str::to_lowercase),
+        display_name_cf: text("displayName").map(fold_case_owned),
         display: super::member_display(doc).map(str::to_owned),
     })
 }
@@ -479,7 +480,7 @@ async fn insert_members(
     }
     let folded: Vec<String> = members
         .iter()
-        .map(|m| m.value.as_str().to_lowercase())
+        .map(|m| fold_case_owned(m.value.as_str()))
         .collect();
     let pairs: Vec<[&str; 2]> = members
         .iter()
