@@ -1,4 +1,31 @@
 #![doc = include_str!("../README.md")]
+//!
+//! ## Architecture
+//!
+//! Four layers; a module imports only from its own layer or the ones below it.
+//!
+//! | layer | modules | owns |
+//! | --- | --- | --- |
+//! | service (HTTP) | [`service`] | routes (`service/routes.rs`), request reading and preconditions (`request.rs`), reads and lists (`read.rs`), writes with their retry and membership rules (`write.rs`), rendering (`render.rs`), Bulk, discovery, the one error-to-wire mapping (`response.rs`) |
+//! | engine | [`filter`], [`patch`], [`resource`] | filter parsing, compilation, evaluation, sorting and the one case fold ([`filter::fold_case`]); PATCH parsing and application; documents (validation, projection), membership deltas ([`resource::MembershipDelta`]) and the uniqueness keys of a write ([`resource::UniqueKey`]) |
+//! | store, beside the engine | [`store`] | the async [`ResourceStore`] trait, the [`MemoryStore`], SQLite and PostgreSQL backends, and the contract suite every backend runs; it takes the compiled filter, documents and deltas, and never imports the service or the PATCH engine |
+//! | model | [`schema`], [`tenant`], [`settings`], [`error`], [`feed`], [`auth`] | schemas and resource types (including the one "has members" rule, [`ResourceDef::membership`]), tenants, tokens and their verifier, per-tenant settings, the error type, change records |
+//!
+//! Model and engine are pure: no I/O, no clock, no randomness except through arguments.
+//!
+//! Where to add:
+//! - **a filter operator**: the AST and parser in `filter/ast.rs` and `filter/parse.rs`, the
+//!   compiled test and its evaluation in `filter/eval.rs`, then the SQL translations in
+//!   `store/sqlite/sql.rs` and `store/postgres/sql.rs` (the contract suite's equivalence
+//!   corpus, `store::testing::user_filters`, checks each store against the evaluator);
+//! - **an IdP tolerance**: a named switch in [`Tolerances`] (on by default, off in
+//!   [`Tolerances::strict`]), applied in `resource/value.rs` and `resource/document.rs` for
+//!   documents or `patch/` for PATCH shapes, with a vector in `tests/vectors/`;
+//! - **an endpoint**: a row in `service/routes.rs`, its handler in `service/read.rs` or
+//!   `service/write.rs`, its discovery entry in `service/discovery.rs`;
+//! - **a store**: implement [`ResourceStore`] (start with [`store::Pushdown::Unsupported`]
+//!   answers; the service completes them) and run `store::testing::run_contract_suite`
+//!   (cargo feature `testing`) against it.
 #![forbid(unsafe_code)]
 #![cfg_attr(
     test,
