@@ -1,0 +1,183 @@
+//! The schemas, tenants, requests and helpers the checks share.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Schemas, resource types and tenants the checks use.
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    /// The default registry plus a custom `Device` resource type.
+    pub registry: SchemaRegistry,
+    /// The User resource type.
+    pub users: Arc<ResourceDef>,
+    /// The Group resource type.
+    pub groups: Arc<ResourceDef>,
+    /// A host-registered resource type (`Device`, with a unique `serialNumber`).
+    pub devices: Arc<ResourceDef>,
+    /// The tenant the checks write in.
+    pub tenant: TenantId,
+    /// Another tenant, which must see nothing of the first.
+    pub other: TenantId,
+}
+
+/// The schema URN of the custom `Device` resource type.
+pub const DEVICE_SCHEMA: &str = "urn:example:params:scim:schemas:Device";
+
+impl Default for Fixture {
+    fn default() -> Self {
+        Fixture::new()
+    }
+}
+
+impl Fixture {
+    /// The fixture.
+    pub fn new() -> Self {
+        let mut registry = SchemaRegistry::default();
+        registry
+            .register_schema(Schema {
+                id: DEVICE_SCHEMA.into(),
+                name: "Device".into(),
+                description: "A managed device".into(),
+                attributes: vec![
+                    AttributeDef::string("serialNumber").required(),
+                    AttributeDef::string("displayName"),
+                ],
+            })
+            .expect("device schema");
+        registry
+            .register_resource_type(ResourceType::new("Device", "/Devices", DEVICE_SCHEMA))
+            .expect("device type");
+        let users = Arc::clone(registry.user().expect("User"));
+        let groups = Arc::clone(registry.group().expect("Group"));
+        let devices = Arc::clone(registry.resource_type("Device").expect("Device"));
+        Fixture {
+            registry,
+            users,
+            groups,
+            devices,
+            tenant: TenantId::new("tenant-a").expect("tenant"),
+            other: TenantId::new("tenant-b").expect("tenant"),
+        }
+    }
+}
+
+/// A fixed base time, so documents and feeds are reproducible.
+pub fn base_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+/// The `userName` uniqueness key (not `caseExact`, so folded).
+pub fn user_name_key(user_name: &str) -> UniqueKey {
+    UniqueKey::new("userName", user_name.to_lowercase())
+}
+
+/// A user create request with `userName` as its only uniqueness key.
+pub fn user_request(id: &str, doc: Value, now: DateTime<Utc>) -> CreateRequest {
+    let unique_keys = doc
+        .get("userName")
+        .and_then(Value::as_str)
+        .map(user_name_key)
+        .into_iter()
+        .collect();
+    CreateRequest {
+        id: ResourceId::new(id),
+        doc,
+        unique_keys,
+        members: Vec::new(),
+        unknown_members: UnknownMembers::Reject,
+        now,
+    }
+}
+
+/// A group create request (`displayName` unique, folded, as a host may configure).
+pub fn group_request(id: &str, name: &str, members: &[&str], now: DateTime<Utc>) -> CreateRequest {
+    CreateRequest {
+        id: ResourceId::new(id),
+        doc: json!({"schemas": [GROUP_SCHEMA], "displayName": name}),
+        unique_keys: vec![UniqueKey::new("displayName", name.to_lowercase())],
+        members: members.iter().map(|m| MemberRef::new(*m)).collect(),
+        unknown_members: UnknownMembers::Reject,
+        now,
+    }
+}
+
+/// A page of `count` resources under `filter`, sorted by `userName` ascending: the query
+/// shape the store benchmarks measure.
+pub fn sorted_by_user_name(filter: &str, count: usize) -> ListQuery {
+    ListQuery {
+        filter: Some(Filter::parse(filter).expect("a valid filter")),
+        sort: Some(SortSpec {
+            by: AttrPath::new("userName"),
+            order: SortOrder::Ascending,
+        }),
+        start_index: 1,
+        count,
+        include_members: false,
+    }
+}
+
+/// A plain user document.
+pub fn simple_user(user_name: &str) -> Value {
+    json!({"schemas": [USER_SCHEMA], "userName": user_name, "active": true})
+}
+
+pub(crate) fn replace_request(
+    doc: Value,
+    expected: Option<Version>,
+    now: DateTime<Utc>,
+) -> UpdateRequest {
+    let unique_keys = doc
+        .get("userName")
+        .and_then(Value::as_str)
+        .map(user_name_key)
+        .into_iter()
+        .collect();
+    UpdateRequest {
+        expected_version: expected,
+        document: Some(NewDocument { doc, unique_keys }),
+        members: None,
+        kind: UpdateKind::Replace,
+        now,
+    }
+}
+
+pub(crate) fn delta_request(delta: MembershipDelta, now: DateTime<Utc>) -> UpdateRequest {
+    UpdateRequest {
+        expected_version: None,
+        document: None,
+        members: Some(delta),
+        kind: UpdateKind::Patch,
+        now,
+    }
+}
+
+pub(crate) fn add(ids: &[&str]) -> MembershipDelta {
+    MembershipDelta {
+        add: ids.iter().map(|m| MemberRef::new(*m)).collect(),
+        ..MembershipDelta::default()
+    }
+}
+
+/// Answers `query` completely: the store's answer, completed with [`apply_query`] when the
+/// store did not push everything down (what the service does).
+pub async fn list_exact(
+    store: &dyn ResourceStore,
+    tenant: &TenantId,
+    rt: &ResourceDef,
+    query: &ListQuery,
+) -> Page {
+    let page = store.list(tenant, rt, query).await.expect("list");
+    match page.pushdown {
+        Pushdown::Exact => page,
+        Pushdown::Inexact | Pushdown::Unsupported => {
+            // The service asks for members when the filter reads them.
+            apply_query(rt, query, page.resources).expect("apply_query")
+        }
+    }
+}
+
+pub(crate) fn ids(resources: &[StoredResource]) -> Vec<String> {
+    resources.iter().map(|r| r.id.to_string()).collect()
+}
