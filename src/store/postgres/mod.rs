@@ -1370,16 +1370,31 @@ impl ResourceStore for PostgresStore {
             return Ok(None);
         }
         let limit = super::to_i64(max as u64);
-        // One statement: the group exists, has no member past `max` (an index-only probe of
-        // at most `max` entries), and then its members.
+        // Does the group exist, and has it a member past `max`? Index-only probes, at most
+        // `max` entries read whatever the group's size.
+        let probe: Option<(bool,)> = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM scimkit_members p WHERE p.tenant = $1 \
+               AND p.group_id = $2 ORDER BY p.member_id OFFSET $4 LIMIT 1) \
+             FROM scimkit_resources r \
+             WHERE r.tenant = $1 AND r.id = $2 AND r.resource_type = $3",
+        )
+        .bind(tenant.as_str())
+        .bind(group.as_str())
+        .bind(rt.name())
+        .bind(limit)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        match probe {
+            Some((false,)) => {}
+            // Unknown group, or more than `max` members.
+            _ => return Ok(None),
+        }
         let rows = sqlx::query(
             "SELECT m.member_id, x.resource_type, x.display \
              FROM scimkit_members m JOIN scimkit_resources x \
              ON x.tenant = m.tenant AND x.id = m.member_id \
-             WHERE m.tenant = $1 AND m.group_id = $2 \
-             AND NOT EXISTS (SELECT 1 FROM scimkit_members p WHERE p.tenant = $1 \
-               AND p.group_id = $2 ORDER BY p.member_id OFFSET $3 LIMIT 1) \
-             ORDER BY m.member_id LIMIT $3",
+             WHERE m.tenant = $1 AND m.group_id = $2 ORDER BY m.member_id LIMIT $3",
         )
         .bind(tenant.as_str())
         .bind(group.as_str())
@@ -1387,25 +1402,6 @@ impl ResourceStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        if rows.is_empty() {
-            // No member, too many, or no such group: tell them apart.
-            let exists: Option<i64> = sqlx::query_scalar(
-                "SELECT (SELECT count(*) FROM (SELECT 1 FROM scimkit_members m \
-                   WHERE m.tenant = r.tenant AND m.group_id = r.id LIMIT 1) AS one) \
-                 FROM scimkit_resources r \
-                 WHERE r.tenant = $1 AND r.id = $2 AND r.resource_type = $3",
-            )
-            .bind(tenant.as_str())
-            .bind(group.as_str())
-            .bind(rt.name())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-            return Ok(match exists {
-                Some(0) => Some(Vec::new()),
-                _ => None,
-            });
-        }
         rows.iter()
             .map(|row| member_from_row(row, 0))
             .collect::<Result<Vec<_>, _>>()
