@@ -15,6 +15,7 @@ import json
 import math
 import os
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -190,6 +191,12 @@ def measure(base, token, store, seed_seconds, out):
     for gid, want in ((s_id, SMALL), (l_id, BIG)):
         if (n := member_count(c, gid)) != want:
             raise SetupError(f"group {gid} has {n} members, expected {want}")
+    if os.environ.get("SETTLE_CMD"):
+        # What the database's own maintenance does shortly after a bulk load (PostgreSQL:
+        # autovacuum's ANALYZE); measured right after the load, stale planner statistics
+        # would be measured instead of the request.
+        log(f"{store}: settling the database after the load ({os.environ['SETTLE_CMD']})")
+        subprocess.run(os.environ["SETTLE_CMD"], shell=True, check=True)
     log(f"{store}: L built in {build:.1f} s; {REPEAT} one-member adds on S and on L")
     single = one_member_adds(c, s_id, l_id, spares)
 

@@ -455,6 +455,62 @@ impl fmt::Display for Pushdown {
     }
 }
 
+/// The members to add of a write, resolved by a SQL store: each once, in request order,
+/// with its type and display, and the ids skipped under [`UnknownMembers::Skip`].
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[derive(Debug, Default)]
+pub(crate) struct ResolvedMembers {
+    pub(crate) members: Vec<Member>,
+    pub(crate) skipped: Vec<ResourceId>,
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl ResolvedMembers {
+    /// The members as a write leaves them after a `clear` (ordered by id), and the skipped.
+    pub(crate) fn into_sorted(mut self) -> (Vec<Member>, Vec<ResourceId>) {
+        self.members
+            .sort_by(|a, b| a.value.as_str().cmp(b.value.as_str()));
+        (self.members, self.skipped)
+    }
+
+    /// Resolves `add` (each id once, in request order) against `found`, the ids of the
+    /// tenant among them with their `(resource type, display)`: a member must exist, be of
+    /// the claimed type (compared case-insensitively) and not be `group` itself; the others
+    /// fail the write or are skipped, per `policy`.
+    pub(crate) fn resolve(
+        add: &[MemberRef],
+        mut found: std::collections::HashMap<String, (String, Option<String>)>,
+        group: &str,
+        policy: UnknownMembers,
+    ) -> Result<Self, StoreError> {
+        let mut out = ResolvedMembers {
+            members: Vec::with_capacity(found.len()),
+            skipped: Vec::new(),
+        };
+        let mut seen = std::collections::HashSet::with_capacity(add.len());
+        for m in add.iter().filter(|m| seen.insert(m.value.as_str())) {
+            let hit = found.remove(m.value.as_str()).filter(|(rt, _)| {
+                m.value.as_str() != group
+                    && m.resource_type
+                        .as_deref()
+                        .is_none_or(|t| t.eq_ignore_ascii_case(rt))
+            });
+            match (hit, policy) {
+                (Some((resource_type, display)), _) => out.members.push(Member {
+                    value: m.value.clone(),
+                    resource_type,
+                    display,
+                }),
+                (None, UnknownMembers::Skip) => out.skipped.push(m.value.clone()),
+                (None, UnknownMembers::Reject) => {
+                    return Err(StoreError::InvalidMember(m.value.clone()))
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// A change kind read back from a storage column (written with [`ChangeKind::as_str`]).
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn stored_change_kind(s: &str) -> Result<crate::feed::ChangeKind, StoreError> {

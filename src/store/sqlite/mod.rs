@@ -20,6 +20,7 @@ use sqlx::sqlite::{
 use sqlx::{Arguments, AssertSqlSafe, Row, SqliteConnection};
 
 use super::query::{compile, Needs};
+use super::ResolvedMembers as Resolved;
 use super::{
     CreateRequest, GroupRef, ListQuery, Member, MemberPage, MemberRef, MembershipDelta, Page,
     Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers, UpdateKind,
@@ -386,24 +387,6 @@ async fn insert_unique(
     Ok(())
 }
 
-/// The members to add of a write, resolved.
-#[derive(Default)]
-struct Resolved {
-    /// Each member once, in request order, with its type and display.
-    members: Vec<Member>,
-    /// The ids skipped under [`UnknownMembers::Skip`].
-    skipped: Vec<ResourceId>,
-}
-
-impl Resolved {
-    /// The members as the write leaves them after a `clear`: ordered by id.
-    fn into_sorted(mut self) -> (Vec<Member>, Vec<ResourceId>) {
-        self.members
-            .sort_by(|a, b| a.value.as_str().cmp(b.value.as_str()));
-        (self.members, self.skipped)
-    }
-}
-
 /// Resolves the members to add in one statement: each must be a resource of the tenant, of
 /// the claimed type, and not the group itself; the others fail the write or are skipped,
 /// per `policy`.
@@ -418,11 +401,11 @@ async fn resolve_members(
         return Ok(Resolved::default());
     }
     let mut seen = HashSet::with_capacity(add.len());
-    let unique: Vec<&MemberRef> = add
+    let ids: Vec<&str> = add
         .iter()
-        .filter(|m| seen.insert(m.value.as_str()))
+        .map(|m| m.value.as_str())
+        .filter(|id| seen.insert(*id))
         .collect();
-    let ids: Vec<&str> = unique.iter().map(|m| m.value.as_str()).collect();
     let rows = sqlx::query(
         "SELECT r.id, r.rt, r.display FROM resources AS r \
          WHERE r.tenant = ?1 AND r.id IN (SELECT value FROM json_each(?2))",
@@ -442,30 +425,7 @@ async fn resolve_members(
             ),
         );
     }
-    let mut out = Resolved {
-        members: Vec::with_capacity(found.len()),
-        skipped: Vec::new(),
-    };
-    for m in unique {
-        let hit = found.remove(m.value.as_str()).filter(|(rt, _)| {
-            m.value.as_str() != group
-                && m.resource_type
-                    .as_deref()
-                    .is_none_or(|t| t.eq_ignore_ascii_case(rt))
-        });
-        match (hit, policy) {
-            (Some((resource_type, display)), _) => out.members.push(Member {
-                value: m.value.clone(),
-                resource_type,
-                display,
-            }),
-            (None, UnknownMembers::Skip) => out.skipped.push(m.value.clone()),
-            (None, UnknownMembers::Reject) => {
-                return Err(StoreError::InvalidMember(m.value.clone()))
-            }
-        }
-    }
-    Ok(out)
+    Resolved::resolve(add, found, group, policy)
 }
 
 /// Inserts the (resolved) members in one statement; returns how many were new.
