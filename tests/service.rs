@@ -810,6 +810,18 @@ fn patch_body(ops: Value) -> Value {
     json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
 }
 
+/// A PATCH adding one member (`op` in the IdP's spelling) at `uri` (path and query).
+async fn add_member(h: &Harness, op: &str, uri: &str, id: &str) -> common::Reply {
+    h.call(
+        Method::PATCH,
+        uri,
+        Some(patch_body(
+            json!([{"op": op, "path": "members", "value": [{"value": id}]}]),
+        )),
+    )
+    .await
+}
+
 fn member_ids(body: &Value) -> Vec<String> {
     let mut ids: Vec<String> = body["members"]
         .as_array()
@@ -841,15 +853,7 @@ async fn membership_writes_never_read_the_member_list() {
     let path = format!("/Groups/{gid}");
 
     counter.reset();
-    let r = h
-        .call(
-            Method::PATCH,
-            &path,
-            Some(patch_body(
-                json!([{"op": "Add", "path": "members", "value": [{"value": users[50]}]}]),
-            )),
-        )
-        .await;
+    let r = add_member(&h, "Add", &path, &users[50]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["displayName"], "Everyone");
     assert!(
@@ -882,43 +886,25 @@ async fn membership_writes_never_read_the_member_list() {
     );
 
     // Named in `attributes`, the members are read; named elsewhere, they are not.
-    let r = h
-        .call(
-            Method::PATCH,
-            &format!("{path}?attributes=displayName"),
-            Some(patch_body(
-                json!([{"op": "add", "path": "members", "value": [{"value": users[51]}]}]),
-            )),
-        )
-        .await;
+    let r = add_member(
+        &h,
+        "add",
+        &format!("{path}?attributes=displayName"),
+        &users[51],
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["displayName"], "Everyone");
     assert!(r.body.get("members").is_none(), "{}", r.body);
     assert_eq!(counter.calls().gets_with_members, 0);
     assert_eq!(counter.calls().short_member_lists, 2);
-    let r = h
-        .call(
-            Method::PATCH,
-            &format!("{path}?attributes=members"),
-            Some(patch_body(
-                json!([{"op": "add", "path": "members", "value": [{"value": users[52]}]}]),
-            )),
-        )
-        .await;
+    let r = add_member(&h, "add", &format!("{path}?attributes=members"), &users[52]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(member_ids(&r.body).len(), 52, "{}", r.body);
 
     // A short list is in the answer.
     let small = h.create_group("Few", &refs[..3]).await;
-    let r = h
-        .call(
-            Method::PATCH,
-            &format!("/Groups/{small}"),
-            Some(patch_body(
-                json!([{"op": "add", "path": "members", "value": [{"value": users[3]}]}]),
-            )),
-        )
-        .await;
+    let r = add_member(&h, "add", &format!("/Groups/{small}"), &users[3]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let mut expected = users[..4].to_vec();
     expected.sort();
@@ -976,15 +962,7 @@ async fn patch_answers_are_settings() {
     let h = Harness::with_settings(settings).await;
     let a = h.create_user("a@example.com").await;
     let gid = h.create_group("G", &[]).await;
-    let r = h
-        .call(
-            Method::PATCH,
-            &format!("/Groups/{gid}"),
-            Some(patch_body(
-                json!([{"op": "add", "path": "members", "value": [{"value": a}]}]),
-            )),
-        )
-        .await;
+    let r = add_member(&h, "add", &format!("/Groups/{gid}"), &a).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
     assert!(r.raw.is_empty(), "a 204 has no body");
     let etag = r.headers.get("etag").unwrap().clone();
@@ -1086,15 +1064,7 @@ async fn concurrent_membership_patches_all_succeed() {
         tasks.push(tokio::spawn(async move {
             let mut statuses = Vec::new();
             for u in chunk {
-                let r = h
-                    .call(
-                        Method::PATCH,
-                        &format!("/Groups/{gid}"),
-                        Some(patch_body(
-                            json!([{"op": "Add", "path": "members", "value": [{"value": u}]}]),
-                        )),
-                    )
-                    .await;
+                let r = add_member(&h, "Add", &format!("/Groups/{gid}"), &u).await;
                 statuses.push(r.status.as_u16());
             }
             statuses

@@ -53,8 +53,8 @@ use self::sql::{Arg, Params};
 use super::query::compile;
 use super::{
     CreateRequest, GroupRef, ListQuery, Member, MemberPage, MemberRef, Page, Pushdown,
-    ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers, UpdateKind,
-    UpdateRequest,
+    ResolvedMembers, ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers,
+    UpdateKind, UpdateRequest,
 };
 use crate::feed::{Change, ChangeKind, ChangeNotifier};
 use crate::filter::{fold_case_owned, fold_strings};
@@ -951,23 +951,16 @@ async fn insert_keys(
     Ok(())
 }
 
-/// The members a write added, as resolved.
+/// The members a write added, as resolved, and how many were not members before.
 #[derive(Default)]
 struct Added {
-    /// How many were not members before.
     new: u64,
-    /// Each member to add once, in request order, with its type and display.
-    members: Vec<Member>,
-    /// The ids skipped under [`UnknownMembers::Skip`].
-    skipped: Vec<ResourceId>,
+    resolved: ResolvedMembers,
 }
 
 impl Added {
-    /// The members as the write leaves them after a `clear`: ordered by id.
-    fn into_sorted(mut self) -> (Vec<Member>, Vec<ResourceId>) {
-        self.members
-            .sort_by(|a, b| a.value.as_str().cmp(b.value.as_str()));
-        (self.members, self.skipped)
+    fn into_sorted(self) -> (Vec<Member>, Vec<ResourceId>) {
+        self.resolved.into_sorted()
     }
 }
 
@@ -985,18 +978,8 @@ async fn add_members(
     if add.is_empty() {
         return Ok(Added::default());
     }
-    let mut seen = HashSet::with_capacity(add.len());
-    let unique: Vec<&MemberRef> = add
-        .iter()
-        .filter(|m| seen.insert(m.value.as_str()))
-        .collect();
     // PostgreSQL text cannot hold NUL: such an id is no resource of the tenant.
-    let ids: Vec<String> = unique
-        .iter()
-        .map(|m| m.value.as_str())
-        .filter(|id| !id.contains('\0'))
-        .map(str::to_owned)
-        .collect();
+    let ids: Vec<String> = member_ids(add);
     let rows = sqlx::query(
         "SELECT x.id, x.resource_type, x.display FROM scimkit_resources x \
          WHERE x.tenant = $1 AND x.id = ANY($2) ORDER BY x.id FOR KEY SHARE",
@@ -1018,32 +1001,17 @@ async fn add_members(
     }
     let mut out = Added {
         new: 0,
-        members: Vec::with_capacity(found.len()),
-        skipped: Vec::new(),
+        resolved: ResolvedMembers::resolve(add, found, group, policy)?,
     };
-    for m in unique {
-        let hit = found.remove(m.value.as_str()).filter(|(rt, _)| {
-            m.value.as_str() != group
-                && m.resource_type
-                    .as_deref()
-                    .is_none_or(|t| t.eq_ignore_ascii_case(rt))
-        });
-        match (hit, policy) {
-            (Some((resource_type, display)), _) => out.members.push(Member {
-                value: m.value.clone(),
-                resource_type,
-                display,
-            }),
-            (None, UnknownMembers::Skip) => out.skipped.push(m.value.clone()),
-            (None, UnknownMembers::Reject) => {
-                return Err(StoreError::InvalidMember(m.value.clone()))
-            }
-        }
-    }
-    if out.members.is_empty() {
+    if out.resolved.members.is_empty() {
         return Ok(out);
     }
-    let ids: Vec<String> = out.members.iter().map(|m| m.value.to_string()).collect();
+    let ids: Vec<String> = out
+        .resolved
+        .members
+        .iter()
+        .map(|m| m.value.to_string())
+        .collect();
     let folded: Vec<String> = ids.iter().map(|i| fold_case_owned(i)).collect();
     out.new = sqlx::query(
         "INSERT INTO scimkit_members (tenant, group_id, member_id, member_fold) \
