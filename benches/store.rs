@@ -149,6 +149,7 @@ fn bench(c: &mut Criterion) {
                         add: vec![MemberRef::new(m.clone())],
                         ..MembershipDelta::default()
                     }),
+                    return_members: Some(usize::MAX),
                     kind: UpdateKind::Patch,
                     now: Utc::now(),
                 };
@@ -162,6 +163,7 @@ fn bench(c: &mut Criterion) {
                         remove: vec![m],
                         ..MembershipDelta::default()
                     }),
+                    return_members: Some(usize::MAX),
                     kind: UpdateKind::Patch,
                     now: Utc::now(),
                 };

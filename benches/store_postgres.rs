@@ -128,6 +128,7 @@ fn bench(c: &mut Criterion) {
                 ..MembershipDelta::default()
             }
         }),
+        return_members: Some(usize::MAX),
         kind: UpdateKind::Patch,
         now: testing::base_time(),
     };

@@ -155,6 +155,7 @@ fn members_only(delta: MembershipDelta) -> UpdateRequest {
         expected_version: None,
         document: None,
         members: Some(delta),
+        return_members: Some(usize::MAX),
         kind: UpdateKind::Patch,
         now: Utc::now(),
     }

@@ -126,10 +126,12 @@ pub struct Limits {
     /// a member, the default admits a PUT of a 200,000-member group. Every other request
     /// stays under `max_payload_bytes`.
     pub max_membership_payload_bytes: usize,
-    /// The longest member list a 200 answer to a group PATCH carries without being asked
-    /// (`attributes=members`): a group with more members answers without the list, so that
-    /// the answer to a membership change is bounded whatever the group's size.
-    pub max_members_in_patch_answer: usize,
+    /// The longest member list the answer to a group PATCH or PUT carries without being
+    /// asked (`attributes=members`): a group with more members answers without the list, so
+    /// that the answer to a membership change is bounded whatever the group's size, and a
+    /// PUT of a large group is not answered with its whole member list again.
+    #[serde(alias = "maxMembersInPatchAnswer")]
+    pub max_members_in_write_answer: usize,
 }
 
 impl Default for Limits {
@@ -143,7 +145,7 @@ impl Default for Limits {
             bulk_max_payload_bytes: 1 << 20,
             max_patch_operations: 1000,
             max_membership_payload_bytes: 16 << 20,
-            max_members_in_patch_answer: 1000,
+            max_members_in_write_answer: 1000,
         }
     }
 }
@@ -178,7 +180,7 @@ pub struct Settings {
     /// [`PatchResponse::NoContent`] answers 204 (Entra's recommendation; Okta accepts it).
     /// Either way the answer to a membership change is bounded whatever the group's size: a
     /// 200 answer carries the group's `members` when it has at most
-    /// [`Limits::max_members_in_patch_answer`] of them (RFC 7644 §3.5.2 asks for the entire
+    /// [`Limits::max_members_in_write_answer`] of them (RFC 7644 §3.5.2 asks for the entire
     /// resource), or when the request names them in `attributes`; a larger group answers
     /// without the list.
     pub group_patch_response: PatchResponse,

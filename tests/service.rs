@@ -842,7 +842,7 @@ fn member_ids(body: &Value) -> Vec<String> {
 #[tokio::test]
 async fn membership_writes_never_read_the_member_list() {
     let mut settings = scimkit::Settings::default();
-    settings.limits.max_members_in_patch_answer = 10;
+    settings.limits.max_members_in_write_answer = 10;
     let (h, counter) = common::Harness::counting(settings).await;
     let mut users = Vec::new();
     for i in 0..60 {
@@ -935,6 +935,39 @@ async fn membership_writes_never_read_the_member_list() {
         "{calls:?}"
     );
     let r = h.call(Method::GET, &path, None).await;
+    assert_eq!(member_ids(&r.body), expected);
+
+    // A PUT of more members than the answer carries answers without them (like PATCH),
+    // unless the client names them; either way nothing is read back.
+    let put_all = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Everyone",
+        "members": users[..40].iter().map(|u| json!({"value": u, "display": "echoed"})).collect::<Vec<_>>()
+    });
+    counter.reset();
+    let r = h.call(Method::PUT, &path, Some(put_all.clone())).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["displayName"], "Everyone");
+    assert!(r.body.get("members").is_none(), "40 > 10: {}", r.body);
+    let r = h
+        .call(
+            Method::PUT,
+            &format!("{path}?attributes=members"),
+            Some(put_all),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(member_ids(&r.body).len(), 40, "{}", r.body);
+    let calls = counter.calls();
+    assert_eq!(calls.gets_with_members, 0, "{calls:?}");
+    assert_eq!(
+        calls.member_pages + calls.short_member_lists,
+        0,
+        "{calls:?}"
+    );
+    let r = h.call(Method::GET, &path, None).await;
+    let mut expected: Vec<String> = users[..40].to_vec();
+    expected.sort();
     assert_eq!(member_ids(&r.body), expected);
 
     // Users keep 200 with the resource.

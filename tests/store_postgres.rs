@@ -263,6 +263,7 @@ async fn nul_characters_are_refused_cleanly() {
             add: vec![MemberRef::new("u\u{0}1")],
             ..MembershipDelta::default()
         }),
+        return_members: Some(usize::MAX),
         kind: UpdateKind::Patch,
         now: base_time(),
     };
@@ -345,6 +346,7 @@ async fn two_instances_race() {
                     add: vec![MemberRef::new(format!("m{i:03}"))],
                     ..MembershipDelta::default()
                 }),
+                return_members: Some(usize::MAX),
                 kind: UpdateKind::Patch,
                 now: base_time(),
             };
@@ -374,6 +376,7 @@ async fn two_instances_race() {
             clear: true,
             ..MembershipDelta::default()
         }),
+        return_members: Some(usize::MAX),
         kind: UpdateKind::Patch,
         now: base_time(),
     };

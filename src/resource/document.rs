@@ -146,7 +146,7 @@ fn qualified_path(urn: Option<&str>, name: &str) -> String {
 }
 
 /// What a top-level key of the input is.
-enum Key<'a> {
+pub(super) enum Key<'a> {
     /// A common, core or (qualified or tolerated unqualified) extension attribute.
     Attribute {
         ext: Option<&'a Schema>,
@@ -160,7 +160,7 @@ enum Key<'a> {
     Unknown,
 }
 
-fn classify<'a>(rt: &'a ResourceDef, key: &str, tol: &Tolerances) -> Key<'a> {
+pub(super) fn classify<'a>(rt: &'a ResourceDef, key: &str, tol: &Tolerances) -> Key<'a> {
     if let Some(def) = rt.top_level(key) {
         return Key::Attribute { ext: None, def };
     }

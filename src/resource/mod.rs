@@ -9,6 +9,7 @@ mod projection;
 mod typed;
 mod value;
 mod write;
+mod write_body;
 
 pub use document::{normalize_resource, WriteMode};
 pub(crate) use ids::{shorten, truncate_for_detail};
@@ -24,7 +25,8 @@ pub use typed::{
 pub(crate) use value::json_type_name;
 pub use value::normalize_value;
 pub use write::UniqueKey;
-pub(crate) use write::{split_members, unique_keys};
+pub(crate) use write::{normalize_write, split_members, unique_keys};
+pub use write_body::WriteBody;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -4,10 +4,11 @@
 
 use serde_json::Value;
 
-use super::{MemberRef, ResourceId};
+use super::{normalize_resource, MemberRef, ResourceId, WriteBody, WriteMode};
 use crate::error::ScimError;
 use crate::filter::fold_case_owned;
 use crate::schema::{AttributeDef, ResourceDef, Uniqueness};
+use crate::settings::Settings;
 
 /// A value that must be unique per tenant and resource type, computed by the service from the
 /// schema (`uniqueness: server`, or a host-configured rule such as Group `displayName`).
@@ -103,4 +104,18 @@ fn member_refs(items: &[Value]) -> Result<Vec<MemberRef>, ScimError> {
         });
     }
     Ok(out)
+}
+
+/// Normalises a create or replace body ([`normalize_resource`]) and splits it from its
+/// members ([`split_members`]). A member list parsed on the fast lane
+/// ([`WriteBody::parse`]) is taken as it is: the general path would give the same references.
+pub(crate) fn normalize_write(
+    def: &ResourceDef,
+    body: WriteBody,
+    settings: &Settings,
+    mode: WriteMode<'_>,
+) -> Result<(Value, Option<Vec<MemberRef>>), ScimError> {
+    let doc = normalize_resource(def, &body.doc, settings, mode)?;
+    let (doc, members) = split_members(def, doc)?;
+    Ok((doc, body.plain_members.or(members)))
 }

@@ -10,7 +10,7 @@ use super::request::{read_json, Precondition};
 use super::write::{create_resource, delete, patch, replace};
 use super::{response, Ctx, ScimService};
 use crate::error::ScimError;
-use crate::resource::{ResourceId, Version};
+use crate::resource::{ResourceId, Version, WriteBody};
 use crate::schema::{BULK_REQUEST_SCHEMA, BULK_RESPONSE_SCHEMA};
 
 const BULK_PREFIX: &str = "bulkId:";
@@ -340,14 +340,27 @@ async fn run_inner(
         .map(|v| Precondition::Tags(vec![Version::from_etag(v).unwrap_or(Version::new(0))]));
     let empty = Value::Null;
     let data = data.as_ref().unwrap_or(&empty);
+    let tol = &ctx.tenant.settings.tolerances;
     let (status, res) = match (op.method.as_str(), id) {
         ("POST", None) => (
             StatusCode::CREATED,
-            Some(create_resource(svc, ctx, &def, data).await?),
+            Some(
+                create_resource(
+                    svc,
+                    ctx,
+                    &def,
+                    WriteBody::from_value(&def, tol, data.clone()),
+                )
+                .await?,
+            ),
         ),
         ("PUT", Some(id)) => (
             StatusCode::OK,
-            Some(replace(svc, ctx, &def, &id, data, precondition).await?),
+            Some({
+                let reread = || Ok(WriteBody::from_value(&def, tol, data.clone()));
+                // The bulk answer carries no resource, so no members either.
+                replace(svc, ctx, &def, &id, reread()?, &reread, precondition, None).await?
+            }),
         ),
         ("PATCH", Some(id)) => (
             StatusCode::OK,

@@ -10,7 +10,7 @@ use super::discovery;
 use super::query::parse_query;
 use super::read::{get, search, ListParams};
 use super::render::{list_response, respond_resource};
-use super::request::{if_match, projection_from_query, read_json};
+use super::request::{if_match, projection_from_query, read_json, read_write_body};
 use super::response;
 use super::write::{create, delete, patch, replace, write_payload_limit};
 use super::{method_not_allowed, not_found_endpoint, Ctx, ScimService};
@@ -151,9 +151,35 @@ pub(super) async fn resource_endpoint(
     match *request.method() {
         Method::GET => get(svc, ctx, def, &id, &request).await,
         Method::PUT => {
-            let body = read_json(&request, write_payload_limit(ctx, def))?;
+            let (limit, tol) = (
+                write_payload_limit(ctx, def),
+                &ctx.tenant.settings.tolerances,
+            );
+            let reread = || read_write_body(&request, limit, def, tol);
+            let body = reread()?;
             let projection = projection_from_query(&request)?;
-            let res = replace(svc, ctx, def, &id, &body, if_match(request.headers())?).await?;
+            // The answer carries the group's members when asked for, else while the list is
+            // short (as for PATCH): a PUT of a large group is not answered with the whole
+            // list again.
+            let return_members = if !def.has_members() || !projection.includes(def, "members") {
+                None
+            } else if projection.requests(def, "members") {
+                Some(usize::MAX)
+            } else {
+                Some(ctx.tenant.settings.limits.max_members_in_write_answer)
+            };
+            let precondition = if_match(request.headers())?;
+            let res = replace(
+                svc,
+                ctx,
+                def,
+                &id,
+                body,
+                &reread,
+                precondition,
+                return_members,
+            )
+            .await?;
             respond_resource(svc, ctx, def, res, &projection, StatusCode::OK).await
         }
         Method::PATCH => {
@@ -187,7 +213,7 @@ pub(super) async fn resource_endpoint(
                         ctx.id(),
                         def,
                         &res.id,
-                        settings.limits.max_members_in_patch_answer,
+                        settings.limits.max_members_in_write_answer,
                     )
                     .await?;
             }

@@ -9,13 +9,13 @@ use http::{Request, Response, StatusCode};
 use serde_json::{json, Value};
 
 use super::render::respond_resource;
-use super::request::{projection_from_query, read_json, Precondition};
+use super::request::{projection_from_query, read_write_body, Precondition};
 use super::{Ctx, ScimService};
 use crate::error::ScimError;
 use crate::patch::{self, PatchRequest};
 use crate::resource::{
-    normalize_resource, split_members, unique_keys, MembershipDelta, ResourceId, UnknownMembers,
-    WriteMode,
+    normalize_write, split_members, unique_keys, MembershipDelta, ResourceId, UnknownMembers,
+    WriteBody, WriteMode,
 };
 use crate::schema::ResourceDef;
 use crate::store::{NewDocument, StoreError, StoredResource, UpdateKind, UpdateRequest};
@@ -91,10 +91,9 @@ pub(super) async fn create_resource(
     svc: &ScimService,
     ctx: &Ctx,
     def: &Arc<ResourceDef>,
-    body: &Value,
+    body: WriteBody,
 ) -> Result<StoredResource, ScimError> {
-    let doc = normalize_resource(def, body, &ctx.tenant.settings, WriteMode::Create)?;
-    let (doc, members) = split_members(def, doc)?;
+    let (doc, members) = normalize_write(def, body, &ctx.tenant.settings, WriteMode::Create)?;
     let unique_keys = unique_keys(def, &doc, ctx.tenant.settings.unique_group_display_name);
     let req = crate::store::CreateRequest {
         id: ResourceId::generate(),
@@ -115,27 +114,39 @@ pub(super) async fn create(
     def: &Arc<ResourceDef>,
     request: &Request<Bytes>,
 ) -> Result<Response<Bytes>, ScimError> {
-    let body = read_json(request, write_payload_limit(ctx, def))?;
+    let tol = &ctx.tenant.settings.tolerances;
+    let body = read_write_body(request, write_payload_limit(ctx, def), def, tol)?;
     let projection = projection_from_query(request)?;
-    let res = create_resource(svc, ctx, def, &body).await?;
+    let res = create_resource(svc, ctx, def, body).await?;
     respond_resource(svc, ctx, def, res, &projection, StatusCode::CREATED).await
 }
 
+/// Replaces a resource (PUT) with `body`. A write that loses a version race is applied
+/// again to a body from `reread` (the body is consumed by each attempt: its member list
+/// moves into the store's request rather than being copied).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn replace(
     svc: &ScimService,
     ctx: &Ctx,
     def: &Arc<ResourceDef>,
     id: &ResourceId,
-    body: &Value,
+    body: WriteBody,
+    reread: &(dyn Fn() -> Result<WriteBody, ScimError> + Sync),
     precondition: Option<Precondition>,
+    return_members: Option<usize>,
 ) -> Result<StoredResource, ScimError> {
     let mut attempt = 0;
+    let mut body = Some(body);
     loop {
+        let body = match body.take() {
+            Some(b) => b,
+            None => reread()?,
+        };
         let current = svc.store().get(ctx.id(), def, id, false).await?;
         if let Some(p) = &precondition {
             p.check(current.version)?;
         }
-        let doc = normalize_resource(
+        let (doc, members) = normalize_write(
             def,
             body,
             &ctx.tenant.settings,
@@ -143,7 +154,6 @@ pub(super) async fn replace(
                 existing: &current.doc,
             },
         )?;
-        let (doc, members) = split_members(def, doc)?;
         let unique_keys = unique_keys(def, &doc, ctx.tenant.settings.unique_group_display_name);
         let req = UpdateRequest {
             expected_version: Some(current.version),
@@ -156,6 +166,7 @@ pub(super) async fn replace(
                 remove: Vec::new(),
                 unknown: unknown_members_policy(ctx),
             }),
+            return_members,
             kind: UpdateKind::Replace,
             now: svc.inner.clock.now(),
         };
@@ -240,6 +251,8 @@ pub(super) async fn patch(
             expected_version: (!commutes).then_some(current.version),
             document,
             members: delta,
+            // A `replace` of `members` resolved them all: the answer may carry a short list.
+            return_members: Some(settings.limits.max_members_in_write_answer),
             kind: UpdateKind::Patch,
             now: svc.inner.clock.now(),
         };

@@ -172,6 +172,8 @@ struct Record {
     display: Option<Box<str>>,
     /// Keys into `TypeIndex::unique`.
     unique: Box<[Key]>,
+    /// The direct members, ordered by id; each the member record's own key (see
+    /// [`key_addr`]).
     members: BTreeSet<Key>,
 }
 
@@ -375,41 +377,93 @@ impl TenantData {
         })
     }
 
-    /// Resolves the members to add, each once: an id must be a resource of the tenant, of the
-    /// claimed type, and not the group itself. Under [`UnknownMembers::Skip`] the others are
-    /// returned apart; under `Reject` the first of them fails the write.
+    /// Resolves the members to add, each once (the first mention of an id decides): an id
+    /// must be a resource of the tenant, of the claimed type, and not the group itself. Under
+    /// [`UnknownMembers::Skip`] the others are returned apart; under `Reject` the first of
+    /// them fails the write. Also returns the resolved members as a set of [`key_addr`]s, for
+    /// the difference against the current members.
     fn resolve_members(
         &self,
         group: &str,
         add: &[MemberRef],
         policy: UnknownMembers,
-    ) -> Result<(Vec<Key>, Vec<ResourceId>), StoreError> {
-        let mut out = Vec::with_capacity(add.len());
-        let mut skipped = Vec::new();
-        let mut seen: HashSet<&str> = HashSet::with_capacity(add.len());
+    ) -> Result<ResolvedAdds, StoreError> {
+        let mut out = ResolvedAdds {
+            keys: Vec::with_capacity(add.len()),
+            set: AddrSet::with_capacity_and_hasher(add.len(), Default::default()),
+            skipped: Vec::new(),
+        };
+        let mut failed: HashSet<&str> = HashSet::new();
         for m in add {
-            if !seen.insert(m.value.as_str()) {
+            let id = m.value.as_str();
+            let entry = self.records.get_key_value(id);
+            let fits = entry.filter(|(key, rec)| {
+                &***key != group
+                    && m.resource_type
+                        .as_deref()
+                        .is_none_or(|t| t.eq_ignore_ascii_case(&rec.rt))
+            });
+            if let Some((key, _)) = fits {
+                if (failed.is_empty() || !failed.contains(id)) && out.set.insert(key_addr(key)) {
+                    out.keys.push(Arc::clone(key));
+                }
                 continue;
             }
-            let found = self
-                .records
-                .get_key_value(m.value.as_str())
-                .filter(|(key, rec)| {
-                    &***key != group
-                        && m.resource_type
-                            .as_deref()
-                            .is_none_or(|t| t.eq_ignore_ascii_case(&rec.rt))
-                });
-            match (found, policy) {
-                (Some((key, _)), _) => out.push(Arc::clone(key)),
-                (None, UnknownMembers::Skip) => skipped.push(m.value.clone()),
-                (None, UnknownMembers::Reject) => {
-                    return Err(StoreError::InvalidMember(m.value.clone()))
-                }
+            let resolved_before = entry.is_some_and(|(key, _)| out.set.contains(&key_addr(key)));
+            if resolved_before || !failed.insert(id) {
+                continue;
+            }
+            match policy {
+                UnknownMembers::Skip => out.skipped.push(m.value.clone()),
+                UnknownMembers::Reject => return Err(StoreError::InvalidMember(m.value.clone())),
             }
         }
-        Ok((out, skipped))
+        Ok(out)
     }
+}
+
+/// The identity of a record's id: the address of its shared `Arc<str>`. Every [`Key`] that
+/// names an existing record (in member sets and the reverse index) is a clone of the record's
+/// own key in `TenantData::records`, so two of them name the same record exactly when they
+/// are the same allocation: comparing addresses needs neither the string nor its hash.
+fn key_addr(key: &Key) -> usize {
+    Arc::as_ptr(key).cast::<u8>() as usize
+}
+
+/// A hasher for [`key_addr`]s: one multiplication (Fibonacci hashing). Addresses are not
+/// chosen by clients, so the set needs no protection against crafted collisions.
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl std::hash::Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(26);
+    }
+}
+
+/// A set of [`key_addr`]s.
+type AddrSet = HashSet<usize, std::hash::BuildHasherDefault<AddrHasher>>;
+
+/// The members to add of a write, resolved against the tenant's records.
+struct ResolvedAdds {
+    /// Each once, in request order.
+    keys: Vec<Key>,
+    /// The same, as [`key_addr`]s.
+    set: AddrSet,
+    /// The ids skipped under [`UnknownMembers::Skip`], each once, in request order.
+    skipped: Vec<ResourceId>,
 }
 
 /// Candidates for a filter from the indexes.
@@ -588,8 +642,11 @@ impl ResourceStore for MemoryStore {
                     }
                 }
             }
-            let (members, skipped_members) =
-                data.resolve_members(req.id.as_str(), &req.members, req.unknown_members)?;
+            let ResolvedAdds {
+                keys: members,
+                skipped: skipped_members,
+                ..
+            } = data.resolve_members(req.id.as_str(), &req.members, req.unknown_members)?;
             let encoded = encode(&req.doc)?;
 
             let id: Key = Key::from(req.id.as_str());
@@ -718,7 +775,13 @@ impl ResourceStore for MemoryStore {
                 None => (Vec::new(), Vec::new(), Vec::new()),
                 Some(delta) => membership_change(data, &key, rec, delta)?,
             };
-            let replaced_all = req.members.as_ref().is_some_and(|d| d.clear);
+            // The resulting members are returned after a full replacement, when asked for.
+            let return_members = |rec: &Record| {
+                req.members.as_ref().is_some_and(|d| d.clear)
+                    && req
+                        .return_members
+                        .is_some_and(|max| rec.members.len() <= max)
+            };
             let membership_changed = !added.is_empty() || !removed.is_empty();
             let had_document = req.document.is_some();
             if !had_document && !membership_changed {
@@ -729,7 +792,7 @@ impl ResourceStore for MemoryStore {
                     created: rec.created,
                     last_modified: rec.last_modified,
                     doc: old_doc,
-                    members: replaced_all.then(|| data.member_list(rec)),
+                    members: return_members(rec).then(|| data.member_list(rec)),
                     skipped_members,
                 });
             }
@@ -791,7 +854,7 @@ impl ResourceStore for MemoryStore {
                 created: rec.created,
                 last_modified: rec.last_modified,
                 doc: out_doc,
-                members: replaced_all.then(|| data.member_list(&rec)),
+                members: return_members(&rec).then(|| data.member_list(&rec)),
                 skipped_members,
             };
             data.records.insert(key, rec);
@@ -985,37 +1048,44 @@ type MembershipChange = (Vec<Key>, Vec<Key>, Vec<ResourceId>);
 
 /// The net members added and removed by `delta` (clear, then remove, then add), and the
 /// ids to add that were skipped. Linear in the ids the delta names (plus the current members
-/// for a `clear`).
+/// for a `clear`): a full replacement compares hash sets, not one tree search per id.
 fn membership_change(
     data: &TenantData,
     group: &Key,
     rec: &Record,
     delta: &MembershipDelta,
 ) -> Result<MembershipChange, StoreError> {
-    let (add, skipped) = data.resolve_members(group, &delta.add, delta.unknown)?;
-    let add_set: HashSet<&Key> = add.iter().collect();
-    let removed: Vec<Key> = if delta.clear {
-        rec.members
+    let adds = data.resolve_members(group, &delta.add, delta.unknown)?;
+    if delta.clear {
+        let current: AddrSet = rec.members.iter().map(key_addr).collect();
+        let removed = rec
+            .members
             .iter()
-            .filter(|m| !add_set.contains(m))
+            .filter(|m| !adds.set.contains(&key_addr(m)))
             .cloned()
-            .collect()
-    } else {
-        let mut seen = HashSet::new();
-        delta
-            .remove
-            .iter()
-            .filter_map(|r| rec.members.get(r.as_str()))
-            .filter(|m| !add_set.contains(m) && seen.insert(Arc::clone(m)))
-            .cloned()
-            .collect()
-    };
-    let added: Vec<Key> = add
+            .collect();
+        let added = adds
+            .keys
+            .into_iter()
+            .filter(|m| !current.contains(&key_addr(m)))
+            .collect();
+        return Ok((added, removed, adds.skipped));
+    }
+    // A delta: the ids it names, each looked up in the ordered member set.
+    let mut seen = AddrSet::default();
+    let removed: Vec<Key> = delta
+        .remove
         .iter()
-        .filter(|m| !rec.members.contains(*m))
+        .filter_map(|r| rec.members.get(r.as_str()))
+        .filter(|m| !adds.set.contains(&key_addr(m)) && seen.insert(key_addr(m)))
         .cloned()
         .collect();
-    Ok((added, removed, skipped))
+    let added: Vec<Key> = adds
+        .keys
+        .into_iter()
+        .filter(|m| !rec.members.contains(m))
+        .collect();
+    Ok((added, removed, adds.skipped))
 }
 
 /// Answers a list query from the indexes and the evaluator (always exactly).

@@ -60,8 +60,9 @@ pub struct StoredResource {
     pub doc: Value,
     /// The members, ordered by member id: after a read, when the caller asked for them;
     /// after a write, when the write set the whole membership (a create with initial
-    /// members, or an update whose delta has [`clear`](MembershipDelta::clear)), since the
-    /// store has just resolved each of them. `None` otherwise: a write never reads the member list back.
+    /// members, or an update whose delta has [`clear`](MembershipDelta::clear) and whose
+    /// [`UpdateRequest::return_members`] admits the resulting count), since the store has just
+    /// resolved each of them. `None` otherwise: a write never reads the member list back.
     pub members: Option<Vec<Member>>,
     /// After a write under [`UnknownMembers::Skip`]: the member ids to add that were skipped
     /// (not a resource of the tenant, not of the claimed type, or the group itself), each
@@ -117,6 +118,11 @@ pub struct UpdateRequest {
     pub document: Option<NewDocument>,
     /// The membership change, if any.
     pub members: Option<MembershipDelta>,
+    /// After a delta with [`clear`](MembershipDelta::clear) (a full replacement of the
+    /// membership): the store returns the resulting members in [`StoredResource::members`]
+    /// when there are at most this many. `None` never returns them, so that the answer to a
+    /// write need not grow with the group; `Some(usize::MAX)` always does.
+    pub return_members: Option<usize>,
     /// `PUT` or `PATCH` (recorded as [`ChangeKind::Replaced`](crate::feed::ChangeKind) or
     /// `Patched`; a write with only a membership delta is recorded as `MembershipChanged`).
     pub kind: UpdateKind,

@@ -676,7 +676,8 @@ impl PostgresStore {
         }
         let replaced_all = req.members.as_ref().is_some_and(|d| d.clear);
         let (members, skipped_members) = added.into_sorted();
-        let members = replaced_all.then_some(members);
+        let members = (replaced_all && req.return_members.is_some_and(|max| members.len() <= max))
+            .then_some(members);
 
         if req.document.is_none() && !members_changed {
             // Nothing to write; the transaction only read and locked.

@@ -778,7 +778,8 @@ impl ResourceStore for SqliteStore {
         };
         let replaced_all = req.members.as_ref().is_some_and(|d| d.clear);
         let (members, skipped_members) = resolved.into_sorted();
-        let members = replaced_all.then_some(members);
+        let members = (replaced_all && req.return_members.is_some_and(|max| members.len() <= max))
+            .then_some(members);
         let (doc, derived) = match (req.document, derived) {
             (Some(doc), Some(derived)) => (Some(doc), Some(derived)),
             _ => (None, None),

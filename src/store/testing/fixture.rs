@@ -138,6 +138,7 @@ pub(crate) fn replace_request(
         expected_version: expected,
         document: Some(NewDocument { doc, unique_keys }),
         members: None,
+        return_members: Some(usize::MAX),
         kind: UpdateKind::Replace,
         now,
     }
@@ -148,6 +149,7 @@ pub(crate) fn delta_request(delta: MembershipDelta, now: DateTime<Utc>) -> Updat
         expected_version: None,
         document: None,
         members: Some(delta),
+        return_members: Some(usize::MAX),
         kind: UpdateKind::Patch,
         now,
     }

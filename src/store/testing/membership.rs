@@ -209,6 +209,7 @@ pub async fn check_membership(store: &dyn ResourceStore, fx: &Fixture) {
             remove: vec!["u1".into(), "u4".into(), "never-a-member".into()],
             ..MembershipDelta::default()
         }),
+        return_members: Some(usize::MAX),
         kind: UpdateKind::Patch,
         now: t0,
     };
