@@ -25,37 +25,17 @@ use scimkit::ScimError;
 use common::app::App;
 use common::cli::{Cli, Command, USAGE};
 
-/// Serves any request as SCIM: convert, `handle`, convert back.
+/// Serves any request as SCIM: convert the head, authorise it, read the body only then
+/// (up to the tenant's limit), `handle_authorized`, convert back.
 async fn scim(
     service: web::Data<ScimService>,
     request: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
     let started = Instant::now();
-    // The service says how large a body this request may carry (groups take full member
-    // lists, everything else far less); nothing more is buffered.
-    let cap = service
-        .body_limit(request.method().as_str(), request.path())
-        .await;
-    let declared: Option<usize> = request
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    let response = if declared.is_some_and(|n| n > cap) {
-        // Refuse before reading: the client learns at once instead of after uploading.
-        error(&too_large(cap))
-    } else {
-        match payload.to_bytes_limited(cap).await {
-            Ok(Ok(body)) => match to_http(&request, body) {
-                Ok(r) => service.handle(r).await,
-                Err(e) => error(&e),
-            },
-            Err(_) => error(&too_large(cap)),
-            Ok(Err(_)) => error(&ScimError::BadRequest(
-                "the request body could not be read".to_owned(),
-            )),
-        }
+    let response = match head(&request) {
+        Ok(head) => serve_scim(&service, head, &request, payload).await,
+        Err(e) => error(&e),
     };
     // Never the headers (the bearer token) nor the query (user names in filters).
     tracing::info!(
@@ -68,12 +48,50 @@ async fn scim(
     from_http(response)
 }
 
+async fn serve_scim(
+    service: &ScimService,
+    head: http::request::Parts,
+    request: &HttpRequest,
+    payload: web::Payload,
+) -> http::Response<Bytes> {
+    // Path, tenant and bearer token first: an unauthenticated client gets its 401 (or 404)
+    // without a byte of its body being read.
+    let authorized = match service.authorize(&head).await {
+        Ok(a) => a,
+        Err(refusal) => return refusal,
+    };
+    // The tenant's limit for this request (groups take full member lists, everything else
+    // far less); nothing more is buffered.
+    let cap = authorized.body_limit();
+    let declared: Option<usize> = request
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    if declared.is_some_and(|n| n > cap) {
+        // Refuse before reading: the client learns at once instead of after uploading.
+        return error(&too_large(cap));
+    }
+    match payload.to_bytes_limited(cap).await {
+        Ok(Ok(body)) => {
+            service
+                .handle_authorized(authorized, http::Request::from_parts(head, body))
+                .await
+        }
+        Err(_) => error(&too_large(cap)),
+        Ok(Err(_)) => error(&ScimError::BadRequest(
+            "the request body could not be read".to_owned(),
+        )),
+    }
+}
+
 /// RFC 7644 §3.12: 413 for a body above the advertised maxPayloadSize.
 fn too_large(cap: usize) -> ScimError {
     ScimError::PayloadTooLarge(format!("the request body exceeds {cap} bytes"))
 }
 
-fn to_http(request: &HttpRequest, body: Bytes) -> Result<http::Request<Bytes>, ScimError> {
+/// The request head as `http` 1 types (actix-web 4 has its own, from `http` 0.2).
+fn head(request: &HttpRequest) -> Result<http::request::Parts, ScimError> {
     let bad = |what: &str| ScimError::BadRequest(format!("the request {what} is not valid"));
     let mut builder = http::Request::builder()
         .method(
@@ -90,7 +108,8 @@ fn to_http(request: &HttpRequest, body: Bytes) -> Result<http::Request<Bytes>, S
     for (name, value) in request.headers() {
         builder = builder.header(name.as_str(), value.as_bytes());
     }
-    builder.body(body).map_err(|_| bad("header set"))
+    let request = builder.body(()).map_err(|_| bad("header set"))?;
+    Ok(request.into_parts().0)
 }
 
 fn from_http(response: http::Response<Bytes>) -> HttpResponse {

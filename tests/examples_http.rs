@@ -304,36 +304,56 @@ fn adapter_basics(server: &Server) {
     // A body above the adapter's cap is refused with a SCIM 413 before it is uploaded; a
     // raw socket shows it, since an HTTP client would fail on the connection the server
     // closes while the client is still writing.
-    let reply = raw_post_declaring(server, "/Users", 3 << 20);
+    let token = server.token.as_deref().unwrap();
+    let reply = raw_post_declaring(server, "/Users", 3 << 20, Some(token));
     assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
     assert!(reply.contains("\"413\""), "a SCIM error body: {reply}");
+    // The head is authenticated before the body is read: a client without a token that
+    // declares 1 MiB (within the limit) and sends a few bytes gets its 401 at once. A server
+    // that read the body first would wait for the rest, and the read below would time out.
+    for auth in [None, Some("scimkit_not-a-token")] {
+        let reply = raw_post_declaring(server, "/Users", 1 << 20, auth);
+        assert!(reply.starts_with("HTTP/1.1 401"), "{auth:?}: {reply}");
+        assert!(
+            reply
+                .to_ascii_lowercase()
+                .contains("www-authenticate: bearer"),
+            "{reply}"
+        );
+        assert!(reply.contains("\"401\""), "a SCIM error body: {reply}");
+    }
     // Discovery works through the adapter.
     let spc = c.get("/ServiceProviderConfig");
     assert_eq!(spc["patch"]["supported"], true);
 }
 
-/// Sends a POST whose headers declare `length` bytes but sends only a few of them, and
-/// returns the raw response.
-fn raw_post_declaring(server: &Server, path: &str, length: usize) -> String {
+/// Sends a POST whose headers declare `length` bytes but sends only a few of them, with
+/// `token` as bearer token if any, and returns the raw response (empty if none came within
+/// 20 s, less than the servers' default request timeout).
+fn raw_post_declaring(server: &Server, path: &str, length: usize, token: Option<&str>) -> String {
     use std::io::Write;
     let origin = server.origin();
     let host = origin.strip_prefix("http://").unwrap();
     let base_path = &server.base_url[origin.len()..];
     let mut stream = std::net::TcpStream::connect(host).unwrap();
     stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
+        .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         stream,
-        "POST {base_path}{path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\n\
+        "POST {base_path}{path} HTTP/1.1\r\nHost: {host}\r\n{auth}\
          Content-Type: application/scim+json\r\nContent-Length: {length}\r\n\r\n{{\"schemas\":",
-        server.token.as_deref().unwrap()
     )
     .unwrap();
     stream.flush().unwrap();
+    read_reply(&mut stream)
+}
+
+/// Reads one response from `stream`: until its JSON body closes or the connection does.
+fn read_reply(stream: &mut std::net::TcpStream) -> String {
     let mut reply = Vec::new();
     let mut buf = [0u8; 4096];
-    // Read until the JSON body closes or the server closes the connection.
     while let Ok(n) = stream.read(&mut buf) {
         if n == 0 {
             break;

@@ -62,6 +62,157 @@ async fn unauthenticated_requests_get_401_with_challenge() {
     r.assert_error(401, None);
 }
 
+/// A request head without its body: what an adapter has before reading the body.
+fn head(method: &str, path: &str, auth: Option<&str>) -> http::request::Parts {
+    let mut b = Request::builder().method(method).uri(path);
+    if let Some(a) = auth {
+        b = b.header("Authorization", a);
+    }
+    b.body(()).unwrap().into_parts().0
+}
+
+/// `authorize` checks the head before any body exists: its refusals are exactly the answers
+/// `handle` gives to the same requests, and an accepted head carries the tenant's body limit
+/// for the endpoint.
+#[tokio::test]
+async fn authorize_checks_the_head_before_the_body() {
+    let h = Harness::new().await;
+    let bearer = format!("Bearer {}", h.token);
+    let refused = [
+        ("GET", "/scim/v2/acme/Users", None),
+        ("POST", "/scim/v2/acme/Users", Some("Bearer scimkit_nope")),
+        ("GET", "/scim/v2/acme/Nope", None),
+        ("GET", "/elsewhere/Users", Some(bearer.as_str())),
+        ("GET", "/scim/v2", Some(bearer.as_str())),
+        ("GET", "/scim/v2/other/Users", Some(bearer.as_str())),
+        (
+            "GET",
+            "/scim/v2/no%20such%20tenant/Users",
+            Some(bearer.as_str()),
+        ),
+    ];
+    for (method, path, auth) in refused {
+        let refusal = h
+            .service
+            .authorize(&head(method, path, auth))
+            .await
+            .unwrap_err();
+        let full = h
+            .send(Request::from_parts(head(method, path, auth), Bytes::new()))
+            .await;
+        assert_eq!(refusal.status(), full.status, "{method} {path}");
+        assert_eq!(refusal.headers(), &full.headers, "{method} {path}");
+        assert_eq!(refusal.body(), &full.raw, "{method} {path}");
+        assert!(!full.status.is_success(), "{method} {path}");
+    }
+    let r = h
+        .service
+        .authorize(&head("GET", "/scim/v2/acme/Users", None))
+        .await
+        .unwrap_err();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"scim\"");
+
+    // Accepted heads carry the limit of their endpoint.
+    let limits = scimkit::Limits::default();
+    for (method, path, limit) in [
+        ("POST", "/scim/v2/acme/Users", limits.max_payload_bytes),
+        ("GET", "/scim/v2/acme/Users", limits.max_payload_bytes),
+        (
+            "PATCH",
+            "/scim/v2/acme/Groups/g1",
+            limits.max_membership_payload_bytes,
+        ),
+        ("POST", "/scim/v2/acme/Bulk", limits.bulk_max_payload_bytes),
+    ] {
+        let a = h
+            .service
+            .authorize(&head(method, path, Some(&bearer)))
+            .await
+            .unwrap();
+        assert_eq!(a.body_limit(), limit, "{method} {path}");
+        assert_eq!(a.tenant().as_str(), "acme");
+        assert!(a.principal().token_id().is_some());
+    }
+}
+
+/// `handle_authorized` serves the authorised request without a second check, answers like
+/// `handle` (413 over the limit), and does not let a proof open another request.
+#[tokio::test]
+async fn handle_authorized_serves_only_the_authorised_request() {
+    let h = Harness::new().await;
+    let bearer = format!("Bearer {}", h.token);
+    let with_body = |mut parts: http::request::Parts, body: &Value| {
+        parts.headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/scim+json"),
+        );
+        Request::from_parts(parts, Bytes::from(body.to_string()))
+    };
+    let parts = head("POST", "/scim/v2/acme/Users", Some(&bearer));
+    let a = h.service.authorize(&parts).await.unwrap();
+    let r = h
+        .service
+        .handle_authorized(a, with_body(parts, &user("head@example.com")))
+        .await;
+    assert_eq!(r.status(), 201);
+    let found = h
+        .call(
+            Method::GET,
+            "/Users?filter=userName%20eq%20%22head@example.com%22",
+            None,
+        )
+        .await;
+    assert_eq!(found.body["totalResults"], 1);
+
+    // Over the authorised limit: the service's own 413, nothing created.
+    let parts = head("POST", "/scim/v2/acme/Users", Some(&bearer));
+    let a = h.service.authorize(&parts).await.unwrap();
+    let mut big = user("big@example.com");
+    big["title"] = json!("x".repeat(a.body_limit()));
+    let r = h.service.handle_authorized(a, with_body(parts, &big)).await;
+    assert_eq!(r.status(), 413);
+    let found = h
+        .call(
+            Method::GET,
+            "/Users?filter=userName%20eq%20%22big@example.com%22",
+            None,
+        )
+        .await;
+    assert_eq!(found.body["totalResults"], 0);
+
+    // A proof for acme's /Users presented with another tenant's request is not taken: the
+    // request is authenticated again, and acme's token does not open `other`.
+    let a = h
+        .service
+        .authorize(&head("POST", "/scim/v2/acme/Users", Some(&bearer)))
+        .await
+        .unwrap();
+    let elsewhere = head("POST", "/scim/v2/other/Users", Some(&bearer));
+    let r = h
+        .service
+        .handle_authorized(a, with_body(elsewhere, &user("sneak@example.com")))
+        .await;
+    assert_eq!(r.status(), 401);
+    // Nor with no credentials at all on a different method.
+    let a = h
+        .service
+        .authorize(&head("GET", "/scim/v2/acme/Users", Some(&bearer)))
+        .await
+        .unwrap();
+    let r = h
+        .service
+        .handle_authorized(
+            a,
+            with_body(
+                head("POST", "/scim/v2/acme/Users", None),
+                &user("x@example.com"),
+            ),
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+}
+
 #[tokio::test]
 async fn token_of_one_tenant_is_refused_on_another() {
     let h = Harness::new().await;
