@@ -123,7 +123,8 @@ async fn serve(cli: &Cli) -> Result<(), String> {
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
-    let app = App::open(&cli.store, &cli.public_url(addr)).await?;
+    let public_url = cli.public_url(addr);
+    let app = App::open(&cli.store, &public_url).await?;
     tracing::info!(store = %cli.store.describe(), "opened store");
     let token = app.bootstrap(cli).await?;
     app.seed_users(&cli.tenant, cli.seed_users).await?;
@@ -152,7 +153,11 @@ async fn serve(cli: &Cli) -> Result<(), String> {
     } else {
         shown.as_str()
     };
-    let admin = Admin::new(app.clone(), &secret);
+    // Behind an https public URL (a TLS-terminating proxy) the session cookie is `Secure`.
+    let https = public_url
+        .get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
+    let admin = Admin::new(app.clone(), &secret, https);
     // Printed first, so that a reader of the two SCIM lines below has this one already.
     println!(
         "Admin console: {}/admin (secret: {shown})",

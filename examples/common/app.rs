@@ -38,10 +38,11 @@ impl App {
         self.service.store()
     }
 
-    /// Makes sure the tenant of `cli` exists (and is in strict mode with `--strict`) and
-    /// returns the token to print: the one given with `--token` (registered if new), or a
-    /// freshly issued one when the tenant has no active token. `None` when the tenant
-    /// already has working tokens: their secrets were shown once and are not kept.
+    /// Makes sure the tenant of `cli` exists (and is in strict mode with `--strict`),
+    /// registers the token given with `--token` if any, and returns the token to print: a
+    /// freshly issued one when the tenant has no active token. `None` when the operator gave
+    /// the token (it is never echoed: stdout may end up in a log) or the tenant already has
+    /// working tokens (their secrets were shown once and are not kept).
     pub async fn bootstrap(&self, cli: &Cli) -> Result<Option<String>, String> {
         let id = &cli.tenant;
         let existing = self.tenants.store().get_tenant(id).await.map_err(show)?;
@@ -77,7 +78,8 @@ impl App {
 
         if let Some(token) = &cli.token {
             self.register_token(id, token).await?;
-            return Ok(Some(token.clone()));
+            tracing::info!(tenant = %id, "the --token value is registered (not shown)");
+            return Ok(None);
         }
         let now = chrono::Utc::now();
         let active = self

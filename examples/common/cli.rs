@@ -30,9 +30,9 @@ Options:
                        built with the `sqlite` feature, otherwise memory)
   --tenant ID          the tenant (IdP connection) served and managed (default `default`);
                        `serve` creates it if missing
-  --token TOKEN        register this bearer token for the tenant on start (for automation);
-                       it must look like the tokens scimkit issues: `scimkit_` and 43
-                       base64url characters
+  --token TOKEN        register this bearer token for the tenant on start (for automation;
+                       never printed); it must look like the tokens scimkit issues:
+                       `scimkit_` and 43 base64url characters
   --strict             serve the tenant in strict RFC mode (every tolerance off)
   --seed-users N       create N users on start (for load tests)
   --admin-secret S     axum_server only: the password of the admin console at /admin (at
