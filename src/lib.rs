@@ -55,6 +55,6 @@ pub use filter::{CompiledFilter, Filter};
 pub use resource::{ListResponse, Meta, ResourceId, Version};
 pub use schema::{AttrPath, ResourceDef, SchemaRegistry};
 pub use service::ScimService;
-pub use settings::{Limits, PatchResponse, Settings, Tolerances};
+pub use settings::{Limits, PatchResponse, RateLimit, Settings, Tolerances};
 pub use store::{MemoryStore, ResourceStore};
 pub use tenant::{BaseUrl, Tenant, TenantId};

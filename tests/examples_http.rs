@@ -477,6 +477,50 @@ fn tenants_are_isolated_and_strict_mode_is_a_flag() {
     assert_eq!(other.call("GET", "/Users", None).status, 401);
 }
 
+/// `--rate-limit` sets the tenant's token bucket: past the burst, the SCIM answer is 429
+/// with `Retry-After` and a SCIM error body, through the adapter.
+#[test]
+fn the_rate_limit_flag_gives_429_with_retry_after() {
+    let dir = scratch_dir("rate");
+    let server = Server::start(
+        "axum_server",
+        &dir,
+        &["--store", "memory", "--rate-limit", "1/3"],
+        true,
+    );
+    let url = format!("{}/Users?count=1", server.base_url);
+    let auth = format!("Bearer {}", server.token.as_deref().unwrap());
+    let mut ok = 0;
+    let mut limited = None;
+    // At 1 request per second with bursts of 3, ten back-to-back requests cannot all pass.
+    for _ in 0..10 {
+        match ureq::get(&url).set("Authorization", &auth).call() {
+            Ok(r) => {
+                assert_eq!(r.status(), 200);
+                ok += 1;
+            }
+            Err(ureq::Error::Status(429, r)) => {
+                limited = Some(r);
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(ok >= 3, "the burst passes: {ok}");
+    let r = limited.expect("a 429 past the burst");
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!(wait >= 1, "{wait}");
+    assert!(r.content_type().starts_with("application/scim+json"));
+    let body: Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
+    assert_eq!(body["status"], "429");
+    assert!(
+        body["detail"].as_str().unwrap().contains("rate limit"),
+        "{body}"
+    );
+    // Requests without a token are refused before the limit (and do not count).
+    assert_eq!(server.client().raw("GET", "/Users", None, None).status, 401);
+}
+
 #[test]
 fn bad_command_lines_are_refused_with_usage() {
     for args in [
@@ -484,6 +528,8 @@ fn bad_command_lines_are_refused_with_usage() {
         &["--token", "not-a-scimkit-token"],
         &["--tenant", "no spaces"],
         &["--admin-secret", "short-secret"],
+        &["--rate-limit", "fast"],
+        &["--rate-limit", "0/5"],
         &["frobnicate"],
     ] {
         let out = Command::new(example("axum_server"))

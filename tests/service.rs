@@ -1672,3 +1672,160 @@ async fn resources_are_written_schemas_id_attributes_meta() {
     assert_eq!(keys, ["schemas", "id", "userName", "meta"]);
     assert!(only.headers.contains_key("etag"));
 }
+
+// ---- rate limits -----------------------------------------------------------------------------
+
+/// A service on a manual clock with tenants `acme` (two tokens) and `other`, both under
+/// `limit`.
+struct Limited {
+    service: scimkit::ScimService,
+    clock: std::sync::Arc<scimkit::auth::ManualClock>,
+    acme: [String; 2],
+    other: String,
+}
+
+impl Limited {
+    async fn new(limit: scimkit::RateLimit) -> Limited {
+        use std::sync::Arc;
+        let start = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let clock = Arc::new(scimkit::auth::ManualClock::new(start));
+        let tenants = scimkit::Tenants::new(
+            Arc::new(scimkit::auth::MemoryTenantStore::new()),
+            clock.clone(),
+        );
+        let settings = scimkit::Settings {
+            rate_limit: Some(limit),
+            ..Default::default()
+        };
+        let mut tokens = Vec::new();
+        for (tenant, n) in [("acme", 2), ("other", 1)] {
+            let id = scimkit::TenantId::new(tenant).unwrap();
+            tenants
+                .create_tenant(id.clone(), tenant, settings.clone())
+                .await
+                .unwrap();
+            for _ in 0..n {
+                let (_, t) = tenants.issue_token(&id, "idp", None).await.unwrap();
+                tokens.push(t.expose_secret().to_owned());
+            }
+        }
+        let service = scimkit::ScimService::builder(
+            common::PUBLIC_URL,
+            Arc::new(scimkit::MemoryStore::new()),
+            Arc::clone(tenants.store()),
+        )
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+        Limited {
+            service,
+            clock,
+            acme: [tokens[0].clone(), tokens[1].clone()],
+            other: tokens[2].clone(),
+        }
+    }
+
+    async fn get(&self, tenant: &str, token: Option<&str>) -> http::Response<Bytes> {
+        let mut b = Request::get(format!("/scim/v2/{tenant}/Users"));
+        if let Some(t) = token {
+            b = b.header("Authorization", format!("Bearer {t}"));
+        }
+        self.service.handle(b.body(Bytes::new()).unwrap()).await
+    }
+
+    fn advance_ms(&self, ms: i64) {
+        self.clock.advance(chrono::Duration::milliseconds(ms));
+    }
+}
+
+/// The SCIM answer to a request over the limit: 429, `Retry-After` in whole seconds, and
+/// an error body saying so. Returns the `Retry-After` seconds.
+fn assert_limited(r: &http::Response<Bytes>) -> u64 {
+    assert_eq!(r.status(), 429);
+    let body: Value = serde_json::from_slice(r.body()).unwrap();
+    assert_eq!(
+        body["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:Error"
+    );
+    assert_eq!(body["status"], "429");
+    assert!(
+        body["detail"].as_str().unwrap().contains("rate limit"),
+        "{body}"
+    );
+    r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_tenant_over_its_rate_gets_429_with_retry_after_until_the_bucket_refills() {
+    let limit = scimkit::RateLimit {
+        requests_per_second: 2,
+        burst: 3,
+        per_token: false,
+    };
+    let l = Limited::new(limit).await;
+    let acme = Some(l.acme[0].as_str());
+    // Unauthenticated requests are refused before the limit and use none of it.
+    for _ in 0..10 {
+        assert_eq!(l.get("acme", None).await.status(), 401);
+    }
+    for _ in 0..3 {
+        assert_eq!(l.get("acme", acme).await.status(), 200);
+    }
+    assert_eq!(assert_limited(&l.get("acme", acme).await), 1);
+    // Half a second at 2 per second is one more request; the wait is rounded up to 1 s.
+    l.advance_ms(500);
+    assert_eq!(l.get("acme", acme).await.status(), 200);
+    assert_eq!(assert_limited(&l.get("acme", acme).await), 1);
+    // A long pause refills the burst, not more.
+    l.advance_ms(60_000);
+    for _ in 0..3 {
+        assert_eq!(l.get("acme", acme).await.status(), 200);
+    }
+    assert_limited(&l.get("acme", acme).await);
+    // authorize is the check: a refused head is the same 429.
+    let head = Request::get("/scim/v2/acme/Users")
+        .header("Authorization", format!("Bearer {}", l.acme[0]))
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    assert_limited(&l.service.authorize(&head).await.unwrap_err());
+}
+
+#[tokio::test]
+async fn rate_limits_are_per_tenant_and_optionally_per_token() {
+    let shared = scimkit::RateLimit {
+        requests_per_second: 1,
+        burst: 2,
+        per_token: false,
+    };
+    let l = Limited::new(shared).await;
+    // Both of acme's tokens draw on one bucket; `other` has its own.
+    assert_eq!(l.get("acme", Some(&l.acme[0])).await.status(), 200);
+    assert_eq!(l.get("acme", Some(&l.acme[1])).await.status(), 200);
+    assert_limited(&l.get("acme", Some(&l.acme[0])).await);
+    assert_limited(&l.get("acme", Some(&l.acme[1])).await);
+    assert_eq!(l.get("other", Some(&l.other)).await.status(), 200);
+    assert_eq!(l.get("other", Some(&l.other)).await.status(), 200);
+    assert_limited(&l.get("other", Some(&l.other)).await);
+    // A slow rate: 1 per second, 0.3 s after the last refusal still waits 1 s.
+    l.advance_ms(300);
+    assert_eq!(assert_limited(&l.get("acme", Some(&l.acme[0])).await), 1);
+    l.advance_ms(700);
+    assert_eq!(l.get("acme", Some(&l.acme[0])).await.status(), 200);
+
+    let per_token = scimkit::RateLimit {
+        per_token: true,
+        ..shared
+    };
+    let l = Limited::new(per_token).await;
+    for token in &l.acme {
+        assert_eq!(l.get("acme", Some(token)).await.status(), 200);
+        assert_eq!(l.get("acme", Some(token)).await.status(), 200);
+        assert_limited(&l.get("acme", Some(token)).await);
+    }
+}

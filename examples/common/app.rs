@@ -48,11 +48,12 @@ impl App {
         let existing = self.tenants.store().get_tenant(id).await.map_err(show)?;
         match existing {
             None => {
-                let settings = if cli.strict {
+                let mut settings = if cli.strict {
                     Settings::strict()
                 } else {
                     Settings::default()
                 };
+                settings.rate_limit = cli.rate_limit;
                 self.tenants
                     .create_tenant(id.clone(), id.as_str(), settings)
                     .await
@@ -60,9 +61,20 @@ impl App {
                 tracing::info!(tenant = %id, "created tenant");
             }
             Some(t) => {
-                if cli.strict && t.settings != Settings::strict() {
+                let mut settings = if cli.strict {
+                    Settings {
+                        rate_limit: t.settings.rate_limit,
+                        ..Settings::strict()
+                    }
+                } else {
+                    t.settings.clone()
+                };
+                if cli.rate_limit.is_some() {
+                    settings.rate_limit = cli.rate_limit;
+                }
+                if settings != t.settings {
                     self.tenants
-                        .update_settings(id, Settings::strict())
+                        .update_settings(id, settings)
                         .await
                         .map_err(show)?;
                 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use scimkit::auth::{is_well_formed, TokenId, TOKEN_PREFIX};
-use scimkit::TenantId;
+use scimkit::{RateLimit, TenantId};
 
 /// The usage text printed by `--help` and after a command-line error.
 pub const USAGE: &str = "\
@@ -35,6 +35,9 @@ Options:
                        `scimkit_` and 43 base64url characters
   --strict             serve the tenant in strict RFC mode (every tolerance off)
   --seed-users N       create N users on start (for load tests)
+  --rate-limit R[/B]   limit the tenant to R requests per second with bursts of B (default
+                       B = R); beyond it SCIM answers 429 with Retry-After. Stored in the
+                       tenant's settings (default: no limit)
   --admin-secret S     axum_server only: the password of the admin console at /admin (at
                        least 16 characters; default: SCIMKIT_ADMIN_SECRET, or a random one
                        printed on start)
@@ -162,6 +165,8 @@ pub struct Cli {
     pub seed_users: usize,
     /// `--admin-secret` (the axum example's admin console password).
     pub admin_secret: Option<String>,
+    /// `--rate-limit`.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Cli {
@@ -198,6 +203,7 @@ impl Cli {
         let mut name = None;
         let mut label = None;
         let mut admin_secret = None;
+        let mut rate_limit = None;
         let mut words: Vec<String> = Vec::new();
 
         let mut args = args.into_iter();
@@ -256,6 +262,7 @@ impl Cli {
                     }
                     admin_secret = Some(v);
                 }
+                "--rate-limit" => rate_limit = Some(parse_rate_limit(&value("--rate-limit")?)?),
                 "--name" => name = Some(value("--name")?),
                 "--label" => label = Some(value("--label")?),
                 f if f.starts_with('-') => return Err(format!("unknown option `{f}`")),
@@ -301,6 +308,23 @@ impl Cli {
             strict,
             seed_users,
             admin_secret,
+            rate_limit,
         })
     }
+}
+
+/// `R` or `R/B`: R requests per second, bursts of B (R when absent); both at least 1.
+fn parse_rate_limit(v: &str) -> Result<RateLimit, String> {
+    let bad = || format!("--rate-limit `{v}` is not RATE or RATE/BURST (whole numbers from 1)");
+    let (rate, burst) = v.split_once('/').unwrap_or((v, v));
+    let rate: u32 = rate.trim().parse().map_err(|_| bad())?;
+    let burst: u32 = burst.trim().parse().map_err(|_| bad())?;
+    if rate == 0 || burst == 0 {
+        return Err(bad());
+    }
+    Ok(RateLimit {
+        requests_per_second: rate,
+        burst,
+        per_token: false,
+    })
 }

@@ -9,6 +9,7 @@
 mod bulk;
 mod discovery;
 mod query;
+mod rate;
 mod read;
 mod render;
 mod request;
@@ -116,9 +117,20 @@ pub struct ScimServiceBuilder {
     me: Option<Arc<dyn MeResolver>>,
     documentation_uri: Option<String>,
     retry_pause: Arc<dyn RetryPause>,
+    rate_limit_buckets: usize,
 }
 
 impl ScimServiceBuilder {
+    /// The most rate-limit buckets kept at once (one per tenant with a
+    /// [`RateLimit`](crate::settings::RateLimit), or per token with `per_token`); 10,000 by
+    /// default. When full, the buckets that have refilled completely are forgotten (they
+    /// would start full anyway), else the one unused the longest: memory stays bounded, and
+    /// an evicted tenant or token at worst gets a fresh burst.
+    pub fn rate_limit_buckets(mut self, buckets: usize) -> Self {
+        self.rate_limit_buckets = buckets;
+        self
+    }
+
     /// How the service waits between attempts of a write that lost a version race; see
     /// [`RetryPause`].
     pub fn retry_pause(mut self, pause: impl RetryPause + 'static) -> Self {
@@ -194,6 +206,7 @@ impl ScimServiceBuilder {
                 me: self.me,
                 documentation_uri: self.documentation_uri,
                 retry_pause: self.retry_pause,
+                limiter: rate::RateLimiter::new(self.rate_limit_buckets),
             }),
         })
     }
@@ -219,6 +232,7 @@ struct Inner {
     me: Option<Arc<dyn MeResolver>>,
     documentation_uri: Option<String>,
     retry_pause: Arc<dyn RetryPause>,
+    limiter: rate::RateLimiter,
 }
 
 /// A SCIM 2.0 service provider for any number of tenants. Cheap to clone.
@@ -293,6 +307,7 @@ impl ScimService {
             me: None,
             documentation_uri: None,
             retry_pause: Arc::new(YieldOnce),
+            rate_limit_buckets: rate::DEFAULT_BUCKETS,
         }
     }
 
@@ -397,7 +412,10 @@ impl ScimService {
     /// On failure, the complete SCIM error response to send as is, the one
     /// [`handle`](Self::handle) would give for the same request: 404 for a path outside the
     /// mount point or without a tenant, 401 with `WWW-Authenticate` for missing or wrong
-    /// credentials. The body need not (and should not) be read then.
+    /// credentials, 429 with `Retry-After` over the tenant's
+    /// [`RateLimit`](crate::settings::RateLimit). The body need not (and should not) be read
+    /// then. A successful call counts as the request for the rate limit:
+    /// `handle_authorized` does not count it again.
     ///
     /// ```
     /// # use bytes::Bytes;
@@ -491,6 +509,13 @@ impl ScimService {
             Some(t) if t.scim_enabled => t,
             _ => return Err(crate::auth::unauthorized()),
         };
+        // Right after authentication: only a caller with valid credentials uses up its
+        // tenant's budget.
+        if let Some(limit) = &tenant.settings.rate_limit {
+            self.inner
+                .limiter
+                .check(limit, &principal, self.inner.clock.now())?;
+        }
         let rest: Vec<String> = segments.collect();
         let body_limit = {
             let segs: Vec<&str> = rest.iter().map(String::as_str).collect();
