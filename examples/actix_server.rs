@@ -23,18 +23,29 @@ use scimkit::service::{ScimService, SCIM_CONTENT_TYPE};
 use scimkit::ScimError;
 
 use common::app::App;
-use common::cli::{Cli, Command, USAGE};
+use common::cli::{Cli, Command, Timeouts, USAGE};
 
 /// Serves any request as SCIM: convert the head, authorise it, read the body only then
 /// (up to the tenant's limit), `handle_authorized`, convert back.
 async fn scim(
     service: web::Data<ScimService>,
+    timeouts: web::Data<Timeouts>,
     request: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
     let started = Instant::now();
     let response = match head(&request) {
-        Ok(head) => serve_scim(&service, head, &request, payload).await,
+        // Body upload included; actix-web has no timeout middleware, so the runtime's
+        // timer bounds the whole request.
+        Ok(head) => match actix_web::rt::time::timeout(
+            timeouts.request,
+            serve_scim(&service, head, &request, payload),
+        )
+        .await
+        {
+            Ok(response) => response,
+            Err(_) => timed_out(timeouts.request),
+        },
         Err(e) => error(&e),
     };
     // Never the headers (the bearer token) nor the query (user names in filters).
@@ -83,6 +94,26 @@ async fn serve_scim(
             "the request body could not be read".to_owned(),
         )),
     }
+}
+
+/// The answer to a request that ran out of time: a SCIM error, so that an identity provider
+/// reads it like any other (503: it may retry).
+fn timed_out(limit: std::time::Duration) -> http::Response<Bytes> {
+    let body = serde_json::json!({
+        "schemas": [scimkit::error::ERROR_SCHEMA],
+        "status": "503",
+        "detail": format!(
+            "the request did not complete within {} ms (body upload included); retry",
+            limit.as_millis()
+        ),
+    });
+    let mut response = http::Response::new(Bytes::from(body.to_string()));
+    *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(SCIM_CONTENT_TYPE),
+    );
+    response
 }
 
 /// RFC 7644 §3.12: 413 for a body above the advertised maxPayloadSize.
@@ -184,12 +215,21 @@ async fn serve(cli: &Cli) -> Result<(), String> {
     app.seed_users(&cli.tenant, cli.seed_users).await?;
 
     let service = web::Data::new(app.service.clone());
+    let timeouts = cli.timeouts;
+    let request_timeouts = web::Data::new(timeouts);
     // actix-web stops gracefully on Ctrl-C and SIGTERM by itself.
     let server = HttpServer::new(move || {
         ActixApp::new()
             .app_data(service.clone())
+            .app_data(request_timeouts.clone())
             .default_service(web::to(scim))
     })
+    // A request head must arrive within this (408 and close otherwise).
+    .client_request_timeout(timeouts.header_read)
+    // An idle keep-alive connection is closed after this.
+    .keep_alive(timeouts.idle)
+    // After the answer, a client gets this long to close its side before the server does.
+    .client_disconnect_timeout(std::time::Duration::from_secs(1))
     .shutdown_timeout(10)
     .listen(listener)
     .map_err(|e| format!("cannot serve on {addr}: {e}"))?;

@@ -477,6 +477,155 @@ fn tenants_are_isolated_and_strict_mode_is_a_flag() {
     assert_eq!(other.call("GET", "/Users", None).status, 401);
 }
 
+// ---- slow and hostile clients -----------------------------------------------------------------
+
+/// The resident memory of process `pid`, in kB.
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Whether the server closes `stream` (end of stream or reset) within `within`; an answer
+/// before the close (actix-web sends 408) is read and skipped.
+fn closed_by_server(stream: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::ErrorKind;
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) => {
+                return matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
+                )
+            }
+        }
+    }
+}
+
+/// Whether `stream` is still open: nothing to read yet, and no end of stream.
+fn still_open(stream: &std::net::TcpStream) -> bool {
+    stream.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 16];
+    let r = (&*stream).read(&mut buf);
+    stream.set_nonblocking(false).unwrap();
+    matches!(r, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+/// 200 slow unauthenticated connections (150 trickling an incomplete request head, 50
+/// declaring a 1 MiB body and sending a few bytes of it) do not keep an authenticated GET
+/// from being answered while they are open; the heads are closed by the header-read
+/// timeout, the bodies get their 401 without being read, an authenticated request whose
+/// body never completes gets a SCIM 503 at the request timeout, and the server's memory
+/// stays bounded.
+fn slow_clients_are_cut_off(example_name: &str) {
+    use std::io::Write;
+    let dir = scratch_dir("slow");
+    let server = Server::start(
+        example_name,
+        &dir,
+        &[
+            "--store",
+            "memory",
+            "--header-read-timeout",
+            "6s",
+            "--request-timeout",
+            "2s",
+        ],
+        true,
+    );
+    let pid = server.child.as_ref().unwrap().id();
+    let c = server.client();
+    c.get("/Users?count=1");
+    let started = std::time::Instant::now();
+    c.get("/Users?count=1");
+    let quiet = started.elapsed();
+    let rss_before = rss_kb(pid);
+    let origin = server.origin();
+    let host = origin.strip_prefix("http://").unwrap();
+    let base_path = &server.base_url[origin.len()..];
+
+    let mut heads = Vec::new();
+    let mut bodies = Vec::new();
+    for i in 0..200 {
+        let mut s = std::net::TcpStream::connect(host).unwrap();
+        if i % 4 == 3 {
+            write!(
+                s,
+                "POST {base_path}/Users HTTP/1.1\r\nHost: {host}\r\n\
+                 Content-Type: application/scim+json\r\nContent-Length: 1048576\r\n\r\n\
+                 {{\"schemas\":"
+            )
+            .unwrap();
+            bodies.push(s);
+        } else {
+            write!(
+                s,
+                "GET {base_path}/Users HTTP/1.1\r\nHost: {host}\r\nX-Slow: "
+            )
+            .unwrap();
+            heads.push(s);
+        }
+    }
+    // Slowly: one more byte of each head.
+    for s in &mut heads {
+        s.write_all(b"a").unwrap();
+    }
+    let started = std::time::Instant::now();
+    let users = c.get("/Users?count=1");
+    let latency = started.elapsed();
+    assert!(users["totalResults"].is_u64());
+    let open = heads.iter().filter(|s| still_open(s)).count();
+    assert_eq!(open, heads.len(), "the slow heads were open during the GET");
+    eprintln!(
+        "{example_name}: authenticated GET {quiet:?} alone, {latency:?} with 200 slow \
+         connections open"
+    );
+
+    for s in &mut bodies {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let reply = read_reply(s);
+        assert!(reply.starts_with("HTTP/1.1 401"), "{reply}");
+    }
+    let token = server.token.clone().unwrap();
+    let reply = raw_post_declaring(&server, "/Users", 1000, Some(&token));
+    assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
+    assert!(
+        reply.contains("\"status\":\"503\"") && reply.contains(":api:messages:2.0:Error"),
+        "a SCIM error body: {reply}"
+    );
+    for s in &mut heads {
+        assert!(
+            closed_by_server(s, Duration::from_secs(30)),
+            "a slow head is closed by the header-read timeout"
+        );
+    }
+    let rss_after = rss_kb(pid);
+    eprintln!("{example_name}: VmRSS {rss_before} kB before, {rss_after} kB after");
+    assert!(
+        rss_after < rss_before + 64 * 1024,
+        "{rss_before} kB -> {rss_after} kB"
+    );
+    // And the server still serves.
+    assert!(c.get("/Users?count=1")["totalResults"].is_u64());
+}
+
+#[test]
+fn axum_example_cuts_off_slow_clients() {
+    slow_clients_are_cut_off("axum_server");
+}
+
+#[test]
+fn actix_example_cuts_off_slow_clients() {
+    slow_clients_are_cut_off("actix_server");
+}
+
 /// `--rate-limit` sets the tenant's token bucket: past the burst, the SCIM answer is 429
 /// with `Retry-After` and a SCIM error body, through the adapter.
 #[test]
@@ -530,6 +679,8 @@ fn bad_command_lines_are_refused_with_usage() {
         &["--admin-secret", "short-secret"],
         &["--rate-limit", "fast"],
         &["--rate-limit", "0/5"],
+        &["--header-read-timeout", "0"],
+        &["--request-timeout", "soon"],
         &["frobnicate"],
     ] {
         let out = Command::new(example("axum_server"))
