@@ -23,39 +23,30 @@ use scimkit::service::{ScimService, SCIM_CONTENT_TYPE};
 use scimkit::ScimError;
 
 use common::app::App;
-use common::cli::{Cli, Command, USAGE};
+use common::cli::{Cli, Command, Timeouts, USAGE};
 
-/// Serves any request as SCIM: convert, `handle`, convert back.
+/// Serves any request as SCIM: convert the head, authorise it, read the body only then
+/// (up to the tenant's limit), `handle_authorized`, convert back.
 async fn scim(
     service: web::Data<ScimService>,
+    timeouts: web::Data<Timeouts>,
     request: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
     let started = Instant::now();
-    // The service says how large a body this request may carry (groups take full member
-    // lists, everything else far less); nothing more is buffered.
-    let cap = service
-        .body_limit(request.method().as_str(), request.path())
-        .await;
-    let declared: Option<usize> = request
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    let response = if declared.is_some_and(|n| n > cap) {
-        // Refuse before reading: the client learns at once instead of after uploading.
-        error(&too_large(cap))
-    } else {
-        match payload.to_bytes_limited(cap).await {
-            Ok(Ok(body)) => match to_http(&request, body) {
-                Ok(r) => service.handle(r).await,
-                Err(e) => error(&e),
-            },
-            Err(_) => error(&too_large(cap)),
-            Ok(Err(_)) => error(&ScimError::BadRequest(
-                "the request body could not be read".to_owned(),
-            )),
-        }
+    let response = match head(&request) {
+        // Body upload included; actix-web has no timeout middleware, so the runtime's
+        // timer bounds the whole request.
+        Ok(head) => match actix_web::rt::time::timeout(
+            timeouts.request,
+            serve_scim(&service, head, &request, payload),
+        )
+        .await
+        {
+            Ok(response) => response,
+            Err(_) => timed_out(timeouts.request),
+        },
+        Err(e) => error(&e),
     };
     // Never the headers (the bearer token) nor the query (user names in filters).
     tracing::info!(
@@ -68,12 +59,70 @@ async fn scim(
     from_http(response)
 }
 
+async fn serve_scim(
+    service: &ScimService,
+    head: http::request::Parts,
+    request: &HttpRequest,
+    payload: web::Payload,
+) -> http::Response<Bytes> {
+    // Path, tenant and bearer token first: an unauthenticated client gets its 401 (or 404)
+    // without a byte of its body being read.
+    let authorized = match service.authorize(&head).await {
+        Ok(a) => a,
+        Err(refusal) => return refusal,
+    };
+    // The tenant's limit for this request (groups take full member lists, everything else
+    // far less); nothing more is buffered.
+    let cap = authorized.body_limit();
+    let declared: Option<usize> = request
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    if declared.is_some_and(|n| n > cap) {
+        // Refuse before reading: the client learns at once instead of after uploading.
+        return error(&too_large(cap));
+    }
+    match payload.to_bytes_limited(cap).await {
+        Ok(Ok(body)) => {
+            service
+                .handle_authorized(authorized, http::Request::from_parts(head, body))
+                .await
+        }
+        Err(_) => error(&too_large(cap)),
+        Ok(Err(_)) => error(&ScimError::BadRequest(
+            "the request body could not be read".to_owned(),
+        )),
+    }
+}
+
+/// The answer to a request that ran out of time: a SCIM error, so that an identity provider
+/// reads it like any other (503: it may retry).
+fn timed_out(limit: std::time::Duration) -> http::Response<Bytes> {
+    let body = serde_json::json!({
+        "schemas": [scimkit::error::ERROR_SCHEMA],
+        "status": "503",
+        "detail": format!(
+            "the request did not complete within {} ms (body upload included); retry",
+            limit.as_millis()
+        ),
+    });
+    let mut response = http::Response::new(Bytes::from(body.to_string()));
+    *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(SCIM_CONTENT_TYPE),
+    );
+    response
+}
+
 /// RFC 7644 §3.12: 413 for a body above the advertised maxPayloadSize.
 fn too_large(cap: usize) -> ScimError {
     ScimError::PayloadTooLarge(format!("the request body exceeds {cap} bytes"))
 }
 
-fn to_http(request: &HttpRequest, body: Bytes) -> Result<http::Request<Bytes>, ScimError> {
+/// The request head as `http` 1 types (actix-web 4 has its own, from `http` 0.2).
+fn head(request: &HttpRequest) -> Result<http::request::Parts, ScimError> {
     let bad = |what: &str| ScimError::BadRequest(format!("the request {what} is not valid"));
     let mut builder = http::Request::builder()
         .method(
@@ -90,7 +139,8 @@ fn to_http(request: &HttpRequest, body: Bytes) -> Result<http::Request<Bytes>, S
     for (name, value) in request.headers() {
         builder = builder.header(name.as_str(), value.as_bytes());
     }
-    builder.body(body).map_err(|_| bad("header set"))
+    let request = builder.body(()).map_err(|_| bad("header set"))?;
+    Ok(request.into_parts().0)
 }
 
 fn from_http(response: http::Response<Bytes>) -> HttpResponse {
@@ -165,12 +215,21 @@ async fn serve(cli: &Cli) -> Result<(), String> {
     app.seed_users(&cli.tenant, cli.seed_users).await?;
 
     let service = web::Data::new(app.service.clone());
+    let timeouts = cli.timeouts;
+    let request_timeouts = web::Data::new(timeouts);
     // actix-web stops gracefully on Ctrl-C and SIGTERM by itself.
     let server = HttpServer::new(move || {
         ActixApp::new()
             .app_data(service.clone())
+            .app_data(request_timeouts.clone())
             .default_service(web::to(scim))
     })
+    // A request head must arrive within this (408 and close otherwise).
+    .client_request_timeout(timeouts.header_read)
+    // An idle keep-alive connection is closed after this.
+    .keep_alive(timeouts.idle)
+    // After the answer, a client gets this long to close its side before the server does.
+    .client_disconnect_timeout(std::time::Duration::from_secs(1))
     .shutdown_timeout(10)
     .listen(listener)
     .map_err(|e| format!("cannot serve on {addr}: {e}"))?;

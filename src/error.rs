@@ -146,6 +146,15 @@ pub enum ScimError {
     /// 415: the request body has an unsupported media type.
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
+    /// 429: the tenant (or token) is over its [`RateLimit`](crate::settings::RateLimit).
+    /// Answered with `Retry-After`.
+    #[error("too many requests: {detail}")]
+    TooManyRequests {
+        /// What was refused, and for how long.
+        detail: String,
+        /// Whole seconds to wait before retrying (at least 1), for `Retry-After`.
+        retry_after: u64,
+    },
     /// 500: an internal or backend failure. The source is for logs only; the client gets a
     /// generic detail.
     #[error("internal error: {0}")]
@@ -189,6 +198,7 @@ impl ScimError {
             ScimError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ScimError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ScimError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ScimError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -232,7 +242,8 @@ impl ScimError {
             | ScimError::PayloadTooLarge(d)
             | ScimError::UnsupportedMediaType(d)
             | ScimError::NotImplemented(d) => d,
-            ScimError::MethodNotAllowed { detail, .. } => detail,
+            ScimError::MethodNotAllowed { detail, .. }
+            | ScimError::TooManyRequests { detail, .. } => detail,
             ScimError::Internal(_) => INTERNAL_DETAIL,
         }
     }
@@ -317,6 +328,14 @@ mod tests {
             (ScimError::PreconditionFailed("f".into()), 412, None),
             (ScimError::PayloadTooLarge("f".into()), 413, None),
             (ScimError::UnsupportedMediaType("f".into()), 415, None),
+            (
+                ScimError::TooManyRequests {
+                    detail: "f".into(),
+                    retry_after: 1,
+                },
+                429,
+                None,
+            ),
             (ScimError::internal_msg("db down"), 500, None),
             (ScimError::NotImplemented("f".into()), 501, None),
         ];

@@ -6,7 +6,7 @@
 //!
 //! | layer | modules | owns |
 //! | --- | --- | --- |
-//! | service (HTTP) | [`service`] | routes (`service/routes.rs`), request reading and preconditions (`request.rs`), reads and lists (`read.rs`), writes with their retry and membership rules (`write.rs`), rendering (`render.rs`), Bulk, discovery, the one error-to-wire mapping (`response.rs`) |
+//! | service (HTTP) | [`service`] | admission (path, tenant, authentication, the per-tenant rate limit in `rate.rs`: [`ScimService::authorize`] for adapters that read the head first), routes (`service/routes.rs`), request reading and preconditions (`request.rs`), reads and lists (`read.rs`), writes with their retry and membership rules (`write.rs`), rendering (`render.rs`), Bulk, discovery, the one error-to-wire mapping (`response.rs`) |
 //! | engine | [`filter`], [`patch`], [`resource`] | filter parsing, compilation, evaluation, sorting and the one case fold ([`filter::fold_case`]); PATCH parsing and application; documents (validation, projection), membership deltas ([`resource::MembershipDelta`]) and the uniqueness keys of a write ([`resource::UniqueKey`]) |
 //! | store, beside the engine | [`store`] | the async [`ResourceStore`] trait, the [`MemoryStore`], SQLite and PostgreSQL backends, and the contract suite every backend runs; it takes the compiled filter, documents and deltas, and never imports the service or the PATCH engine |
 //! | model | [`schema`], [`tenant`], [`settings`], [`error`], [`feed`], [`auth`] | schemas and resource types (including the one "has members" rule, [`ResourceDef::membership`]), tenants, tokens and their verifier, per-tenant settings, the error type, change records |
@@ -55,6 +55,6 @@ pub use filter::{CompiledFilter, Filter};
 pub use resource::{ListResponse, Meta, ResourceId, Version};
 pub use schema::{AttrPath, ResourceDef, SchemaRegistry};
 pub use service::ScimService;
-pub use settings::{Limits, PatchResponse, Settings, Tolerances};
+pub use settings::{Limits, PatchResponse, RateLimit, Settings, Tolerances};
 pub use store::{MemoryStore, ResourceStore};
 pub use tenant::{BaseUrl, Tenant, TenantId};

@@ -162,6 +162,27 @@ pub enum PatchResponse {
     NoContent,
 }
 
+/// How often a tenant's clients may call: a token bucket of `burst` requests, refilled at
+/// `requests_per_second`. A request beyond it is answered 429 with `Retry-After` (whole
+/// seconds, rounded up) and a SCIM error body; Entra ID and Okta both wait and retry. Only
+/// authenticated requests count: a client without a valid token cannot use up a tenant's
+/// budget.
+///
+/// Buckets live in the service's memory (per process), on the service's
+/// [`Clock`](crate::auth::Clock), at most a bounded number of them (see
+/// [`ScimServiceBuilder::rate_limit_buckets`](crate::service::ScimServiceBuilder::rate_limit_buckets)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimit {
+    /// The sustained rate admitted, in requests per second (0 counts as 1).
+    pub requests_per_second: u32,
+    /// The most requests admitted at once after a quiet period (0 counts as 1).
+    pub burst: u32,
+    /// One bucket per token (per authenticated principal) instead of one for the tenant.
+    #[serde(default)]
+    pub per_token: bool,
+}
+
 /// Everything configurable per tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -184,6 +205,9 @@ pub struct Settings {
     /// resource), or when the request names them in `attributes`; a larger group answers
     /// without the list.
     pub group_patch_response: PatchResponse,
+    /// The tenant's rate limit; `None` (the default) admits every authenticated request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Default for Settings {
@@ -194,6 +218,7 @@ impl Default for Settings {
             unique_group_display_name: true,
             patch_response: PatchResponse::Resource,
             group_patch_response: PatchResponse::Resource,
+            rate_limit: None,
         }
     }
 }

@@ -304,36 +304,56 @@ fn adapter_basics(server: &Server) {
     // A body above the adapter's cap is refused with a SCIM 413 before it is uploaded; a
     // raw socket shows it, since an HTTP client would fail on the connection the server
     // closes while the client is still writing.
-    let reply = raw_post_declaring(server, "/Users", 3 << 20);
+    let token = server.token.as_deref().unwrap();
+    let reply = raw_post_declaring(server, "/Users", 3 << 20, Some(token));
     assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
     assert!(reply.contains("\"413\""), "a SCIM error body: {reply}");
+    // The head is authenticated before the body is read: a client without a token that
+    // declares 1 MiB (within the limit) and sends a few bytes gets its 401 at once. A server
+    // that read the body first would wait for the rest, and the read below would time out.
+    for auth in [None, Some("scimkit_not-a-token")] {
+        let reply = raw_post_declaring(server, "/Users", 1 << 20, auth);
+        assert!(reply.starts_with("HTTP/1.1 401"), "{auth:?}: {reply}");
+        assert!(
+            reply
+                .to_ascii_lowercase()
+                .contains("www-authenticate: bearer"),
+            "{reply}"
+        );
+        assert!(reply.contains("\"401\""), "a SCIM error body: {reply}");
+    }
     // Discovery works through the adapter.
     let spc = c.get("/ServiceProviderConfig");
     assert_eq!(spc["patch"]["supported"], true);
 }
 
-/// Sends a POST whose headers declare `length` bytes but sends only a few of them, and
-/// returns the raw response.
-fn raw_post_declaring(server: &Server, path: &str, length: usize) -> String {
+/// Sends a POST whose headers declare `length` bytes but sends only a few of them, with
+/// `token` as bearer token if any, and returns the raw response (empty if none came within
+/// 20 s, less than the servers' default request timeout).
+fn raw_post_declaring(server: &Server, path: &str, length: usize, token: Option<&str>) -> String {
     use std::io::Write;
     let origin = server.origin();
     let host = origin.strip_prefix("http://").unwrap();
     let base_path = &server.base_url[origin.len()..];
     let mut stream = std::net::TcpStream::connect(host).unwrap();
     stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
+        .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         stream,
-        "POST {base_path}{path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\n\
+        "POST {base_path}{path} HTTP/1.1\r\nHost: {host}\r\n{auth}\
          Content-Type: application/scim+json\r\nContent-Length: {length}\r\n\r\n{{\"schemas\":",
-        server.token.as_deref().unwrap()
     )
     .unwrap();
     stream.flush().unwrap();
+    read_reply(&mut stream)
+}
+
+/// Reads one response from `stream`: until its JSON body closes or the connection does.
+fn read_reply(stream: &mut std::net::TcpStream) -> String {
     let mut reply = Vec::new();
     let mut buf = [0u8; 4096];
-    // Read until the JSON body closes or the server closes the connection.
     while let Ok(n) = stream.read(&mut buf) {
         if n == 0 {
             break;
@@ -407,9 +427,16 @@ fn actix_example_serves_okta_and_entra() {
         "{}",
         server.base_url
     );
-    assert_eq!(server.token.as_deref(), Some(token.as_str()));
     let c = server.client();
     okta_lifecycle(&c);
+    // The operator's token is registered, never echoed (by now everything printed on start
+    // has been read).
+    let printed = server.stdout_lines();
+    assert!(!printed.iter().any(|l| l.contains(&token)), "{printed:?}");
+    assert!(
+        printed.iter().all(|l| !l.starts_with("Bearer token:")),
+        "{printed:?}"
+    );
     entra_lifecycle(&c);
     adapter_basics(&server);
     assert_log_is_clean(&server);
@@ -450,6 +477,199 @@ fn tenants_are_isolated_and_strict_mode_is_a_flag() {
     assert_eq!(other.call("GET", "/Users", None).status, 401);
 }
 
+// ---- slow and hostile clients -----------------------------------------------------------------
+
+/// The resident memory of process `pid`, in kB.
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Whether the server closes `stream` (end of stream or reset) within `within`; an answer
+/// before the close (actix-web sends 408) is read and skipped.
+fn closed_by_server(stream: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::ErrorKind;
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) => {
+                return matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
+                )
+            }
+        }
+    }
+}
+
+/// Whether `stream` is still open: nothing to read yet, and no end of stream.
+fn still_open(stream: &std::net::TcpStream) -> bool {
+    stream.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 16];
+    let r = (&*stream).read(&mut buf);
+    stream.set_nonblocking(false).unwrap();
+    matches!(r, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+/// 200 slow unauthenticated connections (150 trickling an incomplete request head, 50
+/// declaring a 1 MiB body and sending a few bytes of it) do not keep an authenticated GET
+/// from being answered while they are open; the heads are closed by the header-read
+/// timeout, the bodies get their 401 without being read, an authenticated request whose
+/// body never completes gets a SCIM 503 at the request timeout, and the server's memory
+/// stays bounded.
+fn slow_clients_are_cut_off(example_name: &str) {
+    use std::io::Write;
+    let dir = scratch_dir("slow");
+    let server = Server::start(
+        example_name,
+        &dir,
+        &[
+            "--store",
+            "memory",
+            "--header-read-timeout",
+            "6s",
+            "--request-timeout",
+            "2s",
+        ],
+        true,
+    );
+    let pid = server.child.as_ref().unwrap().id();
+    let c = server.client();
+    c.get("/Users?count=1");
+    let started = std::time::Instant::now();
+    c.get("/Users?count=1");
+    let quiet = started.elapsed();
+    let rss_before = rss_kb(pid);
+    let origin = server.origin();
+    let host = origin.strip_prefix("http://").unwrap();
+    let base_path = &server.base_url[origin.len()..];
+
+    let mut heads = Vec::new();
+    let mut bodies = Vec::new();
+    for i in 0..200 {
+        let mut s = std::net::TcpStream::connect(host).unwrap();
+        if i % 4 == 3 {
+            write!(
+                s,
+                "POST {base_path}/Users HTTP/1.1\r\nHost: {host}\r\n\
+                 Content-Type: application/scim+json\r\nContent-Length: 1048576\r\n\r\n\
+                 {{\"schemas\":"
+            )
+            .unwrap();
+            bodies.push(s);
+        } else {
+            write!(
+                s,
+                "GET {base_path}/Users HTTP/1.1\r\nHost: {host}\r\nX-Slow: "
+            )
+            .unwrap();
+            heads.push(s);
+        }
+    }
+    // Slowly: one more byte of each head.
+    for s in &mut heads {
+        s.write_all(b"a").unwrap();
+    }
+    let started = std::time::Instant::now();
+    let users = c.get("/Users?count=1");
+    let latency = started.elapsed();
+    assert!(users["totalResults"].is_u64());
+    let open = heads.iter().filter(|s| still_open(s)).count();
+    assert_eq!(open, heads.len(), "the slow heads were open during the GET");
+    eprintln!(
+        "{example_name}: authenticated GET {quiet:?} alone, {latency:?} with 200 slow \
+         connections open"
+    );
+
+    for s in &mut bodies {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let reply = read_reply(s);
+        assert!(reply.starts_with("HTTP/1.1 401"), "{reply}");
+    }
+    let token = server.token.clone().unwrap();
+    let reply = raw_post_declaring(&server, "/Users", 1000, Some(&token));
+    assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
+    assert!(
+        reply.contains("\"status\":\"503\"") && reply.contains(":api:messages:2.0:Error"),
+        "a SCIM error body: {reply}"
+    );
+    for s in &mut heads {
+        assert!(
+            closed_by_server(s, Duration::from_secs(30)),
+            "a slow head is closed by the header-read timeout"
+        );
+    }
+    let rss_after = rss_kb(pid);
+    eprintln!("{example_name}: VmRSS {rss_before} kB before, {rss_after} kB after");
+    assert!(
+        rss_after < rss_before + 64 * 1024,
+        "{rss_before} kB -> {rss_after} kB"
+    );
+    // And the server still serves.
+    assert!(c.get("/Users?count=1")["totalResults"].is_u64());
+}
+
+#[test]
+fn axum_example_cuts_off_slow_clients() {
+    slow_clients_are_cut_off("axum_server");
+}
+
+#[test]
+fn actix_example_cuts_off_slow_clients() {
+    slow_clients_are_cut_off("actix_server");
+}
+
+/// `--rate-limit` sets the tenant's token bucket: past the burst, the SCIM answer is 429
+/// with `Retry-After` and a SCIM error body, through the adapter.
+#[test]
+fn the_rate_limit_flag_gives_429_with_retry_after() {
+    let dir = scratch_dir("rate");
+    let server = Server::start(
+        "axum_server",
+        &dir,
+        &["--store", "memory", "--rate-limit", "1/3"],
+        true,
+    );
+    let url = format!("{}/Users?count=1", server.base_url);
+    let auth = format!("Bearer {}", server.token.as_deref().unwrap());
+    let mut ok = 0;
+    let mut limited = None;
+    // At 1 request per second with bursts of 3, ten back-to-back requests cannot all pass.
+    for _ in 0..10 {
+        match ureq::get(&url).set("Authorization", &auth).call() {
+            Ok(r) => {
+                assert_eq!(r.status(), 200);
+                ok += 1;
+            }
+            Err(ureq::Error::Status(429, r)) => {
+                limited = Some(r);
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(ok >= 3, "the burst passes: {ok}");
+    let r = limited.expect("a 429 past the burst");
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!(wait >= 1, "{wait}");
+    assert!(r.content_type().starts_with("application/scim+json"));
+    let body: Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
+    assert_eq!(body["status"], "429");
+    assert!(
+        body["detail"].as_str().unwrap().contains("rate limit"),
+        "{body}"
+    );
+    // Requests without a token are refused before the limit (and do not count).
+    assert_eq!(server.client().raw("GET", "/Users", None, None).status, 401);
+}
+
 #[test]
 fn bad_command_lines_are_refused_with_usage() {
     for args in [
@@ -457,6 +677,10 @@ fn bad_command_lines_are_refused_with_usage() {
         &["--token", "not-a-scimkit-token"],
         &["--tenant", "no spaces"],
         &["--admin-secret", "short-secret"],
+        &["--rate-limit", "fast"],
+        &["--rate-limit", "0/5"],
+        &["--header-read-timeout", "0"],
+        &["--request-timeout", "soon"],
         &["frobnicate"],
     ] {
         let out = Command::new(example("axum_server"))

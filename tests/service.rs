@@ -62,6 +62,157 @@ async fn unauthenticated_requests_get_401_with_challenge() {
     r.assert_error(401, None);
 }
 
+/// A request head without its body: what an adapter has before reading the body.
+fn head(method: &str, path: &str, auth: Option<&str>) -> http::request::Parts {
+    let mut b = Request::builder().method(method).uri(path);
+    if let Some(a) = auth {
+        b = b.header("Authorization", a);
+    }
+    b.body(()).unwrap().into_parts().0
+}
+
+/// `authorize` checks the head before any body exists: its refusals are exactly the answers
+/// `handle` gives to the same requests, and an accepted head carries the tenant's body limit
+/// for the endpoint.
+#[tokio::test]
+async fn authorize_checks_the_head_before_the_body() {
+    let h = Harness::new().await;
+    let bearer = format!("Bearer {}", h.token);
+    let refused = [
+        ("GET", "/scim/v2/acme/Users", None),
+        ("POST", "/scim/v2/acme/Users", Some("Bearer scimkit_nope")),
+        ("GET", "/scim/v2/acme/Nope", None),
+        ("GET", "/elsewhere/Users", Some(bearer.as_str())),
+        ("GET", "/scim/v2", Some(bearer.as_str())),
+        ("GET", "/scim/v2/other/Users", Some(bearer.as_str())),
+        (
+            "GET",
+            "/scim/v2/no%20such%20tenant/Users",
+            Some(bearer.as_str()),
+        ),
+    ];
+    for (method, path, auth) in refused {
+        let refusal = h
+            .service
+            .authorize(&head(method, path, auth))
+            .await
+            .unwrap_err();
+        let full = h
+            .send(Request::from_parts(head(method, path, auth), Bytes::new()))
+            .await;
+        assert_eq!(refusal.status(), full.status, "{method} {path}");
+        assert_eq!(refusal.headers(), &full.headers, "{method} {path}");
+        assert_eq!(refusal.body(), &full.raw, "{method} {path}");
+        assert!(!full.status.is_success(), "{method} {path}");
+    }
+    let r = h
+        .service
+        .authorize(&head("GET", "/scim/v2/acme/Users", None))
+        .await
+        .unwrap_err();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"scim\"");
+
+    // Accepted heads carry the limit of their endpoint.
+    let limits = scimkit::Limits::default();
+    for (method, path, limit) in [
+        ("POST", "/scim/v2/acme/Users", limits.max_payload_bytes),
+        ("GET", "/scim/v2/acme/Users", limits.max_payload_bytes),
+        (
+            "PATCH",
+            "/scim/v2/acme/Groups/g1",
+            limits.max_membership_payload_bytes,
+        ),
+        ("POST", "/scim/v2/acme/Bulk", limits.bulk_max_payload_bytes),
+    ] {
+        let a = h
+            .service
+            .authorize(&head(method, path, Some(&bearer)))
+            .await
+            .unwrap();
+        assert_eq!(a.body_limit(), limit, "{method} {path}");
+        assert_eq!(a.tenant().as_str(), "acme");
+        assert!(a.principal().token_id().is_some());
+    }
+}
+
+/// `handle_authorized` serves the authorised request without a second check, answers like
+/// `handle` (413 over the limit), and does not let a proof open another request.
+#[tokio::test]
+async fn handle_authorized_serves_only_the_authorised_request() {
+    let h = Harness::new().await;
+    let bearer = format!("Bearer {}", h.token);
+    let with_body = |mut parts: http::request::Parts, body: &Value| {
+        parts.headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/scim+json"),
+        );
+        Request::from_parts(parts, Bytes::from(body.to_string()))
+    };
+    let parts = head("POST", "/scim/v2/acme/Users", Some(&bearer));
+    let a = h.service.authorize(&parts).await.unwrap();
+    let r = h
+        .service
+        .handle_authorized(a, with_body(parts, &user("head@example.com")))
+        .await;
+    assert_eq!(r.status(), 201);
+    let found = h
+        .call(
+            Method::GET,
+            "/Users?filter=userName%20eq%20%22head@example.com%22",
+            None,
+        )
+        .await;
+    assert_eq!(found.body["totalResults"], 1);
+
+    // Over the authorised limit: the service's own 413, nothing created.
+    let parts = head("POST", "/scim/v2/acme/Users", Some(&bearer));
+    let a = h.service.authorize(&parts).await.unwrap();
+    let mut big = user("big@example.com");
+    big["title"] = json!("x".repeat(a.body_limit()));
+    let r = h.service.handle_authorized(a, with_body(parts, &big)).await;
+    assert_eq!(r.status(), 413);
+    let found = h
+        .call(
+            Method::GET,
+            "/Users?filter=userName%20eq%20%22big@example.com%22",
+            None,
+        )
+        .await;
+    assert_eq!(found.body["totalResults"], 0);
+
+    // A proof for acme's /Users presented with another tenant's request is not taken: the
+    // request is authenticated again, and acme's token does not open `other`.
+    let a = h
+        .service
+        .authorize(&head("POST", "/scim/v2/acme/Users", Some(&bearer)))
+        .await
+        .unwrap();
+    let elsewhere = head("POST", "/scim/v2/other/Users", Some(&bearer));
+    let r = h
+        .service
+        .handle_authorized(a, with_body(elsewhere, &user("sneak@example.com")))
+        .await;
+    assert_eq!(r.status(), 401);
+    // Nor with no credentials at all on a different method.
+    let a = h
+        .service
+        .authorize(&head("GET", "/scim/v2/acme/Users", Some(&bearer)))
+        .await
+        .unwrap();
+    let r = h
+        .service
+        .handle_authorized(
+            a,
+            with_body(
+                head("POST", "/scim/v2/acme/Users", None),
+                &user("x@example.com"),
+            ),
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+}
+
 #[tokio::test]
 async fn token_of_one_tenant_is_refused_on_another() {
     let h = Harness::new().await;
@@ -1553,4 +1704,161 @@ async fn resources_are_written_schemas_id_attributes_meta() {
     let keys: Vec<&String> = only.body.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["schemas", "id", "userName", "meta"]);
     assert!(only.headers.contains_key("etag"));
+}
+
+// ---- rate limits -----------------------------------------------------------------------------
+
+/// A service on a manual clock with tenants `acme` (two tokens) and `other`, both under
+/// `limit`.
+struct Limited {
+    service: scimkit::ScimService,
+    clock: std::sync::Arc<scimkit::auth::ManualClock>,
+    acme: [String; 2],
+    other: String,
+}
+
+impl Limited {
+    async fn new(limit: scimkit::RateLimit) -> Limited {
+        use std::sync::Arc;
+        let start = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let clock = Arc::new(scimkit::auth::ManualClock::new(start));
+        let tenants = scimkit::Tenants::new(
+            Arc::new(scimkit::auth::MemoryTenantStore::new()),
+            clock.clone(),
+        );
+        let settings = scimkit::Settings {
+            rate_limit: Some(limit),
+            ..Default::default()
+        };
+        let mut tokens = Vec::new();
+        for (tenant, n) in [("acme", 2), ("other", 1)] {
+            let id = scimkit::TenantId::new(tenant).unwrap();
+            tenants
+                .create_tenant(id.clone(), tenant, settings.clone())
+                .await
+                .unwrap();
+            for _ in 0..n {
+                let (_, t) = tenants.issue_token(&id, "idp", None).await.unwrap();
+                tokens.push(t.expose_secret().to_owned());
+            }
+        }
+        let service = scimkit::ScimService::builder(
+            common::PUBLIC_URL,
+            Arc::new(scimkit::MemoryStore::new()),
+            Arc::clone(tenants.store()),
+        )
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+        Limited {
+            service,
+            clock,
+            acme: [tokens[0].clone(), tokens[1].clone()],
+            other: tokens[2].clone(),
+        }
+    }
+
+    async fn get(&self, tenant: &str, token: Option<&str>) -> http::Response<Bytes> {
+        let mut b = Request::get(format!("/scim/v2/{tenant}/Users"));
+        if let Some(t) = token {
+            b = b.header("Authorization", format!("Bearer {t}"));
+        }
+        self.service.handle(b.body(Bytes::new()).unwrap()).await
+    }
+
+    fn advance_ms(&self, ms: i64) {
+        self.clock.advance(chrono::Duration::milliseconds(ms));
+    }
+}
+
+/// The SCIM answer to a request over the limit: 429, `Retry-After` in whole seconds, and
+/// an error body saying so. Returns the `Retry-After` seconds.
+fn assert_limited(r: &http::Response<Bytes>) -> u64 {
+    assert_eq!(r.status(), 429);
+    let body: Value = serde_json::from_slice(r.body()).unwrap();
+    assert_eq!(
+        body["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:Error"
+    );
+    assert_eq!(body["status"], "429");
+    assert!(
+        body["detail"].as_str().unwrap().contains("rate limit"),
+        "{body}"
+    );
+    r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_tenant_over_its_rate_gets_429_with_retry_after_until_the_bucket_refills() {
+    let limit = scimkit::RateLimit {
+        requests_per_second: 2,
+        burst: 3,
+        per_token: false,
+    };
+    let l = Limited::new(limit).await;
+    let acme = Some(l.acme[0].as_str());
+    // Unauthenticated requests are refused before the limit and use none of it.
+    for _ in 0..10 {
+        assert_eq!(l.get("acme", None).await.status(), 401);
+    }
+    for _ in 0..3 {
+        assert_eq!(l.get("acme", acme).await.status(), 200);
+    }
+    assert_eq!(assert_limited(&l.get("acme", acme).await), 1);
+    // Half a second at 2 per second is one more request; the wait is rounded up to 1 s.
+    l.advance_ms(500);
+    assert_eq!(l.get("acme", acme).await.status(), 200);
+    assert_eq!(assert_limited(&l.get("acme", acme).await), 1);
+    // A long pause refills the burst, not more.
+    l.advance_ms(60_000);
+    for _ in 0..3 {
+        assert_eq!(l.get("acme", acme).await.status(), 200);
+    }
+    assert_limited(&l.get("acme", acme).await);
+    // authorize is the check: a refused head is the same 429.
+    let head = Request::get("/scim/v2/acme/Users")
+        .header("Authorization", format!("Bearer {}", l.acme[0]))
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    assert_limited(&l.service.authorize(&head).await.unwrap_err());
+}
+
+#[tokio::test]
+async fn rate_limits_are_per_tenant_and_optionally_per_token() {
+    let shared = scimkit::RateLimit {
+        requests_per_second: 1,
+        burst: 2,
+        per_token: false,
+    };
+    let l = Limited::new(shared).await;
+    // Both of acme's tokens draw on one bucket; `other` has its own.
+    assert_eq!(l.get("acme", Some(&l.acme[0])).await.status(), 200);
+    assert_eq!(l.get("acme", Some(&l.acme[1])).await.status(), 200);
+    assert_limited(&l.get("acme", Some(&l.acme[0])).await);
+    assert_limited(&l.get("acme", Some(&l.acme[1])).await);
+    assert_eq!(l.get("other", Some(&l.other)).await.status(), 200);
+    assert_eq!(l.get("other", Some(&l.other)).await.status(), 200);
+    assert_limited(&l.get("other", Some(&l.other)).await);
+    // A slow rate: 1 per second, 0.3 s after the last refusal still waits 1 s.
+    l.advance_ms(300);
+    assert_eq!(assert_limited(&l.get("acme", Some(&l.acme[0])).await), 1);
+    l.advance_ms(700);
+    assert_eq!(l.get("acme", Some(&l.acme[0])).await.status(), 200);
+
+    let per_token = scimkit::RateLimit {
+        per_token: true,
+        ..shared
+    };
+    let l = Limited::new(per_token).await;
+    for token in &l.acme {
+        assert_eq!(l.get("acme", Some(token)).await.status(), 200);
+        assert_eq!(l.get("acme", Some(token)).await.status(), 200);
+        assert_limited(&l.get("acme", Some(token)).await);
+    }
 }

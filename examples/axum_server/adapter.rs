@@ -1,6 +1,7 @@
-//! The axum adapter: an axum request becomes an `http::Request<Bytes>` (the body read up to
-//! a cap), `ScimService::handle` answers it, and the `http::Response<Bytes>` goes back as an
-//! axum response. This is all an axum host needs to serve SCIM.
+//! The axum adapter: the request head is authorised first (`ScimService::authorize`), the
+//! body is read only then and only up to the tenant's limit, `handle_authorized` answers,
+//! and the `http::Response<Bytes>` goes back as an axum response. This is all an axum host
+//! needs to serve SCIM.
 
 use std::time::Instant;
 
@@ -13,16 +14,20 @@ use scimkit::ScimError;
 
 /// Serves every request that reaches it as SCIM (mount it as the router's fallback).
 pub async fn scim(State(service): State<ScimService>, request: Request) -> Response {
-    // The service says how large a body this request may carry (groups take full member
-    // lists, everything else far less); nothing more is buffered.
-    let cap = service
-        .body_limit(request.method().as_str(), request.uri().path())
-        .await;
-    if declared_length(request.headers()).is_some_and(|n| n > cap) {
+    let (parts, body) = request.into_parts();
+    // Path, tenant and bearer token first: an unauthenticated client gets its 401 (or 404)
+    // without a byte of its body being read.
+    let authorized = match service.authorize(&parts).await {
+        Ok(a) => a,
+        Err(refusal) => return refusal.map(Body::from),
+    };
+    // The tenant's limit for this request (groups take full member lists, everything else
+    // far less); nothing more is buffered.
+    let cap = authorized.body_limit();
+    if declared_length(&parts.headers).is_some_and(|n| n > cap) {
         // Refuse before reading: the client learns at once instead of after uploading.
         return error_response(&too_large(cap));
     }
-    let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, cap).await {
         Ok(b) => b,
         Err(e) => {
@@ -36,7 +41,9 @@ pub async fn scim(State(service): State<ScimService>, request: Request) -> Respo
             return error_response(&error);
         }
     };
-    let response = service.handle(Request::from_parts(parts, bytes)).await;
+    let response = service
+        .handle_authorized(authorized, Request::from_parts(parts, bytes))
+        .await;
     response.map(Body::from)
 }
 

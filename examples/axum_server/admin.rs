@@ -17,7 +17,12 @@
 //! - The console is opened with an admin secret (`--admin-secret`, `SCIMKIT_ADMIN_SECRET`,
 //!   or a random one printed on start). The secret is compared in constant time; a correct
 //!   one starts a session: a random 256-bit cookie (`HttpOnly`, `SameSite=Strict`,
-//!   `Path=/admin`) of which only a SHA-256 hash is kept, valid for [`SESSION_TTL`].
+//!   `Path=/admin`, and `Secure` whenever the public URL is https) of which only a SHA-256
+//!   hash is kept, valid for [`SESSION_TTL`].
+//! - Guessing is throttled across all clients together: after [`FREE_FAILURES`] wrong
+//!   secrets in a row the login locks for [`FIRST_LOCKOUT`], doubling with each further
+//!   failure up to [`MAX_LOCKOUT`]; while locked every login, right or wrong, is answered 429
+//!   with `Retry-After`. A correct login after the window works and clears the count.
 //! - CSRF: the cookie is `SameSite=Strict`, so no other site's page can send it; on top of
 //!   that every `/admin/api` call must carry the `X-Scimkit-Admin: 1` header and JSON
 //!   bodies, which a cross-site form cannot produce without a CORS preflight (and this server
@@ -63,6 +68,19 @@ pub const COOKIE: &str = "scimkit_admin";
 /// The header every `/admin/api` call must carry (see the module docs on CSRF).
 pub const API_HEADER: &str = "x-scimkit-admin";
 
+/// Wrong secrets accepted in a row (from all clients together) before the login locks.
+pub const FREE_FAILURES: u32 = 5;
+
+/// The first lock-out after [`FREE_FAILURES`] wrong secrets; each further wrong secret
+/// doubles it.
+pub const FIRST_LOCKOUT: Duration = Duration::from_secs(2);
+
+/// The longest lock-out.
+pub const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
+
+/// Wrong secrets are forgotten after this long without one.
+const FAILURE_MEMORY: Duration = Duration::from_secs(60 * 60);
+
 /// The largest page of groups or members the API returns.
 const MAX_PAGE: usize = 200;
 
@@ -79,11 +97,58 @@ pub struct Admin(Arc<Inner>);
 struct Inner {
     app: App,
     secret_hash: [u8; 32],
+    /// Whether the session cookie gets `Secure` (the public URL is https).
+    secure_cookie: bool,
+    /// Wrong logins across all clients.
+    throttle: Mutex<LoginThrottle>,
     /// SHA-256 of each session cookie, with its expiry.
     sessions: Mutex<HashMap<[u8; 32], Instant>>,
     policies: Mutex<Policies>,
     /// The last change-feed position seen per tenant, so finding the head is incremental.
     heads: tokio::sync::Mutex<HashMap<TenantId, u64>>,
+}
+
+/// The global login throttle: counts wrong secrets from every client together, and locks
+/// the login with an exponential backoff.
+#[derive(Debug, Default)]
+struct LoginThrottle {
+    /// Wrong secrets in a row.
+    failures: u32,
+    last_failure: Option<Instant>,
+    locked_until: Option<Instant>,
+}
+
+impl LoginThrottle {
+    /// Whether a login may be tried at `now`, or how long to wait.
+    fn admit(&mut self, now: Instant) -> Result<(), Duration> {
+        if let Some(until) = self.locked_until.filter(|u| now < *u) {
+            return Err(until - now);
+        }
+        if self
+            .last_failure
+            .is_some_and(|t| now.saturating_duration_since(t) > FAILURE_MEMORY)
+        {
+            *self = LoginThrottle::default();
+        }
+        Ok(())
+    }
+
+    /// Counts a wrong secret at `now`, locking the login once there were too many.
+    fn failed(&mut self, now: Instant) {
+        self.failures = self.failures.saturating_add(1);
+        self.last_failure = Some(now);
+        if let Some(extra) = self.failures.checked_sub(FREE_FAILURES) {
+            let lock = FIRST_LOCKOUT
+                .saturating_mul(1u32 << extra.min(20))
+                .min(MAX_LOCKOUT);
+            self.locked_until = Some(now + lock);
+        }
+    }
+
+    /// A correct secret clears the count.
+    fn succeeded(&mut self) {
+        *self = LoginThrottle::default();
+    }
 }
 
 /// The host's own access policies (a demo: in memory, per tenant).
@@ -102,11 +167,14 @@ struct Policy {
 }
 
 impl Admin {
-    /// The console for `app`, opened with `secret`.
-    pub fn new(app: App, secret: &str) -> Admin {
+    /// The console for `app`, opened with `secret`; `https` when the public URL is https
+    /// (the session cookie is then `Secure`).
+    pub fn new(app: App, secret: &str, https: bool) -> Admin {
         Admin(Arc::new(Inner {
             app,
             secret_hash: sha256(secret.as_bytes()),
+            secure_cookie: https,
+            throttle: Mutex::new(LoginThrottle::default()),
             sessions: Mutex::new(HashMap::new()),
             policies: Mutex::new(Policies::default()),
             heads: tokio::sync::Mutex::new(HashMap::new()),
@@ -312,8 +380,26 @@ async fn login(State(admin): State<Admin>, headers: HeaderMap, body: Bytes) -> R
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    if !admin.secret_matches(&attempt.secret) {
-        // Slows down guessing a weak --admin-secret; a random one cannot be guessed anyway.
+    // One critical section for the check and the count, so that parallel guesses cannot
+    // all pass before the first failure is counted.
+    let matches = {
+        let mut throttle = lock(&admin.0.throttle);
+        let now = Instant::now();
+        if let Err(wait) = throttle.admit(now) {
+            drop(throttle);
+            tracing::warn!("admin console: refused a login while locked after wrong secrets");
+            return locked(wait);
+        }
+        let matches = admin.secret_matches(&attempt.secret);
+        if matches {
+            throttle.succeeded();
+        } else {
+            throttle.failed(now);
+        }
+        matches
+    };
+    if !matches {
+        // Slows down each guess a little more; the lock-out above bounds how many there are.
         tokio::time::sleep(Duration::from_millis(300)).await;
         tracing::warn!("admin console: refused a login with a wrong secret");
         return ApiError::new(StatusCode::UNAUTHORIZED, "Wrong admin secret.").into_response();
@@ -324,8 +410,13 @@ async fn login(State(admin): State<Admin>, headers: HeaderMap, body: Bytes) -> R
     };
     let mut r = StatusCode::NO_CONTENT.into_response();
     let value = format!(
-        "{COOKIE}={cookie}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={}",
-        SESSION_TTL.as_secs()
+        "{COOKIE}={cookie}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        SESSION_TTL.as_secs(),
+        if admin.0.secure_cookie {
+            "; Secure"
+        } else {
+            ""
+        }
     );
     match HeaderValue::from_str(&value) {
         Ok(v) => {
@@ -344,12 +435,27 @@ async fn logout(State(admin): State<Admin>, headers: HeaderMap) -> Response {
     }
     admin.end_session(&headers);
     let mut r = StatusCode::NO_CONTENT.into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(
-            "scimkit_admin=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0",
-        ),
-    );
+    let clear = if admin.0.secure_cookie {
+        "scimkit_admin=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0; Secure"
+    } else {
+        "scimkit_admin=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0"
+    };
+    r.headers_mut()
+        .insert(header::SET_COOKIE, HeaderValue::from_static(clear));
+    r
+}
+
+/// 429 while the login is locked, with `Retry-After` in whole seconds (rounded up).
+fn locked(wait: Duration) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let seconds = seconds.max(1);
+    let mut r = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("Too many wrong secrets: the login is locked; try again in {seconds} s."),
+    )
+    .into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     r
 }
 
@@ -1118,7 +1224,7 @@ mod tests {
         let app = App::open(&StoreSpec::Memory, "http://127.0.0.1:8080/scim/v2")
             .await
             .unwrap();
-        let admin = Admin::new(app, SECRET);
+        let admin = Admin::new(app, SECRET, false);
         let router = routes::<Admin>().with_state(admin.clone());
         (admin, router)
     }
@@ -1250,6 +1356,134 @@ mod tests {
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         let r = call(&router, "GET", "/admin/api/tenants", &auth, None).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+
+    async fn try_login(router: &Router, secret: &str) -> Reply {
+        call(
+            router,
+            "POST",
+            "/admin/login",
+            &[(API_HEADER, "1")],
+            Some(json!({ "secret": secret })),
+        )
+        .await
+    }
+
+    /// Parallel wrong secrets from any number of clients are counted together: after
+    /// `FREE_FAILURES` of them every login is 429 with `Retry-After`, the right secret too,
+    /// until the window passes; then the right secret works and clears the count.
+    #[tokio::test]
+    async fn wrong_logins_lock_the_login_for_everyone() {
+        let (admin, router) = console().await;
+        let guesses = (0..40).map(|i| {
+            let router = router.clone();
+            tokio::spawn(async move { try_login(&router, &format!("guess number {i:02}")).await })
+        });
+        let mut unauthorized = 0;
+        let mut locked = 0;
+        for g in guesses {
+            let r = g.await.unwrap();
+            match r.status {
+                StatusCode::UNAUTHORIZED => unauthorized += 1,
+                StatusCode::TOO_MANY_REQUESTS => {
+                    locked += 1;
+                    let wait: u64 = r.headers[header::RETRY_AFTER]
+                        .to_str()
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    assert!((1..=FIRST_LOCKOUT.as_secs()).contains(&wait), "{wait}");
+                    assert!(r.json()["error"].as_str().unwrap().contains("locked"));
+                }
+                other => panic!("unexpected {other}: {}", r.body),
+            }
+        }
+        assert_eq!(
+            unauthorized, FREE_FAILURES,
+            "only the free attempts were checked"
+        );
+        assert_eq!(locked, 40 - FREE_FAILURES);
+        let r = try_login(&router, SECRET).await;
+        assert_eq!(
+            r.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "locked for everyone"
+        );
+        assert!(r.headers.get(header::SET_COOKIE).is_none());
+
+        // The window passes: the right secret works and clears the count.
+        lock(&admin.0.throttle).locked_until = Some(Instant::now());
+        log_in(&router).await;
+        assert_eq!(lock(&admin.0.throttle).failures, 0);
+    }
+
+    /// The backoff doubles with each wrong secret past the free ones, up to the maximum, and
+    /// failures are forgotten after a quiet hour.
+    #[test]
+    fn the_lockout_doubles_up_to_its_maximum() {
+        let start = Instant::now();
+        let mut t = LoginThrottle::default();
+        for _ in 0..FREE_FAILURES - 1 {
+            assert!(t.admit(start).is_ok());
+            t.failed(start);
+        }
+        assert!(t.admit(start).is_ok(), "not locked before the limit");
+        t.failed(start);
+        assert_eq!(t.admit(start), Err(FIRST_LOCKOUT));
+        let mut now = start + FIRST_LOCKOUT;
+        assert!(t.admit(now).is_ok(), "the window passed");
+        t.failed(now);
+        assert_eq!(t.admit(now), Err(FIRST_LOCKOUT * 2));
+        for _ in 0..30 {
+            now += MAX_LOCKOUT;
+            assert!(t.admit(now).is_ok());
+            t.failed(now);
+        }
+        assert_eq!(t.admit(now), Err(MAX_LOCKOUT));
+        // A right secret after the window clears everything.
+        now += MAX_LOCKOUT;
+        assert!(t.admit(now).is_ok());
+        t.succeeded();
+        t.failed(now);
+        assert!(
+            t.admit(now).is_ok(),
+            "one failure after a success is free again"
+        );
+        // An hour without failures forgets them.
+        for _ in 0..FREE_FAILURES - 2 {
+            t.failed(now);
+        }
+        now += FAILURE_MEMORY + Duration::from_secs(1);
+        assert!(t.admit(now).is_ok());
+        assert_eq!(t.failures, 0);
+    }
+
+    /// Behind an https public URL the session cookie (and its removal) is `Secure`; on
+    /// plain http it cannot be.
+    #[tokio::test]
+    async fn the_cookie_is_secure_behind_https() {
+        for (https, url) in [
+            (true, "https://scim.example.com/scim/v2"),
+            (false, "http://127.0.0.1:8080/scim/v2"),
+        ] {
+            let app = App::open(&StoreSpec::Memory, url).await.unwrap();
+            let router = routes::<Admin>().with_state(Admin::new(app, SECRET, https));
+            let r = try_login(&router, SECRET).await;
+            assert_eq!(r.status, StatusCode::NO_CONTENT);
+            let set = r.headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+            assert_eq!(set.contains("; Secure"), https, "{set}");
+            let cookie = set.split(';').next().unwrap().to_owned();
+            let r = call(
+                &router,
+                "POST",
+                "/admin/logout",
+                &[(API_HEADER, "1"), ("cookie", &cookie)],
+                None,
+            )
+            .await;
+            let cleared = r.headers[header::SET_COOKIE].to_str().unwrap();
+            assert_eq!(cleared.contains("; Secure"), https, "{cleared}");
+        }
     }
 
     #[tokio::test]

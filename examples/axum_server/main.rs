@@ -22,15 +22,21 @@ mod adapter;
 mod admin;
 
 use std::process::ExitCode;
+use std::time::Duration;
 
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::FromRef;
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use scimkit::service::ScimService;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use scimkit::service::{ScimService, SCIM_CONTENT_TYPE};
 
 use admin::Admin;
 use common::app::App;
-use common::cli::{Cli, Command, USAGE};
+use common::cli::{Cli, Command, Timeouts, USAGE};
 
 /// The router's state. Handlers extract what they need from it (`State<ScimService>` for
 /// the SCIM adapter, `State<Admin>` for the admin console).
@@ -55,13 +61,43 @@ impl FromRef<ServerState> for Admin {
 /// Every route of the server. SCIM is the fallback: the service itself answers 404 (as a
 /// SCIM error) for a path outside its mount point, so no SCIM route needs listing here. The
 /// admin console's routes (all under `/admin`) come before the fallback.
-fn router(app: App, admin: Admin) -> Router {
+///
+/// Each request, body upload included, must complete within `request_timeout` (tower's
+/// timeout layer); past it the answer is a SCIM 503 error. It sits inside the request log,
+/// so a timed-out request is logged with its 503.
+fn router(app: App, admin: Admin, request_timeout: Duration) -> Router {
+    let timeout = tower::ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(
+            move |_: tower::BoxError| async move { timed_out(request_timeout) },
+        ))
+        .timeout(request_timeout);
     Router::new()
         .route("/ping", get(ping))
         .merge(admin::routes())
         .fallback(adapter::scim)
+        .layer(timeout)
         .layer(axum::middleware::from_fn(adapter::log_requests))
         .with_state(ServerState { app, admin })
+}
+
+/// The answer to a request that ran out of time: a SCIM error, so that an identity provider
+/// reads it like any other (503: it may retry).
+fn timed_out(limit: Duration) -> Response {
+    let body = serde_json::json!({
+        "schemas": [scimkit::error::ERROR_SCHEMA],
+        "status": "503",
+        "detail": format!(
+            "the request did not complete within {} ms (body upload included); retry",
+            limit.as_millis()
+        ),
+    });
+    let mut response = Response::new(axum::body::Body::from(body.to_string()));
+    *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(SCIM_CONTENT_TYPE),
+    );
+    response
 }
 
 /// The scheme, host and port of an absolute URL.
@@ -123,7 +159,8 @@ async fn serve(cli: &Cli) -> Result<(), String> {
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
-    let app = App::open(&cli.store, &cli.public_url(addr)).await?;
+    let public_url = cli.public_url(addr);
+    let app = App::open(&cli.store, &public_url).await?;
     tracing::info!(store = %cli.store.describe(), "opened store");
     let token = app.bootstrap(cli).await?;
     app.seed_users(&cli.tenant, cli.seed_users).await?;
@@ -152,7 +189,11 @@ async fn serve(cli: &Cli) -> Result<(), String> {
     } else {
         shown.as_str()
     };
-    let admin = Admin::new(app.clone(), &secret);
+    // Behind an https public URL (a TLS-terminating proxy) the session cookie is `Secure`.
+    let https = public_url
+        .get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
+    let admin = Admin::new(app.clone(), &secret, https);
     // Printed first, so that a reader of the two SCIM lines below has this one already.
     println!(
         "Admin console: {}/admin (secret: {shown})",
@@ -163,12 +204,64 @@ async fn serve(cli: &Cli) -> Result<(), String> {
         println!("Bearer token: {token}");
     }
     tracing::info!(%addr, "listening");
-    axum::serve(listener, router(app, admin))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    serve_connections(
+        listener,
+        router(app, admin, cli.timeouts.request),
+        cli.timeouts,
+    )
+    .await;
     tracing::info!("shut down");
     Ok(())
+}
+
+/// Serves HTTP/1.1 on `listener` until Ctrl-C or SIGTERM, then lets in-flight requests
+/// finish (at most 10 s more). Each connection is served by hyper with a header-read
+/// timeout: `axum::serve` does not expose one, so this is its accept loop with hyper's
+/// connection builder. hyper starts that timer whenever a connection waits for a request,
+/// so it also closes idle keep-alive connections: the shorter of the header-read and idle
+/// timeouts applies.
+async fn serve_connections(listener: tokio::net::TcpListener, router: Router, timeouts: Timeouts) {
+    let head_timeout = timeouts.header_read.min(timeouts.idle);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // A connection that failed before it was accepted, or the process is
+                    // out of file descriptors: wait a little rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(head_timeout)
+            .keep_alive(true);
+        let connection = builder.serve_connection(
+            TokioIo::new(stream),
+            TowerToHyperService::new(router.clone()),
+        );
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // Timeouts and clients going away end up here; nothing to answer any more.
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection closed");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(10)) => {
+            tracing::warn!("requests still running 10 s after the shutdown signal; stopping");
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM; axum then stops accepting and lets in-flight requests

@@ -38,20 +38,22 @@ impl App {
         self.service.store()
     }
 
-    /// Makes sure the tenant of `cli` exists (and is in strict mode with `--strict`) and
-    /// returns the token to print: the one given with `--token` (registered if new), or a
-    /// freshly issued one when the tenant has no active token. `None` when the tenant
-    /// already has working tokens: their secrets were shown once and are not kept.
+    /// Makes sure the tenant of `cli` exists (and is in strict mode with `--strict`),
+    /// registers the token given with `--token` if any, and returns the token to print: a
+    /// freshly issued one when the tenant has no active token. `None` when the operator gave
+    /// the token (it is never echoed: stdout may end up in a log) or the tenant already has
+    /// working tokens (their secrets were shown once and are not kept).
     pub async fn bootstrap(&self, cli: &Cli) -> Result<Option<String>, String> {
         let id = &cli.tenant;
         let existing = self.tenants.store().get_tenant(id).await.map_err(show)?;
         match existing {
             None => {
-                let settings = if cli.strict {
+                let mut settings = if cli.strict {
                     Settings::strict()
                 } else {
                     Settings::default()
                 };
+                settings.rate_limit = cli.rate_limit;
                 self.tenants
                     .create_tenant(id.clone(), id.as_str(), settings)
                     .await
@@ -59,9 +61,20 @@ impl App {
                 tracing::info!(tenant = %id, "created tenant");
             }
             Some(t) => {
-                if cli.strict && t.settings != Settings::strict() {
+                let mut settings = if cli.strict {
+                    Settings {
+                        rate_limit: t.settings.rate_limit,
+                        ..Settings::strict()
+                    }
+                } else {
+                    t.settings.clone()
+                };
+                if cli.rate_limit.is_some() {
+                    settings.rate_limit = cli.rate_limit;
+                }
+                if settings != t.settings {
                     self.tenants
-                        .update_settings(id, Settings::strict())
+                        .update_settings(id, settings)
                         .await
                         .map_err(show)?;
                 }
@@ -77,7 +90,8 @@ impl App {
 
         if let Some(token) = &cli.token {
             self.register_token(id, token).await?;
-            return Ok(Some(token.clone()));
+            tracing::info!(tenant = %id, "the --token value is registered (not shown)");
+            return Ok(None);
         }
         let now = chrono::Utc::now();
         let active = self

@@ -3,9 +3,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use scimkit::auth::{is_well_formed, TokenId, TOKEN_PREFIX};
-use scimkit::TenantId;
+use scimkit::{RateLimit, TenantId};
 
 /// The usage text printed by `--help` and after a command-line error.
 pub const USAGE: &str = "\
@@ -30,11 +31,23 @@ Options:
                        built with the `sqlite` feature, otherwise memory)
   --tenant ID          the tenant (IdP connection) served and managed (default `default`);
                        `serve` creates it if missing
-  --token TOKEN        register this bearer token for the tenant on start (for automation);
-                       it must look like the tokens scimkit issues: `scimkit_` and 43
-                       base64url characters
+  --token TOKEN        register this bearer token for the tenant on start (for automation;
+                       never printed); it must look like the tokens scimkit issues:
+                       `scimkit_` and 43 base64url characters
   --strict             serve the tenant in strict RFC mode (every tolerance off)
   --seed-users N       create N users on start (for load tests)
+  --rate-limit R[/B]   limit the tenant to R requests per second with bursts of B (default
+                       B = R); beyond it SCIM answers 429 with Retry-After. Stored in the
+                       tenant's settings (default: no limit)
+  --header-read-timeout T
+                       close a connection that has not sent a complete request head within
+                       T (default 10s; T is seconds, or a number with `s` or `ms`)
+  --request-timeout T  answer a request that has not completed within T, body upload
+                       included, with a SCIM 503 error (default 30s)
+  --idle-timeout T     close a keep-alive connection idle for T (default 60s). axum_server
+                       (hyper) counts the wait for the next request against the header-read
+                       timeout, so there an idle connection closes after the shorter of the
+                       two
   --admin-secret S     axum_server only: the password of the admin console at /admin (at
                        least 16 characters; default: SCIMKIT_ADMIN_SECRET, or a random one
                        printed on start)
@@ -46,6 +59,50 @@ Logging goes to stderr; RUST_LOG sets the level (error, warn, info, debug, trace
 /// The shortest admin console password accepted: the console hands out SCIM tokens, so it
 /// must not be guessable.
 pub const MIN_ADMIN_SECRET_CHARS: usize = 16;
+
+/// How long a connection or request may take (the `--...-timeout` flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From the moment a connection waits for a request until its head is complete.
+    pub header_read: Duration,
+    /// From a request's head until its answer, body upload included.
+    pub request: Duration,
+    /// How long a keep-alive connection may wait for its next request.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            header_read: Duration::from_secs(10),
+            // A 16 MiB group PUT (a 200,000-member list) uploads and applies well within it.
+            request: Duration::from_secs(30),
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `10`, `10s` or `500ms`: a positive duration of at most a day.
+fn parse_duration(flag: &str, v: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!("{flag} `{v}` is not a duration like 10, 10s or 500ms (more than 0, at most a day)")
+    };
+    let (number, millis) = if let Some(n) = v.strip_suffix("ms") {
+        (n, true)
+    } else {
+        (v.strip_suffix('s').unwrap_or(v), false)
+    };
+    let n: u64 = number.trim().parse().map_err(|_| bad())?;
+    let d = if millis {
+        Duration::from_millis(n)
+    } else {
+        Duration::from_secs(n)
+    };
+    if d.is_zero() || d > Duration::from_secs(24 * 60 * 60) {
+        return Err(bad());
+    }
+    Ok(d)
+}
 
 /// Where resources, tenants and tokens are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +219,10 @@ pub struct Cli {
     pub seed_users: usize,
     /// `--admin-secret` (the axum example's admin console password).
     pub admin_secret: Option<String>,
+    /// `--rate-limit`.
+    pub rate_limit: Option<RateLimit>,
+    /// `--header-read-timeout`, `--request-timeout`, `--idle-timeout`.
+    pub timeouts: Timeouts,
 }
 
 impl Cli {
@@ -198,6 +259,8 @@ impl Cli {
         let mut name = None;
         let mut label = None;
         let mut admin_secret = None;
+        let mut rate_limit = None;
+        let mut timeouts = Timeouts::default();
         let mut words: Vec<String> = Vec::new();
 
         let mut args = args.into_iter();
@@ -256,6 +319,14 @@ impl Cli {
                     }
                     admin_secret = Some(v);
                 }
+                "--rate-limit" => rate_limit = Some(parse_rate_limit(&value("--rate-limit")?)?),
+                "--header-read-timeout" => {
+                    timeouts.header_read = parse_duration(&flag, &value(&flag)?)?;
+                }
+                "--request-timeout" => {
+                    timeouts.request = parse_duration(&flag, &value(&flag)?)?;
+                }
+                "--idle-timeout" => timeouts.idle = parse_duration(&flag, &value(&flag)?)?,
                 "--name" => name = Some(value("--name")?),
                 "--label" => label = Some(value("--label")?),
                 f if f.starts_with('-') => return Err(format!("unknown option `{f}`")),
@@ -301,6 +372,24 @@ impl Cli {
             strict,
             seed_users,
             admin_secret,
+            rate_limit,
+            timeouts,
         })
     }
+}
+
+/// `R` or `R/B`: R requests per second, bursts of B (R when absent); both at least 1.
+fn parse_rate_limit(v: &str) -> Result<RateLimit, String> {
+    let bad = || format!("--rate-limit `{v}` is not RATE or RATE/BURST (whole numbers from 1)");
+    let (rate, burst) = v.split_once('/').unwrap_or((v, v));
+    let rate: u32 = rate.trim().parse().map_err(|_| bad())?;
+    let burst: u32 = burst.trim().parse().map_err(|_| bad())?;
+    if rate == 0 || burst == 0 {
+        return Err(bad());
+    }
+    Ok(RateLimit {
+        requests_per_second: rate,
+        burst,
+        per_token: false,
+    })
 }

@@ -9,6 +9,7 @@
 mod bulk;
 mod discovery;
 mod query;
+mod rate;
 mod read;
 mod render;
 mod request;
@@ -116,9 +117,20 @@ pub struct ScimServiceBuilder {
     me: Option<Arc<dyn MeResolver>>,
     documentation_uri: Option<String>,
     retry_pause: Arc<dyn RetryPause>,
+    rate_limit_buckets: usize,
 }
 
 impl ScimServiceBuilder {
+    /// The most rate-limit buckets kept at once (one per tenant with a
+    /// [`RateLimit`](crate::settings::RateLimit), or per token with `per_token`); 10,000 by
+    /// default. When full, the buckets that have refilled completely are forgotten (they
+    /// would start full anyway), else the one unused the longest: memory stays bounded, and
+    /// an evicted tenant or token at worst gets a fresh burst.
+    pub fn rate_limit_buckets(mut self, buckets: usize) -> Self {
+        self.rate_limit_buckets = buckets;
+        self
+    }
+
     /// How the service waits between attempts of a write that lost a version race; see
     /// [`RetryPause`].
     pub fn retry_pause(mut self, pause: impl RetryPause + 'static) -> Self {
@@ -194,6 +206,7 @@ impl ScimServiceBuilder {
                 me: self.me,
                 documentation_uri: self.documentation_uri,
                 retry_pause: self.retry_pause,
+                limiter: rate::RateLimiter::new(self.rate_limit_buckets),
             }),
         })
     }
@@ -219,6 +232,7 @@ struct Inner {
     me: Option<Arc<dyn MeResolver>>,
     documentation_uri: Option<String>,
     retry_pause: Arc<dyn RetryPause>,
+    limiter: rate::RateLimiter,
 }
 
 /// A SCIM 2.0 service provider for any number of tenants. Cheap to clone.
@@ -293,6 +307,7 @@ impl ScimService {
             me: None,
             documentation_uri: None,
             retry_pause: Arc::new(YieldOnce),
+            rate_limit_buckets: rate::DEFAULT_BUCKETS,
         }
     }
 
@@ -325,22 +340,31 @@ impl ScimService {
     ///
     /// The method is a string so that adapters on any version of the `http` crate can pass
     /// theirs (`request.method().as_str()`).
+    ///
+    /// An adapter that can read the request head before the body should prefer
+    /// [`authorize`](Self::authorize): it authenticates first and carries the same limit in
+    /// [`Authorized::body_limit`], so that nothing is read for an unauthenticated caller.
     pub async fn body_limit(&self, method: &str, path: &str) -> usize {
-        let limits_of = |settings: Option<&crate::settings::Settings>| {
-            settings.map_or_else(crate::settings::Limits::default, |s| s.limits)
-        };
         let Some(rest) = path
             .strip_prefix(self.inner.mount.as_str())
             .filter(|r| r.is_empty() || r.starts_with('/'))
         else {
-            return limits_of(None).max_payload_bytes;
+            return crate::settings::Limits::default().max_payload_bytes;
         };
         let mut segments = rest.split('/').filter(|s| !s.is_empty());
         let tenant = match segments.next().and_then(|t| TenantId::new(t).ok()) {
             Some(id) => self.inner.tenants.get_tenant(&id).await.ok().flatten(),
             None => None,
         };
-        let limits = limits_of(tenant.as_ref().map(|t| &t.settings));
+        let limits = tenant.map_or_else(crate::settings::Limits::default, |t| t.settings.limits);
+        let rest: Vec<&str> = segments.collect();
+        self.limit_for(&limits, method, &rest)
+    }
+
+    /// The body limit of a request with `method` to the endpoint path `rest` (the segments
+    /// after the tenant) under `limits`.
+    fn limit_for(&self, limits: &crate::settings::Limits, method: &str, rest: &[&str]) -> usize {
+        let mut segments = rest.iter().copied();
         let endpoint = segments.next().unwrap_or("");
         let id = segments.next();
         let writes = match (method, id) {
@@ -366,20 +390,96 @@ impl ScimService {
     }
 
     /// Serves one request. Never fails: every error becomes an RFC 7644 §3.12 error response.
+    ///
+    /// For hosts that buffer the body before calling the service. A host that can see the
+    /// request head first calls [`authorize`](Self::authorize), reads the body only when it
+    /// succeeds (up to [`Authorized::body_limit`]), then
+    /// [`handle_authorized`](Self::handle_authorized); the answers are the same.
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
         match self.dispatch(request).await {
             Ok(r) => r,
-            Err(e) => {
-                if let ScimError::Internal(source) = &e {
-                    tracing::error!(error = %source, "scim request failed with an internal error");
-                }
-                response::error(&e)
-            }
+            Err(e) => error_response(&e),
+        }
+    }
+
+    /// Checks a request's head (method, path, `Authorization`) before its body is read: the
+    /// path names an endpoint under the mount path and a tenant, the credentials open that
+    /// tenant, and SCIM is enabled for it. On success, the proof to pass to
+    /// [`handle_authorized`](Self::handle_authorized) with the request, and the largest body
+    /// the request may carry ([`Authorized::body_limit`]); read no more than that (answer
+    /// 413 beyond it).
+    ///
+    /// On failure, the complete SCIM error response to send as is, the one
+    /// [`handle`](Self::handle) would give for the same request: 404 for a path outside the
+    /// mount point or without a tenant, 401 with `WWW-Authenticate` for missing or wrong
+    /// credentials, 429 with `Retry-After` over the tenant's
+    /// [`RateLimit`](crate::settings::RateLimit). The body need not (and should not) be read
+    /// then. A successful call counts as the request for the rate limit:
+    /// `handle_authorized` does not count it again.
+    ///
+    /// ```
+    /// # use bytes::Bytes;
+    /// # use scimkit::service::ScimService;
+    /// # async fn serve(service: &ScimService, head: http::request::Parts, body: Bytes)
+    /// #     -> http::Response<Bytes> {
+    /// let authorized = match service.authorize(&head).await {
+    ///     Ok(a) => a,
+    ///     Err(refusal) => return refusal, // 401 or 404: the body is never read
+    /// };
+    /// // Read the body here, at most `authorized.body_limit()` bytes (413 beyond).
+    /// service
+    ///     .handle_authorized(authorized, http::Request::from_parts(head, body))
+    ///     .await
+    /// # }
+    /// ```
+    pub async fn authorize(
+        &self,
+        head: &http::request::Parts,
+    ) -> Result<Authorized, Response<Bytes>> {
+        self.admit(&head.method, &head.uri, &head.headers)
+            .await
+            .map_err(|e| error_response(&e))
+    }
+
+    /// Serves a request whose head [`authorize`](Self::authorize) accepted, without
+    /// authenticating it again. Never fails: every error becomes an RFC 7644 §3.12 error
+    /// response.
+    ///
+    /// `request` must be the request that was authorised: if its method or path differ from
+    /// the head's, or `authorized` came from another service, the proof is ignored and the
+    /// request is served as by [`handle`](Self::handle), with full authentication.
+    pub async fn handle_authorized(
+        &self,
+        authorized: Authorized,
+        request: Request<Bytes>,
+    ) -> Response<Bytes> {
+        let same = Arc::ptr_eq(&authorized.issuer, &self.inner)
+            && authorized.method == *request.method()
+            && authorized.path == request.uri().path();
+        if !same {
+            return self.handle(request).await;
+        }
+        match routes::route(self, &authorized.ctx, request, &authorized.rest).await {
+            Ok(r) => r,
+            Err(e) => error_response(&e),
         }
     }
 
     async fn dispatch(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ScimError> {
-        let path = request.uri().path().to_owned();
+        let authorized = self
+            .admit(request.method(), request.uri(), request.headers())
+            .await?;
+        routes::route(self, &authorized.ctx, request, &authorized.rest).await
+    }
+
+    /// Everything checked before routing: the path, the tenant, authentication.
+    async fn admit(
+        &self,
+        method: &Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+    ) -> Result<Authorized, ScimError> {
+        let path = uri.path();
         let rest = path
             .strip_prefix(self.inner.mount.as_str())
             .filter(|r| r.is_empty() || r.starts_with('/'))
@@ -398,7 +498,7 @@ impl ScimService {
         let (principal, loaded) = crate::auth::authenticate_loading_tenant(
             self.inner.verifier.as_ref(),
             &tenant_id,
-            request.headers(),
+            headers,
         )
         .await?;
         let tenant = match loaded {
@@ -409,13 +509,83 @@ impl ScimService {
             Some(t) if t.scim_enabled => t,
             _ => return Err(crate::auth::unauthorized()),
         };
-        let ctx = Ctx {
-            base_url: self.base_url(&tenant_id),
-            tenant,
-            principal,
-        };
+        // Right after authentication: only a caller with valid credentials uses up its
+        // tenant's budget.
+        if let Some(limit) = &tenant.settings.rate_limit {
+            self.inner
+                .limiter
+                .check(limit, &principal, self.inner.clock.now())?;
+        }
         let rest: Vec<String> = segments.collect();
-        routes::route(self, &ctx, request, &rest).await
+        let body_limit = {
+            let segs: Vec<&str> = rest.iter().map(String::as_str).collect();
+            self.limit_for(&tenant.settings.limits, method.as_str(), &segs)
+        };
+        Ok(Authorized {
+            issuer: Arc::clone(&self.inner),
+            ctx: Ctx {
+                base_url: self.base_url(&tenant_id),
+                tenant,
+                principal,
+            },
+            method: method.clone(),
+            path: path.to_owned(),
+            rest,
+            body_limit,
+        })
+    }
+}
+
+/// The error response for `e`, logging an internal error's cause (never sent).
+fn error_response(e: &ScimError) -> Response<Bytes> {
+    if let ScimError::Internal(source) = e {
+        tracing::error!(error = %source, "scim request failed with an internal error");
+    }
+    response::error(e)
+}
+
+/// Proof that a request's head passed [`ScimService::authorize`]: the tenant it opens, who
+/// the caller is, and how large a body the request may carry. Handed to
+/// [`ScimService::handle_authorized`] with the request once its body is read.
+///
+/// Only the service makes one; it holds no credential.
+pub struct Authorized {
+    issuer: Arc<Inner>,
+    ctx: Ctx,
+    method: Method,
+    path: String,
+    rest: Vec<String>,
+    body_limit: usize,
+}
+
+impl Authorized {
+    /// The largest body this request may carry, in bytes: the tenant's limit for this method
+    /// and endpoint (as [`ScimService::body_limit`] computes it). An adapter reads no more
+    /// and answers 413 beyond it.
+    pub fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+
+    /// Who the caller is.
+    pub fn principal(&self) -> &Principal {
+        &self.ctx.principal
+    }
+
+    /// The tenant the request acts on.
+    pub fn tenant(&self) -> &TenantId {
+        self.ctx.id()
+    }
+}
+
+impl std::fmt::Debug for Authorized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorized")
+            .field("tenant", self.ctx.id())
+            .field("principal", &self.ctx.principal)
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
     }
 }
 

@@ -1,7 +1,9 @@
 //! Building HTTP responses.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, ETAG, LOCATION, WWW_AUTHENTICATE};
+use http::header::{
+    HeaderValue, ALLOW, CONTENT_TYPE, ETAG, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use http::{Response, StatusCode};
 use serde_json::Value;
 
@@ -87,6 +89,10 @@ pub(crate) fn error(err: &ScimError) -> Response<Bytes> {
             if let Ok(v) = HeaderValue::from_str(&list) {
                 r.headers_mut().insert(ALLOW, v);
             }
+        }
+        ScimError::TooManyRequests { retry_after, .. } => {
+            r.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(*retry_after));
         }
         _ => {}
     }

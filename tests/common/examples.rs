@@ -118,11 +118,14 @@ pub struct Server {
     pub admin_url: Option<String>,
     pub admin_secret: Option<String>,
     pub log: PathBuf,
+    /// Every line the server printed on stdout so far.
+    pub printed: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
     /// Starts `example` in `dir` with `args` and waits for its `SCIM base URL:` line (and its
-    /// `Bearer token:` line when `expect_token`).
+    /// `Bearer token:` line when `expect_token`, unless the token is given with `--token`:
+    /// the server does not print that one, the test knows it).
     pub fn start(example_name: &str, dir: &Path, args: &[&str], expect_token: bool) -> Server {
         let log = dir.join(format!("{example_name}.stderr.log"));
         let mut child = Command::new(example(example_name))
@@ -137,12 +140,14 @@ impl Server {
             .expect("start the example");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let all = printed.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
+                all.lock().unwrap().push(line.clone());
+                // The test may stop listening once the server is up; keep collecting.
+                let _ = tx.send(line);
             }
         });
         let mut server = Server {
@@ -152,7 +157,15 @@ impl Server {
             admin_url: None,
             admin_secret: None,
             log,
+            printed: printed.clone(),
         };
+        let given = args
+            .iter()
+            .position(|a| *a == "--token")
+            .and_then(|i| args.get(i + 1));
+        if let Some(token) = given {
+            server.token = Some((*token).to_owned());
+        }
         let deadline = Instant::now() + Duration::from_secs(120);
         while server.base_url.is_empty() || (expect_token && server.token.is_none()) {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -177,6 +190,11 @@ impl Server {
 
     pub fn client(&self) -> Client {
         Client::new(&self.base_url, self.token.as_deref().expect("a token"))
+    }
+
+    /// The lines printed on stdout so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.printed.lock().unwrap().clone()
     }
 
     pub fn log_text(&self) -> String {

@@ -129,6 +129,11 @@ pub async fn check_tenant_store(store: &dyn TenantStore) {
     assert!(!t.scim_enabled);
     let mut settings = Settings::default();
     settings.limits.max_filter_length += 1;
+    settings.rate_limit = Some(crate::settings::RateLimit {
+        requests_per_second: 7,
+        burst: 30,
+        per_token: true,
+    });
     let t = store
         .update_tenant_settings(&tid("b"), settings.clone())
         .await
