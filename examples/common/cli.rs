@@ -35,6 +35,9 @@ Options:
                        base64url characters
   --strict             serve the tenant in strict RFC mode (every tolerance off)
   --seed-users N       create N users on start (for load tests)
+  --feed-retention-days D
+                       keep each tenant's change feed for D days (default 30; pruned on
+                       start and hourly); 0 keeps it forever
   --admin-secret S     axum_server only: the password of the admin console at /admin (at
                        least 16 characters; default: SCIMKIT_ADMIN_SECRET, or a random one
                        printed on start)
@@ -162,7 +165,13 @@ pub struct Cli {
     pub seed_users: usize,
     /// `--admin-secret` (the axum example's admin console password).
     pub admin_secret: Option<String>,
+    /// `--feed-retention-days`: how long `serve` keeps change records; `None` (given as 0)
+    /// keeps them forever.
+    pub feed_retention_days: Option<u32>,
 }
+
+/// The change-feed retention of `serve` when `--feed-retention-days` is not given.
+pub const DEFAULT_FEED_RETENTION_DAYS: u32 = 30;
 
 impl Cli {
     /// The public URL prefix: `--public-url`, or one derived from the address actually
@@ -198,6 +207,7 @@ impl Cli {
         let mut name = None;
         let mut label = None;
         let mut admin_secret = None;
+        let mut feed_retention_days = Some(DEFAULT_FEED_RETENTION_DAYS);
         let mut words: Vec<String> = Vec::new();
 
         let mut args = args.into_iter();
@@ -256,6 +266,20 @@ impl Cli {
                     }
                     admin_secret = Some(v);
                 }
+                "--feed-retention-days" => {
+                    let v = value("--feed-retention-days")?;
+                    let days: u32 = v.parse().map_err(|_| {
+                        format!("--feed-retention-days `{v}` is not a whole number of days")
+                    })?;
+                    // Beyond a century: more than any host needs, and far from overflow.
+                    if days > 36_500 {
+                        return Err(format!(
+                            "--feed-retention-days `{v}` is more than 36500 (use 0 to keep \
+                             the feed forever)"
+                        ));
+                    }
+                    feed_retention_days = (days > 0).then_some(days);
+                }
                 "--name" => name = Some(value("--name")?),
                 "--label" => label = Some(value("--label")?),
                 f if f.starts_with('-') => return Err(format!("unknown option `{f}`")),
@@ -301,6 +325,7 @@ impl Cli {
             strict,
             seed_users,
             admin_secret,
+            feed_retention_days,
         })
     }
 }
