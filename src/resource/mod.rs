@@ -10,6 +10,7 @@ mod typed;
 mod value;
 mod write;
 
+pub(crate) use document::check_required_not_blank;
 pub use document::{normalize_resource, WriteMode};
 pub(crate) use ids::{shorten, truncate_for_detail};
 pub use ids::{ResourceId, Version};

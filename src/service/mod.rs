@@ -8,6 +8,7 @@
 
 mod bulk;
 mod discovery;
+mod duplicates;
 mod query;
 mod read;
 mod render;

@@ -6,13 +6,22 @@ use http::header::{CONTENT_TYPE, IF_MATCH};
 use http::{HeaderMap, Request};
 use serde_json::Value;
 
+use super::duplicates::find_duplicate_key;
 use super::query::parse_query;
 use crate::error::ScimError;
-use crate::resource::{Projection, Version};
+use crate::resource::{truncate_for_detail, Projection, Version};
+use crate::settings::Tolerances;
 
 /// Reads a JSON request body: `application/scim+json` or `application/json` (any
-/// parameters), or no `Content-Type` at all; anything else is 415 (RFC 7644 §3.1, §3.8).
-pub(super) fn read_json(request: &Request<Bytes>, max_bytes: usize) -> Result<Value, ScimError> {
+/// parameters); anything else is 415 (RFC 7644 §3.1, §3.8). A body without `Content-Type`
+/// is read as JSON under [`Tolerances::missing_content_type`], else it is 415 too. Under
+/// [`Tolerances::duplicate_json_keys`] an object's last value for a repeated key wins (as
+/// `serde_json` parses it); without it a repeated key is 400 `invalidSyntax` naming it.
+pub(super) fn read_json(
+    request: &Request<Bytes>,
+    max_bytes: usize,
+    tol: &Tolerances,
+) -> Result<Value, ScimError> {
     let body = request.body();
     if body.len() > max_bytes {
         return Err(ScimError::PayloadTooLarge(format!(
@@ -20,24 +29,49 @@ pub(super) fn read_json(request: &Request<Bytes>, max_bytes: usize) -> Result<Va
             body.len()
         )));
     }
-    if let Some(ct) = request.headers().get(CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or("");
-        let media = ct.split(';').next().unwrap_or("").trim();
-        if !(media.eq_ignore_ascii_case("application/scim+json")
-            || media.eq_ignore_ascii_case("application/json"))
-        {
+    match request.headers().get(CONTENT_TYPE) {
+        Some(ct) => {
+            let ct = ct.to_str().unwrap_or("");
+            let media = ct.split(';').next().unwrap_or("").trim();
+            if !(media.eq_ignore_ascii_case("application/scim+json")
+                || media.eq_ignore_ascii_case("application/json"))
+            {
+                return Err(ScimError::UnsupportedMediaType(
+                    "request bodies must be application/scim+json or application/json".to_owned(),
+                ));
+            }
+        }
+        None if !tol.missing_content_type => {
             return Err(ScimError::UnsupportedMediaType(
-                "request bodies must be application/scim+json or application/json".to_owned(),
+                "the request has a body but no Content-Type; send Content-Type: \
+                 application/scim+json"
+                    .to_owned(),
             ));
         }
+        None => {}
     }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ScimError::InvalidSyntax(
             "the request body is empty; a JSON object is required".to_owned(),
         ));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ScimError::InvalidSyntax(format!("the request body is not valid JSON: {e}")))
+    let value = serde_json::from_slice(body).map_err(|e| {
+        ScimError::InvalidSyntax(format!("the request body is not valid JSON: {e}"))
+    })?;
+    if !tol.duplicate_json_keys {
+        if let Some((path, key)) = find_duplicate_key(body) {
+            let key = truncate_for_detail(&key);
+            return Err(ScimError::InvalidSyntax(if path.is_empty() {
+                format!("the request body gives the key `{key}` more than once")
+            } else {
+                format!(
+                    "the object at `{}` in the request body gives the key `{key}` more than once",
+                    truncate_for_detail(&path)
+                )
+            }));
+        }
+    }
+    Ok(value)
 }
 
 /// An `If-Match` precondition (RFC 7232 §3.1, RFC 7644 §3.14).

@@ -115,7 +115,11 @@ pub(super) async fn create(
     def: &Arc<ResourceDef>,
     request: &Request<Bytes>,
 ) -> Result<Response<Bytes>, ScimError> {
-    let body = read_json(request, write_payload_limit(ctx, def))?;
+    let body = read_json(
+        request,
+        write_payload_limit(ctx, def),
+        &ctx.tenant.settings.tolerances,
+    )?;
     let projection = projection_from_query(request)?;
     let res = create_resource(svc, ctx, def, &body).await?;
     respond_resource(svc, ctx, def, res, &projection, StatusCode::CREATED).await

@@ -115,6 +115,7 @@ where
     check_change_feed(&*factory().await, &fx).await;
     check_change_retention(&*factory().await, &fx).await;
     check_filter_equivalence(&*factory().await, &fx).await;
+    check_filter_ne_any_value(&*factory().await, &fx).await;
     check_concurrent_member_adds(factory().await, &fx, &spawner).await;
     check_concurrent_read_modify_write(factory().await, &fx, &spawner).await;
     check_unknown_members(&*factory().await, &fx).await;
