@@ -213,6 +213,8 @@ async fn serve(cli: &Cli) -> Result<(), String> {
     tracing::info!(store = %cli.store.describe(), "opened store");
     let token = app.bootstrap(cli).await?;
     app.seed_users(&cli.tenant, cli.seed_users).await?;
+    // On actix's runtime (tokio underneath), like the axum example.
+    app.spawn_feed_pruning(cli.feed_retention_days);
 
     let service = web::Data::new(app.service.clone());
     let timeouts = cli.timeouts;

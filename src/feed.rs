@@ -5,6 +5,14 @@
 //! and remembers the last `seq` it processed never misses a change (at-least-once delivery if it
 //! crashes before saving the position). A [`ChangeNotifier`] lets the host wake its readers
 //! instead of polling.
+//!
+//! The feed is kept as long as the host wants:
+//! [`ResourceStore::prune_changes`](crate::store::ResourceStore::prune_changes) removes a
+//! tenant's oldest records by age and/or count ([`ChangeRetention`](crate::store::ChangeRetention);
+//! the example servers keep 30 days). A reader whose position was pruned gets
+//! [`StoreError::ChangesPruned`](crate::store::StoreError::ChangesPruned), never a silent
+//! gap: like a client holding an expired sync token, it resynchronises (reads the resources it
+//! follows afresh) and continues from a current position.
 
 use std::fmt;
 

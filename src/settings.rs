@@ -54,6 +54,14 @@ pub struct Tolerances {
     /// not require referential integrity; ids are issued by this service, so such a member
     /// could never resolve and nothing is stored for it.
     pub ignore_unknown_members: bool,
+    /// Read a request body that comes without `Content-Type` as JSON (some IdP test tools
+    /// and scripts omit it) instead of answering 415. A `Content-Type` other than
+    /// `application/scim+json` or `application/json` is 415 either way.
+    pub missing_content_type: bool,
+    /// Accept a JSON object that gives a key more than once, the **last** value winning (RFC
+    /// 8259 §4 leaves duplicates to the receiver; this is what `serde_json` does), instead
+    /// of answering 400 `invalidSyntax` naming the key and where it is.
+    pub duplicate_json_keys: bool,
 }
 
 impl Default for Tolerances {
@@ -74,6 +82,8 @@ impl Default for Tolerances {
             manager_as_string: true,
             unqualified_extension_attributes: true,
             ignore_unknown_members: true,
+            missing_content_type: true,
+            duplicate_json_keys: true,
         }
     }
 }
@@ -97,6 +107,8 @@ impl Tolerances {
             manager_as_string: false,
             unqualified_extension_attributes: false,
             ignore_unknown_members: false,
+            missing_content_type: false,
+            duplicate_json_keys: false,
         }
     }
 }

@@ -681,6 +681,9 @@ fn bad_command_lines_are_refused_with_usage() {
         &["--rate-limit", "0/5"],
         &["--header-read-timeout", "0"],
         &["--request-timeout", "soon"],
+        &["--feed-retention-days", "-1"],
+        &["--feed-retention-days", "ten"],
+        &["--feed-retention-days", "36501"],
         &["frobnicate"],
     ] {
         let out = Command::new(example("axum_server"))
@@ -710,6 +713,7 @@ fn bad_command_lines_are_refused_with_usage() {
         .unwrap();
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("--store STORE"));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--feed-retention-days D"));
 }
 
 /// Resources as a list returns them, keyed by id, without `meta.location` (it names the
@@ -812,4 +816,66 @@ fn sqlite_default_survives_a_restart_with_users_groups_and_tokens() {
     let members = admin("axum_server", &dir, &["members", cols[0]]);
     assert!(members.contains("jdoe@example.com"), "{members}");
     server.stop_gracefully();
+}
+
+/// `serve` prunes the change feed on start with the default retention (30 days): a change
+/// committed 40 days ago is gone, one from yesterday stays, and reading from before the
+/// horizon is the typed error.
+#[cfg(feature = "sqlite")]
+#[test]
+fn serve_prunes_the_change_feed_older_than_30_days_on_start() {
+    use scimkit::store::sqlite::SqliteStore;
+    use scimkit::store::{CreateRequest, ResourceStore, StoreError};
+
+    let dir = scratch_dir("prune");
+    let db = dir.join("scimkit.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tenant = scimkit::TenantId::new("default").unwrap();
+    rt.block_on(async {
+        let store = SqliteStore::open(&db).await.unwrap();
+        let registry = scimkit::SchemaRegistry::default();
+        let users = registry.user().unwrap();
+        for (id, days) in [("old", 40), ("recent", 1)] {
+            let req = CreateRequest {
+                id: id.into(),
+                doc: json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": id}),
+                unique_keys: vec![scimkit::resource::UniqueKey::new("userName", id)],
+                members: vec![],
+                unknown_members: Default::default(),
+                now: chrono::Utc::now() - chrono::Duration::days(days),
+            };
+            store.create(&tenant, users, req).await.unwrap();
+        }
+        store.close().await;
+    });
+
+    let _server = Server::start("axum_server", &dir, &["--store", "sqlite:scimkit.db"], true);
+    let pruned = rt.block_on(async {
+        let store = SqliteStore::open(&db).await.unwrap();
+        let mut result = None;
+        // The first run starts with the server; give it a few seconds.
+        for _ in 0..100 {
+            match store.changes_since(&tenant, 0, 10).await {
+                Err(StoreError::ChangesPruned { pruned_through, .. }) => {
+                    let rest = store
+                        .changes_since(&tenant, pruned_through, 10)
+                        .await
+                        .unwrap();
+                    result = Some((pruned_through, rest));
+                    break;
+                }
+                Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        store.close().await;
+        result
+    });
+    let (horizon, rest) = pruned.expect("the change from 40 days ago was pruned");
+    assert_eq!(horizon, 1);
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].id.as_str(), "recent");
 }

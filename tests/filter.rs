@@ -93,7 +93,8 @@ const VALID: &[(&str, &str, &[&str])] = &[
     (
         r#"userType ne "Employee" and not (emails co "example.com" or emails.value co "example.org")"#,
         r#"userType ne "Employee" and not (emails co "example.com" or emails.value co "example.org")"#,
-        &["u6"],
+        // u6 has no userType: no value that is not "Employee" (RFC 7644 §3.4.2.2).
+        &[],
     ),
     (
         r#"userType eq "Employee" and (emails.type eq "work")"#,
@@ -233,7 +234,23 @@ const VALID: &[(&str, &str, &[&str])] = &[
     (
         r#"userType ne "employee""#,
         r#"userType ne "employee""#,
+        &["u2", "u4"],
+    ),
+    (
+        r#"not (userType eq "employee")"#,
+        r#"not (userType eq "employee")"#,
         &["u2", "u4", "u6"],
+    ),
+    // Any value: u1 has a home email besides the work one; u6's email has no type.
+    (
+        r#"emails.type ne "work""#,
+        r#"emails.type ne "work""#,
+        &["u1", "u3", "u4"],
+    ),
+    (
+        r#"not (emails.type eq "work")"#,
+        r#"not (emails.type eq "work")"#,
+        &["u3", "u4", "u5", "u6"],
     ),
     ("emails pr", "emails pr", &["u1", "u2", "u3", "u4", "u6"]),
     (
@@ -993,9 +1010,10 @@ fn ref_eval(f: &Filter, root: &Value, in_emails: bool) -> bool {
                 Filter::Compare { op, value, .. } => match (op, value) {
                     (CompareOp::Eq, CompValue::Null) => !values.iter().any(|v| ref_present(v)),
                     (CompareOp::Ne, CompValue::Null) => values.iter().any(|v| ref_present(v)),
-                    (CompareOp::Ne, w) => {
-                        !values.iter().any(|v| ref_cmp(kind, CompareOp::Eq, v, w))
-                    }
+                    // RFC 7644 §3.4.2.2: some value (not null, not a nested array) differs.
+                    (CompareOp::Ne, w) => values.iter().any(|v| {
+                        !v.is_null() && !v.is_array() && !ref_cmp(kind, CompareOp::Eq, v, w)
+                    }),
                     (op, w) => values.iter().any(|v| ref_cmp(kind, *op, v, w)),
                 },
                 _ => unreachable!(),

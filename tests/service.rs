@@ -1862,3 +1862,235 @@ async fn rate_limits_are_per_tenant_and_optionally_per_token() {
         assert_limited(&l.get("acme", Some(token)).await);
     }
 }
+
+// ---- bad input gets the RFC answer (issue 15) --------------------------------------------
+
+fn patch_op(ops: Value) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
+}
+
+/// A raw request to tenant `acme` with its token, the given body and optional Content-Type.
+fn raw_request(
+    h: &Harness,
+    method: Method,
+    path: &str,
+    body: &str,
+    ct: Option<&str>,
+) -> Request<Bytes> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(format!("/scim/v2/acme{path}"))
+        .header("Authorization", format!("Bearer {}", h.token));
+    if let Some(ct) = ct {
+        b = b.header("Content-Type", ct);
+    }
+    b.body(Bytes::from(body.to_owned())).unwrap()
+}
+
+#[tokio::test]
+async fn blank_required_strings_are_invalid_value_in_every_mode() {
+    for settings in [scimkit::Settings::default(), scimkit::Settings::strict()] {
+        let h = Harness::with_settings(settings).await;
+        // Create: empty, blank and whitespace-only userName (RFC 7643 §4.1.1).
+        for blank in ["", " ", "   ", "\t\n", "\u{a0}\u{2003}"] {
+            let r = h.call(Method::POST, "/Users", Some(user(blank))).await;
+            r.assert_error(400, Some("invalidValue"));
+            assert!(r.detail().contains("`userName`"), "{}", r.detail());
+            assert!(r.detail().contains("empty"), "{}", r.detail());
+        }
+        // Any required string: a Group's displayName.
+        let r = h
+            .call(
+                Method::POST,
+                "/Groups",
+                Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "  "})),
+            )
+            .await;
+        r.assert_error(400, Some("invalidValue"));
+        assert!(r.detail().contains("`displayName`"), "{}", r.detail());
+        assert_eq!(
+            h.call(Method::GET, "/Users", None).await.body["totalResults"],
+            0
+        );
+        assert_eq!(
+            h.call(Method::GET, "/Groups", None).await.body["totalResults"],
+            0
+        );
+
+        // Replace and patch of an existing user: refused, nothing changed.
+        let id = h.create_user("keep@example.com").await;
+        let before = h.call(Method::GET, &format!("/Users/{id}"), None).await;
+        let r = h
+            .call(Method::PUT, &format!("/Users/{id}"), Some(user(" ")))
+            .await;
+        r.assert_error(400, Some("invalidValue"));
+        assert!(r.detail().contains("`userName`"), "{}", r.detail());
+        let patches = [
+            json!([{"op": "replace", "path": "userName", "value": ""}]),
+            json!([{"op": "replace", "value": {"userName": "  "}}]),
+            json!([{"op": "add", "path": "userName", "value": "\t"}]),
+            // The first operation is fine; the second breaks the rule: all or nothing.
+            json!([{"op": "replace", "path": "title", "value": "Lead"},
+                   {"op": "replace", "path": "userName", "value": " "}]),
+        ];
+        for ops in patches {
+            let r = h
+                .call(
+                    Method::PATCH,
+                    &format!("/Users/{id}"),
+                    Some(patch_op(ops.clone())),
+                )
+                .await;
+            r.assert_error(400, Some("invalidValue"));
+            assert!(r.detail().contains("`userName`"), "{ops}: {}", r.detail());
+            assert!(r.detail().contains("Operations["), "{ops}: {}", r.detail());
+        }
+        // Removing a required attribute fails too (RFC 7644 §3.5.2.2).
+        let r = h
+            .call(
+                Method::PATCH,
+                &format!("/Users/{id}"),
+                Some(patch_op(json!([{"op": "remove", "path": "userName"}]))),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.detail().contains("userName"), "{}", r.detail());
+        let after = h.call(Method::GET, &format!("/Users/{id}"), None).await;
+        assert_eq!(after.body, before.body, "a refused write changed nothing");
+        assert_eq!(after.headers["etag"], before.headers["etag"]);
+        // A patch that does not touch userName still works, and a valid one too.
+        let r = h
+            .call(
+                Method::PATCH,
+                &format!("/Users/{id}"),
+                Some(patch_op(
+                    json!([{"op": "replace", "path": "userName", "value": " x "}]),
+                )),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn strict_mode_requires_a_content_type_on_bodies() {
+    let body = serde_json::to_string(&user("noct@example.com")).unwrap();
+    let strict = Harness::with_settings(scimkit::Settings::strict()).await;
+    let id = strict.create_user("present@example.com").await;
+    let before = strict
+        .call(Method::GET, &format!("/Users/{id}"), None)
+        .await;
+    let patch = patch_op(json!([{"op": "replace", "path": "title", "value": "x"}])).to_string();
+    for (method, path, body) in [
+        (Method::POST, "/Users".to_owned(), body.as_str()),
+        (Method::PUT, format!("/Users/{id}"), body.as_str()),
+        (Method::PATCH, format!("/Users/{id}"), patch.as_str()),
+        (
+            Method::POST,
+            "/Users/.search".to_owned(),
+            r#"{"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}"#,
+        ),
+    ] {
+        let r = strict
+            .send(raw_request(&strict, method.clone(), &path, body, None))
+            .await;
+        r.assert_error(415, None);
+        assert!(
+            r.detail().contains("Content-Type"),
+            "{method} {path}: {}",
+            r.detail()
+        );
+    }
+    let list = strict.call(Method::GET, "/Users", None).await;
+    assert_eq!(list.body["totalResults"], 1, "nothing was created");
+    let after = strict
+        .call(Method::GET, &format!("/Users/{id}"), None)
+        .await;
+    assert_eq!(after.body, before.body, "nothing was changed");
+    // With the header, the same request is fine.
+    let r = strict
+        .send(raw_request(
+            &strict,
+            Method::POST,
+            "/Users",
+            &body,
+            Some("application/scim+json"),
+        ))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // Tolerant mode keeps reading a body without Content-Type as JSON.
+    let tolerant = Harness::new().await;
+    let r = tolerant
+        .send(raw_request(&tolerant, Method::POST, "/Users", &body, None))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+#[tokio::test]
+async fn strict_mode_refuses_duplicate_json_keys() {
+    const CT: Option<&str> = Some("application/scim+json");
+    let strict = Harness::with_settings(scimkit::Settings::strict()).await;
+    let cases = [
+        (
+            r#"{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "a@x", "userName": "b@x"}"#,
+            "the request body gives the key `userName` more than once",
+        ),
+        (
+            r#"{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "a@x",
+                "emails": [{"value": "a@x"}, {"value": "b@x", "type": "work", "value": "c@x"}]}"#,
+            "the object at `emails[1]` in the request body gives the key `value` more than once",
+        ),
+        (
+            r#"{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "a@x",
+                "name": {"givenName": "A", "givenName": "B"}}"#,
+            "the object at `name` in the request body gives the key `givenName` more than once",
+        ),
+    ];
+    for (body, detail) in cases {
+        let r = strict
+            .send(raw_request(&strict, Method::POST, "/Users", body, CT))
+            .await;
+        r.assert_error(400, Some("invalidSyntax"));
+        assert_eq!(r.detail(), detail);
+    }
+    assert_eq!(
+        strict.call(Method::GET, "/Users", None).await.body["totalResults"],
+        0
+    );
+    // In a PATCH too, and the resource is unchanged.
+    let id = strict.create_user("p@x").await;
+    let before = strict
+        .call(Method::GET, &format!("/Users/{id}"), None)
+        .await;
+    let body = r#"{"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "title", "value": "A", "value": "B"}]}"#;
+    let r = strict
+        .send(raw_request(
+            &strict,
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            body,
+            CT,
+        ))
+        .await;
+    r.assert_error(400, Some("invalidSyntax"));
+    assert!(
+        r.detail().contains("`Operations[0]`") && r.detail().contains("`value`"),
+        "{}",
+        r.detail()
+    );
+    let after = strict
+        .call(Method::GET, &format!("/Users/{id}"), None)
+        .await;
+    assert_eq!(after.body, before.body);
+
+    // Tolerant mode keeps today's rule: the last value wins.
+    let tolerant = Harness::new().await;
+    let (body, _) = cases[0];
+    let r = tolerant
+        .send(raw_request(&tolerant, Method::POST, "/Users", body, CT))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["userName"], "b@x");
+}

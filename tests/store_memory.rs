@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use scimkit::feed::Change;
 use scimkit::store::testing::{self, Fixture, TaskFuture};
 use scimkit::store::{
-    CreateRequest, GroupRef, ListQuery, MemberPage, MemoryStore, Page, Pushdown, ResourceStore,
-    StoreError, StoredResource, UpdateRequest,
+    ChangeRetention, CreateRequest, GroupRef, ListQuery, MemberPage, MemoryStore, Page,
+    PruneReport, Pushdown, ResourceStore, StoreError, StoredResource, UpdateRequest,
 };
 use scimkit::{ResourceDef, ResourceId, TenantId, Version};
 
@@ -96,6 +96,14 @@ impl ResourceStore for Unfiltered {
         limit: usize,
     ) -> Result<Vec<Change>, StoreError> {
         self.0.changes_since(t, after, limit).await
+    }
+    async fn prune_changes(
+        &self,
+        t: &TenantId,
+        retention: &ChangeRetention,
+        now: DateTime<Utc>,
+    ) -> Result<PruneReport, StoreError> {
+        self.0.prune_changes(t, retention, now).await
     }
 }
 

@@ -49,7 +49,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use scimkit::auth::TokenId;
 use scimkit::filter::SortSpec;
-use scimkit::store::{apply_query, ListQuery, Pushdown, ResourceStore};
+use scimkit::store::{apply_query, ListQuery, Pushdown, ResourceStore, StoreError};
 use scimkit::{Filter, ResourceDef, ResourceId, ScimError, Settings, TenantId};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -251,7 +251,15 @@ impl Admin {
         let mut heads = self.0.heads.lock().await;
         let mut at = heads.get(tenant).copied().unwrap_or(0);
         loop {
-            let changes = self.store().changes_since(tenant, at, BATCH).await?;
+            let changes = match self.store().changes_since(tenant, at, BATCH).await {
+                // The feed was pruned past our position: the console only wants the newest
+                // position, so it skips ahead to where the feed now starts.
+                Err(StoreError::ChangesPruned { pruned_through, .. }) => {
+                    at = pruned_through;
+                    continue;
+                }
+                other => other?,
+            };
             if let Some(last) = changes.last() {
                 at = last.seq;
             }

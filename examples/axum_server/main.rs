@@ -164,6 +164,7 @@ async fn serve(cli: &Cli) -> Result<(), String> {
     tracing::info!(store = %cli.store.describe(), "opened store");
     let token = app.bootstrap(cli).await?;
     app.seed_users(&cli.tenant, cli.seed_users).await?;
+    app.spawn_feed_pruning(cli.feed_retention_days);
 
     // The console's password: given (flag or environment, not echoed), or drawn and printed.
     let given = cli

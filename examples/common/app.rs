@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use scimkit::auth::{hash_token, MemoryTenantStore, TenantStore, TokenId, TokenRecord};
 use scimkit::service::ScimService;
-use scimkit::store::{MemoryStore, ResourceStore};
+use scimkit::store::{ChangeRetention, MemoryStore, ResourceStore};
 use scimkit::{Settings, TenantId, Tenants};
 
 use super::cli::{Cli, StoreSpec};
@@ -208,6 +208,59 @@ impl App {
             "seeded users"
         );
         result
+    }
+}
+
+/// How often `serve` prunes the change feeds.
+pub const FEED_PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+impl App {
+    /// Prunes the change feed of every tenant to `retention`; returns the number of records
+    /// removed. Each store call is bounded; a tenant with more due is called again.
+    pub async fn prune_change_feeds(&self, retention: &ChangeRetention) -> Result<u64, String> {
+        let mut removed = 0u64;
+        for tenant in self.tenants.list_tenants().await.map_err(show)? {
+            loop {
+                let report = self
+                    .store()
+                    .prune_changes(&tenant.id, retention, chrono::Utc::now())
+                    .await
+                    .map_err(|e| format!("pruning the change feed of `{}`: {e}", tenant.id))?;
+                removed = removed.saturating_add(report.removed);
+                if report.complete {
+                    break;
+                }
+                // Let requests in between two bounded batches.
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Starts pruning the change feeds every [`FEED_PRUNE_EVERY`] (the first time now),
+    /// keeping `days` days of records; `None` keeps them forever and starts nothing.
+    pub fn spawn_feed_pruning(&self, days: Option<u32>) {
+        let Some(days) = days else {
+            tracing::info!("change feed kept forever (--feed-retention-days 0)");
+            return;
+        };
+        let retention =
+            ChangeRetention::max_age(std::time::Duration::from_secs(u64::from(days) * 86_400));
+        let app = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(FEED_PRUNE_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                match app.prune_change_feeds(&retention).await {
+                    Ok(0) => {}
+                    Ok(removed) => {
+                        tracing::info!(removed, days, "pruned the change feeds")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "change feed pruning failed"),
+                }
+            }
+        });
     }
 }
 

@@ -48,6 +48,9 @@ Options:
                        (hyper) counts the wait for the next request against the header-read
                        timeout, so there an idle connection closes after the shorter of the
                        two
+  --feed-retention-days D
+                       keep each tenant's change feed for D days (default 30; pruned on
+                       start and hourly); 0 keeps it forever
   --admin-secret S     axum_server only: the password of the admin console at /admin (at
                        least 16 characters; default: SCIMKIT_ADMIN_SECRET, or a random one
                        printed on start)
@@ -223,7 +226,13 @@ pub struct Cli {
     pub rate_limit: Option<RateLimit>,
     /// `--header-read-timeout`, `--request-timeout`, `--idle-timeout`.
     pub timeouts: Timeouts,
+    /// `--feed-retention-days`: how long `serve` keeps change records; `None` (given as 0)
+    /// keeps them forever.
+    pub feed_retention_days: Option<u32>,
 }
+
+/// The change-feed retention of `serve` when `--feed-retention-days` is not given.
+pub const DEFAULT_FEED_RETENTION_DAYS: u32 = 30;
 
 impl Cli {
     /// The public URL prefix: `--public-url`, or one derived from the address actually
@@ -261,6 +270,7 @@ impl Cli {
         let mut admin_secret = None;
         let mut rate_limit = None;
         let mut timeouts = Timeouts::default();
+        let mut feed_retention_days = Some(DEFAULT_FEED_RETENTION_DAYS);
         let mut words: Vec<String> = Vec::new();
 
         let mut args = args.into_iter();
@@ -327,6 +337,20 @@ impl Cli {
                     timeouts.request = parse_duration(&flag, &value(&flag)?)?;
                 }
                 "--idle-timeout" => timeouts.idle = parse_duration(&flag, &value(&flag)?)?,
+                "--feed-retention-days" => {
+                    let v = value("--feed-retention-days")?;
+                    let days: u32 = v.parse().map_err(|_| {
+                        format!("--feed-retention-days `{v}` is not a whole number of days")
+                    })?;
+                    // Beyond a century: more than any host needs, and far from overflow.
+                    if days > 36_500 {
+                        return Err(format!(
+                            "--feed-retention-days `{v}` is more than 36500 (use 0 to keep \
+                             the feed forever)"
+                        ));
+                    }
+                    feed_retention_days = (days > 0).then_some(days);
+                }
                 "--name" => name = Some(value("--name")?),
                 "--label" => label = Some(value("--label")?),
                 f if f.starts_with('-') => return Err(format!("unknown option `{f}`")),
@@ -374,6 +398,7 @@ impl Cli {
             admin_secret,
             rate_limit,
             timeouts,
+            feed_retention_days,
         })
     }
 }

@@ -9,8 +9,12 @@
 //! Semantics fixed here, where RFC 7644 leaves room:
 //! - A comparison on a multi-valued attribute is true when any value satisfies it; a complex
 //!   attribute compared without a sub-attribute compares its `value` sub-attribute.
-//! - `ne` is the negation of `eq`: `title ne "x"` is true when no value of `title` equals
-//!   `"x"`, including when `title` is absent. `not (a eq v)` and `a ne v` are the same filter.
+//! - `ne` follows the same any-value rule (RFC 7644 §3.4.2.2): `emails.type ne "work"` is
+//!   true when **some** email has a `type` other than `"work"`, so a user with a work and a
+//!   home email matches. An attribute without a value has no value that is "not equal":
+//!   `title ne "x"` is false when `title` is absent (or `null`; an empty string is a value). `not (a eq v)` keeps its
+//!   logical meaning, "no value of `a` equals `v`" (true when `a` is absent): on a
+//!   single-valued attribute that has a value the two agree, elsewhere they differ.
 //! - `eq null` means "not present" and `ne null` means "present" (RFC 7643 §2.5 makes null
 //!   and absence equivalent). `pr` is false for an absent attribute, `null`, `""`, `[]` and an
 //!   object whose values are all absent in that sense.
@@ -113,6 +117,18 @@ pub(crate) enum Test {
         op: CompareOp,
         at: DateTime<FixedOffset>,
     },
+    /// `ne`: a value that is not `null` and fails the `eq` test inside.
+    Ne(Box<Test>),
+}
+
+impl Test {
+    /// The test `ne` negates, or the test itself: what decides how a store reads the value.
+    pub(crate) fn base(&self) -> &Test {
+        match self {
+            Test::Ne(inner) => inner,
+            other => other,
+        }
+    }
 }
 
 impl Node {
@@ -227,6 +243,7 @@ impl Test {
                 Value::String(s) => parse_date_time(s).is_some_and(|d| op_holds(*op, d.cmp(at))),
                 _ => false,
             },
+            Test::Ne(eq) => !v.is_null() && !eq.test(v),
         }
     }
 }
@@ -491,12 +508,19 @@ impl Compiler {
         }
         let keys = keys.into_boxed_slice();
         if op == CompareOp::Ne {
+            if let CompValue::Null = value {
+                // RFC 7643 §2.5: `ne null` is "has a value".
+                return leaf(keys, Test::Present);
+            }
+            // RFC 7644 §3.4.2.2: some value is not equal (not "no value is equal").
             let eq = self.compile_typed(path, def, CompareOp::Eq, value, keys)?;
             return Ok(match eq {
+                Node::Leaf(Leaf { keys, test }) => Node::Leaf(Leaf {
+                    keys,
+                    test: Test::Ne(Box::new(test)),
+                }),
                 // A comparison that does not apply never matches, `ne` included.
-                Node::Const(_) => Node::Const(false),
-                Node::Not(n) => *n,
-                n => Node::Not(Box::new(n)),
+                _ => Node::Const(false),
             });
         }
         self.compile_typed(path, def, op, value, keys)
@@ -912,13 +936,36 @@ mod tests {
     }
 
     #[test]
-    fn ne_is_not_eq() {
+    fn ne_matches_when_some_value_differs() {
         assert!(!m(r#"userName ne "BJENSEN""#));
         assert!(m(r#"userName ne "other""#));
-        assert!(m(r#"nickName ne "x""#));
-        // No email equals it.
-        assert!(!m(r#"emails.value ne "babs@jensen.org""#));
+        // No value, so no value that differs (RFC 7644 §3.4.2.2).
+        assert!(!m(r#"nickName ne "x""#));
+        // An empty string is a value, and it is not "x" (`pr` is another question).
+        assert!(m(r#"title ne "x""#));
+        assert!(!m(r#"title ne """#));
+        assert!(m(r#"not (nickName eq "x")"#));
+        // One email equals it, the other does not: `ne` matches, `not eq` does not.
+        assert!(m(r#"emails.value ne "babs@jensen.org""#));
+        assert!(!m(r#"not (emails.value eq "babs@jensen.org")"#));
+        assert!(m(r#"emails.type ne "work""#));
+        assert!(m(r#"emails.type ne "home""#));
+        assert!(!m(r#"not (emails.type eq "work")"#));
         assert!(m(r#"emails.value ne "nobody@example.com""#));
+        assert!(m(r#"not (emails.value eq "nobody@example.com")"#));
+        let r = reg();
+        let rt = r.user().unwrap();
+        let only_work = json!({"emails": [{"type": "work", "value": "a@x"}, {"value": "b@x"}]});
+        let matches = |f: &str, doc: &Value| Filter::parse(f).unwrap().matches(rt, doc);
+        // The element without a type has no type value: it is not "not work".
+        assert!(!matches(r#"emails.type ne "work""#, &only_work));
+        assert!(matches(r#"emails.type ne "home""#, &only_work));
+        let null_type = json!({"emails": [{"type": null, "value": "a@x"}]});
+        assert!(!matches(r#"emails.type ne "work""#, &null_type));
+        for none in [json!({}), json!({"emails": []}), json!({"emails": null})] {
+            assert!(!matches(r#"emails.type ne "work""#, &none), "{none}");
+            assert!(matches(r#"not (emails.type eq "work")"#, &none), "{none}");
+        }
     }
 
     #[test]

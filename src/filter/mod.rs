@@ -27,8 +27,11 @@
 //! translate filters must do the same):
 //! - A comparison on a multi-valued attribute is true when any value satisfies it; a complex
 //!   attribute compared without a sub-attribute compares its `value` sub-attribute.
-//! - `ne` is the negation of `eq`: `title ne "x"` is true when no value equals `"x"`,
-//!   including when `title` is absent.
+//! - `ne` follows the same any-value rule (RFC 7644 §3.4.2.2): `emails.type ne "work"` is
+//!   true when some email's `type` is not `"work"`, so a user with a work and a home email
+//!   matches. An attribute with no value (absent or `null`) has no value that is "not
+//!   equal", so `title ne "x"` is false for a user without a `title`. `not (emails.type eq
+//!   "work")` keeps its logical meaning: no email's type is `"work"` (true without emails).
 //! - `eq null` means "not present", `ne null` means "present" (RFC 7643 §2.5). `pr` is false
 //!   for an absent attribute, `null`, `""`, `[]` and an object with no present value.
 //! - Strings compare case-insensitively (Unicode lower-casing) unless the attribute is

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ScimError;
 use crate::filter::{CompValue, CompareOp, CompiledFilter, Filter};
+use crate::resource::check_required_not_blank;
 use crate::resource::{
     json_type_name, normalize_value, MemberRef, MembershipDelta, ResourceId, UnknownMembers,
 };
@@ -152,7 +153,10 @@ fn run(
         loaded_ids: None,
     };
     for (i, op) in request.operations.iter().enumerate() {
-        if let Err(e) = engine.operation(op) {
+        if let Err(e) = engine
+            .operation(op)
+            .and_then(|()| engine.check_required_not_blank())
+        {
             engine.restore();
             return Err(with_prefix(e, &format!("Operations[{i}] ({})", op.op)));
         }
@@ -320,6 +324,30 @@ impl<'a> Engine<'a, '_> {
             None
         };
         self.touched.push(Touched { key, before });
+    }
+
+    /// Rejects a blank value of a required string attribute or sub-attribute among the
+    /// touched ones (as for create and replace, in every mode). Cheap: only the touched
+    /// top-level keys, and within them only the defs that are required strings.
+    fn check_required_not_blank(&self) -> Result<(), ScimError> {
+        for t in &self.touched {
+            let Some(value) = self.doc.get(t.key) else {
+                continue;
+            };
+            if let Some(def) = self.rt.top_level(t.key) {
+                check_required_not_blank(def, value, &def.name)?;
+                continue;
+            }
+            let Some((schema, _)) = self.rt.extensions().find(|(s, _)| s.id == t.key) else {
+                continue;
+            };
+            for def in &schema.attributes {
+                if let Some(v) = value.get(&def.name) {
+                    check_required_not_blank(def, v, &format!("{}:{}", schema.id, def.name))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Puts every touched key back as it was (undo mode only).

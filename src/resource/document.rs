@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::value::{json_type_name, normalize_value};
 use crate::error::ScimError;
-use crate::schema::{AttrPath, AttributeDef, Mutability, ResourceDef, Schema};
+use crate::schema::{AttrPath, AttributeDef, AttributeType, Mutability, ResourceDef, Schema};
 use crate::settings::{Settings, Tolerances};
 
 /// What kind of write a document is normalised for.
@@ -53,7 +53,9 @@ pub enum WriteMode<'a> {
 ///   unknown URN keys, are ignored or rejected per
 ///   [`ignore_unknown_schemas`](Tolerances::ignore_unknown_schemas). An extension URN listed
 ///   without data is accepted (Entra does this) and left out of the output;
-/// - required attributes must have a value (`invalidValue`); a required extension must be
+/// - required attributes must have a value (`invalidValue`), and a required string
+///   attribute or sub-attribute (`userName`, Group `displayName`) must not be empty or only
+///   whitespace, in every mode (`invalidValue` naming it); a required extension must be
 ///   present;
 /// - readOnly attributes and sub-attributes given with a value are dropped
 ///   ([`ignore_read_only_input`](Tolerances::ignore_read_only_input), Okta's PUT echo) or
@@ -305,7 +307,56 @@ fn normalize_attribute(
         return Ok(None);
     };
     check_required_subs(def, &v, path)?;
+    check_required_not_blank(def, &v, path)?;
     Ok(Some(v))
+}
+
+/// Rejects an empty or whitespace-only string where the schema marks a string attribute or
+/// sub-attribute `required` (RFC 7643 §2.4: a required attribute must have a value; §4.1.1:
+/// a User MUST have a non-empty `userName`). `value` is the normalised value of `def` at
+/// `path`. In every mode: no identity provider sends a blank required value on purpose, and
+/// storing one makes the resource unreachable by the filters IdPs use to find it.
+pub(crate) fn check_required_not_blank(
+    def: &AttributeDef,
+    value: &Value,
+    path: &str,
+) -> Result<(), ScimError> {
+    let blank = |v: &Value| v.as_str().is_some_and(|s| s.trim().is_empty());
+    let error = |at: String| {
+        ScimError::InvalidValue(format!(
+            "`{at}` is required and must not be empty or only whitespace"
+        ))
+    };
+    let items: &[Value] = match value {
+        Value::Array(items) => items,
+        single => std::slice::from_ref(single),
+    };
+    let indexed = matches!(value, Value::Array(_));
+    let at = |i: usize| {
+        if indexed {
+            format!("{path}[{i}]")
+        } else {
+            path.to_owned()
+        }
+    };
+    if def.required && def.ty == AttributeType::String {
+        if let Some(i) = items.iter().position(blank) {
+            return Err(error(at(i)));
+        }
+    }
+    for sub in def
+        .sub_attributes
+        .iter()
+        .filter(|s| s.required && s.ty == AttributeType::String)
+    {
+        if let Some(i) = items
+            .iter()
+            .position(|item| item.get(&sub.name).is_some_and(blank))
+        {
+            return Err(error(format!("{}.{}", at(i), sub.name)));
+        }
+    }
+    Ok(())
 }
 
 /// Removes readOnly sub-attributes (`members.display`, `manager.displayName`) from a complex

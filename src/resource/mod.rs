@@ -11,6 +11,7 @@ mod value;
 mod write;
 mod write_body;
 
+pub(crate) use document::check_required_not_blank;
 pub use document::{normalize_resource, WriteMode};
 pub(crate) use ids::{shorten, truncate_for_detail};
 pub use ids::{ResourceId, Version};

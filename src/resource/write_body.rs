@@ -143,6 +143,10 @@ fn plain_fields<'v>(
             return None;
         }
         if sub.required {
+            // A blank required string is an error the general path reports.
+            if v.as_str().is_some_and(|t| t.trim().is_empty()) {
+                return None;
+            }
             present_required += 1;
         }
         match sub.name.as_str() {

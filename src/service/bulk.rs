@@ -38,7 +38,11 @@ pub(crate) async fn handle(
     request: &Request<Bytes>,
 ) -> Result<Response<Bytes>, ScimError> {
     let limits = &ctx.tenant.settings.limits;
-    let body = read_json(request, limits.bulk_max_payload_bytes)?;
+    let body = read_json(
+        request,
+        limits.bulk_max_payload_bytes,
+        &ctx.tenant.settings.tolerances,
+    )?;
     let obj = body
         .as_object()
         .ok_or_else(|| ScimError::InvalidSyntax("a BulkRequest must be a JSON object".into()))?;

@@ -8,6 +8,7 @@
 
 mod bulk;
 mod discovery;
+mod duplicates;
 mod query;
 mod rate;
 mod read;

@@ -6,17 +6,27 @@ use http::header::{CONTENT_TYPE, IF_MATCH};
 use http::{HeaderMap, Request};
 use serde_json::Value;
 
+use super::duplicates::find_duplicate_key;
 use super::query::parse_query;
 use crate::error::ScimError;
-use crate::resource::{Projection, Version, WriteBody};
+use crate::resource::{truncate_for_detail, Projection, Version, WriteBody};
 use crate::schema::ResourceDef;
 use crate::settings::Tolerances;
 
 /// Reads a JSON request body: `application/scim+json` or `application/json` (any
-/// parameters), or no `Content-Type` at all; anything else is 415 (RFC 7644 §3.1, §3.8).
-pub(super) fn read_json(request: &Request<Bytes>, max_bytes: usize) -> Result<Value, ScimError> {
-    let body = checked_body(request, max_bytes)?;
-    serde_json::from_slice(body).map_err(invalid_json)
+/// parameters); anything else is 415 (RFC 7644 §3.1, §3.8). A body without `Content-Type`
+/// is read as JSON under [`Tolerances::missing_content_type`], else it is 415 too. Under
+/// [`Tolerances::duplicate_json_keys`] an object's last value for a repeated key wins (as
+/// `serde_json` parses it); without it a repeated key is 400 `invalidSyntax` naming it.
+pub(super) fn read_json(
+    request: &Request<Bytes>,
+    max_bytes: usize,
+    tol: &Tolerances,
+) -> Result<Value, ScimError> {
+    let body = checked_body(request, max_bytes, tol)?;
+    let value = serde_json::from_slice(body).map_err(invalid_json)?;
+    check_duplicate_keys(body, tol)?;
+    Ok(value)
 }
 
 /// Reads the body of a create or replace of resources of type `def` as [`read_json`] does,
@@ -27,16 +37,42 @@ pub(super) fn read_write_body(
     def: &ResourceDef,
     tol: &Tolerances,
 ) -> Result<WriteBody, ScimError> {
-    let body = checked_body(request, max_bytes)?;
-    WriteBody::parse(def, tol, body).map_err(invalid_json)
+    let body = checked_body(request, max_bytes, tol)?;
+    let value = WriteBody::parse(def, tol, body).map_err(invalid_json)?;
+    check_duplicate_keys(body, tol)?;
+    Ok(value)
 }
 
 fn invalid_json(e: serde_json::Error) -> ScimError {
     ScimError::InvalidSyntax(format!("the request body is not valid JSON: {e}"))
 }
 
+/// Without [`Tolerances::duplicate_json_keys`], a repeated key in any object of a (valid
+/// JSON) body is 400 `invalidSyntax` naming it and where it is.
+fn check_duplicate_keys(body: &[u8], tol: &Tolerances) -> Result<(), ScimError> {
+    if tol.duplicate_json_keys {
+        return Ok(());
+    }
+    let Some((path, key)) = find_duplicate_key(body) else {
+        return Ok(());
+    };
+    let key = truncate_for_detail(&key);
+    Err(ScimError::InvalidSyntax(if path.is_empty() {
+        format!("the request body gives the key `{key}` more than once")
+    } else {
+        format!(
+            "the object at `{}` in the request body gives the key `{key}` more than once",
+            truncate_for_detail(&path)
+        )
+    }))
+}
+
 /// The body, once its size, media type and presence are checked.
-fn checked_body(request: &Request<Bytes>, max_bytes: usize) -> Result<&[u8], ScimError> {
+fn checked_body<'r>(
+    request: &'r Request<Bytes>,
+    max_bytes: usize,
+    tol: &Tolerances,
+) -> Result<&'r [u8], ScimError> {
     let body = request.body();
     if body.len() > max_bytes {
         return Err(ScimError::PayloadTooLarge(format!(
@@ -44,16 +80,26 @@ fn checked_body(request: &Request<Bytes>, max_bytes: usize) -> Result<&[u8], Sci
             body.len()
         )));
     }
-    if let Some(ct) = request.headers().get(CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or("");
-        let media = ct.split(';').next().unwrap_or("").trim();
-        if !(media.eq_ignore_ascii_case("application/scim+json")
-            || media.eq_ignore_ascii_case("application/json"))
-        {
+    match request.headers().get(CONTENT_TYPE) {
+        Some(ct) => {
+            let ct = ct.to_str().unwrap_or("");
+            let media = ct.split(';').next().unwrap_or("").trim();
+            if !(media.eq_ignore_ascii_case("application/scim+json")
+                || media.eq_ignore_ascii_case("application/json"))
+            {
+                return Err(ScimError::UnsupportedMediaType(
+                    "request bodies must be application/scim+json or application/json".to_owned(),
+                ));
+            }
+        }
+        None if !tol.missing_content_type => {
             return Err(ScimError::UnsupportedMediaType(
-                "request bodies must be application/scim+json or application/json".to_owned(),
+                "the request has a body but no Content-Type; send Content-Type: \
+                 application/scim+json"
+                    .to_owned(),
             ));
         }
+        None => {}
     }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ScimError::InvalidSyntax(

@@ -85,7 +85,11 @@ pub(super) async fn route(
         }
         [".search"] => {
             allow(&method, &post)?;
-            let body = read_json(&request, ctx.tenant.settings.limits.max_payload_bytes)?;
+            let body = read_json(
+                &request,
+                ctx.tenant.settings.limits.max_payload_bytes,
+                &ctx.tenant.settings.tolerances,
+            )?;
             let params = ListParams::from_search_body(&body)?;
             let defs: Vec<Arc<ResourceDef>> = svc.registry().resource_types().cloned().collect();
             search(svc, ctx, &defs, &params).await
@@ -129,7 +133,11 @@ pub(super) async fn route(
         [endpoint, ".search"] => {
             let def = resource_def(svc, endpoint)?;
             allow(&method, &post)?;
-            let body = read_json(&request, ctx.tenant.settings.limits.max_payload_bytes)?;
+            let body = read_json(
+                &request,
+                ctx.tenant.settings.limits.max_payload_bytes,
+                &ctx.tenant.settings.tolerances,
+            )?;
             let params = ListParams::from_search_body(&body)?;
             search(svc, ctx, std::slice::from_ref(&def), &params).await
         }
@@ -183,7 +191,11 @@ pub(super) async fn resource_endpoint(
             respond_resource(svc, ctx, def, res, &projection, StatusCode::OK).await
         }
         Method::PATCH => {
-            let body = read_json(&request, write_payload_limit(ctx, def))?;
+            let body = read_json(
+                &request,
+                write_payload_limit(ctx, def),
+                &ctx.tenant.settings.tolerances,
+            )?;
             let projection = projection_from_query(&request)?;
             let res = patch(svc, ctx, def, &id, &body, if_match(request.headers())?).await?;
             let settings = &ctx.tenant.settings;

@@ -2,7 +2,7 @@
 
 mod compact;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::Bound;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -153,8 +153,11 @@ struct TenantData {
     types: HashMap<Box<str>, TypeIndex>,
     /// member id -> the groups it is a direct member of.
     reverse: HashMap<Key, BTreeSet<Key>>,
-    /// Record `i` has `seq == i + 1`.
-    feed: Vec<FeedEntry>,
+    /// Record `i` has `seq == pruned_through + i + 1`: the feed is contiguous, and pruning
+    /// only pops from the front.
+    feed: VecDeque<FeedEntry>,
+    /// The prune horizon: every record up to this `seq` was removed.
+    pruned_through: u64,
     next_ord: u64,
 }
 
@@ -336,14 +339,55 @@ impl TenantData {
         version: Version,
         at: DateTime<Utc>,
     ) -> u64 {
-        self.feed.push(FeedEntry {
+        self.feed.push_back(FeedEntry {
             rt: Arc::clone(rt),
             id: Arc::clone(id),
             kind,
             version,
             at,
         });
-        self.feed.len() as u64
+        self.last_seq()
+    }
+
+    /// The `seq` of the newest record (the horizon when the feed is empty).
+    fn last_seq(&self) -> u64 {
+        self.pruned_through
+            .saturating_add(u64::try_from(self.feed.len()).unwrap_or(u64::MAX))
+    }
+
+    /// Pops the records `retention` says are due, at most its per-call bound.
+    fn prune(
+        &mut self,
+        retention: &super::ChangeRetention,
+        now: DateTime<Utc>,
+    ) -> super::PruneReport {
+        let cutoff = retention.cutoff(now);
+        // Beyond the newest `max_entries`: the records up to this seq.
+        let over = retention.max_entries.map_or(self.pruned_through, |keep| {
+            self.last_seq().saturating_sub(keep)
+        });
+        let mut removed = 0u64;
+        let complete = loop {
+            let Some(front) = self.feed.front() else {
+                break true;
+            };
+            let seq = self.pruned_through.saturating_add(1);
+            let due = seq <= over || cutoff.is_some_and(|c| front.at < c);
+            if !due {
+                break true;
+            }
+            if removed >= retention.per_call() {
+                break false;
+            }
+            self.feed.pop_front();
+            self.pruned_through = seq;
+            removed += 1;
+        };
+        super::PruneReport {
+            removed,
+            pruned_through: self.pruned_through,
+            complete,
+        }
     }
 
     fn member_list(&self, rec: &Record) -> Vec<Member> {
@@ -1024,10 +1068,19 @@ impl ResourceStore for MemoryStore {
             return Ok(Vec::new());
         };
         let data = read(&t);
-        let start = usize::try_from(after).unwrap_or(usize::MAX);
-        let entries = data.feed.get(start..).unwrap_or_default();
-        Ok(entries
-            .iter()
+        if after < data.pruned_through {
+            return Err(StoreError::ChangesPruned {
+                requested: after,
+                pruned_through: data.pruned_through,
+            });
+        }
+        // Clamped, so that `range` cannot panic.
+        let start = usize::try_from(after - data.pruned_through)
+            .unwrap_or(usize::MAX)
+            .min(data.feed.len());
+        Ok(data
+            .feed
+            .range(start..)
             .take(limit)
             .zip((after.saturating_add(1))..)
             .map(|(e, seq)| Change {
@@ -1040,6 +1093,22 @@ impl ResourceStore for MemoryStore {
                 at: e.at,
             })
             .collect())
+    }
+
+    async fn prune_changes(
+        &self,
+        tenant: &TenantId,
+        retention: &super::ChangeRetention,
+        now: DateTime<Utc>,
+    ) -> Result<super::PruneReport, StoreError> {
+        let Some(t) = self.tenant(tenant) else {
+            return Ok(super::PruneReport {
+                complete: true,
+                ..super::PruneReport::default()
+            });
+        };
+        let report = write(&t).prune(retention, now);
+        Ok(report)
     }
 }
 

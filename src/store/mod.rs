@@ -217,6 +217,92 @@ pub struct GroupRef {
     pub display: Option<String>,
 }
 
+/// How much of a tenant's change feed to keep, for
+/// [`ResourceStore::prune_changes`].
+///
+/// An entry goes when it is older than `max_age` **or** when more than `max_entries` newer
+/// entries follow it; `None` puts no limit of that kind (both `None` keeps everything).
+/// Pruning only ever removes a prefix of the feed (the oldest entries, in `seq` order): an
+/// entry is never removed while an older one is kept, so a reader never sees a gap, only the
+/// [`StoreError::ChangesPruned`] answer when it asks for a removed position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChangeRetention {
+    /// Entries committed (their [`Change::at`]) more than this long before the `now` given
+    /// to `prune_changes` are removed.
+    pub max_age: Option<std::time::Duration>,
+    /// At most this many of the newest entries are kept.
+    pub max_entries: Option<u64>,
+    /// At most this many entries are removed by one call (at least 1), so that one call is
+    /// bounded work; [`PruneReport::complete`] says whether more was due. The SQL stores
+    /// delete in batches of at most [`ChangeRetention::BATCH`] rows, each in its own short
+    /// transaction.
+    pub max_removed_per_call: u64,
+}
+
+impl ChangeRetention {
+    /// The default age limit: 30 days.
+    pub const DEFAULT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+
+    /// The default of [`max_removed_per_call`](Self::max_removed_per_call).
+    pub const DEFAULT_MAX_REMOVED_PER_CALL: u64 = 100_000;
+
+    /// The largest number of rows a SQL store deletes in one transaction.
+    pub const BATCH: u64 = 1_000;
+
+    /// Keeps entries younger than `max_age`, with the default bound per call.
+    pub fn max_age(max_age: std::time::Duration) -> Self {
+        ChangeRetention {
+            max_age: Some(max_age),
+            ..ChangeRetention::default()
+        }
+    }
+
+    /// Keeps the newest `max_entries` entries, with the default bound per call.
+    pub fn max_entries(max_entries: u64) -> Self {
+        ChangeRetention {
+            max_entries: Some(max_entries),
+            ..ChangeRetention::default()
+        }
+    }
+
+    /// The oldest commit time kept at `now`: entries strictly before it are too old. `None`
+    /// without an age limit (or when it reaches before the earliest representable time).
+    pub(crate) fn cutoff(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let age = chrono::Duration::from_std(self.max_age?).ok()?;
+        now.checked_sub_signed(age)
+    }
+
+    /// The per-call bound, at least 1.
+    pub(crate) fn per_call(&self) -> u64 {
+        self.max_removed_per_call.max(1)
+    }
+}
+
+impl Default for ChangeRetention {
+    /// Keeps [`DEFAULT_MAX_AGE`](Self::DEFAULT_MAX_AGE) (30 days), with no count limit.
+    fn default() -> Self {
+        ChangeRetention {
+            max_age: Some(Self::DEFAULT_MAX_AGE),
+            max_entries: None,
+            max_removed_per_call: Self::DEFAULT_MAX_REMOVED_PER_CALL,
+        }
+    }
+}
+
+/// What one [`ResourceStore::prune_changes`] call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct PruneReport {
+    /// The number of entries removed by this call.
+    pub removed: u64,
+    /// The tenant's prune horizon after the call: every entry with `seq` up to this one is
+    /// gone, and [`changes_since`](ResourceStore::changes_since) accepts any position from
+    /// here on. 0 when nothing was ever pruned.
+    pub pruned_through: u64,
+    /// False when the per-call bound stopped the call before everything due was removed:
+    /// call again.
+    pub complete: bool,
+}
+
 /// A storage failure.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -252,6 +338,20 @@ pub enum StoreError {
     /// character, which PostgreSQL text cannot hold); nothing was changed.
     #[error("invalid value: {0}")]
     InvalidValue(String),
+    /// [`ResourceStore::changes_since`] was asked for a position before the tenant's prune
+    /// horizon: changes after it were removed by [`ResourceStore::prune_changes`], so
+    /// reading on would skip them. The reader must resynchronise (read the resources it
+    /// follows afresh, as after an expired sync token) and then continue from a current
+    /// position. Reading from `pruned_through` or later works.
+    #[error(
+        "change feed position {requested} was pruned (the feed now starts after {pruned_through}); resynchronise"
+    )]
+    ChangesPruned {
+        /// The position asked for (the `after` argument).
+        requested: u64,
+        /// The tenant's prune horizon: the oldest position still accepted.
+        pruned_through: u64,
+    },
     /// The backend failed (I/O, database). Its text is for logs only.
     #[error("storage backend failure: {0}")]
     Backend(#[source] Arc<dyn std::error::Error + Send + Sync + 'static>),
@@ -302,6 +402,9 @@ impl From<StoreError> for ScimError {
             )),
             StoreError::InvalidFilter(detail) => ScimError::InvalidFilter(detail),
             StoreError::InvalidValue(detail) => ScimError::InvalidValue(detail),
+            // No SCIM request reads the change feed: a host that reaches here from its own
+            // endpoint has not handled the resynchronisation it asks for.
+            e @ StoreError::ChangesPruned { .. } => ScimError::Internal(Arc::new(e)),
             StoreError::Backend(source) => ScimError::Internal(source),
         }
     }
@@ -443,12 +546,45 @@ pub trait ResourceStore: Send + Sync {
     ) -> Result<Vec<GroupRef>, StoreError>;
 
     /// Up to `limit` change records of the tenant with `seq > after`, in `seq` order.
+    ///
+    /// Fails with [`StoreError::ChangesPruned`] when `after` is below the tenant's prune
+    /// horizon (see [`prune_changes`](Self::prune_changes)): the records right after `after`
+    /// are gone, and answering with the later ones would be a silent gap. A position at the
+    /// horizon or later is answered as usual.
     async fn changes_since(
         &self,
         tenant: &TenantId,
         after: u64,
         limit: usize,
     ) -> Result<Vec<Change>, StoreError>;
+
+    /// Removes the tenant's oldest change records as `retention` says (older than its
+    /// `max_age` before `now`, or beyond its `max_entries` newest), at most
+    /// `retention.max_removed_per_call` of them, and raises the tenant's prune horizon to
+    /// the last removed `seq`. Other tenants are untouched; calling it again with the same
+    /// arguments removes nothing more. Sequence numbers are never reused: the next write
+    /// after pruning everything still gets a `seq` above the horizon.
+    ///
+    /// Only a prefix of the feed is removed: if an entry is due but an older one is not
+    /// (commit times passed in out of order), pruning by age stops at the one that is not.
+    ///
+    /// The default keeps everything (it removes nothing and reports a horizon of 0), which
+    /// is correct for a store that never prunes: its feed has no gaps to report. The three
+    /// stores of this crate implement it; a SQL store does so with index range deletes in
+    /// bounded batches, never reading the feed into memory.
+    async fn prune_changes(
+        &self,
+        tenant: &TenantId,
+        retention: &ChangeRetention,
+        now: DateTime<Utc>,
+    ) -> Result<PruneReport, StoreError> {
+        let _ = (tenant, retention, now);
+        Ok(PruneReport {
+            removed: 0,
+            pruned_through: 0,
+            complete: true,
+        })
+    }
 }
 
 impl fmt::Display for Pushdown {

@@ -25,10 +25,11 @@ pub(crate) struct Migration {
 }
 
 /// The migrations, in order. Never edit an applied one: add a new version.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "resources, memberships, uniqueness, change feed, tenants, tokens",
-    sql: r#"
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "resources, memberships, uniqueness, change feed, tenants, tokens",
+        sql: r#"
 CREATE TABLE scimkit_resources (
     tenant            text COLLATE "C" NOT NULL,
     id                text COLLATE "C" NOT NULL,
@@ -121,7 +122,16 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
     ELSE v END
 $fn$;
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "change feed prune horizon",
+        sql: r#"
+-- Every change of the tenant up to pruned_through was removed by pruning.
+ALTER TABLE scimkit_feed_seq ADD COLUMN pruned_through bigint NOT NULL DEFAULT 0;
+"#,
+    },
+];
 
 /// Applies the migrations not yet applied, under the advisory lock, then the optional
 /// trigram indexes.

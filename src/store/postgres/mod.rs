@@ -1466,12 +1466,10 @@ impl ResourceStore for PostgresStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<Change>, StoreError> {
+        let after_u64 = after;
         let Ok(after) = i64::try_from(after) else {
             return Ok(Vec::new());
         };
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
         let rows = sqlx::query(
             "SELECT seq, resource_type, id, kind, version, at FROM scimkit_changes \
              WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -1482,6 +1480,21 @@ impl ResourceStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
+        // The records first, the horizon second (a later snapshot): a prune committed in
+        // between raises the horizon read here, so a gap in the records is always reported.
+        let pruned_through: Option<i64> =
+            sqlx::query_scalar("SELECT pruned_through FROM scimkit_feed_seq WHERE tenant = $1")
+                .bind(tenant.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        let pruned_through = pruned_through.map_or(0, |p| u64::try_from(p).unwrap_or(0));
+        if after_u64 < pruned_through {
+            return Err(StoreError::ChangesPruned {
+                requested: after_u64,
+                pruned_through,
+            });
+        }
         rows.iter()
             .map(|row| {
                 let seq: i64 = row.try_get(0).map_err(db_err)?;
@@ -1499,6 +1512,116 @@ impl ResourceStore for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    async fn prune_changes(
+        &self,
+        tenant: &TenantId,
+        retention: &super::ChangeRetention,
+        now: DateTime<Utc>,
+    ) -> Result<super::PruneReport, StoreError> {
+        // Times beyond what the `at` column holds: before 1677 nothing is that old, after
+        // 2262 everything is.
+        let cutoff = retention.cutoff(now).map(|c| {
+            c.timestamp_nanos_opt().unwrap_or(if c.timestamp() < 0 {
+                i64::MIN
+            } else {
+                i64::MAX
+            })
+        });
+        let budget = retention.per_call();
+        let mut removed = 0u64;
+        loop {
+            let mut tx = self.begin().await?;
+            // The counter row's lock serialises pruners of the tenant (and holds its writers
+            // for one batch).
+            let row = sqlx::query(
+                "SELECT last_seq, pruned_through FROM scimkit_feed_seq WHERE tenant = $1 FOR UPDATE",
+            )
+            .bind(tenant.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            let Some(row) = row else {
+                return Ok(super::PruneReport {
+                    removed,
+                    pruned_through: 0,
+                    complete: true,
+                });
+            };
+            let last: i64 = row.try_get(0).map_err(db_err)?;
+            let pruned: i64 = row.try_get(1).map_err(db_err)?;
+            let pruned_through = u64::try_from(pruned).unwrap_or(0);
+            // The feed is contiguous (each write takes the next numbers of the counter, in
+            // its transaction) and only loses prefixes: the records beyond the newest
+            // `max_entries` are those up to `last_seq - max_entries`.
+            let over = retention
+                .max_entries
+                .map_or(pruned, |keep| last.saturating_sub(super::to_i64(keep)));
+            let room = budget.saturating_sub(removed);
+            let window = if room == 0 {
+                1
+            } else {
+                room.min(super::ChangeRetention::BATCH)
+            };
+            // The first `window` records after the horizon (a primary-key range read), and
+            // the first of them that is not due: the due prefix ends before it.
+            let probe = sqlx::query(
+                "SELECT count(*), max(seq), \
+                        min(seq) FILTER (WHERE NOT (seq <= $3 OR at < $4)) \
+                 FROM (SELECT seq, at FROM scimkit_changes WHERE tenant = $1 AND seq > $2 \
+                       ORDER BY seq LIMIT $5) AS w",
+            )
+            .bind(tenant.as_str())
+            .bind(pruned)
+            .bind(over)
+            .bind(cutoff.unwrap_or(i64::MIN))
+            .bind(super::to_i64(window))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            let n: i64 = probe.try_get(0).map_err(db_err)?;
+            let max: Option<i64> = probe.try_get(1).map_err(db_err)?;
+            let kept: Option<i64> = probe.try_get(2).map_err(db_err)?;
+            let end = match (kept, max) {
+                (Some(k), _) => k.saturating_sub(1),
+                (None, Some(m)) => m,
+                (None, None) => pruned,
+            };
+            if end <= pruned || room == 0 {
+                return Ok(super::PruneReport {
+                    removed,
+                    pruned_through,
+                    complete: end <= pruned,
+                });
+            }
+            let deleted = sqlx::query(
+                "DELETE FROM scimkit_changes WHERE tenant = $1 AND seq > $2 AND seq <= $3",
+            )
+            .bind(tenant.as_str())
+            .bind(pruned)
+            .bind(end)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+            sqlx::query("UPDATE scimkit_feed_seq SET pruned_through = $2 WHERE tenant = $1")
+                .bind(tenant.as_str())
+                .bind(end)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            tx.commit().await.map_err(db_err)?;
+            removed = removed.saturating_add(deleted);
+            let more = kept.is_none() && n >= super::to_i64(window);
+            if !more {
+                return Ok(super::PruneReport {
+                    removed,
+                    pruned_through: u64::try_from(end).unwrap_or(0),
+                    complete: true,
+                });
+            }
+        }
     }
 }
 

@@ -12,6 +12,8 @@
 //! - Strings compared case-insensitively are compared with `doc_fold`, a copy of the document
 //!   whose strings were lower-cased by Rust's `str::to_lowercase` (the evaluator's folding),
 //!   against a needle folded the same way; ordering uses the `C` collation (code points).
+//! - `ne` is "some value is there and is not equal" (RFC 7644 §3.4.2.2), like every other
+//!   comparison on a multi-valued attribute; an absent attribute never matches it.
 //! - Multi-valued attributes are searched with SQL/JSON paths in lax mode, which unwraps one
 //!   level of arrays at each step, as the evaluator does; value filters are `EXISTS` over the
 //!   elements.
@@ -521,21 +523,25 @@ impl Translator<'_> {
             _ => None,
         };
         if op == CompareOp::Ne {
-            return match self.typed(target, def, CompareOp::Eq, value) {
-                Cond::Const(_) => Cond::Const(false),
-                c => c.not(),
-            };
+            if let CompValue::Null = value {
+                // RFC 7643 §2.5: `ne null` is "has a value".
+                return self.leaf(target, Test::Present);
+            }
+            // RFC 7644 §3.4.2.2: some value is there and is not equal.
+            return self.typed(target, def, CompareOp::Eq, value, true);
         }
-        self.typed(target, def, op, value)
+        self.typed(target, def, op, value, false)
     }
 
-    /// Builds the test as the evaluator's `compile_typed` does, then translates it.
+    /// Builds the test as the evaluator's `compile_typed` does, then translates it; with
+    /// `ne`, as "some value fails it" (a comparison that does not apply stays false).
     fn typed(
         &mut self,
         target: Target<'_>,
         def: Option<&AttributeDef>,
         op: CompareOp,
         value: &CompValue,
+        ne: bool,
     ) -> Cond {
         if let CompValue::Null = value {
             return match op {
@@ -614,7 +620,122 @@ impl Translator<'_> {
             }
             AttributeType::Complex => return Cond::Const(false),
         };
-        self.leaf(target, test)
+        if ne {
+            self.ne_leaf(target, test)
+        } else {
+            self.leaf(target, test)
+        }
+    }
+
+    /// `ne`: some value of the target is there (not absent, not JSON `null`) and fails
+    /// `test` (an `eq` test). A single-valued column holds one value or none, so there it is
+    /// the negation guarded by presence; documents are searched value by value.
+    fn ne_leaf(&mut self, target: Target<'_>, test: Test) -> Cond {
+        match target {
+            Target::Json {
+                raw, fold, keys, ..
+            } => self.json_ne(raw, fold, &keys, test),
+            // The column holds NULL for an empty string too, which is a value that differs:
+            // read the document instead (no index serves `ne` anyway).
+            Target::Column {
+                json: Some(key), ..
+            } => self.json_ne("r.doc", "r.doc_fold", &[key.to_owned()], test),
+            Target::Column {
+                col, json: None, ..
+            } => match self.leaf_of_column(col, test) {
+                Some(eq) => Cond::exact(format!("{col} IS NOT NULL AND NOT ({eq})")),
+                None => Cond::superset(),
+            },
+            Target::Time(col) => match test {
+                Test::Date { op, at } => match at.timestamp_nanos_opt() {
+                    Some(ns) => {
+                        let p = self.params.int(ns);
+                        Cond::exact(format!("NOT ({col} {} {p})", cmp_sql(op)))
+                    }
+                    None => Cond::superset(),
+                },
+                _ => Cond::Const(false),
+            },
+            Target::MemberValue(def) | Target::MembersValue(def) => {
+                let member = matches!(target, Target::MemberValue(_));
+                let case_exact = if member {
+                    def.case_exact
+                } else {
+                    def.sub_attribute("value").is_some_and(|v| v.case_exact)
+                };
+                let col = if case_exact {
+                    "m.member_id"
+                } else {
+                    "m.member_fold"
+                };
+                let inner = match test {
+                    Test::Str { op, needle, .. } => {
+                        format!("NOT ({})", self.str_op(col, op, &needle, false))
+                    }
+                    _ => "FALSE".to_owned(),
+                };
+                if member {
+                    Cond::exact(inner)
+                } else {
+                    Cond::exact(format!(
+                        "EXISTS (SELECT 1 FROM scimkit_members m WHERE m.tenant = r.tenant \
+                         AND m.group_id = r.id AND {inner})"
+                    ))
+                }
+            }
+            Target::MembersOther => Cond::superset(),
+            // `meta` and what the evaluator never sees have no value to compare; a version
+            // is always there (superset: the engine compares it).
+            Target::Meta | Target::Absent => Cond::Const(false),
+            Target::Version => Cond::superset(),
+        }
+    }
+
+    /// An `eq` test on a text column that always holds a value (`r.id`).
+    fn leaf_of_column(&mut self, col: &str, test: Test) -> Option<String> {
+        match test {
+            Test::Str { op, needle, .. } => Some(self.str_op(col, op, &needle, false)),
+            _ => None,
+        }
+    }
+
+    /// `ne` over the values an SQL/JSON path finds in a document.
+    fn json_ne(&mut self, raw: &str, fold: &str, keys: &[String], test: Test) -> Cond {
+        let p = self.params.text(json_path(keys, true));
+        let (base, pred) = match test {
+            Test::Str {
+                op,
+                needle,
+                case_exact,
+            } => {
+                let base = if case_exact { raw } else { fold };
+                let cmp = self.str_op("(x.v #>> '{}')", op, &needle, false);
+                (base, format!("jsonb_typeof(x.v) = 'string' AND {cmp}"))
+            }
+            Test::Bool(b) => (
+                raw,
+                format!("x.v = '{}'::jsonb", if b { "true" } else { "false" }),
+            ),
+            Test::Num { op, n } => {
+                if !exact_number(&n) {
+                    return Cond::superset();
+                }
+                let np = self.params.text(n.to_string());
+                (
+                    raw,
+                    format!(
+                        "CASE WHEN jsonb_typeof(x.v) = 'number' \
+                         THEN (x.v)::numeric {} {np}::numeric ELSE false END",
+                        cmp_sql(op)
+                    ),
+                )
+            }
+            Test::Present | Test::Date { .. } => return Cond::superset(),
+        };
+        Cond::exact(format!(
+            "EXISTS (SELECT 1 FROM jsonb_path_query({base}, {p}::jsonpath) AS x(v) \
+             WHERE jsonb_typeof(x.v) <> 'null' AND NOT COALESCE(({pred}), false))"
+        ))
     }
 
     /// A string comparison of the SQL text expression `t` with `needle`.
@@ -941,7 +1062,12 @@ mod tests {
 
     #[test]
     fn ne_and_not_negate_only_exact_conditions() {
+        // `ne`: some value there and not equal, not the negation of `eq`.
         let (sql, exact, _) = tr(r#"title ne "x""#);
+        assert!(exact);
+        assert!(sql.starts_with("EXISTS"), "{sql}");
+        assert!(sql.contains("<> 'null' AND NOT COALESCE"), "{sql}");
+        let (sql, exact, _) = tr(r#"not (title eq "x")"#);
         assert!(exact);
         assert!(sql.starts_with("NOT (EXISTS"), "{sql}");
         // dateTimes inside documents are supersets: their negation is not narrowed.

@@ -9,7 +9,7 @@ use sqlx::{Connection, Row, SqliteConnection};
 use crate::store::StoreError;
 
 /// The migrations, in order. Never edit a released one: add another.
-pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1)];
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
 
 const V1: &str = r#"
 CREATE TABLE resources (
@@ -82,6 +82,15 @@ CREATE TABLE tokens (
     last_used TEXT
 );
 CREATE INDEX tokens_tenant ON tokens (tenant, created);
+"#;
+
+/// The change feed's prune horizon per tenant: every change up to `pruned_through` was
+/// removed. A tenant without a row has never been pruned.
+const V2: &str = r#"
+CREATE TABLE change_horizons (
+    tenant         TEXT PRIMARY KEY,
+    pruned_through INTEGER NOT NULL
+) WITHOUT ROWID;
 "#;
 
 /// Applies the migrations not yet applied; returns the schema version.

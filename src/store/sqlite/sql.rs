@@ -10,6 +10,9 @@
 //!   lower-cased exactly as the evaluator folds them; `co`, `sw` and `ew` compare bytes
 //!   (`instr`/`substr` on blobs), which for UTF-8 is the same as comparing characters, and
 //!   ordering compares text by code point (SQLite's `BINARY`);
+//! - `ne` is true for a value that is there (not missing, not JSON `null`) and is not equal,
+//!   searched like any other test, so on a multi-valued attribute it matches when some value
+//!   differs (RFC 7644 §3.4.2.2), and an absent attribute never matches it;
 //! - dateTimes compare the chronological keys of `r.ddoc` (see [`super::docs`]); numbers
 //!   compare as SQLite numbers, which equals the evaluator's comparison while the filter
 //!   value is below 2^53 in magnitude (beyond, the leaf is a superset: [`Where::exact`] false);
@@ -240,7 +243,7 @@ impl Translator<'_> {
                 }
                 if let Test::Str {
                     case_exact: false, ..
-                } = test
+                } = test.base()
                 {
                     if let Some(col) = column_for(self.rt, keys, true) {
                         return self.column_test(col, test);
@@ -248,7 +251,7 @@ impl Translator<'_> {
                 }
                 if let Test::Str {
                     case_exact: true, ..
-                } = test
+                } = test.base()
                 {
                     if let Some(col) = column_for(self.rt, keys, false) {
                         return self.column_test(col, test);
@@ -271,6 +274,23 @@ impl Translator<'_> {
     /// A leaf on `id` or `meta.*` (columns).
     fn view_leaf(&mut self, keys: &[Box<str>], test: &Test) -> (String, bool) {
         let names: Vec<&str> = keys.iter().map(|k| &**k).collect();
+        // `ne` on these single-valued columns: a value that fails the inner test.
+        if let Test::Ne(inner) = test {
+            return match (names.as_slice(), &**inner) {
+                (["id"], Test::Str { case_exact, .. }) if *case_exact => {
+                    self.column_test("r.id", test)
+                }
+                (["meta", "created"], Test::Date { .. }) => self.column_test("r.created_key", test),
+                (["meta", "lastModified"], Test::Date { .. }) => {
+                    self.column_test("r.modified_key", test)
+                }
+                (["meta", "resourceType"], _) => {
+                    let v = Value::String(self.rt.name().to_owned());
+                    ((if test.test(&v) { "1" } else { "0" }).to_owned(), true)
+                }
+                _ => superset(),
+            };
+        }
         match (names.as_slice(), test) {
             (["id"], Test::Present) => ("1".into(), true),
             (["id"], Test::Str { case_exact, .. }) if *case_exact => self.column_test("r.id", test),
@@ -313,7 +333,7 @@ impl Translator<'_> {
 
     /// A leaf on a sub-attribute of a member.
     fn member_leaf(&mut self, keys: &[Box<str>], test: &Test, m: &str) -> (String, bool) {
-        match (keys, test) {
+        match (keys, test.base()) {
             ([k], Test::Present) if &**k == "value" => ("1".to_owned(), true),
             ([k], Test::Str { case_exact, .. }) if &**k == "value" => {
                 let col = if *case_exact {
@@ -342,6 +362,11 @@ impl Translator<'_> {
                 (format!("{val} {} {k}", sql_op(*op)), true)
             }
             Test::Present => (format!("{val} <> ''"), true),
+            // The caller makes sure the value is there (not NULL).
+            Test::Ne(inner) => {
+                let (cond, exact) = self.value_test(val, inner);
+                (format!("(NOT {cond})"), exact)
+            }
             _ => ("0".to_owned(), true),
         }
     }
@@ -413,7 +438,7 @@ impl Translator<'_> {
     /// `test` on the single value at JSON path `pos` (`elem`: the `json_each` row holding it,
     /// when there is one).
     fn test_at(&mut self, pos: &str, elem: Option<&str>, test: &Test, exact: &mut bool) -> String {
-        let src = match test {
+        let src = match test.base() {
             Test::Str {
                 case_exact: false, ..
             } => "r.fdoc",
@@ -427,7 +452,25 @@ impl Translator<'_> {
                 format!("json_extract({src}, {pos})"),
             ),
         };
+        self.cond_at(pos, &ty, &val, test, exact)
+    }
+
+    /// `test` on the value `val` of JSON type `ty` (both SQL expressions, `ty` `NULL` when
+    /// the path is missing) found at JSON path `pos`.
+    fn cond_at(&mut self, pos: &str, ty: &str, val: &str, test: &Test, exact: &mut bool) -> String {
         match test {
+            Test::Ne(inner) => {
+                // A value (not missing, not JSON null) that fails the `eq` test. The negation
+                // is exact only if the test is: otherwise the value's presence is a superset.
+                let mut inner_exact = true;
+                let eq = self.cond_at(pos, ty, val, inner, &mut inner_exact);
+                if inner_exact {
+                    format!("(COALESCE({ty}, 'null') <> 'null' AND NOT COALESCE({eq}, 0))")
+                } else {
+                    *exact = false;
+                    format!("(COALESCE({ty}, 'null') <> 'null')")
+                }
+            }
             Test::Present => {
                 let x = self.alias("x");
                 let shallow = format!(
@@ -438,7 +481,7 @@ impl Translator<'_> {
                 )
             }
             Test::Str { op, needle, .. } => {
-                let cmp = self.str_cmp(&val, *op, needle);
+                let cmp = self.str_cmp(val, *op, needle);
                 format!("({ty} = 'text' AND {cmp})")
             }
             Test::Bool(b) => {

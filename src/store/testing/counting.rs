@@ -189,4 +189,14 @@ impl ResourceStore for CountingStore {
         self.count(|c| c.other += 1);
         self.inner.changes_since(tenant, after, limit).await
     }
+
+    async fn prune_changes(
+        &self,
+        tenant: &TenantId,
+        retention: &crate::store::ChangeRetention,
+        now: DateTime<Utc>,
+    ) -> Result<crate::store::PruneReport, StoreError> {
+        self.count(|c| c.other += 1);
+        self.inner.prune_changes(tenant, retention, now).await
+    }
 }

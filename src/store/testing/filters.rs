@@ -203,6 +203,18 @@ pub fn user_filters() -> Vec<String> {
             r#"groups pr"#,
             r#"unknownAttribute eq "x""#,
             r#"unknownAttribute ne "x""#,
+            // RFC 7644 §3.4.2.2: `ne` on multi-valued attributes is "some value differs".
+            r#"emails.type ne "work""#,
+            r#"emails.type ne "home""#,
+            r#"not (emails.type eq "work")"#,
+            r#"emails[type ne "work"]"#,
+            r#"emails.value ne "home1@mail.test""#,
+            r#"phoneNumbers.type ne "mobile""#,
+            r#"nickName ne "x""#,
+            r#"externalId ne "ext-1""#,
+            r#"userName ne "user1@example.com""#,
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department ne "sales""#,
+            r#"meta.created ne "2026-01-01T00:00:05Z""#,
         ]
         .map(String::from),
     );
@@ -235,6 +247,8 @@ pub fn group_filters(user_ids: &[String]) -> Vec<String> {
             r#"externalId eq "gext-7""#,
             r#"members.display sw "user1""#,
             r#"meta.lastModified gt "2026-01-01T01:00:00Z""#,
+            r#"members.value ne "u00007""#,
+            r#"not (members.value eq "u00007")"#,
         ]
         .map(String::from),
     );
@@ -393,4 +407,137 @@ pub async fn check_filter_equivalence(store: &dyn ResourceStore, fx: &Fixture) {
         }
     }
     assert!(checked >= 200, "the corpus has only {checked} filters");
+}
+
+/// RFC 7644 §3.4.2.2: a comparison on a multi-valued attribute matches when **any** value
+/// satisfies it, `ne` included (`emails.type ne "work"` matches a user with a work and a
+/// home email); an attribute without a value has no value that differs, so `ne` does not
+/// match it; `not (... eq ...)` keeps its logical meaning. Checked against answers written
+/// by hand, not against the evaluator, on single-valued, multi-valued, column-backed and
+/// extension attributes, and on group members.
+pub async fn check_filter_ne_any_value(store: &dyn ResourceStore, fx: &Fixture) {
+    let tn = &fx.tenant;
+    let t = |s: i64| base_time() + Duration::seconds(s);
+    let users = [
+        (
+            "both",
+            json!({"schemas": [USER_SCHEMA], "userName": "both", "externalId": "e1", "title": "Boss", "active": true,
+                   "emails": [{"value": "w@x.test", "type": "work"}, {"value": "h@x.test", "type": "home"}]}),
+        ),
+        (
+            "work",
+            json!({"schemas": [USER_SCHEMA], "userName": "work", "externalId": "e2", "title": "Clerk", "active": false,
+                   "emails": [{"value": "w2@x.test", "type": "work"}]}),
+        ),
+        (
+            "home",
+            json!({"schemas": [USER_SCHEMA], "userName": "home",
+                   "emails": [{"value": "h3@x.test", "type": "home"}]}),
+        ),
+        (
+            "none",
+            json!({"schemas": [USER_SCHEMA], "userName": "none"}),
+        ),
+        (
+            "untyped",
+            json!({"schemas": [USER_SCHEMA, ENTERPRISE_USER_SCHEMA], "userName": "untyped",
+                   "emails": [{"value": "u@x.test"}],
+                   ENTERPRISE_USER_SCHEMA: {"department": "Sales"}}),
+        ),
+    ];
+    for (i, (id, doc)) in users.iter().enumerate() {
+        store
+            .create(tn, &fx.users, user_request(id, doc.clone(), t(i as i64)))
+            .await
+            .unwrap();
+    }
+    let dept = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department";
+    let cases: Vec<(String, &[&str])> = vec![
+        (r#"emails.type ne "work""#.into(), &["both", "home"]),
+        (r#"emails.type ne "WORK""#.into(), &["both", "home"]),
+        (r#"emails.type eq "work""#.into(), &["both", "work"]),
+        (
+            r#"not (emails.type eq "work")"#.into(),
+            &["home", "none", "untyped"],
+        ),
+        (r#"emails.type ne "home""#.into(), &["both", "work"]),
+        (r#"emails[type ne "work"]"#.into(), &["both", "home"]),
+        (
+            r#"emails[not (type eq "work")]"#.into(),
+            &["both", "home", "untyped"],
+        ),
+        (
+            r#"emails.value ne "w@x.test""#.into(),
+            &["both", "work", "home", "untyped"],
+        ),
+        (
+            r#"emails ne "w2@x.test""#.into(),
+            &["both", "home", "untyped"],
+        ),
+        (r#"title ne "Boss""#.into(), &["work"]),
+        (
+            r#"not (title eq "Boss")"#.into(),
+            &["work", "home", "none", "untyped"],
+        ),
+        (r#"externalId ne "e1""#.into(), &["work"]),
+        (r#"active ne true"#.into(), &["work"]),
+        (
+            r#"userName ne "BOTH""#.into(),
+            &["work", "home", "none", "untyped"],
+        ),
+        (
+            r#"id ne "both""#.into(),
+            &["work", "home", "none", "untyped"],
+        ),
+        (
+            r#"meta.created ne "2026-01-01T00:00:00Z""#.into(),
+            &["work", "home", "none", "untyped"],
+        ),
+        (format!(r#"{dept} ne "sales""#), &[]),
+        (format!(r#"{dept} ne "HR""#), &["untyped"]),
+        (
+            format!(r#"not ({dept} eq "HR")"#),
+            &["both", "work", "home", "none", "untyped"],
+        ),
+        (r#"nickName ne "x""#.into(), &[]),
+        (r#"title ne null"#.into(), &["both", "work"]),
+    ];
+    for (text, want) in &cases {
+        let q = ListQuery {
+            filter: Some(Filter::parse(text).unwrap()),
+            ..ListQuery::default()
+        };
+        let page = list_exact(store, tn, &fx.users, &q).await;
+        let got: BTreeSet<&str> = page.resources.iter().map(|r| r.id.as_str()).collect();
+        let want: BTreeSet<&str> = want.iter().copied().collect();
+        assert_eq!(got, want, "`{text}`");
+        assert_eq!(page.total_results, want.len(), "`{text}` totalResults");
+    }
+
+    // Members: a group with two members has a member that is not `both`; one whose only
+    // member is `both` has none; an empty group has no member at all.
+    for (id, members) in [
+        ("g-two", &["both", "work"][..]),
+        ("g-one", &["both"][..]),
+        ("g-empty", &[][..]),
+    ] {
+        store
+            .create(tn, &fx.groups, group_request(id, id, members, t(10)))
+            .await
+            .unwrap();
+    }
+    for (text, want) in [
+        (r#"members.value ne "both""#, &["g-two"][..]),
+        (r#"members[value ne "both"]"#, &["g-two"][..]),
+        (r#"not (members.value eq "both")"#, &["g-empty"][..]),
+    ] {
+        let q = ListQuery {
+            filter: Some(Filter::parse(text).unwrap()),
+            include_members: true,
+            ..ListQuery::default()
+        };
+        let page = list_exact(store, tn, &fx.groups, &q).await;
+        let got: BTreeSet<&str> = page.resources.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(got, want.iter().copied().collect(), "`{text}`");
+    }
 }

@@ -37,6 +37,7 @@ mod filters;
 mod fixture;
 mod membership;
 mod resources;
+mod retention;
 mod tenants;
 
 pub use concurrency::*;
@@ -45,6 +46,7 @@ pub use filters::*;
 pub use fixture::*;
 pub use membership::*;
 pub use resources::*;
+pub use retention::*;
 pub use tenants::*;
 
 use std::collections::{BTreeSet, HashSet};
@@ -111,7 +113,9 @@ where
     check_large_group(&*factory().await, &fx).await;
     check_delete_cleans_memberships(&*factory().await, &fx).await;
     check_change_feed(&*factory().await, &fx).await;
+    check_change_retention(&*factory().await, &fx).await;
     check_filter_equivalence(&*factory().await, &fx).await;
+    check_filter_ne_any_value(&*factory().await, &fx).await;
     check_concurrent_member_adds(factory().await, &fx, &spawner).await;
     check_concurrent_read_modify_write(factory().await, &fx, &spawner).await;
     check_unknown_members(&*factory().await, &fx).await;
