@@ -26,7 +26,7 @@ use scimkit::store::testing::{
 use scimkit::store::{
     apply_query, ListQuery, Pushdown, ResourceStore, StoreError, UpdateKind, UpdateRequest,
 };
-use scimkit::{Filter, ScimError};
+use scimkit::{Filter, ScimError, TenantId, TenantStore, Tenants};
 
 fn spawner(task: TaskFuture) -> TaskFuture {
     let handle = tokio::spawn(task);
@@ -426,4 +426,183 @@ async fn migrations_are_idempotent_under_concurrent_starts() {
         .get(&fx.tenant, &fx.users, &"u".into(), false)
         .await
         .is_ok());
+}
+
+/// Verifies `secret` for `tenant` through `verifier`.
+async fn accepts(verifier: &scimkit::BearerTokenVerifier, tenant: &TenantId, secret: &str) -> bool {
+    use scimkit::TokenVerifier as _;
+    let header = http::HeaderValue::from_str(&format!("Bearer {secret}")).unwrap();
+    verifier.verify(tenant, Some(&header)).await.is_ok()
+}
+
+/// Polls `cond` every 20 ms until it holds, for at most `bound`.
+async fn within<F, Fut>(bound: std::time::Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + bound;
+    loop {
+        if cond().await {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Two instances on one database. Authentication reads come from each instance's cache; a
+/// revocation, an expiry and "SCIM off" made through one take effect at once in it, and in
+/// the other as soon as its `listen` hears the notification (its cache would otherwise keep
+/// the records for ten minutes here); an instance that does not listen sees them when its
+/// cache expires. A resource write through one wakes the other's change notifier, also after
+/// the other's listening connection was cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_hear_each_others_changes() {
+    let Some(url) = testing::postgres::fresh_database().await else {
+        return;
+    };
+    let long = std::time::Duration::from_secs(600);
+    let bound = std::time::Duration::from_secs(10);
+    let (tx, mut heard) = tokio::sync::mpsc::unbounded_channel::<(TenantId, u64)>();
+    let a = PostgresStore::connect(&url).await.unwrap();
+    let b = PostgresStore::connect(&url)
+        .await
+        .unwrap()
+        .with_tenant_cache(long, 100)
+        .with_notifier(Arc::new(move |t: &TenantId, seq: u64| {
+            let _ = tx.send((t.clone(), seq));
+        }));
+    let c = PostgresStore::connect(&url)
+        .await
+        .unwrap()
+        .with_tenant_cache(std::time::Duration::from_millis(500), 100);
+    let listener = tokio::spawn(b.listen());
+    let clock: Arc<dyn scimkit::auth::Clock> = Arc::new(scimkit::auth::SystemClock);
+    let admin = Tenants::new(Arc::new(a.clone()), Arc::clone(&clock));
+    let verifier_a = admin.verifier();
+    let verifier_b = scimkit::BearerTokenVerifier::new(Arc::new(b.clone()), Arc::clone(&clock));
+    let verifier_c = scimkit::BearerTokenVerifier::new(Arc::new(c.clone()), Arc::clone(&clock));
+    let fx = Fixture::new();
+    let tn = fx.tenant.clone();
+    admin
+        .create_tenant(tn.clone(), "Okta", scimkit::Settings::default())
+        .await
+        .unwrap();
+
+    // A write through `a` wakes `b` (once its listener is up: writes until one is heard).
+    let mut n = 0;
+    let mut first = None;
+    while first.is_none() && n < 200 {
+        n += 1;
+        let id = format!("warm{n}");
+        a.create(
+            &tn,
+            &fx.users,
+            user_request(&id, simple_user(&format!("{id}@x")), base_time()),
+        )
+        .await
+        .unwrap();
+        first = tokio::time::timeout(std::time::Duration::from_millis(100), heard.recv())
+            .await
+            .ok()
+            .flatten();
+    }
+    let (who, seq) = first.expect("b hears a's writes");
+    assert_eq!(who, tn);
+    let changes = b.changes_since(&tn, seq - 1, 10).await.unwrap();
+    assert_eq!(changes.first().map(|c| c.seq), Some(seq));
+    while heard.try_recv().is_ok() {}
+
+    // Revocation: at once through `a`, at the notification in `b`, at expiry in `c`.
+    let (rec, secret) = admin.issue_token(&tn, "okta", None).await.unwrap();
+    let secret = secret.expose_secret().to_owned();
+    for v in [&verifier_a, &verifier_b, &verifier_c] {
+        assert!(accepts(v, &tn, &secret).await);
+    }
+    admin.revoke_token(&tn, &rec.id).await.unwrap();
+    assert!(
+        !accepts(&verifier_a, &tn, &secret).await,
+        "at once where revoked"
+    );
+    assert!(
+        within(bound, || async {
+            !accepts(&verifier_b, &tn, &secret).await
+        })
+        .await,
+        "b drops its cached record when notified"
+    );
+    assert!(
+        within(bound, || async {
+            !accepts(&verifier_c, &tn, &secret).await
+        })
+        .await,
+        "c, which does not listen, reads the record again after its 500 ms"
+    );
+
+    // Expiry set in the past, and SCIM switched off, reach `b` the same way.
+    let (rec, secret) = admin.issue_token(&tn, "entra", None).await.unwrap();
+    let secret = secret.expose_secret().to_owned();
+    assert!(accepts(&verifier_b, &tn, &secret).await);
+    a.set_token_expiry(
+        &tn,
+        &rec.id,
+        Some(chrono::Utc::now() - chrono::Duration::seconds(1)),
+    )
+    .await
+    .unwrap();
+    assert!(
+        within(bound, || async {
+            !accepts(&verifier_b, &tn, &secret).await
+        })
+        .await
+    );
+    let (_, secret) = admin.issue_token(&tn, "onelogin", None).await.unwrap();
+    let secret = secret.expose_secret().to_owned();
+    assert!(accepts(&verifier_b, &tn, &secret).await);
+    admin.set_scim_enabled(&tn, false).await.unwrap();
+    assert!(!accepts(&verifier_a, &tn, &secret).await);
+    assert!(
+        within(bound, || async {
+            !accepts(&verifier_b, &tn, &secret).await
+        })
+        .await
+    );
+    admin.set_scim_enabled(&tn, true).await.unwrap();
+    assert!(within(bound, || accepts(&verifier_b, &tn, &secret)).await);
+
+    // Cut b's listening connection: it reconnects and hears writes again.
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .fetch_one(a.pool())
+    .await
+    .unwrap();
+    assert_eq!(cut, 1, "one listening connection");
+    let mut again = None;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while again.is_none() && std::time::Instant::now() < deadline {
+        n += 1;
+        let id = format!("after{n}");
+        a.create(
+            &tn,
+            &fx.users,
+            user_request(&id, simple_user(&format!("{id}@x")), base_time()),
+        )
+        .await
+        .unwrap();
+        again = tokio::time::timeout(std::time::Duration::from_millis(200), heard.recv())
+            .await
+            .ok()
+            .flatten();
+    }
+    assert_eq!(
+        again.map(|(t, _)| t),
+        Some(tn.clone()),
+        "heard after reconnecting"
+    );
+    listener.abort();
 }

@@ -309,6 +309,9 @@ async fn open_postgres(url: &str) -> Result<Stores, String> {
     let store = scimkit::store::postgres::PostgresStore::connect(url)
         .await
         .map_err(|e| format!("cannot open the PostgreSQL store: {e}"))?;
+    // Other instances on the same database: their revocations and "SCIM off" reach this
+    // one's authentication cache at once, and their writes wake this one's feed readers.
+    tokio::spawn(store.listen());
     Ok((Arc::new(store.clone()), Arc::new(store)))
 }
 

@@ -13,12 +13,16 @@
 //! Secrets hygiene: [`TokenSecret`] prints `[redacted]`, has no `PartialEq` or `Clone`, and
 //! is zeroed on drop; [`TokenRecord`] holds only the hash and does not print it either.
 
+mod cache;
 mod clock;
 mod manage;
 mod store;
 mod token;
 mod verify;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use cache::TenantCache;
+pub use cache::{TENANT_CACHE_CAPACITY, TENANT_CACHE_TTL};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use manage::{Tenants, MAX_LABEL_CHARS};
 pub use store::{MemoryTenantStore, TenantStore};

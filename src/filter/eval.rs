@@ -123,6 +123,7 @@ pub(crate) enum Test {
 
 impl Test {
     /// The test `ne` negates, or the test itself: what decides how a store reads the value.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn base(&self) -> &Test {
         match self {
             Test::Ne(inner) => inner,

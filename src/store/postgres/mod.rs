@@ -56,6 +56,7 @@ use super::{
     ResolvedMembers, ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers,
     UpdateKind, UpdateRequest,
 };
+use crate::auth::{TenantCache, TENANT_CACHE_CAPACITY, TENANT_CACHE_TTL};
 use crate::feed::{Change, ChangeKind, ChangeNotifier};
 use crate::filter::{fold_case_owned, fold_strings};
 use crate::resource::{ResourceId, Version};
@@ -86,7 +87,15 @@ const MAX_ATTEMPTS: usize = 8;
 pub struct PostgresStore {
     pool: PgPool,
     notifier: Option<Arc<dyn ChangeNotifier>>,
+    /// Token and tenant records for authentication, shared by the handle's clones.
+    tenant_cache: Arc<TenantCache>,
 }
+
+/// The notification channel of tenant and token changes (payload: the tenant id).
+const TENANTS_CHANNEL: &str = "scimkit_tenants";
+
+/// The notification channel of committed writes (payload: `<seq> <tenant>`).
+const CHANGES_CHANNEL: &str = "scimkit_changes";
 
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -322,14 +331,95 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             notifier: None,
+            tenant_cache: Arc::new(TenantCache::new(TENANT_CACHE_TTL, TENANT_CACHE_CAPACITY)),
         })
     }
 
-    /// Calls `notifier` after every committed write (in this process; other instances
-    /// sharing the database have their own).
+    /// Calls `notifier` after every write this handle commits and, while
+    /// [`listen`](Self::listen) runs, after every write any instance sharing the database
+    /// commits.
     pub fn with_notifier(mut self, notifier: Arc<dyn ChangeNotifier>) -> Self {
         self.notifier = Some(notifier);
         self
+    }
+
+    /// Sets how long the token and tenant records that authentication reads are kept
+    /// (default [`TENANT_CACHE_TTL`], 2 s) and how many of each (default
+    /// [`TENANT_CACHE_CAPACITY`]). A change made through this handle or its clones is seen at
+    /// once; one made by another instance, within `ttl`, or at once while
+    /// [`listen`](Self::listen) runs. A zero `ttl` reads them on every request.
+    pub fn with_tenant_cache(mut self, ttl: std::time::Duration, capacity: usize) -> Self {
+        self.tenant_cache = Arc::new(TenantCache::new(ttl, capacity));
+        self
+    }
+
+    /// Listens for what other instances sharing the database commit, and acts on it in this
+    /// one: a tenant or token change (revocation, expiry, SCIM switched off, new settings)
+    /// drops the cached records of that tenant at once, and a resource write wakes this
+    /// handle's [`ChangeNotifier`] with the tenant and sequence number. Writers notify with
+    /// PostgreSQL's `NOTIFY` in their transaction, so nothing is announced before it commits.
+    ///
+    /// Runs until dropped: spawn it once per process, on the runtime sqlx runs on
+    /// (`tokio::spawn(store.listen())`). It holds one connection of the pool. When the
+    /// connection drops it reconnects (pausing up to 5 s between failed attempts) and, since
+    /// notifications may have been missed meanwhile, forgets every cached record; change
+    /// feed readers should still poll now and then, as they would without notifications.
+    pub fn listen(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let store = self.clone();
+        async move {
+            let mut failures: u32 = 0;
+            loop {
+                let error = store.listen_session(&mut failures).await;
+                store.tenant_cache.clear();
+                failures = failures.saturating_add(1);
+                tracing::warn!(error = %error, failures, "listening for PostgreSQL notifications failed; reconnecting");
+                let pause = std::time::Duration::from_millis(100u64 << failures.min(6));
+                tokio::time::sleep(pause.min(std::time::Duration::from_secs(5))).await;
+            }
+        }
+    }
+
+    /// One listening connection, until it fails.
+    async fn listen_session(&self, failures: &mut u32) -> sqlx::Error {
+        let mut listener = match sqlx::postgres::PgListener::connect_with(&self.pool).await {
+            Ok(l) => l,
+            Err(e) => return e,
+        };
+        if let Err(e) = listener
+            .listen_all([TENANTS_CHANNEL, CHANGES_CHANNEL])
+            .await
+        {
+            return e;
+        }
+        // Whatever changed before this point may not have been heard.
+        self.tenant_cache.clear();
+        *failures = 0;
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(n)) => self.on_notification(n.channel(), n.payload()),
+                // Reconnected: notifications may have been missed.
+                Ok(None) => self.tenant_cache.clear(),
+                Err(e) => return e,
+            }
+        }
+    }
+
+    fn on_notification(&self, channel: &str, payload: &str) {
+        match channel {
+            TENANTS_CHANNEL => match TenantId::new(payload) {
+                Ok(tenant) => self.tenant_cache.forget_tenant(&tenant),
+                Err(_) => self.tenant_cache.clear(),
+            },
+            CHANGES_CHANNEL => {
+                let parsed = payload.split_once(' ').and_then(|(seq, tenant)| {
+                    Some((seq.parse::<u64>().ok()?, TenantId::new(tenant).ok()?))
+                });
+                if let Some((seq, tenant)) = parsed {
+                    self.notify(&tenant, Some(seq));
+                }
+            }
+            _ => {}
+        }
     }
 
     /// The connection pool.
@@ -578,7 +668,8 @@ impl PostgresStore {
                  c AS (INSERT INTO scimkit_changes (tenant, seq, resource_type, id, kind, version, at) \
                    SELECT $1, s.last_seq - $2 + u.n, $3, u.id, $4, 1, u.t \
                    FROM s, unnest($5::text[], $6::bigint[]) WITH ORDINALITY AS u(id, t, n)) \
-                 SELECT last_seq FROM s",
+                 SELECT last_seq FROM s, \
+                   LATERAL (SELECT pg_notify('scimkit_changes', s.last_seq || ' ' || $1)) AS n",
             )
             .bind(tenant.as_str())
             .bind(i64::try_from(n).unwrap_or(i64::MAX))
@@ -1075,7 +1166,8 @@ async fn push_changes_bumping(
            SELECT $1, s.last_seq - $2 + u.n, u.rt, u.id, u.kind, u.version, $3 \
            FROM s, unnest($4::text[], $5::text[], $6::text[], $7::bigint[]) \
            WITH ORDINALITY AS u(rt, id, kind, version, n)) \
-         SELECT last_seq FROM s"
+         SELECT last_seq FROM s, \
+           LATERAL (SELECT pg_notify('scimkit_changes', s.last_seq || ' ' || $1)) AS n"
     )))
     .bind(tenant.as_str())
     .bind(n)

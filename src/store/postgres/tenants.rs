@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 
-use super::{from_ns, PostgresStore};
+use super::{from_ns, PostgresStore, TENANTS_CHANNEL};
 use crate::auth::{TenantStore, TokenId, TokenRecord};
 use crate::error::{ScimError, ScimResult};
 use crate::settings::Settings;
@@ -107,7 +107,24 @@ impl PostgresStore {
             .await
             .map_err(internal)?
             .ok_or_else(|| ScimError::NotFound(format!("tenant '{id}' does not exist")))?;
+        self.tenant_changed(id).await;
         tenant_from_row(&row)
+    }
+
+    /// After a committed change to tenant `id` or its tokens: this handle (and its clones)
+    /// forgets what it cached of them at once, and every instance listening on the database
+    /// ([`PostgresStore::listen`]) is told to do the same.
+    async fn tenant_changed(&self, id: &TenantId) {
+        self.tenant_cache.forget_tenant(id);
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(TENANTS_CHANNEL)
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await;
+        if let Err(e) = sent {
+            // The change is committed; other instances see it when their cache expires.
+            tracing::warn!(error = %e, tenant = %id, "could not notify other instances of a tenant change");
+        }
     }
 }
 
@@ -138,6 +155,10 @@ impl TenantStore for PostgresStore {
     }
 
     async fn get_tenant(&self, id: &TenantId) -> ScimResult<Option<Tenant>> {
+        if let Some(t) = self.tenant_cache.tenant(id) {
+            return Ok(Some(t));
+        }
+        let read = self.tenant_cache.begin();
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {TENANT_COLUMNS} FROM scimkit_tenants WHERE id = $1"
         )))
@@ -145,7 +166,11 @@ impl TenantStore for PostgresStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(internal)?;
-        row.as_ref().map(tenant_from_row).transpose()
+        let tenant = row.as_ref().map(tenant_from_row).transpose()?;
+        if let Some(t) = &tenant {
+            self.tenant_cache.put_tenant(read, t);
+        }
+        Ok(tenant)
     }
 
     async fn list_tenants(&self) -> ScimResult<Vec<Tenant>> {
@@ -187,6 +212,7 @@ impl TenantStore for PostgresStore {
             .await
             .map_err(internal)?
             .rows_affected();
+        self.tenant_changed(id).await;
         Ok(n > 0)
     }
 
@@ -226,6 +252,10 @@ impl TenantStore for PostgresStore {
     }
 
     async fn find_token_by_hash(&self, hash: &[u8; 32]) -> ScimResult<Option<TokenRecord>> {
+        if let Some(rec) = self.tenant_cache.token(hash) {
+            return Ok(Some(rec));
+        }
+        let read = self.tenant_cache.begin();
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {TOKEN_COLUMNS} FROM scimkit_tokens WHERE hash = $1"
         )))
@@ -233,7 +263,11 @@ impl TenantStore for PostgresStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(internal)?;
-        row.as_ref().map(token_from_row).transpose()
+        let rec = row.as_ref().map(token_from_row).transpose()?;
+        if let Some(r) = &rec {
+            self.tenant_cache.put_token(read, r);
+        }
+        Ok(rec)
     }
 
     async fn get_token(&self, tenant: &TenantId, id: &TokenId) -> ScimResult<Option<TokenRecord>> {
@@ -273,6 +307,7 @@ impl TenantStore for PostgresStore {
             .await
             .map_err(internal)?
             .rows_affected();
+        self.tenant_changed(tenant).await;
         Ok(n > 0)
     }
 
@@ -285,6 +320,7 @@ impl TenantStore for PostgresStore {
                 .await
                 .map_err(internal)?
                 .rows_affected();
+        self.tenant_changed(tenant).await;
         Ok(n > 0)
     }
 
@@ -297,6 +333,7 @@ impl TenantStore for PostgresStore {
         .await
         .map_err(internal)?
         .rows_affected();
+        self.tenant_changed(tenant).await;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
@@ -311,6 +348,7 @@ impl TenantStore for PostgresStore {
         .execute(&self.pool)
         .await
         .map_err(internal)?;
+        self.tenant_cache.touch_token(id, at);
         Ok(())
     }
 }

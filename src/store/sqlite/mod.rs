@@ -26,6 +26,7 @@ use super::{
     Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers, UpdateKind,
     UpdateRequest,
 };
+use crate::auth::{TenantCache, TENANT_CACHE_CAPACITY, TENANT_CACHE_TTL};
 use crate::feed::{Change, ChangeKind, ChangeNotifier};
 use crate::filter::{fold_case_owned, fold_strings, SortOrder, SortSpec};
 use crate::resource::{ResourceId, Version};
@@ -155,6 +156,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
     notifier: Option<Arc<dyn ChangeNotifier>>,
     schema_version: i64,
+    /// Token and tenant records for authentication (see [`SqliteStore::with_tenant_cache`]).
+    tenant_cache: Arc<TenantCache>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -209,7 +212,18 @@ impl SqliteStore {
             reader,
             notifier: None,
             schema_version,
+            tenant_cache: Arc::new(TenantCache::new(TENANT_CACHE_TTL, TENANT_CACHE_CAPACITY)),
         })
+    }
+
+    /// Sets how long the token and tenant records that authentication reads are kept
+    /// (default [`TENANT_CACHE_TTL`], 2 s) and how many of each (default
+    /// [`TENANT_CACHE_CAPACITY`]). A change made through this store is seen at once; one made
+    /// by another process on the same file, within `ttl`. A zero `ttl` reads them on every
+    /// request.
+    pub fn with_tenant_cache(mut self, ttl: std::time::Duration, capacity: usize) -> Self {
+        self.tenant_cache = Arc::new(TenantCache::new(ttl, capacity));
+        self
     }
 
     /// Calls `notifier` after every committed write (with the last sequence number it wrote).

@@ -90,6 +90,7 @@ impl SqliteStore {
             .await
             .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
+        self.tenant_cache.forget_tenant(id);
         Ok(t)
     }
 }
@@ -114,8 +115,16 @@ impl TenantStore for SqliteStore {
     }
 
     async fn get_tenant(&self, id: &TenantId) -> ScimResult<Option<Tenant>> {
+        if let Some(t) = self.tenant_cache.tenant(id) {
+            return Ok(Some(t));
+        }
+        let read = self.tenant_cache.begin();
         let mut conn = self.reader.acquire().await.map_err(internal)?;
-        load_tenant(&mut conn, id).await
+        let tenant = load_tenant(&mut conn, id).await?;
+        if let Some(t) = &tenant {
+            self.tenant_cache.put_tenant(read, t);
+        }
+        Ok(tenant)
     }
 
     async fn list_tenants(&self) -> ScimResult<Vec<Tenant>> {
@@ -159,6 +168,7 @@ impl TenantStore for SqliteStore {
             .await
             .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
+        self.tenant_cache.forget_tenant(id);
         Ok(true)
     }
 
@@ -198,7 +208,11 @@ impl TenantStore for SqliteStore {
     }
 
     async fn find_token_by_hash(&self, hash: &[u8; 32]) -> ScimResult<Option<TokenRecord>> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        if let Some(rec) = self.tenant_cache.token(hash) {
+            return Ok(Some(rec));
+        }
+        let read = self.tenant_cache.begin();
+        let rec = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1"
         )))
         .bind(hash.to_vec())
@@ -206,7 +220,11 @@ impl TenantStore for SqliteStore {
         .await
         .map_err(internal)?
         .map(|r| token_from_row(&r))
-        .transpose()
+        .transpose()?;
+        if let Some(r) = &rec {
+            self.tenant_cache.put_token(read, r);
+        }
+        Ok(rec)
     }
 
     async fn get_token(&self, tenant: &TenantId, id: &TokenId) -> ScimResult<Option<TokenRecord>> {
@@ -246,6 +264,7 @@ impl TenantStore for SqliteStore {
             .execute(&self.writer)
             .await
             .map_err(internal)?;
+        self.tenant_cache.forget_tenant(tenant);
         Ok(r.rows_affected() > 0)
     }
 
@@ -256,6 +275,7 @@ impl TenantStore for SqliteStore {
             .execute(&self.writer)
             .await
             .map_err(internal)?;
+        self.tenant_cache.forget_tenant(tenant);
         Ok(r.rows_affected() > 0)
     }
 
@@ -265,6 +285,7 @@ impl TenantStore for SqliteStore {
             .execute(&self.writer)
             .await
             .map_err(internal)?;
+        self.tenant_cache.forget_tenant(tenant);
         Ok(usize::try_from(r.rows_affected()).unwrap_or(usize::MAX))
     }
 
@@ -277,6 +298,7 @@ impl TenantStore for SqliteStore {
         .execute(&self.writer)
         .await
         .map_err(internal)?;
+        self.tenant_cache.touch_token(id, at);
         Ok(())
     }
 }
