@@ -2094,3 +2094,215 @@ async fn strict_mode_refuses_duplicate_json_keys() {
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["userName"], "b@x");
 }
+
+/// A User is read with its derived groups in one store call, and a page of Users with the
+/// groups of all of them in one more, whatever the page size (one statement each on the SQL
+/// stores); a projection without `groups` reads none.
+#[tokio::test]
+async fn reads_fetch_groups_in_one_call() {
+    let (h, counter) = common::Harness::counting(scimkit::Settings::default()).await;
+    let mut users = Vec::new();
+    for i in 0..5 {
+        users.push(h.create_user(&format!("reader{i}@example.com")).await);
+    }
+    let refs: Vec<&str> = users.iter().map(String::as_str).collect();
+    h.create_group("Alpha", &refs[..3]).await;
+    h.create_group("Beta", &refs[1..2]).await;
+
+    counter.reset();
+    let r = h
+        .call(Method::GET, &format!("/Users/{}", users[1]), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let names: Vec<&str> = r.body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["display"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{}", r.body);
+    assert!(
+        names.contains(&"Alpha") && names.contains(&"Beta"),
+        "{names:?}"
+    );
+    let calls = counter.calls();
+    assert_eq!(
+        (calls.gets_with_groups, calls.gets, calls.groups_of),
+        (1, 0, 0),
+        "{calls:?}"
+    );
+
+    counter.reset();
+    let r = h
+        .call(
+            Method::GET,
+            "/Users?filter=userName%20sw%20%22reader%22&sortBy=userName&count=10",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["totalResults"], 5);
+    let counts: Vec<usize> = r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["groups"].as_array().map_or(0, Vec::len))
+        .collect();
+    assert_eq!(counts, [1, 2, 1, 0, 0]);
+    let calls = counter.calls();
+    assert_eq!(
+        (calls.lists, calls.groups_of_pages, calls.groups_of),
+        (1, 1, 0),
+        "{calls:?}"
+    );
+
+    counter.reset();
+    let r = h
+        .call(Method::GET, "/Users?excludedAttributes=groups", None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let calls = counter.calls();
+    assert_eq!(
+        (calls.groups_of_pages, calls.groups_of),
+        (0, 0),
+        "{calls:?}"
+    );
+}
+
+/// A host's write policy: a seat limit, an e-mail domain allow-list and a protected
+/// break-glass account. Refused writes answer the host's SCIM error and change nothing; bulk
+/// operations go through the same policy.
+#[tokio::test]
+async fn write_policy_refuses_writes_and_changes_nothing() {
+    use scimkit::service::{PendingWrite, WriteOperation, WritePolicy};
+    use scimkit::ScimError;
+    use std::sync::Arc;
+
+    struct Product {
+        seats: usize,
+        store: Arc<dyn scimkit::ResourceStore>,
+    }
+
+    fn user_name(doc: Option<&Value>) -> Option<&str> {
+        doc.and_then(|d| d.get("userName")).and_then(Value::as_str)
+    }
+
+    #[async_trait::async_trait]
+    impl WritePolicy for Product {
+        async fn check(&self, w: &PendingWrite<'_>) -> Result<(), ScimError> {
+            if w.resource_type.name() != "User" {
+                return Ok(());
+            }
+            let name = user_name(w.document).or(user_name(w.current)).unwrap_or("");
+            if w.operation == WriteOperation::Create {
+                if !name.ends_with("@example.com") {
+                    return Err(ScimError::InvalidValue(format!(
+                        "`userName` {name} is outside the verified domains"
+                    )));
+                }
+                let query = scimkit::store::ListQuery {
+                    filter: None,
+                    sort: None,
+                    start_index: 1,
+                    count: 0,
+                    include_members: false,
+                };
+                let used = self
+                    .store
+                    .list(w.tenant, w.resource_type, &query)
+                    .await
+                    .map_err(ScimError::from)?
+                    .total_results;
+                if used >= self.seats {
+                    return Err(ScimError::Conflict(format!(
+                        "the plan has {} seats and all are taken",
+                        self.seats
+                    )));
+                }
+            }
+            let deactivates = w
+                .document
+                .is_some_and(|d| d.get("active") == Some(&json!(false)));
+            if user_name(w.current) == Some("breakglass@example.com")
+                && (w.operation == WriteOperation::Delete || deactivates)
+            {
+                return Err(ScimError::Forbidden(
+                    "the break-glass account is managed by hand".to_owned(),
+                ));
+            }
+            Ok(())
+        }
+    }
+
+    let mut h = Harness::new().await;
+    h.service = scimkit::ScimService::builder(
+        common::PUBLIC_URL,
+        h.store.clone(),
+        Arc::clone(h.tenants.store()),
+    )
+    .write_policy(Product {
+        seats: 3,
+        store: h.store.clone(),
+    })
+    .build()
+    .unwrap();
+
+    let glass = h.create_user("breakglass@example.com").await;
+    let ann = h.create_user("ann@example.com").await;
+    let r = h
+        .call(Method::POST, "/Users", Some(user("eve@elsewhere.org")))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.body["scimType"], "invalidValue");
+    assert!(r.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("verified domains"));
+    h.create_user("bob@example.com").await;
+    let r = h
+        .call(Method::POST, "/Users", Some(user("cy@example.com")))
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.body["detail"], "the plan has 3 seats and all are taken");
+    let bulk = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [{"method": "POST", "path": "/Users", "bulkId": "c", "data": user("cy@example.com")}]
+    });
+    let r = h.call(Method::POST, "/Bulk", Some(bulk)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["Operations"][0]["status"], "409", "{}", r.body);
+
+    // The protected account: neither deleted nor deactivated, by PATCH or PUT.
+    let before = h.call(Method::GET, &format!("/Users/{glass}"), None).await;
+    let r = h
+        .call(Method::DELETE, &format!("/Users/{glass}"), None)
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let off = patch_body(json!([{"op": "replace", "path": "active", "value": false}]));
+    let r = h
+        .call(Method::PATCH, &format!("/Users/{glass}"), Some(off.clone()))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let mut put = user("breakglass@example.com");
+    put["active"] = json!(false);
+    let r = h
+        .call(Method::PUT, &format!("/Users/{glass}"), Some(put))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let after = h.call(Method::GET, &format!("/Users/{glass}"), None).await;
+    assert_eq!(before.body, after.body, "nothing changed");
+    let total = h.call(Method::GET, "/Users?count=0", None).await;
+    assert_eq!(total.body["totalResults"], 3);
+
+    // Everyone else is managed as usual.
+    let r = h
+        .call(Method::PATCH, &format!("/Users/{ann}"), Some(off))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = h.call(Method::DELETE, &format!("/Users/{ann}"), None).await;
+    assert_eq!(r.status, 204);
+    let r = h
+        .call(Method::POST, "/Users", Some(user("cy@example.com")))
+        .await;
+    assert_eq!(r.status, 201, "a seat is free again: {}", r.body);
+}

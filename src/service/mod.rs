@@ -9,6 +9,7 @@
 mod bulk;
 mod discovery;
 mod duplicates;
+mod policy;
 mod query;
 mod rate;
 mod read;
@@ -18,6 +19,7 @@ mod response;
 mod routes;
 mod write;
 
+pub use policy::{PendingWrite, WriteOperation, WritePolicy};
 pub use response::SCIM_CONTENT_TYPE;
 
 use std::future::Future;
@@ -119,6 +121,7 @@ pub struct ScimServiceBuilder {
     documentation_uri: Option<String>,
     retry_pause: Arc<dyn RetryPause>,
     rate_limit_buckets: usize,
+    write_policy: Option<Arc<dyn WritePolicy>>,
 }
 
 impl ScimServiceBuilder {
@@ -129,6 +132,13 @@ impl ScimServiceBuilder {
     /// an evicted tenant or token at worst gets a fresh burst.
     pub fn rate_limit_buckets(mut self, buckets: usize) -> Self {
         self.rate_limit_buckets = buckets;
+        self
+    }
+
+    /// Lets `policy` accept or refuse every create, replace, patch and delete before it
+    /// commits (seat limits, domain allow-lists, protected accounts); see [`WritePolicy`].
+    pub fn write_policy(mut self, policy: impl WritePolicy + 'static) -> Self {
+        self.write_policy = Some(Arc::new(policy));
         self
     }
 
@@ -208,6 +218,7 @@ impl ScimServiceBuilder {
                 documentation_uri: self.documentation_uri,
                 retry_pause: self.retry_pause,
                 limiter: rate::RateLimiter::new(self.rate_limit_buckets),
+                write_policy: self.write_policy,
             }),
         })
     }
@@ -234,6 +245,7 @@ struct Inner {
     documentation_uri: Option<String>,
     retry_pause: Arc<dyn RetryPause>,
     limiter: rate::RateLimiter,
+    write_policy: Option<Arc<dyn WritePolicy>>,
 }
 
 /// A SCIM 2.0 service provider for any number of tenants. Cheap to clone.
@@ -309,6 +321,7 @@ impl ScimService {
             documentation_uri: None,
             retry_pause: Arc::new(YieldOnce),
             rate_limit_buckets: rate::DEFAULT_BUCKETS,
+            write_policy: None,
         }
     }
 

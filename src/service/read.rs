@@ -8,7 +8,7 @@ use http::{Request, Response, StatusCode};
 use serde_json::Value;
 
 use super::query::parse_query;
-use super::render::{list_response, render, respond_resource};
+use super::render::{list_response, render, render_page, renders_groups, respond_with_groups};
 use super::request::{parse_tags, projection_from_query, Precondition};
 use super::response;
 use super::{Ctx, ScimService};
@@ -30,7 +30,16 @@ pub(super) async fn get(
 ) -> Result<Response<Bytes>, ScimError> {
     let projection = projection_from_query(request)?;
     let with_members = def.has_members() && projection.includes(def, "members");
-    let res = svc.store().get(ctx.id(), def, id, with_members).await?;
+    // A User with its derived groups is one store read (one statement on SQL).
+    let (res, groups) = if renders_groups(def, &projection) && !with_members {
+        let (res, groups) = svc.store().get_with_groups(ctx.id(), def, id).await?;
+        (res, Some(groups))
+    } else {
+        (
+            svc.store().get(ctx.id(), def, id, with_members).await?,
+            None,
+        )
+    };
     if let Some(v) = request.headers().get(IF_NONE_MATCH) {
         let tags = parse_tags(v.to_str().unwrap_or(""))?;
         let matched = match tags {
@@ -44,7 +53,7 @@ pub(super) async fn get(
             ));
         }
     }
-    respond_resource(svc, ctx, def, res, &projection, StatusCode::OK).await
+    respond_with_groups(svc, ctx, def, res, groups, &projection, StatusCode::OK).await
 }
 
 /// List and search parameters (RFC 7644 §3.4.2, §3.4.3).
@@ -226,10 +235,7 @@ pub(super) async fn search(
         if page.pushdown != Pushdown::Exact {
             page = apply_query(def, &query, page.resources)?;
         }
-        let mut out = Vec::with_capacity(page.resources.len());
-        for res in page.resources {
-            out.push(render(svc, ctx, def, res, &projection).await?);
-        }
+        let out = render_page(svc, ctx, def, page.resources, &projection).await?;
         return Ok(list_response(page.total_results, start_index, out));
     }
 
@@ -255,7 +261,7 @@ pub(super) async fn search(
     let window = crate::store::page_window(start_index, count, total);
     let mut out = Vec::with_capacity(window.len());
     for (def, res) in all.into_iter().skip(window.start).take(window.len()) {
-        out.push(render(svc, ctx, &def, res, &projection).await?);
+        out.push(render(svc, ctx, &def, res, None, &projection).await?);
     }
     Ok(list_response(total, start_index, out))
 }

@@ -383,12 +383,15 @@ pub(super) async fn render(
     ctx: &Ctx,
     def: &ResourceDef,
     res: StoredResource,
+    known_groups: Option<Vec<GroupRef>>,
     projection: &Projection,
 ) -> Result<Rendered, ScimError> {
-    let groups = if has_derived_groups(def) && projection.includes(def, "groups") {
-        Some(svc.store().groups_of(ctx.id(), &res.id).await?)
-    } else {
+    let groups = if !renders_groups(def, projection) {
         None
+    } else if let Some(g) = known_groups {
+        Some(g)
+    } else {
+        Some(svc.store().groups_of(ctx.id(), &res.id).await?)
     };
     Ok(full_document(
         svc,
@@ -400,11 +403,59 @@ pub(super) async fn render(
     ))
 }
 
+/// True when a resource of type `def` is rendered with its derived `groups` under
+/// `projection`.
+pub(super) fn renders_groups(def: &ResourceDef, projection: &Projection) -> bool {
+    has_derived_groups(def) && projection.includes(def, "groups")
+}
+
+/// Renders the resources of one page, reading the derived `groups` of all of them with one
+/// store call.
+pub(super) async fn render_page(
+    svc: &ScimService,
+    ctx: &Ctx,
+    def: &ResourceDef,
+    resources: Vec<StoredResource>,
+    projection: &Projection,
+) -> Result<Vec<Rendered>, ScimError> {
+    let mut groups = if renders_groups(def, projection) && !resources.is_empty() {
+        let ids: Vec<ResourceId> = resources.iter().map(|r| r.id.clone()).collect();
+        svc.store()
+            .groups_of_many(ctx.id(), &ids)
+            .await?
+            .into_iter()
+            .map(Some)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    groups.resize(resources.len(), None);
+    let mut out = Vec::with_capacity(resources.len());
+    for (res, g) in resources.into_iter().zip(groups) {
+        out.push(full_document(svc, ctx, def, res, g.as_deref(), projection));
+    }
+    Ok(out)
+}
+
 pub(super) async fn respond_resource(
     svc: &ScimService,
     ctx: &Ctx,
     def: &Arc<ResourceDef>,
     res: StoredResource,
+    projection: &Projection,
+    status: StatusCode,
+) -> Result<Response<Bytes>, ScimError> {
+    respond_with_groups(svc, ctx, def, res, None, projection, status).await
+}
+
+/// [`respond_resource`] with the resource's derived `groups` when already read (`None`:
+/// read them if the projection renders them).
+pub(super) async fn respond_with_groups(
+    svc: &ScimService,
+    ctx: &Ctx,
+    def: &Arc<ResourceDef>,
+    res: StoredResource,
+    groups: Option<Vec<GroupRef>>,
     projection: &Projection,
     status: StatusCode,
 ) -> Result<Response<Bytes>, ScimError> {
@@ -419,7 +470,7 @@ pub(super) async fn respond_resource(
     // `Location` and `ETag` are `meta.location` and `meta.version`: taken from the rendered
     // body (not formatted twice), or computed when the projection left `meta` out.
     let version = res.version;
-    let body = render(svc, ctx, def, res, projection).await?;
+    let body = render(svc, ctx, def, res, groups, projection).await?;
     let etag = match body.meta_str("version") {
         Some(tag) => std::borrow::Cow::Borrowed(tag),
         None => std::borrow::Cow::Owned(version.etag()),

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use serde_json::{json, Value};
 
+use super::policy::{PendingWrite, WriteOperation};
 use super::render::respond_resource;
 use super::request::{projection_from_query, read_write_body, Precondition};
 use super::{Ctx, ScimService};
@@ -84,6 +85,34 @@ pub(super) fn unknown_members_policy(ctx: &Ctx) -> UnknownMembers {
     }
 }
 
+/// Asks the host's [`WritePolicy`](super::WritePolicy), if any, about a write; `fill` sets
+/// what the operation has to show beyond the tenant, principal, type and id.
+async fn check_policy<'a>(
+    svc: &ScimService,
+    ctx: &'a Ctx,
+    def: &'a ResourceDef,
+    operation: WriteOperation,
+    id: &'a ResourceId,
+    fill: impl FnOnce(&mut PendingWrite<'a>),
+) -> Result<(), ScimError> {
+    let Some(policy) = &svc.inner.write_policy else {
+        return Ok(());
+    };
+    let mut write = PendingWrite {
+        tenant: ctx.id(),
+        principal: &ctx.principal,
+        resource_type: def,
+        operation,
+        id,
+        document: None,
+        current: None,
+        members: None,
+        membership_delta: None,
+    };
+    fill(&mut write);
+    policy.check(&write).await
+}
+
 // ---------------------------------------------------------------------------------------------
 // Write
 
@@ -103,6 +132,11 @@ pub(super) async fn create_resource(
         unknown_members: unknown_members_policy(ctx),
         now: svc.inner.clock.now(),
     };
+    check_policy(svc, ctx, def, WriteOperation::Create, &req.id, |w| {
+        w.document = Some(&req.doc);
+        w.members = def.has_members().then_some(req.members.as_slice());
+    })
+    .await?;
     let res = svc.store().create(ctx.id(), def, req).await?;
     report_skipped(ctx, def, &res);
     Ok(res)
@@ -170,6 +204,12 @@ pub(super) async fn replace(
             kind: UpdateKind::Replace,
             now: svc.inner.clock.now(),
         };
+        check_policy(svc, ctx, def, WriteOperation::Replace, id, |w| {
+            w.document = req.document.as_ref().map(|d| &d.doc);
+            w.current = Some(&current.doc);
+            w.members = req.members.as_ref().map(|d| d.add.as_slice());
+        })
+        .await?;
         match svc.store().update(ctx.id(), def, id, req).await {
             Err(StoreError::VersionMismatch { .. }) if precondition.is_none() => {
                 attempt += 1;
@@ -256,6 +296,12 @@ pub(super) async fn patch(
             kind: UpdateKind::Patch,
             now: svc.inner.clock.now(),
         };
+        check_policy(svc, ctx, def, WriteOperation::Patch, id, |w| {
+            w.document = req.document.as_ref().map(|d| &d.doc);
+            w.current = Some(&current.doc);
+            w.membership_delta = req.members.as_ref();
+        })
+        .await?;
         match svc.store().update(ctx.id(), def, id, req).await {
             // A concurrent writer got in between: re-read and re-apply, so that two IdP
             // calls racing on one resource both land (RFC 7644 §3.5.2 is silent; losing an
@@ -280,14 +326,25 @@ pub(super) async fn delete(
     id: &ResourceId,
     precondition: Option<Precondition>,
 ) -> Result<(), ScimError> {
-    let expected = match &precondition {
-        None => None,
-        Some(p) => {
-            let current = svc.store().get(ctx.id(), def, id, false).await?;
+    // The current resource is read when a precondition or the host's policy needs it.
+    let current = if precondition.is_some() || svc.inner.write_policy.is_some() {
+        Some(svc.store().get(ctx.id(), def, id, false).await?)
+    } else {
+        None
+    };
+    let expected = match (&precondition, &current) {
+        (Some(p), Some(current)) => {
             p.check(current.version)?;
             Some(current.version)
         }
+        _ => None,
     };
+    if let Some(current) = &current {
+        check_policy(svc, ctx, def, WriteOperation::Delete, id, |w| {
+            w.current = Some(&current.doc);
+        })
+        .await?;
+    }
     svc.store()
         .delete(ctx.id(), def, id, expected, svc.inner.clock.now())
         .await?;

@@ -545,6 +545,35 @@ pub trait ResourceStore: Send + Sync {
         member: &ResourceId,
     ) -> Result<Vec<GroupRef>, StoreError>;
 
+    /// [`get`](Self::get) (without members) and [`groups_of`](Self::groups_of) of one
+    /// resource in one read: what a GET of a User needs. The default makes the two calls; the
+    /// SQL stores answer with one statement.
+    async fn get_with_groups(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+    ) -> Result<(StoredResource, Vec<GroupRef>), StoreError> {
+        let res = self.get(tenant, rt, id, false).await?;
+        let groups = self.groups_of(tenant, id).await?;
+        Ok((res, groups))
+    }
+
+    /// [`groups_of`](Self::groups_of) for each of `members` (the resources of one page), in
+    /// the same order. The default asks once per id; the SQL stores answer with one
+    /// statement whatever the page size.
+    async fn groups_of_many(
+        &self,
+        tenant: &TenantId,
+        members: &[ResourceId],
+    ) -> Result<Vec<Vec<GroupRef>>, StoreError> {
+        let mut out = Vec::with_capacity(members.len());
+        for m in members {
+            out.push(self.groups_of(tenant, m).await?);
+        }
+        Ok(out)
+    }
+
     /// Up to `limit` change records of the tenant with `seq > after`, in `seq` order.
     ///
     /// Fails with [`StoreError::ChangesPruned`] when `after` is below the tenant's prune
@@ -651,6 +680,53 @@ impl ResolvedMembers {
         }
         Ok(out)
     }
+}
+
+/// The groups of a resource as a SQL store's one-statement read gives them: a JSON array of
+/// `[id, resource type, display]` triples.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn groups_from_json(text: &str) -> Result<Vec<GroupRef>, StoreError> {
+    let triples: Vec<(String, String, Option<String>)> =
+        serde_json::from_str(text).map_err(StoreError::backend)?;
+    Ok(triples
+        .into_iter()
+        .map(|(id, resource_type, display)| GroupRef {
+            id: ResourceId::new(id),
+            resource_type,
+            display,
+        })
+        .collect())
+}
+
+/// Groups read for a page of members, as `(member id, group)` rows ordered by group id,
+/// distributed to one list per requested member, in request order.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn groups_by_member(
+    members: &[ResourceId],
+    rows: Vec<(String, GroupRef)>,
+) -> Vec<Vec<GroupRef>> {
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, m) in members.iter().enumerate() {
+        at.entry(m.as_str()).or_insert(i);
+    }
+    let mut out: Vec<Vec<GroupRef>> = vec![Vec::new(); members.len()];
+    for (member, group) in rows {
+        if let Some(list) = at.get(member.as_str()).and_then(|&i| out.get_mut(i)) {
+            list.push(group);
+        }
+    }
+    // A member id requested twice gets the same list twice.
+    for (i, m) in members.iter().enumerate() {
+        if let Some(&first) = at.get(m.as_str()) {
+            if first != i {
+                let copy = out.get(first).cloned().unwrap_or_default();
+                if let Some(slot) = out.get_mut(i) {
+                    *slot = copy;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A change kind read back from a storage column (written with [`ChangeKind::as_str`]).

@@ -1552,6 +1552,79 @@ impl ResourceStore for PostgresStore {
             .collect()
     }
 
+    async fn get_with_groups(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+    ) -> Result<(StoredResource, Vec<GroupRef>), StoreError> {
+        if id.as_str().contains('\0') {
+            return Err(StoreError::not_found(rt, id));
+        }
+        // One statement: the resource, and its groups as a JSON array in a subquery.
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RESOURCE_COLUMNS}, \
+               (SELECT coalesce(json_agg(json_build_array(g.id, g.resource_type, g.display) \
+                                ORDER BY m.group_id), '[]'::json)::text \
+                FROM scimkit_members m \
+                JOIN scimkit_resources g ON g.tenant = m.tenant AND g.id = m.group_id \
+                WHERE m.tenant = r.tenant AND m.member_id = r.id) \
+             FROM scimkit_resources r \
+             WHERE r.tenant = $1 AND r.id = $2 AND r.resource_type = $3"
+        )))
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .bind(rt.name())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::not_found(rt, id))?;
+        let res = resource_from_row(rt, &row)?;
+        let groups: String = row.try_get(6).map_err(db_err)?;
+        Ok((res, super::groups_from_json(&groups)?))
+    }
+
+    async fn groups_of_many(
+        &self,
+        tenant: &TenantId,
+        members: &[ResourceId],
+    ) -> Result<Vec<Vec<GroupRef>>, StoreError> {
+        let ids: Vec<&str> = members
+            .iter()
+            .map(ResourceId::as_str)
+            .filter(|m| !m.contains('\0'))
+            .collect();
+        if ids.is_empty() {
+            return Ok(vec![Vec::new(); members.len()]);
+        }
+        let rows = sqlx::query(
+            "SELECT m.member_id, g.id, g.resource_type, g.display FROM scimkit_members m \
+             JOIN scimkit_resources g ON g.tenant = m.tenant AND g.id = m.group_id \
+             WHERE m.tenant = $1 AND m.member_id = ANY($2) ORDER BY m.group_id",
+        )
+        .bind(tenant.as_str())
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let rows = rows
+            .iter()
+            .map(|row| {
+                let member: String = row.try_get(0).map_err(db_err)?;
+                let m = member_from_row(row, 1)?;
+                Ok((
+                    member,
+                    GroupRef {
+                        id: m.value,
+                        resource_type: m.resource_type,
+                        display: m.display,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(super::groups_by_member(members, rows))
+    }
+
     async fn changes_since(
         &self,
         tenant: &TenantId,

@@ -1197,6 +1197,74 @@ impl ResourceStore for SqliteStore {
             .collect()
     }
 
+    async fn get_with_groups(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+    ) -> Result<(StoredResource, Vec<GroupRef>), StoreError> {
+        let mut conn = self.reader.acquire().await.map_err(be)?;
+        // One statement: the resource, and its groups as a JSON array in a subquery.
+        let row = sqlx::query(
+            "SELECT r.id, r.rt, r.version, r.created, r.modified, r.doc, \
+               (SELECT json_group_array(json_array(x.group_id, x.rt, x.display)) FROM \
+                 (SELECT m.group_id, g.rt, g.display FROM members AS m \
+                  JOIN resources AS g ON g.tenant = m.tenant AND g.id = m.group_id \
+                  WHERE m.tenant = r.tenant AND m.member_id = r.id ORDER BY m.group_id) AS x) \
+               AS groups \
+             FROM resources AS r WHERE r.tenant = ?1 AND r.id = ?2 AND r.rt = ?3",
+        )
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .bind(rt.name())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(be)?
+        .ok_or_else(|| StoreError::not_found(rt, id))?;
+        let res = resource_from_row(&row)?;
+        let groups: String = row.try_get("groups").map_err(be)?;
+        Ok((res, super::groups_from_json(&groups)?))
+    }
+
+    async fn groups_of_many(
+        &self,
+        tenant: &TenantId,
+        members: &[ResourceId],
+    ) -> Result<Vec<Vec<GroupRef>>, StoreError> {
+        if members.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids =
+            serde_json::to_string(&members.iter().map(ResourceId::as_str).collect::<Vec<_>>())
+                .map_err(StoreError::backend)?;
+        let mut conn = self.reader.acquire().await.map_err(be)?;
+        let rows = sqlx::query(
+            "SELECT m.member_id, m.group_id, g.rt, g.display FROM members AS m \
+             JOIN resources AS g ON g.tenant = m.tenant AND g.id = m.group_id \
+             WHERE m.tenant = ?1 AND m.member_id IN (SELECT value FROM json_each(?2)) \
+             ORDER BY m.group_id",
+        )
+        .bind(tenant.as_str())
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(be)?;
+        let rows = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("member_id").map_err(be)?,
+                    GroupRef {
+                        id: ResourceId::new(r.try_get::<String, _>("group_id").map_err(be)?),
+                        resource_type: r.try_get("rt").map_err(be)?,
+                        display: r.try_get("display").map_err(be)?,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(super::groups_by_member(members, rows))
+    }
+
     async fn changes_since(
         &self,
         tenant: &TenantId,

@@ -34,6 +34,10 @@ pub struct StoreCalls {
     pub short_member_lists: usize,
     /// `groups_of` calls.
     pub groups_of: usize,
+    /// `get_with_groups` calls.
+    pub gets_with_groups: usize,
+    /// `groups_of_many` calls (one per page).
+    pub groups_of_pages: usize,
     /// Every other call.
     pub other: usize,
 }
@@ -178,6 +182,25 @@ impl ResourceStore for CountingStore {
     ) -> Result<Vec<crate::store::GroupRef>, StoreError> {
         self.count(|c| c.groups_of += 1);
         self.inner.groups_of(tenant, member).await
+    }
+
+    async fn get_with_groups(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+    ) -> Result<(StoredResource, Vec<crate::store::GroupRef>), StoreError> {
+        self.count(|c| c.gets_with_groups += 1);
+        self.inner.get_with_groups(tenant, rt, id).await
+    }
+
+    async fn groups_of_many(
+        &self,
+        tenant: &TenantId,
+        members: &[ResourceId],
+    ) -> Result<Vec<Vec<crate::store::GroupRef>>, StoreError> {
+        self.count(|c| c.groups_of_pages += 1);
+        self.inner.groups_of_many(tenant, members).await
     }
 
     async fn changes_since(

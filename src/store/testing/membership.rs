@@ -193,6 +193,36 @@ pub async fn check_membership(store: &dyn ResourceStore, fx: &Fixture) {
     );
     assert!(store.groups_of(tn, &"u3".into()).await.unwrap().is_empty());
 
+    // The one-read forms agree with groups_of: a User with its groups, and a page of ids
+    // (with an unknown one, one without groups and a repeat) in request order.
+    let (u1, groups) = store
+        .get_with_groups(tn, &fx.users, &"u1".into())
+        .await
+        .unwrap();
+    assert_eq!(u1.id.as_str(), "u1");
+    assert_eq!(groups, store.groups_of(tn, &"u1".into()).await.unwrap());
+    let (_, none) = store
+        .get_with_groups(tn, &fx.users, &"u3".into())
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    assert!(matches!(
+        store.get_with_groups(tn, &fx.users, &"nobody".into()).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let ids: Vec<ResourceId> = ["u3", "u1", "nobody", "g2", "u1"]
+        .into_iter()
+        .map(ResourceId::from)
+        .collect();
+    let many = store.groups_of_many(tn, &ids).await.unwrap();
+    let mut one_by_one = Vec::new();
+    for id in &ids {
+        one_by_one.push(store.groups_of(tn, id).await.unwrap());
+    }
+    assert_eq!(many, one_by_one);
+    assert_eq!(many[1].len(), 2, "{many:?}");
+    assert!(store.groups_of_many(tn, &[]).await.unwrap().is_empty());
+
     // Entra's removal with a value list, combined with a document change: one bump.
     let v = store
         .get(tn, &fx.groups, &"g1".into(), false)
