@@ -17,8 +17,12 @@ mod render;
 mod request;
 mod response;
 mod routes;
+#[cfg(feature = "tower")]
+mod tower;
 mod write;
 
+#[cfg(feature = "tower")]
+pub use self::tower::TowerBody;
 pub use policy::{PendingWrite, WriteOperation, WritePolicy};
 pub use response::SCIM_CONTENT_TYPE;
 
@@ -359,20 +363,42 @@ impl ScimService {
     /// [`authorize`](Self::authorize): it authenticates first and carries the same limit in
     /// [`Authorized::body_limit`], so that nothing is read for an unauthenticated caller.
     pub async fn body_limit(&self, method: &str, path: &str) -> usize {
-        let Some(rest) = path
-            .strip_prefix(self.inner.mount.as_str())
-            .filter(|r| r.is_empty() || r.starts_with('/'))
-        else {
-            return crate::settings::Limits::default().max_payload_bytes;
-        };
+        let rest = self.endpoint_path(path);
         let mut segments = rest.split('/').filter(|s| !s.is_empty());
         let tenant = match segments.next().and_then(|t| TenantId::new(t).ok()) {
             Some(id) => self.inner.tenants.get_tenant(&id).await.ok().flatten(),
             None => None,
         };
-        let limits = tenant.map_or_else(crate::settings::Limits::default, |t| t.settings.limits);
+        // No tenant, no larger limit: the request will be refused anyway.
+        let Some(tenant) = tenant else {
+            return crate::settings::Limits::default().max_payload_bytes;
+        };
         let rest: Vec<&str> = segments.collect();
-        self.limit_for(&limits, method, &rest)
+        self.limit_for(&tenant.settings.limits, method, &rest)
+    }
+
+    /// The part of a request path after the mount path. A router that strips the prefix it
+    /// routes on (axum's `nest_service`, actix's `scope`) hands over `/{tenant}/{endpoint}`:
+    /// a path that does not start with the mount path is served as such, so the service
+    /// works mounted either way. (Any request the host routes here is meant for it; a path
+    /// naming no tenant is a 404, bad credentials the usual 401.)
+    fn endpoint_path<'p>(&self, path: &'p str) -> &'p str {
+        path.strip_prefix(self.inner.mount.as_str())
+            .filter(|r| r.is_empty() || r.starts_with('/'))
+            .unwrap_or(path)
+    }
+
+    /// The 404 for a path that names no endpoint, saying which paths do.
+    fn not_found_here(&self) -> ScimError {
+        let mount = &self.inner.mount;
+        ScimError::NotFound(if mount.is_empty() {
+            "no SCIM endpoint at this path; SCIM requests go to /{tenant}/{endpoint}".to_owned()
+        } else {
+            format!(
+                "no SCIM endpoint at this path; SCIM requests go to {mount}/{{tenant}}/{{endpoint}} \
+                 (or /{{tenant}}/{{endpoint}} from a router that strips {mount})"
+            )
+        })
     }
 
     /// The body limit of a request with `method` to the endpoint path `rest` (the segments
@@ -494,10 +520,8 @@ impl ScimService {
         headers: &http::HeaderMap,
     ) -> Result<Authorized, ScimError> {
         let path = uri.path();
-        let rest = path
-            .strip_prefix(self.inner.mount.as_str())
-            .filter(|r| r.is_empty() || r.starts_with('/'))
-            .ok_or_else(not_found_endpoint)?;
+        let rest = self.endpoint_path(path);
+        let outside = || self.not_found_here();
         let mut segments: Vec<String> = Vec::new();
         for s in rest.split('/').filter(|s| !s.is_empty()) {
             segments.push(query::path_decode(s)?);
@@ -506,23 +530,27 @@ impl ScimService {
         let tenant_id = segments
             .next()
             .and_then(|t| TenantId::new(t).ok())
-            .ok_or_else(not_found_endpoint)?;
+            .ok_or_else(outside)?;
         // Authentication comes before anything else: an unauthenticated client learns nothing,
         // not even whether an endpoint exists.
-        let (principal, loaded) = crate::auth::authenticate_loading_tenant(
-            self.inner.verifier.as_ref(),
-            &tenant_id,
-            headers,
-        )
-        .await?;
-        let tenant = match loaded {
-            Some(t) => Some(t),
-            None => self.inner.tenants.get_tenant(&tenant_id).await?,
-        };
-        let tenant = match tenant {
-            Some(t) if t.scim_enabled => t,
-            _ => return Err(crate::auth::unauthorized()),
-        };
+        let authenticated = async {
+            let (principal, loaded) = crate::auth::authenticate_loading_tenant(
+                self.inner.verifier.as_ref(),
+                &tenant_id,
+                headers,
+            )
+            .await?;
+            let tenant = match loaded {
+                Some(t) => Some(t),
+                None => self.inner.tenants.get_tenant(&tenant_id).await?,
+            };
+            match tenant {
+                Some(t) if t.scim_enabled => Ok((principal, t)),
+                _ => Err(crate::auth::unauthorized()),
+            }
+        }
+        .await;
+        let (principal, tenant) = authenticated?;
         // Right after authentication: only a caller with valid credentials uses up its
         // tenant's budget.
         if let Some(limit) = &tenant.settings.rate_limit {

@@ -73,6 +73,16 @@ pub(crate) fn empty(status: StatusCode, etag: Option<&str>) -> Response<Bytes> {
 }
 
 /// The RFC 7644 §3.12 error response, with `WWW-Authenticate` on 401 and `Allow` on 405.
+impl ScimError {
+    /// The RFC 7644 §3.12 error response for this error: its status, a SCIM `Error` body,
+    /// `WWW-Authenticate` on a 401, `Allow` on a 405, `Retry-After` on a 429; what the
+    /// service itself answers. For hosts that answer on the service's behalf (a body they
+    /// could not read, a timeout of their own).
+    pub fn to_response(&self) -> Response<Bytes> {
+        error(self)
+    }
+}
+
 pub(crate) fn error(err: &ScimError) -> Response<Bytes> {
     let mut r = json(err.status(), &err.to_body());
     match err {
