@@ -453,6 +453,32 @@ where
     }
 }
 
+/// Creates users through `store` until `heard` receives a notification (at most 30 s):
+/// the listener of the other instance may still be connecting.
+async fn write_until_heard(
+    store: &PostgresStore,
+    fx: &Fixture,
+    heard: &mut tokio::sync::mpsc::UnboundedReceiver<(TenantId, u64)>,
+) -> Option<(TenantId, u64)> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        let id = format!("w{}", uuid::Uuid::new_v4().simple());
+        store
+            .create(
+                &fx.tenant,
+                &fx.users,
+                user_request(&id, simple_user(&format!("{id}@x")), base_time()),
+            )
+            .await
+            .unwrap();
+        let got = tokio::time::timeout(std::time::Duration::from_millis(200), heard.recv()).await;
+        if let Ok(Some(n)) = got {
+            return Some(n);
+        }
+    }
+    None
+}
+
 /// Two instances on one database. Authentication reads come from each instance's cache; a
 /// revocation, an expiry and "SCIM off" made through one take effect at once in it, and in
 /// the other as soon as its `listen` hears the notification (its cache would otherwise keep
@@ -493,23 +519,7 @@ async fn instances_hear_each_others_changes() {
         .unwrap();
 
     // A write through `a` wakes `b` (once its listener is up: writes until one is heard).
-    let mut n = 0;
-    let mut first = None;
-    while first.is_none() && n < 200 {
-        n += 1;
-        let id = format!("warm{n}");
-        a.create(
-            &tn,
-            &fx.users,
-            user_request(&id, simple_user(&format!("{id}@x")), base_time()),
-        )
-        .await
-        .unwrap();
-        first = tokio::time::timeout(std::time::Duration::from_millis(100), heard.recv())
-            .await
-            .ok()
-            .flatten();
-    }
+    let first = write_until_heard(&a, &fx, &mut heard).await;
     let (who, seq) = first.expect("b hears a's writes");
     assert_eq!(who, tn);
     let changes = b.changes_since(&tn, seq - 1, 10).await.unwrap();
@@ -582,23 +592,7 @@ async fn instances_hear_each_others_changes() {
     .await
     .unwrap();
     assert_eq!(cut, 1, "one listening connection");
-    let mut again = None;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while again.is_none() && std::time::Instant::now() < deadline {
-        n += 1;
-        let id = format!("after{n}");
-        a.create(
-            &tn,
-            &fx.users,
-            user_request(&id, simple_user(&format!("{id}@x")), base_time()),
-        )
-        .await
-        .unwrap();
-        again = tokio::time::timeout(std::time::Duration::from_millis(200), heard.recv())
-            .await
-            .ok()
-            .flatten();
-    }
+    let again = write_until_heard(&a, &fx, &mut heard).await;
     assert_eq!(
         again.map(|(t, _)| t),
         Some(tn.clone()),

@@ -81,6 +81,18 @@ impl TenantCache {
 
     /// Caches a token record read since `read`, unless something was forgotten meanwhile.
     pub(crate) fn put_token(&self, read: Generation, rec: &TokenRecord) {
+        self.put(read, |s| &mut s.tokens, rec.hash, rec);
+    }
+
+    /// Caches `value` under `key` in the map `pick` chooses, unless something was forgotten
+    /// since `read`.
+    fn put<K: Clone + Eq + std::hash::Hash, V: Clone>(
+        &self,
+        read: Generation,
+        pick: impl FnOnce(&mut State) -> &mut HashMap<K, (V, Instant)>,
+        key: K,
+        value: &V,
+    ) {
         if self.ttl.is_zero() || self.capacity == 0 {
             return;
         }
@@ -88,9 +100,9 @@ impl TenantCache {
         if state.generation != read.0 {
             return;
         }
-        let ttl = self.ttl;
-        make_room(&mut state.tokens, self.capacity, ttl);
-        state.tokens.insert(rec.hash, (rec.clone(), Instant::now()));
+        let map = pick(&mut state);
+        make_room(map, self.capacity, self.ttl);
+        map.insert(key, (value.clone(), Instant::now()));
     }
 
     /// The fresh cached record of tenant `id`.
@@ -102,18 +114,7 @@ impl TenantCache {
 
     /// Caches a tenant record read since `read`, unless something was forgotten meanwhile.
     pub(crate) fn put_tenant(&self, read: Generation, tenant: &Tenant) {
-        if self.ttl.is_zero() || self.capacity == 0 {
-            return;
-        }
-        let mut state = self.lock();
-        if state.generation != read.0 {
-            return;
-        }
-        let ttl = self.ttl;
-        make_room(&mut state.tenants, self.capacity, ttl);
-        state
-            .tenants
-            .insert(tenant.id.clone(), (tenant.clone(), Instant::now()));
+        self.put(read, |s| &mut s.tenants, tenant.id.clone(), tenant);
     }
 
     /// Forgets tenant `id` and every token of it.
