@@ -558,6 +558,64 @@ async fn if_none_match_gives_304() {
 
 // ---- list, filter, paging ----------------------------------------------------------------
 
+/// Percent-encodes a query value (every byte but ASCII letters and digits).
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn user_names_compare_by_unicode_full_case_folding() {
+    let h = Harness::new().await;
+    h.create_user("straße@example.com").await;
+    h.create_user("Οδυσσευς@example.com").await;
+    // ß is ss and final sigma is sigma, for uniqueness ...
+    for taken in [
+        "STRASSE@EXAMPLE.COM",
+        "STRAẞE@example.com",
+        "ΟΔΥΣΣΕΥΣ@EXAMPLE.COM",
+    ] {
+        let r = h.call(Method::POST, "/Users", Some(user(taken))).await;
+        r.assert_error(409, Some("uniqueness"));
+        assert!(r.detail().contains("userName"), "{taken}: {}", r.detail());
+    }
+    // ... and for filters.
+    for (filter, want) in [
+        (r#"userName eq "STRASSE@example.com""#, 1),
+        (r#"userName sw "STRASS""#, 1),
+        (r#"userName sw "ΟΔΥΣΣΕΥΣ@""#, 1),
+        (r#"userName co "ΣΕΥΣ""#, 1),
+        (r#"userName ew "@EXAMPLE.COM""#, 2),
+        (r#"userName eq "strase@example.com""#, 0),
+    ] {
+        let r = h
+            .call(
+                Method::GET,
+                &format!("/Users?filter={}", encode(filter)),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{filter}: {}", r.body);
+        assert_eq!(r.body["totalResults"], want, "{filter}");
+    }
+    let r = h
+        .call(
+            Method::GET,
+            "/Users?sortBy=userName&sortOrder=descending",
+            None,
+        )
+        .await;
+    assert_eq!(r.body["Resources"][0]["userName"], "Οδυσσευς@example.com");
+    assert_eq!(r.body["Resources"][1]["userName"], "straße@example.com");
+}
+
 #[tokio::test]
 async fn filters_return_list_responses_never_404() {
     let h = Harness::new().await;

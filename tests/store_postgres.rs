@@ -412,7 +412,7 @@ async fn migrations_are_idempotent_under_concurrent_starts() {
             .fetch_all(again.pool())
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2], "each migration applied once");
+    assert_eq!(versions, vec![1, 2, 3], "each migration applied once");
     let fx = Fixture::new();
     stores[0]
         .create(
@@ -664,4 +664,184 @@ async fn reads_are_one_statement() {
     s.get(tn, &fx.users, &ids[5], false).await.unwrap();
     s.groups_of(tn, &ids[5]).await.unwrap();
     assert_eq!(n.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+/// The fold the store used before migration 3: `str::to_lowercase`.
+fn old_fold(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(s.to_lowercase()),
+        Value::Array(items) => Value::Array(items.iter().map(old_fold).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, x)| (k.clone(), old_fold(x))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// Migration 3: a database whose folded copies were written with the old fold is re-folded
+/// at start-up (in batches, from the documents), and then answers by Unicode full case
+/// folding, exactly in SQL, with uniqueness to match.
+#[tokio::test]
+async fn migration_3_refolds_values_written_with_the_old_fold() {
+    use sha2::{Digest, Sha256};
+    let Some(url) = testing::postgres::fresh_database().await else {
+        return;
+    };
+    let fx = Fixture::new();
+    let tn = &fx.tenant;
+    let users = 230; // more than one batch (200)
+    {
+        let s = PostgresStore::connect(&url).await.unwrap();
+        let doc = json!({"schemas": [scimkit::schema::USER_SCHEMA], "userName": "Straße@x.test",
+                         "displayName": "Οδυσσευς", "emails": [{"value": "ΟΔΟΣ@x.test"}]});
+        s.create(tn, &fx.users, user_request("strasse", doc, base_time()))
+            .await
+            .unwrap();
+        s.create(
+            tn,
+            &fx.users,
+            user_request("Ωmega", simple_user("omega"), base_time()),
+        )
+        .await
+        .unwrap();
+        for i in 0..users {
+            s.create(
+                tn,
+                &fx.users,
+                user_request(
+                    &format!("u{i}"),
+                    simple_user(&format!("ßuser{i}")),
+                    base_time(),
+                ),
+            )
+            .await
+            .unwrap();
+        }
+        s.create(
+            tn,
+            &fx.groups,
+            group_request("g1", "Größe", &["Ωmega"], base_time()),
+        )
+        .await
+        .unwrap();
+        // Write every folded copy the old way and forget migration 3.
+        let pool = s.pool();
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, doc::text FROM scimkit_resources")
+                .fetch_all(pool)
+                .await
+                .unwrap();
+        for (id, doc) in rows {
+            let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+            let low = |k: &str| doc.get(k).and_then(|v| v.as_str()).map(str::to_lowercase);
+            sqlx::query(
+                "UPDATE scimkit_resources SET doc_fold = $1::jsonb, user_name_fold = $2, \
+                 display_name_fold = $3 WHERE id = $4",
+            )
+            .bind(old_fold(&doc).to_string())
+            .bind(low("userName"))
+            .bind(low("displayName"))
+            .bind(&id)
+            .execute(pool)
+            .await
+            .unwrap();
+            let key = low("userName").or_else(|| low("displayName")).unwrap();
+            sqlx::query("UPDATE scimkit_unique SET value_hash = $1 WHERE id = $2")
+                .bind(Sha256::digest(key.as_bytes()).to_vec())
+                .bind(&id)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        sqlx::query("UPDATE scimkit_members SET member_fold = $1")
+            .bind("Ωmega".to_lowercase())
+            .execute(pool)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM scimkit_migrations WHERE version = 3")
+            .execute(pool)
+            .await
+            .unwrap();
+        // With the old copies, the new fold misses: the database really is the old one.
+        let q = ListQuery {
+            filter: Some(Filter::parse(r#"userName eq "STRASSE@X.TEST""#).unwrap()),
+            ..ListQuery::default()
+        };
+        assert!(s
+            .list(tn, &fx.users, &q)
+            .await
+            .unwrap()
+            .resources
+            .is_empty());
+    }
+
+    let s = PostgresStore::connect(&url).await.unwrap();
+    let (user_name, display_name, email): (String, String, String) = sqlx::query_as(
+        "SELECT user_name_fold, display_name_fold, doc_fold #>> '{emails,0,value}' \
+         FROM scimkit_resources WHERE id = 'strasse'",
+    )
+    .fetch_one(s.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        (user_name.as_str(), display_name.as_str(), email.as_str()),
+        ("strasse@x.test", "οδυσσευσ", "οδοσ@x.test")
+    );
+    let refolded: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM scimkit_resources WHERE user_name_fold LIKE 'ssuser%' \
+         AND doc_fold ->> 'userName' LIKE 'ssuser%'",
+    )
+    .fetch_one(s.pool())
+    .await
+    .unwrap();
+    assert_eq!(refolded, users, "every batch was re-folded");
+    let member: String = sqlx::query_scalar("SELECT member_fold FROM scimkit_members")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(member, "ωmega");
+    for (text, want) in [
+        (r#"userName eq "STRASSE@X.TEST""#, &["strasse"][..]),
+        (r#"displayName ew "ΕΥΣ""#, &["strasse"][..]),
+        (r#"emails.value eq "ΟΔΟΣ@X.TEST""#, &["strasse"][..]),
+        (r#"userName eq "SSUSER7""#, &["u7"][..]),
+    ] {
+        let q = ListQuery {
+            filter: Some(Filter::parse(text).unwrap()),
+            ..ListQuery::default()
+        };
+        let page = s.list(tn, &fx.users, &q).await.unwrap();
+        assert_eq!(page.pushdown, Pushdown::Exact, "`{text}`");
+        let got: Vec<&str> = page.resources.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(got, want, "`{text}`");
+    }
+    // The uniqueness keys were re-keyed: the new fold's duplicates clash.
+    for (id, rt, doc) in [
+        ("dup1", &fx.users, simple_user("STRASSE@x.test")),
+        ("dup2", &fx.users, simple_user("SSUSER3")),
+    ] {
+        let dup = s.create(tn, rt, user_request(id, doc, base_time())).await;
+        assert!(
+            matches!(&dup, Err(StoreError::Conflict { attribute }) if attribute == "userName"),
+            "{dup:?}"
+        );
+    }
+    let dup = s
+        .create(
+            tn,
+            &fx.groups,
+            group_request("g2", "GRÖSSE", &[], base_time()),
+        )
+        .await;
+    assert!(
+        matches!(&dup, Err(StoreError::Conflict { attribute }) if attribute == "displayName"),
+        "{dup:?}"
+    );
+    let versions: Vec<i32> =
+        sqlx::query_scalar("SELECT version FROM scimkit_migrations ORDER BY version")
+            .fetch_all(s.pool())
+            .await
+            .unwrap();
+    assert_eq!(versions, vec![1, 2, 3]);
 }

@@ -1,6 +1,6 @@
 //! `SqliteStore` on real database files in a temporary directory: the store contract suite
 //! (filter equivalence corpus included), the tenant store contract, an SQL-injection corpus,
-//! a SIGKILL durability test and migration idempotence.
+//! a SIGKILL durability test, migration idempotence and the case-folding migration.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -246,7 +246,7 @@ async fn reopening_applies_migrations_once_and_keeps_everything() {
     let tn = &fx.tenant;
     {
         let store = open(&dir.db()).await;
-        assert_eq!(store.schema_version(), 2);
+        assert_eq!(store.schema_version(), 3);
         store
             .create(
                 tn,
@@ -275,7 +275,7 @@ async fn reopening_applies_migrations_once_and_keeps_everything() {
         )
     );
     let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!((a.schema_version(), b.schema_version()), (2, 2));
+    assert_eq!((a.schema_version(), b.schema_version()), (3, 3));
     let g = b.get(tn, &fx.groups, &"g1".into(), true).await.unwrap();
     assert_eq!(g.members.unwrap()[0].value.as_str(), "u1");
     // A write through one is visible through the other.
@@ -299,10 +299,239 @@ async fn reopening_applies_migrations_once_and_keeps_everything() {
     a.close().await;
     b.close().await;
     let c = open(&dir.db()).await;
-    assert_eq!(c.schema_version(), 2);
+    assert_eq!(c.schema_version(), 3);
     let feed = c.changes_since(tn, 0, 100).await.unwrap();
     assert_eq!(feed.len(), 3);
     assert_eq!(feed.iter().map(|c| c.seq).collect::<Vec<_>>(), [1, 2, 3]);
+}
+
+/// The fold stores used before migration 3: `str::to_lowercase`.
+fn old_fold(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(s.to_lowercase()),
+        Value::Array(items) => Value::Array(items.iter().map(old_fold).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, x)| (k.clone(), old_fold(x))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// Rewrites every folded copy of the database at `path` as the old fold left it, and forgets
+/// migration 3: the database a scimkit before Unicode full case folding wrote.
+async fn downgrade_to_old_fold(path: &Path) {
+    use sqlx::{Connection, Row};
+    let url = format!("sqlite://{}", path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let rows = sqlx::query("SELECT ord, doc FROM resources")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    for row in &rows {
+        let ord: i64 = row.get("ord");
+        let doc: Value = serde_json::from_str(row.get::<&str, _>("doc")).unwrap();
+        let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_lowercase);
+        sqlx::query(
+            "UPDATE resources SET fdoc = ?1, user_name_cf = ?2, display_name_cf = ?3 WHERE ord = ?4",
+        )
+        .bind(old_fold(&doc).to_string())
+        .bind(text("userName"))
+        .bind(text("displayName"))
+        .bind(ord)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    sqlx::query("UPDATE members SET member_cf = lower(member_id)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    // userName keys were folded (SQLite's lower() only folds ASCII, so do it in Rust)
+    let keys = sqlx::query("SELECT tenant, rt, attribute, value, id FROM unique_keys")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    for k in &keys {
+        let id: String = k.get("id");
+        let doc: String = sqlx::query_scalar("SELECT doc FROM resources WHERE id = ?1")
+            .bind(&id)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        let doc: Value = serde_json::from_str(&doc).unwrap();
+        let attribute: String = k.get("attribute");
+        let old = doc[attribute.as_str()].as_str().unwrap().to_lowercase();
+        sqlx::query("UPDATE unique_keys SET value = ?1 WHERE id = ?2 AND attribute = ?3")
+            .bind(old)
+            .bind(&id)
+            .bind(&attribute)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    sqlx::query("DELETE FROM scimkit_migrations WHERE version = 3")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
+/// Migration 3: a database whose folded copies were written with the old fold (lower-casing)
+/// is re-folded on open, in batches, from the documents: filters pushed down to SQL and
+/// uniqueness then follow Unicode full case folding for the old rows too.
+#[tokio::test]
+async fn migration_3_refolds_values_written_with_the_old_fold() {
+    use sqlx::{Connection, Row};
+    let dir = TempDir::new("refold");
+    let fx = Fixture::new();
+    let tn = &fx.tenant;
+    // More rows than one migration batch (200).
+    let users = 230;
+    {
+        let store =
+            SqliteStore::open_with(SqliteOptions::new(dir.db()).durability(Durability::Normal))
+                .await
+                .unwrap();
+        let t = base_time();
+        let doc = json!({"schemas": [scimkit::schema::USER_SCHEMA], "userName": "Straße@x.test",
+                         "displayName": "Οδυσσευς", "emails": [{"value": "ΟΔΟΣ@x.test"}]});
+        store
+            .create(tn, &fx.users, user_request("strasse", doc, t))
+            .await
+            .unwrap();
+        store
+            .create(
+                tn,
+                &fx.users,
+                user_request("Ωmega", simple_user("omega"), t),
+            )
+            .await
+            .unwrap();
+        for i in 0..users {
+            store
+                .create(
+                    tn,
+                    &fx.users,
+                    user_request(&format!("u{i}"), simple_user(&format!("ßuser{i}")), t),
+                )
+                .await
+                .unwrap();
+        }
+        store
+            .create(
+                tn,
+                &fx.groups,
+                testing::group_request("g1", "Größe", &["Ωmega"], t),
+            )
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    downgrade_to_old_fold(&dir.db()).await;
+    let url = format!("sqlite://{}", dir.db().display());
+    {
+        // The downgrade did write old-fold values.
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let cf: String =
+            sqlx::query_scalar("SELECT user_name_cf FROM resources WHERE id = 'strasse'")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(cf, "straße@x.test");
+        let version: i64 = sqlx::query_scalar("SELECT MAX(version) FROM scimkit_migrations")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(version, 2);
+        conn.close().await.unwrap();
+    }
+
+    let store = open(&dir.db()).await;
+    assert_eq!(store.schema_version(), 3);
+    store.close().await;
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let row = sqlx::query(
+        "SELECT user_name_cf, display_name_cf, fdoc FROM resources WHERE id = 'strasse'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(row.get::<String, _>("user_name_cf"), "strasse@x.test");
+    assert_eq!(row.get::<String, _>("display_name_cf"), "οδυσσευσ");
+    let fdoc: Value = serde_json::from_str(row.get::<&str, _>("fdoc")).unwrap();
+    assert_eq!(fdoc["emails"][0]["value"], "οδοσ@x.test");
+    assert_eq!(fdoc["userName"], "strasse@x.test");
+    let refolded: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM resources WHERE user_name_cf LIKE 'ssuser%' AND fdoc LIKE '%\"ssuser%'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(refolded, users as i64, "every batch was re-folded");
+    let key: String = sqlx::query_scalar("SELECT value FROM unique_keys WHERE id = 'strasse'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(key, "strasse@x.test");
+    let group_key: String = sqlx::query_scalar("SELECT value FROM unique_keys WHERE id = 'g1'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(group_key, "grösse");
+    let member: String = sqlx::query_scalar("SELECT member_cf FROM members WHERE group_id = 'g1'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(member, "ωmega");
+    conn.close().await.unwrap();
+
+    // The store now answers by the new fold, for the old rows too, exactly in SQL.
+    let store = open(&dir.db()).await;
+    for (text, want) in [
+        (r#"userName eq "STRASSE@X.TEST""#, &["strasse"][..]),
+        (r#"displayName ew "ΕΥΣ""#, &["strasse"][..]),
+        (r#"emails.value eq "ΟΔΟΣ@X.TEST""#, &["strasse"][..]),
+        (r#"userName eq "SSUSER7""#, &["u7"][..]),
+    ] {
+        let q = ListQuery {
+            filter: Some(Filter::parse(text).unwrap()),
+            ..ListQuery::default()
+        };
+        let page = store.list(tn, &fx.users, &q).await.unwrap();
+        assert_eq!(page.pushdown, scimkit::store::Pushdown::Exact, "`{text}`");
+        let got: Vec<&str> = page.resources.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(got, want, "`{text}`");
+    }
+    let g = store
+        .list(
+            tn,
+            &fx.groups,
+            &ListQuery {
+                filter: Some(Filter::parse(r#"members.value eq "ΩMEGA""#).unwrap()),
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        g.resources.len(),
+        1,
+        "members.value compares the re-folded member ids"
+    );
+    let dup = store
+        .create(
+            tn,
+            &fx.users,
+            user_request("dup", simple_user("STRASSE@x.test"), base_time()),
+        )
+        .await;
+    assert!(
+        matches!(&dup, Err(scimkit::store::StoreError::Conflict { attribute }) if attribute == "userName"),
+        "{dup:?}"
+    );
+    // Opening again finds the migration done.
+    store.close().await;
+    assert_eq!(open(&dir.db()).await.schema_version(), 3);
 }
 
 #[tokio::test]

@@ -34,9 +34,11 @@
 //!   "work")` keeps its logical meaning: no email's type is `"work"` (true without emails).
 //! - `eq null` means "not present", `ne null` means "present" (RFC 7643 §2.5). `pr` is false
 //!   for an absent attribute, `null`, `""`, `[]` and an object with no present value.
-//! - Strings compare case-insensitively (Unicode lower-casing) unless the attribute is
-//!   `caseExact`; `gt`/`ge`/`lt`/`le` on strings compare lexicographically (by code point,
-//!   after lower-casing when not `caseExact`). Numbers compare numerically, dateTimes
+//! - Strings compare case-insensitively unless the attribute is `caseExact`, by Unicode full
+//!   case folding ([`fold_case`]; the rule and its choices, such as `ß` = `ss`, final sigma
+//!   and the dotted `İ`, are documented on [`fold_case`]); `co`, `sw` and `ew` look for
+//!   the folded filter value in the folded text. `gt`/`ge`/`lt`/`le` on strings compare
+//!   lexicographically (by code point, after folding when not `caseExact`). Numbers compare numerically, dateTimes
 //!   chronologically, booleans only with `eq`/`ne`.
 //! - An operator that does not apply to the attribute's type (`active gt true`, `co` on a
 //!   dateTime, any comparison of a complex attribute without a `value`) is always
@@ -47,6 +49,7 @@
 //!   compilation.
 
 mod ast;
+mod casefold_table;
 mod eval;
 mod fold;
 mod parse;
@@ -58,7 +61,7 @@ pub(crate) use eval::parse_date_time;
 pub use eval::{CompileOptions, CompiledFilter};
 #[cfg(feature = "sqlite")]
 pub(crate) use eval::{Node, Test};
-pub use fold::{fold_case, fold_case_owned, fold_strings};
+pub use fold::{fold_case, fold_case_owned, fold_strings, CASE_FOLDING_UNICODE_VERSION};
 pub use parse::{MAX_NESTING, MAX_TREE_DEPTH};
 pub use sort::{compare_resources, sort_resources};
 

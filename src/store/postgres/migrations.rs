@@ -1,15 +1,18 @@
 //! The database schema, as versioned migrations applied at start-up.
 //!
-//! Every migration runs once, in order, inside one transaction that first takes a
-//! transaction-scoped advisory lock: two service instances starting at once against an empty
-//! database serialise there, and the second finds the work done. Applied versions are
-//! recorded in `scimkit_migrations`. A database migrated by a newer scimkit (a version this
+//! Every migration runs once, in order, on one connection that first takes a session
+//! advisory lock: two service instances starting at once against an empty database serialise
+//! there, and the second finds the work done. An SQL migration runs in one transaction with
+//! the row that records it in `scimkit_migrations`; a migration done in Rust (migration 3,
+//! [`super::refold`]) runs in bounded batches, each its own transaction, is idempotent, and
+//! is recorded once all its batches are done. The lock is released when the connection
+//! closes, also when a migration fails. A database migrated by a newer scimkit (a version this
 //! code does not know) is used as it is, with a warning: migrations only ever add.
 //!
 //! Text columns that are compared or sorted use the `C` collation, so that comparisons are by
 //! code point, exactly as the filter engine compares strings.
 
-use sqlx::{Acquire, PgConnection, PgPool, Row};
+use sqlx::{Connection, PgConnection, PgPool, Row};
 
 use super::db_err;
 use crate::store::StoreError;
@@ -21,7 +24,15 @@ const LOCK_KEY: i64 = 0x0073_6369_6d6b_6974;
 pub(crate) struct Migration {
     pub(crate) version: i32,
     pub(crate) name: &'static str,
-    pub(crate) sql: &'static str,
+    pub(crate) step: Step,
+}
+
+/// What a migration does.
+pub(crate) enum Step {
+    /// Statements run in one transaction.
+    Sql(&'static str),
+    /// The folded copies re-computed with Unicode full case folding ([`super::refold`]).
+    Refold,
 }
 
 /// The migrations, in order. Never edit an applied one: add a new version.
@@ -29,7 +40,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "resources, memberships, uniqueness, change feed, tenants, tokens",
-        sql: r#"
+        step: Step::Sql(
+            r#"
 CREATE TABLE scimkit_resources (
     tenant            text COLLATE "C" NOT NULL,
     id                text COLLATE "C" NOT NULL,
@@ -122,27 +134,37 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
     ELSE v END
 $fn$;
 "#,
+        ),
     },
     Migration {
         version: 2,
         name: "change feed prune horizon",
-        sql: r#"
+        step: Step::Sql(
+            r#"
 -- Every change of the tenant up to pruned_through was removed by pruning.
 ALTER TABLE scimkit_feed_seq ADD COLUMN pruned_through bigint NOT NULL DEFAULT 0;
 "#,
+        ),
+    },
+    Migration {
+        version: 3,
+        name: "folded copies re-folded with Unicode full case folding",
+        step: Step::Refold,
     },
 ];
 
 /// Applies the migrations not yet applied, under the advisory lock, then the optional
 /// trigram indexes.
 pub(crate) async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await.map_err(db_err)?;
-    migrate_locked(&mut tx).await?;
-    tx.commit().await.map_err(db_err)
+    // A connection of its own: the session lock goes away with it, whatever happens.
+    let mut conn = pool.acquire().await.map_err(db_err)?.detach();
+    let result = migrate_locked(&mut conn).await;
+    let closed = conn.close().await.map_err(db_err);
+    result.and(closed)
 }
 
 async fn migrate_locked(conn: &mut PgConnection) -> Result<(), StoreError> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+    sqlx::query("SELECT pg_advisory_lock($1)")
         .bind(LOCK_KEY)
         .execute(&mut *conn)
         .await
@@ -168,16 +190,24 @@ async fn migrate_locked(conn: &mut PgConnection) -> Result<(), StoreError> {
         if applied.contains(&m.version) {
             continue;
         }
-        sqlx::raw_sql(m.sql)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
+        let mut tx = match m.step {
+            Step::Sql(sql) => {
+                let mut tx = conn.begin().await.map_err(db_err)?;
+                sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(db_err)?;
+                tx
+            }
+            Step::Refold => {
+                super::refold::refold(&mut *conn).await?;
+                conn.begin().await.map_err(db_err)?
+            }
+        };
         sqlx::query("INSERT INTO scimkit_migrations (version, name) VALUES ($1, $2)")
             .bind(m.version)
             .bind(m.name)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
         tracing::info!(version = m.version, name = m.name, "applied migration");
     }
     let known = MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0);
@@ -204,7 +234,7 @@ async fn trigram_indexes(conn: &mut PgConnection) -> Result<(), StoreError> {
     if present > 0 {
         return Ok(());
     }
-    // A nested transaction is a savepoint: a failure here leaves the migrations in place.
+    // A transaction of its own: a failure here leaves the migrations in place.
     let mut sp = conn.begin().await.map_err(db_err)?;
     let attempt = sqlx::raw_sql(
         "CREATE EXTENSION IF NOT EXISTS pg_trgm;

@@ -9,8 +9,8 @@
 //!   them once). Tables are prefixed `scimkit_`; see the `migrations` module source.
 //! - **Documents** are JSONB, with extracted, indexed columns for what identity providers look
 //!   up: `id`, `userName` (case-folded), `externalId`, `displayName` (case-folded). A second
-//!   JSONB column holds the document with every string lower-cased the way the filter engine
-//!   folds case, so that case-insensitive comparisons in SQL give exactly the engine's answer.
+//!   JSONB column holds the document with every string folded the way the filter engine
+//!   folds case ([`crate::filter::fold_case`]), so that case-insensitive comparisons in SQL give exactly the engine's answer.
 //!   Timestamps are stored as nanoseconds since the epoch (so they round-trip exactly), which
 //!   limits them to the years 1677 to 2262.
 //! - **Uniqueness** keys live in their own table with a primary key per tenant, resource type,
@@ -34,6 +34,7 @@
 //! answered without reaching the database.
 
 mod migrations;
+mod refold;
 mod sql;
 mod tenants;
 

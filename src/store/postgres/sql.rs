@@ -10,8 +10,9 @@
 //!
 //! How exactness is kept:
 //! - Strings compared case-insensitively are compared with `doc_fold`, a copy of the document
-//!   whose strings were lower-cased by Rust's `str::to_lowercase` (the evaluator's folding),
-//!   against a needle folded the same way; ordering uses the `C` collation (code points).
+//!   whose strings were folded by [`crate::filter::fold_case`] (the evaluator's folding:
+//!   Unicode full case folding), against a needle folded the same way (never SQL `lower()`
+//!   or `ILIKE`, whose rules differ); ordering uses the `C` collation (code points).
 //! - `ne` is "some value is there and is not equal" (RFC 7644 §3.4.2.2), like every other
 //!   comparison on a multi-valued attribute; an absent attribute never matches it.
 //! - Multi-valued attributes are searched with SQL/JSON paths in lax mode, which unwraps one

@@ -1,7 +1,7 @@
 //! The searchable copies of a document that the SQL translation reads.
 //!
 //! Each resource row keeps, next to the document (`doc`), a copy with every string value
-//! lower-cased as the filter engine folds them (`fdoc`, for comparisons that ignore case) and,
+//! folded as the filter engine folds them ([`crate::filter::fold_case`]) (`fdoc`, for comparisons that ignore case) and,
 //! when the document holds any string that reads as a dateTime, a copy where such strings are
 //! replaced by a key that sorts chronologically and every other scalar by `null` (`ddoc`).
 //! The copies have the document's exact shape, so one JSON path reaches the same value in

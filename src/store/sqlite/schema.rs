@@ -1,15 +1,26 @@
 //! The database schema, as embedded, versioned migrations applied on open.
 //!
-//! Each migration runs in its own `BEGIN IMMEDIATE` transaction together with the row that
+//! Each SQL migration runs in its own `BEGIN IMMEDIATE` transaction together with the row that
 //! records it in `scimkit_migrations`, so a migration is applied once, completely or not at
-//! all, even when several processes open the same file at once.
+//! all, even when several processes open the same file at once. A migration done in Rust
+//! (migration 3, [`super::refold`]) runs in bounded batches, each its own transaction; it is
+//! idempotent, and recorded once all its batches are done.
 
 use sqlx::{Connection, Row, SqliteConnection};
 
 use crate::store::StoreError;
 
+/// One migration: SQL, or work done in Rust.
+pub(super) enum Step {
+    /// Statements run in one transaction.
+    Sql(&'static str),
+    /// The folded copies re-computed with Unicode full case folding ([`super::refold`]).
+    Refold,
+}
+
 /// The migrations, in order. Never edit a released one: add another.
-pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
+pub(super) const MIGRATIONS: &[(i64, Step)] =
+    &[(1, Step::Sql(V1)), (2, Step::Sql(V2)), (3, Step::Refold)];
 
 const V1: &str = r#"
 CREATE TABLE resources (
@@ -102,30 +113,16 @@ pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<i64, StoreErr
     .await
     .map_err(StoreError::backend)?;
     let mut current = 0;
-    for (version, sql) in MIGRATIONS {
-        let mut tx = conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(StoreError::backend)?;
-        let done = sqlx::query("SELECT 1 FROM scimkit_migrations WHERE version = ?1")
-            .bind(version)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::backend)?
-            .is_some();
-        if !done {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::backend)?;
-            sqlx::query("INSERT INTO scimkit_migrations (version, applied) VALUES (?1, ?2)")
-                .bind(version)
-                .bind(chrono::Utc::now().to_rfc3339())
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::backend)?;
+    for (version, step) in MIGRATIONS {
+        match step {
+            Step::Sql(sql) => apply_sql(conn, *version, sql).await?,
+            Step::Refold => {
+                if !applied(&mut *conn, *version).await? {
+                    super::refold::refold(conn).await?;
+                    record(&mut *conn, *version).await?;
+                }
+            }
         }
-        tx.commit().await.map_err(StoreError::backend)?;
         current = *version;
     }
     let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM scimkit_migrations")
@@ -134,4 +131,46 @@ pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<i64, StoreErr
         .map_err(StoreError::backend)?;
     let recorded: i64 = row.try_get("v").map_err(StoreError::backend)?;
     Ok(recorded.max(current))
+}
+
+async fn applied(conn: &mut SqliteConnection, version: i64) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query("SELECT 1 FROM scimkit_migrations WHERE version = ?1")
+            .bind(version)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(StoreError::backend)?
+            .is_some(),
+    )
+}
+
+/// Records `version` as applied (once: a concurrent opener may have recorded it first).
+async fn record(conn: &mut SqliteConnection, version: i64) -> Result<(), StoreError> {
+    sqlx::query("INSERT OR IGNORE INTO scimkit_migrations (version, applied) VALUES (?1, ?2)")
+        .bind(version)
+        .bind(chrono::Utc::now().to_rfc3339())
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::backend)?;
+    Ok(())
+}
+
+/// Applies one SQL migration and records it, in one `BEGIN IMMEDIATE` transaction.
+async fn apply_sql(
+    conn: &mut SqliteConnection,
+    version: i64,
+    sql: &'static str,
+) -> Result<(), StoreError> {
+    let mut tx = conn
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(StoreError::backend)?;
+    if !applied(&mut tx, version).await? {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?;
+        record(&mut tx, version).await?;
+    }
+    tx.commit().await.map_err(StoreError::backend)
 }

@@ -7,7 +7,8 @@
 //! - a leaf searches every value reached through its keys, arrays one level deep at each step
 //!   (`json_each`), as the evaluator does;
 //! - strings compare in `r.doc` when `caseExact`, else in `r.fdoc`, whose strings are
-//!   lower-cased exactly as the evaluator folds them; `co`, `sw` and `ew` compare bytes
+//!   folded exactly as the evaluator folds them ([`crate::filter::fold_case`], never SQL
+//!   `lower()`, `LIKE` or `NOCASE`, whose rules differ); `co`, `sw` and `ew` compare bytes
 //!   (`instr`/`substr` on blobs), which for UTF-8 is the same as comparing characters, and
 //!   ordering compares text by code point (SQLite's `BINARY`);
 //! - `ne` is true for a value that is there (not missing, not JSON `null`) and is not equal,
@@ -54,7 +55,7 @@ pub(super) struct Column {
     pub(super) attribute: &'static str,
     /// The column, qualified with `r.`.
     pub(super) column: &'static str,
-    /// True when the column holds the lower-cased value (for comparisons ignoring case).
+    /// True when the column holds the folded value (for comparisons ignoring case).
     pub(super) folded: bool,
 }
 

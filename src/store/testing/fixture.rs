@@ -70,7 +70,7 @@ pub fn base_time() -> DateTime<Utc> {
 
 /// The `userName` uniqueness key (not `caseExact`, so folded).
 pub fn user_name_key(user_name: &str) -> UniqueKey {
-    UniqueKey::new("userName", user_name.to_lowercase())
+    UniqueKey::new("userName", crate::filter::fold_case_owned(user_name))
 }
 
 /// A user create request with `userName` as its only uniqueness key.
@@ -96,7 +96,10 @@ pub fn group_request(id: &str, name: &str, members: &[&str], now: DateTime<Utc>)
     CreateRequest {
         id: ResourceId::new(id),
         doc: json!({"schemas": [GROUP_SCHEMA], "displayName": name}),
-        unique_keys: vec![UniqueKey::new("displayName", name.to_lowercase())],
+        unique_keys: vec![UniqueKey::new(
+            "displayName",
+            crate::filter::fold_case_owned(name),
+        )],
         members: members.iter().map(|m| MemberRef::new(*m)).collect(),
         unknown_members: UnknownMembers::Reject,
         now,
