@@ -1,0 +1,85 @@
+//! Statement counts of the PostgreSQL store's reads, against a real server (see
+//! tests/store_postgres.rs for the server). In a test binary of its own: the counter is a
+//! thread-local tracing subscriber, which other tests logging in parallel threads of the same
+//! process could disturb.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::sync::Arc;
+
+use scimkit::store::postgres::PostgresStore;
+use scimkit::store::testing::{self, base_time, group_request, simple_user, user_request, Fixture};
+use scimkit::store::ResourceStore;
+
+async fn store() -> Option<PostgresStore> {
+    testing::postgres::fresh_store().await
+}
+
+/// Counts the SQL statements sqlx runs on this thread (its `sqlx::query` events).
+struct CountStatements(Arc<std::sync::atomic::AtomicUsize>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountStatements {
+    fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if e.metadata().target() == "sqlx::query" {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+/// A User with its groups is one statement, and so are the groups of a whole page.
+#[tokio::test]
+async fn reads_are_one_statement() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let Some(s) = store().await else { return };
+    let fx = Fixture::new();
+    let tn = &fx.tenant;
+    let mut ids = Vec::new();
+    for i in 0..50 {
+        let id = format!("u{i}");
+        s.create(
+            tn,
+            &fx.users,
+            user_request(&id, simple_user(&format!("{id}@x")), base_time()),
+        )
+        .await
+        .unwrap();
+        ids.push(scimkit::ResourceId::new(id));
+    }
+    for g in 0..3 {
+        let members: Vec<&str> = ids.iter().take(10 * (g + 1)).map(|i| i.as_str()).collect();
+        s.create(
+            tn,
+            &fx.groups,
+            group_request(&format!("g{g}"), &format!("G{g}"), &members, base_time()),
+        )
+        .await
+        .unwrap();
+    }
+    let n = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = tracing_subscriber::registry().with(CountStatements(Arc::clone(&n)));
+    let _guard = tracing::subscriber::set_default(counted);
+    // The pool is warm: the creates above opened its connections.
+    let (u, groups) = s.get_with_groups(tn, &fx.users, &ids[5]).await.unwrap();
+    assert_eq!(u.id, ids[5]);
+    assert_eq!(groups.len(), 3);
+    assert_eq!(
+        n.swap(0, std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one statement"
+    );
+    let many = s.groups_of_many(tn, &ids).await.unwrap();
+    assert_eq!(many.iter().map(Vec::len).sum::<usize>(), 10 + 20 + 30);
+    assert_eq!(
+        n.swap(0, std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one statement for 50 ids"
+    );
+    // The counter sees statements at all: the old two-call form is two.
+    s.get(tn, &fx.users, &ids[5], false).await.unwrap();
+    s.groups_of(tn, &ids[5]).await.unwrap();
+    assert_eq!(n.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
