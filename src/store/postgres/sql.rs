@@ -140,8 +140,11 @@ enum Target<'a> {
     Version,
     /// `meta` itself: always present.
     Meta,
-    /// Something the evaluator never sees (`meta.location`, `members.$ref`): absent.
+    /// Something the evaluator never sees (`members.$ref`): absent.
     Absent,
+    /// `meta.location`, derived from the id by the service: always present, and never
+    /// equal to anything the store could compare (the engine's view has no value for it).
+    Location,
     /// `members` or `members.value` at the resource level.
     MembersValue(&'a AttributeDef),
     /// `members.type`/`members.display`: translated as a superset.
@@ -403,6 +406,7 @@ impl Translator<'_> {
                                     json: None,
                                 },
                                 Some("version") => Target::Version,
+                                Some("location") => Target::Location,
                                 Some(_) => Target::Absent,
                             })
                         }
@@ -551,7 +555,9 @@ impl Translator<'_> {
         }
         let (ty, case_exact) = match (&target, def) {
             (Target::Time(_), _) => (AttributeType::DateTime, true),
-            (Target::Version, _) | (Target::Absent, _) => (AttributeType::String, true),
+            (Target::Version, _) | (Target::Absent, _) | (Target::Location, _) => {
+                (AttributeType::String, true)
+            }
             (Target::Meta, _) => return Cond::Const(false),
             (Target::MembersOther, _) => (AttributeType::String, false),
             (_, Some(d)) => (d.ty, d.case_exact),
@@ -686,7 +692,7 @@ impl Translator<'_> {
             Target::MembersOther => Cond::superset(),
             // `meta` and what the evaluator never sees have no value to compare; a version
             // is always there (superset: the engine compares it).
-            Target::Meta | Target::Absent => Cond::Const(false),
+            Target::Meta | Target::Absent | Target::Location => Cond::Const(false),
             Target::Version => Cond::superset(),
         }
     }
@@ -853,6 +859,10 @@ impl Translator<'_> {
                 _ => Cond::exact("FALSE"),
             },
             Target::Absent => Cond::exact("FALSE"),
+            Target::Location => match test {
+                Test::Present => Cond::exact("TRUE"),
+                _ => Cond::exact("FALSE"),
+            },
             Target::Version => match test {
                 Test::Present => Cond::exact("TRUE"),
                 Test::Str {

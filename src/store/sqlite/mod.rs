@@ -590,25 +590,58 @@ fn bind_all(args: &mut SqliteArguments, params: &[Param]) -> Result<(), StoreErr
 /// breaking ties as the engine's stable sort does; `None` when it cannot.
 fn order_by(rt: &ResourceDef, spec: &SortSpec) -> Option<String> {
     let by = &spec.by;
+    let dir = match spec.order {
+        SortOrder::Ascending => "ASC",
+        SortOrder::Descending => "DESC",
+    };
     let col: String = if by.urn.is_none() && by.name.eq_ignore_ascii_case("meta") {
         match by.sub_attr.as_deref() {
             Some(s) if s.eq_ignore_ascii_case("created") => "r.created_key".into(),
             Some(s) if s.eq_ignore_ascii_case("lastModified") => "r.modified_key".into(),
+            // The sorter's view has one resourceType per list and no location: every
+            // resource ties, in creation order.
+            Some(s)
+                if s.eq_ignore_ascii_case("resourceType") || s.eq_ignore_ascii_case("location") =>
+            {
+                return Some("r.ord ASC".into())
+            }
+            // The view's version is the ETag text, compared as a string.
+            Some(s) if s.eq_ignore_ascii_case("version") => {
+                return Some(format!("('W/\"' || r.version || '\"') {dir}, r.ord ASC"));
+            }
             _ => return None,
         }
     } else if by.urn.is_none() && by.sub_attr.is_none() && by.name.eq_ignore_ascii_case("id") {
         "r.id".into()
     } else {
-        let r = rt.resolve(by)?;
-        if r.extension.is_some() || r.sub.is_some() {
-            return None;
+        let Some(r) = rt.resolve(by) else {
+            // The sorter leaves the order unchanged for an unknown attribute.
+            return Some("r.ord ASC".into());
+        };
+        let target = r.target();
+        if target.is_complex() && target.sub_attribute("value").is_none_or(|v| v.is_complex()) {
+            // Nothing to sort by (the sorter ties every resource).
+            return Some("r.ord ASC".into());
         }
-        let keys = [Box::<str>::from(r.attr.name.as_str())];
-        column_for(rt, &keys, !r.attr.case_exact)?.to_owned()
-    };
-    let dir = match spec.order {
-        SortOrder::Ascending => "ASC",
-        SortOrder::Descending => "DESC",
+        let column = if r.extension.is_none() && r.sub.is_none() {
+            let keys = [Box::<str>::from(r.attr.name.as_str())];
+            column_for(rt, &keys, !r.attr.case_exact)
+        } else {
+            None
+        };
+        match column {
+            Some(c) => c.to_owned(),
+            None => {
+                // The sorter sees the members only when they are loaded.
+                if r.extension.is_none() && r.attr.name == "members" {
+                    return None;
+                }
+                let (rank, key) = sql::json_sort_key(&r)?;
+                return Some(format!(
+                    "({rank}) IS NULL ASC, {rank} {dir}, {key} {dir}, r.ord ASC"
+                ));
+            }
+        }
     };
     Some(format!(
         "({col} IS NULL OR {col} = '') ASC, {col} {dir}, r.ord ASC"
@@ -1053,9 +1086,11 @@ impl ResourceStore for SqliteStore {
             (exact, _) => {
                 // A superset (or an order SQL cannot give): the service evaluates, sorts and
                 // pages the candidates.
+                // At most one candidate past what the caller evaluates (it refuses more).
+                let limit = super::candidate_limit(query.max_candidates);
                 let rows = sqlx::query_with(
                     AssertSqlSafe(format!(
-                        "{SELECT_RESOURCE} WHERE {where_sql} ORDER BY r.ord ASC"
+                        "{SELECT_RESOURCE} WHERE {where_sql} ORDER BY r.ord ASC{limit}"
                     )),
                     args()?,
                 )

@@ -115,6 +115,7 @@ pub fn sorted_by_user_name(filter: &str, count: usize) -> ListQuery {
         start_index: 1,
         count,
         include_members: false,
+        max_candidates: usize::MAX,
     }
 }
 
