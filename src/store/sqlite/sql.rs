@@ -590,7 +590,8 @@ pub(super) fn json_sort_key(r: &crate::schema::ResolvedAttr<'_>) -> Option<(Stri
     );
     let key = format!(
         "(CASE json_type(r.doc, {p}) WHEN 'true' THEN 1 WHEN 'false' THEN 0 WHEN 'integer' THEN json_extract(r.doc, {p}) \
-         WHEN 'real' THEN json_extract(r.doc, {p}) WHEN 'text' THEN {text_key} END)"
+         WHEN 'real' THEN json_extract(r.doc, {p}) \
+         WHEN 'text' THEN (CASE WHEN json_extract(r.doc, {p}) = '' THEN NULL ELSE {text_key} END) END)"
     );
     Some((rank, key))
 }

@@ -41,6 +41,9 @@ impl Fixture {
                 attributes: vec![
                     AttributeDef::string("serialNumber").required(),
                     AttributeDef::string("displayName"),
+                    AttributeDef::date_time("lastSeen"),
+                    AttributeDef::new("ports", crate::schema::AttributeType::Integer),
+                    AttributeDef::string("tags").multi(),
                 ],
             })
             .expect("device schema");
