@@ -962,6 +962,12 @@ pub(crate) fn order_by(rt: &ResourceDef, spec: &SortSpec, params: &mut Params) -
             ("meta", Some("resourceType")) | ("meta", Some("location")) => {
                 return Some("r.ord".into())
             }
+            // The engine's view holds the version as its ETag text, compared as a string.
+            ("meta", Some("version")) => {
+                return Some(format!(
+                    "('W/\"' || r.version::text || '\"') COLLATE \"C\" {dir}, r.ord"
+                ))
+            }
             ("meta", _) | ("members", _) => return None,
             // Extracted columns hold NULL for missing values: `NULLS LAST` in ascending order
             // is the order of their indexes, so a sorted page walks the index.
@@ -974,19 +980,47 @@ pub(crate) fn order_by(rt: &ResourceDef, spec: &SortSpec, params: &mut Params) -
             ("externalId", None) if simple && r.attr.case_exact => {
                 return Some(format!("r.external_id {dir} NULLS LAST, r.ord"))
             }
-            _ => json_sort_key(&r, params)?,
+            _ => return json_order(json_sort_key(&r, params)?, dir),
         }
     } else {
-        json_sort_key(&r, params)?
+        return json_order(json_sort_key(&r, params)?, dir);
     };
     Some(format!("({key}) IS NULL, {key} {dir}, r.ord"))
 }
 
-fn json_sort_key(r: &crate::schema::ResolvedAttr<'_>, params: &mut Params) -> Option<String> {
+fn json_order(key: JsonKey, dir: &str) -> Option<String> {
+    Some(match key {
+        JsonKey::Single(key) => format!("({key}) IS NULL, {key} {dir}, r.ord"),
+        // Values that read as a dateTime (the engine's rank 3) come before other strings
+        // (rank 4) ascending, after them descending; chronological among themselves.
+        JsonKey::Date { text, at, other } => {
+            format!("({text}) IS NULL, ({at}) IS NULL {dir}, {at} {dir}, {other} {dir}, r.ord")
+        }
+    })
+}
+
+/// The sort key expressions of an attribute in the stored document.
+enum JsonKey {
+    /// One key, `NULL` when the resource has no value.
+    Single(String),
+    /// A dateTime: the value's text (`NULL`: no value), its instant (`NULL` when it does not
+    /// read as a dateTime) and, for the other strings, the text to compare.
+    Date {
+        text: String,
+        at: String,
+        other: String,
+    },
+}
+
+fn json_sort_key(r: &crate::schema::ResolvedAttr<'_>, params: &mut Params) -> Option<JsonKey> {
     let mut def = r.sub.unwrap_or(r.attr);
     let mut implicit_value = false;
     if def.is_complex() {
-        def = def.sub_attribute("value")?;
+        match def.sub_attribute("value") {
+            Some(v) => def = v,
+            // Nothing to sort by: the engine ties every resource.
+            None => return Some(JsonKey::Single("NULL".into())),
+        }
         implicit_value = true;
     }
     let fold = !(def.case_exact || def.ty == AttributeType::Binary);
@@ -1007,7 +1041,33 @@ fn json_sort_key(r: &crate::schema::ResolvedAttr<'_>, params: &mut Params) -> Op
     if implicit_value {
         expr = format!("scimkit_pick({expr} -> 'value')");
     }
-    Some(match def.ty {
+    if def.ty == AttributeType::DateTime {
+        // The value's text when it is a non-empty string; its instant when it reads as a
+        // dateTime (`scimkit_date_key`, NULL otherwise); else the text itself, folded unless
+        // the attribute is caseExact.
+        let text_of = |e: &str| {
+            format!(
+                "(CASE WHEN jsonb_typeof({e}) = 'string' AND {e} <> '\"\"'::jsonb THEN {e} #>> '{{}}' END)"
+            )
+        };
+        let raw_expr = if fold {
+            expr.replacen("r.doc_fold", "r.doc", 1)
+        } else {
+            expr.clone()
+        };
+        let raw = text_of(&raw_expr);
+        let d = format!("scimkit_date_key({raw})");
+        let s = format!(
+            "(CASE WHEN {d} IS NULL THEN {} END) COLLATE \"C\"",
+            text_of(&expr)
+        );
+        return Some(JsonKey::Date {
+            text: raw,
+            at: d,
+            other: s,
+        });
+    }
+    Some(JsonKey::Single(match def.ty {
         AttributeType::String | AttributeType::Reference | AttributeType::Binary => format!(
             "(CASE WHEN jsonb_typeof({expr}) = 'string' AND {expr} <> '\"\"'::jsonb \
              THEN {expr} #>> '{{}}' END) COLLATE \"C\""
@@ -1019,7 +1079,7 @@ fn json_sort_key(r: &crate::schema::ResolvedAttr<'_>, params: &mut Params) -> Op
             format!("CASE WHEN jsonb_typeof({expr}) = 'number' THEN ({expr})::numeric END")
         }
         AttributeType::DateTime | AttributeType::Complex => return None,
-    })
+    }))
 }
 
 #[cfg(test)]
