@@ -180,6 +180,11 @@ impl Default for ListQuery {
 }
 
 /// How much of a [`ListQuery`] a store answered itself (the DataFusion pushdown model).
+///
+/// An `Exact` answer costs the service one page; the others cost it every candidate, so the
+/// service evaluates at most
+/// [`Limits::max_resources_scanned`](crate::settings::Limits::max_resources_scanned) of them
+/// (passed as [`ListQuery::max_candidates`]) and answers 400 `tooMany` beyond.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Pushdown {
     /// The store filtered, sorted and paged: `resources` is the requested page and

@@ -98,10 +98,13 @@ impl SqliteOptions {
 ///   written in the same transaction as the change).
 /// - List filters are translated whole to SQL (value paths with `json_each`, `pr`,
 ///   case-insensitive comparison where the schema says `caseExact` false, typed dateTime and
-///   number comparison, extension attributes), every value a bound parameter; sorting by
-///   `userName`, `externalId`, `displayName`, `id`, `meta.created` or `meta.lastModified`
-///   and paging run in SQL with an exact `totalResults`. What cannot be translated exactly is
-///   answered as [`Pushdown::Inexact`] (a superset the service re-evaluates), never wrongly.
+///   number comparison, extension attributes, `meta.location`), every value a bound
+///   parameter; sorting by any attribute but `members` (indexed columns for `userName`,
+///   `externalId`, `displayName`, `id` and the `meta` dates; otherwise the RFC 7644
+///   §3.4.2.3 key over the stored document: the primary value of a multi-valued attribute,
+///   else its first) and paging run in SQL with an exact `totalResults`. What cannot be
+///   translated exactly is answered as [`Pushdown::Inexact`] (a superset the service
+///   re-evaluates, at most [`ListQuery::max_candidates`] + 1 candidates), never wrongly.
 /// - Uniqueness is enforced by unique indexes, versions by conditional updates inside
 ///   `BEGIN IMMEDIATE` transactions.
 /// - The database runs in WAL mode with `synchronous=FULL` by default
@@ -637,8 +640,13 @@ fn order_by(rt: &ResourceDef, spec: &SortSpec) -> Option<String> {
                     return None;
                 }
                 let (rank, key) = sql::json_sort_key(&r)?;
+                // No value (a NULL rank) sorts last in both directions.
+                let none = match spec.order {
+                    SortOrder::Ascending => 1000,
+                    SortOrder::Descending => -1,
+                };
                 return Some(format!(
-                    "({rank}) IS NULL ASC, {rank} {dir}, {key} {dir}, r.ord ASC"
+                    "COALESCE({rank}, {none}) {dir}, {key} {dir}, r.ord ASC"
                 ));
             }
         }

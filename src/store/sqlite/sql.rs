@@ -568,7 +568,9 @@ pub(super) fn json_sort_key(r: &crate::schema::ResolvedAttr<'_>) -> Option<(Stri
             path = pick(&path);
         }
     }
-    let p = path;
+    // The path is computed once per row, in a subquery that `OFFSET 0` keeps SQLite from
+    // flattening (which would copy the expression into every use of `p`).
+    let p = "s.p";
     let fold = !(def.case_exact || def.ty == AttributeType::Binary);
     let text_src = if fold { "r.fdoc" } else { "r.doc" };
     let date = def.ty == AttributeType::DateTime;
@@ -593,7 +595,8 @@ pub(super) fn json_sort_key(r: &crate::schema::ResolvedAttr<'_>) -> Option<(Stri
          WHEN 'real' THEN json_extract(r.doc, {p}) \
          WHEN 'text' THEN (CASE WHEN json_extract(r.doc, {p}) = '' THEN NULL ELSE {text_key} END) END)"
     );
-    Some((rank, key))
+    let once = |e: &str| format!("(SELECT {e} FROM (SELECT {path} AS p LIMIT 1 OFFSET 0) AS s)");
+    Some((once(&rank), once(&key)))
 }
 
 /// Some member `m` of the group satisfies `cond`.
