@@ -990,7 +990,9 @@ pub(crate) fn order_by(rt: &ResourceDef, spec: &SortSpec, params: &mut Params) -
 
 fn json_order(key: JsonKey, dir: &str) -> Option<String> {
     Some(match key {
-        JsonKey::Single(key) => format!("({key}) IS NULL, {key} {dir}, r.ord"),
+        // One evaluation of the key per row: no value (NULL) last in both directions.
+        JsonKey::Single(key) => format!("{key} {dir} NULLS LAST, r.ord"),
+        JsonKey::Tie => "r.ord".to_owned(),
         // Values that read as a dateTime (the engine's rank 3) come before other strings
         // (rank 4) ascending, after them descending; chronological among themselves.
         JsonKey::Date { text, at, other } => {
@@ -1001,6 +1003,8 @@ fn json_order(key: JsonKey, dir: &str) -> Option<String> {
 
 /// The sort key expressions of an attribute in the stored document.
 enum JsonKey {
+    /// Nothing to sort by: every resource ties (creation order).
+    Tie,
     /// One key, `NULL` when the resource has no value.
     Single(String),
     /// A dateTime: the value's text (`NULL`: no value), its instant (`NULL` when it does not
@@ -1019,7 +1023,7 @@ fn json_sort_key(r: &crate::schema::ResolvedAttr<'_>, params: &mut Params) -> Op
         match def.sub_attribute("value") {
             Some(v) => def = v,
             // Nothing to sort by: the engine ties every resource.
-            None => return Some(JsonKey::Single("NULL".into())),
+            None => return Some(JsonKey::Tie),
         }
         implicit_value = true;
     }
@@ -1067,19 +1071,26 @@ fn json_sort_key(r: &crate::schema::ResolvedAttr<'_>, params: &mut Params) -> Op
             other: s,
         });
     }
-    Some(JsonKey::Single(match def.ty {
+    // The value is computed once per row, in a subquery that `OFFSET 0` keeps PostgreSQL
+    // from pulling up (which would repeat `scimkit_pick` for every use of it).
+    let v = "s.v";
+    let key = match def.ty {
         AttributeType::String | AttributeType::Reference | AttributeType::Binary => format!(
-            "(CASE WHEN jsonb_typeof({expr}) = 'string' AND {expr} <> '\"\"'::jsonb \
-             THEN {expr} #>> '{{}}' END) COLLATE \"C\""
+            "CASE WHEN jsonb_typeof({v}) = 'string' AND {v} <> '\"\"'::jsonb \
+             THEN {v} #>> '{{}}' END"
         ),
         AttributeType::Boolean => {
-            format!("CASE WHEN jsonb_typeof({expr}) = 'boolean' THEN ({expr})::boolean END")
+            format!("CASE WHEN jsonb_typeof({v}) = 'boolean' THEN ({v})::boolean END")
         }
         AttributeType::Integer | AttributeType::Decimal => {
-            format!("CASE WHEN jsonb_typeof({expr}) = 'number' THEN ({expr})::numeric END")
+            format!("CASE WHEN jsonb_typeof({v}) = 'number' THEN ({v})::numeric END")
         }
         AttributeType::DateTime | AttributeType::Complex => return None,
-    }))
+    };
+    let collate = if key.contains("#>>") { " COLLATE \"C\"" } else { "" };
+    Some(JsonKey::Single(format!(
+        "(SELECT {key} FROM (SELECT {expr} AS v OFFSET 0) AS s){collate}"
+    )))
 }
 
 #[cfg(test)]
