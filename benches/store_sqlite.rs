@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, Criterion};
+use scimkit::filter::SortSpec;
 use scimkit::resource::{MemberRef, MembershipDelta};
 use scimkit::store::sqlite::SqliteStore;
 use scimkit::store::testing::{self, group_request, user_request, Fixture};
 use scimkit::store::{ListQuery, Pushdown, ResourceStore, UpdateKind, UpdateRequest};
-use scimkit::filter::SortSpec;
 use scimkit::{Filter, ResourceId};
 use serde_json::{json, Value};
 

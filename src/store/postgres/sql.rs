@@ -1087,7 +1087,11 @@ fn json_sort_key(r: &crate::schema::ResolvedAttr<'_>, params: &mut Params) -> Op
         }
         AttributeType::DateTime | AttributeType::Complex => return None,
     };
-    let collate = if key.contains("#>>") { " COLLATE \"C\"" } else { "" };
+    let collate = if key.contains("#>>") {
+        " COLLATE \"C\""
+    } else {
+        ""
+    };
     Some(JsonKey::Single(format!(
         "(SELECT {key} FROM (SELECT {expr} AS v OFFSET 0) AS s){collate}"
     )))
