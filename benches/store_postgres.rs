@@ -1,6 +1,7 @@
 //! PostgreSQL store with 100,000 users: a `userName eq` lookup, a page of 100 under a `co`
 //! filter sorted by `userName` (with the exact `totalResults`), and adding one member to a
-//! 100,000-member group.
+//! 100,000-member group. Issue 15: `count=1` sorted by `emails.value` and `count=1` under
+//! `meta.location pr`, at 1,000 and 100,000 users.
 //!
 //! The server is the test one (`SCIMKIT_POSTGRES_URL`, or a throw-away cluster started with
 //! `initdb`/`pg_ctl`; see `scimkit::store::testing::postgres`). The users are seeded with one
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 
+use scimkit::filter::SortSpec;
 use scimkit::resource::{MemberRef, MembershipDelta};
 use scimkit::store::postgres::PostgresStore;
 use scimkit::store::testing::{self, Fixture};
@@ -19,6 +21,8 @@ use scimkit::store::{ListQuery, Pushdown, ResourceStore, UpdateKind, UpdateReque
 use scimkit::Filter;
 
 const USERS: i64 = 100_000;
+/// Users of the small tenant.
+const SMALL: i64 = 1_000;
 
 const SEED: &str = r#"
 INSERT INTO scimkit_resources (tenant, id, resource_type, version, created, last_modified,
@@ -65,6 +69,14 @@ fn bench(c: &mut Criterion) {
             }
             q.execute(&mut *tx).await.unwrap();
         }
+        // A small tenant, for the same queries at 1,000 users.
+        for stmt in SEED.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(stmt.to_owned())).bind(fx.other.as_str());
+            if stmt.contains("$2") {
+                q = q.bind(SMALL);
+            }
+            q.execute(&mut *tx).await.unwrap();
+        }
         tx.commit().await.unwrap();
         // The group: every seeded user but the spare ones at the end.
         store
@@ -90,6 +102,39 @@ fn bench(c: &mut Criterion) {
             .await
             .unwrap();
     });
+
+    // Issue 15: queries that used to load the whole tenant, now answered in SQL.
+    let mut g = c.benchmark_group("postgres_bounded");
+    g.sample_size(10).measurement_time(Duration::from_secs(3));
+    let queries = [
+        (
+            "count=1 sortBy=emails.value",
+            ListQuery {
+                sort: Some(SortSpec::parse("emails.value", None).unwrap()),
+                count: 1,
+                ..ListQuery::default()
+            },
+        ),
+        (
+            "count=1 filter=meta.location pr",
+            ListQuery {
+                filter: Some(Filter::parse("meta.location pr").unwrap()),
+                count: 1,
+                ..ListQuery::default()
+            },
+        ),
+    ];
+    for (t, size) in [(&fx.other, "1k"), (&tenant, "100k")] {
+        for (name, q) in &queries {
+            let page = rt.block_on(store.list(t, &fx.users, q)).unwrap();
+            assert_eq!(page.pushdown, Pushdown::Exact, "{name}");
+            assert_eq!(page.resources.len(), 1, "{name}");
+            g.bench_function(format!("{name} at {size} users"), |b| {
+                b.iter(|| rt.block_on(store.list(t, &fx.users, q)).unwrap())
+            });
+        }
+    }
+    g.finish();
 
     let mut g = c.benchmark_group("store_postgres_100k");
     g.sample_size(30).measurement_time(Duration::from_secs(5));

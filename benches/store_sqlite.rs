@@ -1,7 +1,8 @@
 //! SqliteStore benchmarks on a real file (issue 7 targets, with 100,000 users loaded:
 //! `userName eq` lookup ≤ 0.5 ms; a page of 100 users under a `co` filter sorted by userName
 //! ≤ 150 ms; adding one member to a 100,000-member group ≤ 2 ms). Default durability
-//! (`synchronous=FULL`: every commit is synced to disk).
+//! (`synchronous=FULL`: every commit is synced to disk). Issue 15: `count=1` sorted by
+//! `emails.value` and `count=1` under `meta.location pr`, at 1,000 and 100,000 users.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, Criterion};
+use scimkit::filter::SortSpec;
 use scimkit::resource::{MemberRef, MembershipDelta};
 use scimkit::store::sqlite::SqliteStore;
 use scimkit::store::testing::{self, group_request, user_request, Fixture};
@@ -26,6 +28,8 @@ use serde_json::{json, Value};
 const USERS: usize = 100_000;
 /// Users outside the big group, added to it one at a time.
 const EXTRA: usize = 1_000;
+/// Users of the small tenant.
+const SMALL: usize = 1_000;
 
 /// A user as Okta creates it, after normalisation.
 fn okta_user(i: usize) -> Value {
@@ -84,8 +88,46 @@ fn bench(c: &mut Criterion) {
             USERS + EXTRA,
             started.elapsed()
         );
+        // A small tenant, for the same queries at 1,000 users.
+        let reqs = (0..SMALL)
+            .map(|i| user_request(&user_id(i), okta_user(i), now))
+            .collect();
+        store.create_many(&fx.other, &fx.users, reqs).await.unwrap();
         store
     });
+
+    // Issue 15: queries that used to load the whole tenant, now answered in SQL.
+    let mut g = c.benchmark_group("sqlite_bounded");
+    g.sample_size(10).measurement_time(Duration::from_secs(3));
+    let queries = [
+        (
+            "count=1 sortBy=emails.value",
+            ListQuery {
+                sort: Some(SortSpec::parse("emails.value", None).unwrap()),
+                count: 1,
+                ..ListQuery::default()
+            },
+        ),
+        (
+            "count=1 filter=meta.location pr",
+            ListQuery {
+                filter: Some(Filter::parse("meta.location pr").unwrap()),
+                count: 1,
+                ..ListQuery::default()
+            },
+        ),
+    ];
+    for (tenant, size) in [(&fx.other, "1k"), (&tn, "100k")] {
+        for (name, q) in &queries {
+            let page = rt.block_on(store.list(tenant, &fx.users, q)).unwrap();
+            assert_eq!(page.pushdown, Pushdown::Exact, "{name}");
+            assert_eq!(page.resources.len(), 1, "{name}");
+            g.bench_function(format!("{name} at {size} users"), |b| {
+                b.iter(|| black_box(rt.block_on(store.list(tenant, &fx.users, q)).unwrap()))
+            });
+        }
+    }
+    g.finish();
 
     let mut g = c.benchmark_group("sqlite_100k");
     g.sample_size(50).measurement_time(Duration::from_secs(10));

@@ -24,7 +24,8 @@
 //! - **an endpoint**: a row in `service/routes.rs`, its handler in `service/read.rs` or
 //!   `service/write.rs`, its discovery entry in `service/discovery.rs`;
 //! - **a store**: implement [`ResourceStore`] (start with [`store::Pushdown::Unsupported`]
-//!   answers; the service completes them) and run `store::testing::run_contract_suite`
+//!   answers; the service completes them, up to `Limits::max_resources_scanned` candidates
+//!   per request) and run `store::testing::run_contract_suite`
 //!   (cargo feature `testing`) against it.
 #![forbid(unsafe_code)]
 #![cfg_attr(

@@ -144,6 +144,15 @@ pub struct Limits {
     /// PUT of a large group is not answered with its whole member list again.
     #[serde(alias = "maxMembersInPatchAnswer")]
     pub max_members_in_write_answer: usize,
+    /// The most resources one list or search request may evaluate in the service, per
+    /// resource type, when the store cannot answer the query itself
+    /// ([`Pushdown::Inexact`](crate::store::Pushdown) or `Unsupported`: a filter or sort
+    /// the store's translation does not cover). A query whose candidates exceed it is
+    /// answered 400 `tooMany` with a detail saying what to narrow, and the store reads at
+    /// most one candidate more than this. The stores of this crate answer the common
+    /// queries exactly (any filter the SQL translation covers, a sort on any attribute but
+    /// `members`), so this bounds the rare remainder; the in-memory store is always exact.
+    pub max_resources_scanned: usize,
 }
 
 impl Default for Limits {
@@ -158,6 +167,7 @@ impl Default for Limits {
             max_patch_operations: 1000,
             max_membership_payload_bytes: 16 << 20,
             max_members_in_write_answer: 1000,
+            max_resources_scanned: 10_000,
         }
     }
 }

@@ -769,6 +769,128 @@ async fn search_endpoints() {
     r.assert_error(405, None);
 }
 
+/// A query the store cannot answer itself is evaluated by the service over at most
+/// `max_resources_scanned` candidates: beyond that it is 400 `tooMany` with a detail naming
+/// the query and what to narrow, the store having read at most one candidate more. Queries
+/// the store answers (`Pushdown::Exact`) are not limited, whatever they match.
+#[tokio::test]
+async fn queries_the_store_cannot_answer_are_capped_with_too_many() {
+    let mut settings = scimkit::Settings::default();
+    settings.limits.max_resources_scanned = 5;
+    let (h, store) = Harness::counting(settings).await;
+    for i in 0..8 {
+        h.create_user(&format!("cap{i}@example.com")).await;
+    }
+    h.create_group("Cap group 1", &[]).await;
+    h.create_group("Cap group 2", &[]).await;
+    let sorted = "/Users?filter=userName%20sw%20%22cap%22&sortBy=emails.value&count=2";
+    let r = h.call(Method::GET, sorted, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["totalResults"], 8);
+    assert_eq!(r.body["Resources"].as_array().unwrap().len(), 2);
+
+    store.without_pushdown(true);
+    store.reset();
+    let r = h.call(Method::GET, sorted, None).await;
+    r.assert_error(400, Some("tooMany"));
+    let detail = r.detail();
+    assert!(detail.contains("userName sw \"cap\""), "{detail}");
+    assert!(detail.contains("emails.value"), "{detail}");
+    assert!(detail.contains("more than 5 resources"), "{detail}");
+    assert!(detail.contains("narrow"), "{detail}");
+    assert_eq!(
+        store.calls().most_listed,
+        6,
+        "the store read one candidate past the cap"
+    );
+    // Without a filter or sort too, and on POST .search.
+    let r = h.call(Method::GET, "/Users?count=1", None).await;
+    r.assert_error(400, Some("tooMany"));
+    let r = h
+        .call(
+            Method::POST,
+            "/Users/.search",
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                "filter": "title pr",
+                "count": 1
+            })),
+        )
+        .await;
+    r.assert_error(400, Some("tooMany"));
+    assert!(r.detail().contains("`title pr`"), "{}", r.detail());
+    // Within the cap the service evaluates the candidates itself.
+    let r = h
+        .call(
+            Method::GET,
+            "/Groups?filter=displayName%20sw%20%22cap%20group%22&sortBy=displayName&sortOrder=descending",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["totalResults"], 2);
+    assert_eq!(r.body["Resources"][0]["displayName"], "Cap group 2");
+    store.without_pushdown(false);
+    // The refused requests changed nothing.
+    let r = h.call(Method::GET, "/Users?count=0", None).await;
+    assert_eq!(r.body["totalResults"], 8);
+}
+
+/// A search across resource types asks each type for its number of matches, then only the
+/// types the page overlaps for their part of it: `count=1` reads one resource, not every
+/// resource of every type, and a page across the boundary of two types is the slice of the
+/// whole answer (types in registry order).
+#[tokio::test]
+async fn root_search_reads_only_the_page() {
+    let (h, store) = Harness::counting(scimkit::Settings::default()).await;
+    for i in 0..12 {
+        h.create_user(&format!("root{i:02}@example.com")).await;
+    }
+    for i in 0..4 {
+        h.create_group(&format!("Root group {i}"), &[]).await;
+    }
+    let search = |start: usize, count: usize| {
+        json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "startIndex": start,
+            "count": count,
+            "attributes": ["id"]
+        })
+    };
+    let ids = |body: &Value| -> Vec<String> {
+        body["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let whole = h.call(Method::POST, "/.search", Some(search(1, 100))).await;
+    assert_eq!(whole.status, 200, "{}", whole.body);
+    assert_eq!(whole.body["totalResults"], 16);
+    let all = ids(&whole.body);
+    assert_eq!(all.len(), 16);
+
+    store.reset();
+    let r = h.call(Method::POST, "/.search", Some(search(1, 1))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["totalResults"], 16);
+    assert_eq!(ids(&r.body), all[..1].to_vec());
+    assert_eq!(store.calls().listed, 1, "{:?}", store.calls());
+
+    for (start, count) in [(11, 4), (12, 1), (13, 2), (16, 5), (17, 3)] {
+        store.reset();
+        let r = h
+            .call(Method::POST, "/.search", Some(search(start, count)))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["totalResults"], 16);
+        let want: Vec<String> = all.iter().skip(start - 1).take(count).cloned().collect();
+        assert_eq!(ids(&r.body), want, "startIndex {start} count {count}");
+        assert_eq!(store.calls().listed, want.len(), "startIndex {start}");
+    }
+}
+
 // ---- replace, patch, delete -----------------------------------------------------------
 
 #[tokio::test]
@@ -2258,11 +2380,8 @@ async fn write_policy_refuses_writes_and_changes_nothing() {
                     )));
                 }
                 let query = scimkit::store::ListQuery {
-                    filter: None,
-                    sort: None,
-                    start_index: 1,
                     count: 0,
-                    include_members: false,
+                    ..Default::default()
                 };
                 let used = self
                     .store

@@ -729,6 +729,7 @@ async fn list_groups(
         start_index: start,
         count,
         include_members: false,
+        max_candidates: usize::MAX,
     };
     let page = list_exact(admin.store(), &id, &def, &query).await?;
     let mut groups = Vec::with_capacity(page.resources.len());
@@ -993,6 +994,7 @@ async fn check_login(
         start_index: 1,
         count: 1,
         include_members: false,
+        max_candidates: usize::MAX,
     };
     let page = list_exact(admin.store(), &id, &def, &query).await?;
     let Some(user) = page.resources.into_iter().next() else {

@@ -426,10 +426,7 @@ impl Compiler {
                 n => Node::Not(Box::new(n)),
             }),
             Filter::Present(path) => match self.resolve(scope, path) {
-                Some(t) => Ok(Node::Leaf(Leaf {
-                    keys: t.keys.into_boxed_slice(),
-                    test: Test::Present,
-                })),
+                Some(t) => leaf(t.keys.into_boxed_slice(), Test::Present),
                 None => self.reject_or_false(unknown(path)),
             },
             Filter::Compare { path, op, value } => self.compile_compare(scope, path, *op, value),
@@ -538,10 +535,10 @@ impl Compiler {
         if let CompValue::Null = value {
             // RFC 7643 §2.5: null is equivalent to "absent".
             return match op {
-                CompareOp::Eq => Ok(Node::Not(Box::new(Node::Leaf(Leaf {
-                    keys,
-                    test: Test::Present,
-                })))),
+                CompareOp::Eq => Ok(match leaf(keys, Test::Present)? {
+                    Node::Const(b) => Node::Const(!b),
+                    n => Node::Not(Box::new(n)),
+                }),
                 _ => self.reject_or_false(format!(
                     "`{path} {op} null`: null can only be compared with eq or ne"
                 )),
@@ -655,7 +652,17 @@ fn schemas_attribute() -> &'static AttributeDef {
 }
 
 fn leaf(keys: Box<[Box<str>]>, test: Test) -> Result<Node, ScimError> {
+    if matches!(test, Test::Present) && is_meta_location(&keys) {
+        // `meta.location` is derived from the id by the service (it is not in the stored
+        // document): every resource has one, so `pr` (and `ne null`) is always true.
+        return Ok(Node::Const(true));
+    }
     Ok(Node::Leaf(Leaf { keys, test }))
+}
+
+/// True for the keys of `meta.location`.
+pub(crate) fn is_meta_location(keys: &[Box<str>]) -> bool {
+    matches!(keys, [m, l] if &**m == "meta" && &**l == "location")
 }
 
 fn unknown(path: &AttrPath) -> String {

@@ -58,9 +58,9 @@ mod sort;
 pub use ast::{CompValue, CompareOp, Filter, SortOrder, SortSpec};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use eval::parse_date_time;
-pub use eval::{CompileOptions, CompiledFilter};
 #[cfg(feature = "sqlite")]
-pub(crate) use eval::{Node, Test};
+pub(crate) use eval::{is_meta_location, Node, Test};
+pub use eval::{CompileOptions, CompiledFilter};
 pub use fold::{fold_case, fold_case_owned, fold_strings, CASE_FOLDING_UNICODE_VERSION};
 pub use parse::{MAX_NESTING, MAX_TREE_DEPTH};
 pub use sort::{compare_resources, sort_resources};

@@ -8,7 +8,7 @@ use http::{Request, Response, StatusCode};
 use serde_json::Value;
 
 use super::query::parse_query;
-use super::render::{list_response, render, render_page, renders_groups, respond_with_groups};
+use super::render::{list_response, render_page, renders_groups, respond_with_groups};
 use super::request::{parse_tags, projection_from_query, Precondition};
 use super::response;
 use super::{Ctx, ScimService};
@@ -16,7 +16,7 @@ use crate::error::ScimError;
 use crate::filter::{Filter, SortSpec};
 use crate::resource::{Projection, ResourceId};
 use crate::schema::{ResourceDef, SEARCH_REQUEST_SCHEMA};
-use crate::store::{apply_query, ListQuery, Pushdown, StoredResource};
+use crate::store::{apply_query, ListQuery, Pushdown};
 
 // ---------------------------------------------------------------------------------------------
 // Read
@@ -230,38 +230,84 @@ pub(super) async fn search(
             start_index,
             count,
             include_members: def.has_members() && projection.includes(def, "members"),
+            max_candidates: limits.max_resources_scanned,
         };
-        let mut page = svc.store().list(ctx.id(), def, &query).await?;
-        if page.pushdown != Pushdown::Exact {
-            page = apply_query(def, &query, page.resources)?;
-        }
+        let page = list_page(svc, ctx, def, &query, params).await?;
         let out = render_page(svc, ctx, def, page.resources, &projection).await?;
         return Ok(list_response(page.total_results, start_index, out));
     }
 
     // A search across resource types (POST /.search): each type answers the whole filter
     // (attributes a type does not have match nothing there); results are grouped by type in
-    // registry order, each group sorted, then paged together.
-    let mut all: Vec<(Arc<ResourceDef>, StoredResource)> = Vec::new();
+    // registry order, each group sorted, then paged together. Each type is first asked only
+    // for its number of matches (`count` 0), then only the types the page overlaps are
+    // asked for their part of it, so the work is that of one page, not of every match.
+    let query_for = |def: &ResourceDef, start_index: usize, count: usize| ListQuery {
+        filter: filter.clone(),
+        sort: sort.clone(),
+        start_index,
+        count,
+        include_members: def.has_members() && projection.includes(def, "members"),
+        max_candidates: limits.max_resources_scanned,
+    };
+    let mut totals = Vec::with_capacity(defs.len());
     for def in defs {
-        let query = ListQuery {
-            filter: filter.clone(),
-            sort: sort.clone(),
-            start_index: 1,
-            count: usize::MAX,
-            include_members: def.has_members() && projection.includes(def, "members"),
-        };
-        let mut page = svc.store().list(ctx.id(), def, &query).await?;
-        if page.pushdown != Pushdown::Exact {
-            page = apply_query(def, &query, page.resources)?;
-        }
-        all.extend(page.resources.into_iter().map(|r| (Arc::clone(def), r)));
+        let page = list_page(svc, ctx, def, &query_for(def, 1, 0), params).await?;
+        totals.push(page.total_results);
     }
-    let total = all.len();
+    let total = totals.iter().fold(0usize, |a, n| a.saturating_add(*n));
     let window = crate::store::page_window(start_index, count, total);
     let mut out = Vec::with_capacity(window.len());
-    for (def, res) in all.into_iter().skip(window.start).take(window.len()) {
-        out.push(render(svc, ctx, &def, res, None, &projection).await?);
+    let mut offset = 0usize;
+    for (def, n) in defs.iter().zip(totals) {
+        // The part of the page that falls in this type's group, relative to the group.
+        let from = window.start.max(offset);
+        let to = window.end.min(offset.saturating_add(n));
+        if from < to {
+            let local = query_for(def, from - offset + 1, to - from);
+            let page = list_page(svc, ctx, def, &local, params).await?;
+            out.extend(render_page(svc, ctx, def, page.resources, &projection).await?);
+        }
+        offset = offset.saturating_add(n);
     }
     Ok(list_response(total, start_index, out))
+}
+
+/// Lists one resource type: the store's answer when it is exact, else the service's
+/// evaluation of its candidates, refused with 400 `tooMany` when there are more of them
+/// than [`Limits::max_resources_scanned`](crate::settings::Limits::max_resources_scanned).
+async fn list_page(
+    svc: &ScimService,
+    ctx: &Ctx,
+    def: &ResourceDef,
+    query: &ListQuery,
+    params: &ListParams,
+) -> Result<crate::store::Page, ScimError> {
+    let page = svc.store().list(ctx.id(), def, query).await?;
+    if page.pushdown == Pushdown::Exact {
+        return Ok(page);
+    }
+    if page.resources.len() > query.max_candidates {
+        return Err(too_broad(def, query.max_candidates, params));
+    }
+    Ok(apply_query(def, query, page.resources)?)
+}
+
+/// The answer to a query the store cannot narrow and that has too many candidates.
+fn too_broad(def: &ResourceDef, cap: usize, params: &ListParams) -> ScimError {
+    use crate::resource::truncate_for_detail;
+    let what = match (&params.filter, &params.sort_by) {
+        (Some(f), Some(s)) => format!(
+            "the filter `{}` with sortBy `{}`",
+            truncate_for_detail(f),
+            truncate_for_detail(s)
+        ),
+        (Some(f), None) => format!("the filter `{}`", truncate_for_detail(f)),
+        (None, Some(s)) => format!("sortBy `{}`", truncate_for_detail(s)),
+        (None, None) => "the query".to_owned(),
+    };
+    ScimError::TooMany(format!(
+        "{what} cannot be answered from the store's index for {} and would evaluate more than {cap} resources, the most this service evaluates per request; narrow the filter with a condition the store indexes (for example on userName, externalId, displayName or id) or sort by another attribute",
+        def.name()
+    ))
 }

@@ -146,6 +146,14 @@ pub struct ListQuery {
     pub count: usize,
     /// Whether groups come with their members.
     pub include_members: bool,
+    /// The most candidates the caller evaluates itself. A store answering
+    /// [`Pushdown::Inexact`] or [`Pushdown::Unsupported`] may stop after
+    /// `max_candidates + 1` candidates (in its candidate order): the caller refuses a query
+    /// with more candidates than this (the service answers 400 `tooMany`, see
+    /// [`Limits::max_resources_scanned`](crate::settings::Limits::max_resources_scanned)),
+    /// so reading further is wasted work. `usize::MAX` (the default) reads them all. An
+    /// [`Pushdown::Exact`] answer is not affected.
+    pub max_candidates: usize,
 }
 
 impl ListQuery {
@@ -166,11 +174,17 @@ impl Default for ListQuery {
             start_index: 1,
             count: usize::MAX,
             include_members: false,
+            max_candidates: usize::MAX,
         }
     }
 }
 
 /// How much of a [`ListQuery`] a store answered itself (the DataFusion pushdown model).
+///
+/// An `Exact` answer costs the service one page; the others cost it every candidate, so the
+/// service evaluates at most
+/// [`Limits::max_resources_scanned`](crate::settings::Limits::max_resources_scanned) of them
+/// (passed as [`ListQuery::max_candidates`]) and answers 400 `tooMany` beyond.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Pushdown {
     /// The store filtered, sorted and paged: `resources` is the requested page and
@@ -737,6 +751,17 @@ pub(crate) fn stored_change_kind(s: &str) -> Result<crate::feed::ChangeKind, Sto
             "unknown change kind `{s}` in the database"
         )))
     })
+}
+
+/// The `LIMIT` clause for the candidates of an inexact answer: one past `max` (see
+/// [`ListQuery::max_candidates`]), none when `max` is unbounded.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn candidate_limit(max: usize) -> String {
+    if max >= i64::MAX as usize {
+        String::new()
+    } else {
+        format!(" LIMIT {}", max.saturating_add(1))
+    }
 }
 
 /// A count or sequence for a signed 64-bit database column (saturating).

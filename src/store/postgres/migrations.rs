@@ -151,6 +151,31 @@ ALTER TABLE scimkit_feed_seq ADD COLUMN pruned_through bigint NOT NULL DEFAULT 0
         name: "folded copies re-folded with Unicode full case folding",
         step: Step::Refold,
     },
+    Migration {
+        version: 4,
+        name: "dateTime sort key",
+        step: Step::Sql(
+            r#"
+-- The instant a JSON string denotes when it reads as an RFC 3339 dateTime (without an offset:
+-- UTC), as the engine's parse_date_time reads it; NULL otherwise (never an error), so that a
+-- sort by a dateTime attribute is chronological in SQL. Microsecond precision.
+CREATE FUNCTION scimkit_date_key(t text) RETURNS timestamptz
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $fn$
+BEGIN
+    IF t IS NULL OR t !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})?$' THEN
+        RETURN NULL;
+    END IF;
+    IF t ~ '([Zz]|[+-][0-9]{2}:[0-9]{2})$' THEN
+        RETURN t::timestamptz;
+    END IF;
+    RETURN (t || 'Z')::timestamptz;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END
+$fn$;
+"#,
+        ),
+    },
 ];
 
 /// Applies the migrations not yet applied, under the advisory lock, then the optional

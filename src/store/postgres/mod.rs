@@ -1389,7 +1389,8 @@ impl ResourceStore for PostgresStore {
             _ => {
                 let q = sqlx::query(AssertSqlSafe(format!(
                     "SELECT {RESOURCE_COLUMNS} FROM scimkit_resources r WHERE {where_sql} \
-                     ORDER BY r.ord"
+                     ORDER BY r.ord{}",
+                    super::candidate_limit(query.max_candidates)
                 )));
                 let q = bind_all(q, &params.args).persistent(!params.plan_per_value);
                 let rows = match tx.as_mut() {

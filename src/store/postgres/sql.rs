@@ -141,8 +141,11 @@ enum Target<'a> {
     Version,
     /// `meta` itself: always present.
     Meta,
-    /// Something the evaluator never sees (`meta.location`, `members.$ref`): absent.
+    /// Something the evaluator never sees (`members.$ref`): absent.
     Absent,
+    /// `meta.location`, derived from the id by the service: always present, and never
+    /// equal to anything the store could compare (the engine's view has no value for it).
+    Location,
     /// `members` or `members.value` at the resource level.
     MembersValue(&'a AttributeDef),
     /// `members.type`/`members.display`: translated as a superset.
@@ -404,6 +407,7 @@ impl Translator<'_> {
                                     json: None,
                                 },
                                 Some("version") => Target::Version,
+                                Some("location") => Target::Location,
                                 Some(_) => Target::Absent,
                             })
                         }
@@ -552,7 +556,9 @@ impl Translator<'_> {
         }
         let (ty, case_exact) = match (&target, def) {
             (Target::Time(_), _) => (AttributeType::DateTime, true),
-            (Target::Version, _) | (Target::Absent, _) => (AttributeType::String, true),
+            (Target::Version, _) | (Target::Absent, _) | (Target::Location, _) => {
+                (AttributeType::String, true)
+            }
             (Target::Meta, _) => return Cond::Const(false),
             (Target::MembersOther, _) => (AttributeType::String, false),
             (_, Some(d)) => (d.ty, d.case_exact),
@@ -687,7 +693,7 @@ impl Translator<'_> {
             Target::MembersOther => Cond::superset(),
             // `meta` and what the evaluator never sees have no value to compare; a version
             // is always there (superset: the engine compares it).
-            Target::Meta | Target::Absent => Cond::Const(false),
+            Target::Meta | Target::Absent | Target::Location => Cond::Const(false),
             Target::Version => Cond::superset(),
         }
     }
@@ -854,6 +860,10 @@ impl Translator<'_> {
                 _ => Cond::exact("FALSE"),
             },
             Target::Absent => Cond::exact("FALSE"),
+            Target::Location => match test {
+                Test::Present => Cond::exact("TRUE"),
+                _ => Cond::exact("FALSE"),
+            },
             Target::Version => match test {
                 Test::Present => Cond::exact("TRUE"),
                 Test::Str {
@@ -953,6 +963,12 @@ pub(crate) fn order_by(rt: &ResourceDef, spec: &SortSpec, params: &mut Params) -
             ("meta", Some("resourceType")) | ("meta", Some("location")) => {
                 return Some("r.ord".into())
             }
+            // The engine's view holds the version as its ETag text, compared as a string.
+            ("meta", Some("version")) => {
+                return Some(format!(
+                    "('W/\"' || r.version::text || '\"') COLLATE \"C\" {dir}, r.ord"
+                ))
+            }
             ("meta", _) | ("members", _) => return None,
             // Extracted columns hold NULL for missing values: `NULLS LAST` in ascending order
             // is the order of their indexes, so a sorted page walks the index.
@@ -965,19 +981,51 @@ pub(crate) fn order_by(rt: &ResourceDef, spec: &SortSpec, params: &mut Params) -
             ("externalId", None) if simple && r.attr.case_exact => {
                 return Some(format!("r.external_id {dir} NULLS LAST, r.ord"))
             }
-            _ => json_sort_key(&r, params)?,
+            _ => return json_order(json_sort_key(&r, params)?, dir),
         }
     } else {
-        json_sort_key(&r, params)?
+        return json_order(json_sort_key(&r, params)?, dir);
     };
     Some(format!("({key}) IS NULL, {key} {dir}, r.ord"))
 }
 
-fn json_sort_key(r: &crate::schema::ResolvedAttr<'_>, params: &mut Params) -> Option<String> {
+fn json_order(key: JsonKey, dir: &str) -> Option<String> {
+    Some(match key {
+        // One evaluation of the key per row: no value (NULL) last in both directions.
+        JsonKey::Single(key) => format!("{key} {dir} NULLS LAST, r.ord"),
+        JsonKey::Tie => "r.ord".to_owned(),
+        // Values that read as a dateTime (the engine's rank 3) come before other strings
+        // (rank 4) ascending, after them descending; chronological among themselves.
+        JsonKey::Date { text, at, other } => {
+            format!("({text}) IS NULL, ({at}) IS NULL {dir}, {at} {dir}, {other} {dir}, r.ord")
+        }
+    })
+}
+
+/// The sort key expressions of an attribute in the stored document.
+enum JsonKey {
+    /// Nothing to sort by: every resource ties (creation order).
+    Tie,
+    /// One key, `NULL` when the resource has no value.
+    Single(String),
+    /// A dateTime: the value's text (`NULL`: no value), its instant (`NULL` when it does not
+    /// read as a dateTime) and, for the other strings, the text to compare.
+    Date {
+        text: String,
+        at: String,
+        other: String,
+    },
+}
+
+fn json_sort_key(r: &crate::schema::ResolvedAttr<'_>, params: &mut Params) -> Option<JsonKey> {
     let mut def = r.sub.unwrap_or(r.attr);
     let mut implicit_value = false;
     if def.is_complex() {
-        def = def.sub_attribute("value")?;
+        match def.sub_attribute("value") {
+            Some(v) => def = v,
+            // Nothing to sort by: the engine ties every resource.
+            None => return Some(JsonKey::Tie),
+        }
         implicit_value = true;
     }
     let fold = !(def.case_exact || def.ty == AttributeType::Binary);
@@ -998,19 +1046,56 @@ fn json_sort_key(r: &crate::schema::ResolvedAttr<'_>, params: &mut Params) -> Op
     if implicit_value {
         expr = format!("scimkit_pick({expr} -> 'value')");
     }
-    Some(match def.ty {
+    if def.ty == AttributeType::DateTime {
+        // The value's text when it is a non-empty string; its instant when it reads as a
+        // dateTime (`scimkit_date_key`, NULL otherwise); else the text itself, folded unless
+        // the attribute is caseExact.
+        let text_of = |e: &str| {
+            format!(
+                "(CASE WHEN jsonb_typeof({e}) = 'string' AND {e} <> '\"\"'::jsonb THEN {e} #>> '{{}}' END)"
+            )
+        };
+        let raw_expr = if fold {
+            expr.replacen("r.doc_fold", "r.doc", 1)
+        } else {
+            expr.clone()
+        };
+        let raw = text_of(&raw_expr);
+        let d = format!("scimkit_date_key({raw})");
+        let s = format!(
+            "(CASE WHEN {d} IS NULL THEN {} END) COLLATE \"C\"",
+            text_of(&expr)
+        );
+        return Some(JsonKey::Date {
+            text: raw,
+            at: d,
+            other: s,
+        });
+    }
+    // The value is computed once per row, in a subquery that `OFFSET 0` keeps PostgreSQL
+    // from pulling up (which would repeat `scimkit_pick` for every use of it).
+    let v = "s.v";
+    let key = match def.ty {
         AttributeType::String | AttributeType::Reference | AttributeType::Binary => format!(
-            "(CASE WHEN jsonb_typeof({expr}) = 'string' AND {expr} <> '\"\"'::jsonb \
-             THEN {expr} #>> '{{}}' END) COLLATE \"C\""
+            "CASE WHEN jsonb_typeof({v}) = 'string' AND {v} <> '\"\"'::jsonb \
+             THEN {v} #>> '{{}}' END"
         ),
         AttributeType::Boolean => {
-            format!("CASE WHEN jsonb_typeof({expr}) = 'boolean' THEN ({expr})::boolean END")
+            format!("CASE WHEN jsonb_typeof({v}) = 'boolean' THEN ({v})::boolean END")
         }
         AttributeType::Integer | AttributeType::Decimal => {
-            format!("CASE WHEN jsonb_typeof({expr}) = 'number' THEN ({expr})::numeric END")
+            format!("CASE WHEN jsonb_typeof({v}) = 'number' THEN ({v})::numeric END")
         }
         AttributeType::DateTime | AttributeType::Complex => return None,
-    })
+    };
+    let collate = if key.contains("#>>") {
+        " COLLATE \"C\""
+    } else {
+        ""
+    };
+    Some(JsonKey::Single(format!(
+        "(SELECT {key} FROM (SELECT {expr} AS v OFFSET 0) AS s){collate}"
+    )))
 }
 
 #[cfg(test)]
@@ -1112,7 +1197,9 @@ mod tests {
         assert_eq!(args, vec![Arg::Int(1_767_225_600_500_000_000)]);
         assert_eq!(tr(r#"meta.version eq "W/\"3\"""#).0, "r.version = $1");
         assert_eq!(tr(r#"meta.version eq "3""#).0, "FALSE");
-        assert_eq!(tr("meta.location pr").0, "FALSE");
+        // Derived from the id: always there, equal to nothing the engine's view holds.
+        assert_eq!(tr("meta.location pr").0, "TRUE");
+        assert_eq!(tr(r#"meta.location eq "x""#).0, "FALSE");
         // Tests the empty string passes read the document, not the NULL-for-empty column.
         assert!(tr(r#"userName lt "b""#).0.starts_with("EXISTS"));
         assert!(tr(r#"userName eq """#).0.starts_with("EXISTS"));
@@ -1141,6 +1228,15 @@ mod tests {
             "r.user_name_fold DESC NULLS LAST, r.ord"
         );
         assert!(order_by(users, &by("emails", SortOrder::Ascending), &mut p).is_some());
-        assert!(order_by(users, &by("meta.version", SortOrder::Ascending), &mut p).is_none());
+        assert!(
+            order_by(users, &by("meta.version", SortOrder::Ascending), &mut p)
+                .unwrap()
+                .starts_with("('W/\"' || r.version::text")
+        );
+        let groups = reg.group().unwrap();
+        assert!(order_by(groups, &by("members.display", SortOrder::Ascending), &mut p).is_none());
+        let key = order_by(users, &by("emails.value", SortOrder::Descending), &mut p).unwrap();
+        assert!(key.contains("OFFSET 0"), "{key}");
+        assert!(key.ends_with("DESC NULLS LAST, r.ord"), "{key}");
     }
 }

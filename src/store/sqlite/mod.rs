@@ -100,10 +100,13 @@ impl SqliteOptions {
 ///   written in the same transaction as the change).
 /// - List filters are translated whole to SQL (value paths with `json_each`, `pr`,
 ///   case-insensitive comparison where the schema says `caseExact` false, typed dateTime and
-///   number comparison, extension attributes), every value a bound parameter; sorting by
-///   `userName`, `externalId`, `displayName`, `id`, `meta.created` or `meta.lastModified`
-///   and paging run in SQL with an exact `totalResults`. What cannot be translated exactly is
-///   answered as [`Pushdown::Inexact`] (a superset the service re-evaluates), never wrongly.
+///   number comparison, extension attributes, `meta.location`), every value a bound
+///   parameter; sorting by any attribute but `members` (indexed columns for `userName`,
+///   `externalId`, `displayName`, `id` and the `meta` dates; otherwise the RFC 7644
+///   §3.4.2.3 key over the stored document: the primary value of a multi-valued attribute,
+///   else its first) and paging run in SQL with an exact `totalResults`. What cannot be
+///   translated exactly is answered as [`Pushdown::Inexact`] (a superset the service
+///   re-evaluates, at most [`ListQuery::max_candidates`] + 1 candidates), never wrongly.
 /// - Uniqueness is enforced by unique indexes, versions by conditional updates inside
 ///   `BEGIN IMMEDIATE` transactions.
 /// - The database runs in WAL mode with `synchronous=FULL` by default
@@ -605,25 +608,63 @@ fn bind_all(args: &mut SqliteArguments, params: &[Param]) -> Result<(), StoreErr
 /// breaking ties as the engine's stable sort does; `None` when it cannot.
 fn order_by(rt: &ResourceDef, spec: &SortSpec) -> Option<String> {
     let by = &spec.by;
+    let dir = match spec.order {
+        SortOrder::Ascending => "ASC",
+        SortOrder::Descending => "DESC",
+    };
     let col: String = if by.urn.is_none() && by.name.eq_ignore_ascii_case("meta") {
         match by.sub_attr.as_deref() {
             Some(s) if s.eq_ignore_ascii_case("created") => "r.created_key".into(),
             Some(s) if s.eq_ignore_ascii_case("lastModified") => "r.modified_key".into(),
+            // The sorter's view has one resourceType per list and no location: every
+            // resource ties, in creation order.
+            Some(s)
+                if s.eq_ignore_ascii_case("resourceType") || s.eq_ignore_ascii_case("location") =>
+            {
+                return Some("r.ord ASC".into())
+            }
+            // The view's version is the ETag text, compared as a string.
+            Some(s) if s.eq_ignore_ascii_case("version") => {
+                return Some(format!("('W/\"' || r.version || '\"') {dir}, r.ord ASC"));
+            }
             _ => return None,
         }
     } else if by.urn.is_none() && by.sub_attr.is_none() && by.name.eq_ignore_ascii_case("id") {
         "r.id".into()
     } else {
-        let r = rt.resolve(by)?;
-        if r.extension.is_some() || r.sub.is_some() {
-            return None;
+        let Some(r) = rt.resolve(by) else {
+            // The sorter leaves the order unchanged for an unknown attribute.
+            return Some("r.ord ASC".into());
+        };
+        let target = r.target();
+        if target.is_complex() && target.sub_attribute("value").is_none_or(|v| v.is_complex()) {
+            // Nothing to sort by (the sorter ties every resource).
+            return Some("r.ord ASC".into());
         }
-        let keys = [Box::<str>::from(r.attr.name.as_str())];
-        column_for(rt, &keys, !r.attr.case_exact)?.to_owned()
-    };
-    let dir = match spec.order {
-        SortOrder::Ascending => "ASC",
-        SortOrder::Descending => "DESC",
+        let column = if r.extension.is_none() && r.sub.is_none() {
+            let keys = [Box::<str>::from(r.attr.name.as_str())];
+            column_for(rt, &keys, !r.attr.case_exact)
+        } else {
+            None
+        };
+        match column {
+            Some(c) => c.to_owned(),
+            None => {
+                // The sorter sees the members only when they are loaded.
+                if r.extension.is_none() && r.attr.name == "members" {
+                    return None;
+                }
+                let (rank, key) = sql::json_sort_key(&r)?;
+                // No value (a NULL rank) sorts last in both directions.
+                let none = match spec.order {
+                    SortOrder::Ascending => 1000,
+                    SortOrder::Descending => -1,
+                };
+                return Some(format!(
+                    "COALESCE({rank}, {none}) {dir}, {key} {dir}, r.ord ASC"
+                ));
+            }
+        }
     };
     Some(format!(
         "({col} IS NULL OR {col} = '') ASC, {col} {dir}, r.ord ASC"
@@ -1068,9 +1109,11 @@ impl ResourceStore for SqliteStore {
             (exact, _) => {
                 // A superset (or an order SQL cannot give): the service evaluates, sorts and
                 // pages the candidates.
+                // At most one candidate past what the caller evaluates (it refuses more).
+                let limit = super::candidate_limit(query.max_candidates);
                 let rows = sqlx::query_with(
                     AssertSqlSafe(format!(
-                        "{SELECT_RESOURCE} WHERE {where_sql} ORDER BY r.ord ASC"
+                        "{SELECT_RESOURCE} WHERE {where_sql} ORDER BY r.ord ASC{limit}"
                     )),
                     args()?,
                 )

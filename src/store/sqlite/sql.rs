@@ -20,8 +20,10 @@
 //! - `id`, `meta.created`, `meta.lastModified`, `meta.version`, `meta.resourceType`,
 //!   `members.value` and `members pr` read columns and the membership table.
 //!
-//! What is not translated exactly (`members.type`, `members.display`, other `meta`
-//! attributes) becomes a superset (true) and the whole answer is then inexact; under `not`,
+//! `meta.location` (derived by the service from the id) is present on every resource and
+//! equal to nothing the engine's view holds, exactly as the evaluator sees it.
+//!
+//! What is not translated exactly (`members.type`, `members.display`) becomes a superset (true) and the whole answer is then inexact; under `not`,
 //! an inexact operand makes the negation true as well.
 
 use serde_json::{Number, Value};
@@ -275,6 +277,12 @@ impl Translator<'_> {
     /// A leaf on `id` or `meta.*` (columns).
     fn view_leaf(&mut self, keys: &[Box<str>], test: &Test) -> (String, bool) {
         let names: Vec<&str> = keys.iter().map(|k| &**k).collect();
+        if crate::filter::is_meta_location(keys) {
+            // Derived by the service from the id: present on every resource (the compiler
+            // already made `pr` true), equal to nothing the engine's view holds.
+            let yes = matches!(test, Test::Present);
+            return ((if yes { "1" } else { "0" }).to_owned(), true);
+        }
         // `ne` on these single-valued columns: a value that fails the inner test.
         if let Test::Ne(inner) = test {
             return match (names.as_slice(), &**inner) {
@@ -507,6 +515,89 @@ impl Translator<'_> {
             }
         }
     }
+}
+
+/// The sort key of RFC 7644 §3.4.2.3 over the stored document, for any attribute but
+/// `members`, `id` and `meta` (columns): `(rank, key)` SQL expressions that order rows
+/// exactly as the engine's sorter ([`crate::filter::sort_resources`]) orders documents.
+///
+/// - The value is found as the sorter finds it: through the attribute's keys, and at each
+///   multi-valued attribute the element marked `primary`, else the first element
+///   (`json_each` finds the primary one); a complex attribute without a sub-attribute sorts
+///   by the element's `value`.
+/// - `rank` is `NULL` for a resource without a value (missing, `null`, `""`, an empty list
+///   or object), else the sorter's type rank: booleans, numbers, dateTimes, strings, then
+///   lists and objects; `key` orders values of one rank: `false` before `true`, numbers as
+///   SQLite numbers, dateTimes by their chronological key in `r.ddoc`, strings by code point
+///   in `r.fdoc` (folded alike) unless the attribute is `caseExact` or binary.
+///
+/// `None` when a key cannot be written into a JSON path literal (a character other than
+/// letters, digits and `:._$-`, which the built-in schemas never use).
+pub(super) fn json_sort_key(r: &crate::schema::ResolvedAttr<'_>) -> Option<(String, String)> {
+    fn lit(key: &str) -> Option<String> {
+        key.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":._$-".contains(&b))
+            .then(|| format!("'.\"{key}\"'"))
+    }
+    // The sorter's `pick` on the value at path `p`: the primary element of a list, else
+    // its first one. Only applied where the schema allows a list (documents are stored
+    // normalised against it), so the expression stays small.
+    fn pick(p: &str) -> String {
+        format!(
+            "(CASE json_type(r.doc, {p}) WHEN 'array' THEN {p} || '[' || COALESCE((SELECT pe.key FROM json_each(r.doc, {p}) AS pe WHERE pe.type = 'object' AND json_type(pe.value, '$.primary') = 'true' ORDER BY pe.key LIMIT 1), 0) || ']' ELSE {p} END)"
+        )
+    }
+    let mut def = r.sub.unwrap_or(r.attr);
+    let mut path = "'$'".to_owned();
+    if let Some(ext) = r.extension {
+        path = format!("({path} || {})", lit(ext)?);
+    }
+    path = format!("({path} || {})", lit(&r.attr.name)?);
+    if r.attr.multi_valued {
+        path = pick(&path);
+    }
+    if let Some(sub) = r.sub {
+        path = format!("({path} || {})", lit(&sub.name)?);
+        if sub.multi_valued {
+            path = pick(&path);
+        }
+    }
+    if def.is_complex() {
+        def = def.sub_attribute("value")?;
+        path = format!("({path} || {})", lit(&def.name)?);
+        if def.multi_valued {
+            path = pick(&path);
+        }
+    }
+    // The path is computed once per row, in a subquery that `OFFSET 0` keeps SQLite from
+    // flattening (which would copy the expression into every use of `p`).
+    let p = "s.p";
+    let fold = !(def.case_exact || def.ty == AttributeType::Binary);
+    let text_src = if fold { "r.fdoc" } else { "r.doc" };
+    let date = def.ty == AttributeType::DateTime;
+    let (text_rank, text_key) = if date {
+        (
+            format!("CASE WHEN json_type(r.ddoc, {p}) = 'text' THEN 3 ELSE 4 END"),
+            format!("COALESCE(json_extract(r.ddoc, {p}), json_extract({text_src}, {p}))"),
+        )
+    } else {
+        ("4".to_owned(), format!("json_extract({text_src}, {p})"))
+    };
+    // A list or object is a value when some element is (the evaluator's `is_present`).
+    let shallow = "(CASE x.type WHEN 'null' THEN 0 WHEN 'text' THEN x.value <> '' WHEN 'array' THEN json_array_length(x.value) > 0 WHEN 'object' THEN EXISTS (SELECT 1 FROM json_each(x.value)) ELSE 1 END)";
+    let rank = format!(
+        "(CASE json_type(r.doc, {p}) WHEN 'true' THEN 1 WHEN 'false' THEN 1 WHEN 'integer' THEN 2 WHEN 'real' THEN 2 \
+         WHEN 'text' THEN (CASE WHEN json_extract(r.doc, {p}) = '' THEN NULL ELSE {text_rank} END) \
+         WHEN 'array' THEN (CASE WHEN EXISTS (SELECT 1 FROM json_each(r.doc, {p}) AS x WHERE {shallow}) THEN 9 END) \
+         WHEN 'object' THEN (CASE WHEN EXISTS (SELECT 1 FROM json_each(r.doc, {p}) AS x WHERE {shallow}) THEN 10 END) END)"
+    );
+    let key = format!(
+        "(CASE json_type(r.doc, {p}) WHEN 'true' THEN 1 WHEN 'false' THEN 0 WHEN 'integer' THEN json_extract(r.doc, {p}) \
+         WHEN 'real' THEN json_extract(r.doc, {p}) \
+         WHEN 'text' THEN (CASE WHEN json_extract(r.doc, {p}) = '' THEN NULL ELSE {text_key} END) END)"
+    );
+    let once = |e: &str| format!("(SELECT {e} FROM (SELECT {path} AS p LIMIT 1 OFFSET 0) AS s)");
+    Some((once(&rank), once(&key)))
 }
 
 /// Some member `m` of the group satisfies `cond`.

@@ -9,6 +9,7 @@ use super::*;
 pub struct CountingStore {
     inner: Arc<dyn ResourceStore>,
     calls: std::sync::Mutex<StoreCalls>,
+    no_pushdown: std::sync::atomic::AtomicBool,
 }
 
 /// The calls a [`CountingStore`] has seen.
@@ -28,6 +29,10 @@ pub struct StoreCalls {
     pub lists: usize,
     /// `list` calls with `include_members`.
     pub lists_with_members: usize,
+    /// Resources returned by `list` calls, all calls together (pages or candidates).
+    pub listed: usize,
+    /// The most resources one `list` call returned.
+    pub most_listed: usize,
     /// `members` calls (pages of a member list, counted).
     pub member_pages: usize,
     /// `members_if_at_most` calls (a member list read only when it is short).
@@ -48,7 +53,17 @@ impl CountingStore {
         CountingStore {
             inner,
             calls: std::sync::Mutex::new(StoreCalls::default()),
+            no_pushdown: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// From now on (when `on`), answers every `list` as a backend that translates nothing
+    /// would: [`Pushdown::Unsupported`] with the type's resources as candidates, in creation
+    /// order, at most [`ListQuery::max_candidates`] + 1 of them, with members when the query
+    /// reads or asks for them.
+    pub fn without_pushdown(&self, on: bool) {
+        self.no_pushdown
+            .store(on, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The calls so far.
@@ -147,7 +162,24 @@ impl ResourceStore for CountingStore {
                 c.lists_with_members += 1;
             }
         });
-        self.inner.list(tenant, rt, query).await
+        let page = if self.no_pushdown.load(std::sync::atomic::Ordering::SeqCst) {
+            let all = ListQuery {
+                include_members: query.include_members || query.reads_members(),
+                count: query.max_candidates.saturating_add(1),
+                ..ListQuery::default()
+            };
+            let mut page = self.inner.list(tenant, rt, &all).await?;
+            page.total_results = page.resources.len();
+            page.pushdown = Pushdown::Unsupported;
+            page
+        } else {
+            self.inner.list(tenant, rt, query).await?
+        };
+        self.count(|c| {
+            c.listed += page.resources.len();
+            c.most_listed = c.most_listed.max(page.resources.len());
+        });
+        Ok(page)
     }
 
     async fn members(

@@ -41,6 +41,9 @@ impl Fixture {
                 attributes: vec![
                     AttributeDef::string("serialNumber").required(),
                     AttributeDef::string("displayName"),
+                    AttributeDef::date_time("lastSeen"),
+                    AttributeDef::new("ports", crate::schema::AttributeType::Integer),
+                    AttributeDef::string("tags").multi(),
                 ],
             })
             .expect("device schema");
@@ -118,6 +121,7 @@ pub fn sorted_by_user_name(filter: &str, count: usize) -> ListQuery {
         start_index: 1,
         count,
         include_members: false,
+        max_candidates: usize::MAX,
     }
 }
 

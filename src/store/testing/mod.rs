@@ -110,6 +110,7 @@ where
     check_uniqueness(&*factory().await, &fx).await;
     check_paging(&*factory().await, &fx).await;
     check_sorting(&*factory().await, &fx).await;
+    check_sorting_any_attribute(&*factory().await, &fx).await;
     check_tenant_isolation(&*factory().await, &fx).await;
     check_membership(&*factory().await, &fx).await;
     check_large_group(&*factory().await, &fx).await;
