@@ -176,6 +176,26 @@ $fn$;
 "#,
         ),
     },
+    Migration {
+        version: 5,
+        name: "statistics refreshed every 10,000 changed rows",
+        step: Step::Sql(
+            r#"
+-- Autovacuum analyses a table after 10 % of it changed by default. In a table shared by many
+-- tenants, an identity provider's first sync of a new 100,000-user tenant into a table of a
+-- million rows never reaches that, and the planner, believing the tenant has about one row,
+-- picks a tenant-prefixed secondary index for look-ups by id and filters every row of the
+-- tenant (measured: 12-18 ms instead of 0.06 ms per read at 100,000 users). A fixed
+-- threshold keeps the statistics of a fresh tenant current within its first minutes.
+ALTER TABLE scimkit_resources SET (autovacuum_analyze_scale_factor = 0.0,
+                                   autovacuum_analyze_threshold = 10000);
+ALTER TABLE scimkit_members SET (autovacuum_analyze_scale_factor = 0.0,
+                                 autovacuum_analyze_threshold = 10000);
+ALTER TABLE scimkit_unique SET (autovacuum_analyze_scale_factor = 0.0,
+                                autovacuum_analyze_threshold = 10000);
+"#,
+        ),
+    },
 ];
 
 /// Applies the migrations not yet applied, under the advisory lock, then the optional
