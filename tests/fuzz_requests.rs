@@ -3,7 +3,12 @@
 //! invariants on every build: no panic, no 5xx, every non-2xx answer a SCIM error, and a
 //! failed request, a GET or a search changes nothing. Below it, one regression test per
 //! fuzzer finding, each the minimal case that broke.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod fuzz_harness;
 
@@ -141,8 +146,7 @@ fn write_seed_corpus() {
         };
         let (status, _) = run_case(&case);
         let class = format!("{}-{endpoint}-{}", spec.method, status.as_u16());
-        if wanted.contains(&class.as_str())
-            && best.get(&class).is_none_or(|b| b.len() > data.len())
+        if wanted.contains(&class.as_str()) && best.get(&class).is_none_or(|b| b.len() > data.len())
         {
             best.insert(class, data);
         }
@@ -150,8 +154,11 @@ fn write_seed_corpus() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/handle");
     std::fs::create_dir_all(&dir).unwrap();
     for (class, data) in &best {
-        std::fs::write(dir.join(class.to_lowercase().replace(".search", "search")), data)
-            .unwrap();
+        std::fs::write(
+            dir.join(class.to_lowercase().replace(".search", "search")),
+            data,
+        )
+        .unwrap();
     }
     let missing: Vec<&str> = wanted
         .iter()

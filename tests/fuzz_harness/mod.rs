@@ -28,7 +28,8 @@
     clippy::panic,
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::string_slice
 )]
 
 use std::collections::BTreeMap;
@@ -145,10 +146,7 @@ impl Spec {
     pub fn new(method: &str, target: &str, body: &str) -> Spec {
         let mut headers = vec![("Authorization".to_owned(), b"Bearer $TOKEN".to_vec())];
         if !body.is_empty() {
-            headers.push((
-                "Content-Type".to_owned(),
-                b"application/scim+json".to_vec(),
-            ));
+            headers.push(("Content-Type".to_owned(), b"application/scim+json".to_vec()));
         }
         Spec {
             method: method.to_owned(),
@@ -564,8 +562,8 @@ pub fn check_response(
 /// RFC 7644 §3.12: the body of a non-2xx answer.
 pub fn check_error_body(status: StatusCode, raw: &[u8]) -> Result<(), String> {
     let text = String::from_utf8_lossy(raw);
-    let body: Value =
-        serde_json::from_slice(raw).map_err(|e| format!("{status} body is not JSON ({e}): {text}"))?;
+    let body: Value = serde_json::from_slice(raw)
+        .map_err(|e| format!("{status} body is not JSON ({e}): {text}"))?;
     let schemas_ok = body
         .get("schemas")
         .and_then(Value::as_array)
@@ -579,7 +577,11 @@ pub fn check_error_body(status: StatusCode, raw: &[u8]) -> Result<(), String> {
     match body.get("scimType") {
         None => {}
         Some(Value::String(t)) if SCIM_TYPES.contains(&t.as_str()) => {}
-        Some(other) => return Err(format!("{status} with scimType {other} not in RFC 7644: {text}")),
+        Some(other) => {
+            return Err(format!(
+                "{status} with scimType {other} not in RFC 7644: {text}"
+            ))
+        }
     }
     match body.get("detail").and_then(Value::as_str) {
         Some(d) if !d.trim().is_empty() => Ok(()),
@@ -719,8 +721,7 @@ const MOUNTS: &[&str] = &[
 ];
 
 const TENANTS: &[&str] = &[
-    "acme", "other", "nobody", "", "ACME", "%61cme", "acme%2Fx", "%", "%ff", ".", "..",
-    "acme%00",
+    "acme", "other", "nobody", "", "ACME", "%61cme", "acme%2Fx", "%", "%ff", ".", "..", "acme%00",
 ];
 
 const TAILS: &[&str] = &[
@@ -1063,10 +1064,7 @@ fn gen_headers(u: &mut Unstructured, has_body: bool) -> Vec<(String, Vec<u8>)> {
         _ => h.push(("Authorization".to_owned(), raw_bytes(u, 40))),
     }
     match index(u, 8) {
-        0..=4 if has_body => h.push((
-            "Content-Type".to_owned(),
-            b"application/scim+json".to_vec(),
-        )),
+        0..=4 if has_body => h.push(("Content-Type".to_owned(), b"application/scim+json".to_vec())),
         0..=4 => {}
         5 => {}
         6 => h.push((
@@ -1125,7 +1123,12 @@ fn build_corpus() -> BTreeMap<&'static str, Vec<Value>> {
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":
                 {"employeeNumber": "7", "manager": {"value": "$U0"}}}),
     );
-    if let Some(Value::Array(list)) = Some(parse(include_str!("../vectors/filter-users.json"))) {
+    // A userName taken by a seeded user, in other case (409 `uniqueness`).
+    users.push(
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "USER1@example.com"}),
+    );
+    if let Value::Array(list) = parse(include_str!("../vectors/filter-users.json")) {
         users.extend(list);
     }
     let groups = vec![
