@@ -167,3 +167,35 @@ fn write_seed_corpus() {
         .collect();
     println!("wrote {} seeds; not found: {missing:?}", best.len());
 }
+
+/// Prints how often each (method, endpoint, status) occurs over the inputs in the directory
+/// `SCIMKIT_FUZZ_CORPUS` (a fuzzer's working corpus), to see what the decoder reaches.
+#[test]
+#[ignore = "diagnostics; run by hand with SCIMKIT_FUZZ_CORPUS set"]
+fn corpus_status_mix() {
+    use std::collections::BTreeMap;
+    let Ok(dir) = std::env::var("SCIMKIT_FUZZ_CORPUS") else {
+        return;
+    };
+    let mut mix: BTreeMap<String, usize> = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        let case = Case::generate(&mut arbitrary::Unstructured::new(&data));
+        let answers = fuzz_harness::run_case_answers(&case);
+        for (spec, (status, body)) in case.requests.iter().zip(answers) {
+            let path = spec.target.split('?').next().unwrap_or("");
+            let endpoint: Vec<&str> = path.split('/').skip(4).take(2).collect();
+            let scim_type = body["scimType"].as_str().unwrap_or("");
+            *mix.entry(format!(
+                "{} {} {} {scim_type}",
+                spec.method,
+                endpoint.join("/"),
+                status.as_u16()
+            ))
+            .or_default() += 1;
+        }
+    }
+    for (k, n) in mix {
+        println!("{n:6} {k}");
+    }
+}

@@ -204,15 +204,22 @@ pub fn run_bytes(data: &[u8]) {
 /// and the answer on a violation. Returns the last answer's status and JSON body (`Null`
 /// when it has none), for regression tests that look at it.
 pub fn run_case(case: &Case) -> (StatusCode, Value) {
+    run_case_answers(case)
+        .pop()
+        .unwrap_or((StatusCode::OK, Value::Null))
+}
+
+/// As [`run_case`], returning every answer.
+pub fn run_case_answers(case: &Case) -> Vec<(StatusCode, Value)> {
     block_on(async {
         let mut world = World::new(case.profile).await;
-        let mut last = (StatusCode::OK, Value::Null);
+        let mut answers = Vec::new();
         for (step, spec) in case.requests.iter().enumerate() {
-            last = world.send_checked(spec).await.unwrap_or_else(|violation| {
+            answers.push(world.send_checked(spec).await.unwrap_or_else(|violation| {
                 panic!("invariant broken at request {step}: {violation}\ncase: {case:#?}")
-            });
+            }));
         }
-        last
+        answers
     })
 }
 
@@ -233,6 +240,7 @@ pub struct World {
     other: TenantId,
     names: BTreeMap<String, String>,
     created: Vec<String>,
+    page_limit: usize,
 }
 
 impl World {
@@ -271,6 +279,7 @@ impl World {
             other,
             names,
             created: Vec::new(),
+            page_limit: profile.settings().limits.max_page_size,
         };
         for i in 0..4 {
             let id = world
@@ -427,7 +436,7 @@ impl World {
         let before = self.snapshot().await;
         let response = self.send(request, spec.two_step).await;
         let after = self.snapshot().await;
-        check_response(spec, &response, &before, &after)?;
+        check_response(spec, &response, &before, &after, self.page_limit)?;
         self.learn(&response);
         let body = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
         Ok((response.status(), body))
@@ -515,6 +524,7 @@ pub fn check_response(
     response: &Response<Bytes>,
     before: &Snapshot,
     after: &Snapshot,
+    page_limit: usize,
 ) -> Result<(), String> {
     let status = response.status();
     let raw = response.body();
@@ -543,17 +553,92 @@ pub fn check_response(
     } else if !raw.is_empty() && serde_json::from_slice::<Value>(raw).is_err() {
         return Err(format!("{status} with a body that is not JSON: {text}"));
     }
+    let body: Option<Value> = serde_json::from_slice(raw).ok();
+    if !raw.is_empty() {
+        let media = response
+            .headers()
+            .get("Content-Type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !media.starts_with("application/scim+json") {
+            return Err(format!("{status} body with Content-Type `{media}`: {text}"));
+        }
+    }
     let listed = status.is_success()
-        && serde_json::from_slice::<Value>(raw)
-            .ok()
-            .and_then(|b| b.get("schemas").cloned())
-            .and_then(|s| s.as_array().cloned())
+        && body
+            .as_ref()
+            .and_then(|b| b.get("schemas"))
+            .and_then(Value::as_array)
             .is_some_and(|s| s.iter().any(|u| u == LIST_URN));
     if (!status.is_success() || is_get || listed) && before != after {
         return Err(format!(
             "a {} answer to a {} changed the tenant data\nbefore: {before:?}\nafter: {after:?}\nanswer: {text}",
             status,
             if listed { "list or search" } else { spec.method.as_str() }
+        ));
+    }
+    if let (true, Some(b)) = (listed, &body) {
+        // Discovery lists (schemas, resource types) are not pages of resources.
+        let discovery = spec.target.contains("/Schemas") || spec.target.contains("/ResourceTypes");
+        check_list(b, if discovery { usize::MAX } else { page_limit })?;
+    }
+    if let (true, Some(b)) = (status.is_success() && !listed, &body) {
+        check_resource_answer(spec, response, b, after)?;
+    }
+    Ok(())
+}
+
+/// A 2xx `ListResponse` is consistent and no longer than the tenant's page size.
+fn check_list(body: &Value, page_limit: usize) -> Result<(), String> {
+    let n = body
+        .get("Resources")
+        .map_or(Some(0), |r| r.as_array().map(Vec::len))
+        .ok_or_else(|| format!("Resources is not an array: {body}"))?;
+    let total = body.get("totalResults").and_then(Value::as_u64);
+    let per_page = body.get("itemsPerPage").and_then(Value::as_u64);
+    match (total, per_page) {
+        (Some(t), Some(p)) if p == n as u64 && t >= p && n <= page_limit => Ok(()),
+        _ => Err(format!(
+            "inconsistent ListResponse ({n} resources, page size {page_limit}): {body}"
+        )),
+    }
+}
+
+/// A 2xx answer carrying a resource of the tenant: its `ETag` is its `meta.version`, and
+/// both are the version the store now holds (unless it was just deleted).
+fn check_resource_answer(
+    spec: &Spec,
+    response: &Response<Bytes>,
+    body: &Value,
+    after: &Snapshot,
+) -> Result<(), String> {
+    let Some(id) = body.get("id").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    let etag = response.headers().get("ETag").and_then(|v| v.to_str().ok());
+    let meta_version = body
+        .get("meta")
+        .and_then(|m| m.get("version"))
+        .and_then(Value::as_str);
+    if let (Some(e), Some(m)) = (etag, meta_version) {
+        if e != m {
+            return Err(format!("ETag {e} but meta.version {m}: {body}"));
+        }
+    }
+    let Some(shown) = etag.or(meta_version) else {
+        return Ok(());
+    };
+    if spec.method == "DELETE" {
+        return Ok(());
+    }
+    let stored = after
+        .resources
+        .iter()
+        .find(|r| r.2 == id)
+        .map(|r| format!("W/\"{}\"", r.3));
+    if stored.as_deref() != Some(shown) {
+        return Err(format!(
+            "the answer shows version {shown} of {id}, the store has {stored:?}: {body}"
         ));
     }
     Ok(())
