@@ -1571,3 +1571,92 @@ impl Case {
         Case { profile, requests }
     }
 }
+
+#[cfg(test)]
+mod checks {
+    use super::*;
+
+    fn answer(status: u16, body: &str, headers: &[(&str, &str)]) -> Response<Bytes> {
+        let mut b = Response::builder().status(status);
+        if !body.is_empty() {
+            b = b.header("Content-Type", "application/scim+json; charset=utf-8");
+        }
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Bytes::from(body.to_owned())).unwrap()
+    }
+
+    fn snapshot(version: u64) -> Snapshot {
+        Snapshot {
+            resources: vec![(
+                "acme".into(),
+                "User".into(),
+                "u1".into(),
+                version,
+                "{}".into(),
+                vec![],
+            )],
+            feeds: vec![(version as usize, Some(version))],
+        }
+    }
+
+    const ERROR_400: &str = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"400","scimType":"invalidValue","detail":"bad"}"#;
+
+    /// Each invariant rejects the answer that breaks it, and accepts the one that keeps it.
+    #[test]
+    fn each_invariant_can_fail() {
+        let get = Spec::new("GET", "/scim/v2/acme/Users/u1", "");
+        let post = Spec::new("POST", "/scim/v2/acme/Users", "{}");
+        let (v1, v2) = (snapshot(1), snapshot(2));
+        let check = |spec: &Spec, r: &Response<Bytes>, after: &Snapshot| {
+            check_response(spec, r, &v1, after, 2)
+        };
+        // 5xx, and errors that change data.
+        assert!(check(&get, &answer(500, ERROR_400, &[]), &v1).is_err());
+        assert!(check(&post, &answer(400, ERROR_400, &[]), &v1).is_ok());
+        assert!(check(&post, &answer(400, ERROR_400, &[]), &v2).is_err());
+        // A GET changes nothing; a write may.
+        let user = r#"{"id":"u1","meta":{"version":"W/\"2\""}}"#;
+        let etag = [("ETag", "W/\"2\"")];
+        assert!(check(&get, &answer(200, user, &etag), &v2).is_err());
+        assert!(check(&post, &answer(201, user, &etag), &v2).is_ok());
+        // The version shown is the stored one, in the header and the body alike.
+        assert!(check(&post, &answer(201, user, &etag), &v1).is_err());
+        assert!(check(&post, &answer(201, user, &[("ETag", "W/\"3\"")]), &v2).is_err());
+        // 304 only for If-None-Match, without a body.
+        assert!(check(&get, &answer(304, "", &[]), &v1).is_err());
+        let conditional = get.clone().header("If-None-Match", "W/\"1\"");
+        assert!(check(&conditional, &answer(304, "", &[]), &v1).is_ok());
+        // 401 and 405 carry their headers.
+        let e401 = ERROR_400
+            .replace("400", "401")
+            .replace(r#""scimType":"invalidValue","#, "");
+        assert!(check(&get, &answer(401, &e401, &[]), &v1).is_err());
+        assert!(check(
+            &get,
+            &answer(401, &e401, &[("WWW-Authenticate", "Bearer")]),
+            &v1
+        )
+        .is_ok());
+        // A list is consistent and within the page size; a search changes nothing.
+        let list = |n: usize, per_page: usize| {
+            let resources: Vec<Value> = (0..n).map(|i| json!({"id": i.to_string()})).collect();
+            json!({"schemas": [LIST_URN], "totalResults": 5, "itemsPerPage": per_page,
+                   "startIndex": 1, "Resources": resources})
+            .to_string()
+        };
+        assert!(check(&get, &answer(200, &list(2, 2), &[]), &v1).is_ok());
+        assert!(check(&get, &answer(200, &list(2, 1), &[]), &v1).is_err());
+        assert!(check(&get, &answer(200, &list(3, 3), &[]), &v1).is_err());
+        let search = Spec::new("POST", "/scim/v2/acme/.search", "{}");
+        assert!(check(&search, &answer(200, &list(1, 1), &[]), &v2).is_err());
+        // Bodies are SCIM JSON.
+        let plain = Response::builder()
+            .status(200)
+            .header("Content-Type", "text/plain")
+            .body(Bytes::from_static(b"{}"))
+            .unwrap();
+        assert!(check(&get, &plain, &v1).is_err());
+    }
+}
