@@ -178,6 +178,7 @@ fn corpus_status_mix() {
         return;
     };
     let mut mix: BTreeMap<String, usize> = BTreeMap::new();
+    let mut details: BTreeMap<String, String> = BTreeMap::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let data = std::fs::read(entry.unwrap().path()).unwrap();
         let case = Case::generate(&mut arbitrary::Unstructured::new(&data));
@@ -186,6 +187,14 @@ fn corpus_status_mix() {
             let path = spec.target.split('?').next().unwrap_or("");
             let endpoint: Vec<&str> = path.split('/').skip(4).take(2).collect();
             let scim_type = body["scimType"].as_str().unwrap_or("");
+            if let Some(d) = body["detail"].as_str() {
+                let key = format!(
+                    "{} {scim_type} {}",
+                    status.as_u16(),
+                    d.chars().take(50).collect::<String>()
+                );
+                details.entry(key).or_insert_with(|| d.to_owned());
+            }
             *mix.entry(format!(
                 "{} {} {} {scim_type}",
                 spec.method,
@@ -197,5 +206,8 @@ fn corpus_status_mix() {
     }
     for (k, n) in mix {
         println!("{n:6} {k}");
+    }
+    for (k, d) in details {
+        println!("detail {k}: {d}");
     }
 }

@@ -439,7 +439,64 @@ impl World {
         check_response(spec, &response, &before, &after, self.page_limit)?;
         self.learn(&response);
         let body = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
+        self.check_read_back(spec, response.status(), &body).await?;
         Ok((response.status(), body))
+    }
+
+    /// A 2xx write answered with the whole resource (no `attributes` or
+    /// `excludedAttributes`): a GET of its `meta.location` answers the same representation
+    /// (but for a group's `members`, which a write answer may leave out).
+    async fn check_read_back(
+        &self,
+        spec: &Spec,
+        status: StatusCode,
+        body: &Value,
+    ) -> Result<(), String> {
+        let write = matches!(spec.method.as_str(), "POST" | "PUT" | "PATCH");
+        let projected = spec.target.to_ascii_lowercase().contains("attributes");
+        let location = body
+            .get("meta")
+            .and_then(|m| m.get("location"))
+            .and_then(Value::as_str);
+        let (true, false, true, Some(location)) = (write, projected, status.is_success(), location)
+        else {
+            return Ok(());
+        };
+        let Some(path) = location.strip_prefix("https://app.example.com") else {
+            return Err(format!(
+                "meta.location {location} is not under the public URL"
+            ));
+        };
+        let token = if path.starts_with("/scim/v2/acme/") {
+            &self.names["TOKEN"]
+        } else {
+            &self.names["OTHER_TOKEN"]
+        };
+        let Ok(request) = Request::get(path)
+            .header("Authorization", format!("Bearer {token}"))
+            .body(Bytes::new())
+        else {
+            return Err(format!("meta.location {location} is not a valid URI"));
+        };
+        let read = self.service.handle(request).await;
+        let mut read_body: Value = serde_json::from_slice(read.body()).unwrap_or(Value::Null);
+        if read.status() != StatusCode::OK {
+            return Err(format!(
+                "GET of the written resource answers {}: {read_body}",
+                read.status()
+            ));
+        }
+        if body.get("members").is_none() {
+            if let Some(m) = read_body.as_object_mut() {
+                m.remove("members");
+            }
+        }
+        if &read_body != body {
+            return Err(format!(
+                "the write answered\n{body}\nbut a GET of it answers\n{read_body}"
+            ));
+        }
+        Ok(())
     }
 
     /// Remembers the ids a successful create or Bulk made, for `$NEWn`.
