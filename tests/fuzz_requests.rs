@@ -213,3 +213,25 @@ fn corpus_status_mix() {
         println!("detail {k}: {d}");
     }
 }
+
+/// Finding 1: `ScimService::body_limit` read the path's segments without percent-decoding
+/// them, while `authorize` decodes them: for `/scim/v2/%61cme/Users` it announced the
+/// default 1 MiB of an unknown tenant instead of tenant `acme`'s limit (600 bytes here), and
+/// for `/scim/v2/acme/%47roups` the limit of a request without members instead of the
+/// Groups write limit. An adapter sizing its read by `body_limit` then read more (or less)
+/// than the service admits. The harness compares the two on every authorised request.
+#[test]
+fn body_limit_decodes_the_path_as_authorize_does() {
+    for target in [
+        "/scim/v2/%61cme/Users",
+        "/scim/v2/acme/%47roups",
+        "/scim/v2/%61%63%6D%65/Group%73/$G0",
+    ] {
+        for method in ["POST", "PUT", "PATCH", "GET"] {
+            for profile in [Profile::Tight, Profile::Default] {
+                let body = r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"x"}"#;
+                run_case(&Case::one(profile, Spec::new(method, target, body)));
+            }
+        }
+    }
+}
