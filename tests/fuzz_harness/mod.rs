@@ -456,14 +456,52 @@ impl World {
         let Some(request) = self.build(spec).await else {
             return Ok((StatusCode::OK, Value::Null));
         };
+        let path = request.uri().path().to_owned();
         let before = self.snapshot().await;
         let response = self.send(request, spec.two_step).await?;
         let after = self.snapshot().await;
         check_response(spec, &response, &before, &after, self.page_limit)?;
+        self.check_target(spec, &path, &response, &after)?;
         self.learn(&response);
         let body = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
         self.check_read_back(spec, response.status(), &body).await?;
         Ok((response.status(), body))
+    }
+
+    /// After a 2xx DELETE of `{tenant}/{endpoint}/{id}` the resource is gone; after a 2xx
+    /// PUT or PATCH answered with an `ETag`, the resource has that version.
+    fn check_target(
+        &self,
+        spec: &Spec,
+        path: &str,
+        response: &Response<Bytes>,
+        after: &Snapshot,
+    ) -> Result<(), String> {
+        if !response.status().is_success() {
+            return Ok(());
+        }
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let id = match segments.as_slice() {
+            ["scim", "v2", "acme", "Me"] => self.names["U0"].as_str(),
+            ["scim", "v2", "acme" | "other", "Users" | "Groups", id] if !id.contains('%') => id,
+            _ => return Ok(()),
+        };
+        let stored = after.resources.iter().find(|r| r.2 == id);
+        match spec.method.as_str() {
+            "DELETE" if stored.is_some() => Err(format!("{id} is still there after a 2xx DELETE")),
+            "PUT" | "PATCH" => {
+                let etag = response.headers().get("ETag").and_then(|v| v.to_str().ok());
+                let stored = stored.map(|r| format!("W/\"{}\"", r.3));
+                match etag {
+                    Some(e) if stored.as_deref() != Some(e) => Err(format!(
+                        "a 2xx {} of {id} answered ETag {e}, the store has {stored:?}",
+                        spec.method
+                    )),
+                    _ => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A 2xx write answered with the whole resource (no `attributes` or
