@@ -364,7 +364,18 @@ impl ScimService {
     /// [`Authorized::body_limit`], so that nothing is read for an unauthenticated caller.
     pub async fn body_limit(&self, method: &str, path: &str) -> usize {
         let rest = self.endpoint_path(path);
-        let mut segments = rest.split('/').filter(|s| !s.is_empty());
+        // The segments as `authorize` reads them, percent-decoded (`/scim/v2/%61cme/Users`
+        // is tenant `acme`'s); a path with an undecodable segment is refused there, so the
+        // default limit does for it.
+        let Ok(decoded) = rest
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(query::path_decode)
+            .collect::<Result<Vec<String>, _>>()
+        else {
+            return crate::settings::Limits::default().max_payload_bytes;
+        };
+        let mut segments = decoded.iter().map(String::as_str);
         let tenant = match segments.next().and_then(|t| TenantId::new(t).ok()) {
             Some(id) => self.inner.tenants.get_tenant(&id).await.ok().flatten(),
             None => None,
