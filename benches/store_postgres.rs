@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 
-use scimkit::filter::SortSpec;
 use scimkit::resource::{MemberRef, MembershipDelta};
 use scimkit::store::postgres::PostgresStore;
 use scimkit::store::testing::{self, Fixture};
@@ -106,24 +105,7 @@ fn bench(c: &mut Criterion) {
     // Issue 15: queries that used to load the whole tenant, now answered in SQL.
     let mut g = c.benchmark_group("postgres_bounded");
     g.sample_size(10).measurement_time(Duration::from_secs(3));
-    let queries = [
-        (
-            "count=1 sortBy=emails.value",
-            ListQuery {
-                sort: Some(SortSpec::parse("emails.value", None).unwrap()),
-                count: 1,
-                ..ListQuery::default()
-            },
-        ),
-        (
-            "count=1 filter=meta.location pr",
-            ListQuery {
-                filter: Some(Filter::parse("meta.location pr").unwrap()),
-                count: 1,
-                ..ListQuery::default()
-            },
-        ),
-    ];
+    let queries = testing::bounded_queries();
     for (t, size) in [(&fx.other, "1k"), (&tenant, "100k")] {
         for (name, q) in &queries {
             let page = rt.block_on(store.list(t, &fx.users, q)).unwrap();

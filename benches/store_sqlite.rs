@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, Criterion};
-use scimkit::filter::SortSpec;
 use scimkit::resource::{MemberRef, MembershipDelta};
 use scimkit::store::sqlite::SqliteStore;
 use scimkit::store::testing::{self, group_request, user_request, Fixture};
@@ -99,24 +98,7 @@ fn bench(c: &mut Criterion) {
     // Issue 15: queries that used to load the whole tenant, now answered in SQL.
     let mut g = c.benchmark_group("sqlite_bounded");
     g.sample_size(10).measurement_time(Duration::from_secs(3));
-    let queries = [
-        (
-            "count=1 sortBy=emails.value",
-            ListQuery {
-                sort: Some(SortSpec::parse("emails.value", None).unwrap()),
-                count: 1,
-                ..ListQuery::default()
-            },
-        ),
-        (
-            "count=1 filter=meta.location pr",
-            ListQuery {
-                filter: Some(Filter::parse("meta.location pr").unwrap()),
-                count: 1,
-                ..ListQuery::default()
-            },
-        ),
-    ];
+    let queries = testing::bounded_queries();
     for (tenant, size) in [(&fx.other, "1k"), (&tn, "100k")] {
         for (name, q) in &queries {
             let page = rt.block_on(store.list(tenant, &fx.users, q)).unwrap();

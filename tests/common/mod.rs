@@ -188,6 +188,12 @@ impl Harness {
     }
 
     /// Creates a user and returns its id.
+    /// How many users of `acme` have this `userName` (an exact `eq` filter over HTTP).
+    pub async fn count_user_name(&self, user_name: &str) -> Value {
+        let path = format!("/Users?filter=userName%20eq%20%22{user_name}%22&count=0");
+        self.call(Method::GET, &path, None).await.body["totalResults"].clone()
+    }
+
     pub async fn create_user(&self, user_name: &str) -> String {
         let r = self
             .call(

@@ -190,3 +190,28 @@ pub async fn list_exact(
 pub(crate) fn ids(resources: &[StoredResource]) -> Vec<String> {
     resources.iter().map(|r| r.id.to_string()).collect()
 }
+
+/// The queries issue 15 measures at 100,000 users (`count=1` sorted by a multi-valued
+/// attribute, and a filter on a derived attribute), named, for the SQL stores' benches.
+pub fn bounded_queries() -> [(&'static str, ListQuery); 2] {
+    let sort = Some(SortSpec::parse("emails.value", None).expect("a valid sort"));
+    let filter = Some(Filter::parse("meta.location pr").expect("a valid filter"));
+    [
+        (
+            "count=1 sortBy=emails.value",
+            ListQuery {
+                sort,
+                count: 1,
+                ..ListQuery::default()
+            },
+        ),
+        (
+            "count=1 filter=meta.location pr",
+            ListQuery {
+                filter,
+                count: 1,
+                ..ListQuery::default()
+            },
+        ),
+    ]
+}
