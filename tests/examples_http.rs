@@ -499,12 +499,8 @@ fn closed_by_server(stream: &mut std::net::TcpStream, within: Duration) -> bool 
         match stream.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => {}
-            Err(e) => {
-                return matches!(
-                    e.kind(),
-                    ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
-                )
-            }
+            // Only running out of time means open; any other error is a dead connection.
+            Err(e) => return !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
         }
     }
 }
