@@ -34,7 +34,7 @@
 //! - IdP-supplied text (group and user names) is put in the page with `textContent` only,
 //!   and a strict Content-Security-Policy allows no inline script.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -58,6 +58,7 @@ use subtle::ConstantTimeEq;
 
 use crate::common::app::App;
 use crate::common::manage::group_members;
+use crate::console_db::{ConsoleDb, Policy, PolicyCollection, SortedMember, SortedMembers};
 
 /// How long a login lasts.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 60 * 60);
@@ -103,7 +104,8 @@ struct Inner {
     throttle: Mutex<LoginThrottle>,
     /// SHA-256 of each session cookie, with its expiry.
     sessions: Mutex<HashMap<[u8; 32], Instant>>,
-    policies: Mutex<Policies>,
+    /// Policies and revocation times: in the store's database (see `console_db.rs`).
+    db: ConsoleDb,
     /// The last change-feed position seen per tenant, so finding the head is incremental.
     heads: tokio::sync::Mutex<HashMap<TenantId, u64>>,
 }
@@ -151,32 +153,23 @@ impl LoginThrottle {
     }
 }
 
-/// The host's own access policies (a demo: in memory, per tenant).
-#[derive(Default)]
-struct Policies {
-    next_id: u64,
-    by_tenant: BTreeMap<TenantId, Vec<Policy>>,
-}
-
-#[derive(Clone)]
-struct Policy {
-    id: u64,
-    name: String,
-    /// Group ids: stable when the IdP renames a group.
-    collections: Vec<ResourceId>,
-}
-
 impl Admin {
     /// The console for `app`, opened with `secret`; `https` when the public URL is https
     /// (the session cookie is then `Secure`).
+    #[cfg(test)]
     pub fn new(app: App, secret: &str, https: bool) -> Admin {
+        Admin::with_db(app, secret, https, ConsoleDb::memory())
+    }
+
+    /// [`Admin::new`] keeping policies and revocation times in `db`.
+    pub fn with_db(app: App, secret: &str, https: bool, db: ConsoleDb) -> Admin {
         Admin(Arc::new(Inner {
             app,
             secret_hash: sha256(secret.as_bytes()),
             secure_cookie: https,
             throttle: Mutex::new(LoginThrottle::default()),
             sessions: Mutex::new(HashMap::new()),
-            policies: Mutex::new(Policies::default()),
+            db,
             heads: tokio::sync::Mutex::new(HashMap::new()),
         }))
     }
@@ -301,6 +294,9 @@ where
             get(list_members),
         )
         .route("/admin/api/tenants/{tenant}/changes", get(changes))
+        .route("/admin/api/tenants/{tenant}/health", get(health))
+        .route("/admin/api/tenants/{tenant}/users", get(list_users))
+        .route("/admin/api/tenants/{tenant}/users/{user}", get(get_user))
         .route(
             "/admin/api/tenants/{tenant}/policies",
             get(list_policies).post(create_policy),
@@ -627,6 +623,7 @@ async fn list_tokens(
     let id = tenant_id(&tenant)?;
     let now = Utc::now();
     let mut tokens = admin.app().tenants.list_tokens(&id).await?;
+    let revoked_at = admin.0.db.revocations(&id).await.map_err(ApiError::internal)?;
     tokens.reverse(); // newest first
     let list: Vec<Value> = tokens
         .iter()
@@ -638,8 +635,11 @@ async fn list_tokens(
             } else {
                 "active"
             };
+            let token_id = t.id.to_string();
             json!({
-                "id": t.id.to_string(),
+                "prefix": token_prefix(&token_id),
+                "revokedAt": revoked_at.get(&token_id).copied().map(time),
+                "id": token_id,
                 "label": t.label,
                 "created": time(t.created),
                 "lastUsed": t.last_used.map(time),
@@ -649,6 +649,12 @@ async fn list_tokens(
         })
         .collect();
     Ok(ok_json(json!({ "tokens": list })))
+}
+
+/// What the console shows to tell tokens apart: the first 8 characters of the token's
+/// public id (never anything of the secret).
+fn token_prefix(id: &str) -> String {
+    id.chars().take(8).collect()
 }
 
 #[derive(Deserialize)]
@@ -675,6 +681,7 @@ async fn issue_token(
     tracing::info!(tenant = %id, token = %record.id, "admin console: issued a token");
     let mut r = ok_json(json!({
         "id": record.id.to_string(),
+        "prefix": token_prefix(&record.id.to_string()),
         "label": record.label,
         "token": secret.expose_secret(),
         "baseUrl": admin.app().service.base_url(&id),
@@ -694,6 +701,12 @@ async fn revoke_token(
         .parse()
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "No such token."))?;
     admin.app().tenants.revoke_token(&id, &token).await?;
+    admin
+        .0
+        .db
+        .record_revocation(&id, &token.to_string(), Utc::now())
+        .await
+        .map_err(ApiError::internal)?;
     tracing::info!(tenant = %id, %token, "admin console: revoked a token");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -750,6 +763,8 @@ async fn list_groups(
     })))
 }
 
+/// A page of a collection's members sorted by `userName`, with the collection's active and
+/// inactive counts (a deactivated member is never counted silently).
 async fn list_members(
     State(admin): State<Admin>,
     Path((tenant, group)): Path<(String, String)>,
@@ -763,25 +778,273 @@ async fn list_members(
     let def = admin.group_def()?;
     let gid = ResourceId::from(group.as_str());
     let g = admin.store().get(&id, &def, &gid, false).await?;
-    let (members, total) = group_members(admin.app(), &id, &gid, start, count).await?;
-    let list: Vec<Value> = members
+    let sorted = match admin
+        .0
+        .db
+        .sorted_members(&id, &gid, start, count)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        Some(s) => s,
+        None => memory_sorted_members(&admin, &id, &gid, start, count).await?,
+    };
+    let list: Vec<Value> = sorted
+        .members
         .iter()
         .map(|m| {
             json!({
-                "id": m.member.value.as_str(),
-                "type": m.member.resource_type,
+                "id": m.id,
+                "type": m.resource_type,
                 "userName": m.user_name,
-                "displayName": m.member.display,
+                "displayName": m.display_name,
                 "active": m.active,
             })
         })
         .collect();
     Ok(ok_json(json!({
         "group": {"id": g.id.as_str(), "name": text(&g.doc, "displayName")},
-        "total": total,
+        "total": sorted.total,
+        "inactive": sorted.inactive,
+        "active": sorted.total.saturating_sub(sorted.inactive),
         "start": start,
         "members": list,
     })))
+}
+
+/// [`list_members`] over the memory store: every member is read (in pages) and sorted here.
+/// The memory store holds everything in this process anyway; the SQL stores answer with one
+/// indexed query instead (`ConsoleDb::sorted_members`).
+async fn memory_sorted_members(
+    admin: &Admin,
+    tenant: &TenantId,
+    group: &ResourceId,
+    start: usize,
+    count: usize,
+) -> Result<SortedMembers, ApiError> {
+    const BATCH: usize = 1000;
+    let mut all: Vec<SortedMember> = Vec::new();
+    let mut at = 1;
+    loop {
+        let (page, total) = group_members(admin.app(), tenant, group, at, BATCH).await?;
+        let fetched = page.len();
+        all.extend(page.into_iter().map(|m| SortedMember {
+            id: m.member.value.as_str().to_owned(),
+            resource_type: m.member.resource_type.clone(),
+            user_name: m.user_name,
+            display_name: m.member.display,
+            active: m.active,
+        }));
+        at += fetched;
+        if fetched == 0 || at > total {
+            break;
+        }
+    }
+    let inactive = all.iter().filter(|m| m.active == Some(false)).count();
+    all.sort_by(|a, b| {
+        let key = |m: &SortedMember| m.user_name.as_ref().map(|n| n.to_lowercase());
+        (key(a).is_none(), key(a), &a.id).cmp(&(key(b).is_none(), key(b), &b.id))
+    });
+    let total = all.len();
+    let members = all
+        .into_iter()
+        .skip(start.saturating_sub(1))
+        .take(count)
+        .collect();
+    Ok(SortedMembers {
+        members,
+        total: total as u64,
+        inactive: inactive as u64,
+    })
+}
+
+/// How many resources of a type the tenant has: a list query with `count=0` (the SQL stores
+/// answer it with a `count(*)` over an index, never reading the resources).
+async fn count_resources(
+    admin: &Admin,
+    tenant: &TenantId,
+    def: &ResourceDef,
+) -> Result<usize, ApiError> {
+    let query = ListQuery {
+        filter: None,
+        sort: None,
+        start_index: 1,
+        count: 0,
+        include_members: false,
+        max_candidates: usize::MAX,
+    };
+    Ok(admin.store().list(tenant, def, &query).await?.total_results)
+}
+
+/// The connection's health: SCIM on or off, counts of users, groups and active tokens, when
+/// a token was last used, and warnings for what keeps the IdP from provisioning.
+async fn health(
+    State(admin): State<Admin>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&admin, &headers)?;
+    let id = tenant_id(&tenant)?;
+    let t = admin.app().tenants.get_tenant(&id).await?;
+    let users = count_resources(&admin, &id, &*admin.user_def()?).await?;
+    let groups = count_resources(&admin, &id, &*admin.group_def()?).await?;
+    let now = Utc::now();
+    let tokens = admin.app().tenants.list_tokens(&id).await?;
+    let active_tokens = tokens.iter().filter(|k| k.is_active(now)).count();
+    let last_used = tokens.iter().filter_map(|k| k.last_used).max();
+    let mut warnings = Vec::new();
+    if t.scim_enabled && active_tokens == 0 {
+        warnings.push(json!({
+            "code": "noActiveToken",
+            "text": "SCIM provisioning is on, but the connection has no active token: no request \
+                     of the IdP can authenticate. Generate a token and paste it into the IdP.",
+        }));
+    }
+    if last_used.is_none() {
+        warnings.push(json!({
+            "code": "noRequestYet",
+            "text": "No request from the IdP yet: no token of this connection has been used. \
+                     Test the connection in the IdP (Okta: Test Connector Configuration; \
+                     Entra: Test Connection).",
+        }));
+    }
+    Ok(ok_json(json!({
+        "scimEnabled": t.scim_enabled,
+        "users": users,
+        "groups": groups,
+        "activeTokens": active_tokens,
+        "tokens": tokens.len(),
+        "lastTokenUse": last_used.map(time),
+        "warnings": warnings,
+    })))
+}
+
+/// The largest number of candidates the users view evaluates itself when a store cannot
+/// answer a search exactly (the SQL stores answer these searches exactly).
+const MAX_USER_CANDIDATES: usize = 10_000;
+
+/// A page of the tenant's users by `userName`: `q` searched in `by` (`userName`: starts with;
+/// `email`: contains; `externalId`: equals), `status` one of `all`, `active`, `inactive`.
+/// Every search is a filter the store answers from its indexes (`userName sw`,
+/// `emails.value co`, `externalId eq`), paged by the store.
+async fn list_users(
+    State(admin): State<Admin>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    authorize(&admin, &headers)?;
+    let id = tenant_id(&tenant)?;
+    admin.app().tenants.get_tenant(&id).await?;
+    let params = query_params(&uri);
+    let (start, count) = paging(&params, 25)?;
+    let mut parts = Vec::new();
+    if let Some(q) = params.get("q").map(|q| q.trim()).filter(|q| !q.is_empty()) {
+        if q.chars().count() > 256 {
+            return Err(ApiError::bad("The search text is too long (256 characters at most)."));
+        }
+        let value = Value::String(q.to_owned());
+        parts.push(match params.get("by").map(String::as_str) {
+            None | Some("userName") => format!("userName sw {value}"),
+            Some("email") => format!("emails.value co {value}"),
+            Some("externalId") => format!("externalId eq {value}"),
+            Some(_) => {
+                return Err(ApiError::bad(
+                    "`by` must be userName, email or externalId.",
+                ))
+            }
+        });
+    }
+    match params.get("status").map(String::as_str) {
+        None | Some("all") => {}
+        Some("active") => parts.push("not (active eq false)".to_owned()),
+        Some("inactive") => parts.push("active eq false".to_owned()),
+        Some(_) => return Err(ApiError::bad("`status` must be all, active or inactive.")),
+    }
+    let filter = if parts.is_empty() {
+        None
+    } else {
+        Some(Filter::parse(&parts.join(" and "))?)
+    };
+    let def = admin.user_def()?;
+    let query = ListQuery {
+        filter,
+        sort: Some(SortSpec::parse("userName", None)?),
+        start_index: start,
+        count,
+        include_members: false,
+        max_candidates: MAX_USER_CANDIDATES,
+    };
+    let page = admin.store().list(&id, &def, &query).await?;
+    let page = if page.pushdown == Pushdown::Exact {
+        page
+    } else if page.resources.len() > MAX_USER_CANDIDATES {
+        return Err(ApiError::bad(
+            "This search matches too many users to list: narrow it.",
+        ));
+    } else {
+        apply_query(&def, &query, page.resources)?
+    };
+    let users: Vec<Value> = page.resources.iter().map(user_row).collect();
+    Ok(ok_json(json!({
+        "total": page.total_results,
+        "start": start,
+        "users": users,
+    })))
+}
+
+/// A user as the users view lists it.
+fn user_row(u: &scimkit::store::StoredResource) -> Value {
+    json!({
+        "id": u.id.as_str(),
+        "userName": text(&u.doc, "userName"),
+        "displayName": text(&u.doc, "displayName"),
+        "externalId": text(&u.doc, "externalId"),
+        "email": primary_email(&u.doc),
+        "active": u.doc.get("active").and_then(Value::as_bool).unwrap_or(true),
+        "lastModified": time(u.last_modified),
+    })
+}
+
+/// The primary email of a user document, or its first.
+fn primary_email(doc: &Value) -> Value {
+    let emails = doc.get("emails").and_then(Value::as_array);
+    let pick = emails.and_then(|list| {
+        list.iter()
+            .find(|e| e.get("primary").and_then(Value::as_bool) == Some(true))
+            .or_else(|| list.first())
+    });
+    pick.and_then(|e| e.get("value")).cloned().unwrap_or(Value::Null)
+}
+
+/// One user: its attributes, its collections (`User.groups`) and the policies applying.
+async fn get_user(
+    State(admin): State<Admin>,
+    Path((tenant, user)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&admin, &headers)?;
+    let id = tenant_id(&tenant)?;
+    let def = admin.user_def()?;
+    let uid = ResourceId::from(user.as_str());
+    let (u, groups) = admin.store().get_with_groups(&id, &def, &uid).await?;
+    let mut row = user_row(&u);
+    if let Some(obj) = row.as_object_mut() {
+        obj.insert("created".to_owned(), Value::String(time(u.created)));
+        obj.insert(
+            "emails".to_owned(),
+            u.doc.get("emails").cloned().unwrap_or(Value::Null),
+        );
+        obj.insert(
+            "groups".to_owned(),
+            Value::Array(
+                groups
+                    .iter()
+                    .map(|g| json!({"id": g.id.as_str(), "name": g.display}))
+                    .collect(),
+            ),
+        );
+    }
+    Ok(ok_json(row))
 }
 
 /// Whether anything changed after `after`, and the newest position: what the page polls.
@@ -821,11 +1084,7 @@ async fn list_policies(
     authorize(&admin, &headers)?;
     let id = tenant_id(&tenant)?;
     admin.app().tenants.get_tenant(&id).await?;
-    let policies = lock(&admin.0.policies)
-        .by_tenant
-        .get(&id)
-        .cloned()
-        .unwrap_or_default();
+    let policies = admin.0.db.policies(&id).await.map_err(ApiError::internal)?;
     let def = admin.group_def()?;
     let mut list = Vec::with_capacity(policies.len());
     for p in policies {
@@ -834,7 +1093,8 @@ async fn list_policies(
     Ok(ok_json(json!({ "policies": list })))
 }
 
-/// A policy with its collections' current names (`null` for a group the IdP deleted).
+/// A policy with its collections' current names; a group the IdP deleted keeps the name it
+/// had when attached, with `deleted: true`.
 async fn policy_json(
     admin: &Admin,
     tenant: &TenantId,
@@ -842,23 +1102,27 @@ async fn policy_json(
     p: &Policy,
 ) -> Result<Value, ApiError> {
     let mut collections = Vec::with_capacity(p.collections.len());
-    for gid in &p.collections {
-        let name = match admin.store().get(tenant, def, gid, false).await {
-            Ok(g) => text(&g.doc, "displayName"),
-            Err(scimkit::store::StoreError::NotFound { .. }) => Value::Null,
+    for c in &p.collections {
+        let gid = ResourceId::from(c.id.as_str());
+        let (name, deleted) = match admin.store().get(tenant, def, &gid, false).await {
+            Ok(g) => (text(&g.doc, "displayName"), false),
+            Err(StoreError::NotFound { .. }) => (Value::String(c.name.clone()), true),
             Err(e) => return Err(e.into()),
         };
-        collections.push(json!({"id": gid.as_str(), "name": name}));
+        collections.push(json!({"id": c.id, "name": name, "deleted": deleted}));
     }
     Ok(json!({"id": p.id, "name": p.name, "collections": collections}))
 }
 
-/// Validates a policy body: a name, and collections that are groups of the tenant now.
+/// Validates a policy body: a name, and collections that are groups of the tenant now (or
+/// were already attached to `existing`, when the IdP deleted them since: they keep their
+/// stored name).
 async fn checked_policy(
     admin: &Admin,
     tenant: &TenantId,
     body: &Bytes,
-) -> Result<(String, Vec<ResourceId>), ApiError> {
+    existing: Option<&Policy>,
+) -> Result<(String, Vec<PolicyCollection>), ApiError> {
     let b: PolicyBody = parse(body)?;
     let name = b.name.trim().to_owned();
     if name.is_empty() {
@@ -869,24 +1133,48 @@ async fn checked_policy(
             "The policy name is too long (200 characters at most).",
         ));
     }
+    if b.collections.len() > MAX_PAGE {
+        return Err(ApiError::bad(format!(
+            "A policy names at most {MAX_PAGE} collections."
+        )));
+    }
     let def = admin.group_def()?;
-    let mut collections: Vec<ResourceId> = Vec::new();
+    let mut collections: Vec<PolicyCollection> = Vec::new();
     for c in b.collections {
-        let gid = ResourceId::from(c.as_str());
-        if collections.contains(&gid) {
+        if collections.iter().any(|x| x.id == c) {
             continue;
         }
+        let gid = ResourceId::from(c.as_str());
         match admin.store().get(tenant, &def, &gid, false).await {
-            Ok(_) => collections.push(gid),
-            Err(scimkit::store::StoreError::NotFound { .. }) => {
-                return Err(ApiError::bad(
-                    "A chosen user collection no longer exists (the IdP deleted it); reload.",
-                ))
+            Ok(g) => collections.push(PolicyCollection {
+                name: g
+                    .doc
+                    .get("displayName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                id: c,
+            }),
+            Err(StoreError::NotFound { .. }) => {
+                match existing.and_then(|p| p.collections.iter().find(|x| x.id == c)) {
+                    Some(kept) => collections.push(kept.clone()),
+                    None => {
+                        return Err(ApiError::bad(format!(
+                            "The user collection {c:?} does not exist (the IdP deleted it?); \
+                             reload."
+                        )))
+                    }
+                }
             }
             Err(e) => return Err(e.into()),
         }
     }
     Ok((name, collections))
+}
+
+fn policy_id(s: &str) -> Result<i64, ApiError> {
+    s.parse()
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "No such policy."))
 }
 
 async fn create_policy(
@@ -898,22 +1186,13 @@ async fn create_policy(
     authorize(&admin, &headers)?;
     let id = tenant_id(&tenant)?;
     admin.app().tenants.get_tenant(&id).await?;
-    let (name, collections) = checked_policy(&admin, &id, &body).await?;
-    let policy = {
-        let mut policies = lock(&admin.0.policies);
-        policies.next_id += 1;
-        let p = Policy {
-            id: policies.next_id,
-            name,
-            collections,
-        };
-        policies
-            .by_tenant
-            .entry(id.clone())
-            .or_default()
-            .push(p.clone());
-        p
-    };
+    let (name, collections) = checked_policy(&admin, &id, &body, None).await?;
+    let policy = admin
+        .0
+        .db
+        .create_policy(&id, &name, collections)
+        .await
+        .map_err(ApiError::internal)?;
     let def = admin.group_def()?;
     let body = policy_json(&admin, &id, &def, &policy).await?;
     Ok((StatusCode::CREATED, ok_json(body)).into_response())
@@ -921,43 +1200,53 @@ async fn create_policy(
 
 async fn update_policy(
     State(admin): State<Admin>,
-    Path((tenant, policy)): Path<(String, u64)>,
+    Path((tenant, policy)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     authorize(&admin, &headers)?;
     let id = tenant_id(&tenant)?;
-    let (name, collections) = checked_policy(&admin, &id, &body).await?;
-    let updated = {
-        let mut policies = lock(&admin.0.policies);
-        let p = policies
-            .by_tenant
-            .get_mut(&id)
-            .and_then(|list| list.iter_mut().find(|p| p.id == policy))
-            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "No such policy."))?;
-        p.name = name;
-        p.collections = collections;
-        p.clone()
-    };
+    let policy = policy_id(&policy)?;
+    let existing = admin
+        .0
+        .db
+        .policies(&id)
+        .await
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .find(|p| p.id == policy)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "No such policy."))?;
+    let (name, collections) = checked_policy(&admin, &id, &body, Some(&existing)).await?;
+    let updated = admin
+        .0
+        .db
+        .update_policy(&id, policy, &name, collections)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "No such policy."))?;
     let def = admin.group_def()?;
     Ok(ok_json(policy_json(&admin, &id, &def, &updated).await?))
 }
 
 async fn delete_policy(
     State(admin): State<Admin>,
-    Path((tenant, policy)): Path<(String, u64)>,
+    Path((tenant, policy)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     authorize(&admin, &headers)?;
     let id = tenant_id(&tenant)?;
-    let mut policies = lock(&admin.0.policies);
-    let list = policies.by_tenant.entry(id).or_default();
-    let before = list.len();
-    list.retain(|p| p.id != policy);
-    if list.len() == before {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "No such policy."));
+    let policy = policy_id(&policy)?;
+    if admin
+        .0
+        .db
+        .delete_policy(&id, policy)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::new(StatusCode::NOT_FOUND, "No such policy."))
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[derive(Deserialize)]
@@ -1011,17 +1300,13 @@ async fn check_login(
         .get("active")
         .and_then(Value::as_bool)
         .unwrap_or(true);
-    let policies = lock(&admin.0.policies)
-        .by_tenant
-        .get(&id)
-        .cloned()
-        .unwrap_or_default();
+    let policies = admin.0.db.policies(&id).await.map_err(ApiError::internal)?;
     let mut applying = Vec::new();
     if active {
         for p in &policies {
             let via: Vec<Value> = groups
                 .iter()
-                .filter(|g| p.collections.contains(&g.id))
+                .filter(|g| p.collections.iter().any(|c| c.id == g.id.as_str()))
                 .map(|g| json!({"id": g.id.as_str(), "name": g.display}))
                 .collect();
             if !via.is_empty() {

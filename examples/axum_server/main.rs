@@ -20,6 +20,7 @@ mod common;
 
 mod adapter;
 mod admin;
+mod console_db;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -194,7 +195,8 @@ async fn serve(cli: &Cli) -> Result<(), String> {
     let https = public_url
         .get(..8)
         .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
-    let admin = Admin::new(app.clone(), &secret, https);
+    let db = console_db::ConsoleDb::open(&cli.store).await?;
+    let admin = Admin::with_db(app.clone(), &secret, https, db);
     // Printed first, so that a reader of the two SCIM lines below has this one already.
     println!(
         "Admin console: {}/admin (secret: {shown})",
