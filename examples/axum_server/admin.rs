@@ -295,6 +295,7 @@ where
         )
         .route("/admin/api/tenants/{tenant}/changes", get(changes))
         .route("/admin/api/tenants/{tenant}/health", get(health))
+        .route("/admin/api/tenants/{tenant}/log", get(provisioning_log))
         .route("/admin/api/tenants/{tenant}/users", get(list_users))
         .route("/admin/api/tenants/{tenant}/users/{user}", get(get_user))
         .route(
@@ -907,7 +908,18 @@ async fn health(
                      Entra: Test Connection).",
         }));
     }
+    // The setup checklist: each step with the time it was seen done (`true` when done but
+    // the time is not known).
+    let checklist = json!({
+        "scimOn": t.scim_enabled,
+        "token": active_tokens > 0 || last_used.is_some(),
+        "tested": last_used.map(time),
+        "userCreated": users > 0,
+        "groupPushed": groups > 0,
+        "membership": false,
+    });
     Ok(ok_json(json!({
+        "checklist": checklist,
         "scimEnabled": t.scim_enabled,
         "users": users,
         "groups": groups,
@@ -916,6 +928,18 @@ async fn health(
         "lastTokenUse": last_used.map(time),
         "warnings": warnings,
     })))
+}
+
+/// A page of the tenant's provisioning log (none is kept by this build).
+async fn provisioning_log(
+    State(admin): State<Admin>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&admin, &headers)?;
+    let id = tenant_id(&tenant)?;
+    admin.app().tenants.get_tenant(&id).await?;
+    Ok(ok_json(json!({ "enabled": false, "events": [], "next": null })))
 }
 
 /// The largest number of candidates the users view evaluates itself when a store cannot

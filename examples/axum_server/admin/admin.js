@@ -47,14 +47,18 @@ async function api(method, path, body) {
   try {
     r = await fetch(path, init);
   } catch (e) {
+    setLive(false);
     throw new ApiError(0, "The server cannot be reached. Is it still running?");
   }
   const data = r.status === 204 ? null : await r.json().catch(() => null);
   if (r.status === 401 && path !== "/admin/login") {
-    // The session expired: back to the login form.
+    // The session expired (or the server restarted): back to the login form, which opens
+    // this same section again once logged in.
+    leaving = true;
     location.reload();
     throw new ApiError(401, "Logged out.");
   }
+  if (r.status >= 500) setLive(false);
   if (!r.ok) throw new ApiError(r.status, (data && data.error) || ("Error " + r.status));
   return data;
 }
@@ -72,6 +76,15 @@ function flash(message, bad) {
 }
 
 function fail(e) { flash(e.message || String(e), true); }
+
+// "live" while polling works, "offline" while the server cannot be reached.
+function setLive(ok) {
+  const live = $("#live");
+  if (!live) return;
+  live.classList.toggle("offline", !ok);
+  live.textContent = ok ? "live" : "offline: retrying";
+  live.title = ok ? "Follows the server: no reload needed" : "The server cannot be reached; the page retries every few seconds";
+}
 
 function when(iso) {
   if (!iso) return el("span", { class: "muted", text: "never" });
@@ -98,6 +111,7 @@ async function copy(text, input, button) {
       try { ok = document.execCommand("copy"); } catch (e2) { ok = false; }
     }
   }
+  if (ok && input && input.id === "new-token" && state.oneTime) state.oneTime.copied = true;
   const label = button.dataset.label || button.textContent;
   button.dataset.label = label;
   button.textContent = ok ? "Copied ✓" : "Select and press Ctrl+C";
@@ -121,21 +135,39 @@ function pager(start, count, total, go) {
     el("button", { type: "button", class: "next", text: "Next ›", disabled: last >= total, onclick: () => go(start + count) }));
 }
 
-// ---- state ---------------------------------------------------------------------------------
+// ---- state and routing -----------------------------------------------------------------------
 
+// The sections; the URL's hash is `#section` or `#section/ID` (a user or a collection).
+const SECTIONS = ["connections", "users", "collections", "log", "policies"];
 const state = {
-  view: "connections",
+  view: "connections", param: null,
   tenants: [],
   tenant: null,          // the selected connection's id
-  oneTime: null,         // {tenant, token}: the token just generated, shown once
-  groupStart: 1, groupQuery: "", group: null, memberStart: 1,
-  head: null,            // the change-feed position the collections on screen reflect
+  oneTime: null,         // {tenant, token, label, prefix, copied}: the token just generated, shown once
+  groupStart: 1, groupQuery: "", memberStart: 1,
+  userStart: 1, userQuery: "", userBy: "userName", userStatus: "all",
+  log: { outcome: "", resource: "", q: "", cursors: [null], page: 0, open: new Set() },
+  checklist: sessionStorage.getItem("checklist") || "okta",
+  head: null,            // the change-feed position the data on screen reflects
   pickerQuery: "",
 };
-const GROUP_PAGE = 25, MEMBER_PAGE = 50, PICKER_PAGE = 200;
-let pollTimer = null;
+const GROUP_PAGE = 25, MEMBER_PAGE = 50, PICKER_PAGE = 200, USER_PAGE = 25, LOG_PAGE = 50;
+let pollTimer = null, pollGeneration = 0;
+// Set when the page is being reloaded on purpose (no "unsaved token" prompt then).
+let leaving = false;
 
 function currentTenant() { return state.tenants.find((t) => t.id === state.tenant) || null; }
+
+// True while a generated token is on screen and was not copied with the page's button.
+function tokenUncopied() { return !!(state.oneTime && !state.oneTime.copied); }
+
+// Asks before an action that would lose an uncopied token; true to go on.
+function confirmLeaveToken() {
+  if (!tokenUncopied()) return true;
+  if (!confirm("The new bearer token has not been copied. It cannot be shown again: leave it anyway?")) return false;
+  state.oneTime = null;
+  return true;
+}
 
 async function loadTenants() {
   const data = await api("GET", "/admin/api/tenants");
@@ -150,8 +182,14 @@ async function loadTenants() {
 function selectTenant(id) {
   if (state.tenant !== id) {
     state.oneTime = null;
-    state.group = null; state.groupStart = 1; state.groupQuery = ""; state.memberStart = 1;
+    state.groupStart = 1; state.groupQuery = ""; state.memberStart = 1;
+    state.userStart = 1; state.userQuery = ""; state.userStatus = "all";
+    state.log = { outcome: "", resource: "", q: "", cursors: [null], page: 0, open: new Set() };
     state.head = null; state.pickerQuery = "";
+    if (state.param && (state.view === "users" || state.view === "collections")) {
+      history.replaceState(null, "", "#" + state.view);
+      state.param = null;
+    }
   }
   state.tenant = id;
   if (id) sessionStorage.setItem("tenant", id);
@@ -167,11 +205,28 @@ function renderPicker() {
   s.disabled = state.tenants.length === 0;
 }
 
-function setView(view) {
-  if (!["connections", "collections", "policies"].includes(view)) view = "connections";
-  if (state.view !== view && state.view === "connections") state.oneTime = null;
+function parseHash() {
+  const [view, ...rest] = location.hash.slice(1).split("/");
+  let param = rest.length ? rest.join("/") : null;
+  try { param = param === null ? null : decodeURIComponent(param); } catch (e) { param = null; }
+  return SECTIONS.includes(view) ? { view, param: param || null } : { view: "connections", param: null };
+}
+
+// The section shown follows the hash; leaving an uncopied token asks first.
+function route() {
+  const { view, param } = parseHash();
+  if (view !== state.view && state.view === "connections" && !confirmLeaveToken()) {
+    history.replaceState(null, "", "#connections");
+    return;
+  }
+  if (view !== "connections") state.oneTime = null;
   state.view = view;
-  for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.view === view);
+  state.param = param;
+  for (const a of document.querySelectorAll("#nav a")) {
+    const current = a.dataset.view === view;
+    a.classList.toggle("active", current);
+    if (current) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  }
   render();
 }
 
@@ -180,11 +235,51 @@ async function render() {
   stopPolling();
   try {
     if (state.view === "connections") await renderConnections(main);
+    else if (state.view === "users") await renderUsers(main);
     else if (state.view === "collections") await renderCollections(main);
+    else if (state.view === "log") await renderLog(main);
     else await renderPolicies(main);
   } catch (e) {
     fill(main, el("div", { class: "card notice bad", text: e.message }));
+    // Keep polling so that the page recovers (and shows "offline") by itself.
+    startPolling(async () => { await api("GET", "/admin/api/tenants"); render(); });
   }
+}
+
+// Runs `tick` every two seconds while this view is on screen; the "live" indicator says
+// whether the last tick reached the server.
+function startPolling(tick) {
+  stopPolling();
+  const generation = ++pollGeneration;
+  const tenant = state.tenant;
+  const loop = async () => {
+    if (generation !== pollGeneration) return;
+    if (!document.hidden && tenant === state.tenant) {
+      try {
+        await tick();
+        if (generation === pollGeneration) setLive(true);
+      } catch (e) {
+        if (e.status === 0 || e.status >= 500) setLive(false);
+      }
+    }
+    if (generation === pollGeneration) pollTimer = setTimeout(loop, 2000);
+  };
+  pollTimer = setTimeout(loop, 2000);
+}
+
+function stopPolling() { pollGeneration++; if (pollTimer) clearTimeout(pollTimer); pollTimer = null; }
+
+// A tick that refreshes when the change feed moved.
+function onChanges(refresh) {
+  return async () => {
+    if (state.head === null) { await refresh(); return; }
+    const r = await api("GET", tenantApi("/changes?after=" + state.head));
+    if (r.changed) await refresh();
+  };
+}
+
+function badge(active) {
+  return el("span", { class: "badge active " + (active ? "on" : "bad"), text: active ? "active" : "inactive" });
 }
 
 // ---- IdP connections --------------------------------------------------------------------
@@ -201,12 +296,24 @@ async function renderConnections(main) {
           el("thead", {}, el("tr", {}, el("th", { text: "Name" }), el("th", { text: "ID", class: "hide-narrow" }), el("th", { text: "SCIM" }))),
           el("tbody", {}, state.tenants.map((c) => el("tr", {
             class: "clickable" + (c.id === state.tenant ? " selected" : ""), "data-id": c.id,
-            onclick: () => { selectTenant(c.id); render(); },
-          }, el("td", { text: c.name }), el("td", { class: "mono hide-narrow", text: c.id }),
+            onclick: (e) => { if (e.target.closest("button")) return; pickConnection(c.id); },
+          }, el("td", {}, el("button", { type: "button", class: "rowlink", "aria-pressed": c.id === state.tenant ? "true" : "false", text: c.name, onclick: () => pickConnection(c.id) })),
+             el("td", { class: "mono hide-narrow", text: c.id }),
              el("td", {}, el("span", { class: "badge " + (c.scimEnabled ? "on" : "off"), text: c.scimEnabled ? "on" : "off" }))))))),
     createConnectionForm());
   const details = t ? await connectionDetails(t) : el("div", { class: "card" }, empty("No connection selected.", "Create a connection to get its SCIM base URL and a bearer token."));
-  fill(main, el("div", { class: "grid" }, list, details));
+  fill(main, el("div", { class: "grid" }, el("div", {}, list, t ? el("div", { class: "card", id: "checklist-card" }) : null), details));
+  if (t) {
+    await refreshHealth();
+    startPolling(refreshHealth);
+  }
+}
+
+function pickConnection(id) {
+  if (id === state.tenant) return;
+  if (!confirmLeaveToken()) return;
+  selectTenant(id);
+  render();
 }
 
 function slug(name) {
@@ -223,6 +330,7 @@ function createConnectionForm() {
   const form = el("form", { id: "create-connection", onsubmit: async (e) => {
     e.preventDefault();
     error.hidden = true;
+    if (!confirmLeaveToken()) return;
     try {
       const t = await api("POST", "/admin/api/tenants", { id: id.value, name: name.value });
       selectTenant(t.id);
@@ -239,30 +347,46 @@ function createConnectionForm() {
   return form;
 }
 
+function scimStatus(t, activeTokens) {
+  if (!t.scimEnabled) {
+    return el("p", { class: "notice info", id: "scim-status", text: "SCIM provisioning is off: every request of the IdP is refused (401), whatever token it carries. Tokens and data are kept." });
+  }
+  if (activeTokens === 0) {
+    return el("p", { class: "notice warn", id: "scim-status", text: "SCIM provisioning is on, but no token is active: no request of the IdP can authenticate. Generate a bearer token and paste it into the IdP." });
+  }
+  return el("p", { class: "notice ok", id: "scim-status", text: "SCIM provisioning is on: the IdP can create, update and deactivate users and push groups with a valid token." });
+}
+
 async function connectionDetails(t) {
   const { tokens } = await api("GET", tenantApi("/tokens"));
   const toggle = el("input", { type: "checkbox", id: "scim-switch", role: "switch", checked: t.scimEnabled, onchange: async (e) => {
+    const on = e.target.checked;
+    if (!on && !confirm("Switch SCIM provisioning off for “" + t.name + "”? Every request of the IdP will be refused (401) until it is switched back on. Users, groups and tokens are kept.")) {
+      e.target.checked = true;
+      return;
+    }
     e.target.disabled = true;
     try {
-      await api("PUT", tenantApi("/scim"), { enabled: e.target.checked });
-      flash("SCIM provisioning " + (e.target.checked ? "switched on" : "switched off") + " for " + t.name + ".");
+      await api("PUT", tenantApi("/scim"), { enabled: on });
+      flash("SCIM provisioning " + (on ? "switched on" : "switched off") + " for " + t.name + ".");
     } catch (err) { fail(err); }
     render();
   } });
   const active = tokens.filter((k) => k.status === "active").length;
-  const label = el("input", { type: "text", id: "token-label", placeholder: "Label, e.g. Okta production", maxlength: 256 });
+  const label = el("input", { type: "text", id: "token-label", placeholder: "Label, e.g. Okta production", maxlength: 256, "aria-label": "Label of the new token" });
   const generate = el("button", { type: "button", class: "primary", id: "generate-token", text: "Generate bearer token", onclick: async () => {
+    if (!confirmLeaveToken()) return;
     generate.disabled = true;
     try {
       const r = await api("POST", tenantApi("/tokens"), { label: label.value });
-      state.oneTime = { tenant: t.id, token: r.token, label: r.label };
+      state.oneTime = { tenant: t.id, token: r.token, label: r.label, prefix: r.prefix, copied: false };
       render();
     } catch (err) { fail(err); generate.disabled = false; }
   } });
   let once = null;
   if (state.oneTime && state.oneTime.tenant === t.id) {
     once = el("div", { class: "notice warn token-once", id: "one-time-token" },
-      el("strong", { text: "Your new bearer token (" + state.oneTime.label + ")" }),
+      el("strong", { text: "Your new bearer token (" + state.oneTime.label + ", id " + state.oneTime.prefix + "…)" }),
       copyBox("new-token", state.oneTime.token, "copy-token"),
       el("p", { text: "Copy it now and paste it into the IdP (Okta: API Token; Entra: Secret Token). It will not be shown again: only its hash is kept." }),
       el("button", { type: "button", id: "dismiss-token", text: "I have copied it", onclick: () => { state.oneTime = null; render(); } }));
@@ -271,9 +395,8 @@ async function connectionDetails(t) {
     el("div", { class: "spread" },
       el("h2", { text: t.name }),
       el("label", { class: "switch", for: "scim-switch" }, toggle, el("span", { class: "track", "aria-hidden": "true" }), "SCIM Provisioning")),
-    t.scimEnabled
-      ? el("p", { class: "notice ok", id: "scim-status", text: "SCIM provisioning is on: the IdP can create, update and deactivate users and push groups with a valid token." })
-      : el("p", { class: "notice info", id: "scim-status", text: "SCIM provisioning is off: every request of the IdP is refused (401), whatever token it carries. Tokens and data are kept." }),
+    scimStatus(t, active),
+    el("section", { id: "health", "aria-label": "Connection health" }),
     el("h3", { text: "SCIM Base URL" }),
     copyBox("base-url", t.baseUrl, "copy-base-url"),
     el("p", { class: "muted", text: "Okta: SCIM connector base URL, unique identifier field userName, authentication mode HTTP Header. Entra ID: Tenant URL." }),
@@ -284,23 +407,184 @@ async function connectionDetails(t) {
     tokens.length === 0
       ? empty("No tokens yet.", "Generate one and paste it into the IdP.")
       : el("div", { class: "scroll" }, el("table", { id: "tokens" },
-          el("thead", {}, el("tr", {}, el("th", { text: "Label" }), el("th", { text: "Created" }), el("th", { text: "Last used" }), el("th", { text: "Status" }), el("th", {}))),
+          el("thead", {}, el("tr", {}, el("th", { text: "Label" }), el("th", { text: "ID" }), el("th", { text: "Created", class: "hide-narrow" }), el("th", { text: "Last used" }), el("th", { text: "Status" }), el("th", {}, el("span", { class: "visually-hidden", text: "Actions" })))),
           el("tbody", {}, tokens.map((k) => el("tr", { "data-id": k.id },
-            el("td", { class: "label", text: k.label }), el("td", {}, when(k.created)), el("td", { class: "last-used" }, when(k.lastUsed)),
-            el("td", {}, el("span", { class: "badge " + (k.status === "active" ? "on" : "bad"), text: k.status })),
-            el("td", { class: "num" }, k.status === "active" ? el("button", { type: "button", class: "danger revoke", text: "Revoke", onclick: async () => {
+            el("td", { class: "label", text: k.label }),
+            el("td", { class: "mono prefix", title: "The start of the token's id (not of its secret)", text: k.prefix + "…" }),
+            el("td", { class: "hide-narrow" }, when(k.created)), el("td", { class: "last-used" }, when(k.lastUsed)),
+            el("td", { class: "status" }, el("span", { class: "badge " + (k.status === "active" ? "on" : "bad"), text: k.status }),
+              k.status === "revoked" ? el("span", { class: "revoked-at muted" }, " ", k.revokedAt ? when(k.revokedAt) : "(time not recorded)") : null),
+            el("td", { class: "num" }, k.status === "active" ? el("button", { type: "button", class: "danger revoke", text: "Revoke", "aria-label": "Revoke the token " + k.label + " (" + k.prefix + "…)", onclick: async () => {
               const last = active === 1 && t.scimEnabled ? " It is the last active token: the IdP will be locked out." : "";
               if (!confirm("Revoke the token “" + k.label + "”? Requests with it are refused at once." + last)) return;
               try { await api("POST", tenantApi("/tokens/" + encodeURIComponent(k.id) + "/revoke")); flash("Token revoked."); render(); } catch (err) { fail(err); }
             } }) : null)))))));
 }
 
-// ---- user collections ---------------------------------------------------------------------
+// The health panel and the setup checklist of the selected connection (polled).
+async function refreshHealth() {
+  const area = $("#health");
+  if (!area) return;
+  const h = await api("GET", tenantApi("/health"));
+  const last = h.lastError;
+  fill(area,
+    el("h3", { text: "Connection health" }),
+    el("dl", { class: "stats" },
+      el("div", {}, el("dt", { text: "Users" }), el("dd", { id: "health-users", text: h.users })),
+      el("div", {}, el("dt", { text: "Collections" }), el("dd", { id: "health-groups", text: h.groups })),
+      el("div", {}, el("dt", { text: "Active tokens" }), el("dd", { id: "health-tokens", text: h.activeTokens }))),
+    el("p", { id: "health-last-success" }, el("strong", { text: "Last successful request: " }), when(h.lastSuccess || null)),
+    el("p", { id: "health-last-error" }, el("strong", { text: "Last error: " }),
+      last ? [when(last.time), " — " + last.status + ": " + (last.reason || last.detail || "")] : el("span", { class: "muted", text: "none" })),
+    h.warnings.length === 0 ? null : el("ul", { id: "health-warnings", class: "warnings" },
+      h.warnings.map((w) => el("li", { class: "notice warn", "data-code": w.code, text: w.text }))));
+  renderChecklist(h);
+}
+
+// The steps of the README for each IdP, ticked off from what the server saw.
+const CHECKLISTS = {
+  okta: { name: "Okta", steps: [
+    ["scimOn", "Switch SCIM provisioning on for this connection"],
+    ["token", "Generate a bearer token; in Okta: Provisioning → Integration, SCIM connector base URL, unique identifier userName, HTTP Header with the token"],
+    ["tested", "Test Connector Configuration (Okta sends GET /Users?startIndex=1&count=2)"],
+    ["userCreated", "Assign people: the first user arrives (GET /Users?filter=…, then POST /Users)"],
+    ["groupPushed", "Push Groups: the first group arrives (POST /Groups)"],
+    ["membership", "Group memberships follow (PATCH /Groups)"],
+  ] },
+  entra: { name: "Microsoft Entra ID", steps: [
+    ["scimOn", "Switch SCIM provisioning on for this connection"],
+    ["token", "Generate a bearer token; in Entra: Provisioning → Admin Credentials, Tenant URL and Secret Token"],
+    ["tested", "Test Connection (Entra filters on a random userName: GET /Users?filter=…)"],
+    ["userCreated", "Start provisioning: the first user arrives (POST /Users)"],
+    ["groupPushed", "Provision groups: the first group arrives (POST /Groups)"],
+    ["membership", "Members are added with PATCH /Groups"],
+  ] },
+};
+
+function renderChecklist(h) {
+  const card = $("#checklist-card");
+  if (!card) return;
+  const list = CHECKLISTS[state.checklist] || CHECKLISTS.okta;
+  const done = h.checklist || {};
+  const tabs = el("div", { class: "tabs", role: "group", "aria-label": "Identity provider" },
+    Object.entries(CHECKLISTS).map(([key, c]) => el("button", { type: "button", class: "tab", id: "checklist-" + key, "aria-pressed": key === state.checklist ? "true" : "false", text: c.name, onclick: () => {
+      state.checklist = key; sessionStorage.setItem("checklist", key); renderChecklist(h); $("#checklist-" + key).focus();
+    } })));
+  const steps = list.steps.map(([key, text]) => {
+    const when_ = done[key];
+    return el("li", { class: "step" + (when_ ? " done" : ""), "data-step": key },
+      el("span", { class: "tick", "aria-hidden": "true", text: when_ ? "✓" : "○" }),
+      el("span", { class: "visually-hidden", text: when_ ? "Done: " : "To do: " }),
+      el("span", { text }), when_ && when_ !== true ? el("span", { class: "muted" }, " (", when(when_), ")") : null);
+  });
+  const count = list.steps.filter(([key]) => done[key]).length;
+  fill(card, el("h2", { text: "Setup checklist" }),
+    el("p", { class: "muted", id: "checklist-progress", text: count + " of " + list.steps.length + " steps done for " + list.name + "." }),
+    tabs, el("ol", { id: "checklist", class: "checklist" }, steps));
+}
+
+// ---- users ----------------------------------------------------------------------------------
 
 function needTenant(main, what) {
   fill(main, el("div", { class: "card" }, empty("No IdP connection yet.", "Create a connection first: " + what + " belong to a connection."),
     el("p", { class: "empty" }, el("a", { href: "#connections", text: "Go to IdP connections" }))));
 }
+
+function scimOffNotice(t) {
+  return !t.scimEnabled ? el("p", { class: "notice info", text: "SCIM provisioning is off for " + t.name + ": the IdP cannot push changes until it is switched on (IdP connections)." }) : null;
+}
+
+async function renderUsers(main) {
+  await loadTenants();
+  const t = currentTenant();
+  if (!t) return needTenant(main, "users");
+  const search = el("input", { type: "search", id: "user-search", placeholder: "Search", value: state.userQuery, "aria-label": "Search users" });
+  const by = el("select", { id: "user-search-by", "aria-label": "Search in" },
+    el("option", { value: "userName", text: "userName starts with" }),
+    el("option", { value: "email", text: "email contains" }),
+    el("option", { value: "externalId", text: "externalId is" }));
+  by.value = state.userBy;
+  const status = el("select", { id: "user-status", "aria-label": "Active or inactive" },
+    el("option", { value: "all", text: "All users" }),
+    el("option", { value: "active", text: "Active only" }),
+    el("option", { value: "inactive", text: "Inactive only" }));
+  status.value = state.userStatus;
+  let debounce = null;
+  const changed = () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => {
+      state.userQuery = search.value; state.userBy = by.value; state.userStatus = status.value; state.userStart = 1;
+      refreshUsers().catch(fail);
+    }, 250);
+  };
+  search.addEventListener("input", changed);
+  by.addEventListener("change", changed);
+  status.addEventListener("change", changed);
+  fill(main, scimOffNotice(t),
+    el("div", { class: "grid" },
+      el("div", { class: "card" },
+        el("h2", { text: "Users" }),
+        el("p", { class: "muted", text: "The users " + t.name + " provisioned, by userName." }),
+        el("div", { class: "row filters" }, el("div", { class: "grow" }, search), by, status),
+        el("div", { id: "users-area" })),
+      el("div", { class: "card", id: "user-detail" })));
+  await refreshUsers();
+  await refreshUser();
+  startPolling(onChanges(async () => { await refreshUsers(); await refreshUser(); }));
+}
+
+async function refreshUsers() {
+  const area = $("#users-area");
+  if (!area) return;
+  const q = new URLSearchParams({ start: state.userStart, count: USER_PAGE, by: state.userBy, status: state.userStatus });
+  if (state.userQuery.trim()) q.set("q", state.userQuery.trim());
+  const [data, head] = await Promise.all([api("GET", tenantApi("/users?" + q)), api("GET", tenantApi("/changes?after=0"))]);
+  state.head = head.head;
+  if (data.users.length === 0 && state.userStart > 1) { state.userStart = 1; return refreshUsers(); }
+  fill(area,
+    data.total === 0
+      ? (state.userQuery.trim() || state.userStatus !== "all" ? empty("No user matches.", "") : empty("No users yet.", "When the IdP provisions users, they appear here within seconds."))
+      : el("div", { class: "scroll" }, el("table", { id: "users" },
+          el("thead", {}, el("tr", {}, el("th", { text: "userName" }), el("th", { text: "Email", class: "hide-narrow" }), el("th", { text: "Active" }))),
+          el("tbody", {}, data.users.map((u) => el("tr", {
+            class: "clickable" + (u.id === state.param ? " selected" : ""), "data-id": u.id,
+            onclick: (e) => { if (!e.target.closest("a")) location.hash = "#users/" + encodeURIComponent(u.id); },
+          }, el("td", { class: "user-name" }, el("a", { href: "#users/" + encodeURIComponent(u.id), "aria-current": u.id === state.param ? "true" : null, text: u.userName || "(no userName)" })),
+             el("td", { class: "hide-narrow", text: u.email || "" }),
+             el("td", {}, badge(u.active))))))),
+    el("p", { class: "muted", id: "users-total", text: data.total + (data.total === 1 ? " user" : " users") }),
+    pager(state.userStart, USER_PAGE, data.total, (s) => { state.userStart = s; refreshUsers().catch(fail); }));
+}
+
+async function refreshUser() {
+  const area = $("#user-detail");
+  if (!area) return;
+  if (!state.param) { fill(area, empty("Pick a user", "to see their collections and state.")); return; }
+  let u;
+  try {
+    u = await api("GET", tenantApi("/users/" + encodeURIComponent(state.param)));
+  } catch (e) {
+    if (e.status === 404) { fill(area, empty("No such user.", "The IdP may have deleted it.")); return; }
+    throw e;
+  }
+  const emails = Array.isArray(u.emails) ? u.emails.map((e) => e && e.value).filter(Boolean) : [];
+  fill(area,
+    el("h2", { id: "user-title", text: u.userName || "(no userName)" }),
+    el("dl", { class: "facts" },
+      el("dt", { text: "Display name" }), el("dd", { text: u.displayName || "—" }),
+      el("dt", { text: "State" }), el("dd", { id: "user-active" }, badge(u.active)),
+      el("dt", { text: "externalId" }), el("dd", { class: "mono", id: "user-external-id", text: u.externalId || "—" }),
+      el("dt", { text: "Emails" }), el("dd", { text: emails.join(", ") || "—" }),
+      el("dt", { text: "Last change" }), el("dd", { id: "user-last-change" }, when(u.lastModified)),
+      el("dt", { text: "Created" }), el("dd", {}, when(u.created)),
+      el("dt", { text: "id" }), el("dd", { class: "mono", text: u.id })),
+    el("h3", { text: "Collections" }),
+    u.groups.length === 0 ? el("p", { class: "muted", id: "user-groups", text: "Member of no collection." }) :
+      el("ul", { id: "user-groups", class: "links" }, u.groups.map((g) => el("li", {},
+        el("a", { href: "#collections/" + encodeURIComponent(g.id), text: g.name || g.id })))));
+}
+
+// ---- user collections ---------------------------------------------------------------------
 
 async function renderCollections(main) {
   await loadTenants();
@@ -310,20 +594,19 @@ async function renderCollections(main) {
   let debounce = null;
   search.addEventListener("input", () => {
     clearTimeout(debounce);
-    debounce = setTimeout(() => { state.groupQuery = search.value; state.groupStart = 1; refreshGroups(); }, 250);
+    debounce = setTimeout(() => { state.groupQuery = search.value; state.groupStart = 1; refreshGroups().catch(fail); }, 250);
   });
-  fill(main,
-    !t.scimEnabled ? el("p", { class: "notice info", text: "SCIM provisioning is off for " + t.name + ": the IdP cannot push changes until it is switched on (IdP connections)." }) : null,
+  fill(main, scimOffNotice(t),
     el("div", { class: "grid" },
       el("div", { class: "card" },
-        el("div", { class: "spread" }, el("h2", { text: "User collections" }), el("span", { class: "live", title: "Follows the change feed: no reload needed", text: "live" })),
+        el("h2", { text: "User collections" }),
         el("p", { class: "muted", text: "The groups " + t.name + " pushed, with their synced users." }),
         search,
         el("div", { id: "groups-area" })),
       el("div", { class: "card", id: "members-area" })));
   await refreshGroups();
   await refreshMembers();
-  startPolling(async () => { await refreshGroups(); await refreshMembers(); });
+  startPolling(onChanges(async () => { await refreshGroups(); await refreshMembers(); }));
 }
 
 async function refreshGroups() {
@@ -340,58 +623,150 @@ async function refreshGroups() {
           ? empty("No collection matches “" + state.groupQuery.trim() + "”.", "")
           : empty("No user collections yet.", "When the IdP pushes groups (Okta: Push Groups; Entra: group assignments), they appear here within seconds."))
       : el("div", { class: "scroll" }, el("table", { id: "groups" },
-          el("thead", {}, el("tr", {}, el("th", { text: "Collection" }), el("th", { class: "num", text: "Users" }), el("th", { text: "Last change" }))),
+          el("thead", {}, el("tr", {}, el("th", { text: "Collection" }), el("th", { class: "num", text: "Members" }), el("th", { text: "Last change", class: "hide-narrow" }))),
           el("tbody", {}, data.groups.map((g) => el("tr", {
-            class: "clickable" + (g.id === state.group ? " selected" : ""), "data-id": g.id,
-            onclick: () => { state.group = g.id; state.memberStart = 1; refreshGroups().catch(fail); refreshMembers().catch(fail); },
-          }, el("td", { class: "name", text: g.name || "(no name)" }), el("td", { class: "num members", text: g.members }), el("td", {}, when(g.lastModified))))))),
+            class: "clickable" + (g.id === state.param ? " selected" : ""), "data-id": g.id,
+            onclick: (e) => { if (!e.target.closest("a")) openGroup(g.id); },
+          }, el("td", { class: "name" }, el("a", { href: "#collections/" + encodeURIComponent(g.id), "aria-current": g.id === state.param ? "true" : null, text: g.name || "(no name)" })),
+             el("td", { class: "num members", text: g.members }), el("td", { class: "hide-narrow" }, when(g.lastModified))))))),
     pager(state.groupStart, GROUP_PAGE, data.total, (s) => { state.groupStart = s; refreshGroups().catch(fail); }));
+}
+
+function openGroup(id) {
+  const hash = "#collections/" + encodeURIComponent(id);
+  if (location.hash === hash) { state.memberStart = 1; refreshMembers().catch(fail); } else location.hash = hash;
 }
 
 async function refreshMembers() {
   const area = $("#members-area");
   if (!area) return;
-  if (!state.group) {
+  if (!state.param) {
     fill(area, empty("Pick a collection", "to see its users."));
     return;
   }
   let data;
   try {
-    data = await api("GET", tenantApi("/groups/" + encodeURIComponent(state.group) + "/members?" + new URLSearchParams({ start: state.memberStart, count: MEMBER_PAGE })));
+    data = await api("GET", tenantApi("/groups/" + encodeURIComponent(state.param) + "/members?" + new URLSearchParams({ start: state.memberStart, count: MEMBER_PAGE })));
   } catch (e) {
-    if (e.status === 404) { state.group = null; fill(area, empty("This collection was deleted by the IdP.", "")); return; }
+    if (e.status === 404) { fill(area, empty("This collection was deleted by the IdP.", "")); return; }
     throw e;
   }
+  const counts = data.total + (data.total === 1 ? " member" : " members") +
+    (data.total ? ": " + data.active + " active, " + data.inactive + " inactive" : "");
   fill(area,
     el("h2", { id: "members-title", text: data.group.name || "(no name)" }),
-    el("p", { class: "muted", text: data.total + (data.total === 1 ? " member" : " members") }),
+    el("p", { class: "muted", id: "members-count", text: counts }),
     data.total === 0 ? empty("No members.", "The IdP has pushed this collection without users.") :
       el("div", { class: "scroll" }, el("table", { id: "members" },
-        el("thead", {}, el("tr", {}, el("th", { text: "userName" }), el("th", { text: "Display name" }), el("th", { text: "Active" }))),
+        el("thead", {}, el("tr", {}, el("th", { text: "userName" }), el("th", { text: "Display name", class: "hide-narrow" }), el("th", { text: "Active" }))),
         el("tbody", {}, data.members.map((m) => el("tr", { "data-id": m.id },
-          el("td", { class: "user-name", text: m.userName || (m.type === "Group" ? "(nested group)" : "—") }),
-          el("td", { text: m.displayName || "" }),
+          el("td", { class: "user-name" }, m.type === "User"
+            ? el("a", { href: "#users/" + encodeURIComponent(m.id), text: m.userName || "—" })
+            : (m.userName || (m.type === "Group" ? "(nested group)" : "—"))),
+          el("td", { class: "hide-narrow", text: m.displayName || "" }),
           el("td", {}, m.active === null || m.active === undefined
             ? el("span", { class: "muted", text: "—" })
-            : el("span", { class: "badge active " + (m.active ? "on" : "bad"), text: m.active ? "active" : "inactive" }))))))),
+            : badge(m.active))))))),
     pager(state.memberStart, MEMBER_PAGE, data.total, (s) => { state.memberStart = s; refreshMembers().catch(fail); }));
 }
 
-// Polls the change feed every two seconds; `onChange` runs when something was committed.
-function startPolling(onChange) {
-  stopPolling();
-  const tenant = state.tenant;
-  pollTimer = setInterval(async () => {
-    if (document.hidden || state.head === null || tenant !== state.tenant) return;
-    try {
-      const r = await api("GET", tenantApi("/changes?after=" + state.head));
-      if (r.changed) await onChange();
-    } catch (e) { /* the next tick retries */ }
-  }, 2000);
+// ---- provisioning log -----------------------------------------------------------------------
+
+async function renderLog(main) {
+  await loadTenants();
+  const t = currentTenant();
+  if (!t) return needTenant(main, "provisioning logs");
+  const outcome = el("select", { id: "log-outcome", "aria-label": "Outcome" },
+    el("option", { value: "", text: "All outcomes" }), el("option", { value: "failure", text: "Failures" }),
+    el("option", { value: "tolerated", text: "Tolerated" }), el("option", { value: "success", text: "Successes" }));
+  outcome.value = state.log.outcome;
+  const resource = el("select", { id: "log-resource", "aria-label": "Resource" },
+    el("option", { value: "", text: "All resources" }), el("option", { value: "User", text: "Users" }), el("option", { value: "Group", text: "Groups" }));
+  resource.value = state.log.resource;
+  const text = el("input", { type: "search", id: "log-text", placeholder: "Search path, name, reason", value: state.log.q, "aria-label": "Search the log" });
+  let debounce = null;
+  const changed = () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => {
+      state.log.outcome = outcome.value; state.log.resource = resource.value; state.log.q = text.value;
+      state.log.cursors = [null]; state.log.page = 0;
+      refreshLog().catch(fail);
+    }, 250);
+  };
+  outcome.addEventListener("change", changed); resource.addEventListener("change", changed); text.addEventListener("input", changed);
+  fill(main, scimOffNotice(t),
+    el("div", { class: "card" },
+      el("h2", { text: "Provisioning log" }),
+      el("p", { class: "muted", text: "Every request " + t.name + " sent, newest first: what it asked, what it got, and what was tolerated. Open an entry for its details." }),
+      el("div", { class: "row filters" }, outcome, resource, el("div", { class: "grow" }, text)),
+      el("div", { id: "log-area" })));
+  await refreshLog();
+  // Live on the first page; an older page stays as it is.
+  startPolling(async () => { if (state.log.page === 0) await refreshLog(); else await api("GET", tenantApi("/changes?after=0")); });
 }
 
-function stopPolling() { if (pollTimer) clearInterval(pollTimer); pollTimer = null; }
+function outcomeLabel(kind) { return kind === "failure" ? "failed" : kind === "tolerated" ? "tolerated" : "ok"; }
 
+function reasonOf(e) {
+  if (e.kind === "failure") return e.authFailureText ? "401: " + e.authFailureText : (e.detail || "status " + e.status);
+  if (e.kind === "tolerated") return (e.tolerances || []).map((n) => n.detail).join("; ") ||
+    (e.operations || []).filter((o) => o.status >= 400).map((o) => o.method + " " + o.path + ": " + (o.detail || o.status)).join("; ");
+  return "";
+}
+
+async function refreshLog() {
+  const area = $("#log-area");
+  if (!area) return;
+  const L = state.log;
+  const q = new URLSearchParams({ count: LOG_PAGE });
+  if (L.outcome) q.set("outcome", L.outcome);
+  if (L.resource) q.set("resource", L.resource);
+  if (L.q.trim()) q.set("q", L.q.trim());
+  const before = L.cursors[L.page];
+  if (before !== null && before !== undefined) q.set("before", before);
+  const data = await api("GET", tenantApi("/log?" + q));
+  if (!data.enabled) {
+    fill(area, empty("No provisioning log.", "This server keeps no provisioning log."));
+    return;
+  }
+  const entries = data.events.map((e) => {
+    const key = String(e.cursor);
+    const open = L.open.has(key);
+    const details = el("div", { class: "log-details", id: "log-details-" + key, hidden: !open },
+      el("dl", { class: "facts" },
+        el("dt", { text: "Time" }), el("dd", { text: new Date(e.time).toLocaleString() }),
+        el("dt", { text: "Request" }), el("dd", { class: "mono", text: e.method + " " + e.path }),
+        el("dt", { text: "Answer" }), el("dd", { text: e.status + (e.scimType ? " (" + e.scimType + ")" : "") }),
+        e.detail ? [el("dt", { text: "Detail" }), el("dd", { text: e.detail })] : null,
+        e.authFailureText ? [el("dt", { text: "Real reason" }), el("dd", { class: "auth-reason", text: e.authFailureText })] : null,
+        e.resourceType ? [el("dt", { text: "Resource" }), el("dd", {}, e.resourceType + " ",
+          e.resourceId && e.resourceType === "User" ? el("a", { href: "#users/" + encodeURIComponent(e.resourceId), text: e.name || e.resourceId }) :
+          e.resourceId && e.resourceType === "Group" ? el("a", { href: "#collections/" + encodeURIComponent(e.resourceId), text: e.name || e.resourceId }) :
+          (e.name || ""))] : null,
+        e.tokenPrefix ? [el("dt", { text: "Token" }), el("dd", { class: "mono", text: e.tokenPrefix + "…" })] : null,
+        el("dt", { text: "Duration" }), el("dd", { text: (e.durationMicros / 1000).toFixed(1) + " ms" })),
+      (e.tolerances || []).length ? [el("h4", { text: "Tolerated" }), el("ul", { class: "tolerances" }, e.tolerances.map((n) => el("li", { text: n.detail + (n.count > 1 ? " (×" + n.count + ")" : "") })))] : null,
+      (e.operations || []).length ? [el("h4", { text: "Bulk operations" }), el("ul", {}, e.operations.map((o) => el("li", { text: o.method + " " + o.path + " → " + o.status + (o.detail ? ": " + o.detail : "") })))] : null);
+    const summary = el("button", { type: "button", class: "log-summary", "aria-expanded": open ? "true" : "false", "aria-controls": "log-details-" + key, onclick: () => {
+      const now = !L.open.has(key);
+      if (now) L.open.add(key); else L.open.delete(key);
+      summary.setAttribute("aria-expanded", now ? "true" : "false");
+      details.hidden = !now;
+    } },
+      el("span", { class: "badge " + (e.kind === "failure" ? "bad" : e.kind === "tolerated" ? "warn" : "on"), text: outcomeLabel(e.kind) }),
+      el("span", { class: "mono what", text: e.method + " " + (e.endpoint ? "/" + e.endpoint : e.path) + " → " + e.status }),
+      e.name ? el("span", { class: "name", text: e.name }) : null,
+      el("span", { class: "reason", text: reasonOf(e) }),
+      el("span", { class: "when" }, when(e.time)));
+    return el("li", { class: "log-entry " + e.kind, "data-kind": e.kind, "data-cursor": key }, summary, details);
+  });
+  fill(area,
+    entries.length === 0 ? empty(L.page === 0 && !L.outcome && !L.resource && !L.q.trim() ? "No requests yet." : "No entry matches.", L.page === 0 ? "Requests of the IdP appear here within seconds." : "") :
+      el("ol", { id: "log", class: "log" }, entries),
+    el("div", { class: "pager" },
+      el("button", { type: "button", class: "prev", text: "‹ Newer", disabled: L.page === 0, onclick: () => { L.page -= 1; refreshLog().catch(fail); } }),
+      el("button", { type: "button", class: "next", text: "Older ›", disabled: !data.next, onclick: () => { L.cursors[L.page + 1] = data.next; L.page += 1; refreshLog().catch(fail); } })));
+}
 // ---- policies -------------------------------------------------------------------------------
 
 async function renderPolicies(main) {
@@ -416,7 +791,7 @@ async function renderPolicies(main) {
       el("label", { for: "check-username", text: "userName" }),
       check, result)));
   await refreshPolicies();
-  startPolling(refreshPolicies);
+  startPolling(onChanges(refreshPolicies));
 }
 
 // The collections for a drop-down, narrowed by the picker's search when there are many.
@@ -428,7 +803,7 @@ async function pickerGroups() {
 
 function groupSelect(id, groups, exclude) {
   const options = groups.filter((g) => !exclude.includes(g.id));
-  return el("select", { id, class: "collection-select", "aria-label": "User collection" },
+  return el("select", { id, class: "collection-select", "aria-label": id === "policy-collection" ? "User collection of the new policy" : "User collection to add" },
     options.length === 0
       ? el("option", { value: "", text: groups.length === 0 ? "No collections pushed yet" : "All collections added" })
       : [el("option", { value: "", text: "Choose a user collection…" }), ...options.map((g) => el("option", { value: g.id, text: g.name + " (" + g.members + ")" }))]);
@@ -449,7 +824,7 @@ async function refreshPolicies() {
     debounce = setTimeout(() => { state.pickerQuery = pickerSearch.value; refreshPolicies().then(() => $("#collection-search").focus()).catch(fail); }, 300);
   });
   const many = groups.total > groups.groups.length || state.pickerQuery.trim() !== "";
-  const name = el("input", { type: "text", id: "policy-name", placeholder: "Policy name, e.g. Engineering VPN", value: typed, maxlength: 200 });
+  const name = el("input", { type: "text", id: "policy-name", placeholder: "Policy name, e.g. Engineering VPN", value: typed, maxlength: 200, "aria-label": "Name of the new policy" });
   const select = groupSelect("policy-collection", groups.groups, []);
   select.value = chosen;
   const error = el("p", { class: "error", role: "alert", hidden: true });
@@ -478,16 +853,17 @@ async function refreshPolicies() {
         const add = groupSelect("add-" + p.id, groups.groups, ids);
         return el("div", { class: "card policy", "data-id": p.id, "data-name": p.name },
           el("div", { class: "spread" }, el("h3", { class: "policy-name", text: p.name }),
-            el("button", { type: "button", class: "danger", text: "Delete", onclick: async () => {
+            el("button", { type: "button", class: "danger", text: "Delete", "aria-label": "Delete the policy “" + p.name + "”", onclick: async () => {
               if (!confirm("Delete the policy “" + p.name + "”?")) return;
               try { await api("DELETE", tenantApi("/policies/" + p.id)); await refreshPolicies(); } catch (err) { fail(err); }
             } })),
           el("div", { class: "collections" }, p.collections.length === 0 ? el("span", { class: "muted", text: "No collections: applies to nobody." }) :
-            p.collections.map((c) => el("span", { class: "chip" + (c.name === null ? " gone" : ""), "data-id": c.id },
-              c.name === null ? "deleted by the IdP" : c.name,
-              el("button", { type: "button", "aria-label": "Remove", title: "Remove", text: "×", onclick: () => save(p, ids.filter((x) => x !== c.id)) })))),
+            p.collections.map((c) => el("span", { class: "chip" + (c.deleted ? " gone" : ""), "data-id": c.id },
+              el("span", { class: "chip-name", text: c.name || "(no name)" }),
+              c.deleted ? el("span", { class: "chip-note", text: " (deleted by the IdP)" }) : null,
+              el("button", { type: "button", "aria-label": "Remove “" + (c.name || c.id) + "” from “" + p.name + "”", title: "Remove from the policy", text: "×", onclick: () => save(p, ids.filter((x) => x !== c.id)) })))),
           el("div", { class: "row" }, el("div", { class: "grow" }, add),
-            el("button", { type: "button", class: "add-collection", text: "Add collection", onclick: () => { if (add.value) save(p, [...ids, add.value]); } })));
+            el("button", { type: "button", class: "add-collection", text: "Add collection", "aria-label": "Add the chosen collection to “" + p.name + "”", onclick: () => { if (add.value) save(p, [...ids, add.value]); } })));
       })),
     create);
 }
@@ -524,7 +900,10 @@ function startLogin() {
     button.disabled = true;
     try {
       await api("POST", "/admin/login", { secret: $("#secret").value });
-      location.replace("/admin" + location.hash);
+      // The console is served at this same URL now that the session cookie is set. A
+      // location.replace to the same URL with a hash would only move to the fragment, not
+      // load the page: reload it (keeping the hash, so #collections opens collections).
+      location.reload();
     } catch (err) {
       error.textContent = err.status === 401 ? "Wrong admin secret. Check the server's start-up output." : err.message;
       error.hidden = false;
@@ -534,13 +913,26 @@ function startLogin() {
 }
 
 function startConsole() {
-  $("#tenant-select").addEventListener("change", (e) => { selectTenant(e.target.value); render(); });
+  $("#tenant-select").addEventListener("change", (e) => {
+    if (!confirmLeaveToken()) { e.target.value = state.tenant || ""; return; }
+    selectTenant(e.target.value); render();
+  });
   $("#logout").addEventListener("click", async () => {
+    if (!confirmLeaveToken()) return;
     try { await api("POST", "/admin/logout"); } catch (e) { /* reload anyway */ }
+    leaving = true;
     location.reload();
   });
-  window.addEventListener("hashchange", () => setView(location.hash.slice(1)));
-  setView(location.hash.slice(1) || "connections");
+  // Closing or reloading the page with an uncopied token on screen: the browser asks.
+  window.addEventListener("beforeunload", (e) => {
+    if (!leaving && tokenUncopied()) { e.preventDefault(); e.returnValue = ""; }
+  });
+  $("#skip").addEventListener("click", () => {
+    const first = $("#view").querySelector("a[href], button:not([disabled]), input, select");
+    if (first) first.focus();
+  });
+  window.addEventListener("hashchange", route);
+  route();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
