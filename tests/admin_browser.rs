@@ -36,6 +36,11 @@ const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 /// The W3C WebDriver key of an element reference.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// WebDriver key codes.
+const TAB: &str = "\u{E004}";
+const ENTER: &str = "\u{E007}";
+/// The admin secret the test starts the server with (so that a restart keeps it).
+const ADMIN_SECRET: &str = "browser-test-admin-secret-0123456789";
 
 // ---- a minimal WebDriver client ------------------------------------------------------------
 
@@ -274,6 +279,17 @@ impl Browser {
         );
     }
 
+    /// Empties a text field the way a user does (select all, delete), so that the page sees
+    /// an `input` event.
+    fn clear_by_keys(&self, css: &str) {
+        let e = self.element(css);
+        self.cmd(
+            "POST",
+            &format!("/element/{e}/value"),
+            Some(json!({ "text": "\u{E009}a\u{E000}\u{E003}" })),
+        );
+    }
+
     fn value(&self, css: &str) -> String {
         let e = self.element(css);
         self.cmd("GET", &format!("/element/{e}/property/value"), None)
@@ -287,6 +303,68 @@ impl Browser {
             .as_str()
             .unwrap()
             .to_owned()
+    }
+
+    /// Presses and releases one key (a WebDriver key code such as [`TAB`]) where the focus is.
+    fn press(&self, key: &str) {
+        self.cmd(
+            "POST",
+            "/actions",
+            Some(
+                json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                    {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}
+                ]}]}),
+            ),
+        );
+    }
+
+    /// Whether the focused element matches `css`.
+    fn focused(&self, css: &str) -> bool {
+        self.js(
+            "return !!document.activeElement && document.activeElement.matches(arguments[0])",
+            json!([css]),
+        ) == Value::Bool(true)
+    }
+
+    /// Presses Tab until the focused element matches `css` (at most 80 times): what a
+    /// keyboard user does to reach it.
+    fn tab_to(&self, css: &str) {
+        for _ in 0..80 {
+            if self.focused(css) {
+                return;
+            }
+            self.press(TAB);
+        }
+        self.screenshot("failure");
+        let at = self.js(
+            "return document.activeElement ? document.activeElement.outerHTML : 'nothing'",
+            json!([]),
+        );
+        panic!("Tab never reached {css}; the focus is on {at}");
+    }
+
+    /// The text of the open `confirm` dialog, waiting for it.
+    fn dialog_text(&self) -> String {
+        let url = format!("{}/alert/text", self.session);
+        self.wait("a dialog", || match wd(&self.agent, "GET", &url, None) {
+            Ok(v) => Some(v["value"].as_str().unwrap_or_default().to_owned()),
+            Err(_) => None,
+        })
+    }
+
+    /// Answers the open dialog: OK (`accept`) or Cancel.
+    fn answer_dialog(&self, accept: bool) {
+        let what = if accept { "accept" } else { "dismiss" };
+        self.cmd("POST", &format!("/alert/{what}"), Some(json!({})));
+    }
+
+    /// A Chrome DevTools Protocol command through chromedriver.
+    fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.cmd(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({"cmd": cmd, "params": params})),
+        )
     }
 
     /// Saves a PNG of the viewport as `name`.png.
@@ -358,15 +436,48 @@ fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -
 
 // ---- the test --------------------------------------------------------------------------------
 
+/// The server's store: a SQLite file when the feature is on (so a restart keeps the policies),
+/// otherwise memory.
+fn store_args(dir: &Path) -> Vec<String> {
+    if cfg!(feature = "sqlite") {
+        vec![
+            "--store".to_owned(),
+            format!("sqlite:{}", dir.join("admin.db").display()),
+        ]
+    } else {
+        vec!["--store".to_owned(), "memory".to_owned()]
+    }
+}
+
+fn start_server(dir: &Path, listen: Option<&str>, expect_token: bool) -> Server {
+    let mut args = store_args(dir);
+    args.extend(["--admin-secret".to_owned(), ADMIN_SECRET.to_owned()]);
+    if let Some(l) = listen {
+        args.extend(["--listen".to_owned(), l.to_owned()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start("axum_server", dir, &args, expect_token)
+}
+
+/// Whether the element matching `css` lies entirely inside the window's width.
+fn fits_width(b: &Browser, css: &str) -> bool {
+    b.js(
+        "const e = document.querySelector(arguments[0]); if (!e) return false;\
+         const r = e.getBoundingClientRect();\
+         return r.width > 0 && r.left >= 0 && r.right <= document.documentElement.clientWidth;",
+        json!([css]),
+    ) == Value::Bool(true)
+}
+
 #[test]
 fn admin_console_runs_the_whole_provisioning_flow_in_a_browser() {
     let Some((chromium, driver)) = browser_paths() else {
         return;
     };
     let dir = scratch_dir("admin");
-    let server = Server::start("axum_server", &dir, &["--store", "memory"], true);
+    let server = start_server(&dir, None, true);
     let admin = server.admin_url.clone().expect("an Admin console: line");
-    let secret = server.admin_secret.clone().unwrap();
+    let secret = ADMIN_SECRET.to_owned();
     assert!(admin.ends_with("/admin"), "{admin}");
 
     // Without the secret: the login form, with 401, and no API.
@@ -406,23 +517,34 @@ fn admin_console_runs_the_whole_provisioning_flow_in_a_browser() {
     b.type_into("#secret", &secret);
     b.click("#login-button");
     b.element("#tenant-select");
-    // The default tenant the server bootstrapped is listed.
+    // The default tenant the server bootstrapped is listed; the section is marked current.
     b.wait_text("#connections", "default");
+    b.element("#nav a[data-view=connections][aria-current=page]");
+    assert!(b.find("#nav a[data-view=users][aria-current]").is_none());
 
-    // ---- create a connection, switch SCIM on
+    // ---- create a connection, switch SCIM on: no token yet, so the page warns
     b.type_into("#new-connection-name", "Okta production");
     assert_eq!(b.value("#new-connection-id"), "okta-production");
     b.click("#create-connection-button");
     b.wait_text("#connection-details h2", "Okta production");
     b.wait_text("#scim-status", "SCIM provisioning is off");
     b.wait_text("#tokens, #connection-details .empty", "No tokens yet");
+    b.element("#health-warnings li[data-code=noRequestYet]");
+    b.wait_text("#checklist-progress", "0 of 6");
     let base_url = b.value("#base-url");
     assert!(base_url.ends_with("/scim/v2/okta-production"), "{base_url}");
     b.screenshot("03-connection-created");
     b.click("label.switch");
-    b.wait_text("#scim-status", "SCIM provisioning is on");
+    b.wait_text("#scim-status", "no token is active");
+    b.element("#health-warnings li[data-code=noActiveToken]");
+    b.element("#checklist li[data-step=scimOn].done");
+    // Entra's checklist is one click (or Enter) away.
+    b.click("#checklist-entra");
+    b.wait_text("#checklist", "Test Connection");
+    b.click("#checklist-okta");
+    b.wait_text("#checklist", "Test Connector Configuration");
 
-    // ---- generate a token and copy it with the page's button
+    // ---- generate a token; leaving it uncopied asks first
     b.cmd(
         "POST",
         "/permissions",
@@ -436,6 +558,13 @@ fn admin_console_runs_the_whole_provisioning_flow_in_a_browser() {
     b.type_into("#token-label", "Okta SCIM app");
     b.click("#generate-token");
     b.wait_text("#one-time-token", "will not be shown again");
+    b.click("#nav a[data-view=users]");
+    let asked = b.dialog_text();
+    assert!(asked.contains("has not been copied"), "{asked}");
+    b.answer_dialog(false);
+    b.wait_text("#one-time-token", "will not be shown again");
+    assert!(b.js("return location.hash", json!([])) == json!("#connections"));
+    b.screenshot("04a-token-not-copied-warning-kept");
     b.click("#copy-token");
     b.wait_text("#copy-token", "Copied");
     let copied = b.js_async(
@@ -446,6 +575,8 @@ fn admin_console_runs_the_whole_provisioning_flow_in_a_browser() {
     assert!(token.starts_with("scimkit_"), "the clipboard holds {token}");
     assert_eq!(token, b.value("#new-token"));
     b.screenshot("04-token-shown-once");
+    // Once copied, the status no longer warns: a token is active.
+    b.wait_text("#scim-status", "the IdP can create");
 
     // The token works for the connection it was made for.
     let scim = Client::new(&base_url, &token);
@@ -461,40 +592,65 @@ fn admin_console_runs_the_whole_provisioning_flow_in_a_browser() {
     b.wait_text("#tokens", "Okta SCIM app");
     b.goto(&format!("{admin}#connections"));
     b.wait_text("#tokens", "Okta SCIM app");
-    // The token's first use is shown.
+    // The token's first use is shown, with a short prefix of its id (never of the secret).
     b.wait_text("#tokens .last-used", "just now");
+    let prefix = b.texts("#tokens .prefix")[0].clone();
+    assert_eq!(prefix.chars().count(), 9, "{prefix}");
+    assert!(prefix.ends_with('…') && !token.contains(prefix.trim_end_matches('…')));
     assert!(
         !b.source().contains(&token),
         "the token is never rendered again"
     );
+    // The test request ticked off "test the connection"; the warning is gone.
+    b.element("#checklist li[data-step=tested].done");
+    b.wait("the no-request warning to go", || {
+        b.find("#health-warnings li[data-code=noRequestYet]")
+            .is_none()
+            .then_some(())
+    });
     b.screenshot("05-connections");
 
     // ---- user collections: empty, then live as the IdP pushes
     b.click("#nav a[data-view=collections]");
     b.wait_text("#groups-area", "No user collections yet");
+    b.element("#nav a[data-view=collections][aria-current=page]");
     b.screenshot("06-collections-empty");
     let user = scim.ok(
         "POST",
         "/Users",
         json!({"schemas": [USER], "userName": "jdoe@example.com", "displayName": "John Doe",
+               "externalId": "okta-00u1", "emails": [{"value": "john.doe@corp.example", "primary": true}],
                "name": {"givenName": "John", "familyName": "Doe"}, "active": true}),
         201,
     );
     let uid = user["id"].as_str().unwrap().to_owned();
+    let other = scim.ok(
+        "POST",
+        "/Users",
+        json!({"schemas": [USER], "userName": "asmith@example.com", "displayName": "Ann Smith",
+               "externalId": "okta-00u2", "emails": [{"value": "ann.smith@corp.example"}], "active": false}),
+        201,
+    );
+    let other_id = other["id"].as_str().unwrap().to_owned();
     let group = scim.ok(
         "POST",
         "/Groups",
         json!({"schemas": [GROUP], "displayName": "Engineering",
-               "members": [{"value": uid, "display": "John Doe"}]}),
+               "members": [{"value": uid, "display": "John Doe"}, {"value": other_id}]}),
         201,
     );
     let gid = group["id"].as_str().unwrap().to_owned();
     let row = format!("#groups tr[data-id=\"{gid}\"]");
     b.wait_text(&format!("{row} .name"), "Engineering");
-    b.wait_text(&format!("{row} .members"), "1");
+    b.wait_text(&format!("{row} .members"), "2");
     b.click(&row);
     b.wait_text("#members-title", "Engineering");
-    b.wait_text("#members .user-name", "jdoe@example.com");
+    // Members by userName; the deactivated one is counted as such, not silently.
+    b.wait_text("#members-count", "2 members: 1 active, 1 inactive");
+    assert_eq!(
+        b.texts("#members .user-name"),
+        vec!["asmith@example.com", "jdoe@example.com"]
+    );
     b.wait_text("#members", "John Doe");
     b.wait_text("#members .active", "active");
     b.screenshot("07-collection-members");
@@ -518,19 +674,98 @@ fn admin_console_runs_the_whole_provisioning_flow_in_a_browser() {
         (b.texts("#groups tbody tr").len() == 1).then_some(())
     });
 
+    // ---- the users view: search by userName, email and externalId, filter by state
+    b.click("#nav a[data-view=users]");
+    b.wait_text("#users-total", "2 users");
+    b.type_into("#user-search", "jdo");
+    b.wait("the userName search", || {
+        (b.texts("#users .user-name") == ["jdoe@example.com"]).then_some(())
+    });
+    b.click("#user-search-by option[value=email]");
+    b.type_into("#user-search", "ann.smith@corp");
+    b.wait("the email search", || {
+        (b.texts("#users .user-name") == ["asmith@example.com"]).then_some(())
+    });
+    b.click("#user-search-by option[value=externalId]");
+    b.type_into("#user-search", "okta-00u1");
+    b.wait("the externalId search", || {
+        (b.texts("#users .user-name") == ["jdoe@example.com"]).then_some(())
+    });
+    b.clear_by_keys("#user-search");
+    b.click("#user-status option[value=inactive]");
+    b.wait("the inactive filter", || {
+        (b.texts("#users .user-name") == ["asmith@example.com"]).then_some(())
+    });
+    b.click("#user-status option[value=all]");
+    b.wait_text("#users-total", "2 users");
+    b.screenshot("09-users");
+
+    // ---- keyboard only: a section, a user row, the user's collection
+    b.js(
+        "document.activeElement && document.activeElement.blur()",
+        json!([]),
+    );
+    b.goto(&format!("{admin}#connections"));
+    b.wait_text("#connection-details h2", "Okta production");
+    b.tab_to("#nav a[data-view=users]");
+    b.press(ENTER);
+    b.element("#nav a[data-view=users][aria-current=page]");
+    b.wait_text("#users-total", "2 users");
+    b.tab_to(&format!("#users tr[data-id=\"{uid}\"] a"));
+    b.press(ENTER);
+    b.wait_text("#user-title", "jdoe@example.com");
+    b.wait_text("#user-external-id", "okta-00u1");
+    b.wait_text("#user-active", "active");
+    b.wait_text("#user-groups", "Engineering");
+    b.screenshot("10-user-page");
+    b.tab_to("#user-groups a");
+    b.press(ENTER);
+    b.element("#nav a[data-view=collections][aria-current=page]");
+    b.wait_text("#members-title", "Engineering");
+    // A collection row itself is a link too.
+    b.tab_to(&format!("{row} a"));
+    b.press(ENTER);
+    b.wait_text("#members-count", "2 members");
+
     // ---- a policy with the collection, and check login
     b.click("#nav a[data-view=policies]");
     b.wait_text("#policies-area", "No policies yet");
+    let contractors = scim.ok(
+        "POST",
+        "/Groups",
+        json!({"schemas": [GROUP], "displayName": "Contractors"}),
+        201,
+    );
+    let contractors_id = contractors["id"].as_str().unwrap().to_owned();
     b.type_into("#policy-name", "Engineering VPN");
     b.click(&format!("#policy-collection option[value=\"{gid}\"]"));
     b.click("#create-policy-button");
     b.wait_text("#policies .policy .chip", "Engineering");
+    b.click(&format!(
+        "#policies .policy select option[value=\"{contractors_id}\"]"
+    ));
+    b.click("#policies .policy .add-collection");
+    b.wait_text("#policies .policy .collections", "Contractors");
+    // The chips' remove buttons say what they remove.
+    let labels: Vec<String> = serde_json::from_value(b.js(
+        "return [...document.querySelectorAll('#policies .chip button')].map(b => b.getAttribute('aria-label'))",
+        json!([]),
+    ))
+    .unwrap();
+    assert!(
+        labels.contains(&"Remove “Contractors” from “Engineering VPN”".to_owned()),
+        "{labels:?}"
+    );
+    // The IdP deletes a collection: the chip keeps its name.
+    let r = scim.call("DELETE", &format!("/Groups/{contractors_id}"), None);
+    assert_eq!(r.status, 204);
+    b.wait_text("#policies .chip.gone", "Contractors (deleted by the IdP)");
     b.type_into("#check-username", "JDOE@example.com");
     b.click("#check-button");
     b.wait_text("#check-decision", "Login allowed");
     b.wait_text("#check-policies", "Engineering VPN");
     b.wait_text("#check-groups", "Engineering");
-    b.screenshot("09-policies-login-allowed");
+    b.screenshot("11-policies-login-allowed");
 
     // ---- the IdP deactivates the user: the next check refuses the login
     scim.patch(
@@ -541,12 +776,10 @@ fn admin_console_runs_the_whole_provisioning_flow_in_a_browser() {
     b.wait_text("#check-decision", "Login refused");
     b.wait_text("#check-active", "inactive");
     assert!(b.texts("#check-policies li").is_empty());
-    b.screenshot("10-policies-user-deactivated");
-    // ...and the collection shows the user inactive.
-    b.click("#nav a[data-view=collections]");
-    b.type_into("#group-search", "Engineering");
-    b.click(&row);
-    b.wait_text("#members .active", "inactive");
+    b.screenshot("12-policies-user-deactivated");
+    // ...and the collection shows the user inactive, counted as such.
+    b.goto(&format!("{admin}#collections/{gid}"));
+    b.wait_text("#members-count", "0 active, 2 inactive");
 
     // An unknown user.
     b.click("#nav a[data-view=policies]");
@@ -554,50 +787,124 @@ fn admin_console_runs_the_whole_provisioning_flow_in_a_browser() {
     b.click("#check-button");
     b.wait_text("#check-decision", "No user with this userName");
 
-    // ---- narrow window
-    b.resize(420, 900);
+    // ---- dark mode follows prefers-color-scheme
+    b.cdp(
+        "Emulation.setEmulatedMedia",
+        json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
+    );
+    let dark = b.js(
+        "return getComputedStyle(document.body).backgroundColor",
+        json!([]),
+    );
+    assert_eq!(dark, json!("rgb(18, 21, 28)"), "the dark palette applies");
+    b.screenshot("13-dark-policies");
     b.click("#nav a[data-view=connections]");
     b.wait_text("#connection-details h2", "Okta production");
-    b.screenshot("11-narrow-connections");
-    b.click("#nav a[data-view=collections]");
-    b.wait_text("#groups-area", "Engineering");
-    b.screenshot("12-narrow-collections");
+    b.screenshot("14-dark-connections");
+    b.cdp(
+        "Emulation.setEmulatedMedia",
+        json!({"features": [{"name": "prefers-color-scheme", "value": "light"}]}),
+    );
+    let light = b.js(
+        "return getComputedStyle(document.body).backgroundColor",
+        json!([]),
+    );
+    assert_eq!(light, json!("rgb(245, 246, 248)"));
+
+    // ---- narrow window (a 390 px phone): the Active column stays on screen
+    b.resize(390, 844);
+    b.wait_text("#connection-details h2", "Okta production");
+    b.screenshot("15-narrow-connections");
+    b.goto(&format!("{admin}#collections/{gid}"));
+    b.wait_text("#members-title", "Engineering");
+    let width = b.js("return document.documentElement.clientWidth", json!([]));
+    assert!(width.as_u64().unwrap() <= 390, "{width}");
+    b.wait("the members' Active column to fit", || {
+        fits_width(&b, "#members tbody tr td:last-child .active").then_some(())
+    });
+    b.screenshot("16-narrow-collections");
+    b.click("#nav a[data-view=users]");
+    b.wait_text("#users-total", "2 users");
+    assert!(fits_width(&b, "#users tbody tr td:last-child .active"));
+    b.screenshot("17-narrow-users");
     b.click("#nav a[data-view=policies]");
     b.wait_text("#policies .policy", "Engineering VPN");
-    b.screenshot("13-narrow-policies");
+    b.screenshot("18-narrow-policies");
     b.resize(1280, 1000);
 
-    // ---- SCIM switched off: the IdP is refused, data and tokens kept
+    // ---- SCIM switched off: asked first; the IdP is refused, data and tokens kept
     b.click("#nav a[data-view=connections]");
     b.wait_text("#scim-status", "SCIM provisioning is on");
     b.click("label.switch");
+    let asked = b.dialog_text();
+    assert!(asked.contains("Switch SCIM provisioning off"), "{asked}");
+    b.answer_dialog(false);
+    b.wait_text("#scim-status", "SCIM provisioning is on");
+    assert_eq!(scim.call("GET", "/Users", None).status, 200, "still on");
+    b.click("label.switch");
+    b.dialog_text();
+    b.answer_dialog(true);
     b.wait_text("#scim-status", "SCIM provisioning is off");
     assert_eq!(scim.call("GET", "/Users", None).status, 401);
     b.wait_text("#tokens", "Okta SCIM app");
-    b.screenshot("14-scim-switched-off");
+    b.screenshot("19-scim-switched-off");
     b.click("#nav a[data-view=collections]");
     b.wait_text("#view .notice", "SCIM provisioning is off");
     b.wait_text("#groups-area", "Engineering");
     b.click("#nav a[data-view=connections]");
 
-    // ---- revoke the token
+    // ---- revoke the last token: the page no longer says the IdP can create users
     b.click("label.switch");
     b.wait_text("#scim-status", "SCIM provisioning is on");
     assert_eq!(scim.call("GET", "/Users", None).status, 200);
     b.js("window.confirm = () => true", json!([]));
     b.click("#tokens button.revoke");
     b.wait_text("#tokens", "revoked");
+    b.wait_text("#tokens .revoked-at", "just now");
     assert_eq!(scim.call("GET", "/Users", None).status, 401);
+    b.wait_text("#scim-status", "no token is active");
+    assert!(!b.texts("#scim-status")[0].contains("can create"));
+    b.element("#health-warnings li[data-code=noActiveToken]");
+    b.screenshot("20-last-token-revoked");
 
-    // ---- log out: the console is closed again
+    // ---- log out, then log in on a section URL: the console opens at that section
     b.click("#logout");
     b.element("#login-form");
-    b.goto(&admin);
+    b.goto(&format!("{admin}#collections"));
     b.element("#login-form");
     assert!(!b.source().contains("tenant-select"));
+    b.type_into("#secret", &secret);
+    b.click("#login-button");
+    b.wait_text("#groups-area", "Engineering");
+    b.element("#nav a[data-view=collections][aria-current=page]");
+
+    // ---- the server stops: "live" turns offline; it comes back (same store, same port)
+    b.wait_text("#live", "live");
+    let listen = admin
+        .trim_start_matches("http://")
+        .trim_end_matches("/admin")
+        .to_owned();
+    let log = server.log_text();
+    drop(server);
+    b.wait_text("#live", "offline");
+    b.screenshot("21-offline");
+    let server = start_server(&dir, Some(&listen), false);
+    // The sessions were in the old process: the page goes back to the login form by itself,
+    // and logging in opens the section it was on.
+    b.element("#login-form");
+    b.type_into("#secret", &secret);
+    b.click("#login-button");
+    b.wait_text("#groups-area", "Engineering");
+    b.wait_text("#live", "live");
+    if cfg!(feature = "sqlite") {
+        // Policies are in the store's database: the restart kept them.
+        b.click("#nav a[data-view=policies]");
+        b.wait_text("#policies .policy", "Engineering VPN");
+        b.wait_text("#policies .chip.gone", "Contractors (deleted by the IdP)");
+    }
 
     // Neither the admin secret nor any token reached the log.
-    let log = server.log_text();
+    let log = log + &server.log_text();
     assert!(log.contains("/admin"), "admin requests are logged:\n{log}");
     assert!(
         !log.contains(&secret),

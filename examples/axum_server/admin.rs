@@ -624,7 +624,12 @@ async fn list_tokens(
     let id = tenant_id(&tenant)?;
     let now = Utc::now();
     let mut tokens = admin.app().tenants.list_tokens(&id).await?;
-    let revoked_at = admin.0.db.revocations(&id).await.map_err(ApiError::internal)?;
+    let revoked_at = admin
+        .0
+        .db
+        .revocations(&id)
+        .await
+        .map_err(ApiError::internal)?;
     tokens.reverse(); // newest first
     let list: Vec<Value> = tokens
         .iter()
@@ -939,7 +944,9 @@ async fn provisioning_log(
     authorize(&admin, &headers)?;
     let id = tenant_id(&tenant)?;
     admin.app().tenants.get_tenant(&id).await?;
-    Ok(ok_json(json!({ "enabled": false, "events": [], "next": null })))
+    Ok(ok_json(
+        json!({ "enabled": false, "events": [], "next": null }),
+    ))
 }
 
 /// The largest number of candidates the users view evaluates itself when a store cannot
@@ -964,18 +971,16 @@ async fn list_users(
     let mut parts = Vec::new();
     if let Some(q) = params.get("q").map(|q| q.trim()).filter(|q| !q.is_empty()) {
         if q.chars().count() > 256 {
-            return Err(ApiError::bad("The search text is too long (256 characters at most)."));
+            return Err(ApiError::bad(
+                "The search text is too long (256 characters at most).",
+            ));
         }
         let value = Value::String(q.to_owned());
         parts.push(match params.get("by").map(String::as_str) {
             None | Some("userName") => format!("userName sw {value}"),
             Some("email") => format!("emails.value co {value}"),
             Some("externalId") => format!("externalId eq {value}"),
-            Some(_) => {
-                return Err(ApiError::bad(
-                    "`by` must be userName, email or externalId.",
-                ))
-            }
+            Some(_) => return Err(ApiError::bad("`by` must be userName, email or externalId.")),
         });
     }
     match params.get("status").map(String::as_str) {
@@ -1037,7 +1042,9 @@ fn primary_email(doc: &Value) -> Value {
             .find(|e| e.get("primary").and_then(Value::as_bool) == Some(true))
             .or_else(|| list.first())
     });
-    pick.and_then(|e| e.get("value")).cloned().unwrap_or(Value::Null)
+    pick.and_then(|e| e.get("value"))
+        .cloned()
+        .unwrap_or(Value::Null)
 }
 
 /// One user: its attributes, its collections (`User.groups`) and the policies applying.

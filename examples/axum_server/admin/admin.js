@@ -859,8 +859,7 @@ async function refreshPolicies() {
             } })),
           el("div", { class: "collections" }, p.collections.length === 0 ? el("span", { class: "muted", text: "No collections: applies to nobody." }) :
             p.collections.map((c) => el("span", { class: "chip" + (c.deleted ? " gone" : ""), "data-id": c.id },
-              el("span", { class: "chip-name", text: c.name || "(no name)" }),
-              c.deleted ? el("span", { class: "chip-note", text: " (deleted by the IdP)" }) : null,
+              el("span", { class: "chip-name", text: (c.name || "(no name)") + (c.deleted ? " (deleted by the IdP)" : "") }),
               el("button", { type: "button", "aria-label": "Remove “" + (c.name || c.id) + "” from “" + p.name + "”", title: "Remove from the policy", text: "×", onclick: () => save(p, ids.filter((x) => x !== c.id)) })))),
           el("div", { class: "row" }, el("div", { class: "grow" }, add),
             el("button", { type: "button", class: "add-collection", text: "Add collection", "aria-label": "Add the chosen collection to “" + p.name + "”", onclick: () => { if (add.value) save(p, [...ids, add.value]); } })));
