@@ -38,6 +38,7 @@ use http::{Method, Request, Response};
 
 use crate::auth::{BearerTokenVerifier, Clock, Principal, SystemClock, TenantStore, TokenVerifier};
 use crate::error::ScimError;
+use crate::events::EventSink;
 use crate::resource::ResourceId;
 use crate::schema::SchemaRegistry;
 use crate::store::ResourceStore;
@@ -126,9 +127,27 @@ pub struct ScimServiceBuilder {
     retry_pause: Arc<dyn RetryPause>,
     rate_limit_buckets: usize,
     write_policy: Option<Arc<dyn WritePolicy>>,
+    event_sink: Option<Arc<dyn EventSink>>,
+    log_request_bodies: bool,
 }
 
 impl ScimServiceBuilder {
+    /// Hands one [`ProvisioningEvent`](crate::events::ProvisioningEvent) per request to
+    /// `sink` (see [`crate::events`]). Without a sink no event is built.
+    pub fn event_sink(mut self, sink: impl EventSink + 'static) -> Self {
+        self.event_sink = Some(Arc::new(sink));
+        self
+    }
+
+    /// Puts the request body in each event (off by default), without `password` and every
+    /// attribute the schema marks `writeOnly` or `returned: never`, at any depth, including
+    /// extension objects, PATCH operation values and Bulk operation data. Only with an
+    /// [`event_sink`](Self::event_sink).
+    pub fn log_request_bodies(mut self, on: bool) -> Self {
+        self.log_request_bodies = on;
+        self
+    }
+
     /// The most rate-limit buckets kept at once (one per tenant with a
     /// [`RateLimit`](crate::settings::RateLimit), or per token with `per_token`); 10,000 by
     /// default. When full, the buckets that have refilled completely are forgotten (they
@@ -223,6 +242,8 @@ impl ScimServiceBuilder {
                 retry_pause: self.retry_pause,
                 limiter: rate::RateLimiter::new(self.rate_limit_buckets),
                 write_policy: self.write_policy,
+                event_sink: self.event_sink,
+                log_request_bodies: self.log_request_bodies,
             }),
         })
     }
@@ -250,6 +271,8 @@ struct Inner {
     retry_pause: Arc<dyn RetryPause>,
     limiter: rate::RateLimiter,
     write_policy: Option<Arc<dyn WritePolicy>>,
+    event_sink: Option<Arc<dyn EventSink>>,
+    log_request_bodies: bool,
 }
 
 /// A SCIM 2.0 service provider for any number of tenants. Cheap to clone.
@@ -326,6 +349,8 @@ impl ScimService {
             retry_pause: Arc::new(YieldOnce),
             rate_limit_buckets: rate::DEFAULT_BUCKETS,
             write_policy: None,
+            event_sink: None,
+            log_request_bodies: false,
         }
     }
 

@@ -108,6 +108,7 @@ async fn check_policy<'a>(
         current: None,
         members: None,
         membership_delta: None,
+        tolerances: &[],
     };
     fill(&mut write);
     policy.check(&write).await
