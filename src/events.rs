@@ -850,10 +850,3 @@ pub(crate) fn note_n(kind: ToleranceKind, path: &str, count: u64, detail: impl F
         }
     });
 }
-
-/// Whether a collector runs on this thread (so that callers skip work only a note needs).
-pub(crate) fn collecting() -> bool {
-    COLLECTOR
-        .try_with(|c| c.try_borrow().map(|c| c.is_some()).unwrap_or(false))
-        .unwrap_or(false)
-}
