@@ -793,3 +793,27 @@ async fn migration_3_refolds_values_written_with_the_old_fold() {
             .unwrap();
     assert_eq!(versions, vec![1, 2, 3, 4, 5]);
 }
+
+#[tokio::test]
+async fn provisioning_log() {
+    let Some(s) = store().await else { return };
+    testing::check_provisioning_log(&s).await;
+    // Text PostgreSQL cannot hold (NUL) is kept as a replacement character, not an error.
+    use scimkit::events::{LogFilter, Outcome, ProvisioningEvent, ProvisioningLog};
+    let t = scimkit::TenantId::new("log-nul").unwrap();
+    let mut e = ProvisioningEvent::new(
+        chrono::Utc::now(),
+        Some(t.clone()),
+        "POST",
+        "/scim/v2/log-nul/Users",
+        Outcome::success(201),
+    );
+    e.name = Some("a\0b".into());
+    s.append(&[e]).await.unwrap();
+    let page = s
+        .query(&t, &LogFilter::all().text("a\0b"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(page.events.len(), 1);
+    assert_eq!(page.events[0].1.name.as_deref(), Some("a\u{fffd}b"));
+}
