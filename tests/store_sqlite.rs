@@ -369,10 +369,14 @@ async fn downgrade_to_old_fold(path: &Path) {
             .await
             .unwrap();
     }
-    sqlx::query("DELETE FROM scimkit_migrations WHERE version = 3")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    // A database of schema version 2 has none of the later migrations either.
+    for sql in [
+        "DROP TABLE provisioning_log",
+        "DROP TABLE provisioning_log_tenants",
+        "DELETE FROM scimkit_migrations WHERE version >= 3",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
     conn.close().await.unwrap();
 }
 
