@@ -9,7 +9,7 @@
 //! | service (HTTP) | [`service`] | admission (path, tenant, authentication, the per-tenant rate limit in `rate.rs`: [`ScimService::authorize`] for adapters that read the head first), routes (`service/routes.rs`), request reading and preconditions (`request.rs`), reads and lists (`read.rs`), writes with their retry and membership rules (`write.rs`), rendering (`render.rs`), Bulk, discovery, the one error-to-wire mapping (`response.rs`) |
 //! | engine | [`filter`], [`patch`], [`resource`] | filter parsing, compilation, evaluation, sorting and the one case fold ([`filter::fold_case`]); PATCH parsing and application; documents (validation, projection), membership deltas ([`resource::MembershipDelta`]) and the uniqueness keys of a write ([`resource::UniqueKey`]) |
 //! | store, beside the engine | [`store`] | the async [`ResourceStore`] trait, the [`MemoryStore`], SQLite and PostgreSQL backends, and the contract suite every backend runs; it takes the compiled filter, documents and deltas, and never imports the service or the PATCH engine |
-//! | model | [`schema`], [`tenant`], [`settings`], [`error`], [`feed`], [`auth`] | schemas and resource types (including the one "has members" rule, [`ResourceDef::membership`]), tenants, tokens and their verifier, per-tenant settings, the error type, change records |
+//! | model | [`schema`], [`tenant`], [`settings`], [`error`], [`feed`], [`events`], [`auth`] | schemas and resource types (including the one "has members" rule, [`ResourceDef::membership`]), tenants, tokens and their verifier, per-tenant settings, the error type, change records, the provisioning log's events ([`ProvisioningEvent`], [`ToleranceNote`]), sink ([`EventSink`]) and store trait ([`ProvisioningLog`]) |
 //!
 //! Model and engine are pure: no I/O, no clock, no randomness except through arguments.
 //!
@@ -40,6 +40,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod events;
 pub mod feed;
 pub mod filter;
 pub mod patch;
@@ -52,6 +53,7 @@ pub mod tenant;
 
 pub use auth::{BearerTokenVerifier, Principal, TenantStore, Tenants, TokenVerifier};
 pub use error::{ScimError, ScimResult, ScimType};
+pub use events::{EventSink, ProvisioningEvent, ProvisioningLog, ToleranceNote};
 pub use filter::{CompiledFilter, Filter};
 pub use resource::{ListResponse, Meta, ResourceId, Version};
 pub use schema::{AttrPath, ResourceDef, SchemaRegistry};

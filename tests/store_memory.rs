@@ -165,3 +165,48 @@ async fn apply_query_completes_an_unsupported_backend() {
 async fn tenant_store_contract() {
     testing::check_tenant_store(&scimkit::auth::MemoryTenantStore::new()).await;
 }
+
+#[tokio::test]
+async fn provisioning_log() {
+    testing::check_provisioning_log(&MemoryStore::new()).await;
+}
+
+/// The memory log is a bounded ring: beyond its capacity the oldest events go.
+#[tokio::test]
+async fn provisioning_log_is_bounded() {
+    use scimkit::events::{LogFilter, Outcome, ProvisioningEvent, ProvisioningLog};
+    let store = MemoryStore::new();
+    let t = TenantId::new("ring").unwrap();
+    let batch: Vec<ProvisioningEvent> = (0..10_005)
+        .map(|i| {
+            ProvisioningEvent::new(
+                Utc::now(),
+                Some(t.clone()),
+                "GET",
+                format!("/scim/v2/ring/Users/{i}"),
+                Outcome::success(200),
+            )
+        })
+        .collect();
+    store.append(&batch).await.unwrap();
+    let mut total = 0;
+    let mut before = None;
+    let mut oldest = String::new();
+    loop {
+        let page = store
+            .query(&t, &LogFilter::all(), before, 1000)
+            .await
+            .unwrap();
+        total += page.events.len();
+        if let Some((_, e)) = page.events.last() {
+            oldest = e.path.clone();
+        }
+        match page.next {
+            Some(c) => before = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(total, 10_000);
+    assert_eq!(oldest, "/scim/v2/ring/Users/5");
+    assert_eq!(store.health(&t).await.unwrap().successes, 10_005);
+}

@@ -412,7 +412,11 @@ async fn migrations_are_idempotent_under_concurrent_starts() {
             .fetch_all(again.pool())
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5], "each migration applied once");
+    assert_eq!(
+        versions,
+        vec![1, 2, 3, 4, 5, 6],
+        "each migration applied once"
+    );
     // Migration 5: statistics refreshed after a fixed number of changed rows, so that a
     // tenant loaded into a large shared table is planned with its real size.
     let options: Vec<String> = sqlx::query_scalar(
@@ -791,5 +795,29 @@ async fn migration_3_refolds_values_written_with_the_old_fold() {
             .fetch_all(s.pool())
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6]);
+}
+
+#[tokio::test]
+async fn provisioning_log() {
+    let Some(s) = store().await else { return };
+    testing::check_provisioning_log(&s).await;
+    // Text PostgreSQL cannot hold (NUL) is kept as a replacement character, not an error.
+    use scimkit::events::{LogFilter, Outcome, ProvisioningEvent, ProvisioningLog};
+    let t = scimkit::TenantId::new("log-nul").unwrap();
+    let mut e = ProvisioningEvent::new(
+        chrono::Utc::now(),
+        Some(t.clone()),
+        "POST",
+        "/scim/v2/log-nul/Users",
+        Outcome::success(201),
+    );
+    e.name = Some("a\0b".into());
+    s.append(&[e]).await.unwrap();
+    let page = s
+        .query(&t, &LogFilter::all().text("a\0b"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(page.events.len(), 1);
+    assert_eq!(page.events[0].1.name.as_deref(), Some("a\u{fffd}b"));
 }

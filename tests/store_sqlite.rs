@@ -246,7 +246,7 @@ async fn reopening_applies_migrations_once_and_keeps_everything() {
     let tn = &fx.tenant;
     {
         let store = open(&dir.db()).await;
-        assert_eq!(store.schema_version(), 3);
+        assert_eq!(store.schema_version(), 4);
         store
             .create(
                 tn,
@@ -275,7 +275,7 @@ async fn reopening_applies_migrations_once_and_keeps_everything() {
         )
     );
     let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!((a.schema_version(), b.schema_version()), (3, 3));
+    assert_eq!((a.schema_version(), b.schema_version()), (4, 4));
     let g = b.get(tn, &fx.groups, &"g1".into(), true).await.unwrap();
     assert_eq!(g.members.unwrap()[0].value.as_str(), "u1");
     // A write through one is visible through the other.
@@ -299,7 +299,7 @@ async fn reopening_applies_migrations_once_and_keeps_everything() {
     a.close().await;
     b.close().await;
     let c = open(&dir.db()).await;
-    assert_eq!(c.schema_version(), 3);
+    assert_eq!(c.schema_version(), 4);
     let feed = c.changes_since(tn, 0, 100).await.unwrap();
     assert_eq!(feed.len(), 3);
     assert_eq!(feed.iter().map(|c| c.seq).collect::<Vec<_>>(), [1, 2, 3]);
@@ -369,10 +369,14 @@ async fn downgrade_to_old_fold(path: &Path) {
             .await
             .unwrap();
     }
-    sqlx::query("DELETE FROM scimkit_migrations WHERE version = 3")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    // A database of schema version 2 has none of the later migrations either.
+    for sql in [
+        "DROP TABLE provisioning_log",
+        "DROP TABLE provisioning_log_tenants",
+        "DELETE FROM scimkit_migrations WHERE version >= 3",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
     conn.close().await.unwrap();
 }
 
@@ -447,7 +451,7 @@ async fn migration_3_refolds_values_written_with_the_old_fold() {
     }
 
     let store = open(&dir.db()).await;
-    assert_eq!(store.schema_version(), 3);
+    assert_eq!(store.schema_version(), 4);
     store.close().await;
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let row = sqlx::query(
@@ -531,7 +535,7 @@ async fn migration_3_refolds_values_written_with_the_old_fold() {
     );
     // Opening again finds the migration done.
     store.close().await;
-    assert_eq!(open(&dir.db()).await.schema_version(), 3);
+    assert_eq!(open(&dir.db()).await.schema_version(), 4);
 }
 
 #[tokio::test]
@@ -729,4 +733,23 @@ async fn create_many_is_all_or_nothing() {
         .unwrap();
     assert_eq!(all.total_results, 3);
     assert_eq!(store.changes_since(tn, 0, 100).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn provisioning_log() {
+    let dir = TempDir::new("provisioning-log");
+    let store = open(&dir.db()).await;
+    testing::check_provisioning_log(&*store).await;
+    // Events and health survive a reopen.
+    use scimkit::events::{LogFilter, ProvisioningLog};
+    let t = scimkit::TenantId::new("log-b").unwrap();
+    let before = store.query(&t, &LogFilter::all(), None, 10).await.unwrap();
+    let health = store.health(&t).await.unwrap();
+    store.close().await;
+    let again = open(&dir.db()).await;
+    assert_eq!(
+        again.query(&t, &LogFilter::all(), None, 10).await.unwrap(),
+        before
+    );
+    assert_eq!(again.health(&t).await.unwrap(), health);
 }

@@ -980,6 +980,12 @@ impl<'a> Engine<'a, '_> {
             && (!single || len == 0);
         if selected.is_empty() && !creating {
             if self.tol.patch_no_target_is_noop {
+                let text = t.text();
+                crate::events::note(
+                    crate::events::ToleranceKind::PatchNoTargetIgnored,
+                    &text,
+                    || format!("`{}` selects no value: ignored", excerpt(&text)),
+                );
                 return Ok(());
             }
             return Err(ScimError::NoTarget(format!(
@@ -1302,11 +1308,19 @@ impl<'a> Engine<'a, '_> {
                     }
                 }
             }
-            if must_match && removed == 0 && !self.tol.patch_no_target_is_noop {
-                return Err(ScimError::NoTarget(format!(
-                    "`{}` selects no member",
-                    excerpt(&src.text())
-                )));
+            if must_match && removed == 0 {
+                if !self.tol.patch_no_target_is_noop {
+                    return Err(ScimError::NoTarget(format!(
+                        "`{}` selects no member",
+                        excerpt(&src.text())
+                    )));
+                }
+                let text = src.text();
+                crate::events::note(
+                    crate::events::ToleranceKind::PatchNoTargetIgnored,
+                    &text,
+                    || format!("`{}` selects no member: ignored", excerpt(&text)),
+                );
             }
         }
         for id in ids {

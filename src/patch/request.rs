@@ -37,7 +37,13 @@ impl PatchOpKind {
     pub fn parse(s: &str, case_insensitive: bool) -> Result<PatchOpKind, ScimError> {
         for kind in [PatchOpKind::Add, PatchOpKind::Replace, PatchOpKind::Remove] {
             let name = kind.as_str();
-            if s == name || (case_insensitive && s.eq_ignore_ascii_case(name)) {
+            if s == name {
+                return Ok(kind);
+            }
+            if case_insensitive && s.eq_ignore_ascii_case(name) {
+                crate::events::note(crate::events::ToleranceKind::PatchOpCase, "op", || {
+                    format!("accepted PATCH op `{s}` as `{name}`")
+                });
                 return Ok(kind);
             }
         }

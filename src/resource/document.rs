@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::value::{json_type_name, normalize_value};
 use crate::error::ScimError;
+use crate::events::{note, ToleranceKind};
 use crate::schema::{AttrPath, AttributeDef, AttributeType, Mutability, ResourceDef, Schema};
 use crate::settings::{Settings, Tolerances};
 
@@ -115,6 +116,12 @@ pub fn normalize_resource(
                         rt.name()
                     )));
                 }
+                note(ToleranceKind::UnknownSchemaIgnored, key, || {
+                    format!(
+                        "ignored `{key}`: `{urn}` is not a schema of the {} resource type",
+                        rt.name()
+                    )
+                });
             }
             Key::Unknown => {
                 if !tol.ignore_unknown_attributes {
@@ -123,6 +130,9 @@ pub fn normalize_resource(
                         rt.name()
                     )));
                 }
+                note(ToleranceKind::UnknownAttributeDropped, key, || {
+                    format!("dropped unknown attribute {key}")
+                });
             }
         }
     }
@@ -231,11 +241,16 @@ fn check_schemas(rt: &ResourceDef, value: &Value, tol: &Tolerances) -> Result<()
         };
         if rt.core().id.eq_ignore_ascii_case(urn) {
             has_core = true;
-        } else if rt.extension(urn).is_none() && !tol.ignore_unknown_schemas {
-            return Err(ScimError::InvalidValue(format!(
-                "`schemas[{i}]`: `{urn}` is not a schema of the {} resource type",
-                rt.name()
-            )));
+        } else if rt.extension(urn).is_none() {
+            if !tol.ignore_unknown_schemas {
+                return Err(ScimError::InvalidValue(format!(
+                    "`schemas[{i}]`: `{urn}` is not a schema of the {} resource type",
+                    rt.name()
+                )));
+            }
+            note(ToleranceKind::UnknownSchemaIgnored, "schemas", || {
+                format!("ignored unknown schema URN `{urn}` in schemas")
+            });
         }
     }
     if has_core {
@@ -292,7 +307,13 @@ fn normalize_attribute(
     if def.mutability == Mutability::ReadOnly {
         // RFC 7644 §3.5.1 lets a replace carry readOnly values, which are ignored; Okta's
         // read-modify-write PUT relies on that. Strict mode refuses them unless unassigned.
-        if tol.ignore_read_only_input || is_unassigned(value) {
+        if is_unassigned(value) {
+            return Ok(None);
+        }
+        if tol.ignore_read_only_input {
+            note(ToleranceKind::ReadOnlyIgnored, path, || {
+                format!("ignored read-only attribute {path}")
+            });
             return Ok(None);
         }
         return Err(ScimError::Mutability(format!(
@@ -480,6 +501,11 @@ fn normalize_extension<'a>(
     for (key, v) in obj {
         let Some(def) = schema.attribute(key) else {
             if tol.ignore_unknown_attributes {
+                note(
+                    ToleranceKind::UnknownAttributeDropped,
+                    &format!("{}:{key}", schema.id),
+                    || format!("dropped unknown attribute {key} of extension {}", schema.id),
+                );
                 continue;
             }
             return Err(ScimError::InvalidSyntax(format!(

@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::ScimError;
+use crate::events::ToleranceKind;
 use crate::schema::{AttributeDef, AttributeType};
 use crate::settings::Tolerances;
 
@@ -23,6 +24,7 @@ use crate::settings::Tolerances;
 ///   number.
 ///
 /// `path` names the attribute in error details (`emails[1].primary`).
+
 pub fn normalize_value(
     def: &AttributeDef,
     value: &Value,
@@ -44,7 +46,12 @@ pub fn normalize_value(
     // would otherwise allocate one per element.
     let (items, indexed): (&[Value], bool) = match value {
         Value::Array(items) => (items.as_slice(), true),
-        other if tol.single_value_as_array => (std::slice::from_ref(other), false),
+        other if tol.single_value_as_array => {
+            crate::events::note(ToleranceKind::SingleValueWrapped, path, || {
+                format!("wrapped the single value of multi-valued {path} into a list")
+            });
+            (std::slice::from_ref(other), false)
+        }
         other => {
             return Err(ScimError::InvalidValue(format!(
                 "attribute `{path}` is multi-valued and expects an array, got {}",
@@ -101,6 +108,14 @@ pub fn normalize_value(
     }
 }
 
+/// At most 40 characters of client text for a note's detail.
+pub(crate) fn truncated(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((i, _)) => format!("{}...", s.get(..i).unwrap_or("")),
+        None => s.to_owned(),
+    }
+}
+
 fn normalize_single(
     def: &AttributeDef,
     value: &Value,
@@ -139,6 +154,11 @@ fn normalize_single(
             for (key, v) in obj {
                 let Some(sub) = def.sub_attribute(key) else {
                     if tol.ignore_unknown_attributes {
+                        crate::events::note(
+                            ToleranceKind::UnknownAttributeDropped,
+                            &format!("{path}.{key}"),
+                            || format!("dropped unknown sub-attribute {path}.{key}"),
+                        );
                         continue;
                     }
                     return Err(ScimError::InvalidSyntax(format!(
@@ -174,13 +194,17 @@ fn normalize_single(
         AttributeType::Boolean => match value {
             Value::Bool(_) => Ok(Some(value.clone())),
             Value::String(s) if tol.string_booleans => {
-                if s.trim().eq_ignore_ascii_case("true") {
-                    Ok(Some(Value::Bool(true)))
+                let b = if s.trim().eq_ignore_ascii_case("true") {
+                    true
                 } else if s.trim().eq_ignore_ascii_case("false") {
-                    Ok(Some(Value::Bool(false)))
+                    false
                 } else {
-                    Err(mismatch("a boolean"))
-                }
+                    return Err(mismatch("a boolean"));
+                };
+                crate::events::note(ToleranceKind::StringBoolean, path, || {
+                    format!("accepted string boolean '{}' for {path}", truncated(s))
+                });
+                Ok(Some(Value::Bool(b)))
             }
             _ => Err(mismatch("a boolean")),
         },

@@ -9,6 +9,7 @@
 mod bulk;
 mod discovery;
 mod duplicates;
+mod emit;
 mod policy;
 mod query;
 mod rate;
@@ -38,6 +39,7 @@ use http::{Method, Request, Response};
 
 use crate::auth::{BearerTokenVerifier, Clock, Principal, SystemClock, TenantStore, TokenVerifier};
 use crate::error::ScimError;
+use crate::events::{EventSink, ToleranceNote};
 use crate::resource::ResourceId;
 use crate::schema::SchemaRegistry;
 use crate::store::ResourceStore;
@@ -126,9 +128,27 @@ pub struct ScimServiceBuilder {
     retry_pause: Arc<dyn RetryPause>,
     rate_limit_buckets: usize,
     write_policy: Option<Arc<dyn WritePolicy>>,
+    event_sink: Option<Arc<dyn EventSink>>,
+    log_request_bodies: bool,
 }
 
 impl ScimServiceBuilder {
+    /// Hands one [`ProvisioningEvent`](crate::events::ProvisioningEvent) per request to
+    /// `sink` (see [`crate::events`]). Without a sink no event is built.
+    pub fn event_sink(mut self, sink: impl EventSink + 'static) -> Self {
+        self.event_sink = Some(Arc::new(sink));
+        self
+    }
+
+    /// Puts the request body in each event (off by default), without `password` and every
+    /// attribute the schema marks `writeOnly` or `returned: never`, at any depth, including
+    /// extension objects, PATCH operation values and Bulk operation data. Only with an
+    /// [`event_sink`](Self::event_sink).
+    pub fn log_request_bodies(mut self, on: bool) -> Self {
+        self.log_request_bodies = on;
+        self
+    }
+
     /// The most rate-limit buckets kept at once (one per tenant with a
     /// [`RateLimit`](crate::settings::RateLimit), or per token with `per_token`); 10,000 by
     /// default. When full, the buckets that have refilled completely are forgotten (they
@@ -203,6 +223,8 @@ impl ScimServiceBuilder {
                 "mount path `{mount}` must be empty or start with `/`"
             )));
         }
+        let builtin_verifier = self.verifier.is_none();
+        let secret_names = emit::secret_names(&self.registry);
         let verifier = self.verifier.unwrap_or_else(|| {
             Arc::new(BearerTokenVerifier::new(
                 Arc::clone(&self.tenants),
@@ -223,6 +245,10 @@ impl ScimServiceBuilder {
                 retry_pause: self.retry_pause,
                 limiter: rate::RateLimiter::new(self.rate_limit_buckets),
                 write_policy: self.write_policy,
+                event_sink: self.event_sink,
+                log_request_bodies: self.log_request_bodies,
+                builtin_verifier,
+                secret_names,
             }),
         })
     }
@@ -250,6 +276,12 @@ struct Inner {
     retry_pause: Arc<dyn RetryPause>,
     limiter: rate::RateLimiter,
     write_policy: Option<Arc<dyn WritePolicy>>,
+    event_sink: Option<Arc<dyn EventSink>>,
+    log_request_bodies: bool,
+    /// Whether the built-in verifier is used (then a 401's reason can be diagnosed).
+    builtin_verifier: bool,
+    /// What a logged request body never shows (see [`emit::redact`]).
+    secret_names: Vec<String>,
 }
 
 /// A SCIM 2.0 service provider for any number of tenants. Cheap to clone.
@@ -326,6 +358,8 @@ impl ScimService {
             retry_pause: Arc::new(YieldOnce),
             rate_limit_buckets: rate::DEFAULT_BUCKETS,
             write_policy: None,
+            event_sink: None,
+            log_request_bodies: false,
         }
     }
 
@@ -447,10 +481,57 @@ impl ScimService {
     /// succeeds (up to [`Authorized::body_limit`]), then
     /// [`handle_authorized`](Self::handle_authorized); the answers are the same.
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
-        match self.dispatch(request).await {
-            Ok(r) => r,
-            Err(e) => error_response(&e),
-        }
+        let Some(rec) = self.recording(request.method(), request.uri()) else {
+            return match self.dispatch(request).await {
+                Ok(r) => r,
+                Err(e) => error_response(&e),
+            };
+        };
+        let admitted = self
+            .admit(request.method(), request.uri(), request.headers())
+            .await;
+        let authorized = match admitted {
+            Ok(a) => a,
+            Err(e) => {
+                let response = error_response(&e);
+                self.emit(
+                    rec,
+                    None,
+                    Some(request.headers()),
+                    request.body(),
+                    &response,
+                    Some(&e),
+                )
+                .await;
+                return response;
+            }
+        };
+        self.route_recorded(rec, &authorized, request).await
+    }
+
+    /// Routes an admitted request and records its event.
+    async fn route_recorded(
+        &self,
+        rec: emit::Recording,
+        authorized: &Authorized,
+        request: Request<Bytes>,
+    ) -> Response<Bytes> {
+        let body = request.body().clone();
+        let (response, error) =
+            match routes::route(self, &authorized.ctx, request, &authorized.rest).await {
+                Ok(r) => (r, None),
+                Err(e) => (error_response(&e), Some(e)),
+            };
+        self.emit(
+            rec,
+            Some(&authorized.ctx),
+            None,
+            &body,
+            &response,
+            error.as_ref(),
+        )
+        .await;
+        response
     }
 
     /// Checks a request's head (method, path, `Authorization`) before its body is read: the
@@ -487,9 +568,28 @@ impl ScimService {
         &self,
         head: &http::request::Parts,
     ) -> Result<Authorized, Response<Bytes>> {
-        self.admit(&head.method, &head.uri, &head.headers)
-            .await
-            .map_err(|e| error_response(&e))
+        let rec = self.recording(&head.method, &head.uri);
+        match self.admit(&head.method, &head.uri, &head.headers).await {
+            Ok(mut a) => {
+                a.recording = rec;
+                Ok(a)
+            }
+            Err(e) => {
+                let response = error_response(&e);
+                if let Some(rec) = rec {
+                    self.emit(
+                        rec,
+                        None,
+                        Some(&head.headers),
+                        &Bytes::new(),
+                        &response,
+                        Some(&e),
+                    )
+                    .await;
+                }
+                Err(response)
+            }
+        }
     }
 
     /// Serves a request whose head [`authorize`](Self::authorize) accepted, without
@@ -501,7 +601,7 @@ impl ScimService {
     /// request is served as by [`handle`](Self::handle), with full authentication.
     pub async fn handle_authorized(
         &self,
-        authorized: Authorized,
+        mut authorized: Authorized,
         request: Request<Bytes>,
     ) -> Response<Bytes> {
         let same = Arc::ptr_eq(&authorized.issuer, &self.inner)
@@ -509,6 +609,13 @@ impl ScimService {
             && authorized.path == request.uri().path();
         if !same {
             return self.handle(request).await;
+        }
+        if let Some(rec) = authorized
+            .recording
+            .take()
+            .or_else(|| self.recording(request.method(), request.uri()))
+        {
+            return self.route_recorded(rec, &authorized, request).await;
         }
         match routes::route(self, &authorized.ctx, request, &authorized.rest).await {
             Ok(r) => r,
@@ -580,7 +687,9 @@ impl ScimService {
                 base_url: self.base_url(&tenant_id),
                 tenant,
                 principal,
+                notes: std::sync::Mutex::new(Vec::new()),
             },
+            recording: None,
             method: method.clone(),
             path: path.to_owned(),
             rest,
@@ -609,6 +718,8 @@ pub struct Authorized {
     path: String,
     rest: Vec<String>,
     body_limit: usize,
+    /// The event being recorded, with an event sink.
+    recording: Option<emit::Recording>,
 }
 
 impl Authorized {
@@ -647,11 +758,33 @@ pub(crate) struct Ctx {
     pub(crate) tenant: Tenant,
     pub(crate) principal: Principal,
     pub(crate) base_url: String,
+    /// What the tolerance layer did in this request (for its event).
+    pub(crate) notes: std::sync::Mutex<Vec<ToleranceNote>>,
 }
 
 impl Ctx {
     pub(crate) fn id(&self) -> &TenantId {
         &self.tenant.id
+    }
+
+    /// Adds notes of the request (merged with notes of the same kind and path).
+    pub(crate) fn add_notes(&self, notes: Vec<ToleranceNote>) {
+        if notes.is_empty() {
+            return;
+        }
+        if let Ok(mut mine) = self.notes.lock() {
+            for n in notes {
+                crate::events::merge_note(&mut mine, n);
+            }
+        }
+    }
+
+    /// The request's notes, taken out.
+    pub(crate) fn take_notes(&self) -> Vec<ToleranceNote> {
+        self.notes
+            .lock()
+            .map(|mut n| std::mem::take(&mut *n))
+            .unwrap_or_default()
     }
 }
 

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::auth::Principal;
 use crate::error::ScimError;
+use crate::events::ToleranceNote;
 use crate::resource::{MemberRef, MembershipDelta, ResourceId};
 use crate::schema::ResourceDef;
 use crate::tenant::TenantId;
@@ -49,6 +50,11 @@ pub struct PendingWrite<'a> {
     pub members: Option<&'a [MemberRef]>,
     /// The membership change of a patch.
     pub membership_delta: Option<&'a MembershipDelta>,
+    /// What the tolerance layer dropped or rewrote in the request so far (unknown
+    /// attributes, read-only input, string booleans...), as the provisioning log records it.
+    /// Members that are not resources of the tenant are only known once the store has
+    /// looked (they are in the write's event).
+    pub tolerances: &'a [ToleranceNote],
 }
 
 /// A host's rule on writes, called before each create, replace, patch and delete commits

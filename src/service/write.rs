@@ -13,6 +13,7 @@ use super::render::respond_resource;
 use super::request::{projection_from_query, read_write_body, Precondition};
 use super::{Ctx, ScimService};
 use crate::error::ScimError;
+use crate::events::{collect_notes, merge_note, ToleranceKind, ToleranceNote};
 use crate::patch::{self, PatchRequest};
 use crate::resource::{
     normalize_write, split_members, unique_keys, MembershipDelta, ResourceId, UnknownMembers,
@@ -65,6 +66,21 @@ pub(super) fn report_skipped(ctx: &Ctx, def: &ResourceDef, res: &StoredResource)
         .take(5)
         .map(ResourceId::as_str)
         .collect();
+    let n = res.skipped_members.len();
+    let attr = def.membership().map_or("members", |a| a.name.as_str());
+    let mut note = ToleranceNote::new(
+        ToleranceKind::UnknownMembersDropped,
+        attr,
+        format!(
+            "dropped {n} unknown member id{} of {} {} (first: {})",
+            if n == 1 { "" } else { "s" },
+            def.name(),
+            res.id,
+            first.join(", ")
+        ),
+    );
+    note.count = u64::try_from(n).unwrap_or(u64::MAX);
+    ctx.add_notes(vec![note]);
     tracing::info!(
         target: "scimkit::provisioning",
         tenant = %ctx.id(),
@@ -93,6 +109,7 @@ async fn check_policy<'a>(
     def: &'a ResourceDef,
     operation: WriteOperation,
     id: &'a ResourceId,
+    tolerances: &'a [ToleranceNote],
     fill: impl FnOnce(&mut PendingWrite<'a>),
 ) -> Result<(), ScimError> {
     let Some(policy) = &svc.inner.write_policy else {
@@ -108,6 +125,7 @@ async fn check_policy<'a>(
         current: None,
         members: None,
         membership_delta: None,
+        tolerances,
     };
     fill(&mut write);
     policy.check(&write).await
@@ -122,7 +140,9 @@ pub(super) async fn create_resource(
     def: &Arc<ResourceDef>,
     body: WriteBody,
 ) -> Result<StoredResource, ScimError> {
-    let (doc, members) = normalize_write(def, body, &ctx.tenant.settings, WriteMode::Create)?;
+    let (normalized, notes) =
+        collect_notes(|| normalize_write(def, body, &ctx.tenant.settings, WriteMode::Create));
+    let (doc, members) = normalized?;
     let unique_keys = unique_keys(def, &doc, ctx.tenant.settings.unique_group_display_name);
     let req = crate::store::CreateRequest {
         id: ResourceId::generate(),
@@ -132,12 +152,21 @@ pub(super) async fn create_resource(
         unknown_members: unknown_members_policy(ctx),
         now: svc.inner.clock.now(),
     };
-    check_policy(svc, ctx, def, WriteOperation::Create, &req.id, |w| {
-        w.document = Some(&req.doc);
-        w.members = def.has_members().then_some(req.members.as_slice());
-    })
+    check_policy(
+        svc,
+        ctx,
+        def,
+        WriteOperation::Create,
+        &req.id,
+        &notes,
+        |w| {
+            w.document = Some(&req.doc);
+            w.members = def.has_members().then_some(req.members.as_slice());
+        },
+    )
     .await?;
     let res = svc.store().create(ctx.id(), def, req).await?;
+    ctx.add_notes(notes);
     report_skipped(ctx, def, &res);
     Ok(res)
 }
@@ -180,14 +209,17 @@ pub(super) async fn replace(
         if let Some(p) = &precondition {
             p.check(current.version)?;
         }
-        let (doc, members) = normalize_write(
-            def,
-            body,
-            &ctx.tenant.settings,
-            WriteMode::Replace {
-                existing: &current.doc,
-            },
-        )?;
+        let (normalized, notes) = collect_notes(|| {
+            normalize_write(
+                def,
+                body,
+                &ctx.tenant.settings,
+                WriteMode::Replace {
+                    existing: &current.doc,
+                },
+            )
+        });
+        let (doc, members) = normalized?;
         let unique_keys = unique_keys(def, &doc, ctx.tenant.settings.unique_group_display_name);
         let req = UpdateRequest {
             expected_version: Some(current.version),
@@ -204,7 +236,7 @@ pub(super) async fn replace(
             kind: UpdateKind::Replace,
             now: svc.inner.clock.now(),
         };
-        check_policy(svc, ctx, def, WriteOperation::Replace, id, |w| {
+        check_policy(svc, ctx, def, WriteOperation::Replace, id, &notes, |w| {
             w.document = req.document.as_ref().map(|d| &d.doc);
             w.current = Some(&current.doc);
             w.members = req.members.as_ref().map(|d| d.add.as_slice());
@@ -217,6 +249,7 @@ pub(super) async fn replace(
             }
             other => {
                 let res = other?;
+                ctx.add_notes(notes);
                 report_skipped(ctx, def, &res);
                 return Ok(res);
             }
@@ -245,7 +278,8 @@ pub(super) async fn patch(
     precondition: Option<Precondition>,
 ) -> Result<StoredResource, ScimError> {
     let settings = &ctx.tenant.settings;
-    let request = PatchRequest::from_json(body, settings)?;
+    let (request, parse_notes) = collect_notes(|| PatchRequest::from_json(body, settings));
+    let request = request?;
     let needs_members = def.has_members() && request.needs_members(def);
     let mut attempt = 0;
     loop {
@@ -263,9 +297,16 @@ pub(super) async fn patch(
                 .collect();
             obj.insert("members".into(), Value::Array(list));
         }
-        let effect = patch::apply_in_place(def, &mut doc, &request, settings)?;
+        let (effect, apply_notes) =
+            collect_notes(|| patch::apply_in_place(def, &mut doc, &request, settings));
+        let effect = effect?;
+        let mut notes = parse_notes.clone();
+        for n in apply_notes {
+            merge_note(&mut notes, n);
+        }
         let delta = effect.members.filter(|d| !d.is_empty());
         if !effect.changed && delta.is_none() {
+            ctx.add_notes(notes);
             return Ok(current);
         }
         let (new_doc, _) = split_members(def, doc)?;
@@ -280,6 +321,7 @@ pub(super) async fn patch(
             })
         };
         if document.is_none() && delta.is_none() {
+            ctx.add_notes(notes);
             return Ok(current);
         }
         // Membership changes commute: a delta that did not depend on the member list read
@@ -296,7 +338,7 @@ pub(super) async fn patch(
             kind: UpdateKind::Patch,
             now: svc.inner.clock.now(),
         };
-        check_policy(svc, ctx, def, WriteOperation::Patch, id, |w| {
+        check_policy(svc, ctx, def, WriteOperation::Patch, id, &notes, |w| {
             w.document = req.document.as_ref().map(|d| &d.doc);
             w.current = Some(&current.doc);
             w.membership_delta = req.members.as_ref();
@@ -312,6 +354,7 @@ pub(super) async fn patch(
             }
             other => {
                 let res = other?;
+                ctx.add_notes(notes);
                 report_skipped(ctx, def, &res);
                 return Ok(res);
             }
@@ -340,7 +383,7 @@ pub(super) async fn delete(
         _ => None,
     };
     if let Some(current) = &current {
-        check_policy(svc, ctx, def, WriteOperation::Delete, id, |w| {
+        check_policy(svc, ctx, def, WriteOperation::Delete, id, &[], |w| {
             w.current = Some(&current.doc);
         })
         .await?;

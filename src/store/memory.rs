@@ -1,6 +1,7 @@
 //! The in-memory reference backend.
 
 mod compact;
+pub(crate) mod log;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::Bound;
@@ -76,6 +77,8 @@ use crate::tenant::TenantId;
 pub struct MemoryStore {
     tenants: RwLock<HashMap<TenantId, Arc<RwLock<TenantData>>>>,
     notifier: Option<Arc<dyn ChangeNotifier>>,
+    /// The provisioning log ([`ProvisioningLog`](crate::events::ProvisioningLog)).
+    log: log::MemoryLog,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -99,6 +102,7 @@ impl MemoryStore {
         MemoryStore {
             tenants: RwLock::new(HashMap::new()),
             notifier: None,
+            log: log::MemoryLog::default(),
         }
     }
 
@@ -107,6 +111,7 @@ impl MemoryStore {
         MemoryStore {
             tenants: RwLock::new(HashMap::new()),
             notifier: Some(notifier),
+            log: log::MemoryLog::default(),
         }
     }
 

@@ -196,6 +196,33 @@ ALTER TABLE scimkit_unique SET (autovacuum_analyze_scale_factor = 0.0,
 "#,
         ),
     },
+    Migration {
+        version: 6,
+        name: "provisioning log",
+        step: Step::Sql(
+            r#"
+-- The provisioning log (scimkit::events::ProvisioningLog): events per tenant by position
+-- (1, 2, ... per tenant) with the columns its filters read, and one row per tenant with the
+-- last position, the prune horizon and the health counters, updated on append.
+CREATE TABLE scimkit_provisioning_log (
+    tenant        text COLLATE "C" NOT NULL,
+    seq           bigint NOT NULL,
+    time_micros   bigint NOT NULL,
+    outcome       text COLLATE "C" NOT NULL,
+    resource_type text COLLATE "C",
+    search        text COLLATE "C" NOT NULL,
+    event         jsonb NOT NULL,
+    PRIMARY KEY (tenant, seq)
+);
+CREATE TABLE scimkit_provisioning_log_tenants (
+    tenant         text COLLATE "C" PRIMARY KEY,
+    last_seq       bigint NOT NULL,
+    pruned_through bigint NOT NULL,
+    health         jsonb NOT NULL
+);
+"#,
+        ),
+    },
 ];
 
 /// Applies the migrations not yet applied, under the advisory lock, then the optional

@@ -33,6 +33,7 @@
 //! [`StoreError::InvalidValue`] (a 400 `invalidValue`), and filter values containing one are
 //! answered without reaching the database.
 
+mod log;
 mod migrations;
 mod refold;
 mod sql;

@@ -1,6 +1,7 @@
 //! The SQLite backend (cargo feature `sqlite`): [`SqliteStore`].
 
 mod docs;
+mod log;
 mod refold;
 mod schema;
 mod sql;

@@ -19,8 +19,12 @@ pub(super) enum Step {
 }
 
 /// The migrations, in order. Never edit a released one: add another.
-pub(super) const MIGRATIONS: &[(i64, Step)] =
-    &[(1, Step::Sql(V1)), (2, Step::Sql(V2)), (3, Step::Refold)];
+pub(super) const MIGRATIONS: &[(i64, Step)] = &[
+    (1, Step::Sql(V1)),
+    (2, Step::Sql(V2)),
+    (3, Step::Refold),
+    (4, Step::Sql(V4)),
+];
 
 const V1: &str = r#"
 CREATE TABLE resources (
@@ -93,6 +97,28 @@ CREATE TABLE tokens (
     last_used TEXT
 );
 CREATE INDEX tokens_tenant ON tokens (tenant, created);
+"#;
+
+/// The provisioning log ([`crate::events::ProvisioningLog`]): events per tenant by position
+/// (1, 2, ... per tenant), with the columns its filters read, and one row per tenant with
+/// the last position, the prune horizon and the health counters, updated on append.
+const V4: &str = r#"
+CREATE TABLE provisioning_log (
+    tenant        TEXT NOT NULL,
+    seq           INTEGER NOT NULL,
+    time          TEXT NOT NULL,
+    outcome       TEXT NOT NULL,
+    resource_type TEXT,
+    search        TEXT NOT NULL,
+    event         TEXT NOT NULL,
+    PRIMARY KEY (tenant, seq)
+) WITHOUT ROWID;
+CREATE TABLE provisioning_log_tenants (
+    tenant         TEXT PRIMARY KEY,
+    last_seq       INTEGER NOT NULL,
+    pruned_through INTEGER NOT NULL,
+    health         TEXT NOT NULL
+) WITHOUT ROWID;
 "#;
 
 /// The change feed's prune horizon per tenant: every change up to `pruned_through` was
