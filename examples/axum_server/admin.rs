@@ -48,8 +48,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use scimkit::auth::TokenId;
+use scimkit::events::{LogCursor, LogFilter, OutcomeKind};
 use scimkit::filter::SortSpec;
 use scimkit::store::{apply_query, ListQuery, Pushdown, ResourceStore, StoreError};
+use scimkit::ProvisioningEvent;
 use scimkit::{Filter, ResourceDef, ResourceId, ScimError, Settings, TenantId};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -106,6 +108,8 @@ struct Inner {
     sessions: Mutex<HashMap<[u8; 32], Instant>>,
     /// Policies and revocation times: in the store's database (see `console_db.rs`).
     db: ConsoleDb,
+    /// The setup checklist's steps seen done, per tenant.
+    milestones: Mutex<HashMap<TenantId, Milestones>>,
     /// The last change-feed position seen per tenant, so finding the head is incremental.
     heads: tokio::sync::Mutex<HashMap<TenantId, u64>>,
 }
@@ -170,6 +174,7 @@ impl Admin {
             throttle: Mutex::new(LoginThrottle::default()),
             sessions: Mutex::new(HashMap::new()),
             db,
+            milestones: Mutex::new(HashMap::new()),
             heads: tokio::sync::Mutex::new(HashMap::new()),
         }))
     }
@@ -897,6 +902,8 @@ async fn health(
     let tokens = admin.app().tenants.list_tokens(&id).await?;
     let active_tokens = tokens.iter().filter(|k| k.is_active(now)).count();
     let last_used = tokens.iter().filter_map(|k| k.last_used).max();
+    let log = admin.app().log.health(&id).await?;
+    let requests = log.successes + log.failures + log.tolerated;
     let mut warnings = Vec::new();
     if t.scim_enabled && active_tokens == 0 {
         warnings.push(json!({
@@ -905,23 +912,35 @@ async fn health(
                      of the IdP can authenticate. Generate a token and paste it into the IdP.",
         }));
     }
-    if last_used.is_none() {
+    if requests == 0 && last_used.is_none() {
         warnings.push(json!({
             "code": "noRequestYet",
-            "text": "No request from the IdP yet: no token of this connection has been used. \
-                     Test the connection in the IdP (Okta: Test Connector Configuration; \
-                     Entra: Test Connection).",
+            "text": "No request from the IdP yet. Test the connection in the IdP (Okta: Test \
+                     Connector Configuration; Entra: Test Connection).",
         }));
     }
+    let m = find_milestones(&admin, &id).await?;
     // The setup checklist: each step with the time it was seen done (`true` when done but
-    // the time is not known).
+    // the time is not known, for example after the log was pruned).
+    let seen = |t: Option<DateTime<Utc>>, done: bool| match t {
+        Some(t) => json!(time(t)),
+        None => json!(done),
+    };
     let checklist = json!({
         "scimOn": t.scim_enabled,
         "token": active_tokens > 0 || last_used.is_some(),
-        "tested": last_used.map(time),
-        "userCreated": users > 0,
-        "groupPushed": groups > 0,
-        "membership": false,
+        "tested": seen(m.tested, false),
+        "userCreated": seen(m.user_created, users > 0),
+        "groupPushed": seen(m.group_pushed, groups > 0),
+        "membership": seen(m.membership, false),
+    });
+    let last_error = log.last_error.as_ref().map(|e| {
+        json!({
+            "time": time(e.time),
+            "status": e.status,
+            "detail": e.detail,
+            "reason": e.auth_failure.map(|a| a.describe()),
+        })
     });
     Ok(ok_json(json!({
         "checklist": checklist,
@@ -931,22 +950,168 @@ async fn health(
         "activeTokens": active_tokens,
         "tokens": tokens.len(),
         "lastTokenUse": last_used.map(time),
+        "lastSuccess": log.last_success.map(time),
+        "lastError": last_error,
+        "requests": {"success": log.successes, "failure": log.failures, "tolerated": log.tolerated},
         "warnings": warnings,
     })))
 }
 
-/// A page of the tenant's provisioning log (none is kept by this build).
+/// A page of the tenant's provisioning log, newest first: `outcome` (`success`, `failure`,
+/// `tolerated`), `resource` (`User`, `Group`) and `q` (text in the path, name, id, reason)
+/// narrow it; `before` (a cursor from `next`) pages to older events.
 async fn provisioning_log(
     State(admin): State<Admin>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
     authorize(&admin, &headers)?;
     let id = tenant_id(&tenant)?;
     admin.app().tenants.get_tenant(&id).await?;
-    Ok(ok_json(
-        json!({ "enabled": false, "events": [], "next": null }),
-    ))
+    let params = query_params(&uri);
+    let (_, count) = paging(&params, 50)?;
+    let mut filter = LogFilter::all();
+    match params.get("outcome").map(String::as_str) {
+        None | Some("") => {}
+        Some("success") => filter = filter.outcome(OutcomeKind::Success),
+        Some("failure") => filter = filter.outcome(OutcomeKind::Failure),
+        Some("tolerated") => filter = filter.outcome(OutcomeKind::Tolerated),
+        Some(_) => {
+            return Err(ApiError::bad(
+                "`outcome` must be success, failure or tolerated.",
+            ))
+        }
+    }
+    match params.get("resource").map(String::as_str) {
+        None | Some("") => {}
+        Some(rt @ ("User" | "Group")) => filter = filter.resource_type(rt),
+        Some(_) => return Err(ApiError::bad("`resource` must be User or Group.")),
+    }
+    if let Some(q) = params.get("q").map(|q| q.trim()).filter(|q| !q.is_empty()) {
+        if q.chars().count() > 256 {
+            return Err(ApiError::bad(
+                "The search text is too long (256 characters at most).",
+            ));
+        }
+        filter = filter.text(q);
+    }
+    let before = match params.get("before").filter(|b| !b.is_empty()) {
+        Some(b) => Some(LogCursor(b.parse().map_err(|_| {
+            ApiError::bad("`before` must be a log position (from `next`).")
+        })?)),
+        None => None,
+    };
+    let page = admin.app().log.query(&id, &filter, before, count).await?;
+    let events: Vec<Value> = page
+        .events
+        .iter()
+        .map(|(cursor, e)| event_json(*cursor, e))
+        .collect();
+    Ok(ok_json(json!({
+        "enabled": true,
+        "events": events,
+        "next": page.next.map(|c| c.0),
+    })))
+}
+
+/// An event for the console: its fields (the secret is never in one), its position, its
+/// class, the readable auth-failure reason and the token id's prefix.
+fn event_json(cursor: LogCursor, e: &ProvisioningEvent) -> Value {
+    let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
+    if let Some(obj) = v.as_object_mut() {
+        obj.remove("body");
+        obj.insert("cursor".to_owned(), json!(cursor.0));
+        obj.insert("kind".to_owned(), json!(e.outcome_kind().as_str()));
+        obj.insert("status".to_owned(), json!(e.outcome.status));
+        obj.insert("scimType".to_owned(), json!(e.outcome.scim_type));
+        obj.insert("detail".to_owned(), json!(e.outcome.detail));
+        obj.insert(
+            "authFailureText".to_owned(),
+            json!(e.auth_failure.map(|a| a.describe())),
+        );
+        obj.insert(
+            "tokenPrefix".to_owned(),
+            json!(e.token_id.map(|t| token_prefix(&t.to_string()))),
+        );
+    }
+    v
+}
+
+/// The setup checklist's steps seen done, with when (kept once found: a step never
+/// becomes undone, and the log may be pruned later).
+#[derive(Debug, Clone, Default)]
+struct Milestones {
+    tested: Option<DateTime<Utc>>,
+    user_created: Option<DateTime<Utc>>,
+    group_pushed: Option<DateTime<Utc>>,
+    membership: Option<DateTime<Utc>>,
+}
+
+/// Fills in the steps not yet seen from the tenant's log: the oldest matching event among
+/// the newest ones a bounded query returns.
+async fn find_milestones(admin: &Admin, tenant: &TenantId) -> Result<Milestones, ApiError> {
+    let mut m = lock(&admin.0.milestones)
+        .get(tenant)
+        .cloned()
+        .unwrap_or_default();
+    let log = &admin.app().log;
+    let ok = |e: &ProvisioningEvent| e.outcome.status < 400;
+    // Each step: a filter that narrows the query, and the test of an event.
+    type Step = (
+        fn(&mut Milestones) -> &mut Option<DateTime<Utc>>,
+        LogFilter,
+        fn(&ProvisioningEvent) -> bool,
+    );
+    let steps: [Step; 4] = [
+        (
+            |m| &mut m.tested,
+            LogFilter::all().text("get"),
+            |e| {
+                e.method == "GET"
+                    && matches!(
+                        e.endpoint.as_deref(),
+                        Some("Users" | "ServiceProviderConfig" | "Schemas" | "ResourceTypes")
+                    )
+            },
+        ),
+        (
+            |m| &mut m.user_created,
+            LogFilter::all().resource_type("User").text("post"),
+            |e| e.method == "POST" && e.endpoint.as_deref() == Some("Users"),
+        ),
+        (
+            |m| &mut m.group_pushed,
+            LogFilter::all().resource_type("Group").text("post"),
+            |e| e.method == "POST" && e.endpoint.as_deref() == Some("Groups"),
+        ),
+        (
+            |m| &mut m.membership,
+            LogFilter::all().resource_type("Group").text("patch"),
+            |e| e.method == "PATCH" && e.endpoint.as_deref() == Some("Groups"),
+        ),
+    ];
+    let mut changed = false;
+    for (field, filter, test) in steps {
+        if field(&mut m).is_some() {
+            continue;
+        }
+        let page = log.query(tenant, &filter, None, MAX_PAGE).await?;
+        if let Some(t) = page
+            .events
+            .iter()
+            .filter(|(_, e)| ok(e) && test(e))
+            .map(|(_, e)| e.time)
+            .min()
+        {
+            *field(&mut m) = Some(t);
+            changed = true;
+        }
+    }
+    if changed {
+        lock(&admin.0.milestones).insert(tenant.clone(), m.clone());
+    }
+    Ok(m)
 }
 
 /// The largest number of candidates the users view evaluates itself when a store cannot

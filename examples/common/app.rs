@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use scimkit::auth::{hash_token, MemoryTenantStore, TenantStore, TokenId, TokenRecord};
+use scimkit::events::StoreEventSink;
 use scimkit::service::ScimService;
 use scimkit::store::{ChangeRetention, MemoryStore, ResourceStore};
+use scimkit::ProvisioningLog;
 use scimkit::{Settings, TenantId, Tenants};
 
 use super::cli::{Cli, StoreSpec};
@@ -18,19 +20,32 @@ pub struct App {
     pub service: ScimService,
     /// The tenant and token admin API over the same tenant store.
     pub tenants: Tenants,
+    /// The provisioning log: one event per SCIM request, kept in the same store (a bounded
+    /// ring per tenant in memory; a table pruned with the change feeds in SQLite and
+    /// PostgreSQL, see [`App::prune_change_feeds`]).
+    pub log: Arc<dyn ProvisioningLog>,
 }
 
 impl App {
     /// Opens `spec` and builds the service for tenants under `public_url`.
     pub async fn open(spec: &StoreSpec, public_url: &str) -> Result<App, String> {
-        let (store, tenant_store) = open_store(spec).await?;
+        let (store, tenant_store, log) = open_store(spec).await?;
+        // Events are queued by the request (never blocking it) and appended in batches by
+        // a task of their own.
+        let (sink, writer) = StoreEventSink::new(Arc::clone(&log), EVENT_QUEUE);
+        tokio::spawn(writer.run());
         let service = ScimService::builder(public_url, store, Arc::clone(&tenant_store))
             // Writes that lost a version race back off on tokio's timer.
             .retry_pause(tokio::time::sleep)
+            .event_sink(sink)
             .build()
             .map_err(|e| format!("--public-url `{public_url}`: {e}"))?;
         let tenants = Tenants::new(tenant_store, Arc::new(scimkit::auth::SystemClock));
-        Ok(App { service, tenants })
+        Ok(App {
+            service,
+            tenants,
+            log,
+        })
     }
 
     /// The resource store.
@@ -211,6 +226,13 @@ impl App {
     }
 }
 
+/// The most provisioning events waiting to be appended; beyond, events are dropped (and
+/// counted) rather than slowing requests down.
+const EVENT_QUEUE: usize = 10_000;
+
+/// The most provisioning events kept per tenant, whatever their age.
+pub const LOG_MAX_ENTRIES: u64 = 100_000;
+
 /// How often `serve` prunes the change feeds.
 pub const FEED_PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
@@ -237,27 +259,57 @@ impl App {
         Ok(removed)
     }
 
-    /// Starts pruning the change feeds every [`FEED_PRUNE_EVERY`] (the first time now),
-    /// keeping `days` days of records; `None` keeps them forever and starts nothing.
-    pub fn spawn_feed_pruning(&self, days: Option<u32>) {
-        let Some(days) = days else {
-            tracing::info!("change feed kept forever (--feed-retention-days 0)");
-            return;
+    /// Prunes the provisioning log of every tenant: events older than `max_age` (none when
+    /// `None`), and all but the newest [`LOG_MAX_ENTRIES`]; returns the number removed.
+    pub async fn prune_logs(&self, max_age: Option<std::time::Duration>) -> Result<u64, String> {
+        let retention = ChangeRetention {
+            max_age,
+            max_entries: Some(LOG_MAX_ENTRIES),
+            ..ChangeRetention::default()
         };
-        let retention =
-            ChangeRetention::max_age(std::time::Duration::from_secs(u64::from(days) * 86_400));
+        let mut removed = 0u64;
+        for tenant in self.tenants.list_tenants().await.map_err(show)? {
+            loop {
+                let report = self
+                    .log
+                    .prune_log(&tenant.id, &retention, chrono::Utc::now())
+                    .await
+                    .map_err(|e| format!("pruning the provisioning log of `{}`: {e}", tenant.id))?;
+                removed = removed.saturating_add(report.removed);
+                if report.complete {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Starts pruning the change feeds and the provisioning logs every
+    /// [`FEED_PRUNE_EVERY`] (the first time now), keeping `days` days of records (`None`:
+    /// the feeds forever, the logs up to [`LOG_MAX_ENTRIES`] events per tenant).
+    pub fn spawn_feed_pruning(&self, days: Option<u32>) {
+        let max_age = days.map(|d| std::time::Duration::from_secs(u64::from(d) * 86_400));
+        if max_age.is_none() {
+            tracing::info!("change feed kept forever (--feed-retention-days 0)");
+        }
         let app = self.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(FEED_PRUNE_EVERY);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
-                match app.prune_change_feeds(&retention).await {
-                    Ok(0) => {}
-                    Ok(removed) => {
-                        tracing::info!(removed, days, "pruned the change feeds")
+                if let Some(age) = max_age {
+                    match app.prune_change_feeds(&ChangeRetention::max_age(age)).await {
+                        Ok(0) => {}
+                        Ok(removed) => tracing::info!(removed, ?days, "pruned the change feeds"),
+                        Err(e) => tracing::warn!(error = %e, "change feed pruning failed"),
                     }
-                    Err(e) => tracing::warn!(error = %e, "change feed pruning failed"),
+                }
+                match app.prune_logs(max_age).await {
+                    Ok(0) => {}
+                    Ok(removed) => tracing::info!(removed, "pruned the provisioning logs"),
+                    Err(e) => tracing::warn!(error = %e, "provisioning log pruning failed"),
                 }
             }
         });
@@ -274,14 +326,18 @@ fn show(e: scimkit::ScimError) -> String {
     e.detail().to_owned()
 }
 
-type Stores = (Arc<dyn ResourceStore>, Arc<dyn TenantStore>);
+type Stores = (
+    Arc<dyn ResourceStore>,
+    Arc<dyn TenantStore>,
+    Arc<dyn ProvisioningLog>,
+);
 
 async fn open_store(spec: &StoreSpec) -> Result<Stores, String> {
     match spec {
-        StoreSpec::Memory => Ok((
-            Arc::new(MemoryStore::new()),
-            Arc::new(MemoryTenantStore::new()),
-        )),
+        StoreSpec::Memory => {
+            let store = Arc::new(MemoryStore::new());
+            Ok((store.clone(), Arc::new(MemoryTenantStore::new()), store))
+        }
         StoreSpec::Sqlite(path) => open_sqlite(path).await,
         StoreSpec::Postgres(url) => open_postgres(url).await,
     }
@@ -300,7 +356,7 @@ async fn open_sqlite(path: &std::path::Path) -> Result<Stores, String> {
         .await
         .map_err(|e| format!("cannot open the SQLite database {}: {e}", path.display()))?;
     let store = Arc::new(store);
-    Ok((store.clone(), store))
+    Ok((store.clone(), store.clone(), store))
 }
 
 /// One PostgreSQL database for resources, tenants and tokens (migrated on connect).
@@ -312,7 +368,11 @@ async fn open_postgres(url: &str) -> Result<Stores, String> {
     // Other instances on the same database: their revocations and "SCIM off" reach this
     // one's authentication cache at once, and their writes wake this one's feed readers.
     tokio::spawn(store.listen());
-    Ok((Arc::new(store.clone()), Arc::new(store)))
+    Ok((
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        Arc::new(store),
+    ))
 }
 
 #[cfg(not(feature = "postgres"))]

@@ -49,8 +49,9 @@ Options:
                        timeout, so there an idle connection closes after the shorter of the
                        two
   --feed-retention-days D
-                       keep each tenant's change feed for D days (default 30; pruned on
-                       start and hourly); 0 keeps it forever
+                       keep each tenant's change feed and provisioning log for D days
+                       (default 30; pruned on start and hourly); 0 keeps the feed forever
+                       (the log keeps at most 100,000 events per tenant in any case)
   --admin-secret S     axum_server only: the password of the admin console at /admin (at
                        least 16 characters; default: SCIMKIT_ADMIN_SECRET, or a random one
                        printed on start)
