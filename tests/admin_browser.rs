@@ -857,6 +857,63 @@ fn admin_console_runs_the_whole_provisioning_flow_in_a_browser() {
     b.click("label.switch");
     b.wait_text("#scim-status", "SCIM provisioning is on");
     assert_eq!(scim.call("GET", "/Users", None).status, 200);
+
+    // ---- the provisioning log: failed and tolerated requests with their real reasons
+    let bogus = Client::new(
+        &base_url,
+        "scimkit_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    );
+    assert_eq!(bogus.call("GET", "/Users", None).status, 401);
+    scim.patch(
+        &format!("/Groups/{gid}"),
+        json!([{"op": "add", "path": "members", "value": [{"value": "no-such-user"}]}]),
+    );
+    b.click("#nav a[data-view=log]");
+    b.element("#nav a[data-view=log][aria-current=page]");
+    // Newest first: the tolerated PATCH, the bogus token, the GET after SCIM came back on,
+    // the 401 while SCIM was off.
+    b.wait_text("#log .log-entry.tolerated .reason", "unknown member");
+    b.wait_text("#log .log-entry.failure .reason", "unknown token");
+    b.wait_text(
+        "#log .log-entry.failure .reason",
+        "SCIM provisioning is switched off",
+    );
+    let kinds: Vec<String> = serde_json::from_value(b.js(
+        "return [...document.querySelectorAll('#log .log-entry')].slice(0, 4).map(e => e.dataset.kind)",
+        json!([]),
+    ))
+    .unwrap();
+    assert_eq!(kinds, ["tolerated", "failure", "success", "failure"]);
+    assert!(!b.source().contains(&token), "no token in the log view");
+    b.screenshot("19a-log");
+    // Filtered by outcome: failures only.
+    b.click("#log-outcome option[value=failure]");
+    b.wait("only failures", || {
+        let kinds = b.texts("#log .log-entry .badge");
+        (!kinds.is_empty() && kinds.iter().all(|k| k == "failed")).then_some(())
+    });
+    // An entry opens from the keyboard and shows the real reason (the IdP got a plain 401).
+    b.tab_to("#log .log-entry.failure .log-summary");
+    b.press(ENTER);
+    b.wait_text(
+        "#log .log-details:not([hidden]) .auth-reason",
+        "unknown token",
+    );
+    b.element("#log .log-entry.failure .log-summary[aria-expanded=true]");
+    b.screenshot("19b-log-failure-open");
+    // By text and resource: the dropped member id.
+    b.click("#log-outcome option[value=\"\"]");
+    b.click("#log-resource option[value=Group]");
+    b.type_into("#log-text", "no-such-user");
+    b.wait("the text filter", || {
+        (b.texts("#log .log-entry").len() == 1).then_some(())
+    });
+    b.wait_text("#log .log-entry.tolerated", "PATCH");
+    // The connection page tells the last error with its reason, and the checklist is done.
+    b.click("#nav a[data-view=connections]");
+    b.wait_text("#health-last-error", "unknown token");
+    b.wait_text("#health-last-success", "just now");
+    b.wait_text("#checklist-progress", "6 of 6");
     b.js("window.confirm = () => true", json!([]));
     b.click("#tokens button.revoke");
     b.wait_text("#tokens", "revoked");
