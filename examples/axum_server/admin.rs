@@ -2209,7 +2209,7 @@ mod tests {
             .collect();
         assert_eq!(codes, ["noActiveToken", "noRequestYet"], "{h}");
         assert_eq!(h["checklist"]["scimOn"], true);
-        assert_eq!(h["checklist"]["tested"], Value::Null);
+        assert_eq!(h["checklist"]["tested"], false);
 
         let r = call(
             &router,
@@ -2250,18 +2250,34 @@ mod tests {
         )
         .await;
         let gid = g["id"].as_str().unwrap().to_owned();
-
-        let h = call(&router, "GET", &api("/health"), &auth, None)
-            .await
-            .json();
+        // The IdP's connection test.
+        scim(
+            &admin,
+            &token,
+            "GET",
+            "/Users?startIndex=1&count=2",
+            Value::Null,
+        )
+        .await;
+        // The log is appended by a task of its own: wait for the test to show up.
+        let mut h = Value::Null;
+        for _ in 0..100 {
+            h = call(&router, "GET", &api("/health"), &auth, None)
+                .await
+                .json();
+            if h["checklist"]["tested"].is_string() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         assert_eq!(
             (&h["users"], &h["groups"], &h["activeTokens"]),
             (&json!(3), &json!(1), &json!(1))
         );
         assert_eq!(h["warnings"], json!([]), "a token is active and was used");
         assert!(h["checklist"]["tested"].is_string());
-        assert_eq!(h["checklist"]["userCreated"], true);
-        assert_eq!(h["checklist"]["groupPushed"], true);
+        assert!(h["checklist"]["userCreated"].is_string(), "seen in the log");
+        assert!(h["checklist"]["groupPushed"].is_string(), "seen in the log");
 
         // Users: by userName, paged; searched three ways; filtered by state.
         let names = |r: &Reply| -> Vec<String> {
@@ -2412,6 +2428,102 @@ mod tests {
             let r = call(&router, "DELETE", &api(path), &auth, None).await;
             assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
         }
+
+        // The provisioning log: a refused request with its real reason, newest first,
+        // filtered, never carrying the token.
+        let req = http::Request::builder()
+            .method("GET")
+            .uri("/scim/v2/acme/Users")
+            .header(
+                "authorization",
+                "Bearer scimkit_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            )
+            .body(axum::body::Bytes::new())
+            .unwrap();
+        assert_eq!(
+            admin.app().service.handle(req).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        // Events are appended by a task of their own: wait for the last one.
+        let mut log = Value::Null;
+        for _ in 0..100 {
+            log = call(&router, "GET", &api("/log?count=200"), &auth, None)
+                .await
+                .json();
+            if log["events"][0]["status"] == 401 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let first = &log["events"][0];
+        assert_eq!(first["kind"], "failure", "{log}");
+        assert_eq!(
+            first["authFailureText"],
+            "unknown token (never issued for this tenant)"
+        );
+        let events = log["events"].as_array().unwrap();
+        // 3 user creates, a group create, the test GET, a group delete, the refused GET.
+        assert_eq!(events.len(), 7, "{log}");
+        assert!(!log.to_string().contains(&token), "no secret in the log");
+        let cursors: Vec<u64> = events
+            .iter()
+            .map(|e| e["cursor"].as_u64().unwrap())
+            .collect();
+        assert!(
+            cursors.windows(2).all(|w| w[0] > w[1]),
+            "newest first: {cursors:?}"
+        );
+        let r = call(
+            &router,
+            "GET",
+            &api("/log?outcome=success&resource=Group"),
+            &auth,
+            None,
+        )
+        .await;
+        let groups_log = r.json();
+        let methods: Vec<&str> = groups_log["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["method"].as_str().unwrap())
+            .collect();
+        assert_eq!(methods, ["DELETE", "POST"], "{}", r.body);
+        let r = call(&router, "GET", &api("/log?q=amy@example"), &auth, None).await;
+        assert_eq!(r.json()["events"][0]["name"], "amy@example.com");
+        assert_eq!(r.json()["events"].as_array().unwrap().len(), 1);
+        let r = call(&router, "GET", &api("/log?count=2"), &auth, None).await;
+        let next = r.json()["next"].as_u64().unwrap();
+        let r = call(
+            &router,
+            "GET",
+            &api(&format!("/log?count=10&before={next}")),
+            &auth,
+            None,
+        )
+        .await;
+        assert_eq!(
+            r.json()["events"].as_array().unwrap().len(),
+            5,
+            "the older page"
+        );
+        for bad in ["outcome=broken", "resource=Device", "before=x", "count=-1"] {
+            let r = call(&router, "GET", &api(&format!("/log?{bad}")), &auth, None).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+        }
+        let h = call(&router, "GET", &api("/health"), &auth, None)
+            .await
+            .json();
+        assert_eq!(h["lastError"]["status"], 401);
+        assert_eq!(
+            h["lastError"]["reason"],
+            "unknown token (never issued for this tenant)"
+        );
+        assert!(h["lastSuccess"].is_string());
+        assert!(
+            h["checklist"]["userCreated"].is_string(),
+            "seen in the log: {h}"
+        );
 
         // Revoking the last token: its time is listed, and the health warns.
         let r = call(
