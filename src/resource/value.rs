@@ -24,7 +24,6 @@ use crate::settings::Tolerances;
 ///   number.
 ///
 /// `path` names the attribute in error details (`emails[1].primary`).
-
 pub fn normalize_value(
     def: &AttributeDef,
     value: &Value,
