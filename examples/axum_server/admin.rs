@@ -2549,19 +2549,10 @@ mod tests {
         console_views_work_on(&StoreSpec::Memory).await;
     }
 
-    /// The same on SQLite, where members are sorted and counted with SQL and the policies
-    /// are in the store's file: a second console on the same file sees them.
-    #[cfg(feature = "sqlite")]
-    #[tokio::test]
-    async fn console_views_work_on_sqlite_and_policies_survive_a_restart() {
-        let path = std::env::temp_dir().join(format!(
-            "scimkit-console-{}-{}.db",
-            std::process::id(),
-            uuid::Uuid::new_v4()
-        ));
-        let spec = StoreSpec::Sqlite(path.clone());
-        console_views_work_on(&spec).await;
-        let (_, router) = console_on(&spec).await;
+    /// After [`console_views_work_on`]: a second console on the same database (a restart)
+    /// sees the policy and the revocation time.
+    async fn a_second_console_keeps_policies(spec: &StoreSpec) {
+        let (_, router) = console_on(spec).await;
         let cookie = log_in(&router).await;
         let auth = [(API_HEADER, "1"), ("cookie", cookie.as_str())];
         let r = call(
@@ -2573,6 +2564,7 @@ mod tests {
         )
         .await;
         assert_eq!(r.json()["policies"][0]["name"], "VPN 2");
+        assert_eq!(r.json()["policies"][0]["collections"][0]["name"], "Staff");
         assert_eq!(r.json()["policies"][0]["collections"][0]["deleted"], true);
         let r = call(
             &router,
@@ -2582,10 +2574,44 @@ mod tests {
             None,
         )
         .await;
-        assert!(r.json()["tokens"][0]["revokedAt"].is_string());
+        let revoked = r.json()["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["revokedAt"].is_string())
+            .count();
+        assert_eq!(revoked, 1);
+    }
+
+    /// The same on SQLite, where members are sorted and counted with SQL and the policies
+    /// are in the store's file.
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn console_views_work_on_sqlite_and_policies_survive_a_restart() {
+        let path = std::env::temp_dir().join(format!(
+            "scimkit-console-{}-{}.db",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        let spec = StoreSpec::Sqlite(path.clone());
+        console_views_work_on(&spec).await;
+        a_second_console_keeps_policies(&spec).await;
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
+    }
+
+    /// The same on PostgreSQL (the test server of `scimkit::store::testing::postgres`,
+    /// skipped without one unless `SCIMKIT_REQUIRE_POSTGRES=1`).
+    #[cfg(all(feature = "postgres", feature = "testing"))]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn console_views_work_on_postgres_and_policies_survive_a_restart() {
+        let Some(url) = scimkit::store::testing::postgres::fresh_database().await else {
+            return;
+        };
+        let spec = StoreSpec::Postgres(url);
+        console_views_work_on(&spec).await;
+        a_second_console_keeps_policies(&spec).await;
     }
 
     #[test]
