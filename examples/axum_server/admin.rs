@@ -1,17 +1,25 @@
 //! The admin console at `/admin`: what a host product's own admin screens do with scimkit.
 //!
 //! - **IdP connections** (scimkit tenants): create one, switch "SCIM Provisioning" on or off,
-//!   copy its SCIM base URL, generate bearer tokens (shown once), list and revoke them.
+//!   copy its SCIM base URL, generate bearer tokens (shown once), list and revoke them; the
+//!   connection's health (counts, last success, last error with its real reason, warnings)
+//!   and a setup checklist for Okta and Entra ticked off from the provisioning log.
+//! - **Users**: searched by userName, email or externalId through the store's filter
+//!   pushdown, paged; a user's collections, externalId, state and last change.
 //! - **User collections**: the groups the IdP pushed, with member counts and last change,
-//!   refreshed by polling the change feed; a collection's users.
+//!   refreshed by polling the change feed; a collection's members sorted by userName with
+//!   active and inactive counts.
+//! - **Provisioning log**: the events scimkit emits per SCIM request (kept in the store by
+//!   `common::app`), newest first, filtered by outcome, resource and text.
 //! - **Policies**: a toy access-policy model of the host's own. A policy names user
 //!   collections; "check login" shows which policies apply to a user now, through the
 //!   user's groups (`User.groups`), as a host would evaluate them at the user's next login.
 //!
 //! Everything goes through scimkit's public API: [`scimkit::auth::Tenants`] for tenants and
-//! tokens, the [`ResourceStore`] for groups, members, users and the change feed. Policies are
-//! kept in memory here; a real host keeps them in its own database, next to its other
-//! access rules, and stores group *ids* (stable across renames), as this demo does.
+//! tokens, the [`ResourceStore`] for groups, members, users and the change feed, the
+//! [`scimkit::ProvisioningLog`] for the log. Policies are kept by `console_db.rs` in tables of
+//! the example's own in the store's database (in memory with the memory store), with group
+//! *ids* (stable across renames) and the name each group had when attached.
 //!
 //! # Security
 //! - The console is opened with an admin secret (`--admin-secret`, `SCIMKIT_ADMIN_SECRET`,
