@@ -927,7 +927,7 @@ async fn health(
                      Connector Configuration; Entra: Test Connection).",
         }));
     }
-    let m = find_milestones(&admin, &id).await?;
+    let m = find_milestones(&admin, &id, requests).await?;
     // The setup checklist: each step with the time it was seen done (`true` when done but
     // the time is not known, for example after the log was pruned).
     let seen = |t: Option<DateTime<Utc>>, done: bool| match t {
@@ -1054,15 +1054,25 @@ struct Milestones {
     user_created: Option<DateTime<Utc>>,
     group_pushed: Option<DateTime<Utc>>,
     membership: Option<DateTime<Utc>>,
+    /// How many events the tenant's log had counted when it was last searched for the steps
+    /// still missing: it is searched again only when events were added since.
+    searched_at: Option<u64>,
 }
 
-/// Fills in the steps not yet seen from the tenant's log: the oldest matching event among
-/// the newest ones a bounded query returns.
-async fn find_milestones(admin: &Admin, tenant: &TenantId) -> Result<Milestones, ApiError> {
+/// Fills in the steps not yet seen from the tenant's log (`events`: how many it counted so
+/// far): the oldest matching event among the newest ones a bounded query returns.
+async fn find_milestones(
+    admin: &Admin,
+    tenant: &TenantId,
+    events: u64,
+) -> Result<Milestones, ApiError> {
     let mut m = lock(&admin.0.milestones)
         .get(tenant)
         .cloned()
         .unwrap_or_default();
+    if m.searched_at == Some(events) {
+        return Ok(m);
+    }
     let log = &admin.app().log;
     let ok = |e: &ProvisioningEvent| e.outcome.status < 400;
     // Each step: a filter that narrows the query, and the test of an event.
@@ -1099,7 +1109,6 @@ async fn find_milestones(admin: &Admin, tenant: &TenantId) -> Result<Milestones,
             |e| e.method == "PATCH" && e.endpoint.as_deref() == Some("Groups"),
         ),
     ];
-    let mut changed = false;
     for (field, filter, test) in steps {
         if field(&mut m).is_some() {
             continue;
@@ -1113,12 +1122,10 @@ async fn find_milestones(admin: &Admin, tenant: &TenantId) -> Result<Milestones,
             .min()
         {
             *field(&mut m) = Some(t);
-            changed = true;
         }
     }
-    if changed {
-        lock(&admin.0.milestones).insert(tenant.clone(), m.clone());
-    }
+    m.searched_at = Some(events);
+    lock(&admin.0.milestones).insert(tenant.clone(), m.clone());
     Ok(m)
 }
 
