@@ -797,10 +797,11 @@ async fn list_members(
     let def = admin.group_def()?;
     let gid = ResourceId::from(group.as_str());
     let g = admin.store().get(&id, &def, &gid, false).await?;
+    let users = count_resources(&admin, &id, &*admin.user_def()?).await?;
     let sorted = match admin
         .0
         .db
-        .sorted_members(&id, &gid, start, count)
+        .sorted_members(&id, &gid, start, count, users)
         .await
         .map_err(ApiError::internal)?
     {
@@ -2539,6 +2540,62 @@ mod tests {
             h["checklist"]["userCreated"].is_string(),
             "seen in the log: {h}"
         );
+
+        // A small collection in a larger tenant (SQLite joins and sorts instead of walking
+        // the users), with a nested group listed after the users.
+        for i in 0..6 {
+            let name = format!("more{i}@example.com");
+            scim(
+                &admin,
+                &token,
+                "POST",
+                "/Users",
+                user(&name, &format!("m-{i}"), &name, true),
+            )
+            .await;
+        }
+        let inner = scim(
+            &admin,
+            &token,
+            "POST",
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Inner"}),
+        )
+        .await;
+        let inner_id = inner["id"].as_str().unwrap().to_owned();
+        let small = scim(
+            &admin,
+            &token,
+            "POST",
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Small",
+                   "members": [{"value": inner_id}, {"value": ids["bob@example.com"]}]}),
+        )
+        .await;
+        let small_id = small["id"].as_str().unwrap().to_owned();
+        let r = call(
+            &router,
+            "GET",
+            &api(&format!("/groups/{small_id}/members")),
+            &auth,
+            None,
+        )
+        .await;
+        let m = r.json();
+        assert_eq!((&m["total"], &m["inactive"]), (&json!(2), &json!(0)), "{m}");
+        assert_eq!(m["members"][0]["userName"], "bob@example.com");
+        assert_eq!(m["members"][1]["id"], inner_id.as_str());
+        assert_eq!(m["members"][1]["type"], "Group");
+        let r = call(
+            &router,
+            "GET",
+            &api(&format!("/groups/{small_id}/members?start=2&count=1")),
+            &auth,
+            None,
+        )
+        .await;
+        assert_eq!(r.json()["members"][0]["id"], inner_id.as_str());
+        assert_eq!(r.json()["members"].as_array().unwrap().len(), 1);
 
         // Revoking the last token: its time is listed, and the health warns.
         let r = call(

@@ -507,70 +507,29 @@ impl ConsoleDb {
     /// A page of the members of `group` sorted by `userName` (members without one last),
     /// with the group's total and inactive counts, read with SQL from the store's tables.
     /// `None` for the memory store: the caller reads it through the store's API.
+    ///
+    /// `tenant_users` (the tenant's user count) chooses the SQLite plan: for a group holding
+    /// a large part of the tenant, walk the users in `userName` order (an index) and keep the
+    /// members, so a page costs about its size; for a smaller group, join its members and
+    /// sort them.
     pub async fn sorted_members(
         &self,
         tenant: &TenantId,
         group: &ResourceId,
         start: usize,
         count: usize,
+        tenant_users: usize,
     ) -> DbResult<Option<SortedMembers>> {
         let offset = i64::try_from(start.saturating_sub(1)).unwrap_or(i64::MAX);
         let limit = i64::try_from(count).unwrap_or(i64::MAX);
-        let _ = (tenant, group, offset, limit);
+        let _ = (tenant, group, offset, limit, tenant_users);
         match self {
             ConsoleDb::Memory(_) => Ok(None),
             #[cfg(feature = "sqlite")]
             ConsoleDb::Sqlite(pool) => {
-                use sqlx::Row;
-                let counts = sqlx::query(
-                    "SELECT count(*) AS total, \
-                     coalesce(sum(CASE WHEN r.rt = 'User' AND json_extract(r.doc, '$.active') = 0 \
-                       AND json_type(r.doc, '$.active') = 'false' THEN 1 ELSE 0 END), 0) AS inactive \
-                     FROM members m JOIN resources r ON r.tenant = m.tenant AND r.id = m.member_id \
-                     WHERE m.tenant = ?1 AND m.group_id = ?2",
-                )
-                .bind(tenant.as_str())
-                .bind(group.as_str())
-                .fetch_one(pool)
-                .await
-                .map_err(db_err)?;
-                let rows = sqlx::query(
-                    "SELECT r.id, r.rt, json_extract(r.doc, '$.userName') AS user_name, \
-                     json_extract(r.doc, '$.displayName') AS display_name, \
-                     json_type(r.doc, '$.active') AS active \
-                     FROM members m JOIN resources r ON r.tenant = m.tenant AND r.id = m.member_id \
-                     WHERE m.tenant = ?1 AND m.group_id = ?2 \
-                     ORDER BY r.user_name_cf IS NULL, r.user_name_cf, r.id LIMIT ?3 OFFSET ?4",
-                )
-                .bind(tenant.as_str())
-                .bind(group.as_str())
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(pool)
-                .await
-                .map_err(db_err)?;
-                let mut members = Vec::with_capacity(rows.len());
-                for r in rows {
-                    let active: Option<String> = r.try_get("active").map_err(db_err)?;
-                    members.push(SortedMember {
-                        id: r.try_get("id").map_err(db_err)?,
-                        resource_type: r.try_get("rt").map_err(db_err)?,
-                        user_name: r.try_get("user_name").ok().flatten(),
-                        display_name: r.try_get("display_name").ok().flatten(),
-                        active: match active.as_deref() {
-                            Some("true") => Some(true),
-                            Some("false") => Some(false),
-                            _ => None,
-                        },
-                    });
-                }
-                let total: i64 = counts.try_get("total").map_err(db_err)?;
-                let inactive: i64 = counts.try_get("inactive").map_err(db_err)?;
-                Ok(Some(SortedMembers {
-                    members,
-                    total: u64::try_from(total).unwrap_or(0),
-                    inactive: u64::try_from(inactive).unwrap_or(0),
-                }))
+                sqlite_sorted_members(pool, tenant, group, offset, limit, tenant_users)
+                    .await
+                    .map(Some)
             }
             #[cfg(feature = "postgres")]
             ConsoleDb::Postgres(pool) => {
@@ -630,4 +589,107 @@ impl ConsoleDb {
             }
         }
     }
+}
+
+/// [`ConsoleDb::sorted_members`] on SQLite: users by `userName` first, then the members that
+/// are groups (nested) by id.
+#[cfg(feature = "sqlite")]
+async fn sqlite_sorted_members(
+    pool: &sqlx::SqlitePool,
+    tenant: &TenantId,
+    group: &ResourceId,
+    offset: i64,
+    limit: i64,
+    tenant_users: usize,
+) -> DbResult<SortedMembers> {
+    use sqlx::Row;
+    let one = |sql: &'static str| sqlx::query(sql).bind(tenant.as_str()).bind(group.as_str());
+    // The member count from the primary key; the inactive users with a text pre-filter
+    // before any JSON is parsed.
+    let total: i64 = one("SELECT count(*) FROM members WHERE tenant = ?1 AND group_id = ?2")
+        .fetch_one(pool)
+        .await
+        .map_err(db_err)?
+        .try_get(0)
+        .map_err(db_err)?;
+    let inactive: i64 = one(
+        "SELECT count(*) FROM members m JOIN resources r ON r.tenant = m.tenant AND r.id = m.member_id \
+         WHERE m.tenant = ?1 AND m.group_id = ?2 AND r.rt = 'User' \
+           AND instr(r.doc, '\"active\":false') > 0 AND json_type(r.doc, '$.active') = 'false'",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(db_err)?
+    .try_get(0)
+    .map_err(db_err)?;
+    // The users first, by userName.
+    let walk = i64::try_from(tenant_users)
+        .unwrap_or(i64::MAX)
+        .saturating_div(4)
+        <= total;
+    let sql = if walk {
+        "SELECT r.id, r.rt, json_extract(r.doc, '$.userName') AS user_name, \
+         json_extract(r.doc, '$.displayName') AS display_name, \
+         json_type(r.doc, '$.active') AS active FROM resources r \
+         WHERE r.tenant = ?1 AND r.rt = 'User' AND EXISTS (SELECT 1 FROM members m \
+           WHERE m.tenant = r.tenant AND m.group_id = ?2 AND m.member_id = r.id) \
+         ORDER BY r.user_name_cf, r.id LIMIT ?3 OFFSET ?4"
+    } else {
+        "SELECT r.id, r.rt, json_extract(r.doc, '$.userName') AS user_name, \
+         json_extract(r.doc, '$.displayName') AS display_name, \
+         json_type(r.doc, '$.active') AS active \
+         FROM members m JOIN resources r ON r.tenant = m.tenant AND r.id = m.member_id \
+         WHERE m.tenant = ?1 AND m.group_id = ?2 AND r.rt = 'User' \
+         ORDER BY r.user_name_cf, r.id LIMIT ?3 OFFSET ?4"
+    };
+    let mut rows = one(sql)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await
+        .map_err(db_err)?;
+    let fetched = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    if fetched < limit && offset.saturating_add(fetched) < total {
+        // Past the users: the members that are not users (nested groups, rare), by id. Where
+        // they start is the number of user members, counted only now.
+        let users: i64 = one("SELECT count(*) FROM members m JOIN resources r \
+               ON r.tenant = m.tenant AND r.id = m.member_id \
+             WHERE m.tenant = ?1 AND m.group_id = ?2 AND r.rt = 'User'")
+        .fetch_one(pool)
+        .await
+        .map_err(db_err)?
+        .try_get(0)
+        .map_err(db_err)?;
+        let more = one("SELECT r.id, r.rt, NULL AS user_name, \
+             json_extract(r.doc, '$.displayName') AS display_name, NULL AS active \
+             FROM members m JOIN resources r ON r.tenant = m.tenant AND r.id = m.member_id \
+             WHERE m.tenant = ?1 AND m.group_id = ?2 AND r.rt <> 'User' \
+             ORDER BY r.id LIMIT ?3 OFFSET ?4")
+        .bind(limit - fetched)
+        .bind(offset.saturating_add(fetched).saturating_sub(users).max(0))
+        .fetch_all(pool)
+        .await
+        .map_err(db_err)?;
+        rows.extend(more);
+    }
+    let mut members = Vec::with_capacity(rows.len());
+    for r in rows {
+        let active: Option<String> = r.try_get("active").map_err(db_err)?;
+        members.push(SortedMember {
+            id: r.try_get("id").map_err(db_err)?,
+            resource_type: r.try_get("rt").map_err(db_err)?,
+            user_name: r.try_get("user_name").ok().flatten(),
+            display_name: r.try_get("display_name").ok().flatten(),
+            active: match active.as_deref() {
+                Some("true") => Some(true),
+                Some("false") => Some(false),
+                _ => None,
+            },
+        });
+    }
+    Ok(SortedMembers {
+        members,
+        total: u64::try_from(total).unwrap_or(0),
+        inactive: u64::try_from(inactive).unwrap_or(0),
+    })
 }
