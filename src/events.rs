@@ -850,3 +850,67 @@ pub(crate) fn note_n(kind: ToleranceKind, path: &str, count: u64, detail: impl F
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_are_scoped_merged_and_bounded() {
+        // Outside a collector: nothing happens, and the detail is never built.
+        note(ToleranceKind::StringBoolean, "active", || unreachable!());
+        let ((), outer) = collect_notes(|| {
+            note(ToleranceKind::StringBoolean, "active", || "a".into());
+            // A nested collection keeps its own notes, and the outer one resumes after it.
+            let ((), inner) = collect_notes(|| {
+                note(ToleranceKind::ReadOnlyIgnored, "id", || "i".into());
+            });
+            assert_eq!(inner.len(), 1);
+            note(ToleranceKind::StringBoolean, "active", || "b".into());
+            note_n(ToleranceKind::UnknownMembersDropped, "members", 3, || {
+                "m".into()
+            });
+        });
+        let got: Vec<_> = outer
+            .iter()
+            .map(|n| (n.kind, n.path.as_str(), n.count))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (ToleranceKind::StringBoolean, "active", 2),
+                (ToleranceKind::UnknownMembersDropped, "members", 3)
+            ]
+        );
+        // Distinct notes stop at MAX_NOTES; the rest are counted in the last.
+        let ((), many) = collect_notes(|| {
+            for i in 0..(MAX_NOTES + 10) {
+                note(
+                    ToleranceKind::UnknownAttributeDropped,
+                    &format!("a{i}"),
+                    String::new,
+                );
+            }
+        });
+        assert_eq!(many.len(), MAX_NOTES);
+        assert_eq!(many.last().map(|n| n.count), Some(11));
+    }
+
+    #[test]
+    fn outcome_kinds() {
+        let t = TenantId::new("t").ok();
+        let mut e = ProvisioningEvent::new(Utc::now(), t, "GET", "/t/Users", Outcome::success(200));
+        assert_eq!(e.outcome_kind(), OutcomeKind::Success);
+        e.tolerances.push(ToleranceNote::new(
+            ToleranceKind::ReadOnlyIgnored,
+            "id",
+            "x",
+        ));
+        assert_eq!(e.outcome_kind(), OutcomeKind::Tolerated);
+        e.outcome = Outcome::error(400, None, "bad");
+        assert_eq!(e.outcome_kind(), OutcomeKind::Failure);
+        // The JSON form round-trips (the SQL logs store it).
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(serde_json::from_str::<ProvisioningEvent>(&json).unwrap(), e);
+    }
+}

@@ -15,7 +15,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::document::{classify, Key};
+use super::document::{classify, is_unassigned, Key};
 use super::{MemberRef, ResourceId};
 use crate::schema::{AttributeDef, AttributeType, Mutability, ResourceDef};
 use crate::settings::Tolerances;
@@ -27,6 +27,22 @@ pub struct WriteBody {
     pub(crate) doc: Value,
     /// The member list, when every element is a plain reference.
     pub(crate) plain_members: Option<Vec<MemberRef>>,
+    /// How many readOnly sub-attribute values (`display`) the plain member list dropped,
+    /// by sub-attribute index: counted, not collected, so the lane stays allocation-free.
+    pub(crate) dropped_read_only: [u64; MAX_PLAIN_SUBS],
+}
+
+/// The most sub-attributes a membership attribute may have for its list to take the fast
+/// lane.
+pub(crate) const MAX_PLAIN_SUBS: usize = 8;
+
+/// Adds the readOnly sub-attributes an element dropped (bit `i` for sub-attribute `i`).
+fn count_dropped(counts: &mut [u64; MAX_PLAIN_SUBS], mask: u8) {
+    for (i, c) in counts.iter_mut().enumerate() {
+        if mask & (1 << i) != 0 {
+            *c += 1;
+        }
+    }
 }
 
 impl WriteBody {
@@ -36,20 +52,29 @@ impl WriteBody {
         let taken = plain_list_key(def, tol, &doc).and_then(|key| {
             let attr = fast_lane_attr(def)?;
             let items = doc.get(&key)?.as_array()?;
+            let mut dropped = [0u64; MAX_PLAIN_SUBS];
             let refs = items
                 .iter()
-                .map(|item| plain_ref(attr, tol, item))
+                .map(|item| {
+                    let (r, mask) = plain_ref(attr, tol, item)?;
+                    count_dropped(&mut dropped, mask);
+                    Some(r)
+                })
                 .collect::<Option<Vec<MemberRef>>>()?;
-            Some((key, refs))
+            Some((key, refs, dropped))
         });
-        let plain_members = match (taken, doc.as_object_mut()) {
-            (Some((key, refs)), Some(obj)) => {
+        let (plain_members, dropped_read_only) = match (taken, doc.as_object_mut()) {
+            (Some((key, refs, dropped)), Some(obj)) => {
                 obj.shift_remove(&key);
-                Some(refs)
+                (Some(refs), dropped)
             }
-            _ => None,
+            _ => (None, [0; MAX_PLAIN_SUBS]),
         };
-        WriteBody { doc, plain_members }
+        WriteBody {
+            doc,
+            plain_members,
+            dropped_read_only,
+        }
     }
 
     /// Parses a JSON body for a write to resources of type `def`, its member list on the
@@ -67,6 +92,7 @@ impl WriteBody {
             return serde_json::from_slice(bytes).map(|doc| WriteBody {
                 doc,
                 plain_members: None,
+                dropped_read_only: [0; MAX_PLAIN_SUBS],
             });
         };
         let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -107,18 +133,22 @@ fn names_attr(def: &ResourceDef, tol: &Tolerances, attr: &AttributeDef, key: &st
 /// would accept the element unchanged and keep nothing else of it: a string `value`,
 /// otherwise only single-valued string or reference sub-attributes, each once, with the
 /// required ones present, and readOnly ones (`display`) only where the tolerances drop them.
+///
+/// The third value has bit `i` set when readOnly sub-attribute `i` was given a value (not
+/// null or empty) and is dropped.
 fn plain_fields<'v>(
     attr: &AttributeDef,
     tol: &Tolerances,
     entries: impl Iterator<Item = (&'v str, &'v Value)>,
-) -> Option<(usize, Option<usize>)> {
+) -> Option<(usize, Option<usize>, u8)> {
     let required = attr
         .sub_attributes
         .iter()
         .filter(|s| s.required && s.mutability != Mutability::ReadOnly)
         .count();
     let (mut value, mut resource_type) = (None, None);
-    let mut seen = [false; 8];
+    let mut seen = [false; MAX_PLAIN_SUBS];
+    let mut dropped = 0u8;
     let mut present_required = 0;
     for (at, (k, v)) in entries.enumerate() {
         let (i, sub) = attr
@@ -132,6 +162,9 @@ fn plain_fields<'v>(
         }
         if sub.mutability == Mutability::ReadOnly {
             if tol.ignore_read_only_input {
+                if !is_unassigned(v) {
+                    dropped |= 1 << i;
+                }
                 continue;
             }
             return None;
@@ -156,21 +189,25 @@ fn plain_fields<'v>(
         }
     }
     (present_required == required).then_some(())?;
-    Some((value?, resource_type))
+    Some((value?, resource_type, dropped))
 }
 
 /// The member reference a JSON element stands for, when it is plain (see [`plain_fields`]).
-fn plain_ref(attr: &AttributeDef, tol: &Tolerances, item: &Value) -> Option<MemberRef> {
+fn plain_ref(attr: &AttributeDef, tol: &Tolerances, item: &Value) -> Option<(MemberRef, u8)> {
     let obj = item.as_object()?;
-    let (value, resource_type) = plain_fields(attr, tol, obj.iter().map(|(k, v)| (&**k, v)))?;
+    let (value, resource_type, dropped) =
+        plain_fields(attr, tol, obj.iter().map(|(k, v)| (&**k, v)))?;
     let text = |i: usize| obj.values().nth(i).and_then(Value::as_str);
-    Some(MemberRef {
-        value: ResourceId::new(text(value)?),
-        resource_type: match resource_type {
-            Some(i) => Some(text(i)?.to_owned()),
-            None => None,
+    Some((
+        MemberRef {
+            value: ResourceId::new(text(value)?),
+            resource_type: match resource_type {
+                Some(i) => Some(text(i)?.to_owned()),
+                None => None,
+            },
         },
-    })
+        dropped,
+    ))
 }
 
 /// A plain member list as JSON again: `{"value", "type"}` objects, which the general path
@@ -199,14 +236,14 @@ enum Entry {
 
 /// A member list as parsed: every element plain, or JSON.
 enum Members {
-    Plain(Vec<MemberRef>),
+    Plain(Vec<MemberRef>, [u64; MAX_PLAIN_SUBS]),
     Json(Value),
 }
 
 impl Members {
     fn into_value(self) -> Value {
         match self {
-            Members::Plain(refs) => refs_to_value(refs),
+            Members::Plain(refs, _) => refs_to_value(refs),
             Members::Json(v) => v,
         }
     }
@@ -243,11 +280,13 @@ impl<'de> Visitor<'de> for TopVisitor<'_> {
         // The fast lane only for a single member list (the general path reports a repeat).
         let mut doc = Map::new();
         let mut plain_members = None;
+        let mut dropped_read_only = [0; MAX_PLAIN_SUBS];
         for (key, entry) in entries {
             let value = match entry {
                 Entry::Json(v) => v,
-                Entry::Members(Members::Plain(refs)) if member_keys == 1 => {
+                Entry::Members(Members::Plain(refs, dropped)) if member_keys == 1 => {
                     plain_members = Some(refs);
+                    dropped_read_only = dropped;
                     continue;
                 }
                 Entry::Members(m) => m.into_value(),
@@ -258,6 +297,7 @@ impl<'de> Visitor<'de> for TopVisitor<'_> {
         Ok(WriteBody {
             doc: Value::Object(doc),
             plain_members,
+            dropped_read_only,
         })
     }
 }
@@ -286,12 +326,16 @@ impl<'de> Visitor<'de> for ListSeed<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Members, A::Error> {
         let mut plain: Vec<MemberRef> = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         let mut json: Option<Vec<Value>> = None;
+        let mut dropped = [0u64; MAX_PLAIN_SUBS];
         while let Some(elem) = seq.next_element_seed(ElementSeed {
             attr: self.attr,
             tol: self.tol,
         })? {
             match (elem, &mut json) {
-                (Element::Plain(r), None) => plain.push(r),
+                (Element::Plain(r, mask), None) => {
+                    count_dropped(&mut dropped, mask);
+                    plain.push(r);
+                }
                 (elem, Some(items)) => items.push(elem.into_value()),
                 (Element::Json(v), json) => {
                     let mut items: Vec<Value> = std::mem::take(&mut plain)
@@ -304,7 +348,7 @@ impl<'de> Visitor<'de> for ListSeed<'_> {
             }
         }
         Ok(match json {
-            None => Members::Plain(plain),
+            None => Members::Plain(plain, dropped),
             Some(items) => Members::Json(Value::Array(items)),
         })
     }
@@ -345,14 +389,15 @@ impl<'de> Visitor<'de> for ListSeed<'_> {
 
 /// One element of a member list: plain, or JSON.
 enum Element {
-    Plain(MemberRef),
+    /// A plain reference, and the readOnly sub-attributes it dropped (see [`plain_fields`]).
+    Plain(MemberRef, u8),
     Json(Value),
 }
 
 impl Element {
     fn into_value(self) -> Value {
         match self {
-            Element::Plain(r) => ref_to_value(r),
+            Element::Plain(r, _) => ref_to_value(r),
             Element::Json(v) => v,
         }
     }
@@ -405,17 +450,22 @@ impl<'de> Visitor<'de> for ElementSeed<'_> {
                 .map(|(k, v)| (&**k, v))
         };
         if spill.is_empty() {
-            if let Some((value, resource_type)) = plain_fields(self.attr, self.tol, entries()) {
+            if let Some((value, resource_type, dropped)) =
+                plain_fields(self.attr, self.tol, entries())
+            {
                 // Moved out of the entries: the id's one allocation is the parse's.
                 let mut take = |i: usize| match inline.get_mut(i).map(|(_, v)| v.take()) {
                     Some(Value::String(s)) => Some(s),
                     _ => None,
                 };
                 if let Some(value) = take(value) {
-                    return Ok(Element::Plain(MemberRef {
-                        value: ResourceId::new(value),
-                        resource_type: resource_type.and_then(&mut take),
-                    }));
+                    return Ok(Element::Plain(
+                        MemberRef {
+                            value: ResourceId::new(value),
+                            resource_type: resource_type.and_then(&mut take),
+                        },
+                        dropped,
+                    ));
                 }
             }
         }
@@ -496,6 +546,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::events::{collect_notes, ToleranceKind};
     use crate::resource::write::{normalize_write, split_members};
     use crate::resource::{normalize_resource, WriteMode};
     use crate::settings::Settings;
@@ -525,22 +576,66 @@ mod tests {
         };
         let tol = &settings.tolerances;
         let parsed = WriteBody::parse(def, tol, text.as_bytes());
-        let expected = general(def, settings, text);
+        let (expected, expected_notes) = collect_notes(|| general(def, settings, text));
         prop_assert_eq!(parsed.is_ok(), expected.is_some(), "parse of {}", text);
         if let (Ok(body), Some(expected)) = (parsed, expected) {
-            prop_assert_eq!(&fast(def, settings, body), &expected, "{}", text);
+            // The same result and, when it succeeds, the same tolerance notes.
+            let (out, notes) = collect_notes(|| fast(def, settings, body));
+            prop_assert_eq!(&out, &expected, "{}", text);
+            if expected.is_ok() {
+                prop_assert_eq!(&notes, &expected_notes, "{}", text);
+            }
             let v: Value =
                 serde_json::from_str(text).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            prop_assert_eq!(
-                &fast(def, settings, WriteBody::from_value(def, tol, v)),
-                &expected
-            );
+            let (out, notes) =
+                collect_notes(|| fast(def, settings, WriteBody::from_value(def, tol, v)));
+            prop_assert_eq!(&out, &expected);
+            if expected.is_ok() {
+                prop_assert_eq!(&notes, &expected_notes, "{}", text);
+            }
         }
         Ok(())
     }
 
     const HEAD: &str =
         r#""schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "G""#;
+
+    /// Echoed `display`s are counted on the fast lane, and noted as the general path notes
+    /// them: one note for the sub-attribute, with the count.
+    #[test]
+    fn dropped_displays_are_noted_on_both_lanes() {
+        let registry = SchemaRegistry::default();
+        let def = registry.group().unwrap();
+        let settings = Settings::default();
+        let plain = format!(
+            r#"{{{HEAD}, "members": [{{"value": "a", "display": "A"}}, {{"value": "b", "display": "B"}}, {{"value": "c", "display": null}}, {{"value": "d"}}]}}"#
+        );
+        let body = WriteBody::parse(def, &settings.tolerances, plain.as_bytes()).unwrap();
+        assert!(body.plain_members.is_some(), "the fast lane");
+        let (out, notes) = collect_notes(|| fast(def, &settings, body));
+        assert!(out.is_ok());
+        let want = vec![(
+            ToleranceKind::ReadOnlyIgnored,
+            "members.display".to_owned(),
+            2,
+        )];
+        let got: Vec<_> = notes
+            .iter()
+            .map(|n| (n.kind, n.path.clone(), n.count))
+            .collect();
+        assert_eq!(got, want);
+        let (out, general_notes) = collect_notes(|| general(def, &settings, &plain));
+        assert!(out.is_some_and(|o| o.is_ok()));
+        assert_eq!(general_notes, notes);
+        // Outside a collector nothing is kept (and nothing leaks into the next one).
+        let _ = fast(
+            def,
+            &settings,
+            WriteBody::parse(def, &settings.tolerances, plain.as_bytes()).unwrap(),
+        );
+        let ((), none) = collect_notes(|| ());
+        assert!(none.is_empty());
+    }
 
     #[test]
     fn plain_lists_take_the_fast_lane() {
