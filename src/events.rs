@@ -71,8 +71,9 @@ pub struct ProvisioningEvent {
     /// The id of the resource acted on: from the path, or the id a create gave it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_id: Option<String>,
-    /// The `userName` (Users) or `displayName` (Groups) involved, from the request body or
-    /// the resource the service answered with.
+    /// The `userName` (Users) or `displayName` (Groups) involved: of the resource written,
+    /// patched or deleted (as stored), else of the resource answered (a read), else from the
+    /// request body (a failed create or replace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// What the client got.

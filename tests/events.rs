@@ -362,6 +362,7 @@ async fn corpus(s: &Setup) -> Vec<ProvisioningEvent> {
         .await;
     assert!(r.status().is_success(), "{:?}", r.body());
     assert_eq!(e.resource_id.as_deref(), Some(group.as_str()));
+    assert_eq!(e.name.as_deref(), Some("Engineering"));
     let k = kinds(&e);
     assert!(
         k.contains(&(ToleranceKind::UnknownMembersDropped, "members".into(), 1)),
@@ -437,6 +438,11 @@ async fn corpus(s: &Setup) -> Vec<ProvisioningEvent> {
         .await;
     assert_eq!(r.status(), 204);
     assert_eq!(e.resource_id.as_deref(), Some(bob.as_str()));
+    assert_eq!(
+        e.name.as_deref(),
+        Some("bob@example.com"),
+        "the deleted user's name"
+    );
     assert_eq!(e.outcome_kind(), OutcomeKind::Success);
 
     // Bulk: one event, a summary per operation.

@@ -688,6 +688,7 @@ impl ScimService {
                 tenant,
                 principal,
                 notes: std::sync::Mutex::new(Vec::new()),
+                resource_name: std::sync::Mutex::new(None),
             },
             recording: None,
             method: method.clone(),
@@ -760,6 +761,8 @@ pub(crate) struct Ctx {
     pub(crate) base_url: String,
     /// What the tolerance layer did in this request (for its event).
     pub(crate) notes: std::sync::Mutex<Vec<ToleranceNote>>,
+    /// The `userName`/`displayName` of the resource a write acted on (for its event).
+    pub(crate) resource_name: std::sync::Mutex<Option<String>>,
 }
 
 impl Ctx {
@@ -776,6 +779,20 @@ impl Ctx {
             for n in notes {
                 crate::events::merge_note(&mut mine, n);
             }
+        }
+    }
+
+    /// Remembers the name of the resource a write acted on (its `userName`, else its
+    /// `displayName`), from its stored document; only with an event sink.
+    pub(crate) fn remember_name(&self, svc: &ScimService, doc: &serde_json::Value) {
+        if svc.inner.event_sink.is_none() {
+            return;
+        }
+        let name = ["userName", "displayName"]
+            .iter()
+            .find_map(|k| doc.get(*k).and_then(serde_json::Value::as_str));
+        if let (Some(name), Ok(mut slot)) = (name, self.resource_name.lock()) {
+            *slot = Some(name.to_owned());
         }
     }
 
