@@ -723,3 +723,28 @@ async fn store_event_sink_fills_the_log() {
         Some(AuthFailure::MissingAuthorization)
     );
 }
+
+/// A body the streaming adapter refuses (413 over the limit) is recorded too, with the
+/// authorised caller's token.
+#[cfg(feature = "tower")]
+#[tokio::test]
+async fn refused_bodies_are_recorded() {
+    let s = setup(false).await;
+    let big = "x".repeat(2 * 1024 * 1024);
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("/scim/v2/acme/Users")
+        .header("Authorization", s.bearer())
+        .header("Content-Type", "application/scim+json")
+        .body(http_body_util::Full::new(Bytes::from(big)))
+        .unwrap();
+    let before = s.events.lock().unwrap().len();
+    let r = s.service.serve_streaming(request).await;
+    assert_eq!(r.status(), 413);
+    let events = s.events.lock().unwrap();
+    assert_eq!(events.len(), before + 1);
+    let e = events.last().unwrap();
+    assert_eq!(e.outcome.status, 413);
+    assert_eq!(e.token_id, Some(s.good_id));
+    assert_eq!(e.resource_type.as_deref(), Some("User"));
+}

@@ -623,6 +623,30 @@ impl ScimService {
         }
     }
 
+    /// Answers a request whose head [`authorize`](Self::authorize) accepted but whose body
+    /// the adapter could not take (413 over [`Authorized::body_limit`], 400 for a body that
+    /// cannot be read) with `error`, recording it in the provisioning log like any other
+    /// request (see [`crate::events`]).
+    pub async fn refuse_authorized(
+        &self,
+        mut authorized: Authorized,
+        error: ScimError,
+    ) -> Response<Bytes> {
+        let response = error_response(&error);
+        if let Some(rec) = authorized.recording.take() {
+            self.emit(
+                rec,
+                Some(&authorized.ctx),
+                None,
+                &Bytes::new(),
+                &response,
+                Some(&error),
+            )
+            .await;
+        }
+        response
+    }
+
     async fn dispatch(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ScimError> {
         let authorized = self
             .admit(request.method(), request.uri(), request.headers())
