@@ -92,7 +92,8 @@ pub struct ProvisioningEvent {
     /// The request body, when
     /// [`log_request_bodies`](crate::service::ScimServiceBuilder::log_request_bodies) is on
     /// and the body is JSON: without `password` and every `writeOnly` or `returned: never`
-    /// attribute, at any depth (extensions, PATCH values, bulk data).
+    /// attribute, at any depth (extensions, PATCH values, bulk data). A body over 64 KiB
+    /// is replaced by `{"omitted": "<size>"}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
 }
@@ -539,10 +540,11 @@ pub trait ProvisioningLog: Send + Sync {
     /// stores.
     async fn append(&self, events: &[ProvisioningEvent]) -> Result<(), StoreError>;
 
-    /// Up to `limit` events of `tenant` passing `filter`, newest first, starting right
-    /// before `before` (from the newest when `None`). Bounded work: at most
-    /// [`MAX_LOG_SCAN`] events are looked at per call, so a rare filter may answer a short
-    /// page with a `next` cursor to continue from.
+    /// Up to `limit` (1 to 1,000) events of `tenant` passing `filter`, newest first,
+    /// starting right before `before` (from the newest when `None`). Bounded work: at most
+    /// [`MAX_LOG_SCAN`] positions are looked at per call, so a rare filter may answer a short
+    /// (even empty) page with a `next` cursor to continue from; `next` is `None` when no
+    /// older event remains.
     async fn query(
         &self,
         tenant: &TenantId,

@@ -135,6 +135,11 @@ pub struct ScimServiceBuilder {
 impl ScimServiceBuilder {
     /// Hands one [`ProvisioningEvent`](crate::events::ProvisioningEvent) per request to
     /// `sink` (see [`crate::events`]). Without a sink no event is built.
+    ///
+    /// With a sink, the real reason of a 401 ([`AuthFailure`](crate::events::AuthFailure))
+    /// is found after the uniform answer is built, with up to two reads of the tenant store
+    /// (the tenant, the token by hash), and a `DELETE` reads the resource first to log its
+    /// name.
     pub fn event_sink(mut self, sink: impl EventSink + 'static) -> Self {
         self.event_sink = Some(Arc::new(sink));
         self
