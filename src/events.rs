@@ -46,8 +46,9 @@ use crate::tenant::TenantId;
 pub struct ProvisioningEvent {
     /// When the request arrived.
     pub time: DateTime<Utc>,
-    /// The tenant named by the path, when the path names a valid tenant id (whether or not
-    /// it exists: see [`AuthFailure::UnknownTenant`]).
+    /// The tenant named by the path, when it names an existing tenant (`None` for a path
+    /// outside the mount point or naming no tenant, and with [`AuthFailure::UnknownTenant`]:
+    /// such events reach the sink but no [`ProvisioningLog`] keeps them).
     pub tenant: Option<TenantId>,
     /// The id of the scimkit token that authenticated the request (or was presented, for a
     /// 401 whose token was found). Never the secret.

@@ -575,6 +575,13 @@ async fn auth_failures(s: &Setup) {
         let (r, e) = s.send("GET", &path, auth.as_deref(), None).await;
         assert_eq!(r.status(), 401, "{reason:?}");
         assert_eq!(e.auth_failure, Some(reason), "{path} {auth:?}");
+        let tenant = path.split('/').nth(3).unwrap();
+        let expected_tenant = (reason != AuthFailure::UnknownTenant).then_some(tenant);
+        assert_eq!(
+            e.tenant.as_ref().map(TenantId::as_str),
+            expected_tenant,
+            "{reason:?}"
+        );
         if reason != AuthFailure::ScimDisabled {
             assert_eq!(e.token_id, token, "{reason:?}");
         }

@@ -214,6 +214,11 @@ impl ScimService {
                 let (reason, token) = self.diagnose(tenant, headers).await;
                 event.auth_failure = Some(reason);
                 event.token_id = token;
+                if reason == AuthFailure::UnknownTenant {
+                    // Not a tenant: a log keyed by it would let anyone create log rows
+                    // (tenant health rows) for made-up tenants.
+                    event.tenant = None;
+                }
             }
         }
         let name_attr = def.map(|d| {
