@@ -46,8 +46,9 @@ use crate::tenant::TenantId;
 pub struct ProvisioningEvent {
     /// When the request arrived.
     pub time: DateTime<Utc>,
-    /// The tenant named by the path, when the path names a valid tenant id (whether or not
-    /// it exists: see [`AuthFailure::UnknownTenant`]).
+    /// The tenant named by the path, when it names an existing tenant (`None` for a path
+    /// outside the mount point or naming no tenant, and with [`AuthFailure::UnknownTenant`]:
+    /// such events reach the sink but no [`ProvisioningLog`] keeps them).
     pub tenant: Option<TenantId>,
     /// The id of the scimkit token that authenticated the request (or was presented, for a
     /// 401 whose token was found). Never the secret.
@@ -71,8 +72,9 @@ pub struct ProvisioningEvent {
     /// The id of the resource acted on: from the path, or the id a create gave it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_id: Option<String>,
-    /// The `userName` (Users) or `displayName` (Groups) involved, from the request body or
-    /// the resource the service answered with.
+    /// The `userName` (Users) or `displayName` (Groups) involved: of the resource written,
+    /// patched or deleted (as stored), else of the resource answered (a read), else from the
+    /// request body (a failed create or replace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// What the client got.
@@ -91,7 +93,8 @@ pub struct ProvisioningEvent {
     /// The request body, when
     /// [`log_request_bodies`](crate::service::ScimServiceBuilder::log_request_bodies) is on
     /// and the body is JSON: without `password` and every `writeOnly` or `returned: never`
-    /// attribute, at any depth (extensions, PATCH values, bulk data).
+    /// attribute, at any depth (extensions, PATCH values, bulk data). A body over 64 KiB
+    /// is replaced by `{"omitted": "<size>"}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
 }
@@ -538,10 +541,11 @@ pub trait ProvisioningLog: Send + Sync {
     /// stores.
     async fn append(&self, events: &[ProvisioningEvent]) -> Result<(), StoreError>;
 
-    /// Up to `limit` events of `tenant` passing `filter`, newest first, starting right
-    /// before `before` (from the newest when `None`). Bounded work: at most
-    /// [`MAX_LOG_SCAN`] events are looked at per call, so a rare filter may answer a short
-    /// page with a `next` cursor to continue from.
+    /// Up to `limit` (1 to 1,000) events of `tenant` passing `filter`, newest first,
+    /// starting right before `before` (from the newest when `None`). Bounded work: at most
+    /// [`MAX_LOG_SCAN`] positions are looked at per call, so a rare filter may answer a short
+    /// (even empty) page with a `next` cursor to continue from; `next` is `None` when no
+    /// older event remains.
     async fn query(
         &self,
         tenant: &TenantId,
@@ -849,4 +853,68 @@ pub(crate) fn note_n(kind: ToleranceKind, path: &str, count: u64, detail: impl F
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_are_scoped_merged_and_bounded() {
+        // Outside a collector: nothing happens, and the detail is never built.
+        note(ToleranceKind::StringBoolean, "active", || unreachable!());
+        let ((), outer) = collect_notes(|| {
+            note(ToleranceKind::StringBoolean, "active", || "a".into());
+            // A nested collection keeps its own notes, and the outer one resumes after it.
+            let ((), inner) = collect_notes(|| {
+                note(ToleranceKind::ReadOnlyIgnored, "id", || "i".into());
+            });
+            assert_eq!(inner.len(), 1);
+            note(ToleranceKind::StringBoolean, "active", || "b".into());
+            note_n(ToleranceKind::UnknownMembersDropped, "members", 3, || {
+                "m".into()
+            });
+        });
+        let got: Vec<_> = outer
+            .iter()
+            .map(|n| (n.kind, n.path.as_str(), n.count))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (ToleranceKind::StringBoolean, "active", 2),
+                (ToleranceKind::UnknownMembersDropped, "members", 3)
+            ]
+        );
+        // Distinct notes stop at MAX_NOTES; the rest are counted in the last.
+        let ((), many) = collect_notes(|| {
+            for i in 0..(MAX_NOTES + 10) {
+                note(
+                    ToleranceKind::UnknownAttributeDropped,
+                    &format!("a{i}"),
+                    String::new,
+                );
+            }
+        });
+        assert_eq!(many.len(), MAX_NOTES);
+        assert_eq!(many.last().map(|n| n.count), Some(11));
+    }
+
+    #[test]
+    fn outcome_kinds() {
+        let t = TenantId::new("t").ok();
+        let mut e = ProvisioningEvent::new(Utc::now(), t, "GET", "/t/Users", Outcome::success(200));
+        assert_eq!(e.outcome_kind(), OutcomeKind::Success);
+        e.tolerances.push(ToleranceNote::new(
+            ToleranceKind::ReadOnlyIgnored,
+            "id",
+            "x",
+        ));
+        assert_eq!(e.outcome_kind(), OutcomeKind::Tolerated);
+        e.outcome = Outcome::error(400, None, "bad");
+        assert_eq!(e.outcome_kind(), OutcomeKind::Failure);
+        // The JSON form round-trips (the SQL logs store it).
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(serde_json::from_str::<ProvisioningEvent>(&json).unwrap(), e);
+    }
 }

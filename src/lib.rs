@@ -20,7 +20,9 @@
 //!   corpus, `store::testing::user_filters`, checks each store against the evaluator);
 //! - **an IdP tolerance**: a named switch in [`Tolerances`] (on by default, off in
 //!   [`Tolerances::strict`]), applied in `resource/value.rs` and `resource/document.rs` for
-//!   documents or `patch/` for PATCH shapes, with a vector in `tests/vectors/`;
+//!   documents or `patch/` for PATCH shapes, with a vector in `tests/vectors/`; whatever it
+//!   drops or rewrites is reported with `events::note` (a [`ToleranceNote`] in the request's
+//!   [`ProvisioningEvent`] and in [`service::PendingWrite::tolerances`]);
 //! - **an endpoint**: a row in `service/routes.rs`, its handler in `service/read.rs` or
 //!   `service/write.rs`, its discovery entry in `service/discovery.rs`;
 //! - **a store**: implement [`ResourceStore`] (start with [`store::Pushdown::Unsupported`]

@@ -362,6 +362,7 @@ async fn corpus(s: &Setup) -> Vec<ProvisioningEvent> {
         .await;
     assert!(r.status().is_success(), "{:?}", r.body());
     assert_eq!(e.resource_id.as_deref(), Some(group.as_str()));
+    assert_eq!(e.name.as_deref(), Some("Engineering"));
     let k = kinds(&e);
     assert!(
         k.contains(&(ToleranceKind::UnknownMembersDropped, "members".into(), 1)),
@@ -437,6 +438,11 @@ async fn corpus(s: &Setup) -> Vec<ProvisioningEvent> {
         .await;
     assert_eq!(r.status(), 204);
     assert_eq!(e.resource_id.as_deref(), Some(bob.as_str()));
+    assert_eq!(
+        e.name.as_deref(),
+        Some("bob@example.com"),
+        "the deleted user's name"
+    );
     assert_eq!(e.outcome_kind(), OutcomeKind::Success);
 
     // Bulk: one event, a summary per operation.
@@ -569,6 +575,13 @@ async fn auth_failures(s: &Setup) {
         let (r, e) = s.send("GET", &path, auth.as_deref(), None).await;
         assert_eq!(r.status(), 401, "{reason:?}");
         assert_eq!(e.auth_failure, Some(reason), "{path} {auth:?}");
+        let tenant = path.split('/').nth(3).unwrap();
+        let expected_tenant = (reason != AuthFailure::UnknownTenant).then_some(tenant);
+        assert_eq!(
+            e.tenant.as_ref().map(TenantId::as_str),
+            expected_tenant,
+            "{reason:?}"
+        );
         if reason != AuthFailure::ScimDisabled {
             assert_eq!(e.token_id, token, "{reason:?}");
         }
@@ -716,4 +729,29 @@ async fn store_event_sink_fills_the_log() {
         health.last_error.unwrap().auth_failure,
         Some(AuthFailure::MissingAuthorization)
     );
+}
+
+/// A body the streaming adapter refuses (413 over the limit) is recorded too, with the
+/// authorised caller's token.
+#[cfg(feature = "tower")]
+#[tokio::test]
+async fn refused_bodies_are_recorded() {
+    let s = setup(false).await;
+    let big = "x".repeat(2 * 1024 * 1024);
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("/scim/v2/acme/Users")
+        .header("Authorization", s.bearer())
+        .header("Content-Type", "application/scim+json")
+        .body(http_body_util::Full::new(Bytes::from(big)))
+        .unwrap();
+    let before = s.events.lock().unwrap().len();
+    let r = s.service.serve_streaming(request).await;
+    assert_eq!(r.status(), 413);
+    let events = s.events.lock().unwrap();
+    assert_eq!(events.len(), before + 1);
+    let e = events.last().unwrap();
+    assert_eq!(e.outcome.status, 413);
+    assert_eq!(e.token_id, Some(s.good_id));
+    assert_eq!(e.resource_type.as_deref(), Some("User"));
 }

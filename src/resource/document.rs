@@ -264,7 +264,7 @@ fn check_schemas(rt: &ResourceDef, value: &Value, tol: &Tolerances) -> Result<()
 }
 
 /// True for the values RFC 7643 §2.5 treats as unassigned.
-fn is_unassigned(v: &Value) -> bool {
+pub(super) fn is_unassigned(v: &Value) -> bool {
     match v {
         Value::Null => true,
         Value::Array(a) => a.is_empty(),
@@ -383,6 +383,15 @@ pub(crate) fn check_required_not_blank(
 /// Removes readOnly sub-attributes (`members.display`, `manager.displayName`) from a complex
 /// value before type checking, so that whatever an IdP echoes there cannot fail the request;
 /// in strict mode an assigned one is a `mutability` error.
+/// Notes `count` readOnly values of sub-attribute `sub` of `path` dropped (one note per
+/// sub-attribute, whatever the element).
+pub(crate) fn note_read_only_sub(path: &str, sub: &str, count: u64) {
+    let at = format!("{path}.{sub}");
+    crate::events::note_n(ToleranceKind::ReadOnlyIgnored, &at, count, || {
+        format!("ignored read-only sub-attribute {at}")
+    });
+}
+
 fn strip_read_only_subs<'v>(
     def: &AttributeDef,
     value: &'v Value,
@@ -412,12 +421,15 @@ fn strip_read_only_subs<'v>(
             for (k, v) in obj {
                 match def.sub_attribute(k) {
                     Some(sub) if sub.mutability == Mutability::ReadOnly => {
-                        if !tol.ignore_read_only_input && !is_unassigned(v) {
-                            return Err(ScimError::Mutability(format!(
-                                "`{}.{}` is readOnly and cannot be set by the client",
-                                elem_path(),
-                                sub.name
-                            )));
+                        if !is_unassigned(v) {
+                            if !tol.ignore_read_only_input {
+                                return Err(ScimError::Mutability(format!(
+                                    "`{}.{}` is readOnly and cannot be set by the client",
+                                    elem_path(),
+                                    sub.name
+                                )));
+                            }
+                            note_read_only_sub(path, &sub.name, 1);
                         }
                     }
                     _ => {

@@ -117,5 +117,13 @@ pub(crate) fn normalize_write(
 ) -> Result<(Value, Option<Vec<MemberRef>>), ScimError> {
     let doc = normalize_resource(def, &body.doc, settings, mode)?;
     let (doc, members) = split_members(def, doc)?;
+    // What the fast lane dropped, as the general path would have noted it.
+    if let Some(attr) = def.membership() {
+        for (sub, count) in attr.sub_attributes.iter().zip(body.dropped_read_only) {
+            if count > 0 {
+                super::document::note_read_only_sub(&attr.name, &sub.name, count);
+            }
+        }
+    }
     Ok((doc, body.plain_members.or(members)))
 }

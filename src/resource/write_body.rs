@@ -15,7 +15,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::document::{classify, Key};
+use super::document::{classify, is_unassigned, Key};
 use super::{MemberRef, ResourceId};
 use crate::schema::{AttributeDef, AttributeType, Mutability, ResourceDef};
 use crate::settings::Tolerances;
@@ -27,6 +27,22 @@ pub struct WriteBody {
     pub(crate) doc: Value,
     /// The member list, when every element is a plain reference.
     pub(crate) plain_members: Option<Vec<MemberRef>>,
+    /// How many readOnly sub-attribute values (`display`) the plain member list dropped,
+    /// by sub-attribute index: counted, not collected, so the lane stays allocation-free.
+    pub(crate) dropped_read_only: [u64; MAX_PLAIN_SUBS],
+}
+
+/// The most sub-attributes a membership attribute may have for its list to take the fast
+/// lane.
+pub(crate) const MAX_PLAIN_SUBS: usize = 8;
+
+/// Adds the readOnly sub-attributes an element dropped (bit `i` for sub-attribute `i`).
+fn count_dropped(counts: &mut [u64; MAX_PLAIN_SUBS], mask: u8) {
+    for (i, c) in counts.iter_mut().enumerate() {
+        if mask & (1 << i) != 0 {
+            *c += 1;
+        }
+    }
 }
 
 impl WriteBody {
@@ -36,20 +52,29 @@ impl WriteBody {
         let taken = plain_list_key(def, tol, &doc).and_then(|key| {
             let attr = fast_lane_attr(def)?;
             let items = doc.get(&key)?.as_array()?;
+            let mut dropped = [0u64; MAX_PLAIN_SUBS];
             let refs = items
                 .iter()
-                .map(|item| plain_ref(attr, tol, item))
+                .map(|item| {
+                    let (r, mask) = plain_ref(attr, tol, item)?;
+                    count_dropped(&mut dropped, mask);
+                    Some(r)
+                })
                 .collect::<Option<Vec<MemberRef>>>()?;
-            Some((key, refs))
+            Some((key, refs, dropped))
         });
-        let plain_members = match (taken, doc.as_object_mut()) {
-            (Some((key, refs)), Some(obj)) => {
+        let (plain_members, dropped_read_only) = match (taken, doc.as_object_mut()) {
+            (Some((key, refs, dropped)), Some(obj)) => {
                 obj.shift_remove(&key);
-                Some(refs)
+                (Some(refs), dropped)
             }
-            _ => None,
+            _ => (None, [0; MAX_PLAIN_SUBS]),
         };
-        WriteBody { doc, plain_members }
+        WriteBody {
+            doc,
+            plain_members,
+            dropped_read_only,
+        }
     }
 
     /// Parses a JSON body for a write to resources of type `def`, its member list on the
@@ -67,6 +92,7 @@ impl WriteBody {
             return serde_json::from_slice(bytes).map(|doc| WriteBody {
                 doc,
                 plain_members: None,
+                dropped_read_only: [0; MAX_PLAIN_SUBS],
             });
         };
         let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -107,18 +133,22 @@ fn names_attr(def: &ResourceDef, tol: &Tolerances, attr: &AttributeDef, key: &st
 /// would accept the element unchanged and keep nothing else of it: a string `value`,
 /// otherwise only single-valued string or reference sub-attributes, each once, with the
 /// required ones present, and readOnly ones (`display`) only where the tolerances drop them.
+///
+/// The third value has bit `i` set when readOnly sub-attribute `i` was given a value (not
+/// null or empty) and is dropped.
 fn plain_fields<'v>(
     attr: &AttributeDef,
     tol: &Tolerances,
     entries: impl Iterator<Item = (&'v str, &'v Value)>,
-) -> Option<(usize, Option<usize>)> {
+) -> Option<(usize, Option<usize>, u8)> {
     let required = attr
         .sub_attributes
         .iter()
         .filter(|s| s.required && s.mutability != Mutability::ReadOnly)
         .count();
     let (mut value, mut resource_type) = (None, None);
-    let mut seen = [false; 8];
+    let mut seen = [false; MAX_PLAIN_SUBS];
+    let mut dropped = 0u8;
     let mut present_required = 0;
     for (at, (k, v)) in entries.enumerate() {
         let (i, sub) = attr
@@ -132,6 +162,9 @@ fn plain_fields<'v>(
         }
         if sub.mutability == Mutability::ReadOnly {
             if tol.ignore_read_only_input {
+                if !is_unassigned(v) {
+                    dropped |= 1 << i;
+                }
                 continue;
             }
             return None;
@@ -156,21 +189,25 @@ fn plain_fields<'v>(
         }
     }
     (present_required == required).then_some(())?;
-    Some((value?, resource_type))
+    Some((value?, resource_type, dropped))
 }
 
 /// The member reference a JSON element stands for, when it is plain (see [`plain_fields`]).
-fn plain_ref(attr: &AttributeDef, tol: &Tolerances, item: &Value) -> Option<MemberRef> {
+fn plain_ref(attr: &AttributeDef, tol: &Tolerances, item: &Value) -> Option<(MemberRef, u8)> {
     let obj = item.as_object()?;
-    let (value, resource_type) = plain_fields(attr, tol, obj.iter().map(|(k, v)| (&**k, v)))?;
+    let (value, resource_type, dropped) =
+        plain_fields(attr, tol, obj.iter().map(|(k, v)| (&**k, v)))?;
     let text = |i: usize| obj.values().nth(i).and_then(Value::as_str);
-    Some(MemberRef {
-        value: ResourceId::new(text(value)?),
-        resource_type: match resource_type {
-            Some(i) => Some(text(i)?.to_owned()),
-            None => None,
+    Some((
+        MemberRef {
+            value: ResourceId::new(text(value)?),
+            resource_type: match resource_type {
+                Some(i) => Some(text(i)?.to_owned()),
+                None => None,
+            },
         },
-    })
+        dropped,
+    ))
 }
 
 /// A plain member list as JSON again: `{"value", "type"}` objects, which the general path
@@ -198,16 +235,30 @@ enum Entry {
 }
 
 /// A member list as parsed: every element plain, or JSON.
+///
+/// Both carry the counts of readOnly sub-attribute values dropped from elements that were
+/// read as plain references (a list that turns out not to be plain keeps those elements as
+/// references, without their `display`).
 enum Members {
-    Plain(Vec<MemberRef>),
-    Json(Value),
+    Plain(Vec<MemberRef>, [u64; MAX_PLAIN_SUBS]),
+    Json(Value, [u64; MAX_PLAIN_SUBS]),
 }
 
 impl Members {
+    fn json(v: Value) -> Members {
+        Members::Json(v, [0; MAX_PLAIN_SUBS])
+    }
+
+    fn dropped(&self) -> [u64; MAX_PLAIN_SUBS] {
+        match self {
+            Members::Plain(_, d) | Members::Json(_, d) => *d,
+        }
+    }
+
     fn into_value(self) -> Value {
         match self {
-            Members::Plain(refs) => refs_to_value(refs),
-            Members::Json(v) => v,
+            Members::Plain(refs, _) => refs_to_value(refs),
+            Members::Json(v, _) => v,
         }
     }
 }
@@ -243,21 +294,42 @@ impl<'de> Visitor<'de> for TopVisitor<'_> {
         // The fast lane only for a single member list (the general path reports a repeat).
         let mut doc = Map::new();
         let mut plain_members = None;
+        // The dropped counts per member key as written: a key given twice keeps its last
+        // list (as serde_json does), keys in different cases are all read.
+        let mut dropped_by_key: Vec<(String, [u64; MAX_PLAIN_SUBS])> = Vec::new();
+        let mut keep_dropped = |key: &str, dropped: [u64; MAX_PLAIN_SUBS]| match dropped_by_key
+            .iter_mut()
+            .find(|(k, _)| k == key)
+        {
+            Some(slot) => slot.1 = dropped,
+            None => dropped_by_key.push((key.to_owned(), dropped)),
+        };
         for (key, entry) in entries {
             let value = match entry {
                 Entry::Json(v) => v,
-                Entry::Members(Members::Plain(refs)) if member_keys == 1 => {
+                Entry::Members(Members::Plain(refs, dropped)) if member_keys == 1 => {
                     plain_members = Some(refs);
+                    keep_dropped(&key, dropped);
                     continue;
                 }
-                Entry::Members(m) => m.into_value(),
+                Entry::Members(m) => {
+                    keep_dropped(&key, m.dropped());
+                    m.into_value()
+                }
             };
             // As serde_json does: a repeated key keeps its first place and its last value.
             doc.insert(key, value);
         }
+        let mut dropped_read_only = [0; MAX_PLAIN_SUBS];
+        for (_, dropped) in dropped_by_key {
+            for (total, d) in dropped_read_only.iter_mut().zip(dropped) {
+                *total += d;
+            }
+        }
         Ok(WriteBody {
             doc: Value::Object(doc),
             plain_members,
+            dropped_read_only,
         })
     }
 }
@@ -286,12 +358,20 @@ impl<'de> Visitor<'de> for ListSeed<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Members, A::Error> {
         let mut plain: Vec<MemberRef> = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         let mut json: Option<Vec<Value>> = None;
+        let mut dropped = [0u64; MAX_PLAIN_SUBS];
         while let Some(elem) = seq.next_element_seed(ElementSeed {
             attr: self.attr,
             tol: self.tol,
         })? {
             match (elem, &mut json) {
-                (Element::Plain(r), None) => plain.push(r),
+                (Element::Plain(r, mask), None) => {
+                    count_dropped(&mut dropped, mask);
+                    plain.push(r);
+                }
+                (Element::Plain(r, mask), Some(items)) => {
+                    count_dropped(&mut dropped, mask);
+                    items.push(ref_to_value(r));
+                }
                 (elem, Some(items)) => items.push(elem.into_value()),
                 (Element::Json(v), json) => {
                     let mut items: Vec<Value> = std::mem::take(&mut plain)
@@ -304,55 +384,56 @@ impl<'de> Visitor<'de> for ListSeed<'_> {
             }
         }
         Ok(match json {
-            None => Members::Plain(plain),
-            Some(items) => Members::Json(Value::Array(items)),
+            None => Members::Plain(plain, dropped),
+            Some(items) => Members::Json(Value::Array(items), dropped),
         })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Members, A::Error> {
         <Value as serde::Deserialize>::deserialize(de::value::MapAccessDeserializer::new(map))
-            .map(Members::Json)
+            .map(Members::json)
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Members, E> {
-        Ok(Members::Json(Value::Null))
+        Ok(Members::json(Value::Null))
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Members, E> {
-        Ok(Members::Json(Value::Bool(v)))
+        Ok(Members::json(Value::Bool(v)))
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Members, E> {
-        Ok(Members::Json(Value::from(v)))
+        Ok(Members::json(Value::from(v)))
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Members, E> {
-        Ok(Members::Json(Value::from(v)))
+        Ok(Members::json(Value::from(v)))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Members, E> {
-        Ok(Members::Json(Value::from(v)))
+        Ok(Members::json(Value::from(v)))
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Members, E> {
-        Ok(Members::Json(Value::String(v.to_owned())))
+        Ok(Members::json(Value::String(v.to_owned())))
     }
 
     fn visit_string<E: de::Error>(self, v: String) -> Result<Members, E> {
-        Ok(Members::Json(Value::String(v)))
+        Ok(Members::json(Value::String(v)))
     }
 }
 
 /// One element of a member list: plain, or JSON.
 enum Element {
-    Plain(MemberRef),
+    /// A plain reference, and the readOnly sub-attributes it dropped (see [`plain_fields`]).
+    Plain(MemberRef, u8),
     Json(Value),
 }
 
 impl Element {
     fn into_value(self) -> Value {
         match self {
-            Element::Plain(r) => ref_to_value(r),
+            Element::Plain(r, _) => ref_to_value(r),
             Element::Json(v) => v,
         }
     }
@@ -405,17 +486,22 @@ impl<'de> Visitor<'de> for ElementSeed<'_> {
                 .map(|(k, v)| (&**k, v))
         };
         if spill.is_empty() {
-            if let Some((value, resource_type)) = plain_fields(self.attr, self.tol, entries()) {
+            if let Some((value, resource_type, dropped)) =
+                plain_fields(self.attr, self.tol, entries())
+            {
                 // Moved out of the entries: the id's one allocation is the parse's.
                 let mut take = |i: usize| match inline.get_mut(i).map(|(_, v)| v.take()) {
                     Some(Value::String(s)) => Some(s),
                     _ => None,
                 };
                 if let Some(value) = take(value) {
-                    return Ok(Element::Plain(MemberRef {
-                        value: ResourceId::new(value),
-                        resource_type: resource_type.and_then(&mut take),
-                    }));
+                    return Ok(Element::Plain(
+                        MemberRef {
+                            value: ResourceId::new(value),
+                            resource_type: resource_type.and_then(&mut take),
+                        },
+                        dropped,
+                    ));
                 }
             }
         }
@@ -496,6 +582,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::events::{collect_notes, ToleranceKind};
     use crate::resource::write::{normalize_write, split_members};
     use crate::resource::{normalize_resource, WriteMode};
     use crate::settings::Settings;
@@ -517,6 +604,12 @@ mod tests {
         normalize_write(def, body, settings, WriteMode::Create).map_err(|e| format!("{e:?}"))
     }
 
+    /// Notes in a comparable order: which lane reports a note first does not matter.
+    fn sorted(mut notes: Vec<crate::events::ToleranceNote>) -> Vec<crate::events::ToleranceNote> {
+        notes.sort_by_key(|n| (format!("{:?}", n.kind), n.path.clone()));
+        notes
+    }
+
     /// Both lanes (the parse and `from_value`) agree with the general path on `text`.
     fn agree(settings: &Settings, text: &str) -> Result<(), TestCaseError> {
         let registry = SchemaRegistry::default();
@@ -525,22 +618,79 @@ mod tests {
         };
         let tol = &settings.tolerances;
         let parsed = WriteBody::parse(def, tol, text.as_bytes());
-        let expected = general(def, settings, text);
+        let (expected, expected_notes) = collect_notes(|| general(def, settings, text));
         prop_assert_eq!(parsed.is_ok(), expected.is_some(), "parse of {}", text);
         if let (Ok(body), Some(expected)) = (parsed, expected) {
-            prop_assert_eq!(&fast(def, settings, body), &expected, "{}", text);
+            // The same result and, when it succeeds, the same tolerance notes.
+            let (out, notes) = collect_notes(|| fast(def, settings, body));
+            prop_assert_eq!(&out, &expected, "{}", text);
+            if expected.is_ok() {
+                prop_assert_eq!(sorted(notes), sorted(expected_notes.clone()), "{}", text);
+            }
             let v: Value =
                 serde_json::from_str(text).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            prop_assert_eq!(
-                &fast(def, settings, WriteBody::from_value(def, tol, v)),
-                &expected
-            );
+            let (out, notes) =
+                collect_notes(|| fast(def, settings, WriteBody::from_value(def, tol, v)));
+            prop_assert_eq!(&out, &expected);
+            if expected.is_ok() {
+                prop_assert_eq!(sorted(notes), sorted(expected_notes.clone()), "{}", text);
+            }
         }
         Ok(())
     }
 
     const HEAD: &str =
         r#""schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "G""#;
+
+    /// Echoed `display`s are counted on the fast lane, and noted as the general path notes
+    /// them: one note for the sub-attribute, with the count.
+    #[test]
+    fn dropped_displays_are_noted_on_both_lanes() {
+        let registry = SchemaRegistry::default();
+        let def = registry.group().unwrap();
+        let settings = Settings::default();
+        let plain = format!(
+            r#"{{{HEAD}, "members": [{{"value": "a", "display": "A"}}, {{"value": "b", "display": "B"}}, {{"value": "c", "display": null}}, {{"value": "d"}}]}}"#
+        );
+        let body = WriteBody::parse(def, &settings.tolerances, plain.as_bytes()).unwrap();
+        assert!(body.plain_members.is_some(), "the fast lane");
+        let (out, notes) = collect_notes(|| fast(def, &settings, body));
+        assert!(out.is_ok());
+        let want = vec![(
+            ToleranceKind::ReadOnlyIgnored,
+            "members.display".to_owned(),
+            2,
+        )];
+        let got: Vec<_> = notes
+            .iter()
+            .map(|n| (n.kind, n.path.clone(), n.count))
+            .collect();
+        assert_eq!(got, want);
+        let (out, general_notes) = collect_notes(|| general(def, &settings, &plain));
+        assert!(out.is_some_and(|o| o.is_ok()));
+        assert_eq!(general_notes, notes);
+        // A list that turns out not to be plain after a plain element with a display (the
+        // element goes on as a reference, without it): still noted, once.
+        let mixed = format!(
+            r#"{{{HEAD}, "members": [{{"value": "a", "display": "A"}}, {{"value": "b", "display": "B", "costCentre": "x"}}]}}"#
+        );
+        let body = WriteBody::parse(def, &settings.tolerances, mixed.as_bytes()).unwrap();
+        assert!(body.plain_members.is_none(), "the general path");
+        let (out, notes) = collect_notes(|| fast(def, &settings, body));
+        assert!(out.is_ok());
+        let (_, general_notes) = collect_notes(|| general(def, &settings, &mixed));
+        assert_eq!(notes, general_notes);
+        let display = notes.iter().find(|n| n.path == "members.display").unwrap();
+        assert_eq!(display.count, 2);
+        // Outside a collector nothing is kept (and nothing leaks into the next one).
+        let _ = fast(
+            def,
+            &settings,
+            WriteBody::parse(def, &settings.tolerances, plain.as_bytes()).unwrap(),
+        );
+        let ((), none) = collect_notes(|| ());
+        assert!(none.is_empty());
+    }
 
     #[test]
     fn plain_lists_take_the_fast_lane() {

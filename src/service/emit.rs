@@ -207,12 +207,18 @@ impl ScimService {
                 _ => {}
             }
             event.tolerances = ctx.take_notes();
+            event.name = ctx.resource_name.lock().ok().and_then(|mut n| n.take());
         }
         if status == 401 && ctx.is_none() {
             if let (Some(tenant), Some(headers)) = (&tenant, headers) {
                 let (reason, token) = self.diagnose(tenant, headers).await;
                 event.auth_failure = Some(reason);
                 event.token_id = token;
+                if reason == AuthFailure::UnknownTenant {
+                    // Not a tenant: a log keyed by it would let anyone create log rows
+                    // (tenant health rows) for made-up tenants.
+                    event.tenant = None;
+                }
             }
         }
         let name_attr = def.map(|d| {
@@ -225,12 +231,13 @@ impl ScimService {
         let writes = matches!(rec.method, Method::POST | Method::PUT | Method::PATCH);
         // The answer's resource: a single-resource answer (a create, read, replace, patch).
         let single = def.is_some() && (event.resource_id.is_some() || rec.method == Method::POST);
-        if single && status < 300 && !response.body().is_empty() {
+        let answer_needed = event.resource_id.is_none() || event.name.is_none();
+        if single && answer_needed && status < 300 && !response.body().is_empty() {
             if let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(response.body()) {
                 if event.resource_id.is_none() {
                     event.resource_id = obj.get("id").and_then(Value::as_str).map(str::to_owned);
                 }
-                if let Some(attr) = name_attr {
+                if let (Some(attr), None) = (name_attr, &event.name) {
                     event.name = get_ci(&obj, attr)
                         .and_then(Value::as_str)
                         .map(str::to_owned);

@@ -135,6 +135,11 @@ pub struct ScimServiceBuilder {
 impl ScimServiceBuilder {
     /// Hands one [`ProvisioningEvent`](crate::events::ProvisioningEvent) per request to
     /// `sink` (see [`crate::events`]). Without a sink no event is built.
+    ///
+    /// With a sink, the real reason of a 401 ([`AuthFailure`](crate::events::AuthFailure))
+    /// is found after the uniform answer is built, with up to two reads of the tenant store
+    /// (the tenant, the token by hash), and a `DELETE` reads the resource first to log its
+    /// name.
     pub fn event_sink(mut self, sink: impl EventSink + 'static) -> Self {
         self.event_sink = Some(Arc::new(sink));
         self
@@ -623,6 +628,30 @@ impl ScimService {
         }
     }
 
+    /// Answers a request whose head [`authorize`](Self::authorize) accepted but whose body
+    /// the adapter could not take (413 over [`Authorized::body_limit`], 400 for a body that
+    /// cannot be read) with `error`, recording it in the provisioning log like any other
+    /// request (see [`crate::events`]).
+    pub async fn refuse_authorized(
+        &self,
+        mut authorized: Authorized,
+        error: ScimError,
+    ) -> Response<Bytes> {
+        let response = error_response(&error);
+        if let Some(rec) = authorized.recording.take() {
+            self.emit(
+                rec,
+                Some(&authorized.ctx),
+                None,
+                &Bytes::new(),
+                &response,
+                Some(&error),
+            )
+            .await;
+        }
+        response
+    }
+
     async fn dispatch(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ScimError> {
         let authorized = self
             .admit(request.method(), request.uri(), request.headers())
@@ -688,6 +717,7 @@ impl ScimService {
                 tenant,
                 principal,
                 notes: std::sync::Mutex::new(Vec::new()),
+                resource_name: std::sync::Mutex::new(None),
             },
             recording: None,
             method: method.clone(),
@@ -760,6 +790,8 @@ pub(crate) struct Ctx {
     pub(crate) base_url: String,
     /// What the tolerance layer did in this request (for its event).
     pub(crate) notes: std::sync::Mutex<Vec<ToleranceNote>>,
+    /// The `userName`/`displayName` of the resource a write acted on (for its event).
+    pub(crate) resource_name: std::sync::Mutex<Option<String>>,
 }
 
 impl Ctx {
@@ -776,6 +808,20 @@ impl Ctx {
             for n in notes {
                 crate::events::merge_note(&mut mine, n);
             }
+        }
+    }
+
+    /// Remembers the name of the resource a write acted on (its `userName`, else its
+    /// `displayName`), from its stored document; only with an event sink.
+    pub(crate) fn remember_name(&self, svc: &ScimService, doc: &serde_json::Value) {
+        if svc.inner.event_sink.is_none() {
+            return;
+        }
+        let name = ["userName", "displayName"]
+            .iter()
+            .find_map(|k| doc.get(*k).and_then(serde_json::Value::as_str));
+        if let (Some(name), Ok(mut slot)) = (name, self.resource_name.lock()) {
+            *slot = Some(name.to_owned());
         }
     }
 

@@ -77,7 +77,6 @@ impl ScimService {
             ScimError::PayloadTooLarge(format!(
                 "the request body is larger than {limit} bytes, the limit for this request"
             ))
-            .to_response()
         };
         let declared = head
             .headers
@@ -85,16 +84,18 @@ impl ScimService {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
-            return too_large();
+            return self.refuse_authorized(authorized, too_large()).await;
         }
         let bytes = match Limited::new(body, limit).collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(e) if e.is::<LengthLimitError>() => return too_large(),
+            Err(e) if e.is::<LengthLimitError>() => {
+                return self.refuse_authorized(authorized, too_large()).await
+            }
             Err(_) => {
-                return ScimError::InvalidSyntax(
+                let error = ScimError::InvalidSyntax(
                     "the request body could not be read to its end".to_owned(),
-                )
-                .to_response()
+                );
+                return self.refuse_authorized(authorized, error).await;
             }
         };
         self.handle_authorized(authorized, Request::from_parts(head, bytes))

@@ -167,6 +167,7 @@ pub(super) async fn create_resource(
     .await?;
     let res = svc.store().create(ctx.id(), def, req).await?;
     ctx.add_notes(notes);
+    ctx.remember_name(svc, &res.doc);
     report_skipped(ctx, def, &res);
     Ok(res)
 }
@@ -250,6 +251,7 @@ pub(super) async fn replace(
             other => {
                 let res = other?;
                 ctx.add_notes(notes);
+                ctx.remember_name(svc, &res.doc);
                 report_skipped(ctx, def, &res);
                 return Ok(res);
             }
@@ -307,6 +309,7 @@ pub(super) async fn patch(
         let delta = effect.members.filter(|d| !d.is_empty());
         if !effect.changed && delta.is_none() {
             ctx.add_notes(notes);
+            ctx.remember_name(svc, &current.doc);
             return Ok(current);
         }
         let (new_doc, _) = split_members(def, doc)?;
@@ -322,6 +325,7 @@ pub(super) async fn patch(
         };
         if document.is_none() && delta.is_none() {
             ctx.add_notes(notes);
+            ctx.remember_name(svc, &current.doc);
             return Ok(current);
         }
         // Membership changes commute: a delta that did not depend on the member list read
@@ -355,6 +359,7 @@ pub(super) async fn patch(
             other => {
                 let res = other?;
                 ctx.add_notes(notes);
+                ctx.remember_name(svc, &res.doc);
                 report_skipped(ctx, def, &res);
                 return Ok(res);
             }
@@ -369,8 +374,12 @@ pub(super) async fn delete(
     id: &ResourceId,
     precondition: Option<Precondition>,
 ) -> Result<(), ScimError> {
-    // The current resource is read when a precondition or the host's policy needs it.
-    let current = if precondition.is_some() || svc.inner.write_policy.is_some() {
+    // The current resource is read when a precondition, the host's policy or the event
+    // (the name of what is deleted) needs it.
+    let current = if precondition.is_some()
+        || svc.inner.write_policy.is_some()
+        || svc.inner.event_sink.is_some()
+    {
         Some(svc.store().get(ctx.id(), def, id, false).await?)
     } else {
         None
@@ -391,5 +400,8 @@ pub(super) async fn delete(
     svc.store()
         .delete(ctx.id(), def, id, expected, svc.inner.clock.now())
         .await?;
+    if let Some(current) = &current {
+        ctx.remember_name(svc, &current.doc);
+    }
     Ok(())
 }
