@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use scimkit::auth::{hash_token, MemoryTenantStore, TenantStore, TokenId, TokenRecord};
+use scimkit::schema::{AgentScope, Catalog, SchemaRegistry};
 use scimkit::service::ScimService;
 use scimkit::store::{ChangeRetention, MemoryStore, ResourceStore};
 use scimkit::{Settings, TenantId, Tenants};
@@ -23,8 +24,29 @@ pub struct App {
 impl App {
     /// Opens `spec` and builds the service for tenants under `public_url`.
     pub async fn open(spec: &StoreSpec, public_url: &str) -> Result<App, String> {
+        App::open_with(spec, public_url, false).await
+    }
+
+    /// [`open`](Self::open); with `governance` (`--governance`), the registry also has the
+    /// agent schema pack and the demo Entitlement and Role catalogs.
+    pub async fn open_with(
+        spec: &StoreSpec,
+        public_url: &str,
+        governance: bool,
+    ) -> Result<App, String> {
         let (store, tenant_store) = open_store(spec).await?;
+        let mut registry = SchemaRegistry::default();
+        if governance {
+            registry
+                .enable_agents(AgentScope::AllTenants)
+                .and_then(|()| {
+                    registry.add_catalog(Catalog::entitlements("Entitlement", "/Entitlements"))
+                })
+                .and_then(|()| registry.add_catalog(Catalog::roles("Role", "/Roles")))
+                .map_err(|e| format!("--governance: {e}"))?;
+        }
         let service = ScimService::builder(public_url, store, Arc::clone(&tenant_store))
+            .registry(registry)
             // Writes that lost a version race back off on tokio's timer.
             .retry_pause(tokio::time::sleep)
             .build()
@@ -88,6 +110,9 @@ impl App {
             }
         }
 
+        if cli.governance {
+            self.publish_demo_catalogs(id).await?;
+        }
         if let Some(token) = &cli.token {
             self.register_token(id, token).await?;
             tracing::info!(tenant = %id, "the --token value is registered (not shown)");
@@ -116,6 +141,42 @@ impl App {
             .await
             .map_err(show)?;
         Ok(Some(secret.expose_secret().to_owned()))
+    }
+
+    /// Publishes the `--governance` demo catalogs for `tenant` (again on every start: the
+    /// host's catalog is the source of truth, and publishing an unchanged value is a no-op).
+    async fn publish_demo_catalogs(&self, tenant: &TenantId) -> Result<(), String> {
+        let entitlements = [
+            ("reports-read", "Read reports", "Can open every report"),
+            (
+                "reports-export",
+                "Export reports",
+                "Can export reports as CSV",
+            ),
+            ("billing-view", "View billing", "Can see invoices and plans"),
+        ];
+        let roles = [
+            ("admin", "Administrator", "Manages the workspace"),
+            ("member", "Member", "Works in the workspace"),
+        ];
+        for (rt, values) in [("Entitlement", &entitlements[..]), ("Role", &roles[..])] {
+            for (id, name, description) in values {
+                self.service
+                    .publish_catalog_value(
+                        tenant,
+                        rt,
+                        id,
+                        serde_json::json!({
+                            "displayName": name,
+                            "type": rt,
+                            "description": description,
+                        }),
+                    )
+                    .await
+                    .map_err(|e| format!("publishing the demo {rt} catalog: {}", show(e)))?;
+            }
+        }
+        Ok(())
     }
 
     /// Registers a token the operator chose, unless it is already registered for `tenant`.

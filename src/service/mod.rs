@@ -7,6 +7,7 @@
 //! framework's request, awaits [`ScimService::handle`] and converts the response back.
 
 mod bulk;
+mod catalog;
 mod discovery;
 mod duplicates;
 mod policy;

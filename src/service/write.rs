@@ -122,7 +122,8 @@ pub(super) async fn create_resource(
     def: &Arc<ResourceDef>,
     body: WriteBody,
 ) -> Result<StoredResource, ScimError> {
-    let (doc, members) = normalize_write(def, body, &ctx.tenant.settings, WriteMode::Create)?;
+    let (mut doc, members) = normalize_write(def, body, &ctx.tenant.settings, WriteMode::Create)?;
+    super::catalog::check_grants(svc, ctx, def, &mut doc, None).await?;
     let unique_keys = unique_keys(def, &doc, ctx.tenant.settings.unique_group_display_name);
     let req = crate::store::CreateRequest {
         id: ResourceId::generate(),
@@ -180,7 +181,7 @@ pub(super) async fn replace(
         if let Some(p) = &precondition {
             p.check(current.version)?;
         }
-        let (doc, members) = normalize_write(
+        let (mut doc, members) = normalize_write(
             def,
             body,
             &ctx.tenant.settings,
@@ -188,6 +189,7 @@ pub(super) async fn replace(
                 existing: &current.doc,
             },
         )?;
+        super::catalog::check_grants(svc, ctx, def, &mut doc, Some(&current.doc)).await?;
         let unique_keys = unique_keys(def, &doc, ctx.tenant.settings.unique_group_display_name);
         let req = UpdateRequest {
             expected_version: Some(current.version),
@@ -268,7 +270,8 @@ pub(super) async fn patch(
         if !effect.changed && delta.is_none() {
             return Ok(current);
         }
-        let (new_doc, _) = split_members(def, doc)?;
+        let (mut new_doc, _) = split_members(def, doc)?;
+        super::catalog::check_grants(svc, ctx, def, &mut new_doc, Some(&current.doc)).await?;
         let document = if new_doc == current.doc {
             None
         } else {

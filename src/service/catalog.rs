@@ -1,0 +1,379 @@
+//! Catalogs and schema packs in the service: who may write catalog values, which resource
+//! types a tenant is served, and grants checked against the catalogs.
+
+use std::sync::Arc;
+
+use http::Method;
+use serde_json::{Map, Value};
+
+use super::{Ctx, ScimService};
+use crate::error::ScimError;
+use crate::resource::{
+    normalize_write, unique_keys, ResourceId, UnknownMembers, WriteBody, WriteMode,
+};
+use crate::schema::ResourceDef;
+use crate::store::{
+    CreateRequest, NewDocument, StoreError, StoredResource, UpdateKind, UpdateRequest,
+};
+use crate::tenant::TenantId;
+
+/// Refuses a client's write (`method`) to a catalog resource type that is read-only for
+/// clients: 405 with `Allow: GET`.
+pub(super) fn refuse_client_write(def: &ResourceDef, method: &Method) -> Result<(), ScimError> {
+    match def.catalog() {
+        Some(c) if !c.writable_by_clients() => Err(ScimError::MethodNotAllowed {
+            detail: format!(
+                "{method} is not allowed on {}: its values are published by the service \
+                 provider, and SCIM clients may only read them",
+                def.endpoint()
+            ),
+            allow: vec![Method::GET],
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether the request's tenant is served resource type `def`.
+pub(super) fn visible(ctx: &Ctx, def: &ResourceDef) -> bool {
+    !def.requires_tenant_opt_in() || ctx.tenant.settings.agents
+}
+
+/// The resource types the request's tenant is served.
+pub(super) fn visible_types(svc: &ScimService, ctx: &Ctx) -> Vec<Arc<ResourceDef>> {
+    svc.registry()
+        .resource_types()
+        .filter(|d| visible(ctx, d))
+        .cloned()
+        .collect()
+}
+
+/// Whether schema `urn` is served to the request's tenant: not when only resource types
+/// hidden from it use it.
+pub(super) fn schema_visible(svc: &ScimService, ctx: &Ctx, urn: &str) -> bool {
+    let mut users = svc
+        .registry()
+        .resource_types()
+        .filter(|d| d.has_schema(urn))
+        .peekable();
+    if users.peek().is_none() {
+        return true;
+    }
+    users.any(|d| visible(ctx, d))
+}
+
+/// The `agentExtension` of `/ServiceProviderConfig` (draft-abbey-scim-agent-extension-00
+/// §4.1), when the registry has the agent pack.
+pub(super) fn agent_extension(svc: &ScimService, ctx: &Ctx) -> Option<Value> {
+    let (agent, app) = svc.registry().agent_types();
+    if agent.is_none() && app.is_none() {
+        return None;
+    }
+    let agents = agent.is_some_and(|d| visible(ctx, d));
+    let apps = app.is_some_and(|d| visible(ctx, d));
+    Some(serde_json::json!({
+        "supported": agents || apps,
+        "agentsSupported": agents,
+        "agenticApplicationsSupported": apps,
+    }))
+}
+
+/// Two grant elements are the same grant: same `value` (exact) and `type` (ignoring case).
+fn same_grant(a: &Value, value: &str, ty: Option<&str>) -> bool {
+    a.get("value").and_then(Value::as_str) == Some(value)
+        && match (a.get("type").and_then(Value::as_str), ty) {
+            (None, None) => true,
+            (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+            _ => false,
+        }
+}
+
+/// Checks the grants in `doc` (a normalised document of type `def`) against the published
+/// catalogs: each element of a grant attribute (`entitlements`, `roles`) that is not in
+/// `current` already, whose `type` names a catalog granted through that attribute, or that
+/// has no `type` while such catalogs exist, must be a value of one of them. An unknown one
+/// fails the write with 400 `invalidValue` naming it, or under
+/// [`Tolerances::ignore_unknown_grants`](crate::settings::Tolerances::ignore_unknown_grants)
+/// is dropped from `doc` and logged. Elements whose `type` names no catalog are the free-form
+/// grants RFC 7643 §4.1.2 allows and are kept as sent.
+pub(super) async fn check_grants(
+    svc: &ScimService,
+    ctx: &Ctx,
+    def: &ResourceDef,
+    doc: &mut Value,
+    current: Option<&Value>,
+) -> Result<(), ScimError> {
+    if def.catalog().is_some() {
+        return Ok(());
+    }
+    let registry = svc.registry();
+    let mut attrs: Vec<&str> = Vec::new();
+    for d in registry.resource_types() {
+        if let Some(c) = d.catalog() {
+            let a = c.grant_attribute();
+            if !attrs.iter().any(|x| x.eq_ignore_ascii_case(a)) {
+                attrs.push(a);
+            }
+        }
+    }
+    let tolerant = ctx.tenant.settings.tolerances.ignore_unknown_grants;
+    let mut dropped: Vec<String> = Vec::new();
+    for attr in attrs {
+        let Some(def_attr) = def.core().attribute(attr) else {
+            continue;
+        };
+        if !(def_attr.multi_valued && def_attr.is_complex()) {
+            continue;
+        }
+        let catalogs: Vec<&Arc<ResourceDef>> = registry
+            .catalogs_granted_through(attr)
+            .filter(|d| visible(ctx, d))
+            .collect();
+        if catalogs.is_empty() {
+            continue;
+        }
+        let Some(obj) = doc.as_object_mut() else {
+            return Ok(());
+        };
+        let Some(key) = obj.keys().find(|k| k.eq_ignore_ascii_case(attr)).cloned() else {
+            continue;
+        };
+        let existing: &[Value] = current
+            .and_then(|c| c.as_object())
+            .and_then(|c| c.iter().find(|(k, _)| k.eq_ignore_ascii_case(attr)))
+            .and_then(|(_, v)| v.as_array())
+            .map_or(&[], Vec::as_slice);
+        let Some(Value::Array(items)) = obj.get_mut(&key) else {
+            continue;
+        };
+        let mut keep: Vec<Value> = Vec::with_capacity(items.len());
+        for item in std::mem::take(items) {
+            let value = item.get("value").and_then(Value::as_str);
+            let ty = item.get("type").and_then(Value::as_str);
+            let Some(value) = value else {
+                keep.push(item);
+                continue;
+            };
+            if existing.iter().any(|e| same_grant(e, value, ty)) {
+                keep.push(item);
+                continue;
+            }
+            let candidates: Vec<&Arc<ResourceDef>> = match ty {
+                Some(t) => catalogs
+                    .iter()
+                    .copied()
+                    .filter(|d| d.name().eq_ignore_ascii_case(t))
+                    .collect(),
+                None => catalogs.clone(),
+            };
+            if candidates.is_empty() {
+                keep.push(item);
+                continue;
+            }
+            let mut found = false;
+            for c in &candidates {
+                match svc
+                    .store()
+                    .get(ctx.id(), c, &ResourceId::new(value), false)
+                    .await
+                {
+                    Ok(_) => {
+                        found = true;
+                        break;
+                    }
+                    Err(StoreError::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if found {
+                keep.push(item);
+            } else if tolerant {
+                dropped.push(format!("{attr}:{value}"));
+            } else {
+                let names: Vec<&str> = candidates.iter().map(|d| d.name()).collect();
+                return Err(ScimError::InvalidValue(format!(
+                    "`{attr}` grants `{value}`, which is not a value of the {} catalog \
+                     ({}); read the catalog for the values that can be granted",
+                    names.join(" or "),
+                    candidates
+                        .iter()
+                        .map(|d| d.endpoint())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        if keep.is_empty() {
+            // An empty multi-valued attribute is an unassigned one (RFC 7643 §2.4).
+            obj.remove(&key);
+        } else {
+            *items = keep;
+        }
+    }
+    if !dropped.is_empty() {
+        let first: Vec<&str> = dropped.iter().take(5).map(String::as_str).collect();
+        tracing::info!(
+            target: "scimkit::provisioning",
+            tenant = %ctx.id(),
+            resource_type = def.name(),
+            dropped = dropped.len(),
+            first = ?first,
+            "dropped grants that no published catalog holds"
+        );
+    }
+    Ok(())
+}
+
+impl ScimService {
+    /// Adds or replaces value `id` of catalog resource type `resource_type` (see
+    /// [`SchemaRegistry::add_catalog`](crate::schema::SchemaRegistry::add_catalog)) for
+    /// `tenant`. `attributes` is the value's document without `schemas`, `id` and `meta`
+    /// (for Okta's schemas: `displayName`, and optionally `type` and `description`); it is
+    /// validated against the catalog's schema like a client's write. The `id` is what
+    /// identity providers grant (`{"value": id}`), so it should be the host's own stable
+    /// identifier of the entitlement or role. The change appears in the change feed.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use scimkit::schema::{Catalog, SchemaRegistry};
+    /// # use scimkit::service::ScimService;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let tenants = scimkit::auth::Tenants::in_memory();
+    /// # let acme = scimkit::TenantId::new("acme").unwrap();
+    /// # tenants.create_tenant(acme.clone(), "Acme", scimkit::Settings::default()).await.unwrap();
+    /// let mut registry = SchemaRegistry::default();
+    /// registry.add_catalog(Catalog::roles("Role", "/Roles")).unwrap();
+    /// let service = ScimService::builder(
+    ///     "https://app.example.com/scim/v2",
+    ///     Arc::new(scimkit::MemoryStore::new()),
+    ///     Arc::clone(tenants.store()),
+    /// )
+    /// .registry(registry)
+    /// .build()
+    /// .unwrap();
+    /// service
+    ///     .publish_catalog_value(
+    ///         &acme,
+    ///         "Role",
+    ///         "billing-admin",
+    ///         serde_json::json!({"displayName": "Billing administrator"}),
+    ///     )
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub async fn publish_catalog_value(
+        &self,
+        tenant: &TenantId,
+        resource_type: &str,
+        id: &str,
+        attributes: Value,
+    ) -> Result<StoredResource, ScimError> {
+        let def = self.catalog_def(resource_type)?;
+        let settings = self
+            .tenants()
+            .get_tenant(tenant)
+            .await?
+            .ok_or_else(|| ScimError::NotFound(format!("no tenant `{tenant}`")))?
+            .settings;
+        let mut body = match attributes {
+            Value::Object(m) => m,
+            _ => {
+                return Err(ScimError::InvalidValue(
+                    "a catalog value's attributes must be a JSON object".to_owned(),
+                ))
+            }
+        };
+        body.insert(
+            "schemas".into(),
+            Value::Array(vec![Value::String(def.core().id.clone())]),
+        );
+        body.remove("id");
+        body.remove("meta");
+        let write_body = |b: &Map<String, Value>| {
+            WriteBody::from_value(&def, &settings.tolerances, Value::Object(b.clone()))
+        };
+        let rid = ResourceId::new(id);
+        let now = self.inner.clock.now();
+        match self.store().get(tenant, &def, &rid, false).await {
+            Ok(current) => {
+                let (doc, _) = normalize_write(
+                    &def,
+                    write_body(&body),
+                    &settings,
+                    WriteMode::Replace {
+                        existing: &current.doc,
+                    },
+                )?;
+                if doc == current.doc {
+                    return Ok(current);
+                }
+                let keys = unique_keys(&def, &doc, settings.unique_group_display_name);
+                let req = UpdateRequest {
+                    expected_version: None,
+                    document: Some(NewDocument {
+                        doc,
+                        unique_keys: keys,
+                    }),
+                    members: None,
+                    return_members: None,
+                    kind: UpdateKind::Replace,
+                    now,
+                };
+                Ok(self.store().update(tenant, &def, &rid, req).await?)
+            }
+            Err(StoreError::NotFound { .. }) => {
+                let (doc, _) =
+                    normalize_write(&def, write_body(&body), &settings, WriteMode::Create)?;
+                let keys = unique_keys(&def, &doc, settings.unique_group_display_name);
+                let req = CreateRequest {
+                    id: rid,
+                    doc,
+                    unique_keys: keys,
+                    members: Vec::new(),
+                    unknown_members: UnknownMembers::Skip,
+                    now,
+                };
+                Ok(self.store().create(tenant, &def, req).await?)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes value `id` of catalog resource type `resource_type` for `tenant`; false when
+    /// it was not there. Grants of it already on users stay until the identity provider
+    /// revokes them (no user document changes behind its back); new grants of it are
+    /// refused or dropped.
+    pub async fn withdraw_catalog_value(
+        &self,
+        tenant: &TenantId,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<bool, ScimError> {
+        let def = self.catalog_def(resource_type)?;
+        match self
+            .store()
+            .delete(
+                tenant,
+                &def,
+                &ResourceId::new(id),
+                None,
+                self.inner.clock.now(),
+            )
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn catalog_def(&self, resource_type: &str) -> Result<Arc<ResourceDef>, ScimError> {
+        self.registry()
+            .resource_type(resource_type)
+            .filter(|d| d.catalog().is_some())
+            .cloned()
+            .ok_or_else(|| {
+                ScimError::NotFound(format!("no catalog resource type `{resource_type}`"))
+            })
+    }
+}
