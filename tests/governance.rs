@@ -717,6 +717,19 @@ async fn agents_for_all_tenants() {
         r.body["agentExtension"],
         json!({"supported": true, "agentsSupported": true, "agenticApplicationsSupported": true})
     );
+    // A host whose clients reject the attribute (scim2-models) leaves it out.
+    let mut quiet = SchemaRegistry::default();
+    quiet.enable_agents(AgentScope::AllTenants).unwrap();
+    quiet.advertise_agent_extension(false);
+    let q = Harness::with_registry(Settings::default(), quiet).await;
+    let r = q.call(Method::GET, "/ServiceProviderConfig", None).await;
+    assert!(r.body.get("agentExtension").is_none(), "{}", r.body);
+    assert_eq!(
+        q.call(Method::POST, "/Agents", Some(agent("quiet")))
+            .await
+            .status,
+        201
+    );
     let r = h.call(Method::GET, "/ResourceTypes/Agent", None).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["endpoint"], "/Agents");

@@ -44,6 +44,11 @@ impl App {
                 })
                 .and_then(|()| registry.add_catalog(Catalog::roles("Role", "/Roles")))
                 .map_err(|e| format!("--governance: {e}"))?;
+            // The draft's `agentExtension` in /ServiceProviderConfig is outside RFC 7643's
+            // schema for that document, and scim2-models based clients (the scim2-tester
+            // conformance run) reject the whole document for it; the agent types are
+            // discovered through /ResourceTypes.
+            registry.advertise_agent_extension(false);
         }
         let service = ScimService::builder(public_url, store, Arc::clone(&tenant_store))
             .registry(registry)

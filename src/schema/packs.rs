@@ -91,7 +91,10 @@ fn references(name: &str, types: &[&str], description: &str) -> A {
 }
 
 /// The Agent schema of draft-abbey-scim-agent-extension-00 §5.1. The draft's read-only
-/// `groups` is left out: group membership here is a relation of Users and Groups.
+/// `groups` is left out: group membership here is a relation of Users and Groups. Where the
+/// draft's prose and its JSON representation differ, the prose wins: `subject`,
+/// `protocols` and `parent` are what the client provisions (the JSON marks them readOnly),
+/// and `protocols.specificationUrl` is spelt as in the prose.
 pub fn agent_schema() -> Schema {
     let attributes = vec![
         A::string("name")
@@ -159,7 +162,8 @@ pub fn agent_schema() -> Schema {
     }
 }
 
-/// The AgenticApplication schema of draft-abbey-scim-agent-extension-00 §5.2.
+/// The AgenticApplication schema of draft-abbey-scim-agent-extension-00 §5.2, with the
+/// mutability of its JSON representation (`lastAccessed` is the host's, readOnly).
 pub fn agentic_application_schema() -> Schema {
     let attributes = vec![
         A::string("name")
@@ -183,7 +187,8 @@ pub fn agentic_application_schema() -> Schema {
         .multi()
         .describe("URLs of the application."),
         A::date_time("lastAccessed")
-            .describe("When an agent or user last accessed the application."),
+            .read_only()
+            .describe("When an agent or user last accessed the application (set by the host)."),
         A::complex(
             "oAuthConfiguration",
             vec![
@@ -204,7 +209,9 @@ pub fn agentic_application_schema() -> Schema {
             "agents",
             vec![
                 A::string("value").describe("The id of the agent."),
-                A::reference("$ref", &["Agent"]).describe("The URI of the agent."),
+                A::reference("$ref", &["Agent"])
+                    .read_only()
+                    .describe("The URI of the agent."),
                 A::string("display")
                     .mutability(Mutability::ReadOnly)
                     .describe("The agent's display name."),

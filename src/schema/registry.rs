@@ -210,6 +210,7 @@ pub struct SchemaRegistry {
     schemas: Vec<Arc<Schema>>,
     resource_types: Vec<Arc<ResourceDef>>,
     common: Arc<Vec<AttributeDef>>,
+    advertise_agent_extension: bool,
 }
 
 impl Default for SchemaRegistry {
@@ -245,6 +246,7 @@ impl SchemaRegistry {
             schemas: Vec::new(),
             resource_types: Vec::new(),
             common: Arc::new(builtin::common_attributes()),
+            advertise_agent_extension: false,
         }
     }
 
@@ -392,8 +394,9 @@ impl SchemaRegistry {
 
     /// Adds the agent schema pack of draft-abbey-scim-agent-extension-00: the `Agent`
     /// (`/Agents`) and `AgenticApplication` (`/AgenticApplications`) resource types with
-    /// their schemas, advertised as `agentExtension` in `/ServiceProviderConfig`. Off by
-    /// default; `scope` says whether every tenant is served them or only those whose
+    /// their schemas, advertised as `agentExtension` in `/ServiceProviderConfig` (see
+    /// [`advertise_agent_extension`](Self::advertise_agent_extension)). Off by default;
+    /// `scope` says whether every tenant is served them or only those whose
     /// [`Settings::agents`](crate::settings::Settings::agents) is true.
     ///
     /// ```
@@ -425,7 +428,28 @@ impl SchemaRegistry {
                 Arc::make_mut(def).tenant_opt_in = scope == AgentScope::OptedInTenants;
             }
         }
+        self.advertise_agent_extension = true;
         Ok(())
+    }
+
+    /// Whether `/ServiceProviderConfig` carries the draft's `agentExtension` attribute
+    /// (`supported`, `agentsSupported`, `agenticApplicationsSupported`) when the agent pack
+    /// is enabled; on by [`enable_agents`](Self::enable_agents), as the draft requires.
+    ///
+    /// The attribute is not part of RFC 7643's ServiceProviderConfig schema, and clients
+    /// that validate that document strictly reject it: the Python `scim2-models` (under
+    /// `scim2-client` and the `scim2-tester` conformance tool) refuses the whole document
+    /// ("extra inputs are not permitted"). A host whose clients include such tools turns it
+    /// off; clients still find the agent resource types through `/ResourceTypes` (as
+    /// `scim-sanity` does).
+    pub fn advertise_agent_extension(&mut self, advertise: bool) {
+        self.advertise_agent_extension = advertise;
+    }
+
+    /// Whether `/ServiceProviderConfig` advertises the agent pack (see
+    /// [`advertise_agent_extension`](Self::advertise_agent_extension)).
+    pub fn advertises_agent_extension(&self) -> bool {
+        self.advertise_agent_extension
     }
 
     /// The agent resource types registered by [`enable_agents`](Self::enable_agents), if

@@ -65,7 +65,7 @@ pub(super) fn schema_visible(svc: &ScimService, ctx: &Ctx, urn: &str) -> bool {
 /// §4.1), when the registry has the agent pack.
 pub(super) fn agent_extension(svc: &ScimService, ctx: &Ctx) -> Option<Value> {
     let (agent, app) = svc.registry().agent_types();
-    if agent.is_none() && app.is_none() {
+    if !svc.registry().advertises_agent_extension() || (agent.is_none() && app.is_none()) {
         return None;
     }
     let agents = agent.is_some_and(|d| visible(ctx, d));
