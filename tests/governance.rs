@@ -278,7 +278,7 @@ async fn okta_governance_sequence() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         user_ids_matching(&h, r#"entitlements[type eq "License" and value eq "pro"]"#).await,
-        [uid.clone()]
+        [uid.as_str()]
     );
     assert_eq!(
         user_ids_matching(
@@ -296,11 +296,11 @@ async fn okta_governance_sequence() {
     );
     assert_eq!(
         user_ids_matching(&h, r#"roles[value eq "admin"] and userName sw "ada""#).await,
-        [uid.clone()]
+        [uid.as_str()]
     );
     assert_eq!(
         user_ids_matching(&h, r#"entitlements.value eq "enterprise""#).await,
-        [other.clone()]
+        [other.as_str()]
     );
 
     // 5. Revoke one entitlement: a remove with a value filter.
@@ -322,7 +322,7 @@ async fn okta_governance_sequence() {
     assert_eq!(values(&got, "entitlements"), ["pro"]);
     assert_eq!(
         user_ids_matching(&h, r#"entitlements[value eq "reports-read"]"#).await,
-        [other.clone()]
+        [other.as_str()]
     );
     // A replace of the whole role list, then a remove of all roles.
     let r = h
