@@ -525,6 +525,14 @@ async fn catalogs_page_filter_sort_and_change() {
         .publish_catalog_value(&acme(), "User", "x", json!({"userName": "x"}))
         .await
         .is_err());
+    for bad in ["", "a/b", "tab\there"] {
+        let e = h
+            .service
+            .publish_catalog_value(&acme(), "Role", bad, json!({"displayName": "x"}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.status(), 400, "{bad:?}: {e}");
+    }
     // Catalogs are per tenant: the other tenant has none of acme's values.
     let r = h
         .call_as(
@@ -668,6 +676,40 @@ async fn unknown_grants_are_dropped_when_tolerant() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["meta"]["version"], version);
+}
+
+/// One write checks at most 1000 distinct new grant values: beyond, 400 `tooMany` and nothing
+/// is written; the same value sent twice is looked up once.
+#[tokio::test]
+async fn grant_checks_are_bounded() {
+    let h = harness(Settings::default()).await;
+    let uid = h.create_user("many@example.com").await;
+    let many: Vec<Value> = (0..1001)
+        .map(|i| json!({"value": format!("v{i}"), "type": "Entitlement"}))
+        .collect();
+    let r = h
+        .call(
+            Method::PATCH,
+            &format!("/Users/{uid}"),
+            Some(patch_op(
+                json!([{"op": "add", "path": "entitlements", "value": many}]),
+            )),
+        )
+        .await;
+    r.assert_error(400, Some("tooMany"));
+    let repeated: Vec<Value> = (0..1500)
+        .map(|i| json!({"value": "reports-read", "type": "Entitlement", "display": format!("{i}")}))
+        .collect();
+    let r = h
+        .call(
+            Method::PATCH,
+            &format!("/Users/{uid}"),
+            Some(patch_op(
+                json!([{"op": "add", "path": "entitlements", "value": repeated}]),
+            )),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
 }
 
 /// Without catalogs nothing is checked: `entitlements` and `roles` are free-form, as before.

@@ -17,6 +17,10 @@ use crate::store::{
 };
 use crate::tenant::TenantId;
 
+/// The most distinct grant values one write may have checked against the catalogs (each is
+/// a store read): a write adding more new grants than this is refused with 400 `tooMany`.
+pub(super) const MAX_GRANT_LOOKUPS: usize = 1000;
+
 /// Refuses a client's write (`method`) to a catalog resource type that is read-only for
 /// clients: 405 with `Allow: GET`.
 pub(super) fn refuse_client_write(def: &ResourceDef, method: &Method) -> Result<(), ScimError> {
@@ -94,7 +98,8 @@ fn same_grant(a: &Value, value: &str, ty: Option<&str>) -> bool {
 /// fails the write with 400 `invalidValue` naming it, or under
 /// [`Tolerances::ignore_unknown_grants`](crate::settings::Tolerances::ignore_unknown_grants)
 /// is dropped from `doc` and logged. Elements whose `type` names no catalog are the free-form
-/// grants RFC 7643 §4.1.2 allows and are kept as sent.
+/// grants RFC 7643 §4.1.2 allows and are kept as sent. Each distinct value is looked up
+/// once, at most [`MAX_GRANT_LOOKUPS`] of them per write.
 pub(super) async fn check_grants(
     svc: &ScimService,
     ctx: &Ctx,
@@ -117,6 +122,9 @@ pub(super) async fn check_grants(
     }
     let tolerant = ctx.tenant.settings.tolerances.ignore_unknown_grants;
     let mut dropped: Vec<String> = Vec::new();
+    // (catalog name, value) -> held by that catalog.
+    let mut looked_up: std::collections::HashMap<(String, String), bool> =
+        std::collections::HashMap::new();
     for attr in attrs {
         let Some(def_attr) = def.core().attribute(attr) else {
             continue;
@@ -171,17 +179,33 @@ pub(super) async fn check_grants(
             }
             let mut found = false;
             for c in &candidates {
-                match svc
-                    .store()
-                    .get(ctx.id(), c, &ResourceId::new(value), false)
-                    .await
-                {
-                    Ok(_) => {
-                        found = true;
-                        break;
+                let key = (c.name().to_owned(), value.to_owned());
+                let held = match looked_up.get(&key) {
+                    Some(held) => *held,
+                    None => {
+                        if looked_up.len() >= MAX_GRANT_LOOKUPS {
+                            return Err(ScimError::TooMany(format!(
+                                "`{attr}`: the request adds more than {MAX_GRANT_LOOKUPS} \
+                                 grants to check against the catalogs; send them in several \
+                                 requests"
+                            )));
+                        }
+                        let held = match svc
+                            .store()
+                            .get(ctx.id(), c, &ResourceId::new(value), false)
+                            .await
+                        {
+                            Ok(_) => true,
+                            Err(StoreError::NotFound { .. }) => false,
+                            Err(e) => return Err(e.into()),
+                        };
+                        looked_up.insert(key, held);
+                        held
                     }
-                    Err(StoreError::NotFound { .. }) => {}
-                    Err(e) => return Err(e.into()),
+                };
+                if held {
+                    found = true;
+                    break;
                 }
             }
             if found {
@@ -269,6 +293,15 @@ impl ScimService {
         attributes: Value,
     ) -> Result<StoredResource, ScimError> {
         let def = self.catalog_def(resource_type)?;
+        if id.is_empty() || id.len() > 1024 || id.contains('/') || id.chars().any(char::is_control)
+        {
+            return Err(ScimError::InvalidValue(format!(
+                "catalog value id `{}` must be 1 to 1024 bytes without `/` or control \
+                 characters (it is a path segment of {})",
+                id.escape_debug(),
+                def.endpoint()
+            )));
+        }
         let settings = self
             .tenants()
             .get_tenant(tenant)
