@@ -336,8 +336,9 @@ impl SchemaRegistry {
     /// schema, then grants the values to users). The catalog's schema is registered unless a
     /// schema with its id is already (several catalogs may share Okta's entitlement schema).
     ///
-    /// Values granted through the catalog's attribute (`User.entitlements`, `User.roles`)
-    /// are checked against it when their `type` names the catalog or is absent (see
+    /// Values granted through the catalog's attribute (`User.entitlements`, `User.roles`, and
+    /// the same attribute of any other resource type, such as `Agent`) are checked against
+    /// it when their `type` names the catalog or is absent (see
     /// [`Tolerances::ignore_unknown_grants`](crate::settings::Tolerances::ignore_unknown_grants)).
     ///
     /// ```
