@@ -513,6 +513,42 @@ async fn catalogs_page_filter_sort_and_change() {
     h.call(Method::GET, "/Roles/admin", None)
         .await
         .assert_error(404, None);
+    // The host's full list: published, the rest withdrawn.
+    let sync = h
+        .service
+        .sync_catalog(
+            &acme(),
+            "Entitlement",
+            [
+                (
+                    "reports-read".to_owned(),
+                    json!({"displayName": "Read all reports"}),
+                ),
+                (
+                    "sso-admin".to_owned(),
+                    json!({"displayName": "Administer SSO"}),
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!((sync.published, sync.withdrawn), (2, 4));
+    let r = h.call(Method::GET, "/Entitlements?sortBy=id", None).await;
+    let ids: Vec<&str> = r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["reports-read", "sso-admin"]);
+    assert_eq!(r.body["Resources"][0]["displayName"], "Read all reports");
+    // Ids are unique in the tenant across types: a Role may not reuse an entitlement's.
+    let e = h
+        .service
+        .publish_catalog_value(&acme(), "Role", "sso-admin", json!({"displayName": "x"}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 409, "{e}");
     // A catalog value is invalid like a client's write would be; not a catalog type either.
     let e = h
         .service
@@ -572,6 +608,17 @@ async fn unknown_grants_are_refused_when_strict() {
     assert_eq!(h.count_user_name("eve@example.com").await, 0);
 
     let uid = h.create_user("eve@example.com").await;
+    // A user's id is no entitlement.
+    let r = h
+        .call(
+            Method::PATCH,
+            &format!("/Users/{uid}"),
+            Some(patch_op(
+                json!([{"op": "add", "path": "entitlements", "value": [{"value": uid}]}]),
+            )),
+        )
+        .await;
+    r.assert_error(400, Some("invalidValue"));
     let add =
         |value: Value| patch_op(json!([{"op": "add", "path": "entitlements", "value": value}]));
     let r = h

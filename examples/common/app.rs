@@ -149,7 +149,8 @@ impl App {
     }
 
     /// Publishes the `--governance` demo catalogs for `tenant` (again on every start: the
-    /// host's catalog is the source of truth, and publishing an unchanged value is a no-op).
+    /// host's list is the source of truth; unchanged values are not written again, values
+    /// no longer in the list are withdrawn).
     async fn publish_demo_catalogs(&self, tenant: &TenantId) -> Result<(), String> {
         let entitlements = [
             ("reports-read", "Read reports", "Can open every report"),
@@ -165,21 +166,20 @@ impl App {
             ("member", "Member", "Works in the workspace"),
         ];
         for (rt, values) in [("Entitlement", &entitlements[..]), ("Role", &roles[..])] {
-            for (id, name, description) in values {
-                self.service
-                    .publish_catalog_value(
-                        tenant,
-                        rt,
-                        id,
-                        serde_json::json!({
-                            "displayName": name,
-                            "type": rt,
-                            "description": description,
-                        }),
-                    )
-                    .await
-                    .map_err(|e| format!("publishing the demo {rt} catalog: {}", show(e)))?;
-            }
+            let values = values.iter().map(|(id, name, description)| {
+                (
+                    (*id).to_owned(),
+                    serde_json::json!({
+                        "displayName": name,
+                        "type": rt,
+                        "description": description,
+                    }),
+                )
+            });
+            self.service
+                .sync_catalog(tenant, rt, values)
+                .await
+                .map_err(|e| format!("publishing the demo {rt} catalog: {}", show(e)))?;
         }
         Ok(())
     }

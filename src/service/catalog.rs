@@ -247,6 +247,16 @@ pub(super) async fn check_grants(
     Ok(())
 }
 
+/// What [`ScimService::sync_catalog`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CatalogSync {
+    /// Values published (created, changed or already so).
+    pub published: usize,
+    /// Values withdrawn because the host's list no longer has them.
+    pub withdrawn: usize,
+}
+
 impl ScimService {
     /// Adds or replaces value `id` of catalog resource type `resource_type` (see
     /// [`SchemaRegistry::add_catalog`](crate::schema::SchemaRegistry::add_catalog)) for
@@ -398,6 +408,71 @@ impl ScimService {
             Err(StoreError::NotFound { .. }) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Makes catalog `resource_type` of `tenant` hold exactly `values` (`(id, attributes)`
+    /// pairs as for [`publish_catalog_value`](Self::publish_catalog_value)): each is
+    /// published (an unchanged one is not written again), and every other value of the
+    /// catalog is withdrawn. A host calls it with its full list (its policies, licenses)
+    /// on start and whenever the list changes. Stops at the first invalid value, having
+    /// published the ones before it and withdrawn nothing.
+    ///
+    /// Resource ids are unique within a tenant across all resource types, so two catalogs
+    /// cannot both have a value `admin`: give ids a per-catalog prefix (`role-admin`) when
+    /// the host's own ids could collide. A taken id is refused with 409 `uniqueness`.
+    pub async fn sync_catalog(
+        &self,
+        tenant: &TenantId,
+        resource_type: &str,
+        values: impl IntoIterator<Item = (String, Value)>,
+    ) -> Result<CatalogSync, ScimError> {
+        let def = self.catalog_def(resource_type)?;
+        let mut keep: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for (id, attributes) in values {
+            self.publish_catalog_value(tenant, resource_type, &id, attributes)
+                .await?;
+            keep.insert(id);
+        }
+        // Every id of the catalog first (the store is not written while paging), then the
+        // withdrawals.
+        const PAGE: usize = 1000;
+        let mut stale: Vec<ResourceId> = Vec::new();
+        let mut start = 1;
+        loop {
+            let query = crate::store::ListQuery {
+                start_index: start,
+                count: PAGE,
+                ..crate::store::ListQuery::default()
+            };
+            let page = self.store().list(tenant, &def, &query).await?;
+            let n = page.resources.len();
+            stale.extend(
+                page.resources
+                    .into_iter()
+                    .map(|r| r.id)
+                    .filter(|id| !keep.contains(id.as_str())),
+            );
+            // Without a filter every store answers exactly; an inexact answer holds them all.
+            if page.pushdown != crate::store::Pushdown::Exact || n < PAGE {
+                break;
+            }
+            start += n;
+        }
+        stale.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        stale.dedup();
+        let mut withdrawn = 0;
+        for id in &stale {
+            if self
+                .withdraw_catalog_value(tenant, resource_type, id.as_str())
+                .await?
+            {
+                withdrawn += 1;
+            }
+        }
+        Ok(CatalogSync {
+            published: keep.len(),
+            withdrawn,
+        })
     }
 
     fn catalog_def(&self, resource_type: &str) -> Result<Arc<ResourceDef>, ScimError> {

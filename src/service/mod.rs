@@ -24,6 +24,7 @@ mod write;
 
 #[cfg(feature = "tower")]
 pub use self::tower::TowerBody;
+pub use catalog::CatalogSync;
 pub use policy::{PendingWrite, WriteOperation, WritePolicy};
 pub use response::SCIM_CONTENT_TYPE;
 
