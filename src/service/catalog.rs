@@ -154,6 +154,7 @@ pub(super) async fn check_grants(
             continue;
         };
         let mut keep: Vec<Value> = Vec::with_capacity(items.len());
+        let dropped_before = dropped.len();
         for item in std::mem::take(items) {
             let value = item.get("value").and_then(Value::as_str);
             let ty = item.get("type").and_then(Value::as_str);
@@ -226,8 +227,9 @@ pub(super) async fn check_grants(
                 )));
             }
         }
-        if keep.is_empty() {
-            // An empty multi-valued attribute is an unassigned one (RFC 7643 §2.4).
+        if keep.is_empty() && dropped.len() > dropped_before {
+            // Every element was dropped: the attribute is unassigned (RFC 7643 §2.4), as if
+            // they had not been sent.
             obj.remove(&key);
         } else {
             *items = keep;
