@@ -209,7 +209,7 @@ async fn serve(cli: &Cli) -> Result<(), String> {
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
-    let app = App::open(&cli.store, &cli.public_url(addr)).await?;
+    let app = App::open_with(&cli.store, &cli.public_url(addr), cli.governance).await?;
     tracing::info!(store = %cli.store.describe(), "opened store");
     let token = app.bootstrap(cli).await?;
     app.seed_users(&cli.tenant, cli.seed_users).await?;

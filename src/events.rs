@@ -301,6 +301,9 @@ pub enum ToleranceKind {
     /// A PATCH operation that matched nothing was accepted as a no-op
     /// (`patch_no_target_is_noop`).
     PatchNoTargetIgnored,
+    /// Grants (`entitlements`, `roles`) naming a value no published catalog holds were
+    /// dropped (`ignore_unknown_grants`).
+    UnknownGrantsDropped,
 }
 
 /// One operation of a Bulk request, as its event summarises it.

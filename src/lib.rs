@@ -6,7 +6,7 @@
 //!
 //! | layer | modules | owns |
 //! | --- | --- | --- |
-//! | service (HTTP) | [`service`] | admission (path, tenant, authentication, the per-tenant rate limit in `rate.rs`: [`ScimService::authorize`] for adapters that read the head first), routes (`service/routes.rs`), request reading and preconditions (`request.rs`), reads and lists (`read.rs`), writes with their retry and membership rules (`write.rs`), rendering (`render.rs`), Bulk, discovery, the one error-to-wire mapping (`response.rs`) |
+//! | service (HTTP) | [`service`] | admission (path, tenant, authentication, the per-tenant rate limit in `rate.rs`: [`ScimService::authorize`] for adapters that read the head first), routes (`service/routes.rs`), request reading and preconditions (`request.rs`), reads and lists (`read.rs`), writes with their retry and membership rules (`write.rs`), rendering (`render.rs`), Bulk, discovery, catalogs and schema packs (`catalog.rs`: read-only catalog types, which types a tenant is served, grants checked against catalogs), the one error-to-wire mapping (`response.rs`) |
 //! | engine | [`filter`], [`patch`], [`resource`] | filter parsing, compilation, evaluation, sorting and the one case fold ([`filter::fold_case`]); PATCH parsing and application; documents (validation, projection), membership deltas ([`resource::MembershipDelta`]) and the uniqueness keys of a write ([`resource::UniqueKey`]) |
 //! | store, beside the engine | [`store`] | the async [`ResourceStore`] trait, the [`MemoryStore`], SQLite and PostgreSQL backends, and the contract suite every backend runs; it takes the compiled filter, documents and deltas, and never imports the service or the PATCH engine |
 //! | model | [`schema`], [`tenant`], [`settings`], [`error`], [`feed`], [`events`], [`auth`] | schemas and resource types (including the one "has members" rule, [`ResourceDef::membership`]), tenants, tokens and their verifier, per-tenant settings, the error type, change records, the provisioning log's events ([`ProvisioningEvent`], [`ToleranceNote`]), sink ([`EventSink`]) and store trait ([`ProvisioningLog`]) |
@@ -23,6 +23,10 @@
 //!   documents or `patch/` for PATCH shapes, with a vector in `tests/vectors/`; whatever it
 //!   drops or rewrites is reported with `events::note` (a [`ToleranceNote`] in the request's
 //!   [`ProvisioningEvent`] and in [`service::PendingWrite::tolerances`]);
+//! - **a schema pack or catalog kind** (like the agent pack or Okta's entitlement and role
+//!   catalogs): its schemas and builder in `schema/packs.rs`, its registration in
+//!   `schema/registry.rs` (`add_catalog`, `enable_agents`), its service rules in
+//!   `service/catalog.rs`;
 //! - **an endpoint**: a row in `service/routes.rs`, its handler in `service/read.rs` or
 //!   `service/write.rs`, its discovery entry in `service/discovery.rs`;
 //! - **a store**: implement [`ResourceStore`] (start with [`store::Pushdown::Unsupported`]

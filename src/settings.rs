@@ -62,6 +62,11 @@ pub struct Tolerances {
     /// 8259 §4 leaves duplicates to the receiver; this is what `serde_json` does), instead
     /// of answering 400 `invalidSyntax` naming the key and where it is.
     pub duplicate_json_keys: bool,
+    /// A granted value (an element of `User.entitlements` or `User.roles`) that a published
+    /// catalog does not hold is dropped from the write and logged (target
+    /// `scimkit::provisioning`) instead of failing the request with 400 `invalidValue`
+    /// naming it. See [`SchemaRegistry::add_catalog`](crate::schema::SchemaRegistry::add_catalog).
+    pub ignore_unknown_grants: bool,
 }
 
 impl Default for Tolerances {
@@ -84,6 +89,7 @@ impl Default for Tolerances {
             ignore_unknown_members: true,
             missing_content_type: true,
             duplicate_json_keys: true,
+            ignore_unknown_grants: true,
         }
     }
 }
@@ -109,6 +115,7 @@ impl Tolerances {
             ignore_unknown_members: false,
             missing_content_type: false,
             duplicate_json_keys: false,
+            ignore_unknown_grants: false,
         }
     }
 }
@@ -230,6 +237,11 @@ pub struct Settings {
     /// The tenant's rate limit; `None` (the default) admits every authenticated request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    /// Whether this tenant is served the agent resource types (`/Agents`,
+    /// `/AgenticApplications`) of a registry that enabled them with
+    /// [`AgentScope::OptedInTenants`](crate::schema::AgentScope::OptedInTenants). Off by
+    /// default; irrelevant when the registry serves them to every tenant or not at all.
+    pub agents: bool,
 }
 
 impl Default for Settings {
@@ -241,6 +253,7 @@ impl Default for Settings {
             patch_response: PatchResponse::Resource,
             group_patch_response: PatchResponse::Resource,
             rate_limit: None,
+            agents: false,
         }
     }
 }

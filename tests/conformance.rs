@@ -33,12 +33,13 @@ fn skip(why: &str) {
     eprintln!("\n*** SKIPPING the SCIM conformance tools: {why} ***\n");
 }
 
-fn run_tools(python: &str, url: &str, token: &str) {
+fn run_tools(python: &str, url: &str, token: &str, extra: &[&str]) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/conformance.py");
     let out = Command::new(python)
         .arg(script)
         .arg(url)
         .arg(token)
+        .args(extra)
         .output()
         .expect("python runs");
     let text = format!(
@@ -49,6 +50,7 @@ fn run_tools(python: &str, url: &str, token: &str) {
     println!("{text}");
     assert!(out.status.success(), "conformance failures:\n{text}");
     assert!(text.contains("scim2-tester:") && text.contains("scim-sanity:"));
+    text
 }
 
 #[test]
@@ -68,5 +70,46 @@ fn axum_example_passes_scim2_tester_and_scim_sanity() {
         server.base_url.clone(),
         server.token.clone().unwrap_or_default(),
     );
-    run_tools(&python, &url, &token);
+    run_tools(&python, &url, &token, &[]);
+}
+
+/// The same tools against the example with `--governance`: the agent resource types
+/// (draft-abbey-scim-agent-extension-00) and the demo Entitlement and Role catalogs. The
+/// script (`--governance`) also requires scim-sanity's Agent and AgenticApplication phases
+/// to run and pass with nothing skipped, and runs scim2-tester's write checks on every
+/// resource type but the read-only catalogs.
+#[test]
+fn axum_example_with_agents_and_catalogs_passes_the_tools() {
+    let Ok(python) = std::env::var("SCIMKIT_CONFORMANCE_PYTHON") else {
+        return skip("SCIMKIT_CONFORMANCE_PYTHON is not set (see .ci/run)");
+    };
+    let dir = scratch_dir("conformance-governance");
+    let server = Server::start(
+        "axum_server",
+        &dir,
+        &[
+            "--store",
+            "memory",
+            "--tenant",
+            "conformance",
+            "--governance",
+        ],
+        true,
+    );
+    let (url, token) = (
+        server.base_url.clone(),
+        server.token.clone().unwrap_or_default(),
+    );
+    let text = run_tools(&python, &url, &token, &["--governance"]);
+    // The agent phases ran (the script fails on any skip or failure in them).
+    for phase in ["Phase 4:", "Phase 5:", "Phase 5a:"] {
+        assert!(
+            text.contains(&format!("scim-sanity agents: {phase} {{'pass': ")),
+            "{phase} did not run:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("'Agent'") && text.contains("'AgenticApplication'"),
+        "{text}"
+    );
 }

@@ -477,6 +477,87 @@ fn tenants_are_isolated_and_strict_mode_is_a_flag() {
     assert_eq!(other.call("GET", "/Users", None).status, 401);
 }
 
+/// `--governance` on either example: the demo catalogs are read-only for the IdP and checked
+/// on grants; agents are served.
+fn governance_flag(example_name: &str) {
+    let dir = scratch_dir(&format!("governance-{example_name}"));
+    let server = Server::start(
+        example_name,
+        &dir,
+        &["--store", "memory", "--governance"],
+        true,
+    );
+    let c = server.client();
+    let types = c.get("/ResourceTypes");
+    let names: Vec<&str> = types["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "User",
+            "Group",
+            "Agent",
+            "AgenticApplication",
+            "Entitlement",
+            "Role"
+        ]
+    );
+    let roles = c.get("/Roles?startIndex=1&count=1");
+    assert_eq!(roles["totalResults"], 2);
+    assert_eq!(roles["Resources"].as_array().unwrap().len(), 1);
+    assert_eq!(c.get("/Entitlements")["totalResults"], 3);
+    let r = c.call(
+        "POST",
+        "/Roles",
+        Some(json!({"schemas": ["urn:okta:scim:schemas:core:1.0:Role"], "displayName": "x"})),
+    );
+    assert_eq!(r.status, 405, "{}", r.body);
+    // A grant of a known role lands; an unknown one is dropped (default tolerance).
+    let id = c.ok(
+        "POST",
+        "/Users",
+        json!({"schemas": [USER], "userName": "granted@example.com"}),
+        201,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.patch(
+        &format!("/Users/{id}"),
+        json!([{"op": "add", "path": "roles",
+                "value": [{"value": "admin", "type": "Role"}, {"value": "root", "type": "Role"}]}]),
+    );
+    let user = c.get(&format!("/Users/{id}"));
+    assert_eq!(user["roles"], json!([{"value": "admin", "type": "Role"}]));
+    let found = c.get(&format!(
+        "/Users?filter={}",
+        enc(r#"roles[type eq "Role" and value eq "admin"]"#)
+    ));
+    assert_eq!(found["totalResults"], 1);
+    c.ok(
+        "POST",
+        "/Agents",
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Agent"], "name": "bot"}),
+        201,
+    );
+    assert_log_is_clean(&server);
+    server.stop_gracefully();
+}
+
+#[test]
+fn axum_example_governance_flag() {
+    governance_flag("axum_server");
+}
+
+#[test]
+fn actix_example_governance_flag() {
+    governance_flag("actix_server");
+}
+
 // ---- slow and hostile clients -----------------------------------------------------------------
 
 /// The resident memory of process `pid`, in kB.

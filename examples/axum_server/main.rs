@@ -161,7 +161,7 @@ async fn serve(cli: &Cli) -> Result<(), String> {
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
     let public_url = cli.public_url(addr);
-    let app = App::open(&cli.store, &public_url).await?;
+    let app = App::open_with(&cli.store, &public_url, cli.governance).await?;
     tracing::info!(store = %cli.store.describe(), "opened store");
     let token = app.bootstrap(cli).await?;
     app.seed_users(&cli.tenant, cli.seed_users).await?;

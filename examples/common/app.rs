@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use scimkit::auth::{hash_token, MemoryTenantStore, TenantStore, TokenId, TokenRecord};
 use scimkit::events::StoreEventSink;
+use scimkit::schema::{AgentScope, Catalog, SchemaRegistry};
 use scimkit::service::ScimService;
 use scimkit::store::{ChangeRetention, MemoryStore, ResourceStore};
 use scimkit::ProvisioningLog;
@@ -29,12 +30,38 @@ pub struct App {
 impl App {
     /// Opens `spec` and builds the service for tenants under `public_url`.
     pub async fn open(spec: &StoreSpec, public_url: &str) -> Result<App, String> {
+        App::open_with(spec, public_url, false).await
+    }
+
+    /// [`open`](Self::open); with `governance` (`--governance`), the registry also has the
+    /// agent schema pack and the demo Entitlement and Role catalogs.
+    pub async fn open_with(
+        spec: &StoreSpec,
+        public_url: &str,
+        governance: bool,
+    ) -> Result<App, String> {
         let (store, tenant_store, log) = open_store(spec).await?;
         // Events are queued by the request (never blocking it) and appended in batches by
         // a task of their own.
         let (sink, writer) = StoreEventSink::new(Arc::clone(&log), EVENT_QUEUE);
         tokio::spawn(writer.run());
+        let mut registry = SchemaRegistry::default();
+        if governance {
+            registry
+                .enable_agents(AgentScope::AllTenants)
+                .and_then(|()| {
+                    registry.add_catalog(Catalog::entitlements("Entitlement", "/Entitlements"))
+                })
+                .and_then(|()| registry.add_catalog(Catalog::roles("Role", "/Roles")))
+                .map_err(|e| format!("--governance: {e}"))?;
+            // The draft's `agentExtension` in /ServiceProviderConfig is outside RFC 7643's
+            // schema for that document, and scim2-models based clients (the scim2-tester
+            // conformance run) reject the whole document for it; the agent types are
+            // discovered through /ResourceTypes.
+            registry.advertise_agent_extension(false);
+        }
         let service = ScimService::builder(public_url, store, Arc::clone(&tenant_store))
+            .registry(registry)
             // Writes that lost a version race back off on tokio's timer.
             .retry_pause(tokio::time::sleep)
             .event_sink(sink)
@@ -103,6 +130,9 @@ impl App {
             }
         }
 
+        if cli.governance {
+            self.publish_demo_catalogs(id).await?;
+        }
         if let Some(token) = &cli.token {
             self.register_token(id, token).await?;
             tracing::info!(tenant = %id, "the --token value is registered (not shown)");
@@ -131,6 +161,42 @@ impl App {
             .await
             .map_err(show)?;
         Ok(Some(secret.expose_secret().to_owned()))
+    }
+
+    /// Publishes the `--governance` demo catalogs for `tenant` (again on every start: the
+    /// host's list is the source of truth; unchanged values are not written again, values
+    /// no longer in the list are withdrawn).
+    async fn publish_demo_catalogs(&self, tenant: &TenantId) -> Result<(), String> {
+        let entitlements = [
+            ("reports-read", "Read reports", "Can open every report"),
+            (
+                "reports-export",
+                "Export reports",
+                "Can export reports as CSV",
+            ),
+            ("billing-view", "View billing", "Can see invoices and plans"),
+        ];
+        let roles = [
+            ("admin", "Administrator", "Manages the workspace"),
+            ("member", "Member", "Works in the workspace"),
+        ];
+        for (rt, values) in [("Entitlement", &entitlements[..]), ("Role", &roles[..])] {
+            let values = values.iter().map(|(id, name, description)| {
+                (
+                    (*id).to_owned(),
+                    serde_json::json!({
+                        "displayName": name,
+                        "type": rt,
+                        "description": description,
+                    }),
+                )
+            });
+            self.service
+                .sync_catalog(tenant, rt, values)
+                .await
+                .map_err(|e| format!("publishing the demo {rt} catalog: {}", show(e)))?;
+        }
+        Ok(())
     }
 
     /// Registers a token the operator chose, unless it is already registered for `tenant`.

@@ -36,6 +36,11 @@ Options:
                        `scimkit_` and 43 base64url characters
   --strict             serve the tenant in strict RFC mode (every tolerance off)
   --seed-users N       create N users on start (for load tests)
+  --governance         also serve the Agent and AgenticApplication resource types
+                       (draft-abbey-scim-agent-extension-00) and two demo catalogs for Okta
+                       Identity Governance: Entitlement at /Entitlements and Role at /Roles
+                       (read-only for the IdP, granted through User.entitlements and
+                       User.roles)
   --rate-limit R[/B]   limit the tenant to R requests per second with bursts of B (default
                        B = R); beyond it SCIM answers 429 with Retry-After. Stored in the
                        tenant's settings (default: no limit)
@@ -221,6 +226,8 @@ pub struct Cli {
     pub strict: bool,
     /// `--seed-users`.
     pub seed_users: usize,
+    /// `--governance`: the agent schema pack and the demo Entitlement and Role catalogs.
+    pub governance: bool,
     /// `--admin-secret` (the axum example's admin console password).
     pub admin_secret: Option<String>,
     /// `--rate-limit`.
@@ -266,6 +273,7 @@ impl Cli {
         let mut token = None;
         let mut strict = false;
         let mut seed_users = 0;
+        let mut governance = false;
         let mut name = None;
         let mut label = None;
         let mut admin_secret = None;
@@ -314,6 +322,7 @@ impl Cli {
                     token = Some(v);
                 }
                 "--strict" => strict = true,
+                "--governance" => governance = true,
                 "--seed-users" => {
                     let v = value("--seed-users")?;
                     seed_users = v
@@ -396,6 +405,7 @@ impl Cli {
             token,
             strict,
             seed_users,
+            governance,
             admin_secret,
             rate_limit,
             timeouts,

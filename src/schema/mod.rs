@@ -7,6 +7,7 @@
 
 mod attribute;
 mod builtin;
+mod packs;
 mod path;
 mod registry;
 
@@ -15,8 +16,13 @@ pub use builtin::{
     common_attributes, enterprise_user_schema, group_schema, resource_type_schema, schema_schema,
     service_provider_config_schema, user_schema,
 };
+pub use packs::{
+    agent_schema, agentic_application_schema, okta_entitlement_schema, okta_role_schema,
+    AgentScope, Catalog, CatalogInfo, AGENTIC_APPLICATION_SCHEMA, AGENT_SCHEMA,
+    OKTA_ENTITLEMENT_SCHEMA, OKTA_ROLE_SCHEMA,
+};
 pub use path::AttrPath;
-pub use registry::{ResolvedAttr, ResourceDef, SchemaRegistry};
+pub use registry::{RegistryError, ResolvedAttr, ResourceDef, SchemaRegistry};
 
 use serde::{Deserialize, Serialize};
 

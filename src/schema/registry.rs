@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::attribute::AttributeDef;
+use super::packs::{self, AgentScope, Catalog, CatalogInfo};
 use super::path::AttrPath;
 use super::{builtin, ResourceType, Schema, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
 
@@ -42,6 +43,10 @@ pub struct ResourceDef {
     /// The top-level (common and core) attributes whose value the default projection can
     /// change: `returned` never or request, or with such a sub-attribute.
     default_projection_alters: Vec<String>,
+    /// Set for a catalog resource type (see [`Catalog`]).
+    catalog: Option<CatalogInfo>,
+    /// Served only to tenants that opted in ([`AgentScope::OptedInTenants`]).
+    tenant_opt_in: bool,
 }
 
 /// An attribute path resolved against a resource type.
@@ -121,6 +126,18 @@ impl ResourceDef {
                 .any(|a| a.eq_ignore_ascii_case(name))
     }
 
+    /// Set when this resource type is a catalog of values the host supplies (see
+    /// [`SchemaRegistry::add_catalog`]).
+    pub fn catalog(&self) -> Option<&CatalogInfo> {
+        self.catalog.as_ref()
+    }
+
+    /// True when this resource type is served only to tenants whose
+    /// [`Settings::agents`](crate::settings::Settings::agents) is true.
+    pub fn requires_tenant_opt_in(&self) -> bool {
+        self.tenant_opt_in
+    }
+
     /// The membership attribute of this resource type: a multi-valued complex `members` of
     /// the core schema with a `value` sub-attribute (Group, or a custom type built the same
     /// way). Resources of such a type keep their members as a relation, not in their
@@ -193,6 +210,7 @@ pub struct SchemaRegistry {
     schemas: Vec<Arc<Schema>>,
     resource_types: Vec<Arc<ResourceDef>>,
     common: Arc<Vec<AttributeDef>>,
+    advertise_agent_extension: bool,
 }
 
 impl Default for SchemaRegistry {
@@ -228,6 +246,7 @@ impl SchemaRegistry {
             schemas: Vec::new(),
             resource_types: Vec::new(),
             common: Arc::new(builtin::common_attributes()),
+            advertise_agent_extension: false,
         }
     }
 
@@ -306,8 +325,146 @@ impl SchemaRegistry {
             extensions,
             common: Arc::clone(&self.common),
             default_projection_alters,
+            catalog: None,
+            tenant_opt_in: false,
         }));
         Ok(())
+    }
+
+    /// Publishes a catalog resource type whose values the host supplies (Okta Identity
+    /// Governance imports every resource type whose schema is Okta's entitlement or role
+    /// schema, then grants the values to users). The catalog's schema is registered unless a
+    /// schema with its id is already (several catalogs may share Okta's entitlement schema).
+    ///
+    /// Values granted through the catalog's attribute (`User.entitlements`, `User.roles`, and
+    /// the same attribute of any other resource type, such as `Agent`) are checked against
+    /// it when their `type` names the catalog or is absent (see
+    /// [`Tolerances::ignore_unknown_grants`](crate::settings::Tolerances::ignore_unknown_grants)).
+    ///
+    /// ```
+    /// use scimkit::schema::{Catalog, SchemaRegistry};
+    ///
+    /// let mut registry = SchemaRegistry::default();
+    /// registry.add_catalog(Catalog::entitlements("Entitlement", "/Entitlements"))?;
+    /// registry.add_catalog(Catalog::entitlements("License", "/Licenses"))?;
+    /// registry.add_catalog(Catalog::roles("Role", "/Roles"))?;
+    /// assert!(registry.resource_type("License").unwrap().catalog().is_some());
+    /// // Then: ScimService::builder(..).registry(registry).build(), and the host's values
+    /// // through ScimService::publish_catalog_value.
+    /// # Ok::<(), scimkit::schema::RegistryError>(())
+    /// ```
+    pub fn add_catalog(&mut self, catalog: Catalog) -> Result<(), RegistryError> {
+        let Catalog {
+            name,
+            endpoint,
+            description,
+            schema,
+            grant_attribute,
+            writable,
+        } = catalog;
+        let urn = schema.id.clone();
+        if self.schema(&urn).is_none() {
+            self.register_schema(schema)?;
+        }
+        let rt = ResourceType {
+            description,
+            ..ResourceType::new(&name, &endpoint, &urn)
+        };
+        self.register_resource_type(rt)?;
+        if let Some(def) = self.resource_types.last_mut() {
+            Arc::make_mut(def).catalog = Some(CatalogInfo {
+                grant_attribute,
+                writable,
+            });
+        }
+        Ok(())
+    }
+
+    /// The catalog resource types whose values are granted through `attribute`
+    /// (`entitlements`, `roles`), in registration order.
+    pub fn catalogs_granted_through<'a>(
+        &'a self,
+        attribute: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<ResourceDef>> + 'a {
+        self.resource_types.iter().filter(move |d| {
+            d.catalog
+                .as_ref()
+                .is_some_and(|c| c.grant_attribute.eq_ignore_ascii_case(attribute))
+        })
+    }
+
+    /// Adds the agent schema pack of draft-abbey-scim-agent-extension-00: the `Agent`
+    /// (`/Agents`) and `AgenticApplication` (`/AgenticApplications`) resource types with
+    /// their schemas, advertised as `agentExtension` in `/ServiceProviderConfig` (see
+    /// [`advertise_agent_extension`](Self::advertise_agent_extension)). Off by default;
+    /// `scope` says whether every tenant is served them or only those whose
+    /// [`Settings::agents`](crate::settings::Settings::agents) is true.
+    ///
+    /// ```
+    /// use scimkit::schema::{AgentScope, SchemaRegistry};
+    ///
+    /// let mut registry = SchemaRegistry::default();
+    /// registry.enable_agents(AgentScope::AllTenants)?;
+    /// assert!(registry.resource_type_by_endpoint("/Agents").is_some());
+    /// # Ok::<(), scimkit::schema::RegistryError>(())
+    /// ```
+    pub fn enable_agents(&mut self, scope: AgentScope) -> Result<(), RegistryError> {
+        self.register_schema(packs::agent_schema())?;
+        self.register_schema(packs::agentic_application_schema())?;
+        let agent = ResourceType {
+            description: "Agent identities".to_owned(),
+            ..ResourceType::new("Agent", "/Agents", packs::AGENT_SCHEMA)
+        };
+        let app = ResourceType {
+            description: "Applications that host or provide access to agents".to_owned(),
+            ..ResourceType::new(
+                "AgenticApplication",
+                "/AgenticApplications",
+                packs::AGENTIC_APPLICATION_SCHEMA,
+            )
+        };
+        for rt in [agent, app] {
+            self.register_resource_type(rt)?;
+            if let Some(def) = self.resource_types.last_mut() {
+                Arc::make_mut(def).tenant_opt_in = scope == AgentScope::OptedInTenants;
+            }
+        }
+        self.advertise_agent_extension = true;
+        Ok(())
+    }
+
+    /// Whether `/ServiceProviderConfig` carries the draft's `agentExtension` attribute
+    /// (`supported`, `agentsSupported`, `agenticApplicationsSupported`) when the agent pack
+    /// is enabled; on by [`enable_agents`](Self::enable_agents), as the draft requires.
+    ///
+    /// The attribute is not part of RFC 7643's ServiceProviderConfig schema, and clients
+    /// that validate that document strictly reject it: the Python `scim2-models` (under
+    /// `scim2-client` and the `scim2-tester` conformance tool) refuses the whole document
+    /// ("extra inputs are not permitted"). A host whose clients include such tools turns it
+    /// off; clients still find the agent resource types through `/ResourceTypes` (as
+    /// `scim-sanity` does).
+    pub fn advertise_agent_extension(&mut self, advertise: bool) {
+        self.advertise_agent_extension = advertise;
+    }
+
+    /// Whether `/ServiceProviderConfig` advertises the agent pack (see
+    /// [`advertise_agent_extension`](Self::advertise_agent_extension)).
+    pub fn advertises_agent_extension(&self) -> bool {
+        self.advertise_agent_extension
+    }
+
+    /// The agent resource types registered by [`enable_agents`](Self::enable_agents), if
+    /// any: `(Agent, AgenticApplication)` presence.
+    pub fn agent_types(&self) -> (Option<&Arc<ResourceDef>>, Option<&Arc<ResourceDef>>) {
+        let by_schema = |urn: &str| {
+            self.resource_types
+                .iter()
+                .find(|d| d.resource_type.schema.eq_ignore_ascii_case(urn))
+        };
+        (
+            by_schema(packs::AGENT_SCHEMA),
+            by_schema(packs::AGENTIC_APPLICATION_SCHEMA),
+        )
     }
 
     /// Registers `schema` and adds it as an extension of the resource type named

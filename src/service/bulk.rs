@@ -334,6 +334,7 @@ async fn run_inner(
     let def = svc
         .registry()
         .resource_type_by_endpoint(endpoint)
+        .filter(|d| super::catalog::visible(ctx, d))
         .cloned()
         .ok_or_else(not_found)?;
     let data = op.data.as_ref().map(|d| substitute(d, ids, 0));
@@ -345,6 +346,9 @@ async fn run_inner(
     let empty = Value::Null;
     let data = data.as_ref().unwrap_or(&empty);
     let tol = &ctx.tenant.settings.tolerances;
+    if let Ok(m) = http::Method::from_bytes(op.method.as_bytes()) {
+        super::catalog::refuse_client_write(&def, &m)?;
+    }
     let (status, res) = match (op.method.as_str(), id) {
         ("POST", None) => (
             StatusCode::CREATED,

@@ -4,8 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::schema::{
-    ResourceDef, Schema, SchemaRegistry, RESOURCE_TYPE_SCHEMA, SCHEMA_SCHEMA,
-    SERVICE_PROVIDER_CONFIG_SCHEMA,
+    ResourceDef, Schema, RESOURCE_TYPE_SCHEMA, SCHEMA_SCHEMA, SERVICE_PROVIDER_CONFIG_SCHEMA,
 };
 use crate::settings::Settings;
 
@@ -102,12 +101,4 @@ pub(crate) fn schema_doc(base_url: &str, schema: &Schema) -> Value {
         }),
     );
     Value::Object(obj)
-}
-
-/// All resource schemas served by the registry, for `/Schemas`.
-pub(crate) fn schema_docs(base_url: &str, registry: &SchemaRegistry) -> Vec<Value> {
-    registry
-        .schemas()
-        .map(|s| schema_doc(base_url, s))
-        .collect()
 }

@@ -7,6 +7,7 @@
 //! framework's request, awaits [`ScimService::handle`] and converts the response back.
 
 mod bulk;
+mod catalog;
 mod discovery;
 mod duplicates;
 mod emit;
@@ -24,6 +25,7 @@ mod write;
 
 #[cfg(feature = "tower")]
 pub use self::tower::TowerBody;
+pub use catalog::CatalogSync;
 pub use policy::{PendingWrite, WriteOperation, WritePolicy};
 pub use response::SCIM_CONTENT_TYPE;
 

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use serde_json::Value;
 
+use super::catalog;
 use super::discovery;
 use super::query::parse_query;
 use super::read::{get, search, ListParams};
@@ -34,21 +35,23 @@ pub(super) async fn route(
         ["ServiceProviderConfig"] => {
             allow(&method, &get)?;
             no_filter(&request)?;
-            Ok(response::json(
-                StatusCode::OK,
-                &discovery::service_provider_config(
-                    &ctx.base_url,
-                    &ctx.tenant.settings,
-                    svc.inner.documentation_uri.as_deref(),
-                ),
-            ))
+            let mut doc = discovery::service_provider_config(
+                &ctx.base_url,
+                &ctx.tenant.settings,
+                svc.inner.documentation_uri.as_deref(),
+            );
+            if let (Some(ext), Some(obj)) =
+                (catalog::agent_extension(svc, ctx), doc.as_object_mut())
+            {
+                obj.insert("agentExtension".into(), ext);
+            }
+            Ok(response::json(StatusCode::OK, &doc))
         }
         ["ResourceTypes"] => {
             allow(&method, &get)?;
             no_filter(&request)?;
-            let docs: Vec<Value> = svc
-                .registry()
-                .resource_types()
+            let docs: Vec<Value> = catalog::visible_types(svc, ctx)
+                .iter()
                 .map(|d| discovery::resource_type_doc(&ctx.base_url, d))
                 .collect();
             Ok(list_response(docs.len(), 1, docs))
@@ -58,7 +61,7 @@ pub(super) async fn route(
             let def = svc
                 .registry()
                 .resource_types()
-                .find(|d| d.resource_type().id == *id)
+                .find(|d| d.resource_type().id == *id && catalog::visible(ctx, d))
                 .ok_or_else(|| ScimError::NotFound(format!("no resource type `{id}`")))?;
             Ok(response::json(
                 StatusCode::OK,
@@ -68,7 +71,12 @@ pub(super) async fn route(
         ["Schemas"] => {
             allow(&method, &get)?;
             no_filter(&request)?;
-            let docs = discovery::schema_docs(&ctx.base_url, svc.registry());
+            let docs: Vec<Value> = svc
+                .registry()
+                .schemas()
+                .filter(|s| catalog::schema_visible(svc, ctx, &s.id))
+                .map(|s| discovery::schema_doc(&ctx.base_url, s))
+                .collect();
             Ok(list_response(docs.len(), 1, docs))
         }
         ["Schemas", id] => {
@@ -76,7 +84,7 @@ pub(super) async fn route(
             let schema = svc
                 .registry()
                 .schemas()
-                .find(|s| s.id == *id)
+                .find(|s| s.id == *id && catalog::schema_visible(svc, ctx, &s.id))
                 .ok_or_else(|| ScimError::NotFound(format!("no schema `{id}`")))?;
             Ok(response::json(
                 StatusCode::OK,
@@ -91,7 +99,7 @@ pub(super) async fn route(
                 &ctx.tenant.settings.tolerances,
             )?;
             let params = ListParams::from_search_body(&body)?;
-            let defs: Vec<Arc<ResourceDef>> = svc.registry().resource_types().cloned().collect();
+            let defs: Vec<Arc<ResourceDef>> = catalog::visible_types(svc, ctx);
             search(svc, ctx, &defs, &params).await
         }
         ["Bulk"] => {
@@ -120,18 +128,21 @@ pub(super) async fn route(
             resource_endpoint(svc, ctx, &user, id, request).await
         }
         [endpoint] => {
-            let def = resource_def(svc, endpoint)?;
+            let def = resource_def(svc, ctx, endpoint)?;
             match method {
                 Method::GET => {
                     let params = ListParams::from_query(request.uri().query().unwrap_or(""))?;
                     search(svc, ctx, std::slice::from_ref(&def), &params).await
                 }
-                Method::POST => create(svc, ctx, &def, &request).await,
+                Method::POST => {
+                    catalog::refuse_client_write(&def, &method)?;
+                    create(svc, ctx, &def, &request).await
+                }
                 _ => Err(method_not_allowed(&method, &[Method::GET, Method::POST])),
             }
         }
         [endpoint, ".search"] => {
-            let def = resource_def(svc, endpoint)?;
+            let def = resource_def(svc, ctx, endpoint)?;
             allow(&method, &post)?;
             let body = read_json(
                 &request,
@@ -142,7 +153,7 @@ pub(super) async fn route(
             search(svc, ctx, std::slice::from_ref(&def), &params).await
         }
         [endpoint, id] => {
-            let def = resource_def(svc, endpoint)?;
+            let def = resource_def(svc, ctx, endpoint)?;
             resource_endpoint(svc, ctx, &def, ResourceId::new(*id), request).await
         }
         _ => Err(not_found_endpoint()),
@@ -156,6 +167,9 @@ pub(super) async fn resource_endpoint(
     id: ResourceId,
     request: Request<Bytes>,
 ) -> Result<Response<Bytes>, ScimError> {
+    if *request.method() != Method::GET {
+        catalog::refuse_client_write(def, request.method())?;
+    }
     match *request.method() {
         Method::GET => get(svc, ctx, def, &id, &request).await,
         Method::PUT => {
@@ -264,10 +278,12 @@ pub(super) fn no_filter(request: &Request<Bytes>) -> Result<(), ScimError> {
 
 pub(super) fn resource_def(
     svc: &ScimService,
+    ctx: &Ctx,
     endpoint: &str,
 ) -> Result<Arc<ResourceDef>, ScimError> {
     svc.registry()
         .resource_type_by_endpoint(endpoint)
+        .filter(|d| catalog::visible(ctx, d))
         .cloned()
         .ok_or_else(not_found_endpoint)
 }

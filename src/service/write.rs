@@ -140,9 +140,10 @@ pub(super) async fn create_resource(
     def: &Arc<ResourceDef>,
     body: WriteBody,
 ) -> Result<StoredResource, ScimError> {
-    let (normalized, notes) =
+    let (normalized, mut notes) =
         collect_notes(|| normalize_write(def, body, &ctx.tenant.settings, WriteMode::Create));
-    let (doc, members) = normalized?;
+    let (mut doc, members) = normalized?;
+    super::catalog::check_grants(svc, ctx, def, &mut doc, None, &mut notes).await?;
     let unique_keys = unique_keys(def, &doc, ctx.tenant.settings.unique_group_display_name);
     let req = crate::store::CreateRequest {
         id: ResourceId::generate(),
@@ -210,7 +211,7 @@ pub(super) async fn replace(
         if let Some(p) = &precondition {
             p.check(current.version)?;
         }
-        let (normalized, notes) = collect_notes(|| {
+        let (normalized, mut notes) = collect_notes(|| {
             normalize_write(
                 def,
                 body,
@@ -220,7 +221,8 @@ pub(super) async fn replace(
                 },
             )
         });
-        let (doc, members) = normalized?;
+        let (mut doc, members) = normalized?;
+        super::catalog::check_grants(svc, ctx, def, &mut doc, Some(&current.doc), &mut notes).await?;
         let unique_keys = unique_keys(def, &doc, ctx.tenant.settings.unique_group_display_name);
         let req = UpdateRequest {
             expected_version: Some(current.version),
@@ -312,7 +314,9 @@ pub(super) async fn patch(
             ctx.remember_name(svc, &current.doc);
             return Ok(current);
         }
-        let (new_doc, _) = split_members(def, doc)?;
+        let (mut new_doc, _) = split_members(def, doc)?;
+        super::catalog::check_grants(svc, ctx, def, &mut new_doc, Some(&current.doc), &mut notes)
+            .await?;
         let document = if new_doc == current.doc {
             None
         } else {

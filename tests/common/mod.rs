@@ -20,6 +20,7 @@ use http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::Value;
 
 use scimkit::auth::{MemoryTenantStore, SystemClock, TenantStore, Tenants};
+use scimkit::schema::SchemaRegistry;
 use scimkit::service::ScimService;
 use scimkit::store::testing::CountingStore;
 use scimkit::store::{MemoryStore, ResourceStore};
@@ -66,10 +67,26 @@ impl Harness {
         Harness::build(settings, store, Arc::new(MemoryTenantStore::new())).await
     }
 
+    /// A harness on the backend of this run serving `registry`.
+    pub async fn with_registry(settings: Settings, registry: SchemaRegistry) -> Harness {
+        let backend = std::env::var("SCIMKIT_SERVICE_BACKEND").unwrap_or_default();
+        let (store, tenant_store) = backend_stores(&backend).await;
+        Harness::build_with(settings, store, tenant_store, registry).await
+    }
+
     async fn build(
         settings: Settings,
         store: Arc<dyn ResourceStore>,
         tenant_store: Arc<dyn TenantStore>,
+    ) -> Harness {
+        Harness::build_with(settings, store, tenant_store, SchemaRegistry::default()).await
+    }
+
+    async fn build_with(
+        settings: Settings,
+        store: Arc<dyn ResourceStore>,
+        tenant_store: Arc<dyn TenantStore>,
+        registry: SchemaRegistry,
     ) -> Harness {
         let tenants = Tenants::new(tenant_store, Arc::new(SystemClock));
         let acme = TenantId::new("acme").unwrap();
@@ -85,6 +102,7 @@ impl Harness {
         let (_, token) = tenants.issue_token(&acme, "okta", None).await.unwrap();
         let (_, other_token) = tenants.issue_token(&other, "entra", None).await.unwrap();
         let service = ScimService::builder(PUBLIC_URL, store.clone(), Arc::clone(tenants.store()))
+            .registry(registry)
             .build()
             .unwrap();
         Harness {

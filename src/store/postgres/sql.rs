@@ -1187,6 +1187,21 @@ mod tests {
     }
 
     #[test]
+    fn grant_filters_are_pushed_down_exactly() {
+        // Okta Identity Governance's grants: the same value-path translation as `emails`.
+        let (sql, exact, args) = tr(r#"entitlements[type eq "License" and value eq "pro"]"#);
+        assert!(exact, "{sql}");
+        assert!(sql.contains("ROWS FROM"), "{sql}");
+        assert!(
+            args.contains(&text("lax $.\"entitlements\"[*]")),
+            "{args:?}"
+        );
+        let (sql, exact, args) = tr(r#"roles[value eq "admin"] or roles.value eq "member""#);
+        assert!(exact, "{sql}");
+        assert!(args.contains(&text("lax $.\"roles\"[*]")), "{args:?}");
+    }
+
+    #[test]
     fn value_paths_and_meta() {
         let (sql, exact, args) = tr(r#"emails[type eq "work" and primary eq true]"#);
         assert!(exact);

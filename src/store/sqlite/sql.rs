@@ -680,6 +680,25 @@ mod tests {
     }
 
     #[test]
+    fn grant_filters_are_pushed_down_exactly() {
+        // Okta Identity Governance's grants: the same value-path translation as `emails`.
+        for f in [
+            r#"entitlements[type eq "License" and value eq "pro"]"#,
+            r#"roles[value eq "admin"] or roles.value eq "member""#,
+        ] {
+            let w = tr(f);
+            assert!(w.exact, "{f}: {}", render(&w));
+            assert!(w.sql.contains("json_each"), "{f}: {}", render(&w));
+        }
+        let w = tr(r#"entitlements[type eq "License" and value eq "pro"]"#);
+        assert!(
+            w.params.contains(&Param::Text("pro".into())),
+            "{}",
+            render(&w)
+        );
+    }
+
+    #[test]
     fn values_are_never_spliced() {
         let evil = serde_json::to_string(r#"x' OR 1=1; DROP TABLE resources; --\"%_"#).unwrap();
         for f in [
