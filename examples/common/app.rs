@@ -24,12 +24,13 @@ impl App {
     /// Opens `spec` and builds the service for tenants under `public_url`.
     pub async fn open(spec: &StoreSpec, public_url: &str) -> Result<App, String> {
         let (store, tenant_store) = open_store(spec).await?;
-        let service = ScimService::builder(public_url, store, Arc::clone(&tenant_store))
+        let service = ScimService::builder(public_url, store, tenant_store)
             // Writes that lost a version race back off on tokio's timer.
             .retry_pause(tokio::time::sleep)
             .build()
             .map_err(|e| format!("--public-url `{public_url}`: {e}"))?;
-        let tenants = Tenants::new(tenant_store, Arc::new(scimkit::auth::SystemClock));
+        // The admin API over the service's tenant store and clock.
+        let tenants = service.tenants();
         Ok(App { service, tenants })
     }
 

@@ -16,7 +16,9 @@ use super::{
     Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers, UpdateKind,
     UpdateRequest,
 };
-use crate::feed::{Change, ChangeKind, ChangeNotifier};
+use crate::feed::{
+    Change, ChangeHub, ChangeKind, ChangeNotifier, ChangeSubscription, MemberChanges,
+};
 use crate::filter::{
     compare_resources, fold_case_owned, CompValue, CompareOp, CompiledFilter, Filter, SortOrder,
 };
@@ -76,6 +78,7 @@ use crate::tenant::TenantId;
 pub struct MemoryStore {
     tenants: RwLock<HashMap<TenantId, Arc<RwLock<TenantData>>>>,
     notifier: Option<Arc<dyn ChangeNotifier>>,
+    hub: ChangeHub,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -94,20 +97,22 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// An empty store without a change notifier.
+    /// An empty store without a change notifier (readers of the feed use
+    /// [`ResourceStore::subscribe`]).
     pub fn new() -> Self {
         MemoryStore {
             tenants: RwLock::new(HashMap::new()),
             notifier: None,
+            hub: ChangeHub::new(),
         }
     }
 
-    /// An empty store that calls `notifier` after every committed write.
-    pub fn with_notifier(notifier: Arc<dyn ChangeNotifier>) -> Self {
-        MemoryStore {
-            tenants: RwLock::new(HashMap::new()),
-            notifier: Some(notifier),
-        }
+    /// Also calls `notifier` after every committed write (with the last sequence number it
+    /// wrote), as `SqliteStore::with_notifier` and `PostgresStore::with_notifier` do.
+    /// [`ResourceStore::subscribe`] needs no notifier.
+    pub fn with_notifier(mut self, notifier: Arc<dyn ChangeNotifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     fn tenant(&self, tenant: &TenantId) -> Option<Arc<RwLock<TenantData>>> {
@@ -126,7 +131,9 @@ impl MemoryStore {
     }
 
     fn notify(&self, tenant: &TenantId, seq: Option<u64>) {
-        if let (Some(n), Some(seq)) = (&self.notifier, seq) {
+        let Some(seq) = seq else { return };
+        self.hub.publish(tenant, seq);
+        if let Some(n) = &self.notifier {
             n.notify(tenant, seq);
         }
     }
@@ -186,6 +193,7 @@ struct FeedEntry {
     kind: ChangeKind,
     version: Version,
     at: DateTime<Utc>,
+    members: Option<Box<MemberChanges>>,
 }
 
 struct TypeIndex {
@@ -338,6 +346,7 @@ impl TenantData {
         kind: ChangeKind,
         version: Version,
         at: DateTime<Utc>,
+        members: Option<MemberChanges>,
     ) -> u64 {
         self.feed.push_back(FeedEntry {
             rt: Arc::clone(rt),
@@ -345,6 +354,7 @@ impl TenantData {
             kind,
             version,
             at,
+            members: members.map(Box::new),
         });
         self.last_seq()
     }
@@ -728,7 +738,20 @@ impl ResourceStore for MemoryStore {
                     .or_default()
                     .insert(Arc::clone(&id));
             }
-            let seq = data.push_change(&rt_key, &id, ChangeKind::Created, rec.version, req.now);
+            let initial = (!rec.members.is_empty()).then(|| {
+                MemberChanges::delta(
+                    rec.members.iter().map(|m| ResourceId::new(&**m)).collect(),
+                    Vec::new(),
+                )
+            });
+            let seq = data.push_change(
+                &rt_key,
+                &id,
+                ChangeKind::Created,
+                rec.version,
+                req.now,
+                initial,
+            );
             let out = StoredResource {
                 id: req.id,
                 resource_type: rt.name().to_owned(),
@@ -827,6 +850,14 @@ impl ResourceStore for MemoryStore {
                         .is_some_and(|max| rec.members.len() <= max)
             };
             let membership_changed = !added.is_empty() || !removed.is_empty();
+            let member_changes = match &req.members {
+                Some(d) if d.clear && membership_changed => Some(MemberChanges::Replaced),
+                _ if membership_changed => Some(MemberChanges::delta(
+                    added.iter().map(|m| ResourceId::new(&**m)).collect(),
+                    removed.iter().map(|m| ResourceId::new(&**m)).collect(),
+                )),
+                _ => None,
+            };
             let had_document = req.document.is_some();
             if !had_document && !membership_changed {
                 return Ok(StoredResource {
@@ -890,7 +921,7 @@ impl ResourceStore for MemoryStore {
                 (true, UpdateKind::Patch) => ChangeKind::Patched,
             };
             let rt_key = Arc::clone(&rec.rt);
-            let seq = data.push_change(&rt_key, &key, kind, rec.version, req.now);
+            let seq = data.push_change(&rt_key, &key, kind, rec.version, req.now, member_changes);
             let out = StoredResource {
                 id: id.clone(),
                 resource_type: rec.rt.to_string(),
@@ -943,8 +974,14 @@ impl ResourceStore for MemoryStore {
                     }
                 }
             }
-            let mut seq =
-                data.push_change(&rec.rt, &key, ChangeKind::Deleted, rec.version.next(), now);
+            let mut seq = data.push_change(
+                &rec.rt,
+                &key,
+                ChangeKind::Deleted,
+                rec.version.next(),
+                now,
+                None,
+            );
             for g in data.reverse.remove(&key).unwrap_or_default() {
                 let Some(group) = data.records.get_mut(&g) else {
                     continue;
@@ -953,7 +990,9 @@ impl ResourceStore for MemoryStore {
                 group.version = group.version.next();
                 group.last_modified = now;
                 let (grt, gv) = (Arc::clone(&group.rt), group.version);
-                seq = data.push_change(&grt, &g, ChangeKind::MembershipChanged, gv, now);
+                let left = MemberChanges::delta(Vec::new(), vec![ResourceId::new(&*key)]);
+                seq =
+                    data.push_change(&grt, &g, ChangeKind::MembershipChanged, gv, now, Some(left));
             }
             seq
         };
@@ -1091,8 +1130,17 @@ impl ResourceStore for MemoryStore {
                 kind: e.kind,
                 version: e.version,
                 at: e.at,
+                members: e.members.as_deref().cloned(),
             })
             .collect())
+    }
+
+    async fn head_seq(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        Ok(self.tenant(tenant).map_or(0, |t| read(&t).last_seq()))
+    }
+
+    fn subscribe(&self) -> Option<ChangeSubscription> {
+        Some(self.hub.subscribe())
     }
 
     async fn prune_changes(
@@ -1326,7 +1374,7 @@ mod tests {
     fn notifier_sees_every_commit_but_no_failure() {
         let seen: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
         let sink = Arc::clone(&seen);
-        let store = MemoryStore::with_notifier(Arc::new(move |t: &TenantId, seq: u64| {
+        let store = MemoryStore::new().with_notifier(Arc::new(move |t: &TenantId, seq: u64| {
             sink.lock().unwrap().push((t.to_string(), seq));
         }));
         let fx = Fixture::new();

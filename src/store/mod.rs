@@ -601,6 +601,40 @@ pub trait ResourceStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<Change>, StoreError>;
 
+    /// The sequence number of the tenant's newest change record: what a reader that has
+    /// processed everything up to now has seen (0 for an empty feed; after pruning
+    /// everything, the prune horizon). A follower starting from scratch, or resynchronising
+    /// after [`StoreError::ChangesPruned`], reads the resources and continues from here.
+    ///
+    /// The default pages through [`changes_since`](Self::changes_since) (reading the whole
+    /// retained feed); the stores of this crate answer with one lookup.
+    async fn head_seq(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        let mut after = 0;
+        loop {
+            match self.changes_since(tenant, after, 1_000).await {
+                Ok(page) => match page.last() {
+                    Some(last) => after = last.seq,
+                    None => return Ok(after),
+                },
+                Err(StoreError::ChangesPruned { pruned_through, .. }) if pruned_through > after => {
+                    after = pruned_through;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A subscription to this store's commits: it wakes after every committed write (see
+    /// [`ChangeSubscription`](crate::feed::ChangeSubscription); no wake-up is lost while the
+    /// reader is busy). Take it before reading the feed, then read, then wait on it.
+    ///
+    /// `None` when the store cannot tell (the default): a reader then polls. The stores of
+    /// this crate always offer one; a `PostgresStore` sees the writes of other instances too
+    /// while its `listen` task runs.
+    fn subscribe(&self) -> Option<crate::feed::ChangeSubscription> {
+        None
+    }
+
     /// Removes the tenant's oldest change records as `retention` says (older than its
     /// `max_age` before `now`, or beyond its `max_entries` newest), at most
     /// `retention.max_removed_per_call` of them, and raises the tenant's prune horizon to

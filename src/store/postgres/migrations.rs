@@ -196,6 +196,17 @@ ALTER TABLE scimkit_unique SET (autovacuum_analyze_scale_factor = 0.0,
 "#,
         ),
     },
+    Migration {
+        version: 6,
+        name: "membership delta of a change record",
+        step: Step::Sql(
+            r#"
+-- The members a change added and removed (scimkit::feed::MemberChanges as JSON text), NULL
+-- when the write did not touch a membership. Existing rows keep NULL.
+ALTER TABLE scimkit_changes ADD COLUMN members text;
+"#,
+        ),
+    },
 ];
 
 /// Applies the migrations not yet applied, under the advisory lock, then the optional

@@ -19,8 +19,12 @@ pub(super) enum Step {
 }
 
 /// The migrations, in order. Never edit a released one: add another.
-pub(super) const MIGRATIONS: &[(i64, Step)] =
-    &[(1, Step::Sql(V1)), (2, Step::Sql(V2)), (3, Step::Refold)];
+pub(super) const MIGRATIONS: &[(i64, Step)] = &[
+    (1, Step::Sql(V1)),
+    (2, Step::Sql(V2)),
+    (3, Step::Refold),
+    (4, Step::Sql(V4)),
+];
 
 const V1: &str = r#"
 CREATE TABLE resources (
@@ -102,6 +106,12 @@ CREATE TABLE change_horizons (
     tenant         TEXT PRIMARY KEY,
     pruned_through INTEGER NOT NULL
 ) WITHOUT ROWID;
+"#;
+
+/// The membership delta of a change record ([`crate::feed::MemberChanges`], as JSON text;
+/// NULL when the write did not touch a membership). Existing rows keep NULL.
+const V4: &str = r#"
+ALTER TABLE changes ADD COLUMN members TEXT;
 "#;
 
 /// Applies the migrations not yet applied; returns the schema version.

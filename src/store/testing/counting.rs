@@ -254,4 +254,13 @@ impl ResourceStore for CountingStore {
         self.count(|c| c.other += 1);
         self.inner.prune_changes(tenant, retention, now).await
     }
+
+    async fn head_seq(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        self.count(|c| c.other += 1);
+        self.inner.head_seq(tenant).await
+    }
+
+    fn subscribe(&self) -> Option<crate::feed::ChangeSubscription> {
+        self.inner.subscribe()
+    }
 }
