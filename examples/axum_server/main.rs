@@ -40,11 +40,10 @@ use admin::Admin;
 use common::app::App;
 use common::cli::{Cli, Command, Timeouts, USAGE};
 
-/// The router's state. Handlers extract what they need from it (`State<Admin>` for the
-/// admin console).
+/// The router's state: the admin console's (`State<Admin>`). SCIM is a mounted service and
+/// needs none.
 #[derive(Clone)]
 struct ServerState {
-    app: App,
     admin: Admin,
 }
 
@@ -83,7 +82,7 @@ fn router(app: App, admin: Admin, request_timeout: Duration, public_url: &str) -
         .fallback_service(scim)
         .layer(timeout)
         .layer(axum::middleware::from_fn(adapter::log_requests))
-        .with_state(ServerState { app, admin })
+        .with_state(ServerState { admin })
 }
 
 /// The answer to a request that ran out of time: a SCIM error, so that an identity provider
