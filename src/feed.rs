@@ -112,6 +112,12 @@ pub struct Change {
     /// members changed. `None` when the write did not touch the membership.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub members: Option<MemberChanges>,
+    /// Who wrote: the id of the bearer token that authenticated the SCIM request; `None` for
+    /// a write without one (the host writing through the store itself) or a store that does
+    /// not record actors. The records of the groups a deleted member leaves carry the
+    /// delete's actor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// The membership part of a [`Change`].

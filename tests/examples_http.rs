@@ -858,6 +858,7 @@ fn serve_prunes_the_change_feed_older_than_30_days_on_start() {
                 members: vec![],
                 unknown_members: Default::default(),
                 now: chrono::Utc::now() - chrono::Duration::days(days),
+                actor: None,
             };
             store.create(&tenant, users, req).await.unwrap();
         }

@@ -402,6 +402,7 @@ struct Scim {
     store: Arc<SqliteStore>,
     tenant: TenantId,
     token: String,
+    token_id: String,
 }
 
 impl Scim {
@@ -439,12 +440,13 @@ impl Scim {
             .create_tenant(tenant.clone(), "Acme (Okta)", Default::default())
             .await
             .unwrap();
-        let (_, secret) = tenants.issue_token(&tenant, "Okta", None).await.unwrap();
+        let (record, secret) = tenants.issue_token(&tenant, "Okta", None).await.unwrap();
         Scim {
             service,
             store,
             tenant,
             token: secret.expose_secret().to_owned(),
+            token_id: record.id.to_string(),
         }
     }
 
@@ -618,6 +620,16 @@ async fn a_small_host_follows_an_okta_like_sequence_exactly_once() {
     .await;
     let dave = scim.create_user("dave@example.com", Some("CC-100")).await;
     assert_eq!(scim.head().await, 5);
+    // Each change names the token that made it.
+    let feed = scim
+        .store
+        .changes_since(&scim.tenant, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(feed.len(), 5);
+    assert!(feed
+        .iter()
+        .all(|c| c.actor.as_deref() == Some(scim.token_id.as_str())));
 
     // The follower crashes after four changes (mid-batch: batches of three).
     let mut first = follower(&scim, &db, Handler::new(&db, &scim.service, Some(4)));

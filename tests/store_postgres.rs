@@ -266,6 +266,7 @@ async fn nul_characters_are_refused_cleanly() {
         return_members: Some(usize::MAX),
         kind: UpdateKind::Patch,
         now: base_time(),
+        actor: None,
     };
     assert!(matches!(
         s.update(&fx.tenant, &fx.groups, &"g".into(), bad).await,
@@ -349,6 +350,7 @@ async fn two_instances_race() {
                 return_members: Some(usize::MAX),
                 kind: UpdateKind::Patch,
                 now: base_time(),
+                actor: None,
             };
             s.update(&tn, &groups, &"g".into(), req).await.unwrap();
         }));
@@ -379,6 +381,7 @@ async fn two_instances_race() {
         return_members: Some(usize::MAX),
         kind: UpdateKind::Patch,
         now: base_time(),
+        actor: None,
     };
     assert!(matches!(
         b.update(&fx.tenant, &fx.groups, &"g".into(), stale).await,

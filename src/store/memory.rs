@@ -63,6 +63,7 @@ use crate::tenant::TenantId;
 ///         members: vec![],
 ///         unknown_members: Default::default(),
 ///         now: Utc::now(),
+///         actor: None,
 ///     })
 ///     .await?;
 /// let query = ListQuery {
@@ -194,6 +195,7 @@ struct FeedEntry {
     version: Version,
     at: DateTime<Utc>,
     members: Option<Box<MemberChanges>>,
+    actor: Option<Box<str>>,
 }
 
 struct TypeIndex {
@@ -339,6 +341,7 @@ impl TenantData {
             .ok_or_else(|| StoreError::not_found(rt, id))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn push_change(
         &mut self,
         rt: &Key,
@@ -347,8 +350,10 @@ impl TenantData {
         version: Version,
         at: DateTime<Utc>,
         members: Option<MemberChanges>,
+        actor: Option<&str>,
     ) -> u64 {
         self.feed.push_back(FeedEntry {
+            actor: actor.map(Box::from),
             rt: Arc::clone(rt),
             id: Arc::clone(id),
             kind,
@@ -751,6 +756,7 @@ impl ResourceStore for MemoryStore {
                 rec.version,
                 req.now,
                 initial,
+                req.actor.as_deref(),
             );
             let out = StoredResource {
                 id: req.id,
@@ -921,7 +927,15 @@ impl ResourceStore for MemoryStore {
                 (true, UpdateKind::Patch) => ChangeKind::Patched,
             };
             let rt_key = Arc::clone(&rec.rt);
-            let seq = data.push_change(&rt_key, &key, kind, rec.version, req.now, member_changes);
+            let seq = data.push_change(
+                &rt_key,
+                &key,
+                kind,
+                rec.version,
+                req.now,
+                member_changes,
+                req.actor.as_deref(),
+            );
             let out = StoredResource {
                 id: id.clone(),
                 resource_type: rec.rt.to_string(),
@@ -946,6 +960,19 @@ impl ResourceStore for MemoryStore {
         id: &ResourceId,
         expected_version: Option<Version>,
         now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.delete_as(tenant, rt, id, expected_version, now, None)
+            .await
+    }
+
+    async fn delete_as(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        expected_version: Option<Version>,
+        now: DateTime<Utc>,
+        actor: Option<&str>,
     ) -> Result<(), StoreError> {
         let t = self
             .tenant(tenant)
@@ -981,6 +1008,7 @@ impl ResourceStore for MemoryStore {
                 rec.version.next(),
                 now,
                 None,
+                actor,
             );
             for g in data.reverse.remove(&key).unwrap_or_default() {
                 let Some(group) = data.records.get_mut(&g) else {
@@ -991,8 +1019,15 @@ impl ResourceStore for MemoryStore {
                 group.last_modified = now;
                 let (grt, gv) = (Arc::clone(&group.rt), group.version);
                 let left = MemberChanges::delta(Vec::new(), vec![ResourceId::new(&*key)]);
-                seq =
-                    data.push_change(&grt, &g, ChangeKind::MembershipChanged, gv, now, Some(left));
+                seq = data.push_change(
+                    &grt,
+                    &g,
+                    ChangeKind::MembershipChanged,
+                    gv,
+                    now,
+                    Some(left),
+                    actor,
+                );
             }
             seq
         };
@@ -1131,6 +1166,7 @@ impl ResourceStore for MemoryStore {
                 version: e.version,
                 at: e.at,
                 members: e.members.as_deref().cloned(),
+                actor: e.actor.as_deref().map(str::to_owned),
             })
             .collect())
     }

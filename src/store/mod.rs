@@ -86,6 +86,9 @@ pub struct CreateRequest {
     pub unknown_members: UnknownMembers,
     /// The commit time, used for `created`, `lastModified` and the change record.
     pub now: DateTime<Utc>,
+    /// Who writes, recorded in the change record ([`Change::actor`]): the service passes
+    /// the id of the bearer token that authenticated the request.
+    pub actor: Option<String>,
 }
 
 /// A new document for an existing resource, with its uniqueness keys.
@@ -128,6 +131,8 @@ pub struct UpdateRequest {
     pub kind: UpdateKind,
     /// The commit time.
     pub now: DateTime<Utc>,
+    /// Who writes, recorded in the change record ([`Change::actor`]).
+    pub actor: Option<String>,
 }
 
 /// A list query (RFC 7644 §3.4.2), already validated by the service.
@@ -512,6 +517,22 @@ pub trait ResourceStore: Send + Sync {
         expected_version: Option<Version>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// [`delete`](Self::delete), recording `actor` as the change records' [`Change::actor`].
+    /// The default calls `delete` (the records then have no actor); the stores of this crate
+    /// record it.
+    async fn delete_as(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        expected_version: Option<Version>,
+        now: DateTime<Utc>,
+        actor: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let _ = actor;
+        self.delete(tenant, rt, id, expected_version, now).await
+    }
 
     /// Answers a list query; see [`Pushdown`] for what the answer holds.
     async fn list(

@@ -198,12 +198,14 @@ ALTER TABLE scimkit_unique SET (autovacuum_analyze_scale_factor = 0.0,
     },
     Migration {
         version: 6,
-        name: "membership delta of a change record",
+        name: "membership delta and actor of a change record",
         step: Step::Sql(
             r#"
 -- The members a change added and removed (scimkit::feed::MemberChanges as JSON text), NULL
--- when the write did not touch a membership. Existing rows keep NULL.
+-- when the write did not touch a membership, and who wrote (the token id, NULL when
+-- unknown). Existing rows keep NULL.
 ALTER TABLE scimkit_changes ADD COLUMN members text;
+ALTER TABLE scimkit_changes ADD COLUMN actor text;
 "#,
         ),
     },

@@ -314,6 +314,7 @@ struct NewChange<'a> {
     kind: ChangeKind,
     version: Version,
     members: Option<MemberChanges>,
+    actor: Option<&'a str>,
 }
 
 type Tx = sqlx::Transaction<'static, Postgres>;
@@ -517,6 +518,7 @@ impl PostgresStore {
                 id: req.id.as_str(),
                 kind: ChangeKind::Created,
                 version: Version::INITIAL,
+                actor: req.actor.as_deref(),
                 members: (!members.is_empty()).then(|| {
                     MemberChanges::delta(
                         members.iter().map(|m| m.value.clone()).collect(),
@@ -697,9 +699,9 @@ impl PostgresStore {
                 "WITH s AS (INSERT INTO scimkit_feed_seq (tenant, last_seq) VALUES ($1, $2) \
                    ON CONFLICT (tenant) DO UPDATE SET last_seq = scimkit_feed_seq.last_seq + $2 \
                    RETURNING last_seq), \
-                 c AS (INSERT INTO scimkit_changes (tenant, seq, resource_type, id, kind, version, at, members) \
-                   SELECT $1, s.last_seq - $2 + u.n, $3, u.id, $4, 1, u.t, u.m \
-                   FROM s, unnest($5::text[], $6::bigint[], $7::text[]) WITH ORDINALITY AS u(id, t, m, n)) \
+                 c AS (INSERT INTO scimkit_changes (tenant, seq, resource_type, id, kind, version, at, members, actor) \
+                   SELECT $1, s.last_seq - $2 + u.n, $3, u.id, $4, 1, u.t, u.m, u.a \
+                   FROM s, unnest($5::text[], $6::bigint[], $7::text[], $8::text[]) WITH ORDINALITY AS u(id, t, m, a, n)) \
                  SELECT last_seq FROM s, \
                    LATERAL (SELECT pg_notify('scimkit_changes', s.last_seq || ' ' || $1)) AS n",
             )
@@ -710,6 +712,7 @@ impl PostgresStore {
             .bind(&ids)
             .bind(&times)
             .bind(&member_changes)
+            .bind(chunk.iter().map(|r| r.actor.clone()).collect::<Vec<_>>())
             .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
@@ -889,6 +892,7 @@ impl PostgresStore {
                 kind,
                 version,
                 members: member_changes,
+                actor: req.actor.as_deref(),
             }],
             bump,
         )
@@ -916,6 +920,7 @@ impl PostgresStore {
         id: &ResourceId,
         expected: Option<Version>,
         now: i64,
+        actor: Option<&str>,
     ) -> Result<u64, StoreError> {
         let mut tx = self.begin().await?;
         let version: i64 = sqlx::query_scalar(
@@ -980,6 +985,7 @@ impl PostgresStore {
             kind: ChangeKind::Deleted,
             version: current.next(),
             members: None,
+            actor,
         }];
         let left = MemberChanges::delta(Vec::new(), vec![id.clone()]);
         for (gid, grt, gv) in &bumped {
@@ -989,6 +995,7 @@ impl PostgresStore {
                 kind: ChangeKind::MembershipChanged,
                 version: *gv,
                 members: Some(left.clone()),
+                actor,
             });
         }
         let seq = push_changes(&mut tx, tenant, now, &changes).await?;
@@ -1210,8 +1217,8 @@ async fn push_changes_bumping(
 ) -> Result<u64, StoreError> {
     let n = i64::try_from(changes.len()).unwrap_or(i64::MAX);
     let up = if bump.is_some() {
-        "up AS (UPDATE scimkit_resources SET version = $10, last_modified = $3 \
-         WHERE tenant = $1 AND id = $9), "
+        "up AS (UPDATE scimkit_resources SET version = $11, last_modified = $3 \
+         WHERE tenant = $1 AND id = $10), "
     } else {
         ""
     };
@@ -1219,10 +1226,10 @@ async fn push_changes_bumping(
         "WITH {up}s AS (INSERT INTO scimkit_feed_seq (tenant, last_seq) VALUES ($1, $2) \
            ON CONFLICT (tenant) DO UPDATE SET last_seq = scimkit_feed_seq.last_seq + $2 \
            RETURNING last_seq), \
-         c AS (INSERT INTO scimkit_changes (tenant, seq, resource_type, id, kind, version, at, members) \
-           SELECT $1, s.last_seq - $2 + u.n, u.rt, u.id, u.kind, u.version, $3, u.members \
-           FROM s, unnest($4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[]) \
-           WITH ORDINALITY AS u(rt, id, kind, version, members, n)) \
+         c AS (INSERT INTO scimkit_changes (tenant, seq, resource_type, id, kind, version, at, members, actor) \
+           SELECT $1, s.last_seq - $2 + u.n, u.rt, u.id, u.kind, u.version, $3, u.members, u.actor \
+           FROM s, unnest($4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[]) \
+           WITH ORDINALITY AS u(rt, id, kind, version, members, actor, n)) \
          SELECT last_seq FROM s, \
            LATERAL (SELECT pg_notify('scimkit_changes', s.last_seq || ' ' || $1)) AS n"
     )))
@@ -1252,6 +1259,12 @@ async fn push_changes_bumping(
         changes
             .iter()
             .map(|c| c.members.as_ref().map(MemberChanges::to_column))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.actor.map(str::to_owned))
             .collect::<Vec<_>>(),
     );
     let q = match bump {
@@ -1370,12 +1383,25 @@ impl ResourceStore for PostgresStore {
         expected_version: Option<Version>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.delete_as(tenant, rt, id, expected_version, now, None)
+            .await
+    }
+
+    async fn delete_as(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        expected_version: Option<Version>,
+        now: DateTime<Utc>,
+        actor: Option<&str>,
+    ) -> Result<(), StoreError> {
         if id.as_str().contains('\0') {
             return Err(StoreError::not_found(rt, id));
         }
         let now = to_ns(now)?;
         let seq = self
-            .with_retry(|| self.delete_once(tenant, rt, id, expected_version, now))
+            .with_retry(|| self.delete_once(tenant, rt, id, expected_version, now, actor))
             .await?;
         self.notify(tenant, Some(seq));
         Ok(())
@@ -1700,7 +1726,7 @@ impl ResourceStore for PostgresStore {
             return Ok(Vec::new());
         };
         let rows = sqlx::query(
-            "SELECT seq, resource_type, id, kind, version, at, members FROM scimkit_changes \
+            "SELECT seq, resource_type, id, kind, version, at, members, actor FROM scimkit_changes \
              WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
         .bind(tenant.as_str())
@@ -1743,6 +1769,7 @@ impl ResourceStore for PostgresStore {
                             .map_err(db_err)?
                             .as_deref(),
                     ),
+                    actor: row.try_get(7).map_err(db_err)?,
                 })
             })
             .collect()

@@ -144,6 +144,7 @@ impl SqliteOptions {
 ///         members: vec![],
 ///         unknown_members: Default::default(),
 ///         now: Utc::now(),
+///         actor: None,
 ///     })
 ///     .await?;
 /// let query = ListQuery {
@@ -496,12 +497,13 @@ async fn push_change(
     version: Version,
     at: &DateTime<Utc>,
     members: Option<&MemberChanges>,
+    actor: Option<&str>,
 ) -> Result<u64, StoreError> {
     let row = sqlx::query(
-        "INSERT INTO changes (tenant, seq, rt, id, kind, version, at, members) \
+        "INSERT INTO changes (tenant, seq, rt, id, kind, version, at, members, actor) \
          VALUES (?1, MAX((SELECT COALESCE(MAX(seq), 0) FROM changes WHERE tenant = ?1), \
                          (SELECT COALESCE(MAX(pruned_through), 0) FROM change_horizons WHERE tenant = ?1)) + 1, \
-                 ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
          RETURNING seq",
     )
     .bind(tenant.as_str())
@@ -511,6 +513,7 @@ async fn push_change(
     .bind(super::to_i64(version.get()))
     .bind(ts(at))
     .bind(members.map(MemberChanges::to_column))
+    .bind(actor)
     .fetch_one(&mut *conn)
     .await
     .map_err(be)?;
@@ -745,6 +748,7 @@ async fn create_in(
         Version::INITIAL,
         &req.now,
         initial.as_ref(),
+        req.actor.as_deref(),
     )
     .await?;
     Ok((
@@ -953,6 +957,7 @@ impl ResourceStore for SqliteStore {
             version,
             &req.now,
             member_changes.as_ref(),
+            req.actor.as_deref(),
         )
         .await?;
         let row = sqlx::query(AssertSqlSafe(format!(
@@ -981,6 +986,19 @@ impl ResourceStore for SqliteStore {
         id: &ResourceId,
         expected_version: Option<Version>,
         now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.delete_as(tenant, rt, id, expected_version, now, None)
+            .await
+    }
+
+    async fn delete_as(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        expected_version: Option<Version>,
+        now: DateTime<Utc>,
+        actor: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let cur = current(&mut tx, tenant, id.as_str())
@@ -1015,6 +1033,7 @@ impl ResourceStore for SqliteStore {
             cur.version.next(),
             &now,
             None,
+            actor,
         )
         .await?;
         let groups = sqlx::query(
@@ -1056,6 +1075,7 @@ impl ResourceStore for SqliteStore {
                 gv,
                 &now,
                 Some(&left),
+                actor,
             )
             .await?;
         }
@@ -1357,7 +1377,7 @@ impl ResourceStore for SqliteStore {
         // The records first, the horizon second: a prune committed in between raises the
         // horizon read second, so a gap in the records is always reported.
         let rows = sqlx::query(
-            "SELECT seq, rt, id, kind, version, at, members FROM changes \
+            "SELECT seq, rt, id, kind, version, at, members, actor FROM changes \
              WHERE tenant = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
         )
         .bind(tenant.as_str())
@@ -1388,6 +1408,7 @@ impl ResourceStore for SqliteStore {
                             .map_err(be)?
                             .as_deref(),
                     ),
+                    actor: r.try_get("actor").map_err(be)?,
                 })
             })
             .collect()

@@ -109,9 +109,11 @@ CREATE TABLE change_horizons (
 "#;
 
 /// The membership delta of a change record ([`crate::feed::MemberChanges`], as JSON text;
-/// NULL when the write did not touch a membership). Existing rows keep NULL.
+/// NULL when the write did not touch a membership) and its actor (the token id; NULL when
+/// unknown). Existing rows keep NULL.
 const V4: &str = r#"
 ALTER TABLE changes ADD COLUMN members TEXT;
+ALTER TABLE changes ADD COLUMN actor TEXT;
 "#;
 
 /// Applies the migrations not yet applied; returns the schema version.

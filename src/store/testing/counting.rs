@@ -150,6 +150,21 @@ impl ResourceStore for CountingStore {
             .await
     }
 
+    async fn delete_as(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        expected_version: Option<crate::resource::Version>,
+        now: DateTime<Utc>,
+        actor: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.count(|c| c.other += 1);
+        self.inner
+            .delete_as(tenant, rt, id, expected_version, now, actor)
+            .await
+    }
+
     async fn list(
         &self,
         tenant: &TenantId,

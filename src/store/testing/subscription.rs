@@ -34,9 +34,9 @@ fn delta(added: &[&str], removed: &[&str]) -> Option<MemberChanges> {
 }
 
 /// Each change carries the membership delta of the write (`None` when the membership was
-/// not touched, `Replaced` for a whole replacement); `head_seq` is the last `seq`, also
-/// after pruning; the subscription fires after each commit (also one the reader did not
-/// wait for), never after a failed write, and publishes the tenant's head.
+/// not touched, `Replaced` for a whole replacement) and its actor; `head_seq` is the last
+/// `seq`, also after pruning; the subscription fires after each commit (also one the reader
+/// did not wait for), never after a failed write, and publishes the tenant's head.
 pub async fn check_change_subscription(store: &dyn ResourceStore, fx: &Fixture) {
     let tn = &fx.tenant;
     let t = |s: i64| base_time() + Duration::seconds(s);
@@ -168,12 +168,46 @@ pub async fn check_change_subscription(store: &dyn ResourceStore, fx: &Fixture) 
     // A subscription taken from a second handle of the same store is independent.
     let mut late = store.subscribe().unwrap();
     assert!(!fired(&mut late), "a new subscription starts now");
-    store
-        .create(tn, &fx.users, user_request("u9", simple_user("z"), t(9)))
-        .await
-        .unwrap();
+    let mut by_token = user_request("u9", simple_user("z"), t(9));
+    by_token.actor = Some("token-a".into());
+    let from = store.head_seq(tn).await.unwrap();
+    store.create(tn, &fx.users, by_token).await.unwrap();
     assert!(
         fired(&mut late) && fired(&mut sub),
         "every subscription is woken"
+    );
+
+    // The actor of each write is recorded; a delete's actor also on the groups it touches.
+    store
+        .create(tn, &fx.groups, group_request("g9", "G9", &["u9"], t(10)))
+        .await
+        .unwrap();
+    let mut patch = replace_request(simple_user("z2"), None, t(11));
+    patch.actor = Some("token-b".into());
+    store
+        .update(tn, &fx.users, &"u9".into(), patch)
+        .await
+        .unwrap();
+    store
+        .delete_as(tn, &fx.users, &"u9".into(), None, t(12), Some("token-c"))
+        .await
+        .unwrap();
+    let actors: Vec<(String, Option<String>)> = store
+        .changes_since(tn, from, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.id.as_str().to_owned(), c.actor))
+        .collect();
+    let some = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        actors,
+        vec![
+            ("u9".to_owned(), some("token-a")),
+            ("g9".to_owned(), None),
+            ("u9".to_owned(), some("token-b")),
+            ("u9".to_owned(), some("token-c")),
+            ("g9".to_owned(), some("token-c")),
+        ]
     );
 }
