@@ -164,10 +164,12 @@ impl MemberChanges {
     }
 
     /// The storage form (a JSON text), for the SQL stores' change column.
+    #[cfg(any(test, feature = "sqlite", feature = "postgres"))]
     pub(crate) fn to_column(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| r#"{"type":"replaced"}"#.to_owned())
     }
 
+    #[cfg(any(test, feature = "sqlite", feature = "postgres"))]
     /// Reads the storage form back; an unreadable value is taken as
     /// [`Replaced`](Self::Replaced), which makes the reader re-read (never a wrong delta).
     pub(crate) fn from_column(text: Option<&str>) -> Option<Self> {
