@@ -532,15 +532,28 @@ impl FeedFollower {
                 .reduce(Filter::or);
             let query = ListQuery {
                 filter,
+                max_candidates: MAX_CANDIDATES,
                 ..ListQuery::default()
             };
             let page = self.store.list(tenant, rt, &query).await?;
-            let page = if page.pushdown == crate::store::Pushdown::Exact {
+            let resources = if page.pushdown == crate::store::Pushdown::Exact {
                 page.resources
-            } else {
+            } else if page.resources.len() <= MAX_CANDIDATES {
                 crate::store::apply_query(rt, &query, page.resources)?.resources
+            } else {
+                // A store that cannot narrow by id: one read per resource instead of
+                // evaluating the whole type.
+                let mut out = Vec::with_capacity(ids.len());
+                for id in &ids {
+                    match self.store.get(tenant, rt, &(*id).into(), false).await {
+                        Ok(r) => out.push(r),
+                        Err(StoreError::NotFound { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                out
             };
-            for r in page {
+            for r in resources {
                 found.insert(r.id.as_str().to_owned(), r);
             }
         }
@@ -556,6 +569,10 @@ impl FeedFollower {
             .collect())
     }
 }
+
+/// The most candidates the state read evaluates itself for a store that cannot answer an
+/// `id` filter exactly; beyond, it reads the batch's resources one by one.
+const MAX_CANDIDATES: usize = 10_000;
 
 enum Either<A, B> {
     Left(A),
