@@ -3,8 +3,8 @@
 //! Every committed write appends one [`Change`] in the same atomic step as the write itself, so
 //! a host that reads [`ResourceStore::changes_since`](crate::store::ResourceStore::changes_since)
 //! and remembers the last `seq` it processed never misses a change (at-least-once delivery if it
-//! crashes before saving the position). A [`ChangeNotifier`] lets the host wake its readers
-//! instead of polling.
+//! crashes before saving the position). A subscription (below) wakes readers instead of
+//! polling; a [`ChangeNotifier`] is a callback for other uses (metrics, a host's own queue).
 //!
 //! The feed is kept as long as the host wants:
 //! [`ResourceStore::prune_changes`](crate::store::ResourceStore::prune_changes) removes a
