@@ -650,6 +650,40 @@ async fn a_small_host_follows_an_okta_like_sequence_exactly_once() {
     assert_eq!(report.changes, 2, "changes 4 and 5, nothing again");
     drop(second);
     assert_in_step(&scim, &db, 5).await;
+    // The typed accessors: by id, by userName (case-insensitively), by externalId, filtered.
+    let users = scim.service.users(&scim.tenant);
+    let found = users
+        .by_user_name("ALICE@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id.as_deref(), Some(alice.as_str()));
+    assert_eq!(
+        found
+            .extension::<CostCenter>()
+            .unwrap()
+            .unwrap()
+            .cost_center,
+        "CC-100"
+    );
+    assert_eq!(found.meta.as_ref().unwrap().resource_type, "User");
+    assert_eq!(users.get(&bob).await.unwrap().unwrap().active, Some(false));
+    assert!(users.get("no-such-id").await.unwrap().is_none());
+    assert!(users.by_external_id("none").await.unwrap().is_none());
+    let inactive = users.list(Some("active eq false"), 1, 10).await.unwrap();
+    assert_eq!(inactive.total_results, 1);
+    assert_eq!(inactive.resources[0].user_name, "bob@example.com");
+    let paged = users.list(None, 2, 2).await.unwrap();
+    assert_eq!(
+        (
+            paged.total_results,
+            paged.resources.len(),
+            paged.start_index
+        ),
+        (4, 2, 2)
+    );
+    let bad = users.list(Some("userName eq"), 1, 10).await.unwrap_err();
+    assert_eq!(bad.scim_type().map(|t| t.as_str()), Some("invalidFilter"));
     let host_users = db.users().await;
     assert!(host_users.contains(&(
         alice.clone(),
@@ -734,6 +768,14 @@ async fn a_small_host_follows_an_okta_like_sequence_exactly_once() {
     stop.send(()).unwrap();
     task.await.unwrap();
     assert_in_step(&scim, &db, head).await;
+    let engineering = scim
+        .service
+        .groups(&scim.tenant)
+        .by_display_name("ENGINEERING")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(engineering.id.as_deref(), Some(group.as_str()));
     let members = db.memberships().await;
     assert_eq!(
         members,
