@@ -224,6 +224,7 @@ fn membership_fixture(
                 members: Vec::new(),
                 unknown_members: UnknownMembers::Reject,
                 now,
+                actor: None,
             })
             .collect();
         store.create_many(&t, user_def, reqs).await.unwrap();

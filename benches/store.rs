@@ -152,6 +152,7 @@ fn bench(c: &mut Criterion) {
                     return_members: Some(usize::MAX),
                     kind: UpdateKind::Patch,
                     now: Utc::now(),
+                    actor: None,
                 };
                 let start = Instant::now();
                 black_box(run(store.update(&fx.tenant, &fx.groups, &big, add)).unwrap());
@@ -166,6 +167,7 @@ fn bench(c: &mut Criterion) {
                     return_members: Some(usize::MAX),
                     kind: UpdateKind::Patch,
                     now: Utc::now(),
+                    actor: None,
                 };
                 run(store.update(&fx.tenant, &fx.groups, &big, remove)).unwrap();
             }

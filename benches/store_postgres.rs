@@ -158,6 +158,7 @@ fn bench(c: &mut Criterion) {
         return_members: Some(usize::MAX),
         kind: UpdateKind::Patch,
         now: testing::base_time(),
+        actor: None,
     };
     let total = rt
         .block_on(store.members(&tenant, &fx.groups, &"big".into(), 1, 1))

@@ -182,6 +182,7 @@ fn members_only(delta: MembershipDelta) -> UpdateRequest {
         return_members: Some(usize::MAX),
         kind: UpdateKind::Patch,
         now: Utc::now(),
+        actor: None,
     }
 }
 

@@ -1,11 +1,34 @@
 #![doc = include_str!("../README.md")]
 //!
+//! ## What a host names
+//!
+//! - Serving: [`ScimService`] (built with [`service::ScimServiceBuilder`]; a `tower::Service`
+//!   with the `tower` feature), [`service::Authorized`] for adapters that read the head first,
+//!   [`ScimError`] and its [`ScimError::to_response`].
+//! - Tenants and tokens: [`Tenants`] ([`ScimService::tenants`], or
+//!   [`Tenants::from_store`] over any [`TenantStore`]), [`TenantId`], [`Settings`].
+//! - Storage: [`ResourceStore`], [`MemoryStore`], `store::sqlite::SqliteStore` (feature
+//!   `sqlite`), `store::postgres::PostgresStore` (feature `postgres`),
+//!   [`store::ChangeRetention`].
+//! - Typed reads: [`ScimService::users`] and [`ScimService::groups`] ([`service::Users`],
+//!   [`service::Groups`], [`service::TypedPage`]) giving [`resource::User`] and
+//!   [`resource::Group`], custom extensions through [`resource::Extension`].
+//! - Following the feed: [`follow::FeedFollower`] with the host's [`follow::FeedHandler`] and
+//!   [`follow::CursorStore`] ([`follow::CursorSaving`], [`follow::ChangeBatch`],
+//!   [`follow::ChangeWithState`]); the records themselves: [`feed::Change`],
+//!   [`feed::MemberChanges`]; waking: [`ResourceStore::subscribe`],
+//!   [`feed::ChangeSubscription`], [`feed::ChangeHub`] (for a custom store).
+//! - Vetoing writes: [`service::WritePolicy`] seeing a [`service::PendingWrite`].
+//! - Schemas: [`SchemaRegistry`] (custom extensions with [`SchemaRegistry::add_extension`]).
+//!
 //! ## Architecture
 //!
-//! Four layers; a module imports only from its own layer or the ones below it.
+//! Four layers, and the feed follower on top; a module imports only from its own layer or
+//! the ones below it.
 //!
 //! | layer | modules | owns |
 //! | --- | --- | --- |
+//! | host | [`follow`] | the feed follower: catch-up, subscription wake-ups, cursor, retries, resynchronisation |
 //! | service (HTTP) | [`service`] | admission (path, tenant, authentication, the per-tenant rate limit in `rate.rs`: [`ScimService::authorize`] for adapters that read the head first), routes (`service/routes.rs`), request reading and preconditions (`request.rs`), reads and lists (`read.rs`), writes with their retry and membership rules (`write.rs`), rendering (`render.rs`), Bulk, discovery, catalogs and schema packs (`catalog.rs`: read-only catalog types, which types a tenant is served, grants checked against catalogs), the one error-to-wire mapping (`response.rs`) |
 //! | engine | [`filter`], [`patch`], [`resource`] | filter parsing, compilation, evaluation, sorting and the one case fold ([`filter::fold_case`]); PATCH parsing and application; documents (validation, projection), membership deltas ([`resource::MembershipDelta`]) and the uniqueness keys of a write ([`resource::UniqueKey`]) |
 //! | store, beside the engine | [`store`] | the async [`ResourceStore`] trait, the [`MemoryStore`], SQLite and PostgreSQL backends, and the contract suite every backend runs; it takes the compiled filter, documents and deltas, and never imports the service or the PATCH engine |
@@ -49,6 +72,7 @@ pub mod error;
 pub mod events;
 pub mod feed;
 pub mod filter;
+pub mod follow;
 pub mod patch;
 pub mod resource;
 pub mod schema;

@@ -266,6 +266,7 @@ async fn nul_characters_are_refused_cleanly() {
         return_members: Some(usize::MAX),
         kind: UpdateKind::Patch,
         now: base_time(),
+        actor: None,
     };
     assert!(matches!(
         s.update(&fx.tenant, &fx.groups, &"g".into(), bad).await,
@@ -349,6 +350,7 @@ async fn two_instances_race() {
                 return_members: Some(usize::MAX),
                 kind: UpdateKind::Patch,
                 now: base_time(),
+                actor: None,
             };
             s.update(&tn, &groups, &"g".into(), req).await.unwrap();
         }));
@@ -379,6 +381,7 @@ async fn two_instances_race() {
         return_members: Some(usize::MAX),
         kind: UpdateKind::Patch,
         now: base_time(),
+        actor: None,
     };
     assert!(matches!(
         b.update(&fx.tenant, &fx.groups, &"g".into(), stale).await,
@@ -414,7 +417,7 @@ async fn migrations_are_idempotent_under_concurrent_starts() {
             .unwrap();
     assert_eq!(
         versions,
-        vec![1, 2, 3, 4, 5, 6],
+        vec![1, 2, 3, 4, 5, 6, 7],
         "each migration applied once"
     );
     // Migration 5: statistics refreshed after a fixed number of changed rows, so that a
@@ -500,8 +503,8 @@ async fn write_until_heard(
 /// revocation, an expiry and "SCIM off" made through one take effect at once in it, and in
 /// the other as soon as its `listen` hears the notification (its cache would otherwise keep
 /// the records for ten minutes here); an instance that does not listen sees them when its
-/// cache expires. A resource write through one wakes the other's change notifier, also after
-/// the other's listening connection was cut.
+/// cache expires. A resource write through one wakes the other's change notifier and
+/// subscriptions, also after the other's listening connection was cut.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn instances_hear_each_others_changes() {
     let Some(url) = testing::postgres::fresh_database().await else {
@@ -535,10 +538,23 @@ async fn instances_hear_each_others_changes() {
         .await
         .unwrap();
 
-    // A write through `a` wakes `b` (once its listener is up: writes until one is heard).
+    // A write through `a` wakes `b` (once its listener is up: writes until one is heard):
+    // its notifier, and its subscriptions (taken from a clone, before the writes).
+    let mut subscription = b.clone().subscribe().expect("a subscription");
     let first = write_until_heard(&a, &fx, &mut heard).await;
     let (who, seq) = first.expect("b hears a's writes");
     assert_eq!(who, tn);
+    tokio::time::timeout(bound, subscription.changed())
+        .await
+        .expect("b's subscription is woken by a's write");
+    assert!(
+        subscription.head(&tn).is_some_and(|h| h >= seq),
+        "the subscription publishes the head b heard"
+    );
+    assert_eq!(
+        a.head_seq(&tn).await.unwrap(),
+        b.head_seq(&tn).await.unwrap()
+    );
     let changes = b.changes_since(&tn, seq - 1, 10).await.unwrap();
     assert_eq!(changes.first().map(|c| c.seq), Some(seq));
     while heard.try_recv().is_ok() {}
@@ -795,7 +811,7 @@ async fn migration_3_refolds_values_written_with_the_old_fold() {
             .fetch_all(s.pool())
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7]);
 }
 
 #[tokio::test]

@@ -7,9 +7,11 @@
 //! cargo run --example axum_server --features sqlite -- groups   # the groups pushed so far
 //! ```
 //!
-//! The SCIM part is `adapter.rs`; the admin console at `/admin` (connections, tokens, user
-//! collections, a demo of the host's access policies) is `admin.rs`; the rest (command line,
-//! store, tenant bootstrap, admin commands) is shared with the actix-web example in
+//! SCIM is mounted with `Router::nest_service` (`ScimService` is a `tower::Service`, cargo
+//! feature `tower`, which this example's build enables); `adapter.rs` holds the request log
+//! (path only, never the query string); the admin console at `/admin` (connections, tokens,
+//! user collections, a demo of the host's access policies) is `admin.rs`; the rest (command
+//! line, store, tenant bootstrap, admin commands) is shared with the actix-web example in
 //! `examples/common/`.
 
 // A binary: `pub` marks what its modules share, nothing is exported.
@@ -33,24 +35,17 @@ use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use scimkit::service::{ScimService, SCIM_CONTENT_TYPE};
+use scimkit::service::SCIM_CONTENT_TYPE;
 
 use admin::Admin;
 use common::app::App;
 use common::cli::{Cli, Command, Timeouts, USAGE};
 
-/// The router's state. Handlers extract what they need from it (`State<ScimService>` for
-/// the SCIM adapter, `State<Admin>` for the admin console).
+/// The router's state: the admin console's (`State<Admin>`). SCIM is a mounted service and
+/// needs none.
 #[derive(Clone)]
 struct ServerState {
-    app: App,
     admin: Admin,
-}
-
-impl FromRef<ServerState> for ScimService {
-    fn from_ref(state: &ServerState) -> ScimService {
-        state.app.service.clone()
-    }
 }
 
 impl FromRef<ServerState> for Admin {
@@ -59,26 +54,36 @@ impl FromRef<ServerState> for Admin {
     }
 }
 
-/// Every route of the server. SCIM is the fallback: the service itself answers 404 (as a
-/// SCIM error) for a path outside its mount point, so no SCIM route needs listing here. The
-/// admin console's routes (all under `/admin`) come before the fallback.
+/// Every route of the server. SCIM is mounted at the public URL's path with
+/// `nest_service` (the router strips the prefix; the service serves `/{tenant}/...`), and is
+/// also the fallback: a reverse proxy may strip the prefix itself, and any other path gets
+/// the service's SCIM 404. The admin console's routes (all under `/admin`) come first.
 ///
 /// Each request, body upload included, must complete within `request_timeout` (tower's
-/// timeout layer); past it the answer is a SCIM 503 error. It sits inside the request log,
-/// so a timed-out request is logged with its 503.
-fn router(app: App, admin: Admin, request_timeout: Duration) -> Router {
+/// timeout layer); past it the answer is a SCIM 503 error, not the layer's empty body. It
+/// sits inside the request log, so a timed-out request is logged with its 503.
+fn router(app: App, admin: Admin, request_timeout: Duration, public_url: &str) -> Router {
     let timeout = tower::ServiceBuilder::new()
         .layer(HandleErrorLayer::new(
             move |_: tower::BoxError| async move { timed_out(request_timeout) },
         ))
         .timeout(request_timeout);
-    Router::new()
+    let scim = app.service.clone();
+    let mount = common::app::url_path(public_url).trim_end_matches('/');
+    let router = Router::new()
         .route("/ping", get(ping))
-        .merge(admin::routes())
-        .fallback(adapter::scim)
+        .merge(admin::routes());
+    // axum refuses to nest at the root: a service at `/` is only the fallback.
+    let router = if mount.is_empty() {
+        router
+    } else {
+        router.nest_service(mount, scim.clone())
+    };
+    router
+        .fallback_service(scim)
         .layer(timeout)
         .layer(axum::middleware::from_fn(adapter::log_requests))
-        .with_state(ServerState { app, admin })
+        .with_state(ServerState { admin })
 }
 
 /// The answer to a request that ran out of time: a SCIM error, so that an identity provider
@@ -209,7 +214,7 @@ async fn serve(cli: &Cli) -> Result<(), String> {
     tracing::info!(%addr, "listening");
     serve_connections(
         listener,
-        router(app, admin, cli.timeouts.request),
+        router(app, admin, cli.timeouts.request, &public_url),
         cli.timeouts,
     )
     .await;

@@ -67,7 +67,8 @@ impl App {
             .event_sink(sink)
             .build()
             .map_err(|e| format!("--public-url `{public_url}`: {e}"))?;
-        let tenants = Tenants::new(tenant_store, Arc::new(scimkit::auth::SystemClock));
+        // The admin API over the service's tenant store and clock.
+        let tenants = service.tenants();
         Ok(App {
             service,
             tenants,

@@ -48,6 +48,12 @@ impl Tenants {
         Tenants { store, clock }
     }
 
+    /// The admin API over `store` (any [`TenantStore`]: a `SqliteStore`, a `PostgresStore`,
+    /// a [`MemoryTenantStore`] or the host's own), reading time from the system clock.
+    pub fn from_store(store: Arc<dyn TenantStore>) -> Self {
+        Tenants::new(store, Arc::new(SystemClock))
+    }
+
     /// The admin API over a fresh [`MemoryTenantStore`] and the system clock.
     pub fn in_memory() -> Self {
         Tenants::new(Arc::new(MemoryTenantStore::new()), Arc::new(SystemClock))

@@ -20,8 +20,8 @@ pub(crate) use membership::member_display;
 pub use membership::{Member, MemberRef, MembershipDelta, UnknownMembers};
 pub use projection::Projection;
 pub use typed::{
-    Address, Email, EnterpriseUser, Group, GroupMember, GroupRef, Manager, MultiValued, Name,
-    PhoneNumber, User,
+    Address, Email, EnterpriseUser, Extension, Group, GroupMember, GroupRef, Manager, MultiValued,
+    Name, PhoneNumber, User,
 };
 pub(crate) use value::json_type_name;
 pub use value::normalize_value;

@@ -350,6 +350,101 @@ impl TryFrom<&Value> for Group {
     }
 }
 
+/// A schema extension a host reads as its own type (see [`User::extension`]).
+///
+/// ```
+/// use scimkit::resource::{Extension, User};
+///
+/// #[derive(serde::Deserialize)]
+/// #[serde(rename_all = "camelCase")]
+/// struct CostCenter {
+///     cost_center: String,
+/// }
+///
+/// impl Extension for CostCenter {
+///     const URN: &'static str = "urn:example:params:scim:schemas:extension:finance:2.0:User";
+/// }
+///
+/// let user = User::try_from(&serde_json::json!({
+///     "userName": "bjensen",
+///     "urn:example:params:scim:schemas:extension:finance:2.0:User": {"costCenter": "CC-7"}
+/// }))?;
+/// let cc: CostCenter = user.extension()?.expect("set");
+/// assert_eq!(cc.cost_center, "CC-7");
+/// # Ok::<(), scimkit::ScimError>(())
+/// ```
+pub trait Extension: serde::de::DeserializeOwned {
+    /// The extension's schema URN: the key of its object in a resource.
+    const URN: &'static str;
+}
+
+impl Extension for EnterpriseUser {
+    const URN: &'static str = ENTERPRISE_USER_SCHEMA;
+}
+
+/// The object under `urn` (matched case-insensitively) among `extra`, read as `T`.
+fn extension_in<T: serde::de::DeserializeOwned>(
+    extra: &Map<String, Value>,
+    urn: &str,
+) -> Result<Option<T>, ScimError> {
+    let Some(value) = extra
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(urn))
+        .map(|(_, v)| v)
+    else {
+        return Ok(None);
+    };
+    serde_json::from_value(value.clone())
+        .map(Some)
+        .map_err(|e| {
+            ScimError::InvalidValue(format!("the extension `{urn}` is not as expected: {e}"))
+        })
+}
+
+impl User {
+    /// The custom extension `E` of this user (the object under [`E::URN`](Extension::URN)),
+    /// `None` when the user has none. A value that does not deserialise as `E` is
+    /// `invalidValue` naming the URN. (The Enterprise User extension is also in
+    /// [`enterprise`](Self::enterprise).)
+    pub fn extension<E: Extension>(&self) -> Result<Option<E>, ScimError> {
+        if E::URN.eq_ignore_ascii_case(ENTERPRISE_USER_SCHEMA) {
+            return match &self.enterprise {
+                Some(e) => serde_json::from_value(to_doc(e)).map(Some).map_err(|e| {
+                    ScimError::InvalidValue(format!(
+                        "the enterprise extension is not as expected: {e}"
+                    ))
+                }),
+                None => Ok(None),
+            };
+        }
+        extension_in(&self.extra, E::URN)
+    }
+
+    /// The object under the extension schema `urn`, read as any `T`.
+    pub fn extension_at<T: serde::de::DeserializeOwned>(
+        &self,
+        urn: &str,
+    ) -> Result<Option<T>, ScimError> {
+        extension_in(&self.extra, urn)
+    }
+}
+
+impl Group {
+    /// The custom extension `E` of this group, `None` when it has none (see
+    /// [`User::extension`]).
+    pub fn extension<E: Extension>(&self) -> Result<Option<E>, ScimError> {
+        extension_in(&self.extra, E::URN)
+    }
+
+    /// The object under the extension schema `urn`, read as any `T`.
+    pub fn extension_at<T: serde::de::DeserializeOwned>(
+        &self,
+        urn: &str,
+    ) -> Result<Option<T>, ScimError> {
+        extension_in(&self.extra, urn)
+    }
+}
+
 impl EnterpriseUser {
     /// The extension object as JSON (without its URN key).
     pub fn to_value(&self) -> Value {

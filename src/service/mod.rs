@@ -11,6 +11,7 @@ mod catalog;
 mod discovery;
 mod duplicates;
 mod emit;
+mod host;
 mod policy;
 mod query;
 mod rate;
@@ -26,6 +27,8 @@ mod write;
 #[cfg(feature = "tower")]
 pub use self::tower::TowerBody;
 pub use catalog::CatalogSync;
+pub(crate) use host::{typed_group, typed_user};
+pub use host::{Groups, TypedPage, Users, MAX_TYPED_PAGE};
 pub use policy::{PendingWrite, WriteOperation, WritePolicy};
 pub use response::SCIM_CONTENT_TYPE;
 
@@ -385,9 +388,23 @@ impl ScimService {
         &self.inner.store
     }
 
-    /// The tenant and token store.
-    pub fn tenants(&self) -> &Arc<dyn TenantStore> {
+    /// The tenant and token admin API over the service's tenant store and clock: create
+    /// tenants, issue and revoke tokens ([`Tenants`](crate::auth::Tenants)).
+    pub fn tenants(&self) -> crate::auth::Tenants {
+        crate::auth::Tenants::new(
+            Arc::clone(&self.inner.tenants),
+            Arc::clone(&self.inner.clock),
+        )
+    }
+
+    /// The tenant and token store itself.
+    pub fn tenant_store(&self) -> &Arc<dyn TenantStore> {
         &self.inner.tenants
+    }
+
+    /// The schema registry, shared.
+    pub(crate) fn registry_arc(&self) -> Arc<SchemaRegistry> {
+        Arc::clone(&self.inner.registry)
     }
 
     /// The largest body a request with this method and path may carry, so that an adapter

@@ -93,6 +93,11 @@ pub(super) fn report_skipped(ctx: &Ctx, def: &ResourceDef, res: &StoredResource)
 }
 
 /// What unknown members of a write do under the tenant's tolerances.
+/// Who writes, for the change record: the id of the request's bearer token.
+fn actor(ctx: &Ctx) -> Option<String> {
+    ctx.principal.token_id().map(|t| t.to_string())
+}
+
 pub(super) fn unknown_members_policy(ctx: &Ctx) -> UnknownMembers {
     if ctx.tenant.settings.tolerances.ignore_unknown_members {
         UnknownMembers::Skip
@@ -152,6 +157,7 @@ pub(super) async fn create_resource(
         members: members.unwrap_or_default(),
         unknown_members: unknown_members_policy(ctx),
         now: svc.inner.clock.now(),
+        actor: actor(ctx),
     };
     check_policy(
         svc,
@@ -238,6 +244,7 @@ pub(super) async fn replace(
             return_members,
             kind: UpdateKind::Replace,
             now: svc.inner.clock.now(),
+            actor: actor(ctx),
         };
         check_policy(svc, ctx, def, WriteOperation::Replace, id, &notes, |w| {
             w.document = req.document.as_ref().map(|d| &d.doc);
@@ -345,6 +352,7 @@ pub(super) async fn patch(
             return_members: Some(settings.limits.max_members_in_write_answer),
             kind: UpdateKind::Patch,
             now: svc.inner.clock.now(),
+            actor: actor(ctx),
         };
         check_policy(svc, ctx, def, WriteOperation::Patch, id, &notes, |w| {
             w.document = req.document.as_ref().map(|d| &d.doc);
@@ -402,7 +410,14 @@ pub(super) async fn delete(
         .await?;
     }
     svc.store()
-        .delete(ctx.id(), def, id, expected, svc.inner.clock.now())
+        .delete_as(
+            ctx.id(),
+            def,
+            id,
+            expected,
+            svc.inner.clock.now(),
+            actor(ctx).as_deref(),
+        )
         .await?;
     if let Some(current) = &current {
         ctx.remember_name(svc, &current.doc);

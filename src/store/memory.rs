@@ -17,7 +17,9 @@ use super::{
     Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers, UpdateKind,
     UpdateRequest,
 };
-use crate::feed::{Change, ChangeKind, ChangeNotifier};
+use crate::feed::{
+    Change, ChangeHub, ChangeKind, ChangeNotifier, ChangeSubscription, MemberChanges,
+};
 use crate::filter::{
     compare_resources, fold_case_owned, CompValue, CompareOp, CompiledFilter, Filter, SortOrder,
 };
@@ -62,6 +64,7 @@ use crate::tenant::TenantId;
 ///         members: vec![],
 ///         unknown_members: Default::default(),
 ///         now: Utc::now(),
+///         actor: None,
 ///     })
 ///     .await?;
 /// let query = ListQuery {
@@ -79,6 +82,7 @@ pub struct MemoryStore {
     notifier: Option<Arc<dyn ChangeNotifier>>,
     /// The provisioning log ([`ProvisioningLog`](crate::events::ProvisioningLog)).
     log: log::MemoryLog,
+    hub: ChangeHub,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -97,22 +101,23 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// An empty store without a change notifier.
+    /// An empty store without a change notifier (readers of the feed use
+    /// [`ResourceStore::subscribe`]).
     pub fn new() -> Self {
         MemoryStore {
             tenants: RwLock::new(HashMap::new()),
             notifier: None,
             log: log::MemoryLog::default(),
+            hub: ChangeHub::new(),
         }
     }
 
-    /// An empty store that calls `notifier` after every committed write.
-    pub fn with_notifier(notifier: Arc<dyn ChangeNotifier>) -> Self {
-        MemoryStore {
-            tenants: RwLock::new(HashMap::new()),
-            notifier: Some(notifier),
-            log: log::MemoryLog::default(),
-        }
+    /// Also calls `notifier` after every committed write (with the last sequence number it
+    /// wrote), as `SqliteStore::with_notifier` and `PostgresStore::with_notifier` do.
+    /// [`ResourceStore::subscribe`] needs no notifier.
+    pub fn with_notifier(mut self, notifier: Arc<dyn ChangeNotifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     fn tenant(&self, tenant: &TenantId) -> Option<Arc<RwLock<TenantData>>> {
@@ -131,7 +136,9 @@ impl MemoryStore {
     }
 
     fn notify(&self, tenant: &TenantId, seq: Option<u64>) {
-        if let (Some(n), Some(seq)) = (&self.notifier, seq) {
+        let Some(seq) = seq else { return };
+        self.hub.publish(tenant, seq);
+        if let Some(n) = &self.notifier {
             n.notify(tenant, seq);
         }
     }
@@ -191,6 +198,8 @@ struct FeedEntry {
     kind: ChangeKind,
     version: Version,
     at: DateTime<Utc>,
+    members: Option<Box<MemberChanges>>,
+    actor: Option<Box<str>>,
 }
 
 struct TypeIndex {
@@ -336,6 +345,7 @@ impl TenantData {
             .ok_or_else(|| StoreError::not_found(rt, id))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn push_change(
         &mut self,
         rt: &Key,
@@ -343,13 +353,17 @@ impl TenantData {
         kind: ChangeKind,
         version: Version,
         at: DateTime<Utc>,
+        members: Option<MemberChanges>,
+        actor: Option<&str>,
     ) -> u64 {
         self.feed.push_back(FeedEntry {
+            actor: actor.map(Box::from),
             rt: Arc::clone(rt),
             id: Arc::clone(id),
             kind,
             version,
             at,
+            members: members.map(Box::new),
         });
         self.last_seq()
     }
@@ -733,7 +747,21 @@ impl ResourceStore for MemoryStore {
                     .or_default()
                     .insert(Arc::clone(&id));
             }
-            let seq = data.push_change(&rt_key, &id, ChangeKind::Created, rec.version, req.now);
+            let initial = (!rec.members.is_empty()).then(|| {
+                MemberChanges::delta(
+                    rec.members.iter().map(|m| ResourceId::new(&**m)).collect(),
+                    Vec::new(),
+                )
+            });
+            let seq = data.push_change(
+                &rt_key,
+                &id,
+                ChangeKind::Created,
+                rec.version,
+                req.now,
+                initial,
+                req.actor.as_deref(),
+            );
             let out = StoredResource {
                 id: req.id,
                 resource_type: rt.name().to_owned(),
@@ -832,6 +860,14 @@ impl ResourceStore for MemoryStore {
                         .is_some_and(|max| rec.members.len() <= max)
             };
             let membership_changed = !added.is_empty() || !removed.is_empty();
+            let member_changes = match &req.members {
+                Some(d) if d.clear && membership_changed => Some(MemberChanges::Replaced),
+                _ if membership_changed => Some(MemberChanges::delta(
+                    added.iter().map(|m| ResourceId::new(&**m)).collect(),
+                    removed.iter().map(|m| ResourceId::new(&**m)).collect(),
+                )),
+                _ => None,
+            };
             let had_document = req.document.is_some();
             if !had_document && !membership_changed {
                 return Ok(StoredResource {
@@ -895,7 +931,15 @@ impl ResourceStore for MemoryStore {
                 (true, UpdateKind::Patch) => ChangeKind::Patched,
             };
             let rt_key = Arc::clone(&rec.rt);
-            let seq = data.push_change(&rt_key, &key, kind, rec.version, req.now);
+            let seq = data.push_change(
+                &rt_key,
+                &key,
+                kind,
+                rec.version,
+                req.now,
+                member_changes,
+                req.actor.as_deref(),
+            );
             let out = StoredResource {
                 id: id.clone(),
                 resource_type: rec.rt.to_string(),
@@ -920,6 +964,19 @@ impl ResourceStore for MemoryStore {
         id: &ResourceId,
         expected_version: Option<Version>,
         now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.delete_as(tenant, rt, id, expected_version, now, None)
+            .await
+    }
+
+    async fn delete_as(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        expected_version: Option<Version>,
+        now: DateTime<Utc>,
+        actor: Option<&str>,
     ) -> Result<(), StoreError> {
         let t = self
             .tenant(tenant)
@@ -948,8 +1005,15 @@ impl ResourceStore for MemoryStore {
                     }
                 }
             }
-            let mut seq =
-                data.push_change(&rec.rt, &key, ChangeKind::Deleted, rec.version.next(), now);
+            let mut seq = data.push_change(
+                &rec.rt,
+                &key,
+                ChangeKind::Deleted,
+                rec.version.next(),
+                now,
+                None,
+                actor,
+            );
             for g in data.reverse.remove(&key).unwrap_or_default() {
                 let Some(group) = data.records.get_mut(&g) else {
                     continue;
@@ -958,7 +1022,16 @@ impl ResourceStore for MemoryStore {
                 group.version = group.version.next();
                 group.last_modified = now;
                 let (grt, gv) = (Arc::clone(&group.rt), group.version);
-                seq = data.push_change(&grt, &g, ChangeKind::MembershipChanged, gv, now);
+                let left = MemberChanges::delta(Vec::new(), vec![ResourceId::new(&*key)]);
+                seq = data.push_change(
+                    &grt,
+                    &g,
+                    ChangeKind::MembershipChanged,
+                    gv,
+                    now,
+                    Some(left),
+                    actor,
+                );
             }
             seq
         };
@@ -1096,8 +1169,18 @@ impl ResourceStore for MemoryStore {
                 kind: e.kind,
                 version: e.version,
                 at: e.at,
+                members: e.members.as_deref().cloned(),
+                actor: e.actor.as_deref().map(str::to_owned),
             })
             .collect())
+    }
+
+    async fn head_seq(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        Ok(self.tenant(tenant).map_or(0, |t| read(&t).last_seq()))
+    }
+
+    fn subscribe(&self) -> Option<ChangeSubscription> {
+        Some(self.hub.subscribe())
     }
 
     async fn prune_changes(
@@ -1331,7 +1414,7 @@ mod tests {
     fn notifier_sees_every_commit_but_no_failure() {
         let seen: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
         let sink = Arc::clone(&seen);
-        let store = MemoryStore::with_notifier(Arc::new(move |t: &TenantId, seq: u64| {
+        let store = MemoryStore::new().with_notifier(Arc::new(move |t: &TenantId, seq: u64| {
             sink.lock().unwrap().push((t.to_string(), seq));
         }));
         let fx = Fixture::new();

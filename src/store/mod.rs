@@ -86,6 +86,9 @@ pub struct CreateRequest {
     pub unknown_members: UnknownMembers,
     /// The commit time, used for `created`, `lastModified` and the change record.
     pub now: DateTime<Utc>,
+    /// Who writes, recorded in the change record ([`Change::actor`]): the service passes
+    /// the id of the bearer token that authenticated the request.
+    pub actor: Option<String>,
 }
 
 /// A new document for an existing resource, with its uniqueness keys.
@@ -128,6 +131,8 @@ pub struct UpdateRequest {
     pub kind: UpdateKind,
     /// The commit time.
     pub now: DateTime<Utc>,
+    /// Who writes, recorded in the change record ([`Change::actor`]).
+    pub actor: Option<String>,
 }
 
 /// A list query (RFC 7644 §3.4.2), already validated by the service.
@@ -513,6 +518,22 @@ pub trait ResourceStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
+    /// [`delete`](Self::delete), recording `actor` as the change records' [`Change::actor`].
+    /// The default calls `delete` (the records then have no actor); the stores of this crate
+    /// record it.
+    async fn delete_as(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        expected_version: Option<Version>,
+        now: DateTime<Utc>,
+        actor: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let _ = actor;
+        self.delete(tenant, rt, id, expected_version, now).await
+    }
+
     /// Answers a list query; see [`Pushdown`] for what the answer holds.
     async fn list(
         &self,
@@ -600,6 +621,40 @@ pub trait ResourceStore: Send + Sync {
         after: u64,
         limit: usize,
     ) -> Result<Vec<Change>, StoreError>;
+
+    /// The sequence number of the tenant's newest change record: what a reader that has
+    /// processed everything up to now has seen (0 for an empty feed; after pruning
+    /// everything, the prune horizon). A follower starting from scratch, or resynchronising
+    /// after [`StoreError::ChangesPruned`], reads the resources and continues from here.
+    ///
+    /// The default pages through [`changes_since`](Self::changes_since) (reading the whole
+    /// retained feed); the stores of this crate answer with one lookup.
+    async fn head_seq(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        let mut after = 0;
+        loop {
+            match self.changes_since(tenant, after, 1_000).await {
+                Ok(page) => match page.last() {
+                    Some(last) => after = last.seq,
+                    None => return Ok(after),
+                },
+                Err(StoreError::ChangesPruned { pruned_through, .. }) if pruned_through > after => {
+                    after = pruned_through;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A subscription to this store's commits: it wakes after every committed write (see
+    /// [`ChangeSubscription`](crate::feed::ChangeSubscription); no wake-up is lost while the
+    /// reader is busy). Take it before reading the feed, then read, then wait on it.
+    ///
+    /// `None` when the store cannot tell (the default): a reader then polls. The stores of
+    /// this crate always offer one; a `PostgresStore` sees the writes of other instances too
+    /// while its `listen` task runs.
+    fn subscribe(&self) -> Option<crate::feed::ChangeSubscription> {
+        None
+    }
 
     /// Removes the tenant's oldest change records as `retention` says (older than its
     /// `max_age` before `now`, or beyond its `max_entries` newest), at most

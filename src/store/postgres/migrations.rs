@@ -223,6 +223,19 @@ CREATE TABLE scimkit_provisioning_log_tenants (
 "#,
         ),
     },
+    Migration {
+        version: 7,
+        name: "membership delta and actor of a change record",
+        step: Step::Sql(
+            r#"
+-- The members a change added and removed (scimkit::feed::MemberChanges as JSON text), NULL
+-- when the write did not touch a membership, and who wrote (the token id, NULL when
+-- unknown). Existing rows keep NULL.
+ALTER TABLE scimkit_changes ADD COLUMN members text;
+ALTER TABLE scimkit_changes ADD COLUMN actor text;
+"#,
+        ),
+    },
 ];
 
 /// Applies the migrations not yet applied, under the advisory lock, then the optional

@@ -59,7 +59,9 @@ use super::{
     UpdateKind, UpdateRequest,
 };
 use crate::auth::{TenantCache, TENANT_CACHE_CAPACITY, TENANT_CACHE_TTL};
-use crate::feed::{Change, ChangeKind, ChangeNotifier};
+use crate::feed::{
+    Change, ChangeHub, ChangeKind, ChangeNotifier, ChangeSubscription, MemberChanges,
+};
 use crate::filter::{fold_case_owned, fold_strings};
 use crate::resource::{ResourceId, Version};
 use crate::schema::{AttributeDef, ResourceDef};
@@ -89,6 +91,8 @@ const MAX_ATTEMPTS: usize = 8;
 pub struct PostgresStore {
     pool: PgPool,
     notifier: Option<Arc<dyn ChangeNotifier>>,
+    /// The subscriptions' hub, shared by the handle's clones (and fed by `listen`).
+    hub: ChangeHub,
     /// Token and tenant records for authentication, shared by the handle's clones.
     tenant_cache: Arc<TenantCache>,
 }
@@ -310,6 +314,8 @@ struct NewChange<'a> {
     id: &'a str,
     kind: ChangeKind,
     version: Version,
+    members: Option<MemberChanges>,
+    actor: Option<&'a str>,
 }
 
 type Tx = sqlx::Transaction<'static, Postgres>;
@@ -333,6 +339,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             notifier: None,
+            hub: ChangeHub::new(),
             tenant_cache: Arc::new(TenantCache::new(TENANT_CACHE_TTL, TENANT_CACHE_CAPACITY)),
         })
     }
@@ -358,14 +365,15 @@ impl PostgresStore {
     /// Listens for what other instances sharing the database commit, and acts on it in this
     /// one: a tenant or token change (revocation, expiry, SCIM switched off, new settings)
     /// drops the cached records of that tenant at once, and a resource write wakes this
-    /// handle's [`ChangeNotifier`] with the tenant and sequence number. Writers notify with
+    /// handle's subscriptions ([`ResourceStore::subscribe`], shared by its clones) and its
+    /// [`ChangeNotifier`] with the tenant and sequence number. Writers notify with
     /// PostgreSQL's `NOTIFY` in their transaction, so nothing is announced before it commits.
     ///
     /// Runs until dropped: spawn it once per process, on the runtime sqlx runs on
     /// (`tokio::spawn(store.listen())`). It holds one connection of the pool. When the
     /// connection drops it reconnects (pausing up to 5 s between failed attempts) and, since
-    /// notifications may have been missed meanwhile, forgets every cached record; change
-    /// feed readers should still poll now and then, as they would without notifications.
+    /// notifications may have been missed meanwhile, forgets every cached record and wakes
+    /// every subscription (so that its reader reads the feed again).
     pub fn listen(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let store = self.clone();
         async move {
@@ -395,12 +403,16 @@ impl PostgresStore {
         }
         // Whatever changed before this point may not have been heard.
         self.tenant_cache.clear();
+        self.hub.wake();
         *failures = 0;
         loop {
             match listener.try_recv().await {
                 Ok(Some(n)) => self.on_notification(n.channel(), n.payload()),
                 // Reconnected: notifications may have been missed.
-                Ok(None) => self.tenant_cache.clear(),
+                Ok(None) => {
+                    self.tenant_cache.clear();
+                    self.hub.wake();
+                }
                 Err(e) => return e,
             }
         }
@@ -430,7 +442,9 @@ impl PostgresStore {
     }
 
     fn notify(&self, tenant: &TenantId, seq: Option<u64>) {
-        if let (Some(n), Some(seq)) = (&self.notifier, seq) {
+        let Some(seq) = seq else { return };
+        self.hub.publish(tenant, seq);
+        if let Some(n) = &self.notifier {
             n.notify(tenant, seq);
         }
     }
@@ -505,6 +519,13 @@ impl PostgresStore {
                 id: req.id.as_str(),
                 kind: ChangeKind::Created,
                 version: Version::INITIAL,
+                actor: req.actor.as_deref(),
+                members: (!members.is_empty()).then(|| {
+                    MemberChanges::delta(
+                        members.iter().map(|m| m.value.clone()).collect(),
+                        Vec::new(),
+                    )
+                }),
             }],
         )
         .await?;
@@ -663,13 +684,25 @@ impl PostgresStore {
                 .await?;
                 members.push(added.into_sorted());
             }
+            let member_changes: Vec<Option<String>> = members
+                .iter()
+                .map(|(m, _)| {
+                    (!m.is_empty()).then(|| {
+                        MemberChanges::delta(
+                            m.iter().map(|m| m.value.clone()).collect(),
+                            Vec::new(),
+                        )
+                        .to_column()
+                    })
+                })
+                .collect();
             let last: i64 = sqlx::query_scalar(
                 "WITH s AS (INSERT INTO scimkit_feed_seq (tenant, last_seq) VALUES ($1, $2) \
                    ON CONFLICT (tenant) DO UPDATE SET last_seq = scimkit_feed_seq.last_seq + $2 \
                    RETURNING last_seq), \
-                 c AS (INSERT INTO scimkit_changes (tenant, seq, resource_type, id, kind, version, at) \
-                   SELECT $1, s.last_seq - $2 + u.n, $3, u.id, $4, 1, u.t \
-                   FROM s, unnest($5::text[], $6::bigint[]) WITH ORDINALITY AS u(id, t, n)) \
+                 c AS (INSERT INTO scimkit_changes (tenant, seq, resource_type, id, kind, version, at, members, actor) \
+                   SELECT $1, s.last_seq - $2 + u.n, $3, u.id, $4, 1, u.t, u.m, u.a \
+                   FROM s, unnest($5::text[], $6::bigint[], $7::text[], $8::text[]) WITH ORDINALITY AS u(id, t, m, a, n)) \
                  SELECT last_seq FROM s, \
                    LATERAL (SELECT pg_notify('scimkit_changes', s.last_seq || ' ' || $1)) AS n",
             )
@@ -679,6 +712,8 @@ impl PostgresStore {
             .bind(ChangeKind::Created.as_str())
             .bind(&ids)
             .bind(&times)
+            .bind(&member_changes)
+            .bind(chunk.iter().map(|r| r.actor.clone()).collect::<Vec<_>>())
             .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
@@ -768,6 +803,26 @@ impl PostgresStore {
             members_changed = removed + added.new > 0;
         }
         let replaced_all = req.members.as_ref().is_some_and(|d| d.clear);
+        let member_changes = match &req.members {
+            Some(_) if members_changed && replaced_all => Some(MemberChanges::Replaced),
+            Some(delta) if members_changed => {
+                let added: Vec<ResourceId> = added
+                    .resolved
+                    .members
+                    .iter()
+                    .map(|m| m.value.clone())
+                    .collect();
+                let mut seen = std::collections::HashSet::new();
+                let removed = delta
+                    .remove
+                    .iter()
+                    .filter(|r| !added.contains(r) && seen.insert(r.as_str()))
+                    .cloned()
+                    .collect();
+                Some(MemberChanges::delta(added, removed))
+            }
+            _ => None,
+        };
         let (members, skipped_members) = added.into_sorted();
         let members = (replaced_all && req.return_members.is_some_and(|max| members.len() <= max))
             .then_some(members);
@@ -837,6 +892,8 @@ impl PostgresStore {
                 id: id.as_str(),
                 kind,
                 version,
+                members: member_changes,
+                actor: req.actor.as_deref(),
             }],
             bump,
         )
@@ -864,6 +921,7 @@ impl PostgresStore {
         id: &ResourceId,
         expected: Option<Version>,
         now: i64,
+        actor: Option<&str>,
     ) -> Result<u64, StoreError> {
         let mut tx = self.begin().await?;
         let version: i64 = sqlx::query_scalar(
@@ -927,13 +985,18 @@ impl PostgresStore {
             id: id.as_str(),
             kind: ChangeKind::Deleted,
             version: current.next(),
+            members: None,
+            actor,
         }];
+        let left = MemberChanges::delta(Vec::new(), vec![id.clone()]);
         for (gid, grt, gv) in &bumped {
             changes.push(NewChange {
                 resource_type: grt,
                 id: gid,
                 kind: ChangeKind::MembershipChanged,
                 version: *gv,
+                members: Some(left.clone()),
+                actor,
             });
         }
         let seq = push_changes(&mut tx, tenant, now, &changes).await?;
@@ -1155,8 +1218,8 @@ async fn push_changes_bumping(
 ) -> Result<u64, StoreError> {
     let n = i64::try_from(changes.len()).unwrap_or(i64::MAX);
     let up = if bump.is_some() {
-        "up AS (UPDATE scimkit_resources SET version = $9, last_modified = $3 \
-         WHERE tenant = $1 AND id = $8), "
+        "up AS (UPDATE scimkit_resources SET version = $11, last_modified = $3 \
+         WHERE tenant = $1 AND id = $10), "
     } else {
         ""
     };
@@ -1164,10 +1227,10 @@ async fn push_changes_bumping(
         "WITH {up}s AS (INSERT INTO scimkit_feed_seq (tenant, last_seq) VALUES ($1, $2) \
            ON CONFLICT (tenant) DO UPDATE SET last_seq = scimkit_feed_seq.last_seq + $2 \
            RETURNING last_seq), \
-         c AS (INSERT INTO scimkit_changes (tenant, seq, resource_type, id, kind, version, at) \
-           SELECT $1, s.last_seq - $2 + u.n, u.rt, u.id, u.kind, u.version, $3 \
-           FROM s, unnest($4::text[], $5::text[], $6::text[], $7::bigint[]) \
-           WITH ORDINALITY AS u(rt, id, kind, version, n)) \
+         c AS (INSERT INTO scimkit_changes (tenant, seq, resource_type, id, kind, version, at, members, actor) \
+           SELECT $1, s.last_seq - $2 + u.n, u.rt, u.id, u.kind, u.version, $3, u.members, u.actor \
+           FROM s, unnest($4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[]) \
+           WITH ORDINALITY AS u(rt, id, kind, version, members, actor, n)) \
          SELECT last_seq FROM s, \
            LATERAL (SELECT pg_notify('scimkit_changes', s.last_seq || ' ' || $1)) AS n"
     )))
@@ -1191,6 +1254,18 @@ async fn push_changes_bumping(
         changes
             .iter()
             .map(|c| super::to_i64(c.version.get()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.members.as_ref().map(MemberChanges::to_column))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.actor.map(str::to_owned))
             .collect::<Vec<_>>(),
     );
     let q = match bump {
@@ -1309,12 +1384,25 @@ impl ResourceStore for PostgresStore {
         expected_version: Option<Version>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.delete_as(tenant, rt, id, expected_version, now, None)
+            .await
+    }
+
+    async fn delete_as(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        expected_version: Option<Version>,
+        now: DateTime<Utc>,
+        actor: Option<&str>,
+    ) -> Result<(), StoreError> {
         if id.as_str().contains('\0') {
             return Err(StoreError::not_found(rt, id));
         }
         let now = to_ns(now)?;
         let seq = self
-            .with_retry(|| self.delete_once(tenant, rt, id, expected_version, now))
+            .with_retry(|| self.delete_once(tenant, rt, id, expected_version, now, actor))
             .await?;
         self.notify(tenant, Some(seq));
         Ok(())
@@ -1639,7 +1727,7 @@ impl ResourceStore for PostgresStore {
             return Ok(Vec::new());
         };
         let rows = sqlx::query(
-            "SELECT seq, resource_type, id, kind, version, at FROM scimkit_changes \
+            "SELECT seq, resource_type, id, kind, version, at, members, actor FROM scimkit_changes \
              WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
         .bind(tenant.as_str())
@@ -1677,9 +1765,30 @@ impl ResourceStore for PostgresStore {
                     kind: super::stored_change_kind(&kind)?,
                     version: Version::new(u64::try_from(version).unwrap_or(0)),
                     at: from_ns(at),
+                    members: MemberChanges::from_column(
+                        row.try_get::<Option<String>, _>(6)
+                            .map_err(db_err)?
+                            .as_deref(),
+                    ),
+                    actor: row.try_get(7).map_err(db_err)?,
                 })
             })
             .collect()
+    }
+
+    async fn head_seq(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        // The tenant's counter: the last sequence number handed out (pruning never lowers it).
+        let last: Option<i64> =
+            sqlx::query_scalar("SELECT last_seq FROM scimkit_feed_seq WHERE tenant = $1")
+                .bind(tenant.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(last.map_or(0, |l| u64::try_from(l).unwrap_or(0)))
+    }
+
+    fn subscribe(&self) -> Option<ChangeSubscription> {
+        Some(self.hub.subscribe())
     }
 
     async fn prune_changes(

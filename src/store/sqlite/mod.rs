@@ -29,7 +29,9 @@ use super::{
     UpdateRequest,
 };
 use crate::auth::{TenantCache, TENANT_CACHE_CAPACITY, TENANT_CACHE_TTL};
-use crate::feed::{Change, ChangeKind, ChangeNotifier};
+use crate::feed::{
+    Change, ChangeHub, ChangeKind, ChangeNotifier, ChangeSubscription, MemberChanges,
+};
 use crate::filter::{fold_case_owned, fold_strings, SortOrder, SortSpec};
 use crate::resource::{ResourceId, Version};
 use crate::schema::ResourceDef;
@@ -143,6 +145,7 @@ impl SqliteOptions {
 ///         members: vec![],
 ///         unknown_members: Default::default(),
 ///         now: Utc::now(),
+///         actor: None,
 ///     })
 ///     .await?;
 /// let query = ListQuery {
@@ -160,6 +163,7 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     notifier: Option<Arc<dyn ChangeNotifier>>,
+    hub: ChangeHub,
     schema_version: i64,
     /// Token and tenant records for authentication (see [`SqliteStore::with_tenant_cache`]).
     tenant_cache: Arc<TenantCache>,
@@ -216,6 +220,7 @@ impl SqliteStore {
             writer,
             reader,
             notifier: None,
+            hub: ChangeHub::new(),
             schema_version,
             tenant_cache: Arc::new(TenantCache::new(TENANT_CACHE_TTL, TENANT_CACHE_CAPACITY)),
         })
@@ -231,7 +236,9 @@ impl SqliteStore {
         self
     }
 
-    /// Calls `notifier` after every committed write (with the last sequence number it wrote).
+    /// Also calls `notifier` after every committed write (with the last sequence number it
+    /// wrote). Readers of the feed need none: [`ResourceStore::subscribe`] works on the
+    /// shared store at any time.
     pub fn with_notifier(mut self, notifier: Arc<dyn ChangeNotifier>) -> Self {
         self.notifier = Some(notifier);
         self
@@ -249,6 +256,7 @@ impl SqliteStore {
     }
 
     fn notify(&self, tenant: &TenantId, seq: u64) {
+        self.hub.publish(tenant, seq);
         if let Some(n) = &self.notifier {
             n.notify(tenant, seq);
         }
@@ -479,6 +487,8 @@ async fn insert_members(
     Ok(r.rows_affected())
 }
 
+/// Appends one change record; returns its `seq`. (Each argument is a column of the row.)
+#[allow(clippy::too_many_arguments)]
 async fn push_change(
     conn: &mut SqliteConnection,
     tenant: &TenantId,
@@ -487,12 +497,14 @@ async fn push_change(
     kind: ChangeKind,
     version: Version,
     at: &DateTime<Utc>,
+    members: Option<&MemberChanges>,
+    actor: Option<&str>,
 ) -> Result<u64, StoreError> {
     let row = sqlx::query(
-        "INSERT INTO changes (tenant, seq, rt, id, kind, version, at) \
+        "INSERT INTO changes (tenant, seq, rt, id, kind, version, at, members, actor) \
          VALUES (?1, MAX((SELECT COALESCE(MAX(seq), 0) FROM changes WHERE tenant = ?1), \
                          (SELECT COALESCE(MAX(pruned_through), 0) FROM change_horizons WHERE tenant = ?1)) + 1, \
-                 ?2, ?3, ?4, ?5, ?6) \
+                 ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
          RETURNING seq",
     )
     .bind(tenant.as_str())
@@ -501,6 +513,8 @@ async fn push_change(
     .bind(kind.as_str())
     .bind(super::to_i64(version.get()))
     .bind(ts(at))
+    .bind(members.map(MemberChanges::to_column))
+    .bind(actor)
     .fetch_one(&mut *conn)
     .await
     .map_err(be)?;
@@ -720,6 +734,12 @@ async fn create_in(
     insert_unique(&mut *tx, tenant, rt, id, &req.unique_keys).await?;
     insert_members(&mut *tx, tenant, id, &resolved.members).await?;
     let (members, skipped_members) = resolved.into_sorted();
+    let initial = (!members.is_empty()).then(|| {
+        MemberChanges::delta(
+            members.iter().map(|m| m.value.clone()).collect(),
+            Vec::new(),
+        )
+    });
     let seq = push_change(
         &mut *tx,
         tenant,
@@ -728,6 +748,8 @@ async fn create_in(
         ChangeKind::Created,
         Version::INITIAL,
         &req.now,
+        initial.as_ref(),
+        req.actor.as_deref(),
     )
     .await?;
     Ok((
@@ -836,6 +858,22 @@ impl ResourceStore for SqliteStore {
             None => (false, Resolved::default()),
         };
         let replaced_all = req.members.as_ref().is_some_and(|d| d.clear);
+        let member_changes = match &req.members {
+            Some(_) if membership_changed && replaced_all => Some(MemberChanges::Replaced),
+            Some(delta) if membership_changed => {
+                let added: Vec<ResourceId> =
+                    resolved.members.iter().map(|m| m.value.clone()).collect();
+                let mut seen = std::collections::HashSet::new();
+                let removed = delta
+                    .remove
+                    .iter()
+                    .filter(|r| !added.contains(r) && seen.insert(r.as_str()))
+                    .cloned()
+                    .collect();
+                Some(MemberChanges::delta(added, removed))
+            }
+            _ => None,
+        };
         let (members, skipped_members) = resolved.into_sorted();
         let members = (replaced_all && req.return_members.is_some_and(|max| members.len() <= max))
             .then_some(members);
@@ -919,6 +957,8 @@ impl ResourceStore for SqliteStore {
             kind,
             version,
             &req.now,
+            member_changes.as_ref(),
+            req.actor.as_deref(),
         )
         .await?;
         let row = sqlx::query(AssertSqlSafe(format!(
@@ -947,6 +987,19 @@ impl ResourceStore for SqliteStore {
         id: &ResourceId,
         expected_version: Option<Version>,
         now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.delete_as(tenant, rt, id, expected_version, now, None)
+            .await
+    }
+
+    async fn delete_as(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        expected_version: Option<Version>,
+        now: DateTime<Utc>,
+        actor: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let cur = current(&mut tx, tenant, id.as_str())
@@ -980,6 +1033,8 @@ impl ResourceStore for SqliteStore {
             ChangeKind::Deleted,
             cur.version.next(),
             &now,
+            None,
+            actor,
         )
         .await?;
         let groups = sqlx::query(
@@ -996,6 +1051,7 @@ impl ResourceStore for SqliteStore {
             .collect::<Result<_, _>>()?;
         group_ids.sort();
         let (now_s, now_key) = (ts(&now), docs::date_key(&now.fixed_offset()));
+        let left = MemberChanges::delta(Vec::new(), vec![id.clone()]);
         for g in group_ids {
             let row = sqlx::query(
                 "UPDATE resources SET version = version + 1, modified = ?3, modified_key = ?4 \
@@ -1019,6 +1075,8 @@ impl ResourceStore for SqliteStore {
                 ChangeKind::MembershipChanged,
                 gv,
                 &now,
+                Some(&left),
+                actor,
             )
             .await?;
         }
@@ -1320,7 +1378,7 @@ impl ResourceStore for SqliteStore {
         // The records first, the horizon second: a prune committed in between raises the
         // horizon read second, so a gap in the records is always reported.
         let rows = sqlx::query(
-            "SELECT seq, rt, id, kind, version, at FROM changes \
+            "SELECT seq, rt, id, kind, version, at, members, actor FROM changes \
              WHERE tenant = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
         )
         .bind(tenant.as_str())
@@ -1346,9 +1404,32 @@ impl ResourceStore for SqliteStore {
                     kind: super::stored_change_kind(&r.try_get::<String, _>("kind").map_err(be)?)?,
                     version: Version::new(to_u64(r.try_get("version").map_err(be)?)),
                     at: parse_ts(&r.try_get::<String, _>("at").map_err(be)?)?,
+                    members: MemberChanges::from_column(
+                        r.try_get::<Option<String>, _>("members")
+                            .map_err(be)?
+                            .as_deref(),
+                    ),
+                    actor: r.try_get("actor").map_err(be)?,
                 })
             })
             .collect()
+    }
+
+    async fn head_seq(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        let mut conn = self.reader.acquire().await.map_err(be)?;
+        let head: i64 = sqlx::query_scalar(
+            "SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM changes WHERE tenant = ?1), \
+                        (SELECT COALESCE(MAX(pruned_through), 0) FROM change_horizons WHERE tenant = ?1))",
+        )
+        .bind(tenant.as_str())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(be)?;
+        Ok(to_u64(head))
+    }
+
+    fn subscribe(&self) -> Option<ChangeSubscription> {
+        Some(self.hub.subscribe())
     }
 
     async fn prune_changes(

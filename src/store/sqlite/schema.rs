@@ -24,6 +24,7 @@ pub(super) const MIGRATIONS: &[(i64, Step)] = &[
     (2, Step::Sql(V2)),
     (3, Step::Refold),
     (4, Step::Sql(V4)),
+    (5, Step::Sql(V5)),
 ];
 
 const V1: &str = r#"
@@ -128,6 +129,14 @@ CREATE TABLE change_horizons (
     tenant         TEXT PRIMARY KEY,
     pruned_through INTEGER NOT NULL
 ) WITHOUT ROWID;
+"#;
+
+/// The membership delta of a change record ([`crate::feed::MemberChanges`], as JSON text;
+/// NULL when the write did not touch a membership) and its actor (the token id; NULL when
+/// unknown). Existing rows keep NULL.
+const V5: &str = r#"
+ALTER TABLE changes ADD COLUMN members TEXT;
+ALTER TABLE changes ADD COLUMN actor TEXT;
 "#;
 
 /// Applies the migrations not yet applied; returns the schema version.

@@ -150,6 +150,21 @@ impl ResourceStore for CountingStore {
             .await
     }
 
+    async fn delete_as(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        id: &ResourceId,
+        expected_version: Option<crate::resource::Version>,
+        now: DateTime<Utc>,
+        actor: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.count(|c| c.other += 1);
+        self.inner
+            .delete_as(tenant, rt, id, expected_version, now, actor)
+            .await
+    }
+
     async fn list(
         &self,
         tenant: &TenantId,
@@ -253,5 +268,14 @@ impl ResourceStore for CountingStore {
     ) -> Result<crate::store::PruneReport, StoreError> {
         self.count(|c| c.other += 1);
         self.inner.prune_changes(tenant, retention, now).await
+    }
+
+    async fn head_seq(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        self.count(|c| c.other += 1);
+        self.inner.head_seq(tenant).await
+    }
+
+    fn subscribe(&self) -> Option<crate::feed::ChangeSubscription> {
+        self.inner.subscribe()
     }
 }

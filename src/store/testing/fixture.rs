@@ -91,6 +91,7 @@ pub fn user_request(id: &str, doc: Value, now: DateTime<Utc>) -> CreateRequest {
         members: Vec::new(),
         unknown_members: UnknownMembers::Reject,
         now,
+        actor: None,
     }
 }
 
@@ -106,6 +107,7 @@ pub fn group_request(id: &str, name: &str, members: &[&str], now: DateTime<Utc>)
         members: members.iter().map(|m| MemberRef::new(*m)).collect(),
         unknown_members: UnknownMembers::Reject,
         now,
+        actor: None,
     }
 }
 
@@ -148,6 +150,7 @@ pub(crate) fn replace_request(
         return_members: Some(usize::MAX),
         kind: UpdateKind::Replace,
         now,
+        actor: None,
     }
 }
 
@@ -159,6 +162,7 @@ pub(crate) fn delta_request(delta: MembershipDelta, now: DateTime<Utc>) -> Updat
         return_members: Some(usize::MAX),
         kind: UpdateKind::Patch,
         now,
+        actor: None,
     }
 }
 

@@ -242,6 +242,7 @@ pub async fn check_membership(store: &dyn ResourceStore, fx: &Fixture) {
         return_members: Some(usize::MAX),
         kind: UpdateKind::Patch,
         now: t0,
+        actor: None,
     };
     let g = store
         .update(tn, &fx.groups, &"g1".into(), both)

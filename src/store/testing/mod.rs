@@ -40,6 +40,7 @@ mod log;
 mod membership;
 mod resources;
 mod retention;
+mod subscription;
 mod tenants;
 
 pub use concurrency::*;
@@ -51,6 +52,7 @@ pub use log::*;
 pub use membership::*;
 pub use resources::*;
 pub use retention::*;
+pub use subscription::*;
 pub use tenants::*;
 
 use std::collections::{BTreeSet, HashSet};
@@ -119,6 +121,7 @@ where
     check_delete_cleans_memberships(&*factory().await, &fx).await;
     check_change_feed(&*factory().await, &fx).await;
     check_change_retention(&*factory().await, &fx).await;
+    check_change_subscription(&*factory().await, &fx).await;
     check_filter_equivalence(&*factory().await, &fx).await;
     check_filter_ne_any_value(&*factory().await, &fx).await;
     check_case_folding(&*factory().await, &fx).await;

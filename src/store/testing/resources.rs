@@ -117,6 +117,7 @@ pub async fn check_custom_resource_type(store: &dyn ResourceStore, fx: &Fixture)
         members: Vec::new(),
         unknown_members: UnknownMembers::Reject,
         now: t0,
+        actor: None,
     };
     store
         .create(&fx.tenant, &fx.devices, req("d1", "SN-1"))
@@ -546,6 +547,7 @@ pub async fn check_sorting_any_attribute(store: &dyn ResourceStore, fx: &Fixture
             members: Vec::new(),
             unknown_members: UnknownMembers::Reject,
             now: t + Duration::seconds(i as i64),
+            actor: None,
         };
         store.create(tn, &fx.devices, req).await.unwrap();
     }
@@ -566,6 +568,7 @@ pub async fn check_sorting_any_attribute(store: &dyn ResourceStore, fx: &Fixture
                     return_members: None,
                     kind: UpdateKind::Replace,
                     now: t + Duration::minutes(10 + k as i64),
+                    actor: None,
                 },
             )
             .await
