@@ -730,6 +730,7 @@ async fn list_groups(
         count,
         include_members: false,
         max_candidates: usize::MAX,
+        ..ListQuery::default()
     };
     let page = list_exact(admin.store(), &id, &def, &query).await?;
     let mut groups = Vec::with_capacity(page.resources.len());
@@ -995,6 +996,7 @@ async fn check_login(
         count: 1,
         include_members: false,
         max_candidates: usize::MAX,
+        ..ListQuery::default()
     };
     let page = list_exact(admin.store(), &id, &def, &query).await?;
     let Some(user) = page.resources.into_iter().next() else {

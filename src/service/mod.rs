@@ -7,6 +7,7 @@
 //! framework's request, awaits [`ScimService::handle`] and converts the response back.
 
 mod bulk;
+mod cursor;
 mod discovery;
 mod duplicates;
 mod policy;
@@ -126,9 +127,32 @@ pub struct ScimServiceBuilder {
     retry_pause: Arc<dyn RetryPause>,
     rate_limit_buckets: usize,
     write_policy: Option<Arc<dyn WritePolicy>>,
+    cursor_key: Option<cursor::CursorKey>,
+    cursor_timeout: std::time::Duration,
 }
 
 impl ScimServiceBuilder {
+    /// The secret that authenticates RFC 9865 pagination cursors (any length; a
+    /// 32-byte key is derived from it with SHA-256). Every instance of a service sharing a
+    /// database must be given the same secret, so that a cursor issued by one instance is
+    /// accepted by the others (a load balancer may send consecutive pages to different
+    /// instances). Without it, each process draws a random key: cursors then fail with
+    /// `invalidCursor` after a restart or on another instance. Treat it as a secret: who
+    /// holds it can forge cursors (which only ever select resources the caller may list
+    /// anyway, but could be replayed across queries).
+    pub fn cursor_key(mut self, secret: &[u8]) -> Self {
+        self.cursor_key = Some(cursor::CursorKey::from_secret(secret));
+        self
+    }
+
+    /// How long a pagination cursor stays valid after it was issued (advertised as
+    /// `pagination.cursorTimeout`); older cursors are answered 400 `expiredCursor`.
+    /// Default [`DEFAULT_CURSOR_TIMEOUT`] (one hour).
+    pub fn cursor_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.cursor_timeout = timeout;
+        self
+    }
+
     /// The most rate-limit buckets kept at once (one per tenant with a
     /// [`RateLimit`](crate::settings::RateLimit), or per token with `per_token`); 10,000 by
     /// default. When full, the buckets that have refilled completely are forgotten (they
@@ -223,6 +247,8 @@ impl ScimServiceBuilder {
                 retry_pause: self.retry_pause,
                 limiter: rate::RateLimiter::new(self.rate_limit_buckets),
                 write_policy: self.write_policy,
+                cursor_key: self.cursor_key.unwrap_or_else(cursor::CursorKey::random),
+                cursor_timeout: self.cursor_timeout,
             }),
         })
     }
@@ -250,7 +276,14 @@ struct Inner {
     retry_pause: Arc<dyn RetryPause>,
     limiter: rate::RateLimiter,
     write_policy: Option<Arc<dyn WritePolicy>>,
+    cursor_key: cursor::CursorKey,
+    cursor_timeout: std::time::Duration,
 }
+
+/// How long a pagination cursor stays valid by default (see
+/// [`ScimServiceBuilder::cursor_timeout`]): one hour, enough for an identity provider's
+/// import of a large tenant page by page.
+pub const DEFAULT_CURSOR_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// A SCIM 2.0 service provider for any number of tenants. Cheap to clone.
 ///
@@ -326,6 +359,8 @@ impl ScimService {
             retry_pause: Arc::new(YieldOnce),
             rate_limit_buckets: rate::DEFAULT_BUCKETS,
             write_policy: None,
+            cursor_key: None,
+            cursor_timeout: DEFAULT_CURSOR_TIMEOUT,
         }
     }
 

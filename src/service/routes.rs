@@ -40,6 +40,7 @@ pub(super) async fn route(
                     &ctx.base_url,
                     &ctx.tenant.settings,
                     svc.inner.documentation_uri.as_deref(),
+                    svc.inner.cursor_timeout,
                 ),
             ))
         }

@@ -122,6 +122,7 @@ pub fn sorted_by_user_name(filter: &str, count: usize) -> ListQuery {
         count,
         include_members: false,
         max_candidates: usize::MAX,
+        paging: crate::store::Paging::Index,
     }
 }
 
