@@ -1233,7 +1233,7 @@ mod tests {
     const SECRET: &str = "correct horse battery staple";
 
     async fn console() -> (Admin, Router) {
-        let app = App::open(&StoreSpec::Memory, "http://127.0.0.1:8080/scim/v2")
+        let app = App::open(&StoreSpec::Memory, "http://127.0.0.1:8080/scim/v2", None)
             .await
             .unwrap();
         let admin = Admin::new(app, SECRET, false);
@@ -1478,7 +1478,7 @@ mod tests {
             (true, "https://scim.example.com/scim/v2"),
             (false, "http://127.0.0.1:8080/scim/v2"),
         ] {
-            let app = App::open(&StoreSpec::Memory, url).await.unwrap();
+            let app = App::open(&StoreSpec::Memory, url, None).await.unwrap();
             let router = routes::<Admin>().with_state(Admin::new(app, SECRET, https));
             let r = try_login(&router, SECRET).await;
             assert_eq!(r.status, StatusCode::NO_CONTENT);

@@ -21,12 +21,21 @@ pub struct App {
 }
 
 impl App {
-    /// Opens `spec` and builds the service for tenants under `public_url`.
-    pub async fn open(spec: &StoreSpec, public_url: &str) -> Result<App, String> {
+    /// Opens `spec` and builds the service for tenants under `public_url`, authenticating
+    /// pagination cursors with `cursor_key` (`--cursor-key`; a random key without it).
+    pub async fn open(
+        spec: &StoreSpec,
+        public_url: &str,
+        cursor_key: Option<&str>,
+    ) -> Result<App, String> {
         let (store, tenant_store) = open_store(spec).await?;
-        let service = ScimService::builder(public_url, store, Arc::clone(&tenant_store))
+        let mut builder = ScimService::builder(public_url, store, Arc::clone(&tenant_store))
             // Writes that lost a version race back off on tokio's timer.
-            .retry_pause(tokio::time::sleep)
+            .retry_pause(tokio::time::sleep);
+        if let Some(key) = cursor_key {
+            builder = builder.cursor_key(key.as_bytes());
+        }
+        let service = builder
             .build()
             .map_err(|e| format!("--public-url `{public_url}`: {e}"))?;
         let tenants = Tenants::new(tenant_store, Arc::new(scimkit::auth::SystemClock));
