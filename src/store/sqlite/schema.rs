@@ -111,17 +111,17 @@ CREATE TABLE change_horizons (
 /// Keyset paging (RFC 9865 cursors): each sort a cursor walks by index has an index ending
 /// in `id`, so that `WHERE (key, id) > (?, ?) ORDER BY key, id LIMIT n` is a range walk at
 /// any depth. The value indexes replace those of version 1, which they extend (every lookup
-/// those served, these serve).
+/// those served, these serve). Idempotent.
 const V4: &str = r#"
-CREATE INDEX resources_type_id ON resources (tenant, rt, id);
-CREATE INDEX resources_user_name_id ON resources (tenant, rt, user_name_cf, id);
-CREATE INDEX resources_external_id_id ON resources (tenant, rt, external_id, id);
-CREATE INDEX resources_display_name_id ON resources (tenant, rt, display_name_cf, id);
-CREATE INDEX resources_created_id ON resources (tenant, rt, created_key, id);
-CREATE INDEX resources_modified_id ON resources (tenant, rt, modified_key, id);
-DROP INDEX resources_user_name;
-DROP INDEX resources_external_id;
-DROP INDEX resources_display_name;
+CREATE INDEX IF NOT EXISTS resources_type_id ON resources (tenant, rt, id);
+CREATE INDEX IF NOT EXISTS resources_user_name_id ON resources (tenant, rt, user_name_cf, id);
+CREATE INDEX IF NOT EXISTS resources_external_id_id ON resources (tenant, rt, external_id, id);
+CREATE INDEX IF NOT EXISTS resources_display_name_id ON resources (tenant, rt, display_name_cf, id);
+CREATE INDEX IF NOT EXISTS resources_created_id ON resources (tenant, rt, created_key, id);
+CREATE INDEX IF NOT EXISTS resources_modified_id ON resources (tenant, rt, modified_key, id);
+DROP INDEX IF EXISTS resources_user_name;
+DROP INDEX IF EXISTS resources_external_id;
+DROP INDEX IF EXISTS resources_display_name;
 "#;
 
 /// Applies the migrations not yet applied; returns the schema version.
