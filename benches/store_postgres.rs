@@ -122,7 +122,9 @@ fn bench(c: &mut Criterion) {
     // Issue 16: a keyset page deep in the list costs about what the first costs.
     let mut g = c.benchmark_group("postgres_cursor");
     g.sample_size(20).measurement_time(Duration::from_secs(4));
-    let cursor = rt.block_on(testing::cursor_queries(&store, &tenant, &fx.users, 99_900, 100));
+    let cursor = rt.block_on(testing::cursor_queries(
+        &store, &tenant, &fx.users, 99_900, 100,
+    ));
     for (name, q) in &cursor {
         let page = rt.block_on(store.list(&tenant, &fx.users, q)).unwrap();
         assert_eq!(page.pushdown, Pushdown::Exact, "{name}");

@@ -347,7 +347,11 @@ mod tests {
                 400,
                 Some("expiredCursor"),
             ),
-            (ScimError::InvalidCount("f".into()), 400, Some("invalidCount")),
+            (
+                ScimError::InvalidCount("f".into()),
+                400,
+                Some("invalidCount"),
+            ),
             (ScimError::BadRequest("f".into()), 400, None),
             (ScimError::Unauthorized("f".into()), 401, None),
             (ScimError::Forbidden("f".into()), 403, None),

@@ -2499,14 +2499,21 @@ async fn cursor_walk(
         if let Some(calls) = between(page) {
             for (m, p) in calls {
                 let body = (m == Method::POST).then(|| user(&p));
-                let path = if m == Method::POST { "/Users".to_owned() } else { p };
+                let path = if m == Method::POST {
+                    "/Users".to_owned()
+                } else {
+                    p
+                };
                 let r = h.call(m, &path, body).await;
                 assert!(r.status.is_success(), "{}", r.body);
             }
         }
         match r.body.get("nextCursor").and_then(|c| c.as_str()) {
             Some(c) => {
-                assert!(!items.is_empty(), "a next page only follows a non-empty one");
+                assert!(
+                    !items.is_empty(),
+                    "a next page only follows a non-empty one"
+                );
                 cursor = c.to_owned();
             }
             None => return ids,
@@ -2639,26 +2646,51 @@ async fn bad_cursors_and_counts_get_the_rfc_9865_errors() {
         h.create_user(&format!("bad{i}@example.com")).await;
     }
     let r = h
-        .call(Method::GET, "/Users?cursor=&count=2&filter=userName+sw+%22bad%22", None)
+        .call(
+            Method::GET,
+            "/Users?cursor=&count=2&filter=userName+sw+%22bad%22",
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let cursor = r.body["nextCursor"].as_str().unwrap().to_owned();
-    let good = format!("/Users?count=2&filter=userName+sw+%22bad%22&cursor={}", encode(&cursor));
+    let good = format!(
+        "/Users?count=2&filter=userName+sw+%22bad%22&cursor={}",
+        encode(&cursor)
+    );
     assert_eq!(h.call(Method::GET, &good, None).await.status, 200);
     // Tampered: one character changed, truncated, garbage.
     let mut tampered = cursor.clone().into_bytes();
     tampered[3] = if tampered[3] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    for bad in [tampered.as_str(), &cursor[..cursor.len() - 2], "garbage", "a.b"] {
-        let path = format!("/Users?count=2&filter=userName+sw+%22bad%22&cursor={}", encode(bad));
+    let truncated: String = cursor.chars().take(cursor.len() - 2).collect();
+    for bad in [
+        tampered.as_str(),
+        truncated.as_str(),
+        "garbage",
+        "a.b",
+    ] {
+        let path = format!(
+            "/Users?count=2&filter=userName+sw+%22bad%22&cursor={}",
+            encode(bad)
+        );
         let r = h.call(Method::GET, &path, None).await;
         r.assert_error(400, Some("invalidCursor"));
     }
     // Another filter, another sort, another resource type, another tenant.
     for path in [
-        format!("/Users?count=2&filter=userName+sw+%22b%22&cursor={}", encode(&cursor)),
-        format!("/Users?count=2&filter=userName+sw+%22bad%22&sortBy=userName&cursor={}", encode(&cursor)),
-        format!("/Groups?count=2&filter=userName+sw+%22bad%22&cursor={}", encode(&cursor)),
+        format!(
+            "/Users?count=2&filter=userName+sw+%22b%22&cursor={}",
+            encode(&cursor)
+        ),
+        format!(
+            "/Users?count=2&filter=userName+sw+%22bad%22&sortBy=userName&cursor={}",
+            encode(&cursor)
+        ),
+        format!(
+            "/Groups?count=2&filter=userName+sw+%22bad%22&cursor={}",
+            encode(&cursor)
+        ),
     ] {
         let r = h.call(Method::GET, &path, None).await;
         assert_eq!(r.status, 400, "{path}: {}", r.body);
@@ -2667,15 +2699,26 @@ async fn bad_cursors_and_counts_get_the_rfc_9865_errors() {
         }
     }
     let r = h
-        .call_as("other", &h.other_token.clone(), Method::GET, &good, None, &[])
+        .call_as(
+            "other",
+            &h.other_token.clone(),
+            Method::GET,
+            &good,
+            None,
+            &[],
+        )
         .await;
     r.assert_error(400, Some("invalidCursor"));
     // startIndex with cursor; counts out of range.
-    let r = h.call(Method::GET, "/Users?cursor=&startIndex=2", None).await;
+    let r = h
+        .call(Method::GET, "/Users?cursor=&startIndex=2", None)
+        .await;
     r.assert_error(400, Some("invalidValue"));
     assert!(r.detail().contains("startIndex"), "{}", r.detail());
     for count in ["-1", "1001"] {
-        let r = h.call(Method::GET, &format!("/Users?cursor=&count={count}"), None).await;
+        let r = h
+            .call(Method::GET, &format!("/Users?cursor=&count={count}"), None)
+            .await;
         r.assert_error(400, Some("invalidCount"));
         assert!(r.detail().contains("1000"), "{}", r.detail());
     }
@@ -2697,12 +2740,16 @@ async fn cursors_expire_and_are_shared_by_instances_with_one_key() {
     }
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let instance = |key: &[u8]| {
-        ScimService::builder(common::PUBLIC_URL, h.store.clone(), Arc::clone(h.tenants.store()))
-            .clock(clock.clone())
-            .cursor_key(key)
-            .cursor_timeout(std::time::Duration::from_secs(600))
-            .build()
-            .unwrap()
+        ScimService::builder(
+            common::PUBLIC_URL,
+            h.store.clone(),
+            Arc::clone(h.tenants.store()),
+        )
+        .clock(clock.clone())
+        .cursor_key(key)
+        .cursor_timeout(std::time::Duration::from_secs(600))
+        .build()
+        .unwrap()
     };
     let a = instance(b"shared secret");
     let b = instance(b"shared secret");
@@ -2724,12 +2771,23 @@ async fn cursors_expire_and_are_shared_by_instances_with_one_key() {
     assert_eq!(status, 200);
     let cursor = body["nextCursor"].as_str().unwrap().to_owned();
     let next = format!("/Users?count=1&cursor={}", encode(&cursor));
-    assert_eq!(get(&b, next.clone()).await.0, 200, "another instance with the key");
+    assert_eq!(
+        get(&b, next.clone()).await.0,
+        200,
+        "another instance with the key"
+    );
     let (status, body) = get(&c, next.clone()).await;
-    assert_eq!((status, body["scimType"].as_str()), (400, Some("invalidCursor")));
+    assert_eq!(
+        (status, body["scimType"].as_str()),
+        (400, Some("invalidCursor"))
+    );
     clock.advance(chrono::Duration::seconds(601));
     let (status, body) = get(&b, next).await;
-    assert_eq!((status, body["scimType"].as_str()), (400, Some("expiredCursor")), "{body}");
+    assert_eq!(
+        (status, body["scimType"].as_str()),
+        (400, Some("expiredCursor")),
+        "{body}"
+    );
     // The configuration says so.
     let (status, body) = get(&a, "/ServiceProviderConfig".into()).await;
     assert_eq!(status, 200);

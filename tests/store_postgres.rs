@@ -412,7 +412,11 @@ async fn migrations_are_idempotent_under_concurrent_starts() {
             .fetch_all(again.pool())
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6], "each migration applied once");
+    assert_eq!(
+        versions,
+        vec![1, 2, 3, 4, 5, 6],
+        "each migration applied once"
+    );
     // Migration 5: statistics refreshed after a fixed number of changed rows, so that a
     // tenant loaded into a large shared table is planned with its real size.
     let options: Vec<String> = sqlx::query_scalar(

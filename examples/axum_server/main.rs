@@ -139,7 +139,12 @@ fn main() -> ExitCode {
         if cli.command == Command::Serve {
             serve(&cli).await
         } else {
-            let app = App::open(&cli.store, &cli.public_url(cli.listen), cli.cursor_key.as_deref()).await?;
+            let app = App::open(
+                &cli.store,
+                &cli.public_url(cli.listen),
+                cli.cursor_key.as_deref(),
+            )
+            .await?;
             common::manage::run(&app, &cli).await
         }
     });

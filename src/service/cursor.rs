@@ -258,12 +258,7 @@ mod tests {
 
     fn binding(filter: Option<&str>) -> Binding {
         let f = filter.map(|f| Filter::parse(f).unwrap());
-        Binding::new(
-            &TenantId::new("acme").unwrap(),
-            &["User"],
-            f.as_ref(),
-            None,
-        )
+        Binding::new(&TenantId::new("acme").unwrap(), &["User"], f.as_ref(), None)
     }
 
     #[test]

@@ -13,8 +13,8 @@ use serde_json::Value;
 use super::query::{compile, into_view, page_window, Needs};
 use super::{
     CreateRequest, GroupRef, Keyset, ListQuery, Member, MemberPage, MemberRef, MembershipDelta,
-    Page, Paging, Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers, UpdateKind,
-    UpdateRequest,
+    Page, Paging, Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers,
+    UpdateKind, UpdateRequest,
 };
 use crate::feed::{Change, ChangeKind, ChangeNotifier};
 use crate::filter::{
@@ -1188,10 +1188,12 @@ fn keyset_in(
     };
     if query.filter.is_none() {
         if let Some(desc) = by_id {
-            let from: Bound<&str> = after.map_or(Bound::Unbounded, |k| Bound::Excluded(k.id.as_str()));
+            let from: Bound<&str> =
+                after.map_or(Bound::Unbounded, |k| Bound::Excluded(k.id.as_str()));
             let mut resources = Vec::new();
             let ids: Box<dyn Iterator<Item = &Key>> = if desc {
-                let to: Bound<&str> = after.map_or(Bound::Unbounded, |k| Bound::Excluded(k.id.as_str()));
+                let to: Bound<&str> =
+                    after.map_or(Bound::Unbounded, |k| Bound::Excluded(k.id.as_str()));
                 Box::new(ti.ids.range::<str, _>((Bound::Unbounded, to)).rev())
             } else {
                 Box::new(ti.ids.range::<str, _>((from, Bound::Unbounded)))
@@ -1216,7 +1218,7 @@ fn keyset_in(
             (ix.map.len() == total
                 && ix.fold == fold
                 && ix.map.keys().next().is_none_or(|(v, _)| !v.is_empty()))
-                .then_some((ix, s.order))
+            .then_some((ix, s.order))
         });
         if let Some((ix, order)) = sort_ix {
             let start: Option<(&str, &str)> = match after {
@@ -1236,20 +1238,19 @@ fn keyset_in(
             };
             // Entries in (value, id) order from the position, one run of equal values at a
             // time (the index orders ties by creation).
-            let entries: Box<dyn Iterator<Item = (&(Box<str>, u64), &Key)>> =
-                match (order, start) {
-                    (SortOrder::Ascending, None) => Box::new(ix.map.iter()),
-                    (SortOrder::Ascending, Some((v, _))) => Box::new(
-                        ix.map
-                            .range::<(Box<str>, u64), _>((Box::<str>::from(v), 0)..),
-                    ),
-                    (SortOrder::Descending, None) => Box::new(ix.map.iter().rev()),
-                    (SortOrder::Descending, Some((v, _))) => Box::new(
-                        ix.map
-                            .range::<(Box<str>, u64), _>(..=(Box::<str>::from(v), u64::MAX))
-                            .rev(),
-                    ),
-                };
+            let entries: Box<dyn Iterator<Item = IndexEntry<'_>>> = match (order, start) {
+                (SortOrder::Ascending, None) => Box::new(ix.map.iter()),
+                (SortOrder::Ascending, Some((v, _))) => Box::new(
+                    ix.map
+                        .range::<(Box<str>, u64), _>((Box::<str>::from(v), 0)..),
+                ),
+                (SortOrder::Descending, None) => Box::new(ix.map.iter().rev()),
+                (SortOrder::Descending, Some((v, _))) => Box::new(
+                    ix.map
+                        .range::<(Box<str>, u64), _>(..=(Box::<str>::from(v), u64::MAX))
+                        .rev(),
+                ),
+            };
             let mut out: Vec<&Key> = Vec::new();
             let mut run: Vec<&Key> = Vec::new();
             let mut run_value: Option<&str> = None;

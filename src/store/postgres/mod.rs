@@ -54,8 +54,8 @@ use self::sql::{Arg, Params};
 use super::query::compile;
 use super::{
     CreateRequest, GroupRef, Keyset, ListQuery, Member, MemberPage, MemberRef, Page, Paging,
-    Pushdown, ResolvedMembers, ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers,
-    UpdateKind, UpdateRequest,
+    Pushdown, ResolvedMembers, ResourceStore, StoreError, StoredResource, UniqueKey,
+    UnknownMembers, UpdateKind, UpdateRequest,
 };
 use crate::auth::{TenantCache, TENANT_CACHE_CAPACITY, TENANT_CACHE_TTL};
 use crate::feed::{Change, ChangeKind, ChangeNotifier};
@@ -1245,6 +1245,7 @@ fn keyset_walk(rt: &ResourceDef, sort: Option<&SortSpec>) -> Option<KeysetWalk> 
 impl PostgresStore {
     /// A keyset page: the count and the first index range in one statement, the rows
     /// without a value in a second when the first range runs out before the page is full.
+    #[allow(clippy::too_many_arguments)]
     async fn keyset_list(
         &self,
         tenant: &TenantId,
@@ -1255,7 +1256,11 @@ impl PostgresStore {
         walk: &KeysetWalk,
         after: Option<&Keyset>,
     ) -> Result<Page, StoreError> {
-        let (cmp, dir) = if walk.desc { ("<", "DESC") } else { (">", "ASC") };
+        let (cmp, dir) = if walk.desc {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
         // (condition, order) of each range, in cursor order, with their parameters.
         let mut phases: Vec<(String, String, Params)> = Vec::with_capacity(2);
         match walk.col {
@@ -1278,9 +1283,7 @@ impl PostgresStore {
                 let value = |p: &mut Params, v: &SortValue| -> Result<String, StoreError> {
                     match (v, walk.time) {
                         (SortValue::String(s), false) => Ok(p.text(s.as_str())),
-                        (SortValue::DateTime(d), true) => {
-                            Ok(p.int(to_ns(d.with_timezone(&Utc))?))
-                        }
+                        (SortValue::DateTime(d), true) => Ok(p.int(to_ns(d.with_timezone(&Utc))?)),
                         _ => Err(StoreError::InvalidValue(
                             "the cursor's position does not fit the sort".to_owned(),
                         )),
@@ -1515,7 +1518,15 @@ impl ResourceStore for PostgresStore {
         if let (Paging::Keyset(after), true) = (&query.paging, exact) {
             if let Some(walk) = keyset_walk(rt, query.sort.as_ref()) {
                 return self
-                    .keyset_list(tenant, rt, query, &where_sql, &params, &walk, after.as_ref())
+                    .keyset_list(
+                        tenant,
+                        rt,
+                        query,
+                        &where_sql,
+                        &params,
+                        &walk,
+                        after.as_ref(),
+                    )
                     .await;
             }
         }

@@ -24,8 +24,8 @@ use super::query::{compile, Needs};
 use super::ResolvedMembers as Resolved;
 use super::{
     CreateRequest, GroupRef, Keyset, ListQuery, Member, MemberPage, MemberRef, MembershipDelta,
-    Page, Paging, Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers, UpdateKind,
-    UpdateRequest,
+    Page, Paging, Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers,
+    UpdateKind, UpdateRequest,
 };
 use crate::auth::{TenantCache, TENANT_CACHE_CAPACITY, TENANT_CACHE_TTL};
 use crate::feed::{Change, ChangeKind, ChangeNotifier};
@@ -684,7 +684,11 @@ fn keyset_walk(rt: &ResourceDef, sort: Option<&SortSpec>) -> Option<KeysetWalk> 
 impl KeysetWalk {
     /// The index ranges after `after`, in cursor order.
     fn phases(&self, after: Option<&Keyset>) -> Result<Vec<KeysetPhase>, StoreError> {
-        let (cmp, dir) = if self.desc { ("<", "DESC") } else { (">", "ASC") };
+        let (cmp, dir) = if self.desc {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
         let Some(col) = self.col else {
             return Ok(vec![match after {
                 None => KeysetPhase {

@@ -250,7 +250,10 @@ pub async fn cursor_queries(
         ..ListQuery::default()
     };
     [
-        (format!("cursor first page of {count} by userName"), query(None)),
+        (
+            format!("cursor first page of {count} by userName"),
+            query(None),
+        ),
         (
             format!("cursor page of {count} at depth {depth} by userName"),
             query(Some(after)),

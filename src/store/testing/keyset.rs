@@ -224,12 +224,22 @@ pub async fn check_keyset_paging(store: Arc<dyn ResourceStore>, fx: &Fixture) {
         let deleted: BTreeSet<String> = deleted.lock().unwrap().iter().cloned().collect();
         assert!(!deleted.is_empty());
         for id in before.difference(&deleted) {
-            assert!(uniq.contains(id), "{sort:?}: `{id}` existed throughout but was skipped");
+            assert!(
+                uniq.contains(id),
+                "{sort:?}: `{id}` existed throughout but was skipped"
+            );
         }
         // Clean up for the next sort: remove what this walk created.
-        for id in created.lock().unwrap().iter() {
+        let created: Vec<String> = created.lock().unwrap().clone();
+        for id in &created {
             store
-                .delete(&fx.tenant, &fx.users, &id.as_str().into(), None, base_time())
+                .delete(
+                    &fx.tenant,
+                    &fx.users,
+                    &id.as_str().into(),
+                    None,
+                    base_time(),
+                )
                 .await
                 .unwrap();
         }
