@@ -9,6 +9,7 @@
 //! `lower` folds them as the store does); the measured operations go through the store.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
@@ -115,6 +116,22 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| rt.block_on(store.list(t, &fx.users, q)).unwrap())
             });
         }
+    }
+    g.finish();
+
+    // Issue 16: a keyset page deep in the list costs about what the first costs.
+    let mut g = c.benchmark_group("postgres_cursor");
+    g.sample_size(20).measurement_time(Duration::from_secs(4));
+    let cursor = rt.block_on(testing::cursor_queries(
+        &store, &tenant, &fx.users, 99_900, 100,
+    ));
+    for (name, q) in &cursor {
+        let page = rt.block_on(store.list(&tenant, &fx.users, q)).unwrap();
+        assert_eq!(page.pushdown, Pushdown::Exact, "{name}");
+        assert_eq!(page.resources.len(), 100, "{name}");
+        g.bench_function(name.as_str(), |b| {
+            b.iter(|| black_box(rt.block_on(store.list(&tenant, &fx.users, q)).unwrap()))
+        });
     }
     g.finish();
 

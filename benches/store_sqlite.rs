@@ -111,6 +111,20 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
 
+    // Issue 16: a keyset page deep in the list costs about what the first costs.
+    let mut g = c.benchmark_group("sqlite_cursor");
+    g.sample_size(20).measurement_time(Duration::from_secs(4));
+    let cursor = rt.block_on(testing::cursor_queries(&store, &tn, &fx.users, 99_900, 100));
+    for (name, q) in &cursor {
+        let page = rt.block_on(store.list(&tn, &fx.users, q)).unwrap();
+        assert_eq!(page.pushdown, Pushdown::Exact, "{name}");
+        assert_eq!(page.resources.len(), 100, "{name}");
+        g.bench_function(name.as_str(), |b| {
+            b.iter(|| black_box(rt.block_on(store.list(&tn, &fx.users, q)).unwrap()))
+        });
+    }
+    g.finish();
+
     let mut g = c.benchmark_group("sqlite_100k");
     g.sample_size(50).measurement_time(Duration::from_secs(10));
 

@@ -189,7 +189,7 @@ fn main() -> ExitCode {
             serve(&cli).await
         } else {
             let url = cli.public_url(cli.listen);
-            let app = App::open(&cli.store, &url).await?;
+            let app = App::open(&cli.store, &url, cli.cursor_key.as_deref()).await?;
             common::manage::run(&app, &cli).await
         }
     });
@@ -209,7 +209,13 @@ async fn serve(cli: &Cli) -> Result<(), String> {
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
-    let app = App::open_with(&cli.store, &cli.public_url(addr), cli.governance).await?;
+    let app = App::open_with(
+        &cli.store,
+        &cli.public_url(addr),
+        cli.governance,
+        cli.cursor_key.as_deref(),
+    )
+    .await?;
     tracing::info!(store = %cli.store.describe(), "opened store");
     let token = app.bootstrap(cli).await?;
     app.seed_users(&cli.tenant, cli.seed_users).await?;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Load figures for the axum example server (issue 9, item 5).
 #
-# Starts examples/axum_server (release build, memory store, 10,000 seeded users) on
+# For every store in STORES (memory, sqlite: a file in a temporary directory, postgres: a
+# throw-away cluster started here with initdb/pg_ctl on a free loopback port), starts
+# examples/axum_server (release build, 10,000 seeded users, the same for every store) on
 # 127.0.0.1 and measures with wrk, for DURATION each:
 #   - GET /ping                                  a trivial axum handler: the ceiling
 #   - GET /scim/v2/default/Users/{id}            one user by id
@@ -9,8 +11,12 @@
 # then writes the requests/second and the ratios to the ceiling into BENCHMARKS.md (between
 # the load.sh markers, leaving the rest of the file alone) and prints them.
 #
-# Only 127.0.0.1 is ever contacted. Knobs: DURATION (10s per run), ROUNDS (3), THREADS (2),
-# CONNECTIONS (32), USERS (10000). Installs wrk (Debian package) when it is missing.
+# The SQL stores are reported as ratios to the memory store's rates (issue 16 targets: GET by
+# id SQLite ≥ 0.4x, PostgreSQL ≥ 0.25x; userName eq filter SQLite ≥ 0.35x, PostgreSQL ≥ 0.2x).
+#
+# Only 127.0.0.1 is ever contacted. Knobs: STORES ("memory sqlite postgres"), DURATION (10s
+# per run), ROUNDS (3), THREADS (2), CONNECTIONS (32), USERS (10000). Installs wrk (Debian
+# package) when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +25,8 @@ ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
 USERS=${USERS:-10000}
+STORES=${STORES:-memory sqlite postgres}
+STARTUP_TIMEOUT=${STARTUP_TIMEOUT:-600}
 # A fixed token in the shape scimkit issues, registered with --token (test-only secret).
 TOKEN=scimkit_loadtestloadtestloadtestloadtestloadtest123
 TENANT=default
@@ -32,47 +40,94 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 
 echo "== building the axum example (release)"
-cargo build --release --example axum_server
+cargo build --release --example axum_server --features sqlite,postgres
 BIN="${CARGO_TARGET_DIR:-target}/release/examples/axum_server"
 
 WORK=$(mktemp -d)
 SERVER_PID=""
-cleanup() {
+PG_DIR=""
+PG_CTL=""
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+stop_server() {
     if [ -n "$SERVER_PID" ]; then
         kill "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+    fi
+}
+cleanup() {
+    stop_server
+    if [ -n "$PG_DIR" ]; then
+        as_pg "$PG_CTL" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+        rm -rf "$PG_DIR"
     fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-echo "== starting the server with $USERS users"
-RUST_LOG=warn "$BIN" --store memory --listen 127.0.0.1:0 --tenant "$TENANT" \
-    --token "$TOKEN" --seed-users "$USERS" >"$WORK/stdout" 2>"$WORK/stderr" &
-SERVER_PID=$!
-BASE=""
-for _ in $(seq 1 600); do
-    BASE=$(sed -n 's/^SCIM base URL: //p' "$WORK/stdout")
-    [ -n "$BASE" ] && break
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-        cat "$WORK/stderr" >&2
-        echo "the server exited" >&2
-        exit 1
-    fi
-    sleep 0.2
-done
-[ -n "$BASE" ] || { echo "the server printed no base URL" >&2; exit 1; }
-ORIGIN=$(echo "$BASE" | sed -E 's#^(http://[^/]+).*#\1#')
-AUTH="Authorization: Bearer $TOKEN"
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
 
+# start_postgres: a throw-away cluster on 127.0.0.1 (trust auth, fsync off); sets PG_URL.
+start_postgres() {
+    local initdb
+    initdb=$(command -v initdb || ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1 || true)
+    if [ -z "$initdb" ]; then
+        echo "== installing PostgreSQL (Debian's postgresql)"
+        SUDO=""
+        [ "$(id -u)" -ne 0 ] && SUDO=sudo
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+        initdb=$(ls -d /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)
+    fi
+    local bin port
+    bin=$(dirname "$(readlink -f "$initdb")")
+    PG_CTL="$bin/pg_ctl"
+    PG_DIR=$(mktemp -d /tmp/load-pg.XXXXXX)
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$PG_DIR"
+    port=$(free_port)
+    echo "== starting PostgreSQL ($("$bin/postgres" --version)) on 127.0.0.1:$port"
+    as_pg "$bin/initdb" -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --locale=C --no-sync \
+        >"$WORK/initdb.log" 2>&1 || { cat "$WORK/initdb.log" >&2; exit 1; }
+    as_pg "$PG_CTL" -D "$PG_DIR/data" -l "$PG_DIR/log" -w -t 60 start \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+        >/dev/null || { cat "$PG_DIR/log" >&2; exit 1; }
+    as_pg "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres scimkit_load
+    PG_URL="postgres://postgres@127.0.0.1:$port/scimkit_load"
+}
+
+# start_server STORE_ARG: the server with USERS seeded users; sets BASE, ORIGIN, USER_ID.
+start_server() {
+    RUST_LOG=warn "$BIN" --store "$1" --listen 127.0.0.1:0 --tenant "$TENANT" \
+        --token "$TOKEN" --seed-users "$USERS" >"$WORK/stdout" 2>"$WORK/stderr" &
+    SERVER_PID=$!
+    BASE=""
+    local deadline=$((SECONDS + STARTUP_TIMEOUT))
+    while [ $SECONDS -lt $deadline ]; do
+        BASE=$(sed -n 's/^SCIM base URL: //p' "$WORK/stdout")
+        [ -n "$BASE" ] && break
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            cat "$WORK/stderr" >&2
+            echo "the server exited" >&2
+            exit 1
+        fi
+        sleep 0.2
+    done
+    [ -n "$BASE" ] || { echo "the server printed no base URL" >&2; exit 1; }
+    ORIGIN=$(echo "$BASE" | sed -E 's#^(http://[^/]+).*#\1#')
+    USER_ID=$(curl -sf -H "$AUTH" "$BASE$FILTER_PATH" | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4 || true)
+    [ -n "$USER_ID" ] || { echo "$USER_NAME not found" >&2; exit 1; }
+    local total
+    total=$(curl -sf -H "$AUTH" "$BASE/Users?count=0" | grep -o '"totalResults":[0-9]*' | cut -d: -f2 || true)
+    [ "$total" = "$USERS" ] || { echo "expected $USERS users, the server has $total" >&2; exit 1; }
+    curl -sf -o /dev/null -H "$AUTH" "$BASE/Users/$USER_ID"
+}
+
+AUTH="Authorization: Bearer $TOKEN"
 # A user from the middle of the seeded ones (`user{i:05}@example.com`).
 USER_NAME=$(printf 'user%05d' $((USERS / 2)))
 FILTER_PATH="/Users?filter=userName%20eq%20%22${USER_NAME}%40example.com%22"
-USER_ID=$(curl -sf -H "$AUTH" "$BASE$FILTER_PATH" | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4 || true)
-[ -n "$USER_ID" ] || { echo "$USER_NAME not found" >&2; exit 1; }
-TOTAL=$(curl -sf -H "$AUTH" "$BASE/Users?count=0" | grep -o '"totalResults":[0-9]*' | cut -d: -f2 || true)
-[ "$TOTAL" = "$USERS" ] || { echo "expected $USERS users, the server has $TOTAL" >&2; exit 1; }
-curl -sf -o /dev/null -H "$AUTH" "$BASE/Users/$USER_ID"
 
 # run NAME URL [wrk args]: one wrk run; fails on any non-2xx answer or socket error.
 run() {
@@ -87,8 +142,8 @@ run() {
     echo "$out" >"$WORK/$name.$ROUND.txt"
     echo "$out" | awk '/^Requests\/sec:/ {print $2}' >>"$WORK/$name.rps"
 }
-# The machine is shared, so the three measurements are interleaved in ROUNDS rounds and
-# each is reported as its median round (the p50/p99 latencies are from that round).
+# The machine is shared, so the measurements of one store are interleaved in ROUNDS rounds
+# and each is reported as its median round (the p50/p99 latencies are from that round).
 median_round() {
     local name=$1 med
     med=$(sort -n "$WORK/$name.rps" | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
@@ -99,19 +154,37 @@ median_round() {
         fi
     done
 }
-for ROUND in $(seq 1 "$ROUNDS"); do
-    echo "== round $ROUND/$ROUNDS: trivial handler (ceiling), GET /Users/{id}, GET /Users?filter=userName eq"
-    run ceiling "$ORIGIN/ping"
-    run by_id "$BASE/Users/$USER_ID" -H "$AUTH"
-    run filter "$BASE$FILTER_PATH" -H "$AUTH"
+for store in $STORES; do
+    case $store in
+        memory) arg=memory ;;
+        sqlite) arg="sqlite:$WORK/load.db" ;;
+        postgres)
+            [ -n "$PG_DIR" ] || start_postgres
+            arg="postgres:$PG_URL"
+            ;;
+        *) echo "unknown store $store" >&2; exit 1 ;;
+    esac
+    echo "== $store: starting the server with $USERS users"
+    start_server "$arg"
+    if [ "$store" = postgres ]; then
+        # ANALYZE after the bulk load, as autovacuum would within a minute or so.
+        psql -q -d "$PG_URL" -c 'ANALYZE' >/dev/null
+    fi
+    for ROUND in $(seq 1 "$ROUNDS"); do
+        echo "== $store round $ROUND/$ROUNDS: trivial handler (ceiling), GET /Users/{id}, GET /Users?filter=userName eq"
+        run "ceiling_$store" "$ORIGIN/ping"
+        run "by_id_$store" "$BASE/Users/$USER_ID" -H "$AUTH"
+        run "filter_$store" "$BASE$FILTER_PATH" -H "$AUTH"
+    done
+    stop_server
 done
 rps() { sort -n "$WORK/$1.rps" | awk '{v[NR] = $1} END {printf "%.0f", v[int((NR + 1) / 2)]}'; }
 p50() { awk '$1 == "50%" {print $2}' "$WORK/$1.$(median_round "$1").txt"; }
 p99() { awk '$1 == "99%" {print $2}' "$WORK/$1.$(median_round "$1").txt"; }
 all() { sort -n "$WORK/$1.rps" | awk '{printf "%s%.0f", (NR > 1 ? ", " : ""), $1}'; }
-CEILING=$(rps ceiling)
-BY_ID=$(rps by_id)
-FILTER=$(rps filter)
+CEILING=$(rps ceiling_memory)
+BY_ID=$(rps by_id_memory)
+FILTER=$(rps filter_memory)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 verdict() { awk -v r="$1" -v t="$2" 'BEGIN {print (r >= t) ? "met" : "NOT met"}'; }
@@ -119,6 +192,32 @@ R_ID=$(ratio "$BY_ID" "$CEILING")
 R_FILTER=$(ratio "$FILTER" "$CEILING")
 CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 RUSTC=$(rustc --version)
+
+# The SQL stores, as ratios to the memory store's rates (same run, same data).
+sql_section() {
+    local store by_id filter r_id r_filter t_id t_filter rows=""
+    for store in $STORES; do
+        case $store in
+            sqlite) t_id=0.4 t_filter=0.35 ;;
+            postgres) t_id=0.25 t_filter=0.2 ;;
+            *) continue ;;
+        esac
+        by_id=$(rps "by_id_$store")
+        filter=$(rps "filter_$store")
+        r_id=$(ratio "$by_id" "$BY_ID")
+        r_filter=$(ratio "$filter" "$FILTER")
+        rows="$rows| $store | $by_id ($(p50 "by_id_$store") p50) | $r_id (≥ $t_id: $(verdict "$r_id" "$t_id")) | $filter ($(p50 "filter_$store") p50) | $r_filter (≥ $t_filter: $(verdict "$r_filter" "$t_filter")) |
+"
+    done
+    [ -n "$rows" ] || return 0
+    printf '\n### The SQL stores, same run, same %s users\n\n' "$USERS"
+    printf 'SQLite: a file in a temporary directory (default durability); PostgreSQL: a throw-away\n'
+    printf 'cluster on loopback TCP (fsync off), ANALYZEd after the seeding. Ratios to the memory\n'
+    printf 'store above.\n\n'
+    printf '| store | GET by id, req/s | ratio | userName eq filter, req/s | ratio |\n'
+    printf '| --- | ---: | ---: | ---: | ---: |\n'
+    printf '%s' "$rows"
+}
 
 SECTION="$WORK/section.md"
 cat >"$SECTION" <<MD
@@ -129,16 +228,17 @@ cat >"$SECTION" <<MD
 memory store with $USERS users, \`RUST_LOG=warn\`; wrk \`-t$THREADS -c$CONNECTIONS -d$DURATION\` on
 127.0.0.1, on the same machine as the server (wrk and the server share the cores, and the
 machine was shared with other work). Median of $ROUNDS interleaved rounds; all rounds:
-ceiling $(all ceiling); by id $(all by_id); filter $(all filter) requests/s.
+ceiling $(all ceiling_memory); by id $(all by_id_memory); filter $(all filter_memory) requests/s.
 
 | request | requests/s | p50 | p99 | ratio to ceiling | target |
 | --- | ---: | ---: | ---: | ---: | --- |
-| \`GET /ping\` (trivial axum handler, the ceiling) | $CEILING | $(p50 ceiling) | $(p99 ceiling) | 1.00 | |
-| \`GET /Users/{id}\` | $BY_ID | $(p50 by_id) | $(p99 by_id) | $R_ID | ≥ 0.5: $(verdict "$R_ID" 0.5) |
-| \`GET /Users?filter=userName eq "…"\` | $FILTER | $(p50 filter) | $(p99 filter) | $R_FILTER | ≥ 0.4: $(verdict "$R_FILTER" 0.4) |
+| \`GET /ping\` (trivial axum handler, the ceiling) | $CEILING | $(p50 ceiling_memory) | $(p99 ceiling_memory) | 1.00 | |
+| \`GET /Users/{id}\` | $BY_ID | $(p50 by_id_memory) | $(p99 by_id_memory) | $R_ID | ≥ 0.5: $(verdict "$R_ID" 0.5) |
+| \`GET /Users?filter=userName eq "…"\` | $FILTER | $(p50 filter_memory) | $(p99 filter_memory) | $R_FILTER | ≥ 0.4: $(verdict "$R_FILTER" 0.4) |
 
 Every SCIM request is authenticated (bearer token hash lookup), the tenant is read, and the
 answer is rendered as \`application/scim+json\` with \`meta\` and an ETag.
+$(sql_section)
 <!-- load.sh:end -->
 MD
 

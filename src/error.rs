@@ -41,6 +41,13 @@ pub enum ScimType {
     InvalidVersion,
     /// The request cannot be completed because it would expose sensitive information.
     Sensitive,
+    /// The `cursor` is not one this service issued for this query (RFC 9865 §2.4).
+    InvalidCursor,
+    /// The `cursor` was valid but has expired (RFC 9865 §2.4).
+    ExpiredCursor,
+    /// The `count` of a cursor request is invalid, for example above the maximum page
+    /// size (RFC 9865 §2.4).
+    InvalidCount,
 }
 
 impl ScimType {
@@ -57,6 +64,9 @@ impl ScimType {
             ScimType::InvalidValue => "invalidValue",
             ScimType::InvalidVersion => "invalidVersion",
             ScimType::Sensitive => "sensitive",
+            ScimType::InvalidCursor => "invalidCursor",
+            ScimType::ExpiredCursor => "expiredCursor",
+            ScimType::InvalidCount => "invalidCount",
         }
     }
 
@@ -114,6 +124,15 @@ pub enum ScimError {
     /// 403 `sensitive`.
     #[error("sensitive: {0}")]
     Sensitive(String),
+    /// 400 `invalidCursor` (RFC 9865).
+    #[error("invalid cursor: {0}")]
+    InvalidCursor(String),
+    /// 400 `expiredCursor` (RFC 9865).
+    #[error("expired cursor: {0}")]
+    ExpiredCursor(String),
+    /// 400 `invalidCount` (RFC 9865).
+    #[error("invalid count: {0}")]
+    InvalidCount(String),
     /// 400 without a `scimType` (a malformed request that fits no Table 9 type).
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -216,6 +235,9 @@ impl ScimError {
             ScimError::InvalidValue(_) => ScimType::InvalidValue,
             ScimError::InvalidVersion(_) => ScimType::InvalidVersion,
             ScimError::Sensitive(_) => ScimType::Sensitive,
+            ScimError::InvalidCursor(_) => ScimType::InvalidCursor,
+            ScimError::ExpiredCursor(_) => ScimType::ExpiredCursor,
+            ScimError::InvalidCount(_) => ScimType::InvalidCount,
             _ => return None,
         })
     }
@@ -233,6 +255,9 @@ impl ScimError {
             | ScimError::InvalidValue(d)
             | ScimError::InvalidVersion(d)
             | ScimError::Sensitive(d)
+            | ScimError::InvalidCursor(d)
+            | ScimError::ExpiredCursor(d)
+            | ScimError::InvalidCount(d)
             | ScimError::BadRequest(d)
             | ScimError::Unauthorized(d)
             | ScimError::Forbidden(d)
@@ -312,6 +337,21 @@ mod tests {
                 Some("invalidVersion"),
             ),
             (ScimError::Sensitive("f".into()), 403, Some("sensitive")),
+            (
+                ScimError::InvalidCursor("f".into()),
+                400,
+                Some("invalidCursor"),
+            ),
+            (
+                ScimError::ExpiredCursor("f".into()),
+                400,
+                Some("expiredCursor"),
+            ),
+            (
+                ScimError::InvalidCount("f".into()),
+                400,
+                Some("invalidCount"),
+            ),
             (ScimError::BadRequest("f".into()), 400, None),
             (ScimError::Unauthorized("f".into()), 401, None),
             (ScimError::Forbidden("f".into()), 403, None),

@@ -55,7 +55,26 @@
 //! - **a store**: implement [`ResourceStore`] (start with [`store::Pushdown::Unsupported`]
 //!   answers; the service completes them, up to `Limits::max_resources_scanned` candidates
 //!   per request) and run `store::testing::run_contract_suite`
-//!   (cargo feature `testing`) against it.
+//!   (cargo feature `testing`) against it. Keyset paging
+//!   ([`store::Paging::Keyset`], for cursors) is optional: a store that does not override
+//!   [`ResourceStore::keyset_paging`] gets index queries and the service pages by keyset.
+//!
+//! ## Paging
+//!
+//! Lists and searches page by index (RFC 7644 §3.4.2.4, `startIndex`/`count`) unless the
+//! client sends `cursor` (RFC 9865; empty for the first page). A cursor page holds the
+//! `count` resources after the cursor's position in the *cursor order* (the sort value, then
+//! the id: see [`store::Paging::Keyset`]), and `nextCursor` when more follow; the stores walk
+//! an index from the position, so a page deep in the list costs what the first costs, and a
+//! walk neither skips nor repeats a resource that exists throughout, whatever is created or
+//! deleted between pages. Cursors are opaque and authenticated (HMAC-SHA256 over the
+//! position and a hash of the tenant, the resource type, the filter and the sort, with the
+//! key of [`service::ScimServiceBuilder::cursor_key`]: give every instance sharing a
+//! database the same key); a cursor altered or presented for another query is 400
+//! `invalidCursor`, one older than the cursor timeout 400 `expiredCursor`. `startIndex`
+//! together with `cursor` is 400 `invalidValue`; with a cursor, a `count` outside
+//! 0..=`maxPageSize` is 400 `invalidCount` (index paging keeps capping it). No
+//! `previousCursor` is issued.
 #![forbid(unsafe_code)]
 #![cfg_attr(
     test,

@@ -2468,3 +2468,334 @@ async fn write_policy_refuses_writes_and_changes_nothing() {
         .await;
     assert_eq!(r.status, 201, "a seat is free again: {}", r.body);
 }
+
+// ---- RFC 9865 cursor paging ----------------------------------------------------------------
+
+/// Follows `nextCursor` from an empty cursor; `between` runs after each page. Returns the ids
+/// in walk order, checking every page's shape.
+async fn cursor_walk(
+    h: &Harness,
+    path: &str,
+    count: usize,
+    mut between: impl FnMut(usize) -> Option<Vec<(Method, String)>>,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut cursor = String::new();
+    for page in 0..1000 {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let r = h
+            .call(
+                Method::GET,
+                &format!("{path}{sep}count={count}&cursor={}", encode(&cursor)),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.get("startIndex").is_none(), "{}", r.body);
+        let items = r.body["Resources"].as_array().cloned().unwrap_or_default();
+        assert!(items.len() <= count);
+        assert_eq!(r.body["itemsPerPage"], items.len());
+        ids.extend(items.iter().map(|u| u["id"].as_str().unwrap().to_owned()));
+        if let Some(calls) = between(page) {
+            for (m, p) in calls {
+                let body = (m == Method::POST).then(|| user(&p));
+                let path = if m == Method::POST {
+                    "/Users".to_owned()
+                } else {
+                    p
+                };
+                let r = h.call(m, &path, body).await;
+                assert!(r.status.is_success(), "{}", r.body);
+            }
+        }
+        match r.body.get("nextCursor").and_then(|c| c.as_str()) {
+            Some(c) => {
+                assert!(
+                    !items.is_empty(),
+                    "a next page only follows a non-empty one"
+                );
+                cursor = c.to_owned();
+            }
+            None => return ids,
+        }
+    }
+    panic!("the walk did not end");
+}
+
+#[tokio::test]
+async fn cursor_paging_walks_every_resource_once_under_writes() {
+    let h = Harness::new().await;
+    let mut ids = Vec::new();
+    for i in 0..23 {
+        ids.push(h.create_user(&format!("walker{i:02}@example.com")).await);
+    }
+    // Without writes: every user once, in id order without a sort; totals count them all.
+    let got = cursor_walk(&h, "/Users", 5, |_| None).await;
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(got, sorted);
+    let first = h.call(Method::GET, "/Users?cursor=&count=5", None).await;
+    assert_eq!(first.body["totalResults"], 23);
+    // Sorted by userName descending, with creates and deletes between pages: every user that
+    // exists throughout is seen exactly once.
+    let victims: Vec<String> = ids.iter().step_by(5).cloned().collect();
+    let mut next = victims.clone().into_iter();
+    let mut n = 0;
+    let got = cursor_walk(&h, "/Users?sortBy=userName&sortOrder=descending", 4, |_| {
+        n += 1;
+        let mut calls = vec![(Method::POST, format!("walker{n:02}x@example.com"))];
+        if let Some(v) = next.next() {
+            calls.push((Method::DELETE, format!("/Users/{v}")));
+        }
+        Some(calls)
+    })
+    .await;
+    let mut seen = std::collections::HashSet::new();
+    for id in &got {
+        assert!(seen.insert(id.clone()), "{id} seen twice");
+    }
+    for id in ids.iter().filter(|i| !victims.contains(i)) {
+        assert!(seen.contains(id), "{id} existed throughout and was skipped");
+    }
+    // count=0: only the total.
+    let r = h.call(Method::GET, "/Users?cursor=&count=0", None).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.get("nextCursor").is_none());
+    assert_eq!(r.body["itemsPerPage"], 0);
+    assert!(r.body["totalResults"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn cursor_paging_on_search_and_root_search() {
+    let h = Harness::new().await;
+    let mut users = Vec::new();
+    for i in 0..7 {
+        users.push(h.create_user(&format!("search{i}@example.com")).await);
+    }
+    let g1 = h.create_group("Alpha", &[]).await;
+    let g2 = h.create_group("Beta", &[]).await;
+    // POST /Users/.search with a filter, pages of 3.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let r = h
+            .call(
+                Method::POST,
+                "/Users/.search",
+                Some(json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                    "filter": "userName sw \"search\"",
+                    "sortBy": "userName",
+                    "count": 3,
+                    "cursor": cursor,
+                })),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["totalResults"], 7);
+        for u in r.body["Resources"].as_array().unwrap() {
+            seen.push(u["userName"].as_str().unwrap().to_owned());
+        }
+        match r.body["nextCursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..7).map(|i| format!("search{i}@example.com")).collect();
+    assert_eq!(seen, expected);
+    // Root search: users then groups, pages crossing from one type to the other.
+    let mut all = Vec::new();
+    let mut cursor = String::new();
+    let mut pages = 0;
+    loop {
+        let r = h
+            .call(
+                Method::POST,
+                "/.search",
+                Some(json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                    "count": 4,
+                    "cursor": cursor,
+                })),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["totalResults"], 9);
+        pages += 1;
+        for res in r.body["Resources"].as_array().unwrap() {
+            all.push(res["id"].as_str().unwrap().to_owned());
+        }
+        match r.body["nextCursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    let mut expected = users.clone();
+    expected.sort();
+    let mut groups = vec![g1, g2];
+    groups.sort();
+    expected.extend(groups);
+    assert_eq!(all, expected);
+}
+
+#[tokio::test]
+async fn bad_cursors_and_counts_get_the_rfc_9865_errors() {
+    let h = Harness::new().await;
+    for i in 0..4 {
+        h.create_user(&format!("bad{i}@example.com")).await;
+    }
+    let r = h
+        .call(
+            Method::GET,
+            "/Users?cursor=&count=2&filter=userName+sw+%22bad%22",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cursor = r.body["nextCursor"].as_str().unwrap().to_owned();
+    let good = format!(
+        "/Users?count=2&filter=userName+sw+%22bad%22&cursor={}",
+        encode(&cursor)
+    );
+    assert_eq!(h.call(Method::GET, &good, None).await.status, 200);
+    // Tampered: one character changed, truncated, garbage.
+    let mut tampered = cursor.clone().into_bytes();
+    tampered[3] = if tampered[3] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let truncated: String = cursor.chars().take(cursor.len() - 2).collect();
+    for bad in [
+        tampered.as_str(),
+        truncated.as_str(),
+        "garbage",
+        "a.b",
+    ] {
+        let path = format!(
+            "/Users?count=2&filter=userName+sw+%22bad%22&cursor={}",
+            encode(bad)
+        );
+        let r = h.call(Method::GET, &path, None).await;
+        r.assert_error(400, Some("invalidCursor"));
+    }
+    // Another filter, another sort, another resource type, another tenant.
+    for path in [
+        format!(
+            "/Users?count=2&filter=userName+sw+%22b%22&cursor={}",
+            encode(&cursor)
+        ),
+        format!(
+            "/Users?count=2&filter=userName+sw+%22bad%22&sortBy=userName&cursor={}",
+            encode(&cursor)
+        ),
+        format!(
+            "/Groups?count=2&filter=userName+sw+%22bad%22&cursor={}",
+            encode(&cursor)
+        ),
+    ] {
+        let r = h.call(Method::GET, &path, None).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        if r.body["scimType"] != "invalidFilter" {
+            r.assert_error(400, Some("invalidCursor"));
+        }
+    }
+    let r = h
+        .call_as(
+            "other",
+            &h.other_token.clone(),
+            Method::GET,
+            &good,
+            None,
+            &[],
+        )
+        .await;
+    r.assert_error(400, Some("invalidCursor"));
+    // startIndex with cursor; counts out of range.
+    let r = h
+        .call(Method::GET, "/Users?cursor=&startIndex=2", None)
+        .await;
+    r.assert_error(400, Some("invalidValue"));
+    assert!(r.detail().contains("startIndex"), "{}", r.detail());
+    for count in ["-1", "1001"] {
+        let r = h
+            .call(Method::GET, &format!("/Users?cursor=&count={count}"), None)
+            .await;
+        r.assert_error(400, Some("invalidCount"));
+        assert!(r.detail().contains("1000"), "{}", r.detail());
+    }
+    // Without a cursor, index paging is unchanged: count above the maximum is capped.
+    let r = h.call(Method::GET, "/Users?count=5000", None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["startIndex"], 1);
+    assert!(r.body.get("nextCursor").is_none());
+}
+
+#[tokio::test]
+async fn cursors_expire_and_are_shared_by_instances_with_one_key() {
+    use scimkit::auth::ManualClock;
+    use scimkit::service::ScimService;
+    use std::sync::Arc;
+    let h = Harness::new().await;
+    for i in 0..3 {
+        h.create_user(&format!("exp{i}@example.com")).await;
+    }
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let instance = |key: &[u8]| {
+        ScimService::builder(
+            common::PUBLIC_URL,
+            h.store.clone(),
+            Arc::clone(h.tenants.store()),
+        )
+        .clock(clock.clone())
+        .cursor_key(key)
+        .cursor_timeout(std::time::Duration::from_secs(600))
+        .build()
+        .unwrap()
+    };
+    let a = instance(b"shared secret");
+    let b = instance(b"shared secret");
+    let c = instance(b"another secret");
+    let get = |svc: &ScimService, path: String| {
+        let req = http::Request::get(format!("/scim/v2/acme{path}"))
+            .header("Authorization", format!("Bearer {}", h.token))
+            .body(bytes::Bytes::new())
+            .unwrap();
+        let svc = svc.clone();
+        async move {
+            let resp = svc.handle(req).await;
+            let status = resp.status().as_u16();
+            let body: Value = serde_json::from_slice(resp.body()).unwrap();
+            (status, body)
+        }
+    };
+    let (status, body) = get(&a, "/Users?cursor=&count=1".into()).await;
+    assert_eq!(status, 200);
+    let cursor = body["nextCursor"].as_str().unwrap().to_owned();
+    let next = format!("/Users?count=1&cursor={}", encode(&cursor));
+    assert_eq!(
+        get(&b, next.clone()).await.0,
+        200,
+        "another instance with the key"
+    );
+    let (status, body) = get(&c, next.clone()).await;
+    assert_eq!(
+        (status, body["scimType"].as_str()),
+        (400, Some("invalidCursor"))
+    );
+    clock.advance(chrono::Duration::seconds(601));
+    let (status, body) = get(&b, next).await;
+    assert_eq!(
+        (status, body["scimType"].as_str()),
+        (400, Some("expiredCursor")),
+        "{body}"
+    );
+    // The configuration says so.
+    let (status, body) = get(&a, "/ServiceProviderConfig".into()).await;
+    assert_eq!(status, 200);
+    let p = &body["pagination"];
+    assert_eq!(p["cursor"], true);
+    assert_eq!(p["index"], true);
+    assert_eq!(p["defaultPaginationMethod"], "index");
+    assert_eq!(p["defaultPageSize"], 1000);
+    assert_eq!(p["maxPageSize"], 1000);
+    assert_eq!(p["cursorTimeout"], 600);
+}

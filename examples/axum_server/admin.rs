@@ -762,6 +762,7 @@ async fn list_groups(
         count,
         include_members: false,
         max_candidates: usize::MAX,
+        ..ListQuery::default()
     };
     let page = list_exact(admin.store(), &id, &def, &query).await?;
     let mut groups = Vec::with_capacity(page.resources.len());
@@ -1496,6 +1497,7 @@ async fn check_login(
         count: 1,
         include_members: false,
         max_candidates: usize::MAX,
+        ..ListQuery::default()
     };
     let page = list_exact(admin.store(), &id, &def, &query).await?;
     let Some(user) = page.resources.into_iter().next() else {
@@ -1728,7 +1730,7 @@ mod tests {
     const SECRET: &str = "correct horse battery staple";
 
     async fn console() -> (Admin, Router) {
-        let app = App::open(&StoreSpec::Memory, "http://127.0.0.1:8080/scim/v2")
+        let app = App::open(&StoreSpec::Memory, "http://127.0.0.1:8080/scim/v2", None)
             .await
             .unwrap();
         let admin = Admin::new(app, SECRET, false);
@@ -1973,7 +1975,7 @@ mod tests {
             (true, "https://scim.example.com/scim/v2"),
             (false, "http://127.0.0.1:8080/scim/v2"),
         ] {
-            let app = App::open(&StoreSpec::Memory, url).await.unwrap();
+            let app = App::open(&StoreSpec::Memory, url, None).await.unwrap();
             let router = routes::<Admin>().with_state(Admin::new(app, SECRET, https));
             let r = try_login(&router, SECRET).await;
             assert_eq!(r.status, StatusCode::NO_CONTENT);

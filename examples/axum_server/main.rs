@@ -145,7 +145,12 @@ fn main() -> ExitCode {
         if cli.command == Command::Serve {
             serve(&cli).await
         } else {
-            let app = App::open(&cli.store, &cli.public_url(cli.listen)).await?;
+            let app = App::open(
+                &cli.store,
+                &cli.public_url(cli.listen),
+                cli.cursor_key.as_deref(),
+            )
+            .await?;
             common::manage::run(&app, &cli).await
         }
     });
@@ -166,7 +171,13 @@ async fn serve(cli: &Cli) -> Result<(), String> {
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
     let public_url = cli.public_url(addr);
-    let app = App::open_with(&cli.store, &public_url, cli.governance).await?;
+    let app = App::open_with(
+        &cli.store,
+        &public_url,
+        cli.governance,
+        cli.cursor_key.as_deref(),
+    )
+    .await?;
     tracing::info!(store = %cli.store.describe(), "opened store");
     let token = app.bootstrap(cli).await?;
     app.seed_users(&cli.tenant, cli.seed_users).await?;

@@ -30,15 +30,17 @@ pub struct App {
 impl App {
     /// Opens `spec` and builds the service for tenants under `public_url`.
     pub async fn open(spec: &StoreSpec, public_url: &str) -> Result<App, String> {
-        App::open_with(spec, public_url, false).await
+        App::open_with(spec, public_url, false, None).await
     }
 
     /// [`open`](Self::open); with `governance` (`--governance`), the registry also has the
-    /// agent schema pack and the demo Entitlement and Role catalogs.
+    /// agent schema pack and the demo Entitlement and Role catalogs; pagination cursors are
+    /// authenticated with `cursor_key` (`--cursor-key`; a random key without it).
     pub async fn open_with(
         spec: &StoreSpec,
         public_url: &str,
         governance: bool,
+        cursor_key: Option<&str>,
     ) -> Result<App, String> {
         let (store, tenant_store, log) = open_store(spec).await?;
         // Events are queued by the request (never blocking it) and appended in batches by
@@ -60,11 +62,15 @@ impl App {
             // discovered through /ResourceTypes.
             registry.advertise_agent_extension(false);
         }
-        let service = ScimService::builder(public_url, store, Arc::clone(&tenant_store))
+        let mut builder = ScimService::builder(public_url, store, Arc::clone(&tenant_store))
             .registry(registry)
             // Writes that lost a version race back off on tokio's timer.
             .retry_pause(tokio::time::sleep)
-            .event_sink(sink)
+            .event_sink(sink);
+        if let Some(key) = cursor_key {
+            builder = builder.cursor_key(key.as_bytes());
+        }
+        let service = builder
             .build()
             .map_err(|e| format!("--public-url `{public_url}`: {e}"))?;
         // The admin API over the service's tenant store and clock.

@@ -57,6 +57,9 @@ Options:
                        keep each tenant's change feed and provisioning log for D days
                        (default 30; pruned on start and hourly); 0 keeps the feed forever
                        (the log keeps at most 100,000 events per tenant in any case)
+  --cursor-key S       the secret that authenticates RFC 9865 pagination cursors; give every
+                       instance sharing a database the same one (default: a random key per
+                       process, so cursors do not survive a restart)
   --admin-secret S     axum_server only: the password of the admin console at /admin (at
                        least 16 characters; default: SCIMKIT_ADMIN_SECRET, or a random one
                        printed on start)
@@ -237,6 +240,9 @@ pub struct Cli {
     /// `--feed-retention-days`: how long `serve` keeps change records; `None` (given as 0)
     /// keeps them forever.
     pub feed_retention_days: Option<u32>,
+    /// `--cursor-key`: the secret authenticating pagination cursors (`None`: random per
+    /// process).
+    pub cursor_key: Option<String>,
 }
 
 /// The change-feed retention of `serve` when `--feed-retention-days` is not given.
@@ -280,6 +286,7 @@ impl Cli {
         let mut rate_limit = None;
         let mut timeouts = Timeouts::default();
         let mut feed_retention_days = Some(DEFAULT_FEED_RETENTION_DAYS);
+        let mut cursor_key = None;
         let mut words: Vec<String> = Vec::new();
 
         let mut args = args.into_iter();
@@ -363,6 +370,15 @@ impl Cli {
                 }
                 "--name" => name = Some(value("--name")?),
                 "--label" => label = Some(value("--label")?),
+                "--cursor-key" => {
+                    let v = value("--cursor-key")?;
+                    if v.chars().count() < MIN_ADMIN_SECRET_CHARS {
+                        return Err(format!(
+                            "--cursor-key must be at least {MIN_ADMIN_SECRET_CHARS} characters"
+                        ));
+                    }
+                    cursor_key = Some(v);
+                }
                 f if f.starts_with('-') => return Err(format!("unknown option `{f}`")),
                 _ => words.push(arg),
             }
@@ -410,6 +426,7 @@ impl Cli {
             rate_limit,
             timeouts,
             feed_retention_days,
+            cursor_key,
         })
     }
 }

@@ -63,7 +63,7 @@ pub(crate) use eval::{is_meta_location, Node, Test};
 pub use eval::{CompileOptions, CompiledFilter};
 pub use fold::{fold_case, fold_case_owned, fold_strings, CASE_FOLDING_UNICODE_VERSION};
 pub use parse::{MAX_NESTING, MAX_TREE_DEPTH};
-pub use sort::{compare_resources, sort_resources};
+pub use sort::{compare_resources, sort_resources, sort_value, SortValue};
 
 use crate::error::ScimError;
 use crate::settings::Limits;

@@ -235,6 +235,56 @@ fn type_rank(v: &Value) -> u8 {
     }
 }
 
+/// The value a resource sorts by for a `sortBy` (RFC 7644 §3.4.2.3), owned: the position of
+/// a resource in a sorted list, as a cursor (RFC 9865) records it. Strings are case-folded
+/// unless the attribute is `caseExact` (or binary); a string that reads as a dateTime of a
+/// dateTime attribute is a [`SortValue::DateTime`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum SortValue {
+    /// A boolean (`false` before `true`).
+    Bool(bool),
+    /// A number, compared numerically.
+    Number(Number),
+    /// A dateTime, compared chronologically.
+    DateTime(DateTime<FixedOffset>),
+    /// A string, compared by code point (folded unless caseExact).
+    String(String),
+    /// A list or object value, ranked by its JSON type (`null` 0 ... object 5).
+    Other(u8),
+}
+
+impl SortValue {
+    fn as_val(&self) -> SortVal<'_> {
+        match self {
+            SortValue::Bool(b) => SortVal::Bool(*b),
+            SortValue::Number(n) => SortVal::Num(n),
+            SortValue::DateTime(d) => SortVal::Date(*d),
+            SortValue::String(s) => SortVal::Str(Cow::Borrowed(s)),
+            SortValue::Other(r) => SortVal::Other(*r),
+        }
+    }
+
+    /// Compares two values in ascending order, as the sorter does (values of different
+    /// kinds order booleans, numbers, dateTimes, strings, then the others).
+    pub fn compare(&self, other: &SortValue) -> Ordering {
+        self.as_val().cmp_val(&other.as_val())
+    }
+}
+
+/// The value `doc` sorts by for `spec` in `rt`, `None` when it has none (it then sorts last
+/// in both orders) or when `spec.by` is not an attribute of `rt` (everything ties).
+pub fn sort_value(rt: &ResourceDef, spec: &SortSpec, doc: &Value) -> Option<SortValue> {
+    let k = SortKey::new(rt, spec)?;
+    Some(match k.key(doc)? {
+        SortVal::Bool(b) => SortValue::Bool(b),
+        SortVal::Num(n) => SortValue::Number(n.clone()),
+        SortVal::Date(d) => SortValue::DateTime(d),
+        SortVal::Str(s) => SortValue::String(s.into_owned()),
+        SortVal::Other(r) => SortValue::Other(r),
+    })
+}
+
 /// Compares two resources for `sortBy`/`sortOrder` (RFC 7644 §3.4.2.3). Resources without a
 /// value sort last in both orders. If `spec.by` is unknown to `rt`, everything compares equal
 /// (use [`SortSpec::validate`] to reject it).

@@ -14,6 +14,7 @@ pub(crate) fn service_provider_config(
     base_url: &str,
     settings: &Settings,
     documentation_uri: Option<&str>,
+    cursor_timeout: std::time::Duration,
 ) -> Value {
     let limits = &settings.limits;
     let mut doc = json!({
@@ -29,6 +30,15 @@ pub(crate) fn service_provider_config(
         // discarded, never stored: there is no password to change.
         "changePassword": {"supported": false},
         "sort": {"supported": true},
+        // RFC 9865 §4: both paging methods; index paging unless the client sends `cursor`.
+        "pagination": {
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": limits.max_page_size,
+            "maxPageSize": limits.max_page_size,
+            "cursorTimeout": cursor_timeout.as_secs(),
+        },
         "etag": {"supported": true},
         "authenticationSchemes": [{
             "type": "oauthbearertoken",

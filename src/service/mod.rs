@@ -8,6 +8,7 @@
 
 mod bulk;
 mod catalog;
+mod cursor;
 mod discovery;
 mod duplicates;
 mod emit;
@@ -135,6 +136,8 @@ pub struct ScimServiceBuilder {
     write_policy: Option<Arc<dyn WritePolicy>>,
     event_sink: Option<Arc<dyn EventSink>>,
     log_request_bodies: bool,
+    cursor_key: Option<cursor::CursorKey>,
+    cursor_timeout: std::time::Duration,
 }
 
 impl ScimServiceBuilder {
@@ -156,6 +159,27 @@ impl ScimServiceBuilder {
     /// [`event_sink`](Self::event_sink).
     pub fn log_request_bodies(mut self, on: bool) -> Self {
         self.log_request_bodies = on;
+        self
+    }
+
+    /// The secret that authenticates RFC 9865 pagination cursors (any length; a
+    /// 32-byte key is derived from it with SHA-256). Every instance of a service sharing a
+    /// database must be given the same secret, so that a cursor issued by one instance is
+    /// accepted by the others (a load balancer may send consecutive pages to different
+    /// instances). Without it, each process draws a random key: cursors then fail with
+    /// `invalidCursor` after a restart or on another instance. Treat it as a secret: who
+    /// holds it can forge cursors (which only ever select resources the caller may list
+    /// anyway, but could be replayed across queries).
+    pub fn cursor_key(mut self, secret: &[u8]) -> Self {
+        self.cursor_key = Some(cursor::CursorKey::from_secret(secret));
+        self
+    }
+
+    /// How long a pagination cursor stays valid after it was issued (advertised as
+    /// `pagination.cursorTimeout`); older cursors are answered 400 `expiredCursor`.
+    /// Default [`DEFAULT_CURSOR_TIMEOUT`] (one hour).
+    pub fn cursor_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.cursor_timeout = timeout;
         self
     }
 
@@ -259,6 +283,8 @@ impl ScimServiceBuilder {
                 log_request_bodies: self.log_request_bodies,
                 builtin_verifier,
                 secret_names,
+                cursor_key: self.cursor_key.unwrap_or_else(cursor::CursorKey::random),
+                cursor_timeout: self.cursor_timeout,
             }),
         })
     }
@@ -292,7 +318,14 @@ struct Inner {
     builtin_verifier: bool,
     /// What a logged request body never shows (see [`emit::redact`]).
     secret_names: Vec<String>,
+    cursor_key: cursor::CursorKey,
+    cursor_timeout: std::time::Duration,
 }
+
+/// How long a pagination cursor stays valid by default (see
+/// [`ScimServiceBuilder::cursor_timeout`]): one hour, enough for an identity provider's
+/// import of a large tenant page by page.
+pub const DEFAULT_CURSOR_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// A SCIM 2.0 service provider for any number of tenants. Cheap to clone.
 ///
@@ -370,6 +403,8 @@ impl ScimService {
             write_policy: None,
             event_sink: None,
             log_request_bodies: false,
+            cursor_key: None,
+            cursor_timeout: DEFAULT_CURSOR_TIMEOUT,
         }
     }
 

@@ -8,7 +8,9 @@ use http::{Request, Response, StatusCode};
 use serde_json::Value;
 
 use super::query::parse_query;
-use super::render::{list_response, render_page, renders_groups, respond_with_groups};
+use super::render::{
+    cursor_list_response, list_response, render_page, renders_groups, respond_with_groups,
+};
 use super::request::{parse_tags, projection_from_query, Precondition};
 use super::response;
 use super::{Ctx, ScimService};
@@ -16,7 +18,7 @@ use crate::error::ScimError;
 use crate::filter::{Filter, SortSpec};
 use crate::resource::{Projection, ResourceId};
 use crate::schema::{ResourceDef, SEARCH_REQUEST_SCHEMA};
-use crate::store::{apply_query, ListQuery, Pushdown};
+use crate::store::{apply_query, keyset_of, ListQuery, Paging, Pushdown};
 
 // ---------------------------------------------------------------------------------------------
 // Read
@@ -66,6 +68,8 @@ pub(super) struct ListParams {
     count: Option<i64>,
     attributes: Option<String>,
     excluded: Option<String>,
+    /// RFC 9865 `cursor` (empty: the first page).
+    cursor: Option<String>,
 }
 
 pub(super) fn parse_int(name: &str, v: &str) -> Result<i64, ScimError> {
@@ -104,6 +108,7 @@ impl ListParams {
                 "count" => p.count = Some(parse_int("count", &v)?),
                 "attributes" => p.attributes = Some(v),
                 "excludedattributes" => p.excluded = Some(v),
+                "cursor" => p.cursor = Some(v),
                 // RFC 7644 leaves other parameters to the service provider; IdPs add their
                 // own (Entra's aadOptscim062020), so they are ignored.
                 _ => {}
@@ -172,6 +177,7 @@ impl ListParams {
                 "count" => p.count = Some(int(v)?),
                 "attributes" => p.attributes = Some(text(v)?),
                 "excludedattributes" => p.excluded = Some(text(v)?),
+                "cursor" => p.cursor = Some(text(v)?),
                 _ => {}
             }
         }
@@ -206,6 +212,15 @@ pub(super) async fn search(
         None => None,
     };
     let projection = Projection::parse(params.attributes.as_deref(), params.excluded.as_deref())?;
+    if let Some(cursor) = &params.cursor {
+        let q = CursorQuery {
+            filter,
+            sort,
+            projection,
+            cursor,
+        };
+        return cursor_search(svc, ctx, defs, params, q).await;
+    }
     // RFC 7644 §3.4.2.4: startIndex below 1 is 1; a negative count is 0; the service caps
     // count at its maximum page size.
     let start_index = params.start_index.unwrap_or(1).max(1);
@@ -231,6 +246,7 @@ pub(super) async fn search(
             count,
             include_members: def.has_members() && projection.includes(def, "members"),
             max_candidates: limits.max_resources_scanned,
+            paging: Paging::Index,
         };
         let page = list_page(svc, ctx, def, &query, params).await?;
         let out = render_page(svc, ctx, def, page.resources, &projection).await?;
@@ -249,6 +265,7 @@ pub(super) async fn search(
         count,
         include_members: def.has_members() && projection.includes(def, "members"),
         max_candidates: limits.max_resources_scanned,
+        paging: Paging::Index,
     };
     let mut totals = Vec::with_capacity(defs.len());
     for def in defs {
@@ -271,6 +288,170 @@ pub(super) async fn search(
         offset = offset.saturating_add(n);
     }
     Ok(list_response(total, start_index, out))
+}
+
+/// The parsed parts of a cursor request.
+struct CursorQuery<'a> {
+    filter: Option<Filter>,
+    sort: Option<SortSpec>,
+    projection: Projection,
+    cursor: &'a str,
+}
+
+/// Answers a list or search with RFC 9865 cursor paging: the `count` resources after the
+/// cursor's position in the cursor order (see [`Paging::Keyset`]), with `nextCursor` when
+/// more follow. A root search walks the types in registry order, each in cursor order.
+///
+/// `startIndex` together with `cursor` is 400 `invalidValue` (the two select different paging
+/// methods); a `count` below 0 or above the maximum page size is 400 `invalidCount`.
+async fn cursor_search(
+    svc: &ScimService,
+    ctx: &Ctx,
+    defs: &[Arc<ResourceDef>],
+    params: &ListParams,
+    q: CursorQuery<'_>,
+) -> Result<Response<Bytes>, ScimError> {
+    let limits = &ctx.tenant.settings.limits;
+    let strict = !ctx.tenant.settings.tolerances.ignore_unknown_attributes;
+    if params.start_index.is_some() {
+        return Err(ScimError::InvalidValue(
+            "`startIndex` and `cursor` select two different paging methods (index and cursor, RFC 9865); send only one of them".to_owned(),
+        ));
+    }
+    let count = match params.count {
+        None => limits.max_page_size,
+        Some(c) => match usize::try_from(c) {
+            Ok(c) if c <= limits.max_page_size => c,
+            _ => {
+                return Err(ScimError::InvalidCount(format!(
+                    "`count` must be between 0 and {} (the maximum page size) with cursor paging, got {c}",
+                    limits.max_page_size
+                )))
+            }
+        },
+    };
+    if let [def] = defs {
+        if let Some(f) = &q.filter {
+            f.compile(def, strict)?;
+        }
+        if let (Some(s), true) = (&q.sort, strict) {
+            s.validate(def)?;
+        }
+    }
+    let scope: Vec<&str> = defs.iter().map(|d| d.name()).collect();
+    let binding = super::cursor::Binding::new(ctx.id(), &scope, q.filter.as_ref(), q.sort.as_ref());
+    let key = &svc.inner.cursor_key;
+    let now = svc.inner.clock.now();
+    let position = if q.cursor.trim().is_empty() {
+        super::cursor::Position {
+            scope_index: 0,
+            after: None,
+        }
+    } else {
+        super::cursor::decode(key, &binding, now, svc.inner.cursor_timeout, q.cursor)?
+    };
+    let query_for = |def: &ResourceDef, count: usize, paging: Paging| ListQuery {
+        filter: q.filter.clone(),
+        sort: q.sort.clone(),
+        start_index: 1,
+        count,
+        include_members: def.has_members() && q.projection.includes(def, "members"),
+        max_candidates: limits.max_resources_scanned,
+        paging,
+    };
+    // The totals: of the one type from its keyset answer; of each type of a root search
+    // first, by a count-only query.
+    let mut totals: Vec<Option<usize>> = vec![None; defs.len()];
+    if defs.len() > 1 || count == 0 {
+        for (def, slot) in defs.iter().zip(totals.iter_mut()) {
+            let page = list_page(svc, ctx, def, &query_for(def, 0, Paging::Index), params).await?;
+            *slot = Some(page.total_results);
+        }
+    }
+    let mut out = Vec::new();
+    let mut remaining = count;
+    let mut last: Option<(usize, crate::store::Keyset)> = None;
+    let mut more = false;
+    if count > 0 {
+        for (i, def) in defs.iter().enumerate().skip(position.scope_index) {
+            if remaining == 0 {
+                more = totals.get(i).copied().flatten().unwrap_or(0) > 0;
+                if more {
+                    break;
+                }
+                continue;
+            }
+            let after = if i == position.scope_index {
+                position.after.clone()
+            } else {
+                None
+            };
+            // One more than asked: whether a next page exists.
+            let query = query_for(def, remaining.saturating_add(1), Paging::Keyset(after));
+            let page = keyset_page(svc, ctx, def, &query, params).await?;
+            if let Some(slot) = totals.get_mut(i) {
+                slot.get_or_insert(page.total_results);
+            }
+            let mut resources = page.resources;
+            if resources.len() > remaining {
+                resources.truncate(remaining);
+                more = true;
+            }
+            if let Some(r) = resources.last() {
+                last = Some((i, keyset_of(def, q.sort.as_ref(), r)));
+            }
+            remaining -= resources.len();
+            out.extend(render_page(svc, ctx, def, resources, &q.projection).await?);
+            if more {
+                break;
+            }
+        }
+    }
+    let total = totals
+        .iter()
+        .fold(0usize, |a, n| a.saturating_add(n.unwrap_or(0)));
+    let next = more.then(|| {
+        let next = match last {
+            Some((scope_index, k)) => super::cursor::Position {
+                scope_index,
+                after: Some(k),
+            },
+            None => position.clone(),
+        };
+        super::cursor::encode(key, &binding, now, &next)
+    });
+    Ok(cursor_list_response(total, out, next))
+}
+
+/// A keyset page of one type, from a store that pages by keyset, or else from every match
+/// (at most [`Limits::max_resources_scanned`](crate::settings::Limits::max_resources_scanned))
+/// paged by the engine.
+async fn keyset_page(
+    svc: &ScimService,
+    ctx: &Ctx,
+    def: &ResourceDef,
+    query: &ListQuery,
+    params: &ListParams,
+) -> Result<crate::store::Page, ScimError> {
+    if svc.store().keyset_paging() {
+        return list_page(svc, ctx, def, query, params).await;
+    }
+    let all = ListQuery {
+        paging: Paging::Index,
+        start_index: 1,
+        count: query.max_candidates.saturating_add(1),
+        ..query.clone()
+    };
+    let page = list_page(svc, ctx, def, &all, params).await?;
+    if page.total_results > query.max_candidates {
+        return Err(too_broad(def, query.max_candidates, params));
+    }
+    // The matches are known: only the keyset is left to apply.
+    let rest = ListQuery {
+        filter: None,
+        ..query.clone()
+    };
+    Ok(apply_query(def, &rest, page.resources)?)
 }
 
 /// Lists one resource type: the store's answer when it is exact, else the service's

@@ -496,6 +496,34 @@ pub(super) fn list_response<T: serde::Serialize>(
     response::serialized(StatusCode::OK, &list)
 }
 
+/// A ListResponse of cursor paging (RFC 9865 §3): no `startIndex`, and `nextCursor` when
+/// a next page exists.
+pub(super) fn cursor_list_response<T: serde::Serialize>(
+    total: usize,
+    resources: Vec<T>,
+    next_cursor: Option<String>,
+) -> Response<Bytes> {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct CursorList<T> {
+        schemas: [&'static str; 1],
+        total_results: u64,
+        items_per_page: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next_cursor: Option<String>,
+        #[serde(rename = "Resources")]
+        resources: Vec<T>,
+    }
+    let list = CursorList {
+        schemas: [crate::schema::LIST_RESPONSE_SCHEMA],
+        total_results: total as u64,
+        items_per_page: resources.len() as u64,
+        next_cursor,
+        resources,
+    };
+    response::serialized(StatusCode::OK, &list)
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};

@@ -39,6 +39,7 @@ pub(super) async fn route(
                 &ctx.base_url,
                 &ctx.tenant.settings,
                 svc.inner.documentation_uri.as_deref(),
+                svc.inner.cursor_timeout,
             );
             if let (Some(ext), Some(obj)) =
                 (catalog::agent_extension(svc, ctx), doc.as_object_mut())

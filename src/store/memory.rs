@@ -13,15 +13,16 @@ use serde_json::Value;
 
 use super::query::{compile, into_view, page_window, Needs};
 use super::{
-    CreateRequest, GroupRef, ListQuery, Member, MemberPage, MemberRef, MembershipDelta, Page,
-    Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers, UpdateKind,
-    UpdateRequest,
+    CreateRequest, GroupRef, Keyset, ListQuery, Member, MemberPage, MemberRef, MembershipDelta,
+    Page, Paging, Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers,
+    UpdateKind, UpdateRequest,
 };
 use crate::feed::{
     Change, ChangeHub, ChangeKind, ChangeNotifier, ChangeSubscription, MemberChanges,
 };
 use crate::filter::{
     compare_resources, fold_case_owned, CompValue, CompareOp, CompiledFilter, Filter, SortOrder,
+    SortValue,
 };
 use crate::resource::{ResourceId, Version};
 use crate::schema::{AttrPath, AttributeType, ResourceDef};
@@ -207,6 +208,8 @@ struct TypeIndex {
     name: Key,
     /// ord -> id, every resource of the type.
     order: BTreeMap<u64, Key>,
+    /// Every id of the type, in id order: the cursor order of an unsorted keyset page.
+    ids: BTreeSet<Key>,
     /// `attribute \0 value` -> id.
     unique: HashMap<Key, Key>,
     attrs: Vec<AttrIndex>,
@@ -247,6 +250,7 @@ impl TypeIndex {
         TypeIndex {
             name: Key::from(rt.name()),
             order: BTreeMap::new(),
+            ids: BTreeSet::new(),
             unique: HashMap::new(),
             attrs: index_attrs(rt),
         }
@@ -676,6 +680,10 @@ fn eval_doc(data: &TenantData, needs: &Needs, id: &Key, rec: &Record) -> Result<
 
 #[async_trait]
 impl ResourceStore for MemoryStore {
+    fn keyset_paging(&self) -> bool {
+        true
+    }
+
     async fn create(
         &self,
         tenant: &TenantId,
@@ -740,6 +748,7 @@ impl ResourceStore for MemoryStore {
                 ti.unique.insert(Arc::clone(k), Arc::clone(&id));
             }
             ti.order.insert(ord, Arc::clone(&id));
+            ti.ids.insert(Arc::clone(&id));
             ti.index(&id, ord, &req.doc);
             for m in &rec.members {
                 data.reverse
@@ -996,6 +1005,7 @@ impl ResourceStore for MemoryStore {
                     ti.unique.remove(k);
                 }
                 ti.order.remove(&rec.ord);
+                ti.ids.remove(&key);
             }
             for m in &rec.members {
                 if let Some(groups) = data.reverse.get_mut(m) {
@@ -1246,12 +1256,168 @@ fn membership_change(
 }
 
 /// Answers a list query from the indexes and the evaluator (always exactly).
+/// A keyset page ([`Paging::Keyset`]): without a filter, a walk of the id set or of an
+/// attribute index from the position; otherwise every match, paged by the engine.
+fn keyset_in(
+    data: &TenantData,
+    ti: &TypeIndex,
+    rt: &ResourceDef,
+    query: &ListQuery,
+    after: Option<&Keyset>,
+) -> Result<Page, StoreError> {
+    let total = ti.order.len();
+    let by_id = match &query.sort {
+        None => Some(false),
+        Some(s) => rt
+            .resolve(&s.by)
+            .filter(|r| r.extension.is_none() && r.sub.is_none())
+            .filter(|r| r.attr.name == "id" && r.attr.case_exact)
+            .map(|_| s.order == SortOrder::Descending),
+    };
+    if query.filter.is_none() {
+        if let Some(desc) = by_id {
+            let from: Bound<&str> =
+                after.map_or(Bound::Unbounded, |k| Bound::Excluded(k.id.as_str()));
+            let mut resources = Vec::new();
+            let ids: Box<dyn Iterator<Item = &Key>> = if desc {
+                let to: Bound<&str> =
+                    after.map_or(Bound::Unbounded, |k| Bound::Excluded(k.id.as_str()));
+                Box::new(ti.ids.range::<str, _>((Bound::Unbounded, to)).rev())
+            } else {
+                Box::new(ti.ids.range::<str, _>((from, Bound::Unbounded)))
+            };
+            for id in ids.take(query.count) {
+                if let Some(rec) = data.records.get(id) {
+                    resources.push(data.stored(id, rec, query.include_members)?);
+                }
+            }
+            return Ok(Page {
+                resources,
+                total_results: total,
+                pushdown: Pushdown::Exact,
+            });
+        }
+        let sort_ix = query.sort.as_ref().and_then(|s| {
+            let i = ti.attr_for(rt, &s.by)?;
+            let ix = ti.attrs.get(i)?;
+            // Every resource has the value (none sorts last, outside the index), and the
+            // index holds the sort value (folded exactly when the sorter folds).
+            let fold = rt.top_level(&ix.name).is_some_and(|d| !d.case_exact);
+            (ix.map.len() == total
+                && ix.fold == fold
+                && ix.map.keys().next().is_none_or(|(v, _)| !v.is_empty()))
+            .then_some((ix, s.order))
+        });
+        if let Some((ix, order)) = sort_ix {
+            let start: Option<(&str, &str)> = match after {
+                None => None,
+                Some(Keyset {
+                    value: Some(SortValue::String(v)),
+                    id,
+                }) => Some((v.as_str(), id.as_str())),
+                // A position among resources without a value: none are left.
+                Some(_) => {
+                    return Ok(Page {
+                        resources: Vec::new(),
+                        total_results: total,
+                        pushdown: Pushdown::Exact,
+                    })
+                }
+            };
+            // Entries in (value, id) order from the position, one run of equal values at a
+            // time (the index orders ties by creation).
+            let entries: Box<dyn Iterator<Item = IndexEntry<'_>>> = match (order, start) {
+                (SortOrder::Ascending, None) => Box::new(ix.map.iter()),
+                (SortOrder::Ascending, Some((v, _))) => Box::new(
+                    ix.map
+                        .range::<(Box<str>, u64), _>((Box::<str>::from(v), 0)..),
+                ),
+                (SortOrder::Descending, None) => Box::new(ix.map.iter().rev()),
+                (SortOrder::Descending, Some((v, _))) => Box::new(
+                    ix.map
+                        .range::<(Box<str>, u64), _>(..=(Box::<str>::from(v), u64::MAX))
+                        .rev(),
+                ),
+            };
+            let mut out: Vec<&Key> = Vec::new();
+            let mut run: Vec<&Key> = Vec::new();
+            let mut run_value: Option<&str> = None;
+            /// Moves a run of equal values to `out`, ordered by id, past the position.
+            fn flush<'k>(
+                run: &mut Vec<&'k Key>,
+                value: Option<&str>,
+                out: &mut Vec<&'k Key>,
+                order: SortOrder,
+                start: Option<(&str, &str)>,
+                count: usize,
+            ) {
+                run.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
+                if order == SortOrder::Descending {
+                    run.reverse();
+                }
+                for id in run.drain(..) {
+                    let past = match (start, value) {
+                        (Some((sv, sid)), Some(v)) if v == sv => match order {
+                            SortOrder::Ascending => id.as_ref() > sid,
+                            SortOrder::Descending => id.as_ref() < sid,
+                        },
+                        _ => true,
+                    };
+                    if past && out.len() < count {
+                        out.push(id);
+                    }
+                }
+            }
+            for ((v, _), id) in entries {
+                if run_value != Some(v.as_ref()) {
+                    flush(&mut run, run_value, &mut out, order, start, query.count);
+                    if out.len() >= query.count {
+                        run_value = None;
+                        break;
+                    }
+                    run_value = Some(v.as_ref());
+                }
+                run.push(id);
+            }
+            flush(&mut run, run_value, &mut out, order, start, query.count);
+            let mut resources = Vec::with_capacity(out.len());
+            for id in out {
+                if let Some(rec) = data.records.get(id) {
+                    resources.push(data.stored(id, rec, query.include_members)?);
+                }
+            }
+            return Ok(Page {
+                resources,
+                total_results: total,
+                pushdown: Pushdown::Exact,
+            });
+        }
+    }
+    // Every match, then the engine's keyset over them.
+    let all = ListQuery {
+        paging: Paging::Index,
+        start_index: 1,
+        count: usize::MAX,
+        include_members: query.include_members || query.reads_members(),
+        ..query.clone()
+    };
+    let page = list_in(data, ti, rt, &all)?;
+    let rest = ListQuery {
+        filter: None,
+        ..query.clone()
+    };
+    super::apply_query(rt, &rest, page.resources)
+}
+
 fn list_in(
     data: &TenantData,
     ti: &TypeIndex,
     rt: &ResourceDef,
     query: &ListQuery,
 ) -> Result<Page, StoreError> {
+    if let Paging::Keyset(after) = &query.paging {
+        return keyset_in(data, ti, rt, query, after.as_ref());
+    }
     let leaf = query.filter.as_ref().and_then(|f| index_leaf(ti, rt, f));
     let sort_ix = query.sort.as_ref().and_then(|s| {
         let i = ti.attr_for(rt, &s.by)?;

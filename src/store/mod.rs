@@ -21,7 +21,7 @@ pub mod sqlite;
 pub mod testing;
 
 pub use memory::MemoryStore;
-pub use query::{apply_query, page_window, view_document};
+pub use query::{apply_query, keyset_cmp, keyset_of, page_window, view_document};
 
 use std::fmt;
 use std::sync::Arc;
@@ -32,7 +32,7 @@ use serde_json::Value;
 
 use crate::error::ScimError;
 use crate::feed::Change;
-use crate::filter::{Filter, SortSpec};
+use crate::filter::{Filter, SortSpec, SortValue};
 use crate::resource::{
     member_display, Member, MemberRef, MembershipDelta, ResourceId, UniqueKey, UnknownMembers,
     Version,
@@ -159,6 +159,41 @@ pub struct ListQuery {
     /// so reading further is wasted work. `usize::MAX` (the default) reads them all. An
     /// [`Pushdown::Exact`] answer is not affected.
     pub max_candidates: usize,
+    /// Index paging (the default) or keyset paging for RFC 9865 cursors. A store that
+    /// answers [`Pushdown::Exact`] to a [`Paging::Keyset`] query must page by keyset
+    /// itself and say so with [`ResourceStore::keyset_paging`]; the service never sends a
+    /// keyset query to a store that does not.
+    pub paging: Paging,
+}
+
+/// How a list is paged.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Paging {
+    /// Index paging (RFC 7644 §3.4.2.4): the page at [`ListQuery::start_index`], in the
+    /// sort's order with creation order breaking ties.
+    #[default]
+    Index,
+    /// Keyset paging (for RFC 9865 cursors): the [`ListQuery::count`] matches that follow
+    /// the position (from the first when `None`) in the *cursor order*, and
+    /// [`ListQuery::start_index`] is ignored; [`Page::total_results`] still counts every
+    /// match. The cursor order (see [`keyset_cmp`]) is total, so a walk from page to page
+    /// neither skips nor repeats a resource that exists throughout, whatever is created or
+    /// deleted meanwhile:
+    /// - without a sort: by id (byte order);
+    /// - with a sort: the resources with a sort value (see [`crate::filter::sort_value`])
+    ///   by `(value, id)`, both ascending for an ascending sort and both descending for a
+    ///   descending one, then the resources without a value by ascending id.
+    Keyset(Option<Keyset>),
+}
+
+/// A position in the cursor order of a list (see [`Paging::Keyset`]): the sort value and the
+/// id of the last resource of a page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Keyset {
+    /// The resource's sort value; `None` without a sort or when it has no value.
+    pub value: Option<SortValue>,
+    /// The resource's id.
+    pub id: ResourceId,
 }
 
 impl ListQuery {
@@ -180,6 +215,7 @@ impl Default for ListQuery {
             count: usize::MAX,
             include_members: false,
             max_candidates: usize::MAX,
+            paging: Paging::Index,
         }
     }
 }
@@ -532,6 +568,16 @@ pub trait ResourceStore: Send + Sync {
     ) -> Result<(), StoreError> {
         let _ = actor;
         self.delete(tenant, rt, id, expected_version, now).await
+    }
+
+    /// True when [`list`](Self::list) honours [`Paging::Keyset`] in its exact answers.
+    /// The default is false: the service then asks such a store for every match (index
+    /// paging, at most
+    /// [`Limits::max_resources_scanned`](crate::settings::Limits::max_resources_scanned) of
+    /// them, 400 `tooMany` beyond) and pages by keyset itself, which is correct but costs
+    /// every match per page. The three stores of this crate page by keyset.
+    fn keyset_paging(&self) -> bool {
+        false
     }
 
     /// Answers a list query; see [`Pushdown`] for what the answer holds.

@@ -6,8 +6,8 @@ use std::ops::Range;
 use chrono::SecondsFormat;
 use serde_json::{Map, Value};
 
-use super::{ListQuery, Page, Pushdown, StoreError, StoredResource};
-use crate::filter::{compare_resources, CompiledFilter, Filter, SortSpec};
+use super::{Keyset, ListQuery, Page, Paging, Pushdown, StoreError, StoredResource};
+use crate::filter::{compare_resources, sort_value, CompiledFilter, Filter, SortOrder, SortSpec};
 use crate::schema::{AttrPath, ResourceDef};
 
 /// The range of a result list that a page covers, for a 1-based `start_index` (values below 1
@@ -158,6 +158,34 @@ pub(crate) fn compile(rt: &ResourceDef, filter: &Filter) -> Result<CompiledFilte
         .map_err(|e| StoreError::InvalidFilter(e.detail().to_owned()))
 }
 
+/// Compares two positions in the cursor order of [`Paging::Keyset`] for `sort`.
+pub fn keyset_cmp(sort: Option<&SortSpec>, a: &Keyset, b: &Keyset) -> Ordering {
+    let by_id = a.id.as_str().cmp(b.id.as_str());
+    let Some(spec) = sort else {
+        return by_id;
+    };
+    match (&a.value, &b.value) {
+        (Some(x), Some(y)) => {
+            let o = x.compare(y).then(by_id);
+            match spec.order {
+                SortOrder::Ascending => o,
+                SortOrder::Descending => o.reverse(),
+            }
+        }
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => by_id,
+    }
+}
+
+/// The position of `res` in the cursor order of [`Paging::Keyset`] for `sort`.
+pub fn keyset_of(rt: &ResourceDef, sort: Option<&SortSpec>, res: &StoredResource) -> Keyset {
+    Keyset {
+        value: sort.and_then(|s| sort_value(rt, s, &view_document(res))),
+        id: res.id.clone(),
+    }
+}
+
 /// Answers `query` over `candidates` with the engine: evaluates the filter, sorts (stably, so
 /// ties keep the candidates' order), pages, and drops members unless asked for.
 ///
@@ -185,6 +213,9 @@ pub fn apply_query(
         if ok {
             matched.push((res, view));
         }
+    }
+    if let Paging::Keyset(after) = &query.paging {
+        return Ok(keyset_page(rt, query, after.as_ref(), matched));
     }
     if let Some(spec) = &query.sort {
         matched.sort_by(|(ra, va), (rb, vb)| -> Ordering {
@@ -214,6 +245,47 @@ pub fn apply_query(
         total_results: total,
         pushdown: Pushdown::Exact,
     })
+}
+
+/// The keyset page of `matched` (every match, with the document the evaluator saw).
+fn keyset_page(
+    rt: &ResourceDef,
+    query: &ListQuery,
+    after: Option<&Keyset>,
+    matched: Vec<(StoredResource, Option<Value>)>,
+) -> Page {
+    let sort = query.sort.as_ref();
+    let total = matched.len();
+    let mut keyed: Vec<(Keyset, StoredResource)> = matched
+        .into_iter()
+        .map(|(r, view)| {
+            let value = sort.and_then(|s| sort_value(rt, s, view.as_ref().unwrap_or(&r.doc)));
+            (
+                Keyset {
+                    value,
+                    id: r.id.clone(),
+                },
+                r,
+            )
+        })
+        .filter(|(k, _)| after.is_none_or(|a| keyset_cmp(sort, k, a) == Ordering::Greater))
+        .collect();
+    keyed.sort_by(|(a, _), (b, _)| keyset_cmp(sort, a, b));
+    let resources = keyed
+        .into_iter()
+        .take(query.count)
+        .map(|(_, mut r)| {
+            if !query.include_members {
+                r.members = None;
+            }
+            r
+        })
+        .collect();
+    Page {
+        resources,
+        total_results: total,
+        pushdown: Pushdown::Exact,
+    }
 }
 
 #[cfg(test)]

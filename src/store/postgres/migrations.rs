@@ -236,6 +236,28 @@ ALTER TABLE scimkit_changes ADD COLUMN actor text;
 "#,
         ),
     },
+    Migration {
+        version: 8,
+        name: "keyset paging indexes",
+        step: Step::Sql(
+            r#"
+-- Keyset paging (RFC 9865 cursors): each sort a cursor walks by index has an index ending in
+-- id, so that `WHERE (key, id) > ($1, $2) ORDER BY key, id LIMIT n` is a range walk at any
+-- depth of the list.
+CREATE INDEX scimkit_resources_type_id ON scimkit_resources (tenant, resource_type, id);
+CREATE INDEX scimkit_resources_user_name_id
+    ON scimkit_resources (tenant, resource_type, user_name_fold, id);
+CREATE INDEX scimkit_resources_display_name_id
+    ON scimkit_resources (tenant, resource_type, display_name_fold, id);
+CREATE INDEX scimkit_resources_external_id_id
+    ON scimkit_resources (tenant, resource_type, external_id, id);
+CREATE INDEX scimkit_resources_created_id
+    ON scimkit_resources (tenant, resource_type, created, id);
+CREATE INDEX scimkit_resources_modified_id
+    ON scimkit_resources (tenant, resource_type, last_modified, id);
+"#,
+        ),
+    },
 ];
 
 /// Applies the migrations not yet applied, under the advisory lock, then the optional

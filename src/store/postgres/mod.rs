@@ -54,15 +54,15 @@ pub use sqlx::postgres::{PgPool, PgPoolOptions};
 use self::sql::{Arg, Params};
 use super::query::compile;
 use super::{
-    CreateRequest, GroupRef, ListQuery, Member, MemberPage, MemberRef, Page, Pushdown,
-    ResolvedMembers, ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers,
-    UpdateKind, UpdateRequest,
+    CreateRequest, GroupRef, Keyset, ListQuery, Member, MemberPage, MemberRef, Page, Paging,
+    Pushdown, ResolvedMembers, ResourceStore, StoreError, StoredResource, UniqueKey,
+    UnknownMembers, UpdateKind, UpdateRequest,
 };
 use crate::auth::{TenantCache, TENANT_CACHE_CAPACITY, TENANT_CACHE_TTL};
 use crate::feed::{
     Change, ChangeHub, ChangeKind, ChangeNotifier, ChangeSubscription, MemberChanges,
 };
-use crate::filter::{fold_case_owned, fold_strings};
+use crate::filter::{fold_case_owned, fold_strings, SortOrder, SortSpec, SortValue};
 use crate::resource::{ResourceId, Version};
 use crate::schema::{AttributeDef, ResourceDef};
 use crate::tenant::TenantId;
@@ -1276,8 +1276,186 @@ async fn push_changes_bumping(
     Ok(u64::try_from(last).unwrap_or(0))
 }
 
+/// How a keyset page (RFC 9865 cursors, [`Paging::Keyset`]) walks an index: by id alone,
+/// or by a value column and id (indexes of migration 6). Rows without a value (NULL or an
+/// empty string) come after the others, by ascending id, as the cursor order puts them.
+struct KeysetWalk {
+    /// The value column; `None` walks by id.
+    col: Option<&'static str>,
+    /// The column holds the nanoseconds of `meta.created`/`lastModified`.
+    time: bool,
+    desc: bool,
+}
+
+/// The walk for a keyset page sorted by `sort`, when an index serves it.
+fn keyset_walk(rt: &ResourceDef, sort: Option<&SortSpec>) -> Option<KeysetWalk> {
+    let Some(spec) = sort else {
+        return Some(KeysetWalk {
+            col: None,
+            time: false,
+            desc: false,
+        });
+    };
+    let desc = spec.order == SortOrder::Descending;
+    let r = rt.resolve(&spec.by)?;
+    if r.extension.is_some() {
+        return None;
+    }
+    let simple = r.sub.is_none()
+        && r.attr.ty == crate::schema::AttributeType::String
+        && !r.attr.multi_valued;
+    let (col, time) = match (r.attr.name.as_str(), r.sub.map(|s| s.name.as_str())) {
+        ("id", None) if r.attr.case_exact => (None, false),
+        ("meta", Some("created")) => (Some("r.created"), true),
+        ("meta", Some("lastModified")) => (Some("r.last_modified"), true),
+        ("userName", None) if simple && !r.attr.case_exact => (Some("r.user_name_fold"), false),
+        ("displayName", None) if simple && !r.attr.case_exact => {
+            (Some("r.display_name_fold"), false)
+        }
+        ("externalId", None) if simple && r.attr.case_exact => (Some("r.external_id"), false),
+        _ => return None,
+    };
+    Some(KeysetWalk { col, time, desc })
+}
+
+impl PostgresStore {
+    /// A keyset page: the count and the first index range in one statement, the rows
+    /// without a value in a second when the first range runs out before the page is full.
+    #[allow(clippy::too_many_arguments)]
+    async fn keyset_list(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        query: &ListQuery,
+        where_sql: &str,
+        params: &Params,
+        walk: &KeysetWalk,
+        after: Option<&Keyset>,
+    ) -> Result<Page, StoreError> {
+        let (cmp, dir) = if walk.desc {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
+        // (condition, order) of each range, in cursor order, with their parameters.
+        let mut phases: Vec<(String, String, Params)> = Vec::with_capacity(2);
+        match walk.col {
+            None => {
+                let mut p = params.clone();
+                let cond = match after {
+                    None => "TRUE".to_owned(),
+                    Some(k) => format!("r.id {cmp} {}", p.text(k.id.as_str())),
+                };
+                phases.push((cond, format!("r.id {dir}"), p));
+            }
+            Some(col) => {
+                let has_value = if walk.time {
+                    "TRUE".to_owned()
+                } else {
+                    format!("{col} > ''")
+                };
+                let none = format!("({col} IS NULL OR {col} = '')");
+                let order = format!("{col} {dir}, r.id {dir}");
+                let value = |p: &mut Params, v: &SortValue| -> Result<String, StoreError> {
+                    match (v, walk.time) {
+                        (SortValue::String(s), false) => Ok(p.text(s.as_str())),
+                        (SortValue::DateTime(d), true) => Ok(p.int(to_ns(d.with_timezone(&Utc))?)),
+                        _ => Err(StoreError::InvalidValue(
+                            "the cursor's position does not fit the sort".to_owned(),
+                        )),
+                    }
+                };
+                match after {
+                    None => {
+                        phases.push((has_value, order, params.clone()));
+                        if !walk.time {
+                            phases.push((none, "r.id".to_owned(), params.clone()));
+                        }
+                    }
+                    Some(Keyset { value: Some(v), id }) => {
+                        let mut p = params.clone();
+                        let v = value(&mut p, v)?;
+                        let i = p.text(id.as_str());
+                        phases.push((
+                            format!("{has_value} AND ({col}, r.id) {cmp} ({v}, {i})"),
+                            order,
+                            p,
+                        ));
+                        if !walk.time {
+                            phases.push((none, "r.id".to_owned(), params.clone()));
+                        }
+                    }
+                    Some(Keyset { value: None, id }) => {
+                        let mut p = params.clone();
+                        let i = p.text(id.as_str());
+                        phases.push((format!("{none} AND r.id > {i}"), "r.id".to_owned(), p));
+                    }
+                }
+            }
+        }
+        let mut tx = if query.include_members {
+            Some(self.begin_snapshot().await?)
+        } else {
+            None
+        };
+        let mut total = 0usize;
+        let mut resources = Vec::new();
+        for (n, (cond, order, mut p)) in phases.into_iter().enumerate() {
+            let left = query.count.saturating_sub(resources.len());
+            if n > 0 && left == 0 {
+                break;
+            }
+            let limit = p.int(super::to_i64(left as u64));
+            let sql = if n == 0 {
+                format!(
+                    "SELECT t.n, p.* FROM \
+                     (SELECT count(*) AS n FROM scimkit_resources r WHERE {where_sql}) AS t \
+                     LEFT JOIN LATERAL (SELECT {RESOURCE_COLUMNS} FROM scimkit_resources r \
+                       WHERE {where_sql} AND {cond} ORDER BY {order} LIMIT {limit}) AS p \
+                     ON true"
+                )
+            } else {
+                format!(
+                    "SELECT 0::bigint AS n, {RESOURCE_COLUMNS} FROM scimkit_resources r \
+                     WHERE {where_sql} AND {cond} ORDER BY {order} LIMIT {limit}"
+                )
+            };
+            let q = sqlx::query(AssertSqlSafe(sql));
+            let q = bind_all(q, &p.args).persistent(!p.plan_per_value);
+            let rows = match tx.as_mut() {
+                Some(tx) => q.fetch_all(&mut **tx).await,
+                None => q.fetch_all(&self.pool).await,
+            }
+            .map_err(db_err)?;
+            for row in &rows {
+                if n == 0 {
+                    let t: i64 = row.try_get(0).map_err(db_err)?;
+                    total = usize::try_from(t).unwrap_or(0);
+                }
+                let id: Option<String> = row.try_get(1).map_err(db_err)?;
+                if id.is_some() {
+                    resources.push(resource_from_row_at(rt, row, 1)?);
+                }
+            }
+        }
+        if let Some(mut tx) = tx {
+            Self::attach_members(&mut tx, tenant, &mut resources).await?;
+            tx.commit().await.map_err(db_err)?;
+        }
+        Ok(Page {
+            resources,
+            total_results: total,
+            pushdown: Pushdown::Exact,
+        })
+    }
+}
+
 #[async_trait]
 impl ResourceStore for PostgresStore {
+    fn keyset_paging(&self) -> bool {
+        true
+    }
+
     async fn create(
         &self,
         tenant: &TenantId,
@@ -1426,6 +1604,21 @@ impl ResourceStore for PostgresStore {
             None => ("TRUE".to_owned(), true),
         };
         let where_sql = format!("r.tenant = {t} AND r.resource_type = {ty} AND ({cond})");
+        if let (Paging::Keyset(after), true) = (&query.paging, exact) {
+            if let Some(walk) = keyset_walk(rt, query.sort.as_ref()) {
+                return self
+                    .keyset_list(
+                        tenant,
+                        rt,
+                        query,
+                        &where_sql,
+                        &params,
+                        &walk,
+                        after.as_ref(),
+                    )
+                    .await;
+            }
+        }
         let mut page_params = params.clone();
         let order = match &query.sort {
             None => Some("r.ord".to_owned()),
@@ -1441,7 +1634,8 @@ impl ResourceStore for PostgresStore {
             None
         };
         let (mut resources, total, pushdown) = match order {
-            Some(order) if exact => {
+            // A keyset query this store cannot walk: the caller pages the candidates.
+            Some(order) if exact && query.paging == Paging::Index => {
                 let start = query.start_index.saturating_sub(1);
                 let limit = page_params.int(super::to_i64(query.count as u64));
                 let offset = page_params.int(super::to_i64(start as u64));

@@ -24,15 +24,15 @@ use sqlx::{Arguments, AssertSqlSafe, Row, SqliteConnection};
 use super::query::{compile, Needs};
 use super::ResolvedMembers as Resolved;
 use super::{
-    CreateRequest, GroupRef, ListQuery, Member, MemberPage, MemberRef, MembershipDelta, Page,
-    Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers, UpdateKind,
-    UpdateRequest,
+    CreateRequest, GroupRef, Keyset, ListQuery, Member, MemberPage, MemberRef, MembershipDelta,
+    Page, Paging, Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers,
+    UpdateKind, UpdateRequest,
 };
 use crate::auth::{TenantCache, TENANT_CACHE_CAPACITY, TENANT_CACHE_TTL};
 use crate::feed::{
     Change, ChangeHub, ChangeKind, ChangeNotifier, ChangeSubscription, MemberChanges,
 };
-use crate::filter::{fold_case_owned, fold_strings, SortOrder, SortSpec};
+use crate::filter::{fold_case_owned, fold_strings, SortOrder, SortSpec, SortValue};
 use crate::resource::{ResourceId, Version};
 use crate::schema::ResourceDef;
 use crate::tenant::TenantId;
@@ -619,6 +619,165 @@ fn bind_all(args: &mut SqliteArguments, params: &[Param]) -> Result<(), StoreErr
     Ok(())
 }
 
+/// How a keyset page (RFC 9865 cursors, [`Paging::Keyset`]) walks an index: by id alone, or
+/// by a value column and id. Rows without a value (a NULL or empty text column) come after
+/// the others, by ascending id, as the cursor order puts them.
+struct KeysetWalk {
+    /// The value column; `None` walks by id.
+    col: Option<&'static str>,
+    /// The column holds the chronological key of a dateTime (never without a value).
+    date: bool,
+    desc: bool,
+}
+
+/// One index range of a keyset walk: a condition with `?N` placeholders numbered from 0
+/// (renumbered by [`KeysetPhase::cond`]), its parameters and its order.
+struct KeysetPhase {
+    cond: String,
+    params: Vec<Param>,
+    order: String,
+}
+
+impl KeysetPhase {
+    fn cond(&self, first: usize) -> String {
+        let mut out = self.cond.clone();
+        // Highest first, so that `?1` is not a prefix of `?10` being replaced.
+        for i in (0..self.params.len()).rev() {
+            out = out.replace(&format!("?{{{i}}}"), &format!("?{}", first + i));
+        }
+        out
+    }
+}
+
+/// The walk for a keyset page sorted by `sort`, when an index serves it; `None` when the
+/// caller must page the candidates itself.
+fn keyset_walk(rt: &ResourceDef, sort: Option<&SortSpec>) -> Option<KeysetWalk> {
+    let Some(spec) = sort else {
+        return Some(KeysetWalk {
+            col: None,
+            date: false,
+            desc: false,
+        });
+    };
+    let desc = spec.order == SortOrder::Descending;
+    let by = &spec.by;
+    let r = rt.resolve(by)?;
+    if r.extension.is_some() {
+        return None;
+    }
+    if r.attr.name == "meta" {
+        let col = match r.sub.map(|s| s.name.as_str()) {
+            Some("created") => "r.created_key",
+            Some("lastModified") => "r.modified_key",
+            _ => return None,
+        };
+        return Some(KeysetWalk {
+            col: Some(col),
+            date: true,
+            desc,
+        });
+    }
+    if r.sub.is_some() {
+        return None;
+    }
+    if r.attr.name == "id" && r.attr.case_exact {
+        return Some(KeysetWalk {
+            col: None,
+            date: false,
+            desc,
+        });
+    }
+    let keys = [Box::<str>::from(r.attr.name.as_str())];
+    let col = column_for(rt, &keys, !r.attr.case_exact)?;
+    Some(KeysetWalk {
+        col: Some(col),
+        date: false,
+        desc,
+    })
+}
+
+impl KeysetWalk {
+    /// The index ranges after `after`, in cursor order.
+    fn phases(&self, after: Option<&Keyset>) -> Result<Vec<KeysetPhase>, StoreError> {
+        let (cmp, dir) = if self.desc {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
+        let Some(col) = self.col else {
+            return Ok(vec![match after {
+                None => KeysetPhase {
+                    cond: "1".into(),
+                    params: Vec::new(),
+                    order: format!("r.id {dir}"),
+                },
+                Some(k) => KeysetPhase {
+                    cond: format!("r.id {cmp} ?{{0}}"),
+                    params: vec![Param::Text(k.id.as_str().to_owned())],
+                    order: format!("r.id {dir}"),
+                },
+            }]);
+        };
+        let value_text = |k: &Keyset| -> Result<Option<String>, StoreError> {
+            match (&k.value, self.date) {
+                (None, _) => Ok(None),
+                (Some(SortValue::String(s)), false) => Ok(Some(s.clone())),
+                (Some(SortValue::DateTime(d)), true) => Ok(Some(docs::date_key(d))),
+                _ => Err(StoreError::InvalidValue(
+                    "the cursor's position does not fit the sort".to_owned(),
+                )),
+            }
+        };
+        let has_value = if self.date {
+            "1".to_owned()
+        } else {
+            format!("{col} > ''")
+        };
+        let order = format!("{col} {dir}, r.id {dir}");
+        let none_order = "r.id ASC".to_owned();
+        let none_cond = format!("({col} IS NULL OR {col} = '')");
+        let mut out = Vec::with_capacity(2);
+        match after {
+            None => {
+                out.push(KeysetPhase {
+                    cond: has_value,
+                    params: Vec::new(),
+                    order,
+                });
+                if !self.date {
+                    out.push(KeysetPhase {
+                        cond: none_cond,
+                        params: Vec::new(),
+                        order: none_order,
+                    });
+                }
+            }
+            Some(k) => match value_text(k)? {
+                Some(v) => {
+                    out.push(KeysetPhase {
+                        cond: format!("{has_value} AND ({col}, r.id) {cmp} (?{{0}}, ?{{1}})"),
+                        params: vec![Param::Text(v), Param::Text(k.id.as_str().to_owned())],
+                        order,
+                    });
+                    if !self.date {
+                        out.push(KeysetPhase {
+                            cond: none_cond,
+                            params: Vec::new(),
+                            order: none_order,
+                        });
+                    }
+                }
+                None => out.push(KeysetPhase {
+                    cond: format!("{none_cond} AND r.id > ?{{0}}"),
+                    params: vec![Param::Text(k.id.as_str().to_owned())],
+                    order: none_order,
+                }),
+            },
+        }
+        Ok(out)
+    }
+}
+
 /// The SQL `ORDER BY` for a sort the database can do exactly, with the creation order
 /// breaking ties as the engine's stable sort does; `None` when it cannot.
 fn order_by(rt: &ResourceDef, spec: &SortSpec) -> Option<String> {
@@ -769,6 +928,10 @@ async fn create_in(
 
 #[async_trait]
 impl ResourceStore for SqliteStore {
+    fn keyset_paging(&self) -> bool {
+        true
+    }
+
     async fn create(
         &self,
         tenant: &TenantId,
@@ -1121,6 +1284,64 @@ impl ResourceStore for SqliteStore {
             Ok(a)
         };
 
+        let walk = match &query.paging {
+            Paging::Keyset(after) if cond.exact => {
+                keyset_walk(rt, query.sort.as_ref()).map(|w| (w, after.as_ref()))
+            }
+            _ => None,
+        };
+        if let Some((walk, after)) = walk {
+            let count_row = sqlx::query_with(
+                AssertSqlSafe(format!(
+                    "SELECT count(*) AS n FROM resources AS r WHERE {where_sql}"
+                )),
+                args()?,
+            )
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(be)?;
+            let total = usize::try_from(count_row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
+            let mut resources = Vec::new();
+            let first = 3 + cond.params.len();
+            for phase in walk.phases(after)? {
+                let left = query.count.saturating_sub(resources.len());
+                if left == 0 {
+                    break;
+                }
+                let mut a = args()?;
+                bind_all(&mut a, &phase.params)?;
+                let rows = sqlx::query_with(
+                    AssertSqlSafe(format!(
+                        "{SELECT_RESOURCE} WHERE {where_sql} AND {} ORDER BY {} LIMIT {left}",
+                        phase.cond(first),
+                        phase.order
+                    )),
+                    a,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(be)?;
+                for row in &rows {
+                    resources.push(resource_from_row(row)?);
+                }
+            }
+            if query.include_members {
+                for r in &mut resources {
+                    r.members =
+                        Some(member_list(&mut conn, tenant, r.id.as_str(), 0, usize::MAX).await?);
+                }
+            }
+            return Ok(Page {
+                resources,
+                total_results: total,
+                pushdown: Pushdown::Exact,
+            });
+        }
+        let order = match &query.paging {
+            // A keyset query this store cannot walk: the caller pages the candidates.
+            Paging::Keyset(_) => None,
+            Paging::Index => order,
+        };
         match (cond.exact, order) {
             (true, Some(order)) => {
                 let count_row = sqlx::query_with(

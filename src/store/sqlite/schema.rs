@@ -25,6 +25,7 @@ pub(super) const MIGRATIONS: &[(i64, Step)] = &[
     (3, Step::Refold),
     (4, Step::Sql(V4)),
     (5, Step::Sql(V5)),
+    (6, Step::Sql(V6)),
 ];
 
 const V1: &str = r#"
@@ -137,6 +138,22 @@ CREATE TABLE change_horizons (
 const V5: &str = r#"
 ALTER TABLE changes ADD COLUMN members TEXT;
 ALTER TABLE changes ADD COLUMN actor TEXT;
+"#;
+
+/// Keyset paging (RFC 9865 cursors): each sort a cursor walks by index has an index ending
+/// in `id`, so that `WHERE (key, id) > (?, ?) ORDER BY key, id LIMIT n` is a range walk at
+/// any depth. The value indexes replace those of version 1, which they extend (every lookup
+/// those served, these serve). Idempotent.
+const V6: &str = r#"
+CREATE INDEX IF NOT EXISTS resources_type_id ON resources (tenant, rt, id);
+CREATE INDEX IF NOT EXISTS resources_user_name_id ON resources (tenant, rt, user_name_cf, id);
+CREATE INDEX IF NOT EXISTS resources_external_id_id ON resources (tenant, rt, external_id, id);
+CREATE INDEX IF NOT EXISTS resources_display_name_id ON resources (tenant, rt, display_name_cf, id);
+CREATE INDEX IF NOT EXISTS resources_created_id ON resources (tenant, rt, created_key, id);
+CREATE INDEX IF NOT EXISTS resources_modified_id ON resources (tenant, rt, modified_key, id);
+DROP INDEX IF EXISTS resources_user_name;
+DROP INDEX IF EXISTS resources_external_id;
+DROP INDEX IF EXISTS resources_display_name;
 "#;
 
 /// Applies the migrations not yet applied; returns the schema version.

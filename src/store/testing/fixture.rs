@@ -124,6 +124,7 @@ pub fn sorted_by_user_name(filter: &str, count: usize) -> ListQuery {
         count,
         include_members: false,
         max_candidates: usize::MAX,
+        paging: crate::store::Paging::Index,
     }
 }
 
@@ -216,6 +217,50 @@ pub fn bounded_queries() -> [(&'static str, ListQuery); 2] {
                 count: 1,
                 ..ListQuery::default()
             },
+        ),
+    ]
+}
+
+/// The keyset pages the SQL stores' benches compare (RFC 9865 cursors, issue 16): the
+/// first page of `count` users sorted by `userName`, and the page of `count` after the
+/// `depth`-th user in that order (its position found once, with index paging).
+pub async fn cursor_queries(
+    store: &dyn ResourceStore,
+    tenant: &TenantId,
+    users: &ResourceDef,
+    depth: usize,
+    count: usize,
+) -> [(String, ListQuery); 2] {
+    let sort = Some(SortSpec::parse("userName", None).expect("a valid sort"));
+    let at = store
+        .list(
+            tenant,
+            users,
+            &ListQuery {
+                sort: sort.clone(),
+                start_index: depth,
+                count: 1,
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .expect("list");
+    let last = at.resources.first().expect("a user at that depth");
+    let after = crate::store::keyset_of(users, sort.as_ref(), last);
+    let query = |after| ListQuery {
+        sort: sort.clone(),
+        count,
+        paging: crate::store::Paging::Keyset(after),
+        ..ListQuery::default()
+    };
+    [
+        (
+            format!("cursor first page of {count} by userName"),
+            query(None),
+        ),
+        (
+            format!("cursor page of {count} at depth {depth} by userName"),
+            query(Some(after)),
         ),
     ]
 }
