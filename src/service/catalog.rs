@@ -337,7 +337,7 @@ impl ScimService {
             )));
         }
         let settings = self
-            .tenants()
+            .tenant_store()
             .get_tenant(tenant)
             .await?
             .ok_or_else(|| ScimError::NotFound(format!("no tenant `{tenant}`")))?
@@ -385,6 +385,7 @@ impl ScimService {
                     return_members: None,
                     kind: UpdateKind::Replace,
                     now,
+                    actor: None,
                 };
                 Ok(self.store().update(tenant, &def, &rid, req).await?)
             }
@@ -399,6 +400,7 @@ impl ScimService {
                     members: Vec::new(),
                     unknown_members: UnknownMembers::Skip,
                     now,
+                    actor: None,
                 };
                 Ok(self.store().create(tenant, &def, req).await?)
             }

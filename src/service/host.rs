@@ -288,6 +288,7 @@ impl Reader<'_> {
             count: count.min(MAX_TYPED_PAGE),
             include_members: false,
             max_candidates: limits.max_resources_scanned,
+            paging: crate::store::Paging::Index,
         };
         let page = self.service.store().list(&self.tenant, def, &query).await?;
         let page = if page.pushdown == Pushdown::Exact {
