@@ -393,7 +393,7 @@ async fn corpus(s: &Setup) -> Vec<ProvisioningEvent> {
     assert_eq!(e.outcome_kind(), OutcomeKind::Success);
 
     // PATCHes setting the password by path, URN path, path-less value, and the extension.
-    let (r, _) = s
+    let (r, e) = s
         .send(
             "PATCH",
             &format!("{users}/{alice}"),
@@ -405,12 +405,33 @@ async fn corpus(s: &Setup) -> Vec<ProvisioningEvent> {
                     {"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:password", "value": PASSWORDS[4]},
                     {"op": "replace", "value": {"password": PASSWORDS[5], "active": "true"}},
                     {"op": "replace", "path": format!("{SECRETS_URN}:pinCode"), "value": PIN},
-                    {"op": "replace", "value": {SECRETS_URN: {"pinCode": PIN}}}
+                    {"op": "replace", "value": {SECRETS_URN: {"pinCode": PIN}}},
+                    // Okta's echo of the id, and an unknown attribute, in a path-less value.
+                    {"op": "replace", "value": {"id": alice, "costCentre": "R&D"}}
                 ]
             })),
         )
         .await;
     assert!(r.status().is_success(), "{:?}", r.body());
+    let k = kinds(&e);
+    assert!(
+        k.contains(&(ToleranceKind::ReadOnlyIgnored, "id".into(), 1)),
+        "{k:?}"
+    );
+    assert!(
+        k.contains(&(
+            ToleranceKind::UnknownAttributeDropped,
+            "costCentre".into(),
+            1
+        )),
+        "{k:?}"
+    );
+    assert!(
+        k.iter()
+            .any(|(kind, path, _)| *kind == ToleranceKind::StringBoolean && path == "active"),
+        "{k:?}"
+    );
+    assert_eq!(e.name.as_deref(), Some("alice@example.com"));
 
     // A list with a filter: no resource id, no query in the path.
     let (r, e) = s
