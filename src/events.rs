@@ -301,6 +301,11 @@ pub enum ToleranceKind {
     /// A PATCH operation that matched nothing was accepted as a no-op
     /// (`patch_no_target_is_noop`).
     PatchNoTargetIgnored,
+    /// An extension attribute given without its schema URN was resolved to the extension
+    /// (`unqualified_extension_attributes`).
+    UnqualifiedExtensionAttribute,
+    /// A bare string was read as the `value` of a complex attribute (`manager_as_string`).
+    BareStringAsValue,
 }
 
 /// One operation of a Bulk request, as its event summarises it.

@@ -535,6 +535,40 @@ async fn corpus(s: &Setup) -> Vec<ProvisioningEvent> {
     assert_eq!(e.name.as_deref(), Some("alice@example.com"));
     assert_eq!(e.outcome.scim_type.as_deref(), Some("uniqueness"));
 
+    // Entra's shapes: an unqualified extension attribute, the manager as a bare id.
+    let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let (r, e) = s
+        .send(
+            "POST",
+            users,
+            auth,
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", enterprise],
+                "userName": "erin@example.com",
+                "employeeNumber": "E-7",
+                enterprise: {"manager": alice}
+            })),
+        )
+        .await;
+    assert_eq!(r.status(), 201, "{:?}", r.body());
+    let k = kinds(&e);
+    assert!(
+        k.contains(&(
+            ToleranceKind::UnqualifiedExtensionAttribute,
+            "employeeNumber".into(),
+            1
+        )),
+        "{k:?}"
+    );
+    assert!(
+        k.contains(&(
+            ToleranceKind::BareStringAsValue,
+            format!("{enterprise}:manager"),
+            1
+        )),
+        "{k:?}"
+    );
+
     // A password of the wrong type: the error names the attribute, never the value.
     let (r, e) = s
         .send(
