@@ -304,6 +304,11 @@ pub enum ToleranceKind {
     /// Grants (`entitlements`, `roles`) naming a value no published catalog holds were
     /// dropped (`ignore_unknown_grants`).
     UnknownGrantsDropped,
+    /// An extension attribute given without its schema URN was resolved to the extension
+    /// (`unqualified_extension_attributes`).
+    UnqualifiedExtensionAttribute,
+    /// A bare string was read as the `value` of a complex attribute (`manager_as_string`).
+    BareStringAsValue,
 }
 
 /// One operation of a Bulk request, as its event summarises it.

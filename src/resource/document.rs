@@ -102,6 +102,11 @@ pub fn normalize_resource(
         match classify(rt, key, tol) {
             Key::Attribute { ext, def } => {
                 let path = qualified_path(ext.map(|s| s.id.as_str()), &def.name);
+                if ext.is_some() && !key.contains(':') {
+                    note(ToleranceKind::UnqualifiedExtensionAttribute, key, || {
+                        format!("read unqualified `{key}` as {path}")
+                    });
+                }
                 if let Some(v) = normalize_attribute(def, value, tol, &path)? {
                     out.insert(ext, def, v, &path)?;
                 }

@@ -143,6 +143,9 @@ fn normalize_single(
                     else {
                         return Ok(None);
                     };
+                    crate::events::note(ToleranceKind::BareStringAsValue, path, || {
+                        format!("read the bare string given for {path} as its value")
+                    });
                     let mut m = Map::new();
                     m.insert(sub.name.clone(), v);
                     return Ok(Some(Value::Object(m)));
