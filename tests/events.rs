@@ -393,7 +393,7 @@ async fn corpus(s: &Setup) -> Vec<ProvisioningEvent> {
     assert_eq!(e.outcome_kind(), OutcomeKind::Success);
 
     // PATCHes setting the password by path, URN path, path-less value, and the extension.
-    let (r, _) = s
+    let (r, e) = s
         .send(
             "PATCH",
             &format!("{users}/{alice}"),
@@ -405,12 +405,33 @@ async fn corpus(s: &Setup) -> Vec<ProvisioningEvent> {
                     {"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:password", "value": PASSWORDS[4]},
                     {"op": "replace", "value": {"password": PASSWORDS[5], "active": "true"}},
                     {"op": "replace", "path": format!("{SECRETS_URN}:pinCode"), "value": PIN},
-                    {"op": "replace", "value": {SECRETS_URN: {"pinCode": PIN}}}
+                    {"op": "replace", "value": {SECRETS_URN: {"pinCode": PIN}}},
+                    // Okta's echo of the id, and an unknown attribute, in a path-less value.
+                    {"op": "replace", "value": {"id": alice, "costCentre": "R&D"}}
                 ]
             })),
         )
         .await;
     assert!(r.status().is_success(), "{:?}", r.body());
+    let k = kinds(&e);
+    assert!(
+        k.contains(&(ToleranceKind::ReadOnlyIgnored, "id".into(), 1)),
+        "{k:?}"
+    );
+    assert!(
+        k.contains(&(
+            ToleranceKind::UnknownAttributeDropped,
+            "costCentre".into(),
+            1
+        )),
+        "{k:?}"
+    );
+    assert!(
+        k.iter()
+            .any(|(kind, path, _)| *kind == ToleranceKind::StringBoolean && path == "active"),
+        "{k:?}"
+    );
+    assert_eq!(e.name.as_deref(), Some("alice@example.com"));
 
     // A list with a filter: no resource id, no query in the path.
     let (r, e) = s
@@ -466,6 +487,8 @@ async fn corpus(s: &Setup) -> Vec<ProvisioningEvent> {
         .await;
     assert_eq!(r.status(), 200);
     assert_eq!(e.endpoint.as_deref(), Some("Bulk"));
+    assert_eq!(e.name, None);
+    assert_eq!(e.resource_type, None);
     assert_eq!(e.operations.len(), 2, "{:?}", e.operations);
     assert_eq!(e.operations[0].status, 201);
     assert_eq!(e.operations[0].bulk_id.as_deref(), Some("c1"));
@@ -511,6 +534,27 @@ async fn corpus(s: &Setup) -> Vec<ProvisioningEvent> {
     assert_eq!(r.status(), 409);
     assert_eq!(e.name.as_deref(), Some("alice@example.com"));
     assert_eq!(e.outcome.scim_type.as_deref(), Some("uniqueness"));
+
+    // A password of the wrong type: the error names the attribute, never the value.
+    let (r, e) = s
+        .send(
+            "POST",
+            users,
+            auth,
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "dave@example.com",
+                "password": 987_654_321_u64
+            })),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(e
+        .outcome
+        .detail
+        .as_deref()
+        .is_some_and(|d| d.contains("password")));
+    assert!(!serde_json::to_string(&e).unwrap().contains("987654321"));
 
     // No such endpoint.
     let (r, e) = s.send("GET", "/scim/v2/acme/Nope", auth, None).await;

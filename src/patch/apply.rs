@@ -475,6 +475,12 @@ impl<'a> Engine<'a, '_> {
         }
         let Some((ext, def)) = found else {
             if self.tol.ignore_unknown_attributes {
+                let text = src.text();
+                crate::events::note(
+                    crate::events::ToleranceKind::UnknownAttributeDropped,
+                    &text,
+                    || format!("ignored unknown attribute `{}` in a PATCH", excerpt(&text)),
+                );
                 return Ok(None);
             }
             return Err(ScimError::InvalidPath(format!(
@@ -487,7 +493,20 @@ impl<'a> Engine<'a, '_> {
             None => None,
             Some(s) => match def.sub_attribute(s) {
                 Some(d) => Some(d),
-                None if def.is_complex() && self.tol.ignore_unknown_attributes => return Ok(None),
+                None if def.is_complex() && self.tol.ignore_unknown_attributes => {
+                    let text = src.text();
+                    crate::events::note(
+                        crate::events::ToleranceKind::UnknownAttributeDropped,
+                        &text,
+                        || {
+                            format!(
+                                "ignored unknown sub-attribute `{}` in a PATCH",
+                                excerpt(&text)
+                            )
+                        },
+                    );
+                    return Ok(None);
+                }
                 None => {
                     return Err(ScimError::InvalidPath(format!(
                         "`{}`: `{}` has no sub-attribute `{}`",
@@ -584,6 +603,16 @@ impl<'a> Engine<'a, '_> {
             };
             let Some(attr_path) = parsed else {
                 if self.tol.ignore_unknown_attributes {
+                    crate::events::note(
+                        crate::events::ToleranceKind::UnknownAttributeDropped,
+                        key,
+                        || {
+                            format!(
+                                "ignored unknown attribute `{}` in a PATCH value",
+                                excerpt(key)
+                            )
+                        },
+                    );
                     continue;
                 }
                 return Err(ScimError::InvalidSyntax(format!(
@@ -625,6 +654,12 @@ impl<'a> Engine<'a, '_> {
                     Some(s) => self.normalize(def, value, &target)?.as_ref() == Some(s),
                 };
                 if same {
+                    crate::events::note(crate::events::ToleranceKind::ReadOnlyIgnored, key, || {
+                        format!(
+                            "ignored read-only `{}` echoed unchanged in a PATCH value",
+                            excerpt(key)
+                        )
+                    });
                     continue;
                 }
             }

@@ -265,8 +265,12 @@ impl ScimService {
                 }
             }
         }
-        if endpoint.as_deref() == Some("Bulk") && status == 200 {
-            event.operations = bulk_summaries(response.body());
+        if endpoint.as_deref() == Some("Bulk") {
+            // The operations name their resources; one name for the request would mislead.
+            event.name = None;
+            if status == 200 {
+                event.operations = bulk_summaries(response.body());
+            }
         }
         event.duration_micros = u64::try_from(rec.start.elapsed().as_micros()).unwrap_or(u64::MAX);
         sink.record(&event);
