@@ -565,6 +565,13 @@ fn admin_console_runs_the_whole_provisioning_flow_in_a_browser() {
     b.wait_text("#one-time-token", "will not be shown again");
     assert!(b.js("return location.hash", json!([])) == json!("#connections"));
     b.screenshot("04a-token-not-copied-warning-kept");
+    // Closing or reloading the tab now would ask too (the page cancels `beforeunload`).
+    let asks = b.js(
+        "const e = new Event('beforeunload', {cancelable: true}); window.dispatchEvent(e);\
+         return e.defaultPrevented",
+        json!([]),
+    );
+    assert_eq!(asks, json!(true), "an uncopied token guards the tab");
     b.click("#copy-token");
     b.wait_text("#copy-token", "Copied");
     let copied = b.js_async(
@@ -575,6 +582,12 @@ fn admin_console_runs_the_whole_provisioning_flow_in_a_browser() {
     assert!(token.starts_with("scimkit_"), "the clipboard holds {token}");
     assert_eq!(token, b.value("#new-token"));
     b.screenshot("04-token-shown-once");
+    let asks = b.js(
+        "const e = new Event('beforeunload', {cancelable: true}); window.dispatchEvent(e);\
+         return e.defaultPrevented",
+        json!([]),
+    );
+    assert_eq!(asks, json!(false), "once copied, leaving is free");
     // Once copied, the status no longer warns: a token is active.
     b.wait_text("#scim-status", "the IdP can create");
 
