@@ -189,7 +189,8 @@ fn main() -> ExitCode {
             serve(&cli).await
         } else {
             let url = cli.public_url(cli.listen);
-            let app = App::open(&cli.store, &url, cli.cursor_key.as_deref()).await?;
+            let app =
+                App::open_with(&cli.store, &url, cli.governance, cli.cursor_key.as_deref()).await?;
             common::manage::run(&app, &cli).await
         }
     });

@@ -2664,12 +2664,7 @@ async fn bad_cursors_and_counts_get_the_rfc_9865_errors() {
     tampered[3] = if tampered[3] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
     let truncated: String = cursor.chars().take(cursor.len() - 2).collect();
-    for bad in [
-        tampered.as_str(),
-        truncated.as_str(),
-        "garbage",
-        "a.b",
-    ] {
+    for bad in [tampered.as_str(), truncated.as_str(), "garbage", "a.b"] {
         let path = format!(
             "/Users?count=2&filter=userName+sw+%22bad%22&cursor={}",
             encode(bad)

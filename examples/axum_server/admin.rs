@@ -58,7 +58,7 @@ use chrono::{DateTime, Utc};
 use scimkit::auth::TokenId;
 use scimkit::events::{LogCursor, LogFilter, OutcomeKind};
 use scimkit::filter::SortSpec;
-use scimkit::store::{apply_query, ListQuery, Pushdown, ResourceStore, StoreError};
+use scimkit::store::{apply_query, ListQuery, Paging, Pushdown, ResourceStore, StoreError};
 use scimkit::ProvisioningEvent;
 use scimkit::{Filter, ResourceDef, ResourceId, ScimError, Settings, TenantId};
 use serde::Deserialize;
@@ -892,6 +892,7 @@ async fn count_resources(
         count: 0,
         include_members: false,
         max_candidates: usize::MAX,
+        paging: Paging::Index,
     };
     Ok(admin.store().list(tenant, def, &query).await?.total_results)
 }
@@ -1184,6 +1185,7 @@ async fn list_users(
         count,
         include_members: false,
         max_candidates: MAX_USER_CANDIDATES,
+        paging: Paging::Index,
     };
     let page = admin.store().list(&id, &def, &query).await?;
     let page = if page.pushdown == Pushdown::Exact {
@@ -1730,7 +1732,7 @@ mod tests {
     const SECRET: &str = "correct horse battery staple";
 
     async fn console() -> (Admin, Router) {
-        let app = App::open(&StoreSpec::Memory, "http://127.0.0.1:8080/scim/v2", None)
+        let app = App::open(&StoreSpec::Memory, "http://127.0.0.1:8080/scim/v2")
             .await
             .unwrap();
         let admin = Admin::new(app, SECRET, false);
@@ -1975,7 +1977,7 @@ mod tests {
             (true, "https://scim.example.com/scim/v2"),
             (false, "http://127.0.0.1:8080/scim/v2"),
         ] {
-            let app = App::open(&StoreSpec::Memory, url, None).await.unwrap();
+            let app = App::open(&StoreSpec::Memory, url).await.unwrap();
             let router = routes::<Admin>().with_state(Admin::new(app, SECRET, https));
             let r = try_login(&router, SECRET).await;
             assert_eq!(r.status, StatusCode::NO_CONTENT);

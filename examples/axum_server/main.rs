@@ -145,9 +145,10 @@ fn main() -> ExitCode {
         if cli.command == Command::Serve {
             serve(&cli).await
         } else {
-            let app = App::open(
+            let app = App::open_with(
                 &cli.store,
                 &cli.public_url(cli.listen),
+                cli.governance,
                 cli.cursor_key.as_deref(),
             )
             .await?;

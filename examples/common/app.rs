@@ -29,6 +29,7 @@ pub struct App {
 
 impl App {
     /// Opens `spec` and builds the service for tenants under `public_url`.
+    #[cfg_attr(not(test), allow(dead_code))] // the console's tests open apps this way
     pub async fn open(spec: &StoreSpec, public_url: &str) -> Result<App, String> {
         App::open_with(spec, public_url, false, None).await
     }

@@ -228,7 +228,8 @@ pub(super) async fn replace(
             )
         });
         let (mut doc, members) = normalized?;
-        super::catalog::check_grants(svc, ctx, def, &mut doc, Some(&current.doc), &mut notes).await?;
+        super::catalog::check_grants(svc, ctx, def, &mut doc, Some(&current.doc), &mut notes)
+            .await?;
         let unique_keys = unique_keys(def, &doc, ctx.tenant.settings.unique_group_display_name);
         let req = UpdateRequest {
             expected_version: Some(current.version),
