@@ -11,6 +11,7 @@
 //! A backend is checked by the contract suite in the `testing` module (cargo feature
 //! `testing`), which every backend runs.
 
+mod log;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -869,6 +870,12 @@ pub(crate) fn candidate_limit(max: usize) -> String {
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A count or sequence read from a signed 64-bit database column (a negative one is 0).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }
 
 #[cfg(test)]

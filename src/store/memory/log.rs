@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 
 use super::MemoryStore;
 use crate::events::{
-    LogCursor, LogFilter, LogPage, ProvisioningEvent, ProvisioningLog, TenantHealth, MAX_LOG_SCAN,
+    LogCursor, LogFilter, LogPage, ProvisioningEvent, ProvisioningLog, TenantHealth,
 };
+use crate::store::log::{next_cursor, scan_window, MAX_LOG_PAGE};
 use crate::store::{ChangeRetention, PruneReport, StoreError};
 use crate::tenant::TenantId;
 
@@ -38,36 +39,6 @@ impl TenantLog {
         }
     }
 }
-
-/// The window of positions a query looks at, below `before` (from the newest when `None`):
-/// at most [`MAX_LOG_SCAN`] positions, so that a rare filter costs bounded work. Shared by
-/// the three stores so that they page alike.
-pub(crate) fn scan_window(before: Option<LogCursor>, last_seq: u64) -> (u64, u64) {
-    let upper = match before {
-        Some(c) => c.0.min(last_seq.saturating_add(1)),
-        None => last_seq.saturating_add(1),
-    };
-    let lower = upper.saturating_sub(MAX_LOG_SCAN as u64).max(1);
-    (lower, upper)
-}
-
-/// The cursor of the next page: after a full page, the last event returned; after a page cut
-/// by the scan window, the window's lower end (when positions remain below it).
-pub(crate) fn next_cursor(
-    full_page_last: Option<u64>,
-    lower: u64,
-    pruned_through: u64,
-) -> Option<LogCursor> {
-    match full_page_last {
-        Some(seq) if seq > pruned_through.saturating_add(1) => Some(LogCursor(seq)),
-        Some(_) => None,
-        None if lower > pruned_through.saturating_add(1) => Some(LogCursor(lower)),
-        None => None,
-    }
-}
-
-/// The largest page a query returns.
-pub(crate) const MAX_LOG_PAGE: usize = 1_000;
 
 impl MemoryLog {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, TenantLog>> {

@@ -6,24 +6,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{be, parse_ts, to_u64, ts, SqliteStore};
+use super::{be, parse_ts, ts, SqliteStore};
 use crate::events::{
     search_text, LogCursor, LogFilter, LogPage, ProvisioningEvent, ProvisioningLog, TenantHealth,
 };
-use crate::store::memory::log::{next_cursor, scan_window, MAX_LOG_PAGE};
-use crate::store::{to_i64, ChangeRetention, PruneReport, StoreError};
+use crate::store::log::{json_err, next_cursor, scan_window, TenantRow, MAX_LOG_PAGE};
+use crate::store::{to_i64, to_u64, ChangeRetention, PruneReport, StoreError};
 use crate::tenant::TenantId;
-
-/// A tenant's row: last position, prune horizon, health.
-struct TenantRow {
-    last_seq: u64,
-    pruned_through: u64,
-    health: TenantHealth,
-}
-
-fn json_err(e: serde_json::Error) -> StoreError {
-    StoreError::backend(e)
-}
 
 async fn tenant_row<'c, E>(conn: E, tenant: &TenantId) -> Result<Option<TenantRow>, StoreError>
 where
@@ -56,11 +45,7 @@ impl ProvisioningLog for SqliteStore {
         for e in events {
             let Some(tenant) = &e.tenant else { continue };
             if !rows.contains_key(tenant) {
-                let row = tenant_row(&mut *tx, tenant).await?.unwrap_or(TenantRow {
-                    last_seq: 0,
-                    pruned_through: 0,
-                    health: TenantHealth::default(),
-                });
+                let row = tenant_row(&mut *tx, tenant).await?.unwrap_or_default();
                 rows.insert(tenant.clone(), row);
             }
             let Some(row) = rows.get_mut(tenant) else {

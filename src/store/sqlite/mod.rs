@@ -35,6 +35,7 @@ use crate::feed::{
 use crate::filter::{fold_case_owned, fold_strings, SortOrder, SortSpec, SortValue};
 use crate::resource::{ResourceId, Version};
 use crate::schema::ResourceDef;
+use crate::store::to_u64;
 use crate::tenant::TenantId;
 
 use sql::{column_for, Param, Where};
@@ -282,10 +283,6 @@ fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(s)
         .map(|d| d.with_timezone(&Utc))
         .map_err(StoreError::backend)
-}
-
-fn to_u64(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
 }
 
 /// The derived columns of a document.
