@@ -58,7 +58,9 @@ use chrono::{DateTime, Utc};
 use scimkit::auth::TokenId;
 use scimkit::events::{LogCursor, LogFilter, OutcomeKind};
 use scimkit::filter::SortSpec;
-use scimkit::store::{apply_query, ListQuery, Paging, Pushdown, ResourceStore, StoreError};
+use scimkit::store::{
+    apply_query, GroupRef, ListQuery, Paging, Pushdown, ResourceStore, StoreError,
+};
 use scimkit::ProvisioningEvent;
 use scimkit::{Filter, ResourceDef, ResourceId, ScimError, Settings, TenantId};
 use serde::Deserialize;
@@ -249,6 +251,81 @@ impl Admin {
             .user()
             .cloned()
             .ok_or_else(|| ApiError::internal("the registry serves no User type"))
+    }
+
+    /// Whether the console's policies are published as the `Entitlement` catalog: the
+    /// server runs with `--governance`, so the registry has that catalog.
+    fn publishes_policies(&self) -> bool {
+        self.app()
+            .service
+            .registry()
+            .resource_type(POLICY_CATALOG)
+            .is_some_and(|d| d.catalog().is_some())
+    }
+
+    /// Publishes (or renames) `policy` in `tenant`'s `Entitlement` catalog, when the console
+    /// publishes its policies.
+    async fn publish_policy(&self, tenant: &TenantId, policy: &Policy) -> Result<(), ApiError> {
+        if !self.publishes_policies() {
+            return Ok(());
+        }
+        self.app()
+            .service
+            .publish_catalog_value(
+                tenant,
+                POLICY_CATALOG,
+                &policy_value(policy.id),
+                policy_catalog_attributes(policy),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Withdraws policy `id` from `tenant`'s `Entitlement` catalog. Users the IdP granted it
+    /// keep the grant in their document until the IdP revokes it; it no longer applies,
+    /// since the policy is gone.
+    async fn withdraw_policy(&self, tenant: &TenantId, id: i64) -> Result<(), ApiError> {
+        if !self.publishes_policies() {
+            return Ok(());
+        }
+        self.app()
+            .service
+            .withdraw_catalog_value(tenant, POLICY_CATALOG, &policy_value(id))
+            .await?;
+        Ok(())
+    }
+
+    /// Makes every tenant's `Entitlement` catalog hold exactly its policies (on start: the
+    /// console's tables are the source of truth, and a publication that failed after a
+    /// policy was saved is repaired here).
+    pub async fn sync_policy_catalogs(&self) -> Result<(), String> {
+        if !self.publishes_policies() {
+            return Ok(());
+        }
+        let tenants = self
+            .app()
+            .tenants
+            .list_tenants()
+            .await
+            .map_err(|e| e.detail().to_owned())?;
+        for t in tenants {
+            let policies = self.0.db.policies(&t.id).await?;
+            let values = policies
+                .iter()
+                .map(|p| (policy_value(p.id), policy_catalog_attributes(p)));
+            self.app()
+                .service
+                .sync_catalog(&t.id, POLICY_CATALOG, values)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "publishing the policies of `{}` as the {POLICY_CATALOG} catalog: {}",
+                        t.id,
+                        e.detail()
+                    )
+                })?;
+        }
+        Ok(())
     }
 
     /// The newest change-feed position of `tenant`.
@@ -1243,7 +1320,18 @@ async fn get_user(
     let uid = ResourceId::from(user.as_str());
     let (u, groups) = admin.store().get_with_groups(&id, &def, &uid).await?;
     let mut row = user_row(&u);
+    let policies = admin.0.db.policies(&id).await.map_err(ApiError::internal)?;
+    let applying = if u.doc.get("active").and_then(Value::as_bool) == Some(false) {
+        Vec::new()
+    } else {
+        applying_policies(&policies, &groups, &u.doc)
+    };
     if let Some(obj) = row.as_object_mut() {
+        obj.insert("policies".to_owned(), Value::Array(applying));
+        obj.insert(
+            "entitlements".to_owned(),
+            u.doc.get("entitlements").cloned().unwrap_or(Value::Null),
+        );
         obj.insert("created".to_owned(), Value::String(time(u.created)));
         obj.insert(
             "emails".to_owned(),
@@ -1283,6 +1371,98 @@ async fn changes(
 }
 
 // ---- policies (the host's own model) ----------------------------------------------------------
+
+/// The catalog resource type the console publishes its policies as, when the server runs
+/// with `--governance`: Okta Identity Governance imports it from `/Entitlements` and grants
+/// policies to users in `User.entitlements`.
+const POLICY_CATALOG: &str = "Entitlement";
+
+/// The `Entitlement` catalog value of policy `id`: what the IdP grants
+/// (`{"value": "policy-7", "type": "Entitlement"}`). Stable across renames.
+fn policy_value(id: i64) -> String {
+    format!("policy-{id}")
+}
+
+/// The policy a grant value names, if it is one of [`policy_value`]'s.
+fn policy_of_value(value: &str) -> Option<i64> {
+    value
+        .strip_prefix("policy-")
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.parse().ok())
+}
+
+/// A policy's catalog value document (Okta's entitlement schema).
+fn policy_catalog_attributes(p: &Policy) -> Value {
+    json!({
+        "displayName": p.name,
+        "type": POLICY_CATALOG,
+        "description": "An access policy of the host; granted through its user collections \
+                        or directly by the IdP",
+    })
+}
+
+/// The policies the IdP granted in a user document's `entitlements` (an element whose
+/// `type` is absent or `Entitlement` and whose value is a [`policy_value`]), with the
+/// `display` the IdP sent.
+fn granted_policies(doc: &Value) -> Vec<(i64, Option<String>)> {
+    let Some(grants) = doc
+        .as_object()
+        .and_then(|o| {
+            o.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("entitlements"))
+        })
+        .and_then(|(_, v)| v.as_array())
+    else {
+        return Vec::new();
+    };
+    grants
+        .iter()
+        .filter(|g| {
+            g.get("type")
+                .and_then(Value::as_str)
+                .is_none_or(|t| t.eq_ignore_ascii_case(POLICY_CATALOG))
+        })
+        .filter_map(|g| {
+            let id = policy_of_value(g.get("value").and_then(Value::as_str)?)?;
+            let display = g.get("display").and_then(Value::as_str).map(str::to_owned);
+            Some((id, display))
+        })
+        .collect()
+}
+
+/// The policies applying to an active user, each with where it comes from: `via` the
+/// user's collections that it names, `grant` when the IdP granted it in `User.entitlements`,
+/// and `origins` (`"IdP"`, `"collection"`, or both).
+fn applying_policies(policies: &[Policy], groups: &[GroupRef], doc: &Value) -> Vec<Value> {
+    let granted = granted_policies(doc);
+    let mut applying = Vec::new();
+    for p in policies {
+        let via: Vec<Value> = groups
+            .iter()
+            .filter(|g| p.collections.iter().any(|c| c.id == g.id.as_str()))
+            .map(|g| json!({"id": g.id.as_str(), "name": g.display}))
+            .collect();
+        let grant = granted.iter().find(|(id, _)| *id == p.id);
+        let mut origins = Vec::new();
+        if grant.is_some() {
+            origins.push("IdP");
+        }
+        if !via.is_empty() {
+            origins.push("collection");
+        }
+        if origins.is_empty() {
+            continue;
+        }
+        applying.push(json!({
+            "id": p.id,
+            "name": p.name,
+            "via": via,
+            "grant": grant.map(|_| policy_value(p.id)),
+            "origins": origins,
+        }));
+    }
+    applying
+}
 
 #[derive(Deserialize)]
 struct PolicyBody {
@@ -1326,7 +1506,33 @@ async fn policy_json(
         };
         collections.push(json!({"id": c.id, "name": name, "deleted": deleted}));
     }
-    Ok(json!({"id": p.id, "name": p.name, "collections": collections}))
+    let mut out = json!({"id": p.id, "name": p.name, "collections": collections});
+    if admin.publishes_policies() {
+        // What the IdP grants, and to how many users it has (`entitlements[value eq ...]`,
+        // a filter every store answers).
+        let value = policy_value(p.id);
+        let users = admin.user_def()?;
+        let query = ListQuery {
+            filter: Some(Filter::parse(&format!(
+                "entitlements[value eq {}]",
+                Value::String(value.clone())
+            ))?),
+            sort: None,
+            start_index: 1,
+            count: 1,
+            include_members: false,
+            max_candidates: MAX_USER_CANDIDATES,
+            ..ListQuery::default()
+        };
+        let granted = list_exact(admin.store(), tenant, &users, &query)
+            .await?
+            .total_results;
+        if let Some(o) = out.as_object_mut() {
+            o.insert("value".to_owned(), Value::String(value));
+            o.insert("idpGrants".to_owned(), json!(granted));
+        }
+    }
+    Ok(out)
 }
 
 /// Validates a policy body: a name, and collections that are groups of the tenant now (or
@@ -1408,6 +1614,7 @@ async fn create_policy(
         .create_policy(&id, &name, collections)
         .await
         .map_err(ApiError::internal)?;
+    admin.publish_policy(&id, &policy).await?;
     let def = admin.group_def()?;
     let body = policy_json(&admin, &id, &def, &policy).await?;
     Ok((StatusCode::CREATED, ok_json(body)).into_response())
@@ -1439,6 +1646,9 @@ async fn update_policy(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "No such policy."))?;
+    if updated.name != existing.name {
+        admin.publish_policy(&id, &updated).await?;
+    }
     let def = admin.group_def()?;
     Ok(ok_json(policy_json(&admin, &id, &def, &updated).await?))
 }
@@ -1458,6 +1668,7 @@ async fn delete_policy(
         .await
         .map_err(ApiError::internal)?
     {
+        admin.withdraw_policy(&id, policy).await?;
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ApiError::new(StatusCode::NOT_FOUND, "No such policy."))
@@ -1517,23 +1728,15 @@ async fn check_login(
         .and_then(Value::as_bool)
         .unwrap_or(true);
     let policies = admin.0.db.policies(&id).await.map_err(ApiError::internal)?;
-    let mut applying = Vec::new();
-    if active {
-        for p in &policies {
-            let via: Vec<Value> = groups
-                .iter()
-                .filter(|g| p.collections.iter().any(|c| c.id == g.id.as_str()))
-                .map(|g| json!({"id": g.id.as_str(), "name": g.display}))
-                .collect();
-            if !via.is_empty() {
-                applying.push(json!({"id": p.id, "name": p.name, "via": via}));
-            }
-        }
-    }
+    let applying = if active {
+        applying_policies(&policies, &groups, &user.doc)
+    } else {
+        Vec::new()
+    };
     let reason = if !active {
         "The user is deactivated by the IdP (active: false): the login is refused and no policy applies."
     } else if applying.is_empty() {
-        "No policy names any of the user's collections."
+        "No policy names any of the user's collections, and the IdP granted none."
     } else {
         "These policies apply at this login."
     };

@@ -172,13 +172,16 @@ async fn serve(cli: &Cli) -> Result<(), String> {
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
     let public_url = cli.public_url(addr);
-    let app = App::open_with(
+    let mut app = App::open_with(
         &cli.store,
         &public_url,
         cli.governance,
         cli.cursor_key.as_deref(),
     )
     .await?;
+    // With --governance the console's policies are the Entitlement catalog (published below,
+    // once the console's tables are open), not the demo values.
+    app.demo_entitlements = false;
     tracing::info!(store = %cli.store.describe(), "opened store");
     let token = app.bootstrap(cli).await?;
     app.seed_users(&cli.tenant, cli.seed_users).await?;
@@ -214,6 +217,7 @@ async fn serve(cli: &Cli) -> Result<(), String> {
         .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
     let db = console_db::ConsoleDb::open(&cli.store).await?;
     let admin = Admin::with_db(app.clone(), &secret, https, db);
+    admin.sync_policy_catalogs().await?;
     // Printed first, so that a reader of the two SCIM lines below has this one already.
     println!(
         "Admin console: {}/admin (secret: {shown})",

@@ -25,6 +25,10 @@ pub struct App {
     /// ring per tenant in memory; a table pruned with the change feeds in SQLite and
     /// PostgreSQL, see [`App::prune_change_feeds`]).
     pub log: Arc<dyn ProvisioningLog>,
+    /// With `--governance`: whether [`bootstrap`](Self::bootstrap) publishes the demo
+    /// values of the `Entitlement` catalog. The axum example turns it off: there the admin
+    /// console's access policies are that catalog.
+    pub demo_entitlements: bool,
 }
 
 impl App {
@@ -80,6 +84,7 @@ impl App {
             service,
             tenants,
             log,
+            demo_entitlements: true,
         })
     }
 
@@ -188,7 +193,11 @@ impl App {
             ("admin", "Administrator", "Manages the workspace"),
             ("member", "Member", "Works in the workspace"),
         ];
-        for (rt, values) in [("Entitlement", &entitlements[..]), ("Role", &roles[..])] {
+        let mut catalogs = vec![("Role", &roles[..])];
+        if self.demo_entitlements {
+            catalogs.insert(0, ("Entitlement", &entitlements[..]));
+        }
+        for (rt, values) in catalogs {
             let values = values.iter().map(|(id, name, description)| {
                 (
                     (*id).to_owned(),

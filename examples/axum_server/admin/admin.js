@@ -581,7 +581,10 @@ async function refreshUser() {
     el("h3", { text: "Collections" }),
     u.groups.length === 0 ? el("p", { class: "muted", id: "user-groups", text: "Member of no collection." }) :
       el("ul", { id: "user-groups", class: "links" }, u.groups.map((g) => el("li", {},
-        el("a", { href: "#collections/" + encodeURIComponent(g.id), text: g.name || g.id })))));
+        el("a", { href: "#collections/" + encodeURIComponent(g.id), text: g.name || g.id })))),
+    el("h3", { text: "Policies" }),
+    (u.policies || []).length === 0 ? el("p", { class: "muted", id: "user-policies", text: u.active ? "No policy applies." : "None: the user is deactivated." }) :
+      el("ul", { id: "user-policies" }, u.policies.map(policyLine)));
 }
 
 // ---- user collections ---------------------------------------------------------------------
@@ -783,11 +786,11 @@ async function renderPolicies(main) {
   fill(main, el("div", { class: "grid" },
     el("div", { class: "card" },
       el("h2", { text: "Access policies" }),
-      el("p", { class: "muted", text: "The host's own rules: a policy applies to the users of the collections it names, at their next login." }),
+      el("p", { class: "muted", text: "The host's own rules: a policy applies to the users of the collections it names, and to the users the IdP grants it (its Entitlement value, when the server runs with --governance), at their next login." }),
       el("div", { id: "policies-area" })),
     el("div", { class: "card" },
       el("h2", { text: "Check login" }),
-      el("p", { class: "muted", text: "What the host decides when this user logs in now, from the user's groups as the IdP last pushed them." }),
+      el("p", { class: "muted", text: "What the host decides when this user logs in now, from the user's groups and entitlements as the IdP last pushed them." }),
       el("label", { for: "check-username", text: "userName" }),
       check, result)));
   await refreshPolicies();
@@ -852,12 +855,15 @@ async function refreshPolicies() {
         const ids = p.collections.map((c) => c.id);
         const add = groupSelect("add-" + p.id, groups.groups, ids);
         return el("div", { class: "card policy", "data-id": p.id, "data-name": p.name },
-          el("div", { class: "spread" }, el("h3", { class: "policy-name", text: p.name }),
+          el("div", { class: "spread" }, el("h3", { class: "policy-name", text: p.name },
+            p.value ? el("span", { class: "mono muted policy-value", title: "The Entitlement the IdP grants for this policy", text: " " + p.value }) : null),
             el("button", { type: "button", class: "danger", text: "Delete", "aria-label": "Delete the policy “" + p.name + "”", onclick: async () => {
               if (!confirm("Delete the policy “" + p.name + "”?")) return;
               try { await api("DELETE", tenantApi("/policies/" + p.id)); await refreshPolicies(); } catch (err) { fail(err); }
             } })),
-          el("div", { class: "collections" }, p.collections.length === 0 ? el("span", { class: "muted", text: "No collections: applies to nobody." }) :
+          p.value ? el("p", { class: "idp-grants muted" }, el("span", { class: "badge origin idp", text: "IdP" }),
+            " Granted by the IdP to " + p.idpGrants + (p.idpGrants === 1 ? " user" : " users") + " (User.entitlements).") : null,
+          el("div", { class: "collections" }, p.collections.length === 0 ? el("span", { class: "muted", text: p.value ? "No collections." : "No collections: applies to nobody." }) :
             p.collections.map((c) => el("span", { class: "chip" + (c.deleted ? " gone" : ""), "data-id": c.id },
               el("span", { class: "chip-name", text: (c.name || "(no name)") + (c.deleted ? " (deleted by the IdP)" : "") }),
               el("button", { type: "button", "aria-label": "Remove “" + (c.name || c.id) + "” from “" + p.name + "”", title: "Remove from the policy", text: "×", onclick: () => save(p, ids.filter((x) => x !== c.id)) })))),
@@ -883,8 +889,19 @@ function renderCheck(result, r) {
       el("div", { id: "check-groups" }, r.groups.map((g) => el("span", { class: "chip", text: g.name || g.id }))),
     el("h3", { text: "Policies applying" }),
     r.policies.length === 0 ? el("p", { class: "muted", id: "check-policies", text: "None." }) :
-      el("ul", { id: "check-policies" }, r.policies.map((p) => el("li", { class: "applied", "data-id": p.id },
-        el("strong", { text: p.name }), " via ", p.via.map((g) => g.name || g.id).join(", ")))));
+      el("ul", { id: "check-policies" }, r.policies.map(policyLine)));
+}
+
+// One applying policy with where it comes from: a grant by the IdP (User.entitlements, e.g. from
+// Okta Identity Governance) and/or the user's collections.
+function policyLine(p) {
+  const origins = p.origins || ["collection"];
+  return el("li", { class: "applied", "data-id": p.id, "data-origins": origins.join(" ") },
+    el("strong", { text: p.name }), " ",
+    origins.includes("IdP") ? el("span", { class: "badge origin idp", title: "Granted by the IdP in User.entitlements (" + p.grant + ")", text: "IdP" }) : null,
+    origins.includes("IdP") && p.via.length > 0 ? " " : null,
+    p.via.length > 0 ? el("span", { class: "badge origin collection", text: "collection" }) : null,
+    p.via.length > 0 ? el("span", { class: "via", text: " via " + p.via.map((g) => g.name || g.id).join(", ") }) : el("span", { class: "via", text: " granted by the IdP" }));
 }
 
 // ---- start ------------------------------------------------------------------------------------
