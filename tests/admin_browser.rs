@@ -982,3 +982,133 @@ fn admin_console_runs_the_whole_provisioning_flow_in_a_browser() {
     );
     assert!(!log.contains(&token), "a token leaked into the log");
 }
+
+/// With `--governance` the console's policies are the `Entitlement` catalog: a policy the IdP
+/// grants in `User.entitlements` shows with origin "IdP" in "check login", on the user's
+/// page and on the policy (how many users the IdP granted it), next to a policy that comes
+/// from a collection.
+#[test]
+fn admin_console_shows_which_policies_the_idp_granted() {
+    let Some((chromium, driver)) = browser_paths() else {
+        return;
+    };
+    let dir = scratch_dir("admin-governance");
+    let server = Server::start(
+        "axum_server",
+        &dir,
+        &[
+            "--store",
+            "memory",
+            "--governance",
+            "--admin-secret",
+            ADMIN_SECRET,
+        ],
+        true,
+    );
+    let admin = server.admin_url.clone().expect("an Admin console: line");
+    let scim = server.client();
+    let user = scim.ok(
+        "POST",
+        "/Users",
+        json!({"schemas": [USER], "userName": "jdoe@example.com", "active": true}),
+        201,
+    );
+    let uid = user["id"].as_str().unwrap().to_owned();
+    let group = scim.ok(
+        "POST",
+        "/Groups",
+        json!({"schemas": [GROUP], "displayName": "Engineering", "members": [{"value": uid}]}),
+        201,
+    );
+    let gid = group["id"].as_str().unwrap().to_owned();
+
+    let b = Browser::start(&chromium, &driver, &dir.join("chromium-profile"));
+    b.resize(1280, 1000);
+    b.goto(&admin);
+    b.type_into("#secret", ADMIN_SECRET);
+    b.click("#login-button");
+    b.element("#tenant-select");
+    b.click("#nav a[data-view=policies]");
+    b.wait_text("#policies-area", "No policies yet");
+    // Two policies: one through the collection, one the IdP will grant.
+    b.type_into("#policy-name", "Engineering VPN");
+    b.click(&format!("#policy-collection option[value=\"{gid}\"]"));
+    b.click("#create-policy-button");
+    b.wait_text("#policies .policy .chip", "Engineering");
+    b.type_into("#policy-name", "Billing admins");
+    b.click("#create-policy-button");
+    b.wait_text("#policies", "Billing admins");
+    // Each policy shows the Entitlement value the IdP grants; the catalog has both.
+    let billing = b
+        .texts("#policies .policy[data-name=\"Billing admins\"] .policy-value")
+        .first()
+        .cloned()
+        .expect("the policy's Entitlement value");
+    let billing = billing.trim().to_owned();
+    assert!(billing.starts_with("policy-"), "{billing}");
+    let value = scim.get(&format!("/Entitlements/{billing}"));
+    assert_eq!(value["displayName"], "Billing admins");
+    assert_eq!(scim.get("/Entitlements")["totalResults"], 2);
+
+    // Okta Identity Governance grants "Billing admins" to the user.
+    scim.patch(
+        &format!("/Users/{uid}"),
+        json!([{"op": "add", "path": "entitlements",
+                "value": [{"value": billing, "display": "Billing admins", "type": "Entitlement"}]}]),
+    );
+    b.type_into("#check-username", "jdoe@example.com");
+    b.click("#check-button");
+    b.wait_text("#check-decision", "Login allowed");
+    b.wait_text("#check-policies li[data-origins=\"IdP\"]", "Billing admins");
+    b.wait_text(
+        "#check-policies li[data-origins=\"IdP\"] .badge.origin.idp",
+        "IdP",
+    );
+    b.wait_text(
+        "#check-policies li[data-origins=\"collection\"]",
+        "Engineering VPN",
+    );
+    b.wait_text(
+        "#check-policies li[data-origins=\"collection\"] .via",
+        "via Engineering",
+    );
+    // The policy says how many users the IdP granted it (live, from the change feed).
+    b.wait_text(
+        "#policies .policy[data-name=\"Billing admins\"] .idp-grants",
+        "Granted by the IdP to 1 user",
+    );
+    b.wait_text(
+        "#policies .policy[data-name=\"Engineering VPN\"] .idp-grants",
+        "Granted by the IdP to 0 users",
+    );
+    b.screenshot("22-governance-check-login-origins");
+
+    // The user's page lists the policies with their origins.
+    b.goto(&format!("{admin}#users/{uid}"));
+    b.wait_text("#user-title", "jdoe@example.com");
+    b.wait_text("#user-policies li[data-origins=\"IdP\"]", "Billing admins");
+    b.wait_text(
+        "#user-policies li[data-origins=\"collection\"]",
+        "Engineering VPN",
+    );
+    b.screenshot("23-governance-user-policies");
+
+    // The IdP revokes the grant (remove with a value filter): the next check has only the
+    // collection's policy.
+    scim.patch(
+        &format!("/Users/{uid}"),
+        json!([{"op": "remove", "path": format!("entitlements[value eq \"{billing}\"]")}]),
+    );
+    b.click("#nav a[data-view=policies]");
+    b.type_into("#check-username", "jdoe@example.com");
+    b.click("#check-button");
+    b.wait("the IdP's policy to go", || {
+        let lines = b.texts("#check-policies li");
+        (lines.len() == 1
+            && lines[0].contains("Engineering VPN")
+            && b.find("#check-policies li[data-origins~=\"IdP\"]")
+                .is_none())
+        .then_some(())
+    });
+    server.stop_gracefully();
+}
