@@ -14,6 +14,10 @@
 //! - **Policies**: a toy access-policy model of the host's own. A policy names user
 //!   collections; "check login" shows which policies apply to a user now, through the
 //!   user's groups (`User.groups`), as a host would evaluate them at the user's next login.
+//!   With `--governance` the policies are also the tenant's `Entitlement` catalog (value
+//!   `policy-<id>`, published, renamed and withdrawn with the service's catalog API), so
+//!   Okta Identity Governance can grant them in `User.entitlements`; a granted policy
+//!   applies like one through a collection, and the console shows which origin each has.
 //!
 //! Everything goes through scimkit's public API: [`scimkit::auth::Tenants`] for tenants and
 //! tokens, the [`ResourceStore`] for groups, members, users and the change feed, the

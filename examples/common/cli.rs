@@ -40,7 +40,8 @@ Options:
                        (draft-abbey-scim-agent-extension-00) and two demo catalogs for Okta
                        Identity Governance: Entitlement at /Entitlements and Role at /Roles
                        (read-only for the IdP, granted through User.entitlements and
-                       User.roles)
+                       User.roles); in axum_server the Entitlement catalog is the admin
+                       console's access policies
   --rate-limit R[/B]   limit the tenant to R requests per second with bursts of B (default
                        B = R); beyond it SCIM answers 429 with Retry-After. Stored in the
                        tenant's settings (default: no limit)
