@@ -108,6 +108,69 @@ fn collections_text(c: &[PolicyCollection]) -> DbResult<String> {
     serde_json::to_string(c).map_err(|e| format!("console database: {e}"))
 }
 
+// Rows of either SQL database (SQLite and PostgreSQL read the same columns; they differ in
+// pool type and placeholders only).
+
+/// A policy from a `console_policies` row.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn policy_from<R>(r: &R) -> DbResult<Policy>
+where
+    R: sqlx::Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let text: String = r.try_get("collections").map_err(db_err)?;
+    Ok(Policy {
+        id: r.try_get("id").map_err(db_err)?,
+        name: r.try_get("name").map_err(db_err)?,
+        collections: collections_from(&text)?,
+    })
+}
+
+/// The revocation times of `console_revocations` rows, by token id (a time that does not
+/// parse is left out).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn revocations_from<R>(rows: &[R]) -> DbResult<HashMap<String, DateTime<Utc>>>
+where
+    R: sqlx::Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let mut out = HashMap::new();
+    for r in rows {
+        let token: String = r.try_get("token").map_err(db_err)?;
+        let at: String = r.try_get("at").map_err(db_err)?;
+        if let Ok(at) = DateTime::parse_from_rfc3339(&at) {
+            out.insert(token, at.with_timezone(&Utc));
+        }
+    }
+    Ok(out)
+}
+
+/// A member row of [`ConsoleDb::sorted_members`]; its resource type is in column `type_column`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn sorted_member_from<R>(r: &R, type_column: &str) -> DbResult<SortedMember>
+where
+    R: sqlx::Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let active: Option<String> = r.try_get("active").map_err(db_err)?;
+    Ok(SortedMember {
+        id: r.try_get("id").map_err(db_err)?,
+        resource_type: r.try_get(type_column).map_err(db_err)?,
+        user_name: r.try_get("user_name").ok().flatten(),
+        display_name: r.try_get("display_name").ok().flatten(),
+        active: match active.as_deref() {
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            _ => None,
+        },
+    })
+}
+
 #[cfg(feature = "sqlite")]
 const SQLITE_SCHEMA: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS console_policies (
@@ -203,7 +266,6 @@ impl ConsoleDb {
                 .unwrap_or_default()),
             #[cfg(feature = "sqlite")]
             ConsoleDb::Sqlite(pool) => {
-                use sqlx::Row;
                 let rows = sqlx::query(
                     "SELECT id, name, collections FROM console_policies WHERE tenant = ?1 \
                      ORDER BY id",
@@ -212,20 +274,10 @@ impl ConsoleDb {
                 .fetch_all(pool)
                 .await
                 .map_err(db_err)?;
-                rows.iter()
-                    .map(|r| {
-                        let text: String = r.try_get("collections").map_err(db_err)?;
-                        Ok(Policy {
-                            id: r.try_get("id").map_err(db_err)?,
-                            name: r.try_get("name").map_err(db_err)?,
-                            collections: collections_from(&text)?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(policy_from).collect()
             }
             #[cfg(feature = "postgres")]
             ConsoleDb::Postgres(pool) => {
-                use sqlx::Row;
                 let rows = sqlx::query(
                     "SELECT id, name, collections FROM console_policies WHERE tenant = $1 \
                      ORDER BY id",
@@ -234,16 +286,7 @@ impl ConsoleDb {
                 .fetch_all(pool)
                 .await
                 .map_err(db_err)?;
-                rows.iter()
-                    .map(|r| {
-                        let text: String = r.try_get("collections").map_err(db_err)?;
-                        Ok(Policy {
-                            id: r.try_get("id").map_err(db_err)?,
-                            name: r.try_get("name").map_err(db_err)?,
-                            collections: collections_from(&text)?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(policy_from).collect()
             }
         }
     }
@@ -465,41 +508,23 @@ impl ConsoleDb {
                 .collect()),
             #[cfg(feature = "sqlite")]
             ConsoleDb::Sqlite(pool) => {
-                use sqlx::Row;
                 let rows =
                     sqlx::query("SELECT token, at FROM console_revocations WHERE tenant = ?1")
                         .bind(tenant.as_str())
                         .fetch_all(pool)
                         .await
                         .map_err(db_err)?;
-                let mut out = HashMap::new();
-                for r in rows {
-                    let token: String = r.try_get("token").map_err(db_err)?;
-                    let at: String = r.try_get("at").map_err(db_err)?;
-                    if let Ok(at) = DateTime::parse_from_rfc3339(&at) {
-                        out.insert(token, at.with_timezone(&Utc));
-                    }
-                }
-                Ok(out)
+                revocations_from(&rows)
             }
             #[cfg(feature = "postgres")]
             ConsoleDb::Postgres(pool) => {
-                use sqlx::Row;
                 let rows =
                     sqlx::query("SELECT token, at FROM console_revocations WHERE tenant = $1")
                         .bind(tenant.as_str())
                         .fetch_all(pool)
                         .await
                         .map_err(db_err)?;
-                let mut out = HashMap::new();
-                for r in rows {
-                    let token: String = r.try_get("token").map_err(db_err)?;
-                    let at: String = r.try_get("at").map_err(db_err)?;
-                    if let Ok(at) = DateTime::parse_from_rfc3339(&at) {
-                        out.insert(token, at.with_timezone(&Utc));
-                    }
-                }
-                Ok(out)
+                revocations_from(&rows)
             }
         }
     }
@@ -564,21 +589,10 @@ impl ConsoleDb {
                 .fetch_all(pool)
                 .await
                 .map_err(db_err)?;
-                let mut members = Vec::with_capacity(rows.len());
-                for r in rows {
-                    let active: Option<String> = r.try_get("active").map_err(db_err)?;
-                    members.push(SortedMember {
-                        id: r.try_get("id").map_err(db_err)?,
-                        resource_type: r.try_get("resource_type").map_err(db_err)?,
-                        user_name: r.try_get("user_name").ok().flatten(),
-                        display_name: r.try_get("display_name").ok().flatten(),
-                        active: match active.as_deref() {
-                            Some("true") => Some(true),
-                            Some("false") => Some(false),
-                            _ => None,
-                        },
-                    });
-                }
+                let members = rows
+                    .iter()
+                    .map(|r| sorted_member_from(r, "resource_type"))
+                    .collect::<DbResult<Vec<_>>>()?;
                 let total: i64 = counts.try_get("total").map_err(db_err)?;
                 let inactive: i64 = counts.try_get("inactive").map_err(db_err)?;
                 Ok(Some(SortedMembers {
@@ -672,21 +686,10 @@ async fn sqlite_sorted_members(
         .map_err(db_err)?;
         rows.extend(more);
     }
-    let mut members = Vec::with_capacity(rows.len());
-    for r in rows {
-        let active: Option<String> = r.try_get("active").map_err(db_err)?;
-        members.push(SortedMember {
-            id: r.try_get("id").map_err(db_err)?,
-            resource_type: r.try_get("rt").map_err(db_err)?,
-            user_name: r.try_get("user_name").ok().flatten(),
-            display_name: r.try_get("display_name").ok().flatten(),
-            active: match active.as_deref() {
-                Some("true") => Some(true),
-                Some("false") => Some(false),
-                _ => None,
-            },
-        });
-    }
+    let members = rows
+        .iter()
+        .map(|r| sorted_member_from(r, "rt"))
+        .collect::<DbResult<Vec<_>>>()?;
     Ok(SortedMembers {
         members,
         total: u64::try_from(total).unwrap_or(0),

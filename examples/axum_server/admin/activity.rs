@@ -28,8 +28,7 @@ pub(super) async fn health(
     Path(tenant): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    authorize(&admin, &headers)?;
-    let id = tenant_id(&tenant)?;
+    let id = admin.authorized_tenant(&headers, &tenant)?;
     let t = admin.app().tenants.get_tenant(&id).await?;
     let users = count_resources(&admin, &id, &*admin.user_def()?).await?;
     let groups = count_resources(&admin, &id, &*admin.group_def()?).await?;
@@ -101,9 +100,7 @@ pub(super) async fn provisioning_log(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    authorize(&admin, &headers)?;
-    let id = tenant_id(&tenant)?;
-    admin.app().tenants.get_tenant(&id).await?;
+    let id = admin.existing_tenant(&headers, &tenant).await?;
     let params = query_params(&uri);
     let (_, count) = paging(&params, 50)?;
     let mut filter = LogFilter::all();

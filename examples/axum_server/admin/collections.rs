@@ -12,9 +12,7 @@ pub(super) async fn list_groups(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    authorize(&admin, &headers)?;
-    let id = tenant_id(&tenant)?;
-    admin.app().tenants.get_tenant(&id).await?;
+    let id = admin.existing_tenant(&headers, &tenant).await?;
     let params = query_params(&uri);
     let (start, count) = paging(&params, 25)?;
     // Read the head first: a change landing during the read shows up at the next poll.
@@ -63,8 +61,7 @@ pub(super) async fn list_members(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    authorize(&admin, &headers)?;
-    let id = tenant_id(&tenant)?;
+    let id = admin.authorized_tenant(&headers, &tenant)?;
     let params = query_params(&uri);
     let (start, count) = paging(&params, 50)?;
     let def = admin.group_def()?;

@@ -271,6 +271,23 @@ impl Admin {
             .ok_or_else(|| ApiError::internal("the registry serves no User type"))
     }
 
+    /// The tenant a console API call names, once the call is authorized (see [`authorize`]).
+    fn authorized_tenant(&self, headers: &HeaderMap, tenant: &str) -> Result<TenantId, ApiError> {
+        authorize(self, headers)?;
+        tenant_id(tenant)
+    }
+
+    /// [`Admin::authorized_tenant`], which must exist (404 otherwise).
+    async fn existing_tenant(
+        &self,
+        headers: &HeaderMap,
+        tenant: &str,
+    ) -> Result<TenantId, ApiError> {
+        let id = self.authorized_tenant(headers, tenant)?;
+        self.app().tenants.get_tenant(&id).await?;
+        Ok(id)
+    }
+
     /// The newest change-feed position of `tenant`.
     async fn head(&self, tenant: &TenantId) -> Result<u64, ApiError> {
         const BATCH: usize = 1000;

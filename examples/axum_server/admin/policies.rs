@@ -194,9 +194,7 @@ pub(super) async fn list_policies(
     Path(tenant): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    authorize(&admin, &headers)?;
-    let id = tenant_id(&tenant)?;
-    admin.app().tenants.get_tenant(&id).await?;
+    let id = admin.existing_tenant(&headers, &tenant).await?;
     let policies = admin.0.db.policies(&id).await.map_err(ApiError::internal)?;
     let def = admin.group_def()?;
     let mut list = Vec::with_capacity(policies.len());
@@ -322,9 +320,7 @@ pub(super) async fn create_policy(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&admin, &headers)?;
-    let id = tenant_id(&tenant)?;
-    admin.app().tenants.get_tenant(&id).await?;
+    let id = admin.existing_tenant(&headers, &tenant).await?;
     let (name, collections) = checked_policy(&admin, &id, &body, None).await?;
     let policy = admin
         .0
@@ -344,8 +340,7 @@ pub(super) async fn update_policy(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&admin, &headers)?;
-    let id = tenant_id(&tenant)?;
+    let id = admin.authorized_tenant(&headers, &tenant)?;
     let policy = policy_id(&policy)?;
     let existing = admin
         .0
@@ -376,8 +371,7 @@ pub(super) async fn delete_policy(
     Path((tenant, policy)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    authorize(&admin, &headers)?;
-    let id = tenant_id(&tenant)?;
+    let id = admin.authorized_tenant(&headers, &tenant)?;
     let policy = policy_id(&policy)?;
     if admin
         .0
@@ -408,9 +402,7 @@ pub(super) async fn check_login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&admin, &headers)?;
-    let id = tenant_id(&tenant)?;
-    admin.app().tenants.get_tenant(&id).await?;
+    let id = admin.existing_tenant(&headers, &tenant).await?;
     let check: LoginCheck = parse(&body)?;
     let user_name = check.user_name.trim();
     if user_name.is_empty() {

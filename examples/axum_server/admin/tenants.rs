@@ -96,8 +96,7 @@ pub(super) async fn set_scim(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&admin, &headers)?;
-    let id = tenant_id(&tenant)?;
+    let id = admin.authorized_tenant(&headers, &tenant)?;
     let switch: Switch = parse(&body)?;
     let t = admin
         .app()
@@ -119,8 +118,7 @@ pub(super) async fn list_tokens(
     Path(tenant): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    authorize(&admin, &headers)?;
-    let id = tenant_id(&tenant)?;
+    let id = admin.authorized_tenant(&headers, &tenant)?;
     let now = Utc::now();
     let mut tokens = admin.app().tenants.list_tokens(&id).await?;
     let revoked_at = admin
@@ -175,8 +173,7 @@ pub(super) async fn issue_token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&admin, &headers)?;
-    let id = tenant_id(&tenant)?;
+    let id = admin.authorized_tenant(&headers, &tenant)?;
     let new: NewToken = parse(&body)?;
     let label = match new.label.trim() {
         "" => format!("generated in the admin console {}", time(Utc::now())),
@@ -200,8 +197,7 @@ pub(super) async fn revoke_token(
     Path((tenant, token)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    authorize(&admin, &headers)?;
-    let id = tenant_id(&tenant)?;
+    let id = admin.authorized_tenant(&headers, &tenant)?;
     let token: TokenId = token
         .parse()
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "No such token."))?;

@@ -16,9 +16,7 @@ pub(super) async fn list_users(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    authorize(&admin, &headers)?;
-    let id = tenant_id(&tenant)?;
-    admin.app().tenants.get_tenant(&id).await?;
+    let id = admin.existing_tenant(&headers, &tenant).await?;
     let params = query_params(&uri);
     let (start, count) = paging(&params, 25)?;
     let mut parts = Vec::new();
@@ -107,8 +105,7 @@ pub(super) async fn get_user(
     Path((tenant, user)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    authorize(&admin, &headers)?;
-    let id = tenant_id(&tenant)?;
+    let id = admin.authorized_tenant(&headers, &tenant)?;
     let def = admin.user_def()?;
     let uid = ResourceId::from(user.as_str());
     let (u, groups) = admin.store().get_with_groups(&id, &def, &uid).await?;
@@ -150,8 +147,7 @@ pub(super) async fn changes(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    authorize(&admin, &headers)?;
-    let id = tenant_id(&tenant)?;
+    let id = admin.authorized_tenant(&headers, &tenant)?;
     let params = query_params(&uri);
     let after: u64 = match params.get("after") {
         Some(a) => a
