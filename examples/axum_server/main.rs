@@ -10,7 +10,7 @@
 //! SCIM is mounted with `Router::nest_service` (`ScimService` is a `tower::Service`, cargo
 //! feature `tower`, which this example's build enables); `adapter.rs` holds the request log
 //! (path only, never the query string); the admin console at `/admin` (connections, tokens,
-//! user collections, a demo of the host's access policies) is `admin.rs`; the rest (command
+//! user collections, a demo of the host's access policies) is `admin/`; the rest (command
 //! line, store, tenant bootstrap, admin commands) is shared with the actix-web example in
 //! `examples/common/`.
 

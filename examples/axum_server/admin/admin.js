@@ -862,7 +862,8 @@ async function refreshPolicies() {
               try { await api("DELETE", tenantApi("/policies/" + p.id)); await refreshPolicies(); } catch (err) { fail(err); }
             } })),
           p.value ? el("p", { class: "idp-grants muted" }, el("span", { class: "badge origin idp", text: "IdP" }),
-            " Granted by the IdP to " + p.idpGrants + (p.idpGrants === 1 ? " user" : " users") + " (User.entitlements).") : null,
+            p.idpGrants === null ? " Granted by the IdP to too many users to count here (User.entitlements)." :
+              " Granted by the IdP to " + p.idpGrants + (p.idpGrants === 1 ? " user" : " users") + " (User.entitlements).") : null,
           el("div", { class: "collections" }, p.collections.length === 0 ? el("span", { class: "muted", text: p.value ? "No collections." : "No collections: applies to nobody." }) :
             p.collections.map((c) => el("span", { class: "chip" + (c.deleted ? " gone" : ""), "data-id": c.id },
               el("span", { class: "chip-name", text: (c.name || "(no name)") + (c.deleted ? " (deleted by the IdP)" : "") }),

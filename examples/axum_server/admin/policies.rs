@@ -240,9 +240,16 @@ pub(super) async fn policy_json(
             max_candidates: MAX_USER_CANDIDATES,
             ..ListQuery::default()
         };
-        let granted = list_exact(admin.store(), tenant, &users, &query)
-            .await?
-            .total_results;
+        // A store that cannot answer the filter itself hands back candidates to finish
+        // here; past MAX_USER_CANDIDATES of them the count is left unknown (null).
+        let page = admin.store().list(tenant, &users, &query).await?;
+        let granted = if page.pushdown == Pushdown::Exact {
+            Some(page.total_results)
+        } else if page.resources.len() > MAX_USER_CANDIDATES {
+            None
+        } else {
+            Some(apply_query(&users, &query, page.resources)?.total_results)
+        };
         if let Some(o) = out.as_object_mut() {
             o.insert("value".to_owned(), Value::String(value));
             o.insert("idpGrants".to_owned(), json!(granted));
