@@ -6,12 +6,15 @@ Usage: conformance.py BASE_URL TOKEN [--governance]
 - scim2-tester (a library): every check must be SUCCESS, COMPLIANT or ACCEPTABLE.
 - scim-sanity probe (a CLI): zero failures.
 With --governance (a server started with `--governance`: the agent resource types and the
-demo Entitlement/Role catalogs), additionally:
+Entitlement/Role catalogs), additionally:
 - scim-sanity's Agent and AgenticApplication phases (4, 5, 5a) must run, every check
   passing, none skipped;
 - scim2-tester's create/replace/delete cycle is run on every resource type but the
   catalogs (Okta entitlement/role schemas), which clients may only read (405 on writes by
-  design); its discovery checks still cover them.
+  design); its discovery checks still cover them;
+- scim2-client (scim2-tester's client) reads every value of each catalog, as a list and one
+  by one, and validates each against the schema the server publishes; an empty catalog is a
+  failure (nothing would be checked), so the caller fills it first.
 Prints the counts and exits non-zero when any check fails.
 """
 import json
@@ -61,6 +64,38 @@ def run_scim2_tester(base_url: str, token: str, resource_types=None) -> bool:
             print(f"  resource types not exercised: {missing}")
             return False
     return not bad
+
+
+def run_catalog_reads(base_url: str, token: str) -> bool:
+    """Every catalog value read and validated against the published schema."""
+    from httpx2 import Client
+    from scim2_client.engines.httpx2 import SyncSCIMClient
+
+    client = Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"})
+    scim = SyncSCIMClient(client)
+    scim.discover()
+    ok = True
+    for rt in scim.provider.resource_types:
+        if rt.schema_ not in CATALOG_SCHEMAS:
+            continue
+        model = scim.get_resource_model(rt.name)
+        try:
+            listed = scim.query(model).resources or []
+            for value in listed:
+                one = scim.query(model, value.id)
+                if one.model_dump() != value.model_dump():
+                    print(f"  [ERROR] {rt.name} {value.id}: the list and a read by id differ")
+                    ok = False
+        except Exception as e:  # a validation or HTTP error: report it, fail
+            print(f"  [ERROR] {rt.name}: {type(e).__name__}: {e}")
+            ok = False
+            continue
+        names = [f"{v.id}={v.display_name}" for v in listed]
+        print(f"catalog {rt.name}: {len(listed)} values read and validated {names}")
+        if not listed:
+            print(f"  [ERROR] {rt.name}: the catalog is empty, nothing was checked")
+            ok = False
+    return ok
 
 
 def run_scim_sanity(base_url: str, token: str) -> bool:
@@ -129,7 +164,8 @@ def main() -> int:
         ok_tester = run_scim2_tester(base_url, token, types)
         ok_sanity = run_scim_sanity(base_url, token)
         ok_agents = run_scim_sanity_agents(base_url, token)
-        return 0 if ok_tester and ok_sanity and ok_agents else 1
+        ok_catalogs = run_catalog_reads(base_url, token)
+        return 0 if ok_tester and ok_sanity and ok_agents and ok_catalogs else 1
     ok_tester = run_scim2_tester(base_url, token)
     ok_sanity = run_scim_sanity(base_url, token)
     return 0 if ok_tester and ok_sanity else 1
