@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use scimkit::filter::SortSpec;
+use scimkit::filter::{SortSpec, SortValue};
 use scimkit::store::sqlite::SqliteStore;
 use scimkit::store::testing::{self, Fixture};
 use scimkit::store::{Keyset, ListQuery, Paging, ResourceStore};
@@ -175,6 +175,43 @@ async fn equality_filters_use_their_value_index() {
                 "{filter} ({query:?}): walks every resource: {sql}\n{lines:#?}"
             );
         }
+    }
+
+    // A cursor page by userName: the position starts the index range (a walk from the
+    // first user would filter every user before it).
+    for (order, bound) in [
+        ("ascending", "(user_name_cf,id)>"),
+        ("descending", "(user_name_cf,id)<"),
+    ] {
+        let query = ListQuery {
+            sort: Some(SortSpec::parse("userName", Some(order)).unwrap()),
+            count: 10,
+            paging: Paging::Keyset(Some(Keyset {
+                value: Some(SortValue::String("user150@example.com".into())),
+                id: ResourceId::new("u00150"),
+            })),
+            ..ListQuery::default()
+        };
+        seen.lock().unwrap().clear();
+        let page = store.list(&fx.tenant, &fx.users, &query).await.unwrap();
+        assert_eq!(page.resources.len(), 10, "{order}");
+        let statements: Vec<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.contains("FROM resources") && s.contains("ORDER BY"))
+            .cloned()
+            .collect();
+        assert_eq!(statements.len(), 1, "{order}: {statements:#?}");
+        let lines = plan(&mut conn, &statements[0]).await;
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("INDEX resources_user_name_id (")
+                    && l.replace(' ', "").contains(bound)),
+            "{order}: {}\n{lines:#?}",
+            statements[0]
+        );
     }
     store.close().await;
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
