@@ -15,8 +15,10 @@
 # id SQLite ≥ 0.4x, PostgreSQL ≥ 0.25x; userName eq filter SQLite ≥ 0.35x, PostgreSQL ≥ 0.2x).
 #
 # Only 127.0.0.1 is ever contacted. Knobs: STORES ("memory sqlite postgres"), DURATION (10s
-# per run), ROUNDS (3), THREADS (2), CONNECTIONS (32), USERS (10000). Installs wrk (Debian
-# package) when it is missing.
+# per run), ROUNDS (3), THREADS (2), CONNECTIONS (32), USERS (10000), FEATURES (the cargo
+# features of the build, "sqlite,postgres"; add "testing" to share the release build of
+# `cargo bench --features sqlite,postgres,testing`). Installs wrk (Debian package) when it
+# is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +28,7 @@ THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
 USERS=${USERS:-10000}
 STORES=${STORES:-memory sqlite postgres}
+FEATURES=${FEATURES:-sqlite,postgres}
 STARTUP_TIMEOUT=${STARTUP_TIMEOUT:-600}
 # A fixed token in the shape scimkit issues, registered with --token (test-only secret).
 TOKEN=scimkit_loadtestloadtestloadtestloadtestloadtest123
@@ -40,7 +43,7 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 
 echo "== building the axum example (release)"
-cargo build --release --example axum_server --features sqlite,postgres
+cargo build --release --example axum_server --features "$FEATURES"
 BIN="${CARGO_TARGET_DIR:-target}/release/examples/axum_server"
 
 WORK=$(mktemp -d)

@@ -304,6 +304,31 @@ pub fn service_provider_config_schema() -> Schema {
             supported("changePassword", "Password change support.", vec![]),
             supported("sort", "Sorting support.", vec![]),
             supported("etag", "ETag support.", vec![]),
+            // RFC 9865 §4.
+            A::complex(
+                "pagination",
+                vec![
+                    A::boolean("cursor")
+                        .required()
+                        .read_only()
+                        .describe("Whether cursor-based pagination is supported."),
+                    A::boolean("index")
+                        .required()
+                        .read_only()
+                        .describe("Whether index-based pagination is supported."),
+                    A::string("defaultPaginationMethod")
+                        .read_only()
+                        .canonical(&["cursor", "index"])
+                        .describe("The method used when the client asks for neither."),
+                    integer("defaultPageSize")
+                        .describe("The page size used when the client gives no count."),
+                    integer("maxPageSize").describe("The largest page size returned."),
+                    integer("cursorTimeout")
+                        .describe("How many seconds a cursor stays valid after it was issued."),
+                ],
+            )
+            .read_only()
+            .describe("Pagination support (RFC 9865)."),
             A::complex(
                 "authenticationSchemes",
                 vec![

@@ -112,3 +112,73 @@ pub(crate) fn schema_doc(base_url: &str, schema: &Schema) -> Value {
     );
     Value::Object(obj)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::service_provider_config_schema;
+    use crate::schema::AttributeDef;
+
+    /// Every attribute of `doc` (and of its complex values) is declared in `attrs`.
+    fn undeclared(
+        doc: &Map<String, Value>,
+        attrs: &[AttributeDef],
+        at: &str,
+        out: &mut Vec<String>,
+    ) {
+        for (key, value) in doc {
+            if at.is_empty() && (key == "schemas" || key == "meta") {
+                continue;
+            }
+            let Some(def) = attrs.iter().find(|a| a.name.eq_ignore_ascii_case(key)) else {
+                out.push(format!("{at}{key}"));
+                continue;
+            };
+            let objects: Vec<&Map<String, Value>> = match value {
+                Value::Object(o) => vec![o],
+                Value::Array(a) => a.iter().filter_map(Value::as_object).collect(),
+                _ => Vec::new(),
+            };
+            for o in objects {
+                undeclared(o, &def.sub_attributes, &format!("{at}{key}."), out);
+            }
+        }
+    }
+
+    #[test]
+    fn the_configuration_is_described_by_its_schema() {
+        let doc = service_provider_config(
+            "https://example.com/scim",
+            &Settings::default(),
+            Some("https://example.com/help"),
+            std::time::Duration::from_secs(600),
+        );
+        let pagination = &doc["pagination"];
+        for key in [
+            "cursor",
+            "index",
+            "defaultPaginationMethod",
+            "defaultPageSize",
+            "maxPageSize",
+            "cursorTimeout",
+        ] {
+            assert!(pagination.get(key).is_some(), "pagination.{key}: {doc}");
+        }
+        assert_eq!(pagination["cursorTimeout"], 600);
+        let schema = service_provider_config_schema();
+        let mut out = Vec::new();
+        undeclared(doc.as_object().unwrap(), &schema.attributes, "", &mut out);
+        assert!(out.is_empty(), "not in the schema: {out:?}");
+        let def = schema
+            .attributes
+            .iter()
+            .find(|a| a.name == "pagination")
+            .unwrap();
+        assert_eq!(
+            def.sub_attribute("defaultPaginationMethod")
+                .unwrap()
+                .canonical_values,
+            ["cursor", "index"]
+        );
+    }
+}

@@ -1373,9 +1373,19 @@ impl PostgresStore {
                         }
                     }
                     Some(Keyset { value: Some(v), id }) => {
+                        // Ascending from a non-empty value, the row comparison implies a
+                        // value and must be the index range's only start (a second lower
+                        // bound, `> ''`, could start the scan at the first user instead).
+                        let implied =
+                            !walk.desc && matches!(v, SortValue::String(s) if !s.is_empty());
                         let mut p = params.clone();
                         let v = value(&mut p, v)?;
                         let i = p.text(id.as_str());
+                        let has_value = if implied {
+                            "TRUE".to_owned()
+                        } else {
+                            has_value
+                        };
                         phases.push((
                             format!("{has_value} AND ({col}, r.id) {cmp} ({v}, {i})"),
                             order,

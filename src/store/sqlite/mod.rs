@@ -751,6 +751,14 @@ impl KeysetWalk {
             }
             Some(k) => match value_text(k)? {
                 Some(v) => {
+                    // Ascending, the position is the range's start: `{col} > ''` must not be
+                    // (SQLite takes one lower bound, and from '' it would filter every row
+                    // before the position), so the unary `+` keeps it off the index.
+                    let has_value = if self.date || self.desc {
+                        has_value
+                    } else {
+                        format!("+{col} > ''")
+                    };
                     out.push(KeysetPhase {
                         cond: format!("{has_value} AND ({col}, r.id) {cmp} (?{{0}}, ?{{1}})"),
                         params: vec![Param::Text(v), Param::Text(k.id.as_str().to_owned())],
