@@ -764,17 +764,42 @@ async fn check_case(store: &dyn ResourceStore, fx: &Fixture, case: &Case) -> Res
                     return Err(format!("{} `{text}`: duplicates", rt.name()));
                 }
                 if let Some(spec) = &sort {
-                    let sorted: Vec<Value> = page.resources.iter().map(view_document).collect();
-                    for w in sorted.windows(2) {
-                        if compare_resources(rt, spec, &w[0], &w[1]) == Ordering::Greater {
-                            return Err(format!(
-                                "{} `{text}` sorted by {by} {:?}: {} before {}",
-                                rt.name(),
-                                spec.order,
-                                w[0],
-                                w[1]
-                            ));
-                        }
+                    // The evaluator's order: a stable sort of the matches in creation order
+                    // (ties keep creation order, RFC 7644 leaves it open).
+                    let mut want: Vec<&(String, Value)> = views
+                        .iter()
+                        .filter(|(id, _)| expected.contains(id))
+                        .collect();
+                    want.sort_by(|a, b| compare_resources(rt, spec, &a.1, &b.1));
+                    let want: Vec<&str> = want.iter().map(|(id, _)| id.as_str()).collect();
+                    let got: Vec<&str> = page.resources.iter().map(|r| r.id.as_str()).collect();
+                    if got != want {
+                        return Err(format!(
+                            "{} `{text}` sorted by {by} {:?} ({pushdown:?}): the store's order \
+                             {got:?}, the evaluator's {want:?}",
+                            rt.name(),
+                            spec.order,
+                        ));
+                    }
+                    // A page is a slice of that order.
+                    let paged = ListQuery {
+                        start_index: 2,
+                        count: 2,
+                        ..query.clone()
+                    };
+                    let (p, _) = answer(store, &tenant, rt, &paged)
+                        .await
+                        .map_err(|e| format!("{} `{text}` page: {e}", rt.name()))?;
+                    let got: Vec<&str> = p.resources.iter().map(|r| r.id.as_str()).collect();
+                    let slice: Vec<&str> = want.iter().skip(1).take(2).copied().collect();
+                    if got != slice || p.total_results != want.len() {
+                        return Err(format!(
+                            "{} `{text}` sorted by {by} {:?}, startIndex 2, count 2: {got:?} \
+                             (totalResults {}), the evaluator's {slice:?}",
+                            rt.name(),
+                            spec.order,
+                            p.total_results
+                        ));
                     }
                 }
             }

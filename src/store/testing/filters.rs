@@ -655,6 +655,53 @@ pub async fn check_filter_regressions(store: &dyn ResourceStore, fx: &Fixture) {
             &["d-date"],
         ),
     ];
+    // Sorted by a column-backed attribute: `""` and a missing value both have no value,
+    // so they tie and keep creation order in both directions (SQLite ordered `""` before
+    // `NULL` in descending order).
+    let no_value = [
+        (
+            "n-absent",
+            json!({"schemas": [GROUP_SCHEMA], "displayName": "n"}),
+        ),
+        (
+            "n-empty",
+            json!({"schemas": [GROUP_SCHEMA], "displayName": "n", "externalId": ""}),
+        ),
+        (
+            "n-null",
+            json!({"schemas": [GROUP_SCHEMA], "displayName": "n", "externalId": null}),
+        ),
+        (
+            "n-value",
+            json!({"schemas": [GROUP_SCHEMA], "displayName": "n", "externalId": "x"}),
+        ),
+    ];
+    for (i, (id, doc)) in no_value.into_iter().enumerate() {
+        store
+            .create(
+                tn,
+                &fx.groups,
+                user_request(id, doc, t + Duration::seconds(i as i64)),
+            )
+            .await
+            .unwrap();
+    }
+    for order in [SortOrder::Ascending, SortOrder::Descending] {
+        let q = ListQuery {
+            filter: Some(Filter::parse(r#"displayName eq "n""#).unwrap()),
+            sort: Some(SortSpec {
+                by: AttrPath::new("externalId"),
+                order,
+            }),
+            ..ListQuery::default()
+        };
+        let page = list_exact(store, tn, &fx.groups, &q).await;
+        assert_eq!(
+            ids(&page.resources),
+            ["n-value", "n-absent", "n-empty", "n-null"],
+            "sorted by externalId {order:?}"
+        );
+    }
     for (rt, text, want) in cases {
         let q = ListQuery {
             filter: Some(Filter::parse(text).unwrap()),
