@@ -27,7 +27,6 @@
     clippy::indexing_slicing
 )]
 
-use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
