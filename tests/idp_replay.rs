@@ -10,9 +10,9 @@
 mod common;
 
 use bytes::Bytes;
-use common::Harness;
+use common::{patch_op, sorted_values as ids, Harness};
 use http::{Method, Request};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Every replay of this file again on each SQL store the build has.
 #[test]
@@ -21,23 +21,6 @@ fn the_replays_pass_on_the_sql_stores() {
 }
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-
-fn patch_op(ops: Value) -> Value {
-    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
-}
-
-fn ids(v: &Value) -> Vec<String> {
-    let mut out: Vec<String> = v
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|m| m["value"].as_str().unwrap().to_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
-}
 
 #[tokio::test]
 async fn okta_user_lifecycle() {

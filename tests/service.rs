@@ -9,7 +9,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::Harness;
+use common::{patch_op, Harness};
 use http::{Method, Request, StatusCode};
 use serde_json::{json, Value};
 
@@ -1125,16 +1125,12 @@ async fn group_put_replaces_membership() {
 
 // ---- membership at scale -------------------------------------------------------------------
 
-fn patch_body(ops: Value) -> Value {
-    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
-}
-
 /// A PATCH adding one member (`op` in the IdP's spelling) at `uri` (path and query).
 async fn add_member(h: &Harness, op: &str, uri: &str, id: &str) -> common::Reply {
     h.call(
         Method::PATCH,
         uri,
-        Some(patch_body(
+        Some(patch_op(
             json!([{"op": op, "path": "members", "value": [{"value": id}]}]),
         )),
     )
@@ -1142,16 +1138,7 @@ async fn add_member(h: &Harness, op: &str, uri: &str, id: &str) -> common::Reply
 }
 
 fn member_ids(body: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = body["members"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|m| m["value"].as_str().unwrap().to_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids
+    common::sorted_values(&body["members"])
 }
 
 /// The answer to a membership write never reads a large member list: a PATCH answers 200
@@ -1186,7 +1173,7 @@ async fn membership_writes_never_read_the_member_list() {
         .call(
             Method::PATCH,
             &path,
-            Some(patch_body(json!([{"op": "remove", "path": remove}]))),
+            Some(patch_op(json!([{"op": "remove", "path": remove}]))),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -1294,7 +1281,7 @@ async fn membership_writes_never_read_the_member_list() {
         .call(
             Method::PATCH,
             &format!("/Users/{}", users[0]),
-            Some(patch_body(
+            Some(patch_op(
                 json!([{"op": "replace", "path": "active", "value": false}]),
             )),
         )
@@ -1325,7 +1312,7 @@ async fn patch_answers_are_settings() {
         .call(
             Method::PATCH,
             &format!("/Users/{a}"),
-            Some(patch_body(
+            Some(patch_op(
                 json!([{"op": "replace", "path": "title", "value": "X"}]),
             )),
         )
@@ -1339,7 +1326,7 @@ async fn patch_answers_are_settings() {
         .call(
             Method::PATCH,
             &format!("/Users/{a}?excludedAttributes=emails"),
-            Some(patch_body(
+            Some(patch_op(
                 json!([{"op": "replace", "path": "title", "value": "Y"}]),
             )),
         )
@@ -1364,7 +1351,7 @@ async fn unknown_members_are_rejected_in_strict_mode() {
         .call(
             Method::PATCH,
             &format!("/Groups/{gid}"),
-            Some(patch_body(
+            Some(patch_op(
                 json!([{"op": "add", "path": "members", "value": value}]),
             )),
         )
@@ -1436,7 +1423,7 @@ async fn concurrent_membership_patches_all_succeed() {
         .call_with(
             Method::PATCH,
             &format!("/Groups/{gid}"),
-            Some(patch_body(
+            Some(patch_op(
                 json!([{"op": "remove", "path": "members", "value": [{"value": users[0]}]}]),
             )),
             &[("If-Match", "W/\"7\"")],
@@ -2030,10 +2017,6 @@ async fn rate_limits_are_per_tenant_and_optionally_per_token() {
 
 // ---- bad input gets the RFC answer (issue 15) --------------------------------------------
 
-fn patch_op(ops: Value) -> Value {
-    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
-}
-
 /// A raw request to tenant `acme` with its token, the given body and optional Content-Type.
 fn raw_request(
     h: &Harness,
@@ -2440,7 +2423,7 @@ async fn write_policy_refuses_writes_and_changes_nothing() {
         .call(Method::DELETE, &format!("/Users/{glass}"), None)
         .await;
     assert_eq!(r.status, 403, "{}", r.body);
-    let off = patch_body(json!([{"op": "replace", "path": "active", "value": false}]));
+    let off = patch_op(json!([{"op": "replace", "path": "active", "value": false}]));
     let r = h
         .call(Method::PATCH, &format!("/Users/{glass}"), Some(off.clone()))
         .await;

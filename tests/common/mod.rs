@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use scimkit::auth::{MemoryTenantStore, SystemClock, TenantStore, Tenants};
 use scimkit::schema::SchemaRegistry;
@@ -401,4 +401,24 @@ pub fn rerun_on_sql_backends() {
                 .join(" ")
         );
     }
+}
+
+/// A PATCH request body (RFC 7644 §3.5.2) carrying `ops` as its `Operations`.
+pub fn patch_op(ops: Value) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
+}
+
+/// The `value`s of a multi-valued attribute such as `members` (`[{"value": ...}]`), sorted;
+/// empty when it is not a list.
+pub fn sorted_values(list: &Value) -> Vec<String> {
+    let mut out: Vec<String> = list
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| m["value"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
 }

@@ -256,7 +256,24 @@ fn exact_number(n: &Number) -> bool {
 }
 
 impl Translator<'_> {
+    /// Translates `f`. A result without SQL (a constant, or the superset `TRUE`) drops the
+    /// parameters bound while building it: the SQL that used them was discarded (an `or`
+    /// with a superset operand, `not` of an inexact operand, a date leaf left to the
+    /// engine), and PostgreSQL refuses parameters that the statement does not use.
     fn node(&mut self, scope: Scope<'_>, f: &Filter, depth: usize) -> Cond {
+        let mark = self.params.args.len();
+        let cond = self.node_unbound(scope, f, depth);
+        let binds_nothing = match &cond {
+            Cond::Const(_) => true,
+            Cond::Sql { sql, .. } => sql == "TRUE" || sql == "FALSE",
+        };
+        if binds_nothing {
+            self.params.args.truncate(mark);
+        }
+        cond
+    }
+
+    fn node_unbound(&mut self, scope: Scope<'_>, f: &Filter, depth: usize) -> Cond {
         if depth > MAX_TREE_DEPTH {
             return Cond::superset();
         }
@@ -1171,6 +1188,31 @@ mod tests {
         // Unknown attributes never match, `ne` included, as in the evaluator.
         assert_eq!(tr(r#"nosuch ne "x""#).0, "FALSE");
         assert_eq!(tr(r#"not (nosuch eq "x")"#).0, "TRUE");
+    }
+
+    /// Found by tests/sql_equivalence.rs: SQL discarded for a superset or a constant left
+    /// its parameters behind, and PostgreSQL refused the statement ("bind message supplies
+    /// 5 parameters, but prepared statement requires 3").
+    #[test]
+    fn discarded_sql_binds_no_parameters() {
+        for f in [
+            r#"userName eq "a" or meta.version ne "x""#,
+            r#"not (userName eq "a" and meta.version ne "x")"#,
+            r#"title eq "a" and nosuch eq "x""#,
+            r#"(title eq "a" or meta.version ne "x") and emails[value co "b"]"#,
+        ] {
+            let (sql, _, args) = tr(f);
+            for n in 1..=args.len() {
+                assert!(
+                    sql.contains(&format!("${n}")),
+                    "`{f}`: ${n} unused in {sql}"
+                );
+            }
+            assert!(
+                !sql.contains(&format!("${}", args.len() + 1)),
+                "`{f}`: {sql}"
+            );
+        }
     }
 
     #[test]

@@ -845,8 +845,10 @@ fn order_by(rt: &ResourceDef, spec: &SortSpec) -> Option<String> {
             }
         }
     };
+    // `NULLIF`: an empty string and a missing value both have no value and tie, in
+    // creation order (found by tests/sql_equivalence.rs).
     Some(format!(
-        "({col} IS NULL OR {col} = '') ASC, {col} {dir}, r.ord ASC"
+        "({col} IS NULL OR {col} = '') ASC, NULLIF({col}, '') {dir}, r.ord ASC"
     ))
 }
 

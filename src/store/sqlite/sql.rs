@@ -409,7 +409,11 @@ impl Translator<'_> {
                     self.param(Param::Int(-len))
                 };
                 let l = self.param(Param::Int(len));
-                format!("substr(CAST({val} AS BLOB), {start}, {l}) = CAST({n} AS BLOB)")
+                // `substr` of an empty blob is NULL, not an empty blob: without the COALESCE,
+                // `not (displayName sw "x")` would be NULL (false) for `""`.
+                format!(
+                    "COALESCE(substr(CAST({val} AS BLOB), {start}, {l}) = CAST({n} AS BLOB), 0)"
+                )
             }
             _ => {
                 let n = self.param(Param::Text(needle.to_owned()));
@@ -472,6 +476,16 @@ impl Translator<'_> {
                 format!("json_extract({src}, {pos})"),
             ),
         };
+        if let (Test::Ne(inner), "r.ddoc") = (test, src) {
+            // `ddoc` holds `null` for a value that does not read as a dateTime, but the value
+            // is there in `doc` and differs from any instant (the evaluator's `ne`).
+            let there = match elem {
+                Some(e) => format!("{e}.type"),
+                None => format!("json_type(r.doc, {pos})"),
+            };
+            let eq = self.cond_at(pos, &ty, &val, inner, exact);
+            return format!("(COALESCE({there}, 'null') <> 'null' AND NOT COALESCE({eq}, 0))");
+        }
         self.cond_at(pos, &ty, &val, test, exact)
     }
 

@@ -127,6 +127,7 @@ where
     check_change_subscription(&*factory().await, &fx).await;
     check_filter_equivalence(&*factory().await, &fx).await;
     check_filter_ne_any_value(&*factory().await, &fx).await;
+    check_filter_regressions(&*factory().await, &fx).await;
     check_case_folding(&*factory().await, &fx).await;
     check_concurrent_member_adds(factory().await, &fx, &spawner).await;
     check_concurrent_read_modify_write(factory().await, &fx, &spawner).await;
