@@ -31,7 +31,7 @@ use std::sync::{Arc, OnceLock};
 use chrono::{DateTime, FixedOffset, NaiveDateTime};
 use serde_json::{Map, Number, Value};
 
-use crate::error::ScimError;
+use crate::error::{FilterError, FilterErrorReason, ScimError};
 use crate::schema::{AttrPath, AttributeDef, AttributeType, ResourceDef};
 
 use super::ast::{CompValue, CompareOp, Filter};
@@ -343,10 +343,20 @@ struct Target<'a> {
     def: &'a AttributeDef,
 }
 
+/// An `invalidFilter` found while compiling against the schema (no position: the compiled
+/// form does not keep the text's offsets).
+fn filter_error(reason: FilterErrorReason, detail: String) -> ScimError {
+    ScimError::from(FilterError::new(reason, None, detail))
+}
+
 impl Compiler {
-    fn reject_or_false(&self, detail: String) -> Result<Node, ScimError> {
+    fn reject_or_false(
+        &self,
+        reason: FilterErrorReason,
+        detail: String,
+    ) -> Result<Node, ScimError> {
         if self.opts.strict {
-            Err(ScimError::InvalidFilter(detail))
+            Err(ScimError::from(FilterError::new(reason, None, detail)))
         } else {
             Ok(Node::Const(false))
         }
@@ -414,9 +424,10 @@ impl Compiler {
 
     fn compile(&self, scope: Scope<'_>, f: &Filter, depth: usize) -> Result<Node, ScimError> {
         if depth > MAX_TREE_DEPTH {
-            return Err(ScimError::InvalidFilter(format!(
-                "the filter nests deeper than {MAX_TREE_DEPTH} levels"
-            )));
+            return Err(filter_error(
+                FilterErrorReason::TooDeep,
+                format!("the filter nests deeper than {MAX_TREE_DEPTH} levels"),
+            ));
         }
         match f {
             Filter::And(..) | Filter::Or(..) => self.compile_chain(scope, f, depth),
@@ -427,21 +438,25 @@ impl Compiler {
             }),
             Filter::Present(path) => match self.resolve(scope, path) {
                 Some(t) => leaf(t.keys.into_boxed_slice(), Test::Present),
-                None => self.reject_or_false(unknown(path)),
+                None => self.reject_or_false(FilterErrorReason::UnknownAttribute, unknown(path)),
             },
             Filter::Compare { path, op, value } => self.compile_compare(scope, path, *op, value),
             Filter::ValuePath { path, filter } => {
                 if let Scope::Element(parent) = scope {
-                    return self.reject_or_false(format!(
-                        "value filters cannot nest: `{path}[...]` inside `{}[...]`",
-                        parent.name
-                    ));
+                    return self.reject_or_false(
+                        FilterErrorReason::InvalidAttributePath,
+                        format!(
+                            "value filters cannot nest: `{path}[...]` inside `{}[...]`",
+                            parent.name
+                        ),
+                    );
                 }
                 let Some(t) = self.resolve(scope, path) else {
-                    return self.reject_or_false(unknown(path));
+                    return self
+                        .reject_or_false(FilterErrorReason::UnknownAttribute, unknown(path));
                 };
                 if !t.def.is_complex() {
-                    return self.reject_or_false(format!(
+                    return self.reject_or_false(FilterErrorReason::InvalidAttributePath, format!(
                         "`{path}` is not a complex attribute; `[...]` filters the elements of a complex attribute"
                     ));
                 }
@@ -487,7 +502,7 @@ impl Compiler {
         value: &CompValue,
     ) -> Result<Node, ScimError> {
         let Some(Target { mut keys, mut def }) = self.resolve(scope, path) else {
-            return self.reject_or_false(unknown(path));
+            return self.reject_or_false(FilterErrorReason::UnknownAttribute, unknown(path));
         };
         if def.is_complex() {
             // RFC 7644 §3.4.2.2: a complex attribute compared without a sub-attribute
@@ -498,7 +513,7 @@ impl Compiler {
                     def = v;
                 }
                 _ => {
-                    return Err(ScimError::InvalidFilter(format!(
+                    return Err(filter_error(FilterErrorReason::ComplexAttribute, format!(
                         "`{path}` is a complex attribute without a `value` sub-attribute; compare one of its sub-attributes instead"
                     )))
                 }
@@ -539,9 +554,10 @@ impl Compiler {
                     Node::Const(b) => Node::Const(!b),
                     n => Node::Not(Box::new(n)),
                 }),
-                _ => self.reject_or_false(format!(
-                    "`{path} {op} null`: null can only be compared with eq or ne"
-                )),
+                _ => self.reject_or_false(
+                    FilterErrorReason::InvalidComparison,
+                    format!("`{path} {op} null`: null can only be compared with eq or ne"),
+                ),
             };
         }
         let ty = def.ty;
@@ -558,15 +574,21 @@ impl Compiler {
             AttributeType::String | AttributeType::Reference | AttributeType::Binary => {
                 let binary = ty == AttributeType::Binary;
                 if binary && op != CompareOp::Eq {
-                    return Err(ScimError::InvalidFilter(wrong_op(
-                        "only eq, ne and pr apply",
-                    )));
+                    return Err(filter_error(
+                        FilterErrorReason::InvalidComparison,
+                        wrong_op("only eq, ne and pr apply"),
+                    ));
                 }
                 let text = match value {
                     CompValue::String(s) => s.clone(),
                     CompValue::Number(n) if !self.opts.strict => n.to_string(),
                     CompValue::Bool(b) if !self.opts.strict => b.to_string(),
-                    _ => return self.reject_or_false(wrong_value("a double-quoted string")),
+                    _ => {
+                        return self.reject_or_false(
+                            FilterErrorReason::InvalidComparison,
+                            wrong_value("a double-quoted string"),
+                        )
+                    }
                 };
                 let case_exact = def.case_exact || binary;
                 let needle: Box<str> = if case_exact {
@@ -586,9 +608,10 @@ impl Compiler {
             }
             AttributeType::Boolean => {
                 if op != CompareOp::Eq {
-                    return Err(ScimError::InvalidFilter(wrong_op(
-                        "only eq, ne and pr apply",
-                    )));
+                    return Err(filter_error(
+                        FilterErrorReason::InvalidComparison,
+                        wrong_op("only eq, ne and pr apply"),
+                    ));
                 }
                 let b = match value {
                     CompValue::Bool(b) => *b,
@@ -600,47 +623,73 @@ impl Compiler {
                     {
                         false
                     }
-                    _ => return self.reject_or_false(wrong_value("true or false")),
+                    _ => {
+                        return self.reject_or_false(
+                            FilterErrorReason::InvalidComparison,
+                            wrong_value("true or false"),
+                        )
+                    }
                 };
                 leaf(keys, Test::Bool(b))
             }
             AttributeType::Integer | AttributeType::Decimal => {
                 if op.is_substring() {
-                    return Err(ScimError::InvalidFilter(wrong_op(
-                        "eq, ne, gt, ge, lt, le and pr apply",
-                    )));
+                    return Err(filter_error(
+                        FilterErrorReason::InvalidComparison,
+                        wrong_op("eq, ne, gt, ge, lt, le and pr apply"),
+                    ));
                 }
                 let n = match value {
                     CompValue::Number(n) => n.clone(),
                     CompValue::String(s) if !self.opts.strict => match s.trim().parse() {
                         Ok(n) => n,
-                        Err(_) => return self.reject_or_false(wrong_value("a number")),
+                        Err(_) => {
+                            return self.reject_or_false(
+                                FilterErrorReason::InvalidComparison,
+                                wrong_value("a number"),
+                            )
+                        }
                     },
-                    _ => return self.reject_or_false(wrong_value("a number")),
+                    _ => {
+                        return self.reject_or_false(
+                            FilterErrorReason::InvalidComparison,
+                            wrong_value("a number"),
+                        )
+                    }
                 };
                 leaf(keys, Test::Num { op, n })
             }
             AttributeType::DateTime => {
                 if op.is_substring() {
-                    return Err(ScimError::InvalidFilter(wrong_op(
-                        "eq, ne, gt, ge, lt, le and pr apply",
-                    )));
+                    return Err(filter_error(
+                        FilterErrorReason::InvalidComparison,
+                        wrong_op("eq, ne, gt, ge, lt, le and pr apply"),
+                    ));
                 }
                 match value {
                     CompValue::String(s) => match parse_date_time(s) {
                         Some(at) => leaf(keys, Test::Date { op, at }),
-                        None => self.reject_or_false(wrong_value(
-                            "an RFC 3339 date-time string such as \"2011-05-13T04:42:34Z\"",
-                        )),
+                        None => self.reject_or_false(
+                            FilterErrorReason::InvalidComparison,
+                            wrong_value(
+                                "an RFC 3339 date-time string such as \"2011-05-13T04:42:34Z\"",
+                            ),
+                        ),
                     },
-                    _ => self.reject_or_false(wrong_value(
-                        "an RFC 3339 date-time string such as \"2011-05-13T04:42:34Z\"",
-                    )),
+                    _ => self.reject_or_false(
+                        FilterErrorReason::InvalidComparison,
+                        wrong_value(
+                            "an RFC 3339 date-time string such as \"2011-05-13T04:42:34Z\"",
+                        ),
+                    ),
                 }
             }
-            AttributeType::Complex => Err(ScimError::InvalidFilter(format!(
-                "`{path}` is a complex attribute; compare one of its sub-attributes instead"
-            ))),
+            AttributeType::Complex => Err(filter_error(
+                FilterErrorReason::ComplexAttribute,
+                format!(
+                    "`{path}` is a complex attribute; compare one of its sub-attributes instead"
+                ),
+            )),
         }
     }
 }
@@ -723,7 +772,7 @@ impl Filter {
         };
         let c = Compiler { opts };
         if !attr.is_complex() {
-            return Err(ScimError::InvalidFilter(format!(
+            return Err(filter_error(FilterErrorReason::InvalidAttributePath, format!(
                 "`{}` is not a complex attribute; `[...]` filters the elements of a complex attribute",
                 attr.name
             )));
@@ -754,6 +803,32 @@ mod tests {
     use super::*;
     use crate::schema::{Schema, SchemaRegistry};
     use serde_json::json;
+
+    #[test]
+    fn compile_errors_carry_a_reason() {
+        let reg = SchemaRegistry::default();
+        let users = reg.user().unwrap();
+        let reason = |s: &str| match Filter::parse(s).unwrap().compile(users, true) {
+            Err(ScimError::InvalidFilter(e)) => {
+                assert_eq!(e.position, None, "{s}");
+                e.reason
+            }
+            other => panic!("{s}: {other:?}"),
+        };
+        assert_eq!(
+            reason("nickname2 eq \"a\""),
+            FilterErrorReason::UnknownAttribute
+        );
+        assert_eq!(
+            reason("active gt true"),
+            FilterErrorReason::InvalidComparison
+        );
+        assert_eq!(reason("name eq \"a\""), FilterErrorReason::ComplexAttribute);
+        assert_eq!(
+            reason("userName[value eq \"a\"]"),
+            FilterErrorReason::InvalidAttributePath
+        );
+    }
 
     #[test]
     fn operators_that_do_not_apply_are_invalid_even_when_lenient() {
@@ -847,7 +922,7 @@ mod tests {
             "non-strict `{f}` must not match"
         );
         match parsed.compile(rt, true) {
-            Err(ScimError::InvalidFilter(d)) => d,
+            Err(ScimError::InvalidFilter(d)) => d.detail().to_owned(),
             other => panic!("{f}: {other:?}"),
         }
     }

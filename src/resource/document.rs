@@ -321,9 +321,10 @@ fn normalize_attribute(
             });
             return Ok(None);
         }
-        return Err(ScimError::Mutability(format!(
-            "`{path}` is readOnly and cannot be set by the client"
-        )));
+        return Err(ScimError::mutability(
+            path,
+            format!("`{path}` is readOnly and cannot be set by the client"),
+        ));
     }
     if !tol.null_as_absent {
         reject_nulls(value, path, 3)?;
@@ -428,11 +429,11 @@ fn strip_read_only_subs<'v>(
                     Some(sub) if sub.mutability == Mutability::ReadOnly => {
                         if !is_unassigned(v) {
                             if !tol.ignore_read_only_input {
-                                return Err(ScimError::Mutability(format!(
-                                    "`{}.{}` is readOnly and cannot be set by the client",
-                                    elem_path(),
-                                    sub.name
-                                )));
+                                let at = format!("{}.{}", elem_path(), sub.name);
+                                return Err(ScimError::mutability(
+                                    at.clone(),
+                                    format!("`{at}` is readOnly and cannot be set by the client"),
+                                ));
                             }
                             note_read_only_sub(path, &sub.name, 1);
                         }
@@ -592,9 +593,10 @@ fn carry_over(
                 Mutability::Immutable => match out.get(ext, def) {
                     None => out.insert(ext, def, old.clone(), &path)?,
                     Some(new) if !same_value(def, new, old) => {
-                        return Err(ScimError::Mutability(format!(
+                        let detail = format!(
                             "`{path}` is immutable and already has a value; it cannot be changed"
-                        )))
+                        );
+                        return Err(ScimError::mutability(path, detail));
                     }
                     Some(_) => {}
                 },
@@ -641,10 +643,13 @@ fn carry_over_subs(
                     if sub.mutability == Mutability::Immutable
                         && !same_value(sub, new_v, old_v) =>
                 {
-                    return Err(ScimError::Mutability(format!(
-                        "`{path}.{}` is immutable and already has a value; it cannot be changed",
-                        sub.name
-                    )))
+                    let at = format!("{path}.{}", sub.name);
+                    return Err(ScimError::mutability(
+                        at.clone(),
+                        format!(
+                            "`{at}` is immutable and already has a value; it cannot be changed"
+                        ),
+                    ));
                 }
                 Some(_) => {}
             },

@@ -98,10 +98,13 @@ impl<'a> Engine<'a, '_> {
             return Err(required_error(&t.text()));
         }
         if t.attr.mutability == Mutability::Immutable {
-            return Err(ScimError::Mutability(format!(
-                "`{}` is immutable and cannot be removed",
-                excerpt(&t.text())
-            )));
+            return Err(ScimError::mutability(
+                t.text().to_string(),
+                format!(
+                    "`{}` is immutable and cannot be removed",
+                    excerpt(&t.text())
+                ),
+            ));
         }
         self.set(t, None)
     }
@@ -180,10 +183,13 @@ impl<'a> Engine<'a, '_> {
                     if attr.mutability == Mutability::Immutable
                         && new.iter().any(|e| !list.contains(e))
                     {
-                        return Err(ScimError::Mutability(format!(
-                            "`{}` is immutable and already has a value",
-                            excerpt(&t.text())
-                        )));
+                        return Err(ScimError::mutability(
+                            t.text().to_string(),
+                            format!(
+                                "`{}` is immutable and already has a value",
+                                excerpt(&t.text())
+                            ),
+                        ));
                     }
                     if new.iter().any(is_primary) {
                         list.iter_mut().for_each(clear_primary);
@@ -307,18 +313,21 @@ pub(super) fn normalize_named(
 
 pub(super) fn required_error(text: &str) -> ScimError {
     // RFC 7644 §3.5.2.2: removing (or unassigning) a required attribute is `mutability`.
-    ScimError::Mutability(format!(
-        "`{}` is required and cannot be removed",
-        excerpt(text)
-    ))
+    ScimError::mutability(
+        text,
+        format!("`{}` is required and cannot be removed", excerpt(text)),
+    )
 }
 
 pub(super) fn check_attr_mutability(kind: PatchOpKind, t: &Target<'_>) -> Result<(), ScimError> {
     if t.attr.mutability == Mutability::ReadOnly {
-        return Err(ScimError::Mutability(format!(
-            "`{}` is readOnly and cannot be modified ({kind})",
-            excerpt(&t.text())
-        )));
+        return Err(ScimError::mutability(
+            t.text().to_string(),
+            format!(
+                "`{}` is readOnly and cannot be modified ({kind})",
+                excerpt(&t.text())
+            ),
+        ));
     }
     Ok(())
 }
@@ -329,16 +338,20 @@ pub(super) fn check_sub_mutability(
     src: Src<'_>,
 ) -> Result<(), ScimError> {
     match sub.mutability {
-        Mutability::ReadOnly => Err(ScimError::Mutability(format!(
-            "`{}` is readOnly and cannot be modified ({kind})",
-            excerpt(&src.text())
-        ))),
-        Mutability::Immutable if kind == PatchOpKind::Remove => {
-            Err(ScimError::Mutability(format!(
+        Mutability::ReadOnly => Err(ScimError::mutability(
+            src.text().to_string(),
+            format!(
+                "`{}` is readOnly and cannot be modified ({kind})",
+                excerpt(&src.text())
+            ),
+        )),
+        Mutability::Immutable if kind == PatchOpKind::Remove => Err(ScimError::mutability(
+            src.text().to_string(),
+            format!(
                 "`{}` is immutable and cannot be removed",
                 excerpt(&src.text())
-            )))
-        }
+            ),
+        )),
         _ => Ok(()),
     }
 }
@@ -351,10 +364,13 @@ pub(super) fn check_immutable_change(
     src: Src<'_>,
 ) -> Result<(), ScimError> {
     if def.mutability == Mutability::Immutable && old.is_some_and(|o| o != new) {
-        return Err(ScimError::Mutability(format!(
-            "`{}` is immutable and already has a value",
-            excerpt(&src.text())
-        )));
+        return Err(ScimError::mutability(
+            src.text().to_string(),
+            format!(
+                "`{}` is immutable and already has a value",
+                excerpt(&src.text())
+            ),
+        ));
     }
     Ok(())
 }

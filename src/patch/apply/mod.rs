@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use crate::error::ScimError;
+use crate::error::{PatchError, ScimError};
 use crate::filter::{CompiledFilter, Filter};
 use crate::resource::check_required_not_blank;
 use crate::resource::MembershipDelta;
@@ -172,23 +172,29 @@ fn run(
             .and_then(|()| engine.check_required_not_blank())
         {
             engine.restore();
-            return Err(with_prefix(e, &format!("Operations[{i}] ({})", op.op)));
+            return Err(in_operation(e, i, op));
         }
     }
     Ok(engine.finish())
 }
 
-/// Prefixes an error's detail with where it happened.
-fn with_prefix(e: ScimError, prefix: &str) -> ScimError {
-    let detail = format!("{prefix}: {}", e.detail());
+/// Wraps a client error in the operation it happened in ([`ScimError::Patch`]: the index, the
+/// `op` and the `path`; the detail reads `Operations[i] (op): ...`). Internal errors pass.
+fn in_operation(e: ScimError, i: usize, op: &PatchOperation) -> ScimError {
     match e {
-        ScimError::InvalidFilter(_) => ScimError::InvalidFilter(detail),
-        ScimError::Mutability(_) => ScimError::Mutability(detail),
-        ScimError::InvalidSyntax(_) => ScimError::InvalidSyntax(detail),
-        ScimError::InvalidPath(_) => ScimError::InvalidPath(detail),
-        ScimError::NoTarget(_) => ScimError::NoTarget(detail),
-        ScimError::InvalidValue(_) => ScimError::InvalidValue(detail),
-        ScimError::TooMany(_) => ScimError::TooMany(detail),
+        ScimError::InvalidFilter(_)
+        | ScimError::Mutability(_)
+        | ScimError::InvalidSyntax(_)
+        | ScimError::InvalidPath(_)
+        | ScimError::NoTarget(_)
+        | ScimError::InvalidValue(_)
+        | ScimError::TooMany(_)
+        | ScimError::Patch(_) => ScimError::Patch(Box::new(PatchError::new(
+            i,
+            op.op.to_string(),
+            op.path.as_ref().map(ToString::to_string),
+            e,
+        ))),
         other => other,
     }
 }

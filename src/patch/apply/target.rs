@@ -44,10 +44,11 @@ impl<'a> Engine<'a, '_> {
                     if let Some(req) = schema.attributes.iter().find(|a| {
                         a.required && self.doc.get(ext).and_then(|o| o.get(&a.name)).is_some()
                     }) {
-                        return Err(ScimError::Mutability(format!(
-                            "`{ext}:{}` is required and cannot be removed",
-                            req.name
-                        )));
+                        let at = format!("{ext}:{}", req.name);
+                        return Err(ScimError::mutability(
+                            at.clone(),
+                            format!("`{at}` is required and cannot be removed"),
+                        ));
                     }
                 }
                 if self.doc.contains_key(ext) {

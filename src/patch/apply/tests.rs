@@ -11,6 +11,37 @@ fn request(ops: Value) -> PatchRequest {
 }
 
 #[test]
+fn errors_name_the_operation_and_its_path() {
+    let registry = SchemaRegistry::default();
+    let user = registry.user().unwrap();
+    let req = request(json!([
+        {"op": "replace", "path": "title", "value": "Lead"},
+        {"op": "remove", "path": "userName"}
+    ]));
+    let err = apply(
+        user,
+        &json!({"userName": "bjensen"}),
+        &req,
+        &Settings::default(),
+    )
+    .unwrap_err();
+    let ScimError::Patch(p) = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(p.operation, 1);
+    assert_eq!(p.op, "remove");
+    assert_eq!(p.path.as_deref(), Some("userName"));
+    assert!(matches!(&p.error, ScimError::Mutability(a) if a.attribute == "userName"));
+    // The wire form is that of the operation's error, its detail prefixed.
+    assert_eq!(err.scim_type(), Some(ScimType::Mutability));
+    assert_eq!(err.status().as_u16(), 400);
+    assert_eq!(
+        err.detail(),
+        "Operations[1] (remove): `userName` is required and cannot be removed"
+    );
+}
+
+#[test]
 fn delta_keeps_each_id_once_and_composes() {
     let mut d = DeltaBuilder::default();
     assert!(d.is_empty());
