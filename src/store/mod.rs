@@ -15,6 +15,7 @@ mod log;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub(crate) mod provisioning;
 mod query;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
