@@ -145,7 +145,7 @@ impl ScimServiceBuilder {
 
     /// How long a pagination cursor stays valid after it was issued (advertised as
     /// `pagination.cursorTimeout`); older cursors are answered 400 `expiredCursor`.
-    /// Default [`DEFAULT_CURSOR_TIMEOUT`] (one hour).
+    /// Default [`DEFAULT_CURSOR_TIMEOUT`](super::DEFAULT_CURSOR_TIMEOUT) (one hour).
     pub fn cursor_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.cursor_timeout = timeout;
         self

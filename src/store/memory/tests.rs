@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::store::testing::{base_time, group_request, simple_user, user_request, Fixture};
 use serde_json::json;
