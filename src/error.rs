@@ -5,6 +5,13 @@
 //! that says what was wrong and where. [`ScimError::to_body`] renders the RFC 7644 §3.12 error
 //! body; that is the only place where an error becomes a wire answer.
 //!
+//! Where a host may want to act on what failed, the variant carries a typed detail and the
+//! `detail` text is derived from it: [`ScimError::InvalidFilter`] holds a [`FilterError`]
+//! (the byte offset in the filter and a [`FilterErrorReason`]), [`ScimError::Mutability`] and
+//! [`ScimError::Uniqueness`] an [`AttributeError`] (the attribute path), and an error of one
+//! PATCH operation is a [`ScimError::Patch`] ([`PatchError`]: the operation's index and path,
+//! around the error itself).
+//!
 //! Errors raised by plugged-in code (a storage backend, a host's token verifier) are wrapped in
 //! [`ScimError::Internal`]: the client sees a generic 500 and the source is kept for logs.
 
@@ -90,22 +97,37 @@ impl fmt::Display for ScimType {
 ///
 /// Variants carrying a `String` hold the `detail` shown to the client; it must say what was
 /// wrong and where (the attribute, the path, the column of a filter). It must never contain a
-/// secret.
+/// secret. The typed variants derive their detail from what they carry; build them with
+/// [`ScimError::invalid_filter`], [`ScimError::mutability`], [`ScimError::uniqueness`] or the
+/// constructors of the detail types.
+///
+/// ```
+/// use scimkit::error::{FilterErrorReason, ScimError};
+/// use scimkit::Filter;
+///
+/// match Filter::parse("userName eq") {
+///     Err(ScimError::InvalidFilter(e)) => {
+///         assert_eq!(e.position, Some(11));
+///         assert_eq!(e.reason, FilterErrorReason::UnexpectedEnd);
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ScimError {
-    /// 400 `invalidFilter`.
+    /// 400 `invalidFilter`: where in the filter, and why.
     #[error("invalid filter: {0}")]
-    InvalidFilter(String),
+    InvalidFilter(Box<FilterError>),
     /// 400 `tooMany`.
     #[error("too many results: {0}")]
     TooMany(String),
-    /// 409 `uniqueness`.
+    /// 409 `uniqueness`: the attribute whose value is taken.
     #[error("uniqueness violation: {0}")]
-    Uniqueness(String),
-    /// 400 `mutability`.
+    Uniqueness(Box<AttributeError>),
+    /// 400 `mutability`: the attribute that cannot be written (or removed).
     #[error("mutability violation: {0}")]
-    Mutability(String),
+    Mutability(Box<AttributeError>),
     /// 400 `invalidSyntax`.
     #[error("invalid syntax: {0}")]
     InvalidSyntax(String),
@@ -178,6 +200,11 @@ pub enum ScimError {
     /// generic detail.
     #[error("internal error: {0}")]
     Internal(#[source] Arc<dyn std::error::Error + Send + Sync + 'static>),
+    /// One operation of a PATCH request failed: its index and path, around the error itself.
+    /// Status, `scimType` and `detail` are those of [`PatchError::error`], the detail prefixed
+    /// with the operation (`Operations[2] (remove): ...`).
+    #[error("{0}")]
+    Patch(Box<PatchError>),
     /// 501: the operation is not implemented by this service provider (for example `/Me`
     /// when the host gives no mapping).
     #[error("not implemented: {0}")]
@@ -201,8 +228,34 @@ impl ScimError {
         ScimError::Internal(Arc::new(MessageError(message.into())))
     }
 
+    /// 400 `invalidFilter` with only a text: no position, reason [`FilterErrorReason::Other`].
+    pub fn invalid_filter(detail: impl Into<String>) -> Self {
+        FilterError::new(FilterErrorReason::Other, None, detail).into()
+    }
+
+    /// 400 `mutability` on `attribute` (its path as the request named it).
+    pub fn mutability(attribute: impl Into<String>, detail: impl Into<String>) -> Self {
+        ScimError::Mutability(Box::new(AttributeError::new(attribute, detail)))
+    }
+
+    /// 409 `uniqueness` on `attribute`.
+    pub fn uniqueness(attribute: impl Into<String>, detail: impl Into<String>) -> Self {
+        ScimError::Uniqueness(Box::new(AttributeError::new(attribute, detail)))
+    }
+
+    /// The error itself: for a [`ScimError::Patch`] the operation's error, else `self`.
+    pub fn innermost(&self) -> &ScimError {
+        match self {
+            ScimError::Patch(p) => p.error.innermost(),
+            other => other,
+        }
+    }
+
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
+        if let ScimError::Patch(p) = self {
+            return p.error.status();
+        }
         if let Some(t) = self.scim_type() {
             return t.status();
         }
@@ -225,6 +278,7 @@ impl ScimError {
     /// The `scimType` of this error, if RFC 7644 Table 9 defines one for it.
     pub fn scim_type(&self) -> Option<ScimType> {
         Some(match self {
+            ScimError::Patch(p) => return p.error.scim_type(),
             ScimError::InvalidFilter(_) => ScimType::InvalidFilter,
             ScimError::TooMany(_) => ScimType::TooMany,
             ScimError::Uniqueness(_) => ScimType::Uniqueness,
@@ -245,10 +299,10 @@ impl ScimError {
     /// The `detail` sent to the client. For [`ScimError::Internal`] this is a generic text.
     pub fn detail(&self) -> &str {
         match self {
-            ScimError::InvalidFilter(d)
-            | ScimError::TooMany(d)
-            | ScimError::Uniqueness(d)
-            | ScimError::Mutability(d)
+            ScimError::InvalidFilter(e) => e.detail(),
+            ScimError::Uniqueness(e) | ScimError::Mutability(e) => e.detail(),
+            ScimError::Patch(p) => &p.detail,
+            ScimError::TooMany(d)
             | ScimError::InvalidSyntax(d)
             | ScimError::InvalidPath(d)
             | ScimError::NoTarget(d)
@@ -290,6 +344,170 @@ impl ScimError {
     }
 }
 
+/// Why a filter was refused (the `reason` of a [`FilterError`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FilterErrorReason {
+    /// The filter is empty.
+    Empty,
+    /// The filter is longer than the configured limit.
+    TooLong,
+    /// The filter nests deeper, or chains more terms, than the limits allow.
+    TooDeep,
+    /// The filter ends where something more was expected (`userName eq`).
+    UnexpectedEnd,
+    /// Something other than what the grammar allows here (`userName xx "a"`, a missing `)`).
+    UnexpectedToken,
+    /// A comparison operator is missing or unknown (`userName is "a"`).
+    UnknownOperator,
+    /// A string literal is malformed (unterminated, a bad escape, a raw control character).
+    InvalidString,
+    /// A number literal is malformed or out of range.
+    InvalidNumber,
+    /// An attribute path is malformed (a schema URN without an attribute, two
+    /// sub-attributes, a nested or misplaced `[ ]`).
+    InvalidAttributePath,
+    /// The attribute is not one of the resource type's (strict compilation).
+    UnknownAttribute,
+    /// The operator does not apply to the attribute's type (`gt` on a boolean, `co` on a
+    /// date), or the value's type does not match the attribute's.
+    InvalidComparison,
+    /// The attribute is complex and cannot be compared as a whole.
+    ComplexAttribute,
+    /// Anything else (for example a store that cannot evaluate the filter).
+    Other,
+}
+
+/// The detail of an `invalidFilter` error: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FilterError {
+    /// Why the filter was refused.
+    pub reason: FilterErrorReason,
+    /// The byte offset in the filter text where the problem was found, when it is one place
+    /// (a parse error); `None` for limits and for rules checked against the schema.
+    pub position: Option<usize>,
+    detail: String,
+}
+
+impl FilterError {
+    /// A filter error with its human readable text (which names the column for a position).
+    pub fn new(
+        reason: FilterErrorReason,
+        position: Option<usize>,
+        detail: impl Into<String>,
+    ) -> Self {
+        FilterError {
+            reason,
+            position,
+            detail: detail.into(),
+        }
+    }
+
+    /// The text shown to the client.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+}
+
+impl fmt::Display for FilterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+/// The detail of a `mutability` or `uniqueness` error: the attribute and the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AttributeError {
+    /// The attribute's path as the request or the schema names it (`userName`,
+    /// `emails.value`, `urn:...:enterprise:2.0:User:employeeNumber`).
+    pub attribute: String,
+    detail: String,
+}
+
+impl AttributeError {
+    /// An attribute error with its human readable text.
+    pub fn new(attribute: impl Into<String>, detail: impl Into<String>) -> Self {
+        AttributeError {
+            attribute: attribute.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// The text shown to the client.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+}
+
+impl fmt::Display for AttributeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+/// The detail of a [`ScimError::Patch`]: which operation failed, on which path, and how.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PatchError {
+    /// The operation's index in `Operations`, from 0.
+    pub operation: usize,
+    /// The operation's `op` (`add`, `replace`, `remove`).
+    pub op: String,
+    /// The operation's `path` as sent, `None` for a path-less operation.
+    pub path: Option<String>,
+    /// What went wrong; never itself a [`ScimError::Patch`].
+    pub error: ScimError,
+    detail: String,
+}
+
+impl PatchError {
+    /// Wraps the error of operation `operation`; the detail becomes
+    /// `Operations[{operation}] ({op}): {error's detail}`.
+    pub fn new(
+        operation: usize,
+        op: impl Into<String>,
+        path: Option<String>,
+        error: ScimError,
+    ) -> Self {
+        let op = op.into();
+        let error = match error {
+            ScimError::Patch(p) => p.error,
+            other => other,
+        };
+        let detail = format!("Operations[{operation}] ({op}): {}", error.detail());
+        PatchError {
+            operation,
+            op,
+            path,
+            error,
+            detail,
+        }
+    }
+
+    /// The text shown to the client.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+}
+
+impl fmt::Display for PatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Operations[{}] ({}): {}",
+            self.operation, self.op, self.error
+        )
+    }
+}
+
+impl From<FilterError> for ScimError {
+    fn from(e: FilterError) -> Self {
+        ScimError::InvalidFilter(Box::new(e))
+    }
+}
+
 #[derive(Debug)]
 struct MessageError(String);
 
@@ -311,14 +529,20 @@ mod tests {
     #[test]
     fn table9_statuses_and_types() {
         let cases: Vec<(ScimError, u16, Option<&str>)> = vec![
-            (
-                ScimError::InvalidFilter("f".into()),
-                400,
-                Some("invalidFilter"),
-            ),
+            (ScimError::invalid_filter("f"), 400, Some("invalidFilter")),
             (ScimError::TooMany("f".into()), 400, Some("tooMany")),
-            (ScimError::Uniqueness("f".into()), 409, Some("uniqueness")),
-            (ScimError::Mutability("f".into()), 400, Some("mutability")),
+            (ScimError::uniqueness("a", "f"), 409, Some("uniqueness")),
+            (ScimError::mutability("a", "f"), 400, Some("mutability")),
+            (
+                ScimError::Patch(Box::new(PatchError::new(
+                    1,
+                    "replace",
+                    Some("name".into()),
+                    ScimError::NoTarget("f".into()),
+                ))),
+                400,
+                Some("noTarget"),
+            ),
             (
                 ScimError::InvalidSyntax("f".into()),
                 400,
@@ -390,6 +614,39 @@ mod tests {
                 None => assert!(body.get("scimType").is_none()),
             }
         }
+    }
+
+    #[test]
+    fn typed_details_derive_the_text() {
+        let e = ScimError::mutability("id", "`id` is readOnly");
+        assert_eq!(e.detail(), "`id` is readOnly");
+        match &e {
+            ScimError::Mutability(a) => assert_eq!(a.attribute, "id"),
+            other => panic!("{other:?}"),
+        }
+        let p = ScimError::Patch(Box::new(PatchError::new(
+            2,
+            "remove",
+            Some("userName".into()),
+            e,
+        )));
+        assert_eq!(p.detail(), "Operations[2] (remove): `id` is readOnly");
+        assert_eq!(
+            p.to_body()["detail"],
+            "Operations[2] (remove): `id` is readOnly"
+        );
+        assert!(matches!(p.innermost(), ScimError::Mutability(a) if a.attribute == "id"));
+        // Wrapping twice keeps one level.
+        let again = PatchError::new(3, "add", None, p);
+        assert!(matches!(again.error, ScimError::Mutability(_)));
+        assert_eq!(again.detail(), "Operations[3] (add): `id` is readOnly");
+    }
+
+    #[test]
+    fn stays_small() {
+        // Results of ScimError travel through the recursive filter parser: the typed details
+        // are boxed so that the error stays as small as its largest plain variant.
+        assert!(std::mem::size_of::<ScimError>() <= 48);
     }
 
     #[test]

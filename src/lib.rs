@@ -30,20 +30,25 @@
 //! | --- | --- | --- |
 //! | host | [`follow`] | the feed follower: catch-up, subscription wake-ups, cursor, retries, resynchronisation |
 //! | service (HTTP) | [`service`] | admission (path, tenant, authentication, the per-tenant rate limit in `rate.rs`: [`ScimService::authorize`] for adapters that read the head first), routes (`service/routes.rs`), request reading and preconditions (`request.rs`), reads and lists (`read.rs`), writes with their retry and membership rules (`write.rs`), rendering (`render.rs`), Bulk, discovery, catalogs and schema packs (`catalog.rs`: read-only catalog types, which types a tenant is served, grants checked against catalogs), the one error-to-wire mapping (`response.rs`) |
-//! | engine | [`filter`], [`patch`], [`resource`] | filter parsing, compilation, evaluation, sorting and the one case fold ([`filter::fold_case`]); PATCH parsing and application; documents (validation, projection), membership deltas ([`resource::MembershipDelta`]) and the uniqueness keys of a write ([`resource::UniqueKey`]) |
-//! | store, beside the engine | [`store`] | the async [`ResourceStore`] trait, the [`MemoryStore`], SQLite and PostgreSQL backends, and the contract suite every backend runs; it takes the compiled filter, documents and deltas, and never imports the service or the PATCH engine |
-//! | model | [`schema`], [`tenant`], [`settings`], [`error`], [`feed`], [`events`], [`auth`] | schemas and resource types (including the one "has members" rule, [`ResourceDef::membership`]), tenants, tokens and their verifier, per-tenant settings, the error type, change records, the provisioning log's events ([`ProvisioningEvent`], [`ToleranceNote`]), sink ([`EventSink`]) and store trait ([`ProvisioningLog`]) |
+//! | engine | [`filter`], [`patch`], [`resource`] | filter parsing, compilation, evaluation, sorting and the one case fold ([`filter::fold_case`]); PATCH parsing and application (`patch/apply/`: target resolution, path-less forms, attributes, elements, members, finish); documents (validation, projection), membership deltas ([`resource::MembershipDelta`]) and the uniqueness keys of a write ([`resource::UniqueKey`]) |
+//! | store, beside the engine | [`store`] | the async [`ResourceStore`] trait and the provisioning log's [`ProvisioningLog`] trait with its ready sink (`store/provisioning.rs`, named under [`events`]), the [`MemoryStore`], SQLite and PostgreSQL backends, and the contract suite every backend runs; it takes the compiled filter, documents and deltas, and never imports the service or the PATCH engine |
+//! | model | [`schema`], [`tenant`], [`settings`], [`error`], [`feed`], [`events`], [`auth`] | schemas and resource types (including the one "has members" rule, [`ResourceDef::membership`]), tenants, tokens and their verifier, per-tenant settings, the error type with its typed details ([`error::FilterError`], [`error::AttributeError`], [`error::PatchError`]), change records, the provisioning log's events ([`ProvisioningEvent`]), tolerance notes ([`ToleranceNote`], `events/notes.rs`) and sink ([`EventSink`]) |
 //!
 //! Model and engine are pure: no I/O, no clock, no randomness except through arguments.
+//! `grep -rn "use crate::" src/<module>` shows a module's arrows; the one import of `store`
+//! from the model, `events` re-exporting the store-side [`ProvisioningLog`] under its old
+//! path, is a name, not a dependency.
 //!
 //! Where to add:
 //! - **a filter operator**: the AST and parser in `filter/ast.rs` and `filter/parse.rs`, the
-//!   compiled test and its evaluation in `filter/eval.rs`, then the SQL translations in
+//!   compiled test and its evaluation in `filter/eval.rs` (a refusal is a
+//!   [`error::FilterError`] with a [`error::FilterErrorReason`]), then the SQL translations in
 //!   `store/sqlite/sql.rs` and `store/postgres/sql.rs` (the contract suite's equivalence
 //!   corpus, `store::testing::user_filters`, checks each store against the evaluator);
 //! - **an IdP tolerance**: a named switch in [`Tolerances`] (on by default, off in
 //!   [`Tolerances::strict`]), applied in `resource/value.rs` and `resource/document.rs` for
-//!   documents or `patch/` for PATCH shapes, with a vector in `tests/vectors/`; whatever it
+//!   documents or `patch/` for PATCH shapes (`patch/request.rs` for the message,
+//!   `patch/apply/pathless.rs` for path-less values, `patch/apply/target.rs` for paths), with a vector in `tests/vectors/`; whatever it
 //!   drops or rewrites is reported with `events::note` (a [`ToleranceNote`] in the request's
 //!   [`ProvisioningEvent`] and in [`service::PendingWrite::tolerances`]);
 //! - **a schema pack or catalog kind** (like the agent pack or Okta's entitlement and role

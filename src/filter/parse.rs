@@ -8,7 +8,7 @@
 //! stack. Operator chains are built in a loop; the height of the tree they make is capped by
 //! [`MAX_TREE_DEPTH`] because dropping, printing and compiling a tree recurse along it.
 
-use crate::error::ScimError;
+use crate::error::{FilterError, FilterErrorReason, ScimError};
 use crate::schema::AttrPath;
 
 use super::ast::{CompValue, CompareOp, Filter};
@@ -25,9 +25,13 @@ pub const MAX_NESTING: usize = 256;
 /// Parses `input` with the given limits.
 pub(crate) fn parse(input: &str, max_len: usize, max_depth: usize) -> Result<Filter, ScimError> {
     if input.len() > max_len {
-        return Err(ScimError::InvalidFilter(format!(
-            "the filter is {} bytes long; the limit is {max_len}",
-            input.len()
+        return Err(ScimError::from(FilterError::new(
+            FilterErrorReason::TooLong,
+            None,
+            format!(
+                "the filter is {} bytes long; the limit is {max_len}",
+                input.len()
+            ),
         )));
     }
     let mut p = Parser {
@@ -39,7 +43,11 @@ pub(crate) fn parse(input: &str, max_len: usize, max_depth: usize) -> Result<Fil
     };
     p.skip_ws();
     if p.at_end() {
-        return Err(ScimError::InvalidFilter("the filter is empty".to_owned()));
+        return Err(ScimError::from(FilterError::new(
+            FilterErrorReason::Empty,
+            None,
+            "the filter is empty",
+        )));
     }
     let (filter, _) = p.parse_or(false)?;
     p.skip_ws();
@@ -51,6 +59,7 @@ pub(crate) fn parse(input: &str, max_len: usize, max_depth: usize) -> Result<Fil
         };
         return Err(p.error_at(
             p.pos,
+            FilterErrorReason::UnexpectedToken,
             &format!("expected `and`, `or` or the end of the filter, found {what}"),
         ));
     }
@@ -124,8 +133,21 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn error_at(&self, at: usize, what: &str) -> ScimError {
-        ScimError::InvalidFilter(format!("{what} at column {}", self.column(at)))
+    fn error_at(&self, at: usize, reason: FilterErrorReason, what: &str) -> ScimError {
+        ScimError::from(FilterError::new(
+            reason,
+            Some(at),
+            format!("{what} at column {}", self.column(at)),
+        ))
+    }
+
+    /// [`FilterErrorReason::UnexpectedEnd`] at the end of the input, else `otherwise`.
+    fn end_or(&self, otherwise: FilterErrorReason) -> FilterErrorReason {
+        if self.at_end() {
+            FilterErrorReason::UnexpectedEnd
+        } else {
+            otherwise
+        }
     }
 
     fn found(&self) -> String {
@@ -141,6 +163,7 @@ impl<'a> Parser<'a> {
         if self.depth > self.max_depth {
             return Err(self.error_at(
                 at,
+                FilterErrorReason::TooDeep,
                 &format!(
                     "the filter nests deeper than the limit of {} levels",
                     self.max_depth
@@ -182,6 +205,7 @@ impl<'a> Parser<'a> {
         if h > MAX_TREE_DEPTH {
             return Err(self.error_at(
                 at,
+                FilterErrorReason::TooDeep,
                 &format!("the filter has more than {MAX_TREE_DEPTH} chained or nested terms"),
             ));
         }
@@ -225,12 +249,14 @@ impl<'a> Parser<'a> {
         if self.at_end() {
             return Err(self.error_at(
                 self.pos,
+                FilterErrorReason::UnexpectedEnd,
                 &format!("expected a filter after `{kw}`, found the end of the filter"),
             ));
         }
         if spaces == 0 && self.peek() != Some(b'(') {
             return Err(self.error_at(
                 self.pos,
+                self.end_or(FilterErrorReason::UnexpectedToken),
                 &format!("expected a space after `{kw}`, found {}", self.found()),
             ));
         }
@@ -242,7 +268,11 @@ impl<'a> Parser<'a> {
         self.skip_ws();
         let start = self.pos;
         match self.peek() {
-            None => Err(self.error_at(start, "expected a filter, found the end of the filter")),
+            None => Err(self.error_at(
+                start,
+                FilterErrorReason::UnexpectedEnd,
+                "expected a filter, found the end of the filter",
+            )),
             Some(b'(') => {
                 self.pos += 1;
                 self.enter(start)?;
@@ -286,7 +316,11 @@ impl<'a> Parser<'a> {
     ) -> Result<(Filter, usize), ScimError> {
         self.skip_ws();
         if self.peek() == Some(b')') {
-            return Err(self.error_at(self.pos, "expected a filter inside `( )`, found `)`"));
+            return Err(self.error_at(
+                self.pos,
+                FilterErrorReason::UnexpectedToken,
+                "expected a filter inside `( )`, found `)`",
+            ));
         }
         let (inner, h) = self.parse_or(in_value_path)?;
         self.skip_ws();
@@ -297,6 +331,7 @@ impl<'a> Parser<'a> {
             }
             None => Err(self.error_at(
                 self.pos,
+                FilterErrorReason::UnexpectedEnd,
                 &format!(
                     "expected `)` to close the `(` at column {}, found the end of the filter",
                     self.column(open)
@@ -304,6 +339,7 @@ impl<'a> Parser<'a> {
             )),
             Some(_) => Err(self.error_at(
                 self.pos,
+                FilterErrorReason::UnexpectedToken,
                 &format!("expected `and`, `or` or `)`, found {}", self.found()),
             )),
         }
@@ -318,12 +354,13 @@ impl<'a> Parser<'a> {
             if in_value_path {
                 return Err(self.error_at(
                     self.pos,
+                    FilterErrorReason::InvalidAttributePath,
                     "value filters cannot nest: unexpected `[` inside `[ ]`",
                 ));
             }
             if path.sub_attr.is_some() {
                 return Err(self.error_at(
-                    self.pos,
+                    self.pos, FilterErrorReason::InvalidAttributePath,
                     &format!(
                         "a value filter `[` must follow an attribute, not the sub-attribute `{path}`"
                     ),
@@ -334,7 +371,11 @@ impl<'a> Parser<'a> {
             self.enter(open)?;
             self.skip_ws();
             if self.peek() == Some(b']') {
-                return Err(self.error_at(self.pos, "expected a filter inside `[ ]`, found `]`"));
+                return Err(self.error_at(
+                    self.pos,
+                    FilterErrorReason::UnexpectedToken,
+                    "expected a filter inside `[ ]`, found `]`",
+                ));
             }
             let (inner, h) = self.parse_or(true)?;
             self.skip_ws();
@@ -343,6 +384,7 @@ impl<'a> Parser<'a> {
                 None => {
                     return Err(self.error_at(
                         self.pos,
+                        FilterErrorReason::UnexpectedEnd,
                         &format!(
                         "expected `]` to close the `[` at column {}, found the end of the filter",
                         self.column(open)
@@ -352,6 +394,7 @@ impl<'a> Parser<'a> {
                 Some(_) => {
                     return Err(self.error_at(
                         self.pos,
+                        FilterErrorReason::UnexpectedToken,
                         &format!("expected `and`, `or` or `]`, found {}", self.found()),
                     ))
                 }
@@ -406,7 +449,11 @@ impl<'a> Parser<'a> {
                     self.found()
                 )
             };
-            return Err(self.error_at(op_at, &what));
+            return Err(self.error_at(
+                op_at,
+                self.end_or(FilterErrorReason::UnknownOperator),
+                &what,
+            ));
         }
         let op = match word {
             [a, b] => match [a.to_ascii_lowercase(), b.to_ascii_lowercase()] {
@@ -434,11 +481,12 @@ impl<'a> Parser<'a> {
             {
                 return Err(self.error_at(
                     op_at,
+                    FilterErrorReason::UnexpectedToken,
                     "expected `(` after `not` (RFC 7644 writes negation as `not (filter)`)",
                 ));
             }
             return Err(self.error_at(
-                op_at,
+                op_at, FilterErrorReason::UnknownOperator,
                 &format!(
                     "expected a comparison operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) after `{}`, found `{}`",
                     self.src.get(path_at..path_end).unwrap_or(""),
@@ -450,6 +498,7 @@ impl<'a> Parser<'a> {
         if self.skip_ws() == 0 && !self.at_end() {
             return Err(self.error_at(
                 self.pos,
+                self.end_or(FilterErrorReason::UnexpectedToken),
                 &format!(
                     "expected a space after `{}`, found {}",
                     op_str(op),
@@ -467,6 +516,7 @@ impl<'a> Parser<'a> {
         match self.peek() {
             None => Err(self.error_at(
                 at,
+                FilterErrorReason::UnexpectedEnd,
                 &format!(
                     "expected a value after `{}`, found the end of the filter",
                     op_str(op)
@@ -491,7 +541,7 @@ impl<'a> Parser<'a> {
                         Ok(v)
                     }
                     _ => Err(self.error_at(
-                        at,
+                        at, self.end_or(FilterErrorReason::UnexpectedToken),
                         &format!(
                             "expected a value (a double-quoted string, a number, true, false or null) after `{}`, found {}",
                             op_str(op),
@@ -533,7 +583,11 @@ impl<'a> Parser<'a> {
             out.push_str(self.src.get(run..self.pos).unwrap_or(""));
             match self.peek() {
                 None => {
-                    return Err(self.error_at(open, "the string starting here has no closing `\"`"))
+                    return Err(self.error_at(
+                        open,
+                        FilterErrorReason::InvalidString,
+                        "the string starting here has no closing `\"`",
+                    ))
                 }
                 Some(b'"') => {
                     self.pos += 1;
@@ -559,7 +613,7 @@ impl<'a> Parser<'a> {
                         }
                         _ => {
                             return Err(self.error_at(
-                                esc_at,
+                                esc_at, FilterErrorReason::InvalidString,
                                 "invalid escape in string (expected one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)",
                             ))
                         }
@@ -575,6 +629,7 @@ impl<'a> Parser<'a> {
     fn control_char_error(&self) -> ScimError {
         self.error_at(
             self.pos,
+            FilterErrorReason::InvalidString,
             "control characters must be escaped inside a string",
         )
     }
@@ -586,7 +641,13 @@ impl<'a> Parser<'a> {
                 Some(b @ b'0'..=b'9') => b - b'0',
                 Some(b @ b'a'..=b'f') => b - b'a' + 10,
                 Some(b @ b'A'..=b'F') => b - b'A' + 10,
-                _ => return Err(self.error_at(esc_at, "`\\u` must be followed by 4 hex digits")),
+                _ => {
+                    return Err(self.error_at(
+                        esc_at,
+                        FilterErrorReason::InvalidString,
+                        "`\\u` must be followed by 4 hex digits",
+                    ))
+                }
             };
             v = (v << 4) | u16::from(d);
             self.pos += 1;
@@ -610,11 +671,17 @@ impl<'a> Parser<'a> {
             }
             return Err(self.error_at(
                 esc_at,
+                FilterErrorReason::InvalidString,
                 "a `\\u` high surrogate must be followed by a `\\u` low surrogate",
             ));
         }
-        char::from_u32(u32::from(hi))
-            .ok_or_else(|| self.error_at(esc_at, "a `\\u` escape names a lone low surrogate"))
+        char::from_u32(u32::from(hi)).ok_or_else(|| {
+            self.error_at(
+                esc_at,
+                FilterErrorReason::InvalidString,
+                "a `\\u` escape names a lone low surrogate",
+            )
+        })
     }
 
     /// A JSON number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
@@ -623,6 +690,7 @@ impl<'a> Parser<'a> {
         let bad = |p: &Self| {
             p.error_at(
                 start,
+                FilterErrorReason::InvalidNumber,
                 &format!("`{}` is not a valid number", p.snippet(start)),
             )
         };
@@ -675,7 +743,13 @@ impl<'a> Parser<'a> {
         text.parse::<f64>()
             .ok()
             .and_then(serde_json::Number::from_f64)
-            .ok_or_else(|| self.error_at(start, &format!("the number `{text}` is out of range")))
+            .ok_or_else(|| {
+                self.error_at(
+                    start,
+                    FilterErrorReason::InvalidNumber,
+                    &format!("the number `{text}` is out of range"),
+                )
+            })
     }
 
     /// An RFC 7643 `ATTRNAME` (or `$ref`) at the current position. `expected` describes what was expected; it is only called on error.
@@ -687,6 +761,7 @@ impl<'a> Parser<'a> {
         if !valid {
             return Err(self.error_at(
                 at,
+                self.end_or(FilterErrorReason::UnexpectedToken),
                 &format!("expected {}, found {}", expected(), self.found()),
             ));
         }
@@ -722,6 +797,7 @@ impl<'a> Parser<'a> {
                 _ => {
                     return Err(self.error_at(
                         start,
+                        FilterErrorReason::InvalidAttributePath,
                         &format!(
                             "`{}` names a schema but no attribute (expected `urn:...:attribute`)",
                             self.src.get(start..end).unwrap_or("")
@@ -742,6 +818,7 @@ impl<'a> Parser<'a> {
         if self.peek() == Some(b'.') {
             return Err(self.error_at(
                 self.pos,
+                FilterErrorReason::InvalidAttributePath,
                 "an attribute path has at most one sub-attribute (`attribute.subAttribute`)",
             ));
         }
@@ -758,204 +835,4 @@ fn op_str(op: CompareOp) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(s: &str) -> Filter {
-        parse(s, 4096, 32).unwrap_or_else(|e| panic!("{s}: {e}"))
-    }
-
-    fn err(s: &str) -> String {
-        match parse(s, 4096, 32) {
-            Ok(f) => panic!("{s} parsed as {f:?}"),
-            Err(ScimError::InvalidFilter(d)) => d,
-            Err(e) => panic!("{s}: wrong error {e:?}"),
-        }
-    }
-
-    fn cmp(path: AttrPath, op: CompareOp, v: CompValue) -> Filter {
-        Filter::Compare { path, op, value: v }
-    }
-
-    fn s(v: &str) -> CompValue {
-        CompValue::String(v.to_owned())
-    }
-
-    #[test]
-    fn simple_comparison() {
-        assert_eq!(
-            p(r#"userName eq "bjensen""#),
-            cmp(AttrPath::new("userName"), CompareOp::Eq, s("bjensen"))
-        );
-        assert_eq!(
-            p(r#"  username   EQ   "x"  "#),
-            cmp(AttrPath::new("username"), CompareOp::Eq, s("x"))
-        );
-        assert_eq!(p("title pr"), Filter::Present(AttrPath::new("title")));
-        assert_eq!(p("title PR"), Filter::Present(AttrPath::new("title")));
-    }
-
-    #[test]
-    fn precedence_and_associativity() {
-        let a = || Filter::Present(AttrPath::new("a"));
-        let b = || Filter::Present(AttrPath::new("b"));
-        let c = || Filter::Present(AttrPath::new("c"));
-        assert_eq!(p("a pr or b pr and c pr"), a().or(b().and(c())));
-        assert_eq!(p("a pr and b pr or c pr"), a().and(b()).or(c()));
-        assert_eq!(p("a pr and b pr and c pr"), a().and(b()).and(c()));
-        assert_eq!(p("a pr and (b pr and c pr)"), a().and(b().and(c())));
-        assert_eq!(p("not (a pr or b pr) and c pr"), a().or(b()).not().and(c()));
-        assert_eq!(p("not(a pr)"), a().not());
-        assert_eq!(p("((a pr))"), a());
-    }
-
-    #[test]
-    fn keywords_as_attribute_names() {
-        assert_eq!(p("not pr"), Filter::Present(AttrPath::new("not")));
-        assert_eq!(
-            p(r#"and eq "x" or or pr"#),
-            cmp(AttrPath::new("and"), CompareOp::Eq, s("x"))
-                .or(Filter::Present(AttrPath::new("or")))
-        );
-    }
-
-    #[test]
-    fn literals_and_numbers() {
-        assert_eq!(
-            p("a eq true"),
-            cmp(AttrPath::new("a"), CompareOp::Eq, CompValue::Bool(true))
-        );
-        assert_eq!(
-            p("a eq FALSE"),
-            cmp(AttrPath::new("a"), CompareOp::Eq, CompValue::Bool(false))
-        );
-        assert_eq!(
-            p("a eq null"),
-            cmp(AttrPath::new("a"), CompareOp::Eq, CompValue::Null)
-        );
-        for (text, n) in [
-            ("0", serde_json::Number::from(0)),
-            ("-12", serde_json::Number::from(-12)),
-            ("18446744073709551615", serde_json::Number::from(u64::MAX)),
-        ] {
-            assert_eq!(
-                p(&format!("a gt {text}")),
-                cmp(AttrPath::new("a"), CompareOp::Gt, CompValue::Number(n))
-            );
-        }
-        for text in ["1.5", "-0.25", "1e3", "2.5E-3", "1E+2"] {
-            let Filter::Compare {
-                value: CompValue::Number(n),
-                ..
-            } = p(&format!("a lt {text}"))
-            else {
-                panic!("{text}")
-            };
-            assert_eq!(n.as_f64(), text.parse::<f64>().ok(), "{text}");
-        }
-    }
-
-    #[test]
-    fn strings_with_escapes() {
-        let Filter::Compare { value, .. } =
-            p(r#"a eq "q\" b\\ s\/ \b\f\n\r\t \u00e9 \ud83d\ude00 é""#)
-        else {
-            panic!()
-        };
-        assert_eq!(value, s("q\" b\\ s/ \u{8}\u{c}\n\r\t é 😀 é"));
-        assert_eq!(
-            p(r#"a eq """#),
-            cmp(AttrPath::new("a"), CompareOp::Eq, s(""))
-        );
-    }
-
-    #[test]
-    fn paths() {
-        assert_eq!(
-            p(r#"name.familyName co "O'Malley""#),
-            cmp(
-                AttrPath::new("name").with_sub("familyName"),
-                CompareOp::Co,
-                s("O'Malley")
-            )
-        );
-        assert_eq!(
-            p(r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "1""#),
-            cmp(
-                AttrPath::new("manager")
-                    .with_sub("value")
-                    .with_urn("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"),
-                CompareOp::Eq,
-                s("1")
-            )
-        );
-        assert_eq!(
-            p("members.$ref pr"),
-            Filter::Present(AttrPath::new("members").with_sub("$ref"))
-        );
-    }
-
-    #[test]
-    fn value_paths() {
-        let inner = cmp(AttrPath::new("type"), CompareOp::Eq, s("work")).and(cmp(
-            AttrPath::new("value"),
-            CompareOp::Co,
-            s("@example.com"),
-        ));
-        let expected = Filter::value_path(AttrPath::new("emails"), inner);
-        assert_eq!(
-            p(r#"emails[type eq "work" and value co "@example.com"]"#),
-            expected
-        );
-        // Entra ID's form.
-        let entra = Filter::value_path(
-            AttrPath::new("emails"),
-            cmp(AttrPath::new("type"), CompareOp::Eq, s("work")).and(cmp(
-                AttrPath::new("value"),
-                CompareOp::Eq,
-                s("x"),
-            )),
-        );
-        assert_eq!(p(r#"emails[type eq "work"].value eq "x""#), entra);
-    }
-
-    #[test]
-    fn errors_name_the_column() {
-        assert_eq!(
-            err("userName"),
-            "expected a comparison operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) after `userName`, found the end of the filter at column 9"
-        );
-        assert_eq!(
-            err("userName xx \"a\""),
-            "expected a comparison operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) after `userName`, found `xx` at column 10"
-        );
-        assert!(err("externalId eq jyoung").ends_with("found `jyoung` at column 15"));
-        assert!(err("(a pr").contains("expected `)`"));
-        assert!(err("a pr)").contains("unmatched `)`"));
-        assert!(err("").contains("empty"));
-        assert!(err("é eq 1").ends_with("column 1"));
-        assert!(err("aé eq 1").ends_with("column 2"));
-    }
-
-    #[test]
-    fn limits() {
-        let deep = format!("{}a pr{}", "(".repeat(100_000), ")".repeat(100_000));
-        assert!(parse(&deep, usize::MAX, 32)
-            .unwrap_err()
-            .detail()
-            .contains("deeper"));
-        let ok = format!("{}a pr{}", "(".repeat(32), ")".repeat(32));
-        assert!(parse(&ok, 4096, 32).is_ok());
-        let too = format!("{}a pr{}", "(".repeat(33), ")".repeat(33));
-        assert!(parse(&too, 4096, 32).is_err());
-        let long = "a pr or ".repeat(200_000) + "a pr";
-        assert!(parse(&long, 4096, 32)
-            .unwrap_err()
-            .detail()
-            .contains("bytes long"));
-        assert!(parse(&long, usize::MAX, 32)
-            .unwrap_err()
-            .detail()
-            .contains("chained"));
-    }
-}
+mod tests;

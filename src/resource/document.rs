@@ -321,9 +321,10 @@ fn normalize_attribute(
             });
             return Ok(None);
         }
-        return Err(ScimError::Mutability(format!(
-            "`{path}` is readOnly and cannot be set by the client"
-        )));
+        return Err(ScimError::mutability(
+            path,
+            format!("`{path}` is readOnly and cannot be set by the client"),
+        ));
     }
     if !tol.null_as_absent {
         reject_nulls(value, path, 3)?;
@@ -428,11 +429,11 @@ fn strip_read_only_subs<'v>(
                     Some(sub) if sub.mutability == Mutability::ReadOnly => {
                         if !is_unassigned(v) {
                             if !tol.ignore_read_only_input {
-                                return Err(ScimError::Mutability(format!(
-                                    "`{}.{}` is readOnly and cannot be set by the client",
-                                    elem_path(),
-                                    sub.name
-                                )));
+                                let at = format!("{}.{}", elem_path(), sub.name);
+                                return Err(ScimError::mutability(
+                                    at.clone(),
+                                    format!("`{at}` is readOnly and cannot be set by the client"),
+                                ));
                             }
                             note_read_only_sub(path, &sub.name, 1);
                         }
@@ -592,9 +593,10 @@ fn carry_over(
                 Mutability::Immutable => match out.get(ext, def) {
                     None => out.insert(ext, def, old.clone(), &path)?,
                     Some(new) if !same_value(def, new, old) => {
-                        return Err(ScimError::Mutability(format!(
+                        let detail = format!(
                             "`{path}` is immutable and already has a value; it cannot be changed"
-                        )))
+                        );
+                        return Err(ScimError::mutability(path, detail));
                     }
                     Some(_) => {}
                 },
@@ -641,10 +643,13 @@ fn carry_over_subs(
                     if sub.mutability == Mutability::Immutable
                         && !same_value(sub, new_v, old_v) =>
                 {
-                    return Err(ScimError::Mutability(format!(
-                        "`{path}.{}` is immutable and already has a value; it cannot be changed",
-                        sub.name
-                    )))
+                    let at = format!("{path}.{}", sub.name);
+                    return Err(ScimError::mutability(
+                        at.clone(),
+                        format!(
+                            "`{at}` is immutable and already has a value; it cannot be changed"
+                        ),
+                    ));
                 }
                 Some(_) => {}
             },
@@ -824,68 +829,4 @@ impl<'a> Collected<'a> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::error::ScimType;
-    use crate::SchemaRegistry;
-    use serde_json::json;
-
-    const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-
-    fn user() -> ResourceDef {
-        SchemaRegistry::default().user().unwrap().as_ref().clone()
-    }
-
-    #[test]
-    fn canonical_names_and_extension_urn() {
-        let input = json!({
-            "SCHEMAS": ["urn:ietf:params:scim:schemas:core:2.0:user", ENT.to_uppercase()],
-            "USERNAME": "bjensen",
-            "name": {"GivenName": "Barbara"},
-            "urn:ietf:params:scim:schemas:extension:ENTERPRISE:2.0:User": {"EmployeeNumber": "7"},
-        });
-        let out =
-            normalize_resource(&user(), &input, &Settings::default(), WriteMode::Create).unwrap();
-        assert_eq!(
-            out,
-            json!({
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENT],
-                "userName": "bjensen",
-                "name": {"givenName": "Barbara"},
-                ENT: {"employeeNumber": "7"},
-            })
-        );
-    }
-
-    #[test]
-    fn qualified_key_and_duplicate() {
-        let input = json!({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-            "userName": "b",
-            format!("{ENT}:department"): "R&D",
-        });
-        let out =
-            normalize_resource(&user(), &input, &Settings::default(), WriteMode::Create).unwrap();
-        assert_eq!(out[ENT]["department"], "R&D");
-        let input = json!({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-            "userName": "b",
-            "USERNAME": "c",
-        });
-        let err = normalize_resource(&user(), &input, &Settings::default(), WriteMode::Create)
-            .unwrap_err();
-        assert_eq!(err.scim_type(), Some(ScimType::InvalidSyntax));
-        assert!(err.detail().contains("userName"));
-    }
-
-    #[test]
-    fn immutable_compare_respects_case_exact() {
-        let a = AttributeDef::string("x");
-        assert!(same_value(&a, &json!("AbC"), &json!("abc")));
-        let a = AttributeDef::string("x").case_exact();
-        assert!(!same_value(&a, &json!("AbC"), &json!("abc")));
-        let a = AttributeDef::string("x").multi();
-        assert!(same_value(&a, &json!(["a", "B"]), &json!(["b", "A"])));
-        assert!(!same_value(&a, &json!(["a", "a"]), &json!(["a", "b"])));
-    }
-}
+mod tests;

@@ -15,6 +15,7 @@ mod log;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub(crate) mod provisioning;
 mod query;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -446,9 +447,10 @@ impl From<StoreError> for ScimError {
                 ScimError::NotFound(format!("{resource_type} `{id}` not found"))
             }
             // RFC 7644 §3.3: a taken unique value is 409 with scimType `uniqueness`.
-            StoreError::Conflict { attribute } => ScimError::Uniqueness(format!(
-                "`{attribute}` is already in use by another resource"
-            )),
+            StoreError::Conflict { attribute } => {
+                let detail = format!("`{attribute}` is already in use by another resource");
+                ScimError::uniqueness(attribute, detail)
+            }
             // RFC 7644 §3.14: a stale If-Match (or meta.version) is 412.
             StoreError::VersionMismatch { current } => ScimError::PreconditionFailed(format!(
                 "the resource was modified; its current version is {current}"
@@ -456,7 +458,7 @@ impl From<StoreError> for ScimError {
             StoreError::InvalidMember(id) => ScimError::InvalidValue(format!(
                 "`members`: `{id}` is not an existing resource of this tenant that can be a member"
             )),
-            StoreError::InvalidFilter(detail) => ScimError::InvalidFilter(detail),
+            StoreError::InvalidFilter(detail) => ScimError::invalid_filter(detail),
             StoreError::InvalidValue(detail) => ScimError::InvalidValue(detail),
             // No SCIM request reads the change feed: a host that reaches here from its own
             // endpoint has not handled the resynchronisation it asks for.
