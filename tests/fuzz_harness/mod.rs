@@ -55,7 +55,7 @@ pub const PUBLIC_URL: &str = "https://app.example.com/scim/v2";
 const ERROR_URN: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 const LIST_URN: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 
-/// RFC 7644 §3.12, Table 9.
+/// RFC 7644 §3.12, Table 9, and the cursor errors of RFC 9865 §3.
 const SCIM_TYPES: &[&str] = &[
     "invalidFilter",
     "tooMany",
@@ -67,6 +67,9 @@ const SCIM_TYPES: &[&str] = &[
     "invalidValue",
     "invalidVersion",
     "sensitive",
+    "invalidCursor",
+    "expiredCursor",
+    "invalidCount",
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -782,7 +785,7 @@ pub fn check_error_body(status: StatusCode, raw: &[u8]) -> Result<(), String> {
         Some(Value::String(t)) if SCIM_TYPES.contains(&t.as_str()) => {}
         Some(other) => {
             return Err(format!(
-                "{status} with scimType {other} not in RFC 7644: {text}"
+                "{status} with scimType {other} not in RFC 7644 or RFC 9865: {text}"
             ))
         }
     }
