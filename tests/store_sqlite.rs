@@ -246,7 +246,7 @@ async fn reopening_applies_migrations_once_and_keeps_everything() {
     let tn = &fx.tenant;
     {
         let store = open(&dir.db()).await;
-        assert_eq!(store.schema_version(), 6);
+        assert_eq!(store.schema_version(), 8);
         store
             .create(
                 tn,
@@ -275,7 +275,7 @@ async fn reopening_applies_migrations_once_and_keeps_everything() {
         )
     );
     let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!((a.schema_version(), b.schema_version()), (6, 6));
+    assert_eq!((a.schema_version(), b.schema_version()), (8, 8));
     let g = b.get(tn, &fx.groups, &"g1".into(), true).await.unwrap();
     assert_eq!(g.members.unwrap()[0].value.as_str(), "u1");
     // A write through one is visible through the other.
@@ -299,7 +299,7 @@ async fn reopening_applies_migrations_once_and_keeps_everything() {
     a.close().await;
     b.close().await;
     let c = open(&dir.db()).await;
-    assert_eq!(c.schema_version(), 6);
+    assert_eq!(c.schema_version(), 8);
     let feed = c.changes_since(tn, 0, 100).await.unwrap();
     assert_eq!(feed.len(), 3);
     assert_eq!(feed.iter().map(|c| c.seq).collect::<Vec<_>>(), [1, 2, 3]);
@@ -456,7 +456,7 @@ async fn migration_3_refolds_values_written_with_the_old_fold() {
     }
 
     let store = open(&dir.db()).await;
-    assert_eq!(store.schema_version(), 6);
+    assert_eq!(store.schema_version(), 8);
     store.close().await;
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let row = sqlx::query(
@@ -540,7 +540,7 @@ async fn migration_3_refolds_values_written_with_the_old_fold() {
     );
     // Opening again finds the migration done.
     store.close().await;
-    assert_eq!(open(&dir.db()).await.schema_version(), 6);
+    assert_eq!(open(&dir.db()).await.schema_version(), 8);
 }
 
 #[tokio::test]

@@ -16,6 +16,8 @@ mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod query;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sort_keys;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(any(test, feature = "testing"))]
