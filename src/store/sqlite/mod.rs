@@ -108,8 +108,11 @@ impl SqliteOptions {
 ///   number comparison, extension attributes, `meta.location`), every value a bound
 ///   parameter; sorting by any attribute but `members` (indexed columns for `userName`,
 ///   `externalId`, `displayName`, `id` and the `meta` dates; otherwise the RFC 7644
-///   §3.4.2.3 key over the stored document: the primary value of a multi-valued attribute,
-///   else its first) and paging run in SQL with an exact `totalResults`. What cannot be
+///   §3.4.2.3 key: the primary value of a multi-valued attribute, else its first) and paging
+///   run in SQL with an exact `totalResults`. The keys of every sortable attribute are
+///   precomputed in the write's transaction (a `sort_keys` table, see
+///   [`SqliteStore::rebuild_sort_keys`]), so a sorted page walks an index; a resource type
+///   whose keys are not complete for its schema computes them per row instead. What cannot be
 ///   translated exactly is answered as [`Pushdown::Inexact`] (a superset the service
 ///   re-evaluates, at most [`ListQuery::max_candidates`] + 1 candidates), never wrongly.
 /// - Uniqueness is enforced by unique indexes, versions by conditional updates inside
