@@ -1393,6 +1393,10 @@ impl ResourceStore for SqliteStore {
                         SortOrder::Descending => "DESC",
                     };
                     let keyed = |a: &mut SqliteArguments| bind_all(a, &[Param::Text(path.clone())]);
+                    // Without a filter, walk the key index and look each resource up
+                    // (`CROSS JOIN` keeps SQLite from driving the join from `resources`
+                    // and sorting the whole type); with one, the planner chooses.
+                    let join = if cond.sql == "1" { "CROSS JOIN" } else { "JOIN" };
                     let mut rows = Vec::new();
                     if !window.is_empty() {
                         // The resources with a value, walking the key index.
@@ -1401,7 +1405,7 @@ impl ResourceStore for SqliteStore {
                         rows = sqlx::query_with(
                             AssertSqlSafe(format!(
                                 "SELECT r.id, r.rt, r.version, r.created, r.modified, r.doc \
-                                 FROM sort_keys AS k JOIN resources AS r ON r.ord = k.ord \
+                                 FROM sort_keys AS k {join} resources AS r ON r.ord = k.ord \
                                  WHERE k.tenant = ?1 AND k.rt = ?2 AND k.path = ?{p} AND {where_sql} \
                                  ORDER BY k.key {dir}, k.ord ASC LIMIT {} OFFSET {}",
                                 window.len(),
