@@ -921,6 +921,7 @@ async fn create_in(
     })?;
     insert_unique(&mut *tx, tenant, rt, id, &req.unique_keys).await?;
     sort_keys::write(&mut *tx, tenant.as_str(), rt, id, &req.doc).await?;
+    sort_keys::count(&mut *tx, tenant.as_str(), rt.name(), 1).await?;
     insert_members(&mut *tx, tenant, id, &resolved.members).await?;
     let (members, skipped_members) = resolved.into_sorted();
     let initial = (!members.is_empty()).then(|| {
@@ -1210,6 +1211,7 @@ impl ResourceStore for SqliteStore {
             }
         }
         sort_keys::remove(&mut tx, tenant.as_str(), id.as_str()).await?;
+        sort_keys::count(&mut tx, tenant.as_str(), rt.name(), -1).await?;
         for sql in [
             "DELETE FROM resources WHERE tenant = ?1 AND id = ?2",
             "DELETE FROM unique_keys WHERE tenant = ?1 AND id = ?2",
@@ -1305,6 +1307,13 @@ impl ResourceStore for SqliteStore {
         };
         let mut conn = self.reader.acquire().await.map_err(be)?;
         let where_sql = format!("r.tenant = ?1 AND r.rt = ?2 AND {}", cond.sql);
+        // An always-true filter (or none): the maintained count, not a count of the rows.
+        let count_sql = if cond.sql == "1" {
+            "SELECT COALESCE((SELECT n FROM type_counts WHERE tenant = ?1 AND rt = ?2), 0) AS n"
+                .to_owned()
+        } else {
+            format!("SELECT count(*) AS n FROM resources AS r WHERE {where_sql}")
+        };
         let args = || -> Result<SqliteArguments, StoreError> {
             let mut a = SqliteArguments::default();
             bind_all(
@@ -1325,15 +1334,10 @@ impl ResourceStore for SqliteStore {
             _ => None,
         };
         if let Some((walk, after)) = walk {
-            let count_row = sqlx::query_with(
-                AssertSqlSafe(format!(
-                    "SELECT count(*) AS n FROM resources AS r WHERE {where_sql}"
-                )),
-                args()?,
-            )
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(be)?;
+            let count_row = sqlx::query_with(AssertSqlSafe(count_sql.clone()), args()?)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(be)?;
             let total = usize::try_from(count_row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
             let mut resources = Vec::new();
             let first = 3 + cond.params.len();
@@ -1375,15 +1379,10 @@ impl ResourceStore for SqliteStore {
         {
             if let Some(path) = keyed_sort(rt, spec) {
                 if sort_keys::usable(&mut conn, tenant.as_str(), rt).await? {
-                    let count_row = sqlx::query_with(
-                        AssertSqlSafe(format!(
-                            "SELECT count(*) AS n FROM resources AS r WHERE {where_sql}"
-                        )),
-                        args()?,
-                    )
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(be)?;
+                    let count_row = sqlx::query_with(AssertSqlSafe(count_sql.clone()), args()?)
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(be)?;
                     let total =
                         usize::try_from(count_row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
                     let window = super::page_window(query.start_index, query.count, total);
@@ -1396,7 +1395,11 @@ impl ResourceStore for SqliteStore {
                     // Without a filter, walk the key index and look each resource up
                     // (`CROSS JOIN` keeps SQLite from driving the join from `resources`
                     // and sorting the whole type); with one, the planner chooses.
-                    let join = if cond.sql == "1" { "CROSS JOIN" } else { "JOIN" };
+                    let join = if cond.sql == "1" {
+                        "CROSS JOIN"
+                    } else {
+                        "JOIN"
+                    };
                     let mut rows = Vec::new();
                     if !window.is_empty() {
                         // The resources with a value, walking the key index.
@@ -1479,15 +1482,10 @@ impl ResourceStore for SqliteStore {
         };
         match (cond.exact, order) {
             (true, Some(order)) => {
-                let count_row = sqlx::query_with(
-                    AssertSqlSafe(format!(
-                        "SELECT count(*) AS n FROM resources AS r WHERE {where_sql}"
-                    )),
-                    args()?,
-                )
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(be)?;
+                let count_row = sqlx::query_with(AssertSqlSafe(count_sql.clone()), args()?)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(be)?;
                 let total =
                     usize::try_from(count_row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
                 let window = super::page_window(query.start_index, query.count, total);

@@ -163,7 +163,9 @@ DROP INDEX IF EXISTS resources_display_name;
 /// The precomputed sort keys ([`crate::store::sort_keys`]): one row per sortable path present
 /// in a resource, walked in `(tenant, rt, path, key, ord)` order by a sorted list; `ord` is the
 /// resource's row. `sort_key_sets` records, per `(tenant, rt)`, the schema fingerprint all of
-/// its keys were computed with (no row: the keys are incomplete and not used).
+/// its keys were computed with (no row: the keys are incomplete and not used). `type_counts`
+/// holds the number of resources per `(tenant, rt)`, for the `totalResults` of an unfiltered
+/// (or always true) list without counting rows.
 const V7: &str = r#"
 CREATE TABLE IF NOT EXISTS sort_keys (
     tenant TEXT NOT NULL,
@@ -174,6 +176,14 @@ CREATE TABLE IF NOT EXISTS sort_keys (
     PRIMARY KEY (tenant, rt, path, key, ord)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sort_keys_ord ON sort_keys (ord, path);
+CREATE TABLE IF NOT EXISTS type_counts (
+    tenant TEXT NOT NULL,
+    rt     TEXT NOT NULL,
+    n      INTEGER NOT NULL,
+    PRIMARY KEY (tenant, rt)
+);
+INSERT OR REPLACE INTO type_counts (tenant, rt, n)
+    SELECT tenant, rt, count(*) FROM resources GROUP BY tenant, rt;
 CREATE TABLE IF NOT EXISTS sort_key_sets (
     tenant      TEXT NOT NULL,
     rt          TEXT NOT NULL,

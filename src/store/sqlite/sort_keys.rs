@@ -108,6 +108,26 @@ async fn put(
     Ok(())
 }
 
+/// Adds `delta` to the resource count of `(tenant, rt)`.
+pub(super) async fn count(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    rt: &str,
+    delta: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO type_counts (tenant, rt, n) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (tenant, rt) DO UPDATE SET n = n + ?3",
+    )
+    .bind(tenant)
+    .bind(rt)
+    .bind(delta)
+    .execute(&mut *conn)
+    .await
+    .map_err(be)?;
+    Ok(())
+}
+
 /// Removes the keys of resource `id` (before its row is deleted).
 pub(super) async fn remove(
     conn: &mut SqliteConnection,
