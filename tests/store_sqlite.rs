@@ -246,7 +246,7 @@ async fn reopening_applies_migrations_once_and_keeps_everything() {
     let tn = &fx.tenant;
     {
         let store = open(&dir.db()).await;
-        assert_eq!(store.schema_version(), 6);
+        assert_eq!(store.schema_version(), 8);
         store
             .create(
                 tn,
@@ -275,7 +275,7 @@ async fn reopening_applies_migrations_once_and_keeps_everything() {
         )
     );
     let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!((a.schema_version(), b.schema_version()), (6, 6));
+    assert_eq!((a.schema_version(), b.schema_version()), (8, 8));
     let g = b.get(tn, &fx.groups, &"g1".into(), true).await.unwrap();
     assert_eq!(g.members.unwrap()[0].value.as_str(), "u1");
     // A write through one is visible through the other.
@@ -299,7 +299,7 @@ async fn reopening_applies_migrations_once_and_keeps_everything() {
     a.close().await;
     b.close().await;
     let c = open(&dir.db()).await;
-    assert_eq!(c.schema_version(), 6);
+    assert_eq!(c.schema_version(), 8);
     let feed = c.changes_since(tn, 0, 100).await.unwrap();
     assert_eq!(feed.len(), 3);
     assert_eq!(feed.iter().map(|c| c.seq).collect::<Vec<_>>(), [1, 2, 3]);
@@ -456,7 +456,7 @@ async fn migration_3_refolds_values_written_with_the_old_fold() {
     }
 
     let store = open(&dir.db()).await;
-    assert_eq!(store.schema_version(), 6);
+    assert_eq!(store.schema_version(), 8);
     store.close().await;
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let row = sqlx::query(
@@ -540,7 +540,7 @@ async fn migration_3_refolds_values_written_with_the_old_fold() {
     );
     // Opening again finds the migration done.
     store.close().await;
-    assert_eq!(open(&dir.db()).await.schema_version(), 6);
+    assert_eq!(open(&dir.db()).await.schema_version(), 8);
 }
 
 #[tokio::test]
@@ -757,4 +757,93 @@ async fn provisioning_log() {
         before
     );
     assert_eq!(again.health(&t).await.unwrap(), health);
+}
+
+/// The precomputed sort keys follow every write, and sorted pages agree with the engine.
+#[tokio::test]
+async fn sort_keys_follow_writes() {
+    let dir = TempDir::new("sortkeys");
+    testing::check_sort_keys(&*open(&dir.db()).await, &Fixture::new()).await;
+}
+
+/// Migration 8 computes the keys of resources stored before it (here: a database whose keys
+/// and markers are removed and the migration forgotten), and a sorted page then reads them.
+#[tokio::test]
+async fn migration_8_backfills_sort_keys() {
+    use scimkit::filter::SortSpec;
+    use sqlx::Connection;
+    let dir = TempDir::new("sortkeys-backfill");
+    let fx = Fixture::new();
+    let tn = &fx.tenant;
+    let n = 520; // more than one batch (500)
+    {
+        let store = open(&dir.db()).await;
+        let reqs = (0..n)
+            .map(|i| {
+                user_request(
+                    &format!("u{i:04}"),
+                    json!({"schemas": [scimkit::schema::USER_SCHEMA], "userName": format!("user{i}"),
+                           "emails": [{"value": format!("{}@x", (i * 7919) % n)}]}),
+                    base_time(),
+                )
+            })
+            .collect();
+        store.create_many(tn, &fx.users, reqs).await.unwrap();
+        store.close().await;
+    }
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.db().display()))
+        .await
+        .unwrap();
+    for sql in [
+        "DELETE FROM sort_keys",
+        "DELETE FROM sort_key_sets",
+        "DELETE FROM scimkit_migrations WHERE version = 8",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+    let store = open(&dir.db()).await;
+    assert_eq!(store.schema_version(), 8);
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.db().display()))
+        .await
+        .unwrap();
+    let keys: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sort_keys WHERE path = '|emails|value'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(keys, n as i64, "every resource got its key back");
+    let sets: i64 = sqlx::query_scalar("SELECT count(*) FROM sort_key_sets")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(sets, 1, "the (tenant, User) set is marked complete");
+    conn.close().await.unwrap();
+    let q = ListQuery {
+        sort: Some(SortSpec::parse("emails.value", Some("descending")).unwrap()),
+        start_index: 3,
+        count: 4,
+        ..ListQuery::default()
+    };
+    let all = store
+        .list(
+            tn,
+            &fx.users,
+            &ListQuery {
+                count: n,
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    let want = scimkit::store::apply_query(&fx.users, &q, all.resources).unwrap();
+    let got = store.list(tn, &fx.users, &q).await.unwrap();
+    let ids = |p: &scimkit::store::Page| {
+        p.resources
+            .iter()
+            .map(|r| r.id.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&got), ids(&want));
+    assert_eq!(got.total_results, n);
 }

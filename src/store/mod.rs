@@ -17,6 +17,8 @@ mod memory;
 pub mod postgres;
 pub(crate) mod provisioning;
 mod query;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sort_keys;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(any(test, feature = "testing"))]

@@ -33,6 +33,8 @@ pub(crate) enum Step {
     Sql(&'static str),
     /// The folded copies re-computed with Unicode full case folding ([`super::refold`]).
     Refold,
+    /// The precomputed sort keys of the existing resources ([`super::sort_keys`]).
+    SortKeys,
 }
 
 /// The migrations, in order. Never edit an applied one: add a new version.
@@ -258,6 +260,48 @@ CREATE INDEX scimkit_resources_modified_id
 "#,
         ),
     },
+    Migration {
+        version: 9,
+        name: "precomputed sort keys and per-type resource counts",
+        step: Step::Sql(
+            r#"
+-- One row per sortable path present in a resource (crate::store::sort_keys): a sorted list
+-- walks (tenant, resource_type, path, key) instead of computing a key for every row. `key`
+-- holds the first bytes of the encoded key, `rest` the remainder (see sort_keys.rs).
+CREATE TABLE scimkit_sort_keys (
+    tenant        text COLLATE "C" NOT NULL,
+    resource_type text COLLATE "C" NOT NULL,
+    path          text COLLATE "C" NOT NULL,
+    key           bytea NOT NULL,
+    rest          bytea NOT NULL,
+    ord           bigint NOT NULL,
+    PRIMARY KEY (tenant, resource_type, path, key, ord)
+);
+CREATE INDEX scimkit_sort_keys_ord ON scimkit_sort_keys (ord, path);
+-- The schema fingerprint the keys of a (tenant, type) are complete for; no row: not used.
+CREATE TABLE scimkit_sort_key_sets (
+    tenant        text COLLATE "C" NOT NULL,
+    resource_type text COLLATE "C" NOT NULL,
+    fingerprint   text NOT NULL,
+    PRIMARY KEY (tenant, resource_type)
+);
+-- The number of resources of a (tenant, type), for totalResults without counting rows.
+CREATE TABLE scimkit_type_counts (
+    tenant        text COLLATE "C" NOT NULL,
+    resource_type text COLLATE "C" NOT NULL,
+    n             bigint NOT NULL,
+    PRIMARY KEY (tenant, resource_type)
+);
+INSERT INTO scimkit_type_counts (tenant, resource_type, n)
+    SELECT tenant, resource_type, count(*) FROM scimkit_resources GROUP BY tenant, resource_type;
+"#,
+        ),
+    },
+    Migration {
+        version: 10,
+        name: "precomputed sort keys of the existing resources",
+        step: Step::SortKeys,
+    },
 ];
 
 /// Applies the migrations not yet applied, under the advisory lock, then the optional
@@ -305,6 +349,10 @@ async fn migrate_locked(conn: &mut PgConnection) -> Result<(), StoreError> {
             }
             Step::Refold => {
                 super::refold::refold(&mut *conn).await?;
+                conn.begin().await.map_err(db_err)?
+            }
+            Step::SortKeys => {
+                super::sort_keys::backfill(&mut *conn).await?;
                 conn.begin().await.map_err(db_err)?
             }
         };

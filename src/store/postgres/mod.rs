@@ -36,6 +36,7 @@
 mod log;
 mod migrations;
 mod refold;
+mod sort_keys;
 mod sql;
 mod tenants;
 
@@ -501,6 +502,14 @@ impl PostgresStore {
             });
         }
         insert_keys(&mut tx, tenant, rt, req.id.as_str(), &req.unique_keys).await?;
+        sort_keys::write(
+            &mut tx,
+            tenant.as_str(),
+            rt,
+            &[req.id.to_string()],
+            &[&req.doc],
+        )
+        .await?;
         let added = add_members(
             &mut tx,
             tenant,
@@ -529,6 +538,7 @@ impl PostgresStore {
             }],
         )
         .await?;
+        sort_keys::count(&mut tx, tenant.as_str(), rt.name(), 1).await?;
         tx.commit().await.map_err(db_err)?;
         Ok((
             StoredResource {
@@ -672,6 +682,8 @@ impl PostgresStore {
                     attribute: taken.map_or_else(|| "id".to_owned(), |((a, _), _)| a.clone()),
                 });
             }
+            let docs: Vec<&Value> = chunk.iter().map(|r| &r.doc).collect();
+            sort_keys::write(&mut tx, tenant.as_str(), rt, &ids, &docs).await?;
             let mut members = Vec::with_capacity(n);
             for req in chunk {
                 let added = add_members(
@@ -718,6 +730,13 @@ impl PostgresStore {
             .await
             .map_err(db_err)?;
             last_seq = Some(u64::try_from(last).unwrap_or(0));
+            sort_keys::count(
+                &mut tx,
+                tenant.as_str(),
+                rt.name(),
+                i64::try_from(n).unwrap_or(0),
+            )
+            .await?;
             for ((req, t), (members, skipped_members)) in chunk.iter().zip(&times).zip(members) {
                 out.push(StoredResource {
                     id: req.id.clone(),
@@ -871,6 +890,7 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+            sort_keys::write(&mut tx, tenant.as_str(), rt, &[id.to_string()], &[&new.doc]).await?;
             doc = new.doc.clone();
         }
         let kind = match (&req.document, req.kind) {
@@ -973,6 +993,7 @@ impl PostgresStore {
             .await
             .map_err(db_err)?;
         }
+        sort_keys::remove(&mut tx, tenant.as_str(), id.as_str()).await?;
         // Memberships and uniqueness keys go with it (ON DELETE CASCADE).
         sqlx::query("DELETE FROM scimkit_resources WHERE tenant = $1 AND id = $2")
             .bind(tenant.as_str())
@@ -1000,11 +1021,130 @@ impl PostgresStore {
             });
         }
         let seq = push_changes(&mut tx, tenant, now, &changes).await?;
+        sort_keys::count(&mut tx, tenant.as_str(), rt.name(), -1).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(seq)
     }
 
     /// Members of the given groups, ordered by group then member id.
+    /// A page sorted on precomputed keys ([`sort_keys`]): the resources with a value walking
+    /// the key index, then those without in creation order; `totalResults` from the
+    /// maintained count when the filter is always true.
+    #[allow(clippy::too_many_arguments)]
+    async fn keyed_list(
+        tx: &mut Tx,
+        rt: &ResourceDef,
+        query: &ListQuery,
+        spec: &SortSpec,
+        path: &str,
+        cond: &str,
+        where_sql: &str,
+        params: &Params,
+    ) -> Result<Page, StoreError> {
+        let mut p = params.clone();
+        let t = "$1";
+        let ty = "$2";
+        let count_sql = if cond == "TRUE" {
+            format!(
+                "SELECT COALESCE((SELECT n FROM scimkit_type_counts WHERE tenant = {t} \
+                 AND resource_type = {ty}), 0) AS n"
+            )
+        } else {
+            format!("SELECT count(*) AS n FROM scimkit_resources r WHERE {where_sql}")
+        };
+        let total: i64 = bind_all(sqlx::query(AssertSqlSafe(count_sql)), &params.args)
+            .persistent(!params.plan_per_value)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(db_err)?
+            .try_get(0)
+            .map_err(db_err)?;
+        let total = usize::try_from(total).unwrap_or(0);
+        let window = super::page_window(query.start_index, query.count, total);
+        let dir = match spec.order {
+            SortOrder::Ascending => "ASC",
+            SortOrder::Descending => "DESC",
+        };
+        let kp = p.text(path);
+        let mut resources = Vec::with_capacity(window.len());
+        if !window.is_empty() {
+            let rows = bind_all(
+                sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {RESOURCE_COLUMNS} FROM scimkit_sort_keys k \
+                     JOIN scimkit_resources r ON r.ord = k.ord \
+                     WHERE k.tenant = {t} AND k.resource_type = {ty} AND k.path = {kp} AND {where_sql} \
+                     ORDER BY k.key {dir}, k.rest {dir}, k.ord LIMIT {} OFFSET {}",
+                    window.len(),
+                    window.start
+                ))),
+                &p.args,
+            )
+            .persistent(!params.plan_per_value)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db_err)?;
+            for row in &rows {
+                resources.push(resource_from_row(rt, row)?);
+            }
+        }
+        if resources.len() < window.len() {
+            let got = resources.len();
+            let with_value = if got == 0 {
+                let n: i64 = bind_all(
+                    sqlx::query(AssertSqlSafe(format!(
+                        "SELECT count(*) FROM scimkit_sort_keys k JOIN scimkit_resources r ON r.ord = k.ord \
+                         WHERE k.tenant = {t} AND k.resource_type = {ty} AND k.path = {kp} AND {where_sql}"
+                    ))),
+                    &p.args,
+                )
+                .persistent(!params.plan_per_value)
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(db_err)?
+                .try_get(0)
+                .map_err(db_err)?;
+                usize::try_from(n).unwrap_or(0)
+            } else {
+                window.start + got
+            };
+            let skip = (window.start + got).saturating_sub(with_value);
+            let rows = bind_all(
+                sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {RESOURCE_COLUMNS} FROM scimkit_resources r WHERE {where_sql} \
+                     AND NOT EXISTS (SELECT 1 FROM scimkit_sort_keys k WHERE k.ord = r.ord AND k.path = {kp}) \
+                     ORDER BY r.ord LIMIT {} OFFSET {skip}",
+                    window.len() - got
+                ))),
+                &p.args,
+            )
+            .persistent(!params.plan_per_value)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db_err)?;
+            for row in &rows {
+                resources.push(resource_from_row(rt, row)?);
+            }
+        }
+        Ok(Page {
+            resources,
+            total_results: total,
+            pushdown: Pushdown::Exact,
+        })
+    }
+
+    /// Recomputes the precomputed sort keys of `tenant`'s resources of type `rt` with `rt`'s
+    /// schema, in batches (each its own transaction). Needed only when a tenant's resources
+    /// were stored before migration 10 with a schema other than the built-in one, or when the
+    /// schema of `rt` changed: until then a sort of that type computes its keys per row.
+    pub async fn rebuild_sort_keys(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        sort_keys::rebuild(&mut conn, tenant.as_str(), rt).await
+    }
+
     async fn members_of(
         tx: &mut Tx,
         tenant: &TenantId,
@@ -1061,6 +1201,21 @@ impl PostgresStore {
             }
         }
     }
+}
+
+/// The precomputed key path a sort walks ([`sort_keys`]), when the sort is not on a column
+/// of its own (`userName`, `displayName`, `externalId`, `id`, the meta attributes).
+fn keyed_sort(rt: &ResourceDef, spec: &SortSpec) -> Option<String> {
+    let r = rt.resolve(&spec.by)?;
+    if r.extension.is_none() && r.sub.is_none() {
+        let simple = r.attr.ty == crate::schema::AttributeType::String && !r.attr.multi_valued;
+        match r.attr.name.as_str() {
+            "userName" | "displayName" if simple && !r.attr.case_exact => return None,
+            "externalId" if simple && r.attr.case_exact => return None,
+            _ => {}
+        }
+    }
+    crate::store::sort_keys::key_path(rt, &spec.by)
 }
 
 fn member_from_row(row: &PgRow, first: usize) -> Result<Member, StoreError> {
@@ -1629,6 +1784,33 @@ impl ResourceStore for PostgresStore {
                     .await;
             }
         }
+        if let (Paging::Index, true, Some(spec)) = (&query.paging, exact, query.sort.as_ref()) {
+            if let Some(path) = keyed_sort(rt, spec) {
+                let mut tx = self.begin_snapshot().await?;
+                if sort_keys::usable(&mut tx, tenant.as_str(), rt).await? {
+                    let page = Self::keyed_list(
+                        &mut tx, rt, query, spec, &path, &cond, &where_sql, &params,
+                    )
+                    .await?;
+                    let mut page = page;
+                    if query.include_members {
+                        Self::attach_members(&mut tx, tenant, &mut page.resources).await?;
+                    }
+                    tx.commit().await.map_err(db_err)?;
+                    return Ok(page);
+                }
+                tx.commit().await.map_err(db_err)?;
+            }
+        }
+        // An always-true filter (or none): the maintained count, not a count of the rows.
+        let count_sql = if cond == "TRUE" {
+            format!(
+                "SELECT COALESCE((SELECT n FROM scimkit_type_counts WHERE tenant = {t} \
+                 AND resource_type = {ty}), 0) AS n"
+            )
+        } else {
+            format!("SELECT count(*) AS n FROM scimkit_resources r WHERE {where_sql}")
+        };
         let mut page_params = params.clone();
         let order = match &query.sort {
             None => Some("r.ord".to_owned()),
@@ -1652,8 +1834,7 @@ impl ResourceStore for PostgresStore {
                 // The count and the page together: a row with the count and no resource when
                 // the page is empty.
                 let q = sqlx::query(AssertSqlSafe(format!(
-                    "SELECT t.n, p.* FROM \
-                     (SELECT count(*) AS n FROM scimkit_resources r WHERE {where_sql}) AS t \
+                    "SELECT t.n, p.* FROM ({count_sql}) AS t \
                      LEFT JOIN LATERAL (SELECT {RESOURCE_COLUMNS} FROM scimkit_resources r \
                        WHERE {where_sql} ORDER BY {order} LIMIT {limit} OFFSET {offset}) AS p \
                      ON true"

@@ -4,6 +4,7 @@ mod docs;
 mod log;
 mod refold;
 mod schema;
+mod sort_keys;
 mod sql;
 mod tenants;
 
@@ -107,8 +108,11 @@ impl SqliteOptions {
 ///   number comparison, extension attributes, `meta.location`), every value a bound
 ///   parameter; sorting by any attribute but `members` (indexed columns for `userName`,
 ///   `externalId`, `displayName`, `id` and the `meta` dates; otherwise the RFC 7644
-///   §3.4.2.3 key over the stored document: the primary value of a multi-valued attribute,
-///   else its first) and paging run in SQL with an exact `totalResults`. What cannot be
+///   §3.4.2.3 key: the primary value of a multi-valued attribute, else its first) and paging
+///   run in SQL with an exact `totalResults`. The keys of every sortable attribute are
+///   precomputed in the write's transaction (a `sort_keys` table, see
+///   [`SqliteStore::rebuild_sort_keys`]), so a sorted page walks an index; a resource type
+///   whose keys are not complete for its schema computes them per row instead. What cannot be
 ///   translated exactly is answered as [`Pushdown::Inexact`] (a superset the service
 ///   re-evaluates, at most [`ListQuery::max_candidates`] + 1 candidates), never wrongly.
 /// - Uniqueness is enforced by unique indexes, versions by conditional updates inside
@@ -248,6 +252,20 @@ impl SqliteStore {
     /// The schema version of the database (the last migration applied).
     pub fn schema_version(&self) -> i64 {
         self.schema_version
+    }
+
+    /// Recomputes the precomputed sort keys of `tenant`'s resources of type `rt` with `rt`'s
+    /// schema, in batches (each its own transaction). Needed only when a tenant's resources
+    /// were stored before migration 8 with a schema other than the built-in one, or when the
+    /// schema of `rt` changed (an added extension, an attribute made `caseExact`): until then a
+    /// sort of that type computes its keys per row, as before the keys existed.
+    pub async fn rebuild_sort_keys(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.writer.acquire().await.map_err(be)?;
+        sort_keys::rebuild(&mut conn, tenant.as_str(), rt).await
     }
 
     /// Closes every connection, waiting for running statements; later calls fail.
@@ -852,6 +870,20 @@ fn order_by(rt: &ResourceDef, spec: &SortSpec) -> Option<String> {
     ))
 }
 
+/// The precomputed key path a sort walks ([`sort_keys`]), when the sort is on an attribute
+/// without an indexed column of its own (`userName`, `externalId`, `displayName`, `id` and
+/// the meta dates sort on their columns).
+fn keyed_sort(rt: &ResourceDef, spec: &SortSpec) -> Option<String> {
+    let r = rt.resolve(&spec.by)?;
+    if r.extension.is_none() && r.sub.is_none() {
+        let keys = [Box::<str>::from(r.attr.name.as_str())];
+        if column_for(rt, &keys, !r.attr.case_exact).is_some() {
+            return None;
+        }
+    }
+    crate::store::sort_keys::key_path(rt, &spec.by)
+}
+
 /// A create inside the caller's transaction; returns the resource and its change's `seq`.
 async fn create_in(
     tx: &mut SqliteConnection,
@@ -898,6 +930,8 @@ async fn create_in(
         e => be(e),
     })?;
     insert_unique(&mut *tx, tenant, rt, id, &req.unique_keys).await?;
+    sort_keys::write(&mut *tx, tenant.as_str(), rt, id, &req.doc).await?;
+    sort_keys::count(&mut *tx, tenant.as_str(), rt.name(), 1).await?;
     insert_members(&mut *tx, tenant, id, &resolved.members).await?;
     let (members, skipped_members) = resolved.into_sorted();
     let initial = (!members.is_empty()).then(|| {
@@ -1114,6 +1148,9 @@ impl ResourceStore for SqliteStore {
                 current: cur.version,
             });
         }
+        if let Some(doc) = &doc {
+            sort_keys::write(&mut tx, tenant.as_str(), rt, id.as_str(), &doc.doc).await?;
+        }
         let kind = match (doc.is_some(), req.kind) {
             (false, _) => ChangeKind::MembershipChanged,
             (true, UpdateKind::Replace) => ChangeKind::Replaced,
@@ -1183,6 +1220,8 @@ impl ResourceStore for SqliteStore {
                 });
             }
         }
+        sort_keys::remove(&mut tx, tenant.as_str(), id.as_str()).await?;
+        sort_keys::count(&mut tx, tenant.as_str(), rt.name(), -1).await?;
         for sql in [
             "DELETE FROM resources WHERE tenant = ?1 AND id = ?2",
             "DELETE FROM unique_keys WHERE tenant = ?1 AND id = ?2",
@@ -1278,6 +1317,13 @@ impl ResourceStore for SqliteStore {
         };
         let mut conn = self.reader.acquire().await.map_err(be)?;
         let where_sql = format!("r.tenant = ?1 AND r.rt = ?2 AND {}", cond.sql);
+        // An always-true filter (or none): the maintained count, not a count of the rows.
+        let count_sql = if cond.sql == "1" {
+            "SELECT COALESCE((SELECT n FROM type_counts WHERE tenant = ?1 AND rt = ?2), 0) AS n"
+                .to_owned()
+        } else {
+            format!("SELECT count(*) AS n FROM resources AS r WHERE {where_sql}")
+        };
         let args = || -> Result<SqliteArguments, StoreError> {
             let mut a = SqliteArguments::default();
             bind_all(
@@ -1298,15 +1344,10 @@ impl ResourceStore for SqliteStore {
             _ => None,
         };
         if let Some((walk, after)) = walk {
-            let count_row = sqlx::query_with(
-                AssertSqlSafe(format!(
-                    "SELECT count(*) AS n FROM resources AS r WHERE {where_sql}"
-                )),
-                args()?,
-            )
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(be)?;
+            let count_row = sqlx::query_with(AssertSqlSafe(count_sql.clone()), args()?)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(be)?;
             let total = usize::try_from(count_row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
             let mut resources = Vec::new();
             let first = 3 + cond.params.len();
@@ -1344,6 +1385,106 @@ impl ResourceStore for SqliteStore {
                 pushdown: Pushdown::Exact,
             });
         }
+        if let (Paging::Index, true, Some(spec)) = (&query.paging, cond.exact, query.sort.as_ref())
+        {
+            if let Some(path) = keyed_sort(rt, spec) {
+                if sort_keys::usable(&mut conn, tenant.as_str(), rt).await? {
+                    let count_row = sqlx::query_with(AssertSqlSafe(count_sql.clone()), args()?)
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(be)?;
+                    let total =
+                        usize::try_from(count_row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
+                    let window = super::page_window(query.start_index, query.count, total);
+                    let p = 3 + cond.params.len();
+                    let dir = match spec.order {
+                        SortOrder::Ascending => "ASC",
+                        SortOrder::Descending => "DESC",
+                    };
+                    let keyed = |a: &mut SqliteArguments| bind_all(a, &[Param::Text(path.clone())]);
+                    // Without a filter, walk the key index and look each resource up
+                    // (`CROSS JOIN` keeps SQLite from driving the join from `resources`
+                    // and sorting the whole type); with one, the planner chooses.
+                    let join = if cond.sql == "1" {
+                        "CROSS JOIN"
+                    } else {
+                        "JOIN"
+                    };
+                    let mut rows = Vec::new();
+                    if !window.is_empty() {
+                        // The resources with a value, walking the key index.
+                        let mut a = args()?;
+                        keyed(&mut a)?;
+                        rows = sqlx::query_with(
+                            AssertSqlSafe(format!(
+                                "SELECT r.id, r.rt, r.version, r.created, r.modified, r.doc \
+                                 FROM sort_keys AS k {join} resources AS r ON r.ord = k.ord \
+                                 WHERE k.tenant = ?1 AND k.rt = ?2 AND k.path = ?{p} AND {where_sql} \
+                                 ORDER BY k.key {dir}, k.ord ASC LIMIT {} OFFSET {}",
+                                window.len(),
+                                window.start
+                            )),
+                            a,
+                        )
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map_err(be)?;
+                    }
+                    if rows.len() < window.len() {
+                        // Then those without, in creation order: the page starts `skip` rows
+                        // into them.
+                        let with_value = if rows.is_empty() {
+                            let mut a = args()?;
+                            keyed(&mut a)?;
+                            let n = sqlx::query_with(
+                                AssertSqlSafe(format!(
+                                    "SELECT count(*) AS n FROM sort_keys AS k JOIN resources AS r ON r.ord = k.ord \
+                                     WHERE k.tenant = ?1 AND k.rt = ?2 AND k.path = ?{p} AND {where_sql}"
+                                )),
+                                a,
+                            )
+                            .fetch_one(&mut *conn)
+                            .await
+                            .map_err(be)?;
+                            usize::try_from(n.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0)
+                        } else {
+                            window.start + rows.len()
+                        };
+                        let skip = (window.start + rows.len()).saturating_sub(with_value);
+                        let mut a = args()?;
+                        keyed(&mut a)?;
+                        let more = sqlx::query_with(
+                            AssertSqlSafe(format!(
+                                "{SELECT_RESOURCE} WHERE {where_sql} AND NOT EXISTS (SELECT 1 FROM sort_keys AS k \
+                                 WHERE k.ord = r.ord AND k.path = ?{p}) ORDER BY r.ord ASC LIMIT {} OFFSET {skip}",
+                                window.len() - rows.len()
+                            )),
+                            a,
+                        )
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map_err(be)?;
+                        rows.extend(more);
+                    }
+                    let mut resources = Vec::with_capacity(rows.len());
+                    for row in &rows {
+                        let mut r = resource_from_row(row)?;
+                        if query.include_members {
+                            r.members = Some(
+                                member_list(&mut conn, tenant, r.id.as_str(), 0, usize::MAX)
+                                    .await?,
+                            );
+                        }
+                        resources.push(r);
+                    }
+                    return Ok(Page {
+                        resources,
+                        total_results: total,
+                        pushdown: Pushdown::Exact,
+                    });
+                }
+            }
+        }
         let order = match &query.paging {
             // A keyset query this store cannot walk: the caller pages the candidates.
             Paging::Keyset(_) => None,
@@ -1351,15 +1492,10 @@ impl ResourceStore for SqliteStore {
         };
         match (cond.exact, order) {
             (true, Some(order)) => {
-                let count_row = sqlx::query_with(
-                    AssertSqlSafe(format!(
-                        "SELECT count(*) AS n FROM resources AS r WHERE {where_sql}"
-                    )),
-                    args()?,
-                )
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(be)?;
+                let count_row = sqlx::query_with(AssertSqlSafe(count_sql.clone()), args()?)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(be)?;
                 let total =
                     usize::try_from(count_row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
                 let window = super::page_window(query.start_index, query.count, total);

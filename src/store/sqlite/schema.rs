@@ -16,6 +16,8 @@ pub(super) enum Step {
     Sql(&'static str),
     /// The folded copies re-computed with Unicode full case folding ([`super::refold`]).
     Refold,
+    /// The precomputed sort keys of the existing resources ([`super::sort_keys`]).
+    SortKeys,
 }
 
 /// The migrations, in order. Never edit a released one: add another.
@@ -26,6 +28,8 @@ pub(super) const MIGRATIONS: &[(i64, Step)] = &[
     (4, Step::Sql(V4)),
     (5, Step::Sql(V5)),
     (6, Step::Sql(V6)),
+    (7, Step::Sql(V7)),
+    (8, Step::SortKeys),
 ];
 
 const V1: &str = r#"
@@ -156,6 +160,38 @@ DROP INDEX IF EXISTS resources_external_id;
 DROP INDEX IF EXISTS resources_display_name;
 "#;
 
+/// The precomputed sort keys ([`crate::store::sort_keys`]): one row per sortable path present
+/// in a resource, walked in `(tenant, rt, path, key, ord)` order by a sorted list; `ord` is the
+/// resource's row. `sort_key_sets` records, per `(tenant, rt)`, the schema fingerprint all of
+/// its keys were computed with (no row: the keys are incomplete and not used). `type_counts`
+/// holds the number of resources per `(tenant, rt)`, for the `totalResults` of an unfiltered
+/// (or always true) list without counting rows.
+const V7: &str = r#"
+CREATE TABLE IF NOT EXISTS sort_keys (
+    tenant TEXT NOT NULL,
+    rt     TEXT NOT NULL,
+    path   TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    ord    INTEGER NOT NULL,
+    PRIMARY KEY (tenant, rt, path, key, ord)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sort_keys_ord ON sort_keys (ord, path);
+CREATE TABLE IF NOT EXISTS type_counts (
+    tenant TEXT NOT NULL,
+    rt     TEXT NOT NULL,
+    n      INTEGER NOT NULL,
+    PRIMARY KEY (tenant, rt)
+);
+INSERT OR REPLACE INTO type_counts (tenant, rt, n)
+    SELECT tenant, rt, count(*) FROM resources GROUP BY tenant, rt;
+CREATE TABLE IF NOT EXISTS sort_key_sets (
+    tenant      TEXT NOT NULL,
+    rt          TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    PRIMARY KEY (tenant, rt)
+);
+"#;
+
 /// Applies the migrations not yet applied; returns the schema version.
 pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
     sqlx::query(
@@ -171,6 +207,12 @@ pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<i64, StoreErr
             Step::Refold => {
                 if !applied(&mut *conn, *version).await? {
                     super::refold::refold(conn).await?;
+                    record(&mut *conn, *version).await?;
+                }
+            }
+            Step::SortKeys => {
+                if !applied(&mut *conn, *version).await? {
+                    super::sort_keys::backfill(conn).await?;
                     record(&mut *conn, *version).await?;
                 }
             }

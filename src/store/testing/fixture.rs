@@ -198,10 +198,38 @@ pub(crate) fn ids(resources: &[StoredResource]) -> Vec<String> {
 
 /// The queries issue 15 measures at 100,000 users (`count=1` sorted by a multi-valued
 /// attribute, and a filter on a derived attribute), named, for the SQL stores' benches.
-pub fn bounded_queries() -> [(&'static str, ListQuery); 2] {
+pub fn bounded_queries() -> [(&'static str, ListQuery); 5] {
     let sort = Some(SortSpec::parse("emails.value", None).expect("a valid sort"));
     let filter = Some(Filter::parse("meta.location pr").expect("a valid filter"));
+    let by =
+        |path: &str, order: Option<&str>| Some(SortSpec::parse(path, order).expect("a valid sort"));
     [
+        (
+            "count=1 sortBy=emails.value sortOrder=descending",
+            ListQuery {
+                sort: by("emails.value", Some("descending")),
+                count: 1,
+                ..ListQuery::default()
+            },
+        ),
+        (
+            "count=1 sortBy=name.familyName startIndex=500",
+            ListQuery {
+                sort: by("name.familyName", None),
+                start_index: 500,
+                count: 1,
+                ..ListQuery::default()
+            },
+        ),
+        (
+            "count=1 sortBy=title filter=meta.location pr",
+            ListQuery {
+                sort: by("title", None),
+                filter: filter.clone(),
+                count: 1,
+                ..ListQuery::default()
+            },
+        ),
         (
             "count=1 sortBy=emails.value",
             ListQuery {

@@ -41,6 +41,7 @@ mod log;
 mod membership;
 mod resources;
 mod retention;
+mod sort_keys;
 mod subscription;
 mod tenants;
 
@@ -54,6 +55,7 @@ pub use log::*;
 pub use membership::*;
 pub use resources::*;
 pub use retention::*;
+pub use sort_keys::*;
 pub use subscription::*;
 pub use tenants::*;
 
@@ -117,6 +119,7 @@ where
     check_paging(&*factory().await, &fx).await;
     check_sorting(&*factory().await, &fx).await;
     check_sorting_any_attribute(&*factory().await, &fx).await;
+    check_sort_keys(&*factory().await, &fx).await;
     check_keyset_paging(factory().await, &fx).await;
     check_tenant_isolation(&*factory().await, &fx).await;
     check_membership(&*factory().await, &fx).await;
