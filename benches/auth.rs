@@ -13,7 +13,7 @@ use http::HeaderValue;
 use scimkit::auth::{
     hash_token, parse_bearer, ManualClock, MemoryTenantStore, Tenants, TokenSecret, TokenVerifier,
 };
-use scimkit::{Settings, TenantId};
+use scimkit::{settings::Settings, tenant::TenantId};
 
 /// Polls a future that never waits on I/O (the memory store never does) to completion,
 /// so the figure is the verifier's own cost, not an executor's.

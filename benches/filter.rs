@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use scimkit::filter::{fold_case, sort_resources, SortSpec};
-use scimkit::{Filter, SchemaRegistry};
+use scimkit::{filter::Filter, schema::SchemaRegistry};
 use serde_json::{json, Value};
 
 const SIMPLE: &str = r#"userName eq "bjensen""#;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use scimkit::patch::{apply, apply_in_place, PatchRequest};
-use scimkit::{SchemaRegistry, Settings};
+use scimkit::{schema::SchemaRegistry, settings::Settings};
 use serde_json::{json, Value};
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";

@@ -23,7 +23,7 @@ use scimkit::resource::UniqueKey;
 use scimkit::resource::UnknownMembers;
 use scimkit::service::ScimService;
 use scimkit::store::{CreateRequest, MemoryStore, ResourceStore};
-use scimkit::{ResourceId, SchemaRegistry, Settings, TenantId};
+use scimkit::{resource::ResourceId, schema::SchemaRegistry, settings::Settings, tenant::TenantId};
 use serde_json::json;
 
 struct Fixture {

@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 
+use scimkit::filter::Filter;
 use scimkit::resource::{MemberRef, MembershipDelta};
 use scimkit::store::postgres::PostgresStore;
 use scimkit::store::testing::{self, Fixture};
 use scimkit::store::{ListQuery, Pushdown, ResourceStore, UpdateKind, UpdateRequest};
-use scimkit::Filter;
 
 const USERS: i64 = 100_000;
 /// Users of the small tenant.

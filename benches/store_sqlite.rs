@@ -21,7 +21,7 @@ use scimkit::resource::{MemberRef, MembershipDelta};
 use scimkit::store::sqlite::SqliteStore;
 use scimkit::store::testing::{self, group_request, user_request, Fixture};
 use scimkit::store::{ListQuery, Pushdown, ResourceStore, UpdateKind, UpdateRequest};
-use scimkit::{Filter, ResourceId};
+use scimkit::{filter::Filter, resource::ResourceId};
 use serde_json::{json, Value};
 
 const USERS: usize = 100_000;

@@ -19,8 +19,8 @@ use std::time::Instant;
 
 use actix_web::{web, App as ActixApp, HttpRequest, HttpResponse, HttpServer};
 use bytes::Bytes;
+use scimkit::error::ScimError;
 use scimkit::service::{ScimService, SCIM_CONTENT_TYPE};
-use scimkit::ScimError;
 
 use common::app::App;
 use common::cli::{Cli, Command, Timeouts, USAGE};

@@ -103,7 +103,7 @@ impl fmt::Display for ScimType {
 ///
 /// ```
 /// use scimkit::error::{FilterErrorReason, ScimError};
-/// use scimkit::Filter;
+/// use scimkit::filter::Filter;
 ///
 /// match Filter::parse("userName eq") {
 ///     Err(ScimError::InvalidFilter(e)) => {

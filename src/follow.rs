@@ -214,7 +214,7 @@ pub struct CatchUpReport {
 /// ```no_run
 /// # use std::sync::Arc;
 /// # use scimkit::follow::{FeedFollower, CursorStore, FeedHandler};
-/// # async fn run(service: scimkit::ScimService, cursors: Arc<dyn CursorStore>, handler: Arc<dyn FeedHandler>, shutdown: tokio::sync::oneshot::Receiver<()>) {
+/// # async fn run(service: scimkit::service::ScimService, cursors: Arc<dyn CursorStore>, handler: Arc<dyn FeedHandler>, shutdown: tokio::sync::oneshot::Receiver<()>) {
 /// let follower = FeedFollower::new(&service, cursors, handler, |d| tokio::time::sleep(d));
 /// tokio::spawn(follower.run_until(async { let _ = shutdown.await; }));
 /// # }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 /// Switches for accepting what real identity providers send. All on by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Tolerances {
     /// Accept `"True"`, `"false"`, ... where a boolean is expected (Entra sends
     /// `"active": "False"`).
@@ -123,6 +124,7 @@ impl Tolerances {
 /// Limits enforced on requests, and advertised in `/ServiceProviderConfig`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Limits {
     /// Largest accepted request body, in bytes (413 above).
     pub max_payload_bytes: usize,
@@ -215,6 +217,7 @@ pub struct RateLimit {
 /// Everything configurable per tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Settings {
     /// Real-world tolerances.
     pub tolerances: Tolerances,

@@ -22,7 +22,7 @@ use scimkit::auth::{
 };
 use scimkit::settings::Settings;
 use scimkit::tenant::{Tenant, TenantId};
-use scimkit::{ScimError, ScimResult};
+use scimkit::{error::ScimError, error::ScimResult};
 
 fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_750_000_000, 0).unwrap()
@@ -928,9 +928,9 @@ async fn the_service_reads_the_tenant_once_per_request() {
         .issue_token(&tid("acme"), "okta", None)
         .await
         .unwrap();
-    let service = scimkit::ScimService::builder(
+    let service = scimkit::service::ScimService::builder(
         "https://app.example.com/scim/v2",
-        Arc::new(scimkit::MemoryStore::new()),
+        Arc::new(scimkit::store::MemoryStore::new()),
         f.store.clone(),
     )
     .build()
@@ -960,9 +960,9 @@ async fn the_service_reads_the_tenant_once_per_request() {
 async fn the_service_reads_the_tenant_for_host_verifiers() {
     let f = fixture().await;
     let acme = tid("acme");
-    let service = scimkit::ScimService::builder(
+    let service = scimkit::service::ScimService::builder(
         "https://app.example.com/scim/v2",
-        Arc::new(scimkit::MemoryStore::new()),
+        Arc::new(scimkit::store::MemoryStore::new()),
         f.store.clone(),
     )
     .verifier(Arc::new(ApiKeys(vec![(acme.clone(), "k1".into(), "ci")])))

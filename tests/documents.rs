@@ -15,7 +15,10 @@ use scimkit::schema::{
     AttributeDef, AttributeType, Mutability, ResourceType, Returned, Schema,
     ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA,
 };
-use scimkit::{ResourceDef, SchemaRegistry, ScimError, Settings, Tolerances};
+use scimkit::{
+    error::ScimError, schema::ResourceDef, schema::SchemaRegistry, settings::Settings,
+    settings::Tolerances,
+};
 use serde_json::{json, Map, Value};
 
 const ENT: &str = ENTERPRISE_USER_SCHEMA;
@@ -75,10 +78,8 @@ fn create(input: &Value) -> Result<Value, ScimError> {
 }
 
 fn create_with(input: &Value, tol: Tolerances) -> Result<Value, ScimError> {
-    let settings = Settings {
-        tolerances: tol,
-        ..Settings::default()
-    };
+    let mut settings = Settings::default();
+    settings.tolerances = tol;
     normalize_resource(&user_rt(), input, &settings, WriteMode::Create)
 }
 
@@ -692,13 +693,9 @@ fn okta_group_put_with_member_display_echo() {
     );
     assert_err(r, 400, "mutability", "id", "strict group put with id");
     // `display: null` alone is unassigned, so strict mode accepts it if nulls are tolerated.
-    let settings = Settings {
-        tolerances: Tolerances {
-            null_as_absent: true,
-            ..Tolerances::strict()
-        },
-        ..Settings::default()
-    };
+    let mut settings = Settings::default();
+    settings.tolerances = Tolerances::strict();
+    settings.tolerances.null_as_absent = true;
     let only_null = json!({"schemas": [GROUP_SCHEMA], "displayName": "g",
                            "members": [{"value": "u1", "display": null}]});
     assert!(normalize_resource(&rt, &only_null, &settings, WriteMode::Create).is_ok());
@@ -955,10 +952,8 @@ fn every_document_tolerance_strict_and_tolerant() {
         assert!(create_with(&input, Tolerances::strict()).is_err(), "{name}");
     }
     // In strict mode `ignore_unknown_attributes` still on: the unqualified name is dropped.
-    let tol = Tolerances {
-        unqualified_extension_attributes: false,
-        ..Tolerances::default()
-    };
+    let mut tol = Tolerances::default();
+    tol.unqualified_extension_attributes = false;
     let out = create_with(&user_with(json!({"department": "R&D"})), tol).unwrap();
     assert!(out.get(ENT).is_none());
 }

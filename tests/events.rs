@@ -16,11 +16,14 @@ use bytes::Bytes;
 use chrono::{Duration, TimeZone, Utc};
 use http::{Request, Response};
 use scimkit::auth::{ManualClock, MemoryTenantStore, Tenants, TokenId};
-use scimkit::events::{AuthFailure, OutcomeKind, ProvisioningEvent, StoreEventSink, ToleranceKind};
 use scimkit::schema::{AttributeDef, Mutability, Returned, Schema};
 use scimkit::service::{PendingWrite, ScimService, WritePolicy};
 use scimkit::store::MemoryStore;
-use scimkit::{SchemaRegistry, ScimError, Settings, TenantId};
+use scimkit::{error::ScimError, schema::SchemaRegistry, settings::Settings, tenant::TenantId};
+use scimkit::{
+    events::{AuthFailure, OutcomeKind, ProvisioningEvent, ToleranceKind},
+    store::StoreEventSink,
+};
 use serde_json::{json, Value};
 
 const SECRETS_URN: &str = "urn:example:params:scim:schemas:extension:secrets:2.0:User";
@@ -750,7 +753,7 @@ async fn logged_bodies_leave_out_passwords_and_write_only_values() {
 /// The ready sink queues events for a writer task that appends them to a store's log.
 #[tokio::test]
 async fn store_event_sink_fills_the_log() {
-    use scimkit::events::{LogFilter, ProvisioningLog};
+    use scimkit::{events::LogFilter, store::ProvisioningLog};
     let tenants = Tenants::in_memory();
     let acme = TenantId::new("acme").unwrap();
     tenants

@@ -928,10 +928,10 @@ fn serve_prunes_the_change_feed_older_than_30_days_on_start() {
         .enable_all()
         .build()
         .unwrap();
-    let tenant = scimkit::TenantId::new("default").unwrap();
+    let tenant = scimkit::tenant::TenantId::new("default").unwrap();
     rt.block_on(async {
         let store = SqliteStore::open(&db).await.unwrap();
-        let registry = scimkit::SchemaRegistry::default();
+        let registry = scimkit::schema::SchemaRegistry::default();
         let users = registry.user().unwrap();
         for (id, days) in [("old", 40), ("recent", 1)] {
             let req = CreateRequest {

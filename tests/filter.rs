@@ -10,7 +10,7 @@
 use proptest::prelude::*;
 use scimkit::filter::{CompValue, CompareOp, CompileOptions, Filter};
 use scimkit::schema::{AttributeDef, AttributeType, Schema};
-use scimkit::{AttrPath, SchemaRegistry, ScimError, ScimType};
+use scimkit::{error::ScimError, error::ScimType, schema::AttrPath, schema::SchemaRegistry};
 use serde_json::{json, Value};
 
 fn users() -> Vec<Value> {

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use scimkit::feed::ChangeKind;
 use scimkit::schema::{AgentScope, Catalog, SchemaRegistry};
-use scimkit::{Settings, TenantId};
+use scimkit::{settings::Settings, tenant::TenantId};
 
 #[test]
 fn the_governance_tests_pass_on_the_sql_stores() {
@@ -914,10 +914,8 @@ async fn agents_are_off_by_default_and_per_tenant() {
     let mut registry = SchemaRegistry::default();
     registry.enable_agents(AgentScope::OptedInTenants).unwrap();
     let h = Harness::with_registry(Settings::default(), registry).await;
-    let opted = Settings {
-        agents: true,
-        ..Settings::default()
-    };
+    let mut opted = Settings::default();
+    opted.agents = true;
     h.tenants.update_settings(&acme(), opted).await.unwrap();
     let r = h.call(Method::POST, "/Agents", Some(agent("a"))).await;
     assert_eq!(r.status, 201, "{}", r.body);

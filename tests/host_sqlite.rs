@@ -36,7 +36,7 @@ use scimkit::schema::{AttributeDef, Schema};
 use scimkit::service::{PendingWrite, WriteOperation, WritePolicy};
 use scimkit::store::sqlite::SqliteStore;
 use scimkit::store::{ChangeRetention, ResourceStore};
-use scimkit::{SchemaRegistry, ScimError, ScimService, TenantId};
+use scimkit::{error::ScimError, schema::SchemaRegistry, service::ScimService, tenant::TenantId};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -425,7 +425,7 @@ impl Scim {
         let service = ScimService::builder(
             "https://app.example.com/scim/v2",
             Arc::clone(&store) as Arc<dyn ResourceStore>,
-            Arc::clone(&store) as Arc<dyn scimkit::TenantStore>,
+            Arc::clone(&store) as Arc<dyn scimkit::auth::TenantStore>,
         )
         .registry(registry)
         .write_policy(SeatLimit {

@@ -14,7 +14,10 @@ use scimkit::patch::{apply, apply_in_place, PatchOutcome, PatchPath, PatchReques
 use scimkit::resource::normalize_value;
 use scimkit::resource::MembershipDelta;
 use scimkit::schema::{AttributeDef, Schema};
-use scimkit::{ResourceDef, SchemaRegistry, ScimError, Settings, Tolerances};
+use scimkit::{
+    error::ScimError, schema::ResourceDef, schema::SchemaRegistry, settings::Settings,
+    settings::Tolerances,
+};
 use serde_json::{json, Map, Value};
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";

@@ -114,7 +114,7 @@ async fn authorize_checks_the_head_before_the_body() {
     assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"scim\"");
 
     // Accepted heads carry the limit of their endpoint.
-    let limits = scimkit::Limits::default();
+    let limits = scimkit::settings::Limits::default();
     for (method, path, limit) in [
         ("POST", "/scim/v2/acme/Users", limits.max_payload_bytes),
         ("GET", "/scim/v2/acme/Users", limits.max_payload_bytes),
@@ -249,7 +249,7 @@ async fn token_of_one_tenant_is_refused_on_another() {
 async fn disabled_tenant_is_refused() {
     let h = Harness::new().await;
     h.tenants
-        .set_scim_enabled(&scimkit::TenantId::new("acme").unwrap(), false)
+        .set_scim_enabled(&scimkit::tenant::TenantId::new("acme").unwrap(), false)
         .await
         .unwrap();
     h.call(Method::GET, "/Users", None)
@@ -484,7 +484,7 @@ async fn bad_bodies_get_precise_errors_and_change_nothing() {
 
 #[tokio::test]
 async fn oversized_payload_is_413() {
-    let mut settings = scimkit::Settings::default();
+    let mut settings = scimkit::settings::Settings::default();
     settings.limits.max_payload_bytes = 200;
     let h = Harness::with_settings(settings).await;
     let mut u = user("big@example.com");
@@ -761,7 +761,7 @@ async fn search_endpoints() {
 /// the store answers (`Pushdown::Exact`) are not limited, whatever they match.
 #[tokio::test]
 async fn queries_the_store_cannot_answer_are_capped_with_too_many() {
-    let mut settings = scimkit::Settings::default();
+    let mut settings = scimkit::settings::Settings::default();
     settings.limits.max_resources_scanned = 5;
     let (h, store) = Harness::counting(settings).await;
     for i in 0..8 {
@@ -828,7 +828,7 @@ async fn queries_the_store_cannot_answer_are_capped_with_too_many() {
 /// whole answer (types in registry order).
 #[tokio::test]
 async fn root_search_reads_only_the_page() {
-    let (h, store) = Harness::counting(scimkit::Settings::default()).await;
+    let (h, store) = Harness::counting(scimkit::settings::Settings::default()).await;
     for i in 0..12 {
         h.create_user(&format!("root{i:02}@example.com")).await;
     }
@@ -1147,7 +1147,7 @@ fn member_ids(body: &Value) -> Vec<String> {
 /// in `attributes` gets a long list read back.
 #[tokio::test]
 async fn membership_writes_never_read_the_member_list() {
-    let mut settings = scimkit::Settings::default();
+    let mut settings = scimkit::settings::Settings::default();
     settings.limits.max_members_in_write_answer = 10;
     let (h, counter) = common::Harness::counting(settings).await;
     let mut users = Vec::new();
@@ -1293,11 +1293,9 @@ async fn membership_writes_never_read_the_member_list() {
 /// What a PATCH answers is a setting per kind of resource.
 #[tokio::test]
 async fn patch_answers_are_settings() {
-    let settings = scimkit::Settings {
-        group_patch_response: scimkit::PatchResponse::NoContent,
-        patch_response: scimkit::PatchResponse::NoContent,
-        ..Default::default()
-    };
+    let mut settings = scimkit::settings::Settings::default();
+    settings.group_patch_response = scimkit::settings::PatchResponse::NoContent;
+    settings.patch_response = scimkit::settings::PatchResponse::NoContent;
     let h = Harness::with_settings(settings).await;
     let a = h.create_user("a@example.com").await;
     let gid = h.create_group("G", &[]).await;
@@ -1339,7 +1337,7 @@ async fn patch_answers_are_settings() {
 /// `invalidValue` naming it, and nothing changes; with it, the rest is applied.
 #[tokio::test]
 async fn unknown_members_are_rejected_in_strict_mode() {
-    let mut settings = scimkit::Settings::default();
+    let mut settings = scimkit::settings::Settings::default();
     settings.tolerances.ignore_unknown_members = false;
     let h = Harness::with_settings(settings).await;
     let a = h.create_user("a@example.com").await;
@@ -1437,7 +1435,7 @@ async fn concurrent_membership_patches_all_succeed() {
 #[tokio::test]
 async fn membership_writes_have_their_own_body_limit() {
     let h = Harness::new().await;
-    let limits = scimkit::Limits::default();
+    let limits = scimkit::settings::Limits::default();
     let a = h.create_user("a@example.com").await;
     // 15,000 members with a display each: about 1.2 MB, over the 1 MiB general limit.
     let mut members = vec![json!({"value": a, "display": "a@example.com"})];
@@ -1494,7 +1492,7 @@ async fn membership_writes_have_their_own_body_limit() {
             "{method} {path}"
         );
     }
-    let mut settings = scimkit::Settings::default();
+    let mut settings = scimkit::settings::Settings::default();
     settings.limits.max_membership_payload_bytes = 4 << 20;
     let small = Harness::with_settings(settings).await;
     assert_eq!(
@@ -1566,7 +1564,7 @@ async fn bulk_resolves_bulk_ids_across_operations() {
 
 #[tokio::test]
 async fn bulk_limits_cycles_and_fail_on_errors() {
-    let mut settings = scimkit::Settings::default();
+    let mut settings = scimkit::settings::Settings::default();
     settings.limits.bulk_max_operations = 3;
     let h = Harness::with_settings(settings).await;
     let op = |n: usize| json!({"method": "POST", "path": "/Users", "bulkId": format!("b{n}"), "data": user(&format!("u{n}@x.com"))});
@@ -1627,7 +1625,7 @@ async fn bulk_limits_cycles_and_fail_on_errors() {
 
 #[tokio::test]
 async fn strict_mode_refuses_unknown_members() {
-    let h = Harness::with_settings(scimkit::Settings::strict()).await;
+    let h = Harness::with_settings(scimkit::settings::Settings::strict()).await;
     let gid = h.create_group("Strict", &[]).await;
     let r = h
         .call(
@@ -1676,7 +1674,7 @@ mod broken {
     use scimkit::feed::Change;
     use scimkit::schema::ResourceDef;
     use scimkit::store::*;
-    use scimkit::{ResourceId, TenantId, Version};
+    use scimkit::{resource::ResourceId, resource::Version, tenant::TenantId};
 
     #[async_trait::async_trait]
     impl ResourceStore for BrokenStore {
@@ -1755,7 +1753,7 @@ mod broken {
 #[tokio::test]
 async fn backend_failures_are_500_without_the_backend_text() {
     let h = Harness::with_store(
-        scimkit::Settings::default(),
+        scimkit::settings::Settings::default(),
         std::sync::Arc::new(BrokenStore),
     )
     .await;
@@ -1777,7 +1775,7 @@ async fn backend_failures_are_500_without_the_backend_text() {
 
 #[tokio::test]
 async fn bulk_payload_limit_is_413() {
-    let mut settings = scimkit::Settings::default();
+    let mut settings = scimkit::settings::Settings::default();
     settings.limits.bulk_max_payload_bytes = 300;
     let h = Harness::with_settings(settings).await;
     let ops: Vec<Value> = (0..5)
@@ -1863,28 +1861,26 @@ async fn resources_are_written_schemas_id_attributes_meta() {
 /// A service on a manual clock with tenants `acme` (two tokens) and `other`, both under
 /// `limit`.
 struct Limited {
-    service: scimkit::ScimService,
+    service: scimkit::service::ScimService,
     clock: std::sync::Arc<scimkit::auth::ManualClock>,
     acme: [String; 2],
     other: String,
 }
 
 impl Limited {
-    async fn new(limit: scimkit::RateLimit) -> Limited {
+    async fn new(limit: scimkit::settings::RateLimit) -> Limited {
         use std::sync::Arc;
         let start = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let clock = Arc::new(scimkit::auth::ManualClock::new(start));
-        let tenants = scimkit::Tenants::new(
+        let tenants = scimkit::auth::Tenants::new(
             Arc::new(scimkit::auth::MemoryTenantStore::new()),
             clock.clone(),
         );
-        let settings = scimkit::Settings {
-            rate_limit: Some(limit),
-            ..Default::default()
-        };
+        let mut settings = scimkit::settings::Settings::default();
+        settings.rate_limit = Some(limit);
         let mut tokens = Vec::new();
         for (tenant, n) in [("acme", 2), ("other", 1)] {
-            let id = scimkit::TenantId::new(tenant).unwrap();
+            let id = scimkit::tenant::TenantId::new(tenant).unwrap();
             tenants
                 .create_tenant(id.clone(), tenant, settings.clone())
                 .await
@@ -1894,9 +1890,9 @@ impl Limited {
                 tokens.push(t.expose_secret().to_owned());
             }
         }
-        let service = scimkit::ScimService::builder(
+        let service = scimkit::service::ScimService::builder(
             common::PUBLIC_URL,
-            Arc::new(scimkit::MemoryStore::new()),
+            Arc::new(scimkit::store::MemoryStore::new()),
             Arc::clone(tenants.store()),
         )
         .clock(clock.clone())
@@ -1946,7 +1942,7 @@ fn assert_limited(r: &http::Response<Bytes>) -> u64 {
 
 #[tokio::test]
 async fn a_tenant_over_its_rate_gets_429_with_retry_after_until_the_bucket_refills() {
-    let limit = scimkit::RateLimit {
+    let limit = scimkit::settings::RateLimit {
         requests_per_second: 2,
         burst: 3,
         per_token: false,
@@ -1983,7 +1979,7 @@ async fn a_tenant_over_its_rate_gets_429_with_retry_after_until_the_bucket_refil
 
 #[tokio::test]
 async fn rate_limits_are_per_tenant_and_optionally_per_token() {
-    let shared = scimkit::RateLimit {
+    let shared = scimkit::settings::RateLimit {
         requests_per_second: 1,
         burst: 2,
         per_token: false,
@@ -2003,7 +1999,7 @@ async fn rate_limits_are_per_tenant_and_optionally_per_token() {
     l.advance_ms(700);
     assert_eq!(l.get("acme", Some(&l.acme[0])).await.status(), 200);
 
-    let per_token = scimkit::RateLimit {
+    let per_token = scimkit::settings::RateLimit {
         per_token: true,
         ..shared
     };
@@ -2037,7 +2033,10 @@ fn raw_request(
 
 #[tokio::test]
 async fn blank_required_strings_are_invalid_value_in_every_mode() {
-    for settings in [scimkit::Settings::default(), scimkit::Settings::strict()] {
+    for settings in [
+        scimkit::settings::Settings::default(),
+        scimkit::settings::Settings::strict(),
+    ] {
         let h = Harness::with_settings(settings).await;
         // Create: empty, blank and whitespace-only userName (RFC 7643 §4.1.1).
         for blank in ["", " ", "   ", "\t\n", "\u{a0}\u{2003}"] {
@@ -2123,7 +2122,7 @@ async fn blank_required_strings_are_invalid_value_in_every_mode() {
 #[tokio::test]
 async fn strict_mode_requires_a_content_type_on_bodies() {
     let body = serde_json::to_string(&user("noct@example.com")).unwrap();
-    let strict = Harness::with_settings(scimkit::Settings::strict()).await;
+    let strict = Harness::with_settings(scimkit::settings::Settings::strict()).await;
     let id = strict.create_user("present@example.com").await;
     let before = strict
         .call(Method::GET, &format!("/Users/{id}"), None)
@@ -2178,7 +2177,7 @@ async fn strict_mode_requires_a_content_type_on_bodies() {
 #[tokio::test]
 async fn strict_mode_refuses_duplicate_json_keys() {
     const CT: Option<&str> = Some("application/scim+json");
-    let strict = Harness::with_settings(scimkit::Settings::strict()).await;
+    let strict = Harness::with_settings(scimkit::settings::Settings::strict()).await;
     let cases = [
         (
             r#"{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "a@x", "userName": "b@x"}"#,
@@ -2248,7 +2247,7 @@ async fn strict_mode_refuses_duplicate_json_keys() {
 /// stores); a projection without `groups` reads none.
 #[tokio::test]
 async fn reads_fetch_groups_in_one_call() {
-    let (h, counter) = common::Harness::counting(scimkit::Settings::default()).await;
+    let (h, counter) = common::Harness::counting(scimkit::settings::Settings::default()).await;
     let mut users = Vec::new();
     for i in 0..5 {
         users.push(h.create_user(&format!("reader{i}@example.com")).await);
@@ -2322,13 +2321,13 @@ async fn reads_fetch_groups_in_one_call() {
 /// operations go through the same policy.
 #[tokio::test]
 async fn write_policy_refuses_writes_and_changes_nothing() {
+    use scimkit::error::ScimError;
     use scimkit::service::{PendingWrite, WriteOperation, WritePolicy};
-    use scimkit::ScimError;
     use std::sync::Arc;
 
     struct Product {
         seats: usize,
-        store: Arc<dyn scimkit::ResourceStore>,
+        store: Arc<dyn scimkit::store::ResourceStore>,
     }
 
     fn user_name(doc: Option<&Value>) -> Option<&str> {
@@ -2380,7 +2379,7 @@ async fn write_policy_refuses_writes_and_changes_nothing() {
     }
 
     let mut h = Harness::new().await;
-    h.service = scimkit::ScimService::builder(
+    h.service = scimkit::service::ScimService::builder(
         common::PUBLIC_URL,
         h.store.clone(),
         Arc::clone(h.tenants.store()),

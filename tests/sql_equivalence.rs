@@ -43,7 +43,9 @@ use scimkit::store::{
     apply_query, view_document, CreateRequest, ListQuery, Page, Pushdown, ResourceStore,
     StoredResource,
 };
-use scimkit::{AttrPath, Filter, ResourceDef, ResourceId, TenantId};
+use scimkit::{
+    filter::Filter, resource::ResourceId, schema::AttrPath, schema::ResourceDef, tenant::TenantId,
+};
 
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 

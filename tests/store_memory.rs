@@ -16,7 +16,7 @@ use scimkit::store::{
     ChangeRetention, CreateRequest, GroupRef, ListQuery, MemberPage, MemoryStore, Page,
     PruneReport, Pushdown, ResourceStore, StoreError, StoredResource, UpdateRequest,
 };
-use scimkit::{ResourceDef, ResourceId, TenantId, Version};
+use scimkit::{resource::ResourceId, resource::Version, schema::ResourceDef, tenant::TenantId};
 
 /// A backend that cannot filter at all: `list` returns every resource as
 /// `Unsupported`, like a new custom backend would. The suite completes its answers with
@@ -174,7 +174,10 @@ async fn provisioning_log() {
 /// The memory log is a bounded ring: beyond its capacity the oldest events go.
 #[tokio::test]
 async fn provisioning_log_is_bounded() {
-    use scimkit::events::{LogFilter, Outcome, ProvisioningEvent, ProvisioningLog};
+    use scimkit::{
+        events::{LogFilter, Outcome, ProvisioningEvent},
+        store::ProvisioningLog,
+    };
     let store = MemoryStore::new();
     let t = TenantId::new("ring").unwrap();
     let batch: Vec<ProvisioningEvent> = (0..10_005)

@@ -26,7 +26,9 @@ use scimkit::store::testing::{
 use scimkit::store::{
     apply_query, ListQuery, Pushdown, ResourceStore, StoreError, UpdateKind, UpdateRequest,
 };
-use scimkit::{Filter, ScimError, TenantId, TenantStore, Tenants};
+use scimkit::{
+    auth::TenantStore, auth::Tenants, error::ScimError, filter::Filter, tenant::TenantId,
+};
 
 fn spawner(task: TaskFuture) -> TaskFuture {
     let handle = tokio::spawn(task);
@@ -372,7 +374,7 @@ async fn two_instances_race() {
         .unwrap()
         .version;
     let stale = UpdateRequest {
-        expected_version: Some(scimkit::Version::new(v.get() - 1)),
+        expected_version: Some(scimkit::resource::Version::new(v.get() - 1)),
         document: None,
         members: Some(MembershipDelta {
             clear: true,
@@ -449,8 +451,12 @@ async fn migrations_are_idempotent_under_concurrent_starts() {
 }
 
 /// Verifies `secret` for `tenant` through `verifier`.
-async fn accepts(verifier: &scimkit::BearerTokenVerifier, tenant: &TenantId, secret: &str) -> bool {
-    use scimkit::TokenVerifier as _;
+async fn accepts(
+    verifier: &scimkit::auth::BearerTokenVerifier,
+    tenant: &TenantId,
+    secret: &str,
+) -> bool {
+    use scimkit::auth::TokenVerifier as _;
     let header = http::HeaderValue::from_str(&format!("Bearer {secret}")).unwrap();
     verifier.verify(tenant, Some(&header)).await.is_ok()
 }
@@ -529,12 +535,14 @@ async fn instances_hear_each_others_changes() {
     let clock: Arc<dyn scimkit::auth::Clock> = Arc::new(scimkit::auth::SystemClock);
     let admin = Tenants::new(Arc::new(a.clone()), Arc::clone(&clock));
     let verifier_a = admin.verifier();
-    let verifier_b = scimkit::BearerTokenVerifier::new(Arc::new(b.clone()), Arc::clone(&clock));
-    let verifier_c = scimkit::BearerTokenVerifier::new(Arc::new(c.clone()), Arc::clone(&clock));
+    let verifier_b =
+        scimkit::auth::BearerTokenVerifier::new(Arc::new(b.clone()), Arc::clone(&clock));
+    let verifier_c =
+        scimkit::auth::BearerTokenVerifier::new(Arc::new(c.clone()), Arc::clone(&clock));
     let fx = Fixture::new();
     let tn = fx.tenant.clone();
     admin
-        .create_tenant(tn.clone(), "Okta", scimkit::Settings::default())
+        .create_tenant(tn.clone(), "Okta", scimkit::settings::Settings::default())
         .await
         .unwrap();
 
@@ -819,8 +827,11 @@ async fn provisioning_log() {
     let Some(s) = store().await else { return };
     testing::check_provisioning_log(&s).await;
     // Text PostgreSQL cannot hold (NUL) is kept as a replacement character, not an error.
-    use scimkit::events::{LogFilter, Outcome, ProvisioningEvent, ProvisioningLog};
-    let t = scimkit::TenantId::new("log-nul").unwrap();
+    use scimkit::{
+        events::{LogFilter, Outcome, ProvisioningEvent},
+        store::ProvisioningLog,
+    };
+    let t = scimkit::tenant::TenantId::new("log-nul").unwrap();
     let mut e = ProvisioningEvent::new(
         chrono::Utc::now(),
         Some(t.clone()),

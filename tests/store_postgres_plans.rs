@@ -18,10 +18,10 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::Duration;
+use scimkit::filter::Filter;
 use scimkit::store::postgres::PostgresStore;
 use scimkit::store::testing::{self, base_time, group_request, Fixture};
 use scimkit::store::{ListQuery, Pushdown, ResourceStore};
-use scimkit::Filter;
 use serde_json::Value;
 use sqlx::Connection;
 

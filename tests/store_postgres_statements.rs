@@ -47,7 +47,7 @@ async fn reads_are_one_statement() {
         )
         .await
         .unwrap();
-        ids.push(scimkit::ResourceId::new(id));
+        ids.push(scimkit::resource::ResourceId::new(id));
     }
     for g in 0..3 {
         let members: Vec<&str> = ids.iter().take(10 * (g + 1)).map(|i| i.as_str()).collect();

@@ -20,7 +20,7 @@ use chrono::Utc;
 use scimkit::store::sqlite::{Durability, SqliteOptions, SqliteStore};
 use scimkit::store::testing::{self, base_time, simple_user, user_request, Fixture, TaskFuture};
 use scimkit::store::{view_document, ListQuery, ResourceStore};
-use scimkit::{Filter, ResourceId};
+use scimkit::{filter::Filter, resource::ResourceId};
 use serde_json::{json, Value};
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -746,8 +746,8 @@ async fn provisioning_log() {
     let store = open(&dir.db()).await;
     testing::check_provisioning_log(&*store).await;
     // Events and health survive a reopen.
-    use scimkit::events::{LogFilter, ProvisioningLog};
-    let t = scimkit::TenantId::new("log-b").unwrap();
+    use scimkit::{events::LogFilter, store::ProvisioningLog};
+    let t = scimkit::tenant::TenantId::new("log-b").unwrap();
     let before = store.query(&t, &LogFilter::all(), None, 10).await.unwrap();
     let health = store.health(&t).await.unwrap();
     store.close().await;

@@ -18,7 +18,7 @@ use scimkit::filter::{SortSpec, SortValue};
 use scimkit::store::sqlite::SqliteStore;
 use scimkit::store::testing::{self, Fixture};
 use scimkit::store::{Keyset, ListQuery, Paging, ResourceStore};
-use scimkit::{Filter, ResourceId};
+use scimkit::{filter::Filter, resource::ResourceId};
 use sqlx::{Connection, Row};
 
 /// Records the SQL text of every statement sqlx runs, in any thread.

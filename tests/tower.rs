@@ -179,7 +179,7 @@ async fn bodies_are_read_only_when_authorised_and_within_the_limit() {
 
 #[test]
 fn errors_render_as_the_service_renders_them() {
-    let r = scimkit::ScimError::PayloadTooLarge("too big".to_owned()).to_response();
+    let r = scimkit::error::ScimError::PayloadTooLarge("too big".to_owned()).to_response();
     assert_eq!(r.status(), 413);
     let v: Value = serde_json::from_slice(r.body()).unwrap();
     assert_eq!(

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use scimkit::{ResourceId, TenantId};
+use scimkit::{resource::ResourceId, tenant::TenantId};
 use serde::{Deserialize, Serialize};
 
 use crate::common::cli::StoreSpec;

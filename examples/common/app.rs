@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use scimkit::auth::{hash_token, MemoryTenantStore, TenantStore, TokenId, TokenRecord};
-use scimkit::events::StoreEventSink;
 use scimkit::schema::{AgentScope, Catalog, SchemaRegistry};
 use scimkit::service::ScimService;
+use scimkit::store::ProvisioningLog;
+use scimkit::store::StoreEventSink;
 use scimkit::store::{ChangeRetention, MemoryStore, ResourceStore};
-use scimkit::ProvisioningLog;
-use scimkit::{Settings, TenantId, Tenants};
+use scimkit::{auth::Tenants, settings::Settings, tenant::TenantId};
 
 use super::cli::{Cli, StoreSpec};
 
@@ -117,10 +117,9 @@ impl App {
             }
             Some(t) => {
                 let mut settings = if cli.strict {
-                    Settings {
-                        rate_limit: t.settings.rate_limit,
-                        ..Settings::strict()
-                    }
+                    let mut strict = Settings::strict();
+                    strict.rate_limit = t.settings.rate_limit;
+                    strict
                 } else {
                     t.settings.clone()
                 };
@@ -405,7 +404,7 @@ pub fn url_path(url: &str) -> &str {
     rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/")
 }
 
-fn show(e: scimkit::ScimError) -> String {
+fn show(e: scimkit::error::ScimError) -> String {
     e.detail().to_owned()
 }
 

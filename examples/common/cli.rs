@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use scimkit::auth::{is_well_formed, TokenId, TOKEN_PREFIX};
-use scimkit::{RateLimit, TenantId};
+use scimkit::{settings::RateLimit, tenant::TenantId};
 
 /// The usage text printed by `--help` and after a command-line error.
 pub const USAGE: &str = "\

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use scimkit::resource::Member;
 use scimkit::store::ListQuery;
-use scimkit::{ResourceId, ScimError, TenantId};
+use scimkit::{error::ScimError, resource::ResourceId, tenant::TenantId};
 
 use super::app::App;
 use super::cli::{Cli, Command};
@@ -103,7 +103,7 @@ pub async fn group_members(
     Ok((out, page.total_results))
 }
 
-fn group_def(app: &App) -> Result<std::sync::Arc<scimkit::ResourceDef>, ScimError> {
+fn group_def(app: &App) -> Result<std::sync::Arc<scimkit::schema::ResourceDef>, ScimError> {
     app.service
         .registry()
         .group()
@@ -140,9 +140,9 @@ pub async fn run(app: &App, cli: &Cli) -> Result<(), String> {
         Command::TenantCreate { name } => {
             let name = name.clone().unwrap_or_else(|| id.to_string());
             let settings = if cli.strict {
-                scimkit::Settings::strict()
+                scimkit::settings::Settings::strict()
             } else {
-                scimkit::Settings::default()
+                scimkit::settings::Settings::default()
             };
             app.tenants
                 .create_tenant(id.clone(), name, settings)

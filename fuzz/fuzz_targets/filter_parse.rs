@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use scimkit::filter::{sort_resources, SortSpec};
-use scimkit::{Filter, SchemaRegistry};
+use scimkit::{filter::Filter, schema::SchemaRegistry};
 
 fuzz_target!(|data: &[u8]| {
     let input = String::from_utf8_lossy(data);

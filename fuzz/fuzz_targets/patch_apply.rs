@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use scimkit::patch::{apply, PatchPath, PatchRequest};
-use scimkit::{SchemaRegistry, Settings};
+use scimkit::{schema::SchemaRegistry, settings::Settings};
 use serde_json::{json, Value};
 
 fuzz_target!(|data: &[u8]| {

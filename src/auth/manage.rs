@@ -22,7 +22,7 @@ pub const MAX_LABEL_CHARS: usize = 256;
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// use scimkit::auth::{Tenants, TokenVerifier};
-/// use scimkit::{Settings, TenantId};
+/// use scimkit::{settings::Settings, tenant::TenantId};
 ///
 /// let tenants = Tenants::in_memory();
 /// let id = TenantId::new("acme-okta").unwrap();
@@ -33,7 +33,7 @@ pub const MAX_LABEL_CHARS: usize = 256;
 /// let header = format!("Bearer {}", secret.expose_secret()).parse().unwrap();
 /// let principal = tenants.verifier().verify(&id, Some(&header)).await?;
 /// assert_eq!(principal.token_id(), Some(record.id));
-/// # Ok::<(), scimkit::ScimError>(())
+/// # Ok::<(), scimkit::error::ScimError>(())
 /// # }).unwrap();
 /// ```
 #[derive(Clone)]

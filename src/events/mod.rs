@@ -1,5 +1,5 @@
 //! The provisioning log: one structured [`ProvisioningEvent`] per request, handed to a
-//! host-provided [`EventSink`], and a store-backed [`ProvisioningLog`] to keep and read them.
+//! host-provided [`EventSink`], and a store-backed [`ProvisioningLog`](crate::store::ProvisioningLog) to keep and read them.
 //!
 //! The admin's question, when provisioning goes wrong, is "what did the identity provider
 //! send, and what became of it?". [`ScimService`](crate::service::ScimService) answers it
@@ -17,9 +17,9 @@
 //! then without `password` and every attribute the schema marks `writeOnly` or
 //! `returned: never`, at any depth.
 //!
-//! To keep events, [`StoreEventSink`] queues them (bounded, never blocking the request) for
-//! an [`EventWriter`] task the host spawns, which appends them in batches to a
-//! [`ProvisioningLog`]: [`MemoryStore`](crate::store::MemoryStore), the SQLite and the
+//! To keep events, [`StoreEventSink`](crate::store::StoreEventSink) queues them (bounded, never blocking the request) for
+//! an [`EventWriter`](crate::store::EventWriter) task the host spawns, which appends them in batches to a
+//! [`ProvisioningLog`](crate::store::ProvisioningLog): [`MemoryStore`](crate::store::MemoryStore), the SQLite and the
 //! PostgreSQL store implement it.
 
 use chrono::{DateTime, Utc};
@@ -33,9 +33,6 @@ mod notes;
 
 pub(crate) use notes::{collect_notes, merge_note, note, note_n};
 pub use notes::{ToleranceKind, ToleranceNote};
-// The provisioning log's store trait and its ready sink live with the stores (a store trait
-// belongs to the store layer; this model module does not import it); the names stay here.
-pub use crate::store::provisioning::{EventWriter, ProvisioningLog, StoreEventSink};
 
 /// One request as the provisioning log records it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,7 +43,7 @@ pub struct ProvisioningEvent {
     pub time: DateTime<Utc>,
     /// The tenant named by the path, when it names an existing tenant (`None` for a path
     /// outside the mount point or naming no tenant, and with [`AuthFailure::UnknownTenant`]:
-    /// such events reach the sink but no [`ProvisioningLog`] keeps them).
+    /// such events reach the sink but no [`ProvisioningLog`](crate::store::ProvisioningLog) keeps them).
     pub tenant: Option<TenantId>,
     /// The id of the scimkit token that authenticated the request (or was presented, for a
     /// 401 whose token was found). Never the secret.
@@ -283,7 +280,7 @@ impl BulkOperationSummary {
 /// Where the service hands its events: implemented by the host.
 ///
 /// `record` is called on the request path, after the answer is ready and before it is
-/// returned, so it must not block or do I/O: queue the event (as [`StoreEventSink`] does) or
+/// returned, so it must not block or do I/O: queue the event (as [`StoreEventSink`](crate::store::StoreEventSink) does) or
 /// hand it to a logger. It is a plain (not async) method for that reason, like
 /// [`ChangeNotifier`](crate::feed::ChangeNotifier): an async sink would invite awaiting a
 /// database on every SCIM request.
@@ -310,7 +307,7 @@ where
 #[serde(transparent)]
 pub struct LogCursor(pub u64);
 
-/// Which events a [`ProvisioningLog::query`] returns.
+/// Which events a [`ProvisioningLog::query`](crate::store::ProvisioningLog::query) returns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LogFilter {
@@ -469,7 +466,7 @@ pub struct LastError {
     pub auth_failure: Option<AuthFailure>,
 }
 
-/// The most events one [`ProvisioningLog::query`] looks at.
+/// The most events one [`ProvisioningLog::query`](crate::store::ProvisioningLog::query) looks at.
 pub const MAX_LOG_SCAN: usize = 10_000;
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ pub struct CompileOptions {
     pub strict: bool,
     /// Resolve an unqualified attribute name against the resource type's extensions when no
     /// common or core attribute has that name (see
-    /// [`Tolerances::unqualified_extension_attributes`](crate::Tolerances)).
+    /// [`Tolerances::unqualified_extension_attributes`](crate::settings::Tolerances)).
     pub unqualified_extension_attributes: bool,
 }
 
@@ -123,7 +123,7 @@ pub(crate) enum Test {
 
 impl Test {
     /// The test `ne` negates, or the test itself: what decides how a store reads the value.
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[cfg(feature = "sqlite")]
     pub(crate) fn base(&self) -> &Test {
         match self {
             Test::Ne(inner) => inner,
@@ -727,14 +727,14 @@ impl Filter {
     /// documentation for the evaluation rules.
     ///
     /// ```
-    /// use scimkit::{Filter, SchemaRegistry};
+    /// use scimkit::{filter::Filter, schema::SchemaRegistry};
     /// use serde_json::json;
     ///
     /// let registry = SchemaRegistry::default();
     /// let users = registry.user().expect("built in");
     /// let f = Filter::parse(r#"userName eq "BJensen""#)?.compile(users, true)?;
     /// assert!(f.matches(&json!({"userName": "bjensen"})));
-    /// # Ok::<(), scimkit::ScimError>(())
+    /// # Ok::<(), scimkit::error::ScimError>(())
     /// ```
     pub fn compile(&self, rt: &ResourceDef, strict: bool) -> Result<CompiledFilter, ScimError> {
         self.compile_with(

@@ -10,7 +10,7 @@
 //!   (RFC 7644 §3.4.2.3).
 //!
 //! ```
-//! use scimkit::{Filter, SchemaRegistry};
+//! use scimkit::{filter::Filter, schema::SchemaRegistry};
 //! use serde_json::json;
 //!
 //! let f = Filter::parse(r#"emails[type eq "work"].value Eq "B@Example.com""#)?;
@@ -18,7 +18,7 @@
 //! let registry = SchemaRegistry::default();
 //! let user = json!({"emails": [{"type": "work", "value": "b@example.com"}]});
 //! assert!(f.matches(registry.user().expect("built in"), &user));
-//! # Ok::<(), scimkit::ScimError>(())
+//! # Ok::<(), scimkit::error::ScimError>(())
 //! ```
 //!
 //! # Evaluation rules
@@ -77,7 +77,7 @@ impl Filter {
     /// naming the column and what was expected.
     ///
     /// ```
-    /// use scimkit::Filter;
+    /// use scimkit::filter::Filter;
     /// let err = Filter::parse("userName").unwrap_err();
     /// assert_eq!(
     ///     err.detail(),

@@ -58,7 +58,7 @@ impl SortSpec {
     /// use scimkit::filter::{SortOrder, SortSpec};
     /// let s = SortSpec::parse("name.familyName", Some("Descending"))?;
     /// assert_eq!(s.order, SortOrder::Descending);
-    /// # Ok::<(), scimkit::ScimError>(())
+    /// # Ok::<(), scimkit::error::ScimError>(())
     /// ```
     pub fn parse(sort_by: &str, sort_order: Option<&str>) -> Result<SortSpec, ScimError> {
         let by = AttrPath::parse(sort_by.trim())
@@ -299,7 +299,7 @@ pub fn compare_resources(rt: &ResourceDef, spec: &SortSpec, a: &Value, b: &Value
 ///
 /// ```
 /// use scimkit::filter::{sort_resources, SortSpec};
-/// use scimkit::SchemaRegistry;
+/// use scimkit::schema::SchemaRegistry;
 /// use serde_json::json;
 ///
 /// let registry = SchemaRegistry::default();
@@ -307,7 +307,7 @@ pub fn compare_resources(rt: &ResourceDef, spec: &SortSpec, a: &Value, b: &Value
 /// let mut docs = vec![json!({"userName": "b"}), json!({}), json!({"userName": "A"})];
 /// sort_resources(users, &SortSpec::parse("userName", None)?, &mut docs);
 /// assert_eq!(docs, vec![json!({"userName": "A"}), json!({"userName": "b"}), json!({})]);
-/// # Ok::<(), scimkit::ScimError>(())
+/// # Ok::<(), scimkit::error::ScimError>(())
 /// ```
 pub fn sort_resources(rt: &ResourceDef, spec: &SortSpec, docs: &mut [Value]) {
     let Some(k) = SortKey::new(rt, spec) else {
@@ -367,11 +367,15 @@ mod tests {
             SortOrder::Ascending
         );
         let e = SortSpec::parse("userName", Some("up")).unwrap_err();
-        assert_eq!(e.scim_type(), Some(crate::ScimType::InvalidValue));
+        assert_eq!(e.scim_type(), Some(crate::error::ScimType::InvalidValue));
         assert!(e.detail().contains("\"up\""));
         for bad in ["", "a b", "emails[type eq \"work\"]", "1x"] {
             let e = SortSpec::parse(bad, None).unwrap_err();
-            assert_eq!(e.scim_type(), Some(crate::ScimType::InvalidPath), "{bad}");
+            assert_eq!(
+                e.scim_type(),
+                Some(crate::error::ScimType::InvalidPath),
+                "{bad}"
+            );
         }
         let reg = SchemaRegistry::default();
         let rt = reg.user().unwrap();

@@ -8,8 +8,8 @@
 //! instead and skip a deep copy; it is just as atomic.
 //!
 //! Real identity providers bend RFC 7644 in well-known ways (see IDP-QUIRKS.md); each
-//! accommodation is a named switch in [`Tolerances`](crate::Tolerances), on by default and off
-//! in [`Settings::strict`](crate::Settings::strict):
+//! accommodation is a named switch in [`Tolerances`](crate::settings::Tolerances), on by default and off
+//! in [`Settings::strict`](crate::settings::Settings::strict):
 //!
 //! | Tolerance | What it accepts |
 //! |---|---|
@@ -26,7 +26,7 @@
 //!
 //! ```
 //! use scimkit::patch::{apply, PatchRequest};
-//! use scimkit::{SchemaRegistry, Settings};
+//! use scimkit::{schema::SchemaRegistry, settings::Settings};
 //! use serde_json::json;
 //!
 //! let registry = SchemaRegistry::default();
@@ -51,7 +51,7 @@
 //!     })
 //! );
 //! assert!(outcome.changed);
-//! # Ok::<(), scimkit::ScimError>(())
+//! # Ok::<(), scimkit::error::ScimError>(())
 //! ```
 
 mod apply;

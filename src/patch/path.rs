@@ -26,7 +26,7 @@ pub const MAX_PATH_LEN: usize = 4096;
 /// assert_eq!(p.attr.name, "addresses");
 /// assert_eq!(p.sub_attr.as_deref(), Some("streetAddress"));
 /// assert_eq!(p.to_string(), r#"addresses[type eq "work"].streetAddress"#);
-/// # Ok::<(), scimkit::ScimError>(())
+/// # Ok::<(), scimkit::error::ScimError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct PatchPath {

@@ -98,15 +98,15 @@ fn get_ci<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
 impl PatchRequest {
     /// Parses and checks a PatchOp body: `schemas` must list
     /// `urn:ietf:params:scim:api:messages:2.0:PatchOp`, `Operations` must be a non-empty
-    /// array of at most [`Limits::max_patch_operations`](crate::Limits) operations, each with
-    /// an `op` (any case when [`Tolerances::case_insensitive_patch_ops`](crate::Tolerances)),
+    /// array of at most [`Limits::max_patch_operations`](crate::settings::Limits) operations, each with
+    /// an `op` (any case when [`Tolerances::case_insensitive_patch_ops`](crate::settings::Tolerances)),
     /// an optional `path` (parsed here) and a `value` where the operation needs one.
     ///
     /// Member names of the message are matched case-insensitively (RFC 7643 §2.1).
     ///
     /// ```
     /// use scimkit::patch::{PatchOpKind, PatchRequest};
-    /// use scimkit::Settings;
+    /// use scimkit::settings::Settings;
     /// use serde_json::json;
     ///
     /// let body = json!({
@@ -116,7 +116,7 @@ impl PatchRequest {
     /// let req = PatchRequest::from_json(&body, &Settings::default())?;
     /// assert_eq!(req.operations[0].op, PatchOpKind::Replace);
     /// assert!(PatchRequest::from_json(&body, &Settings::strict()).is_err());
-    /// # Ok::<(), scimkit::ScimError>(())
+    /// # Ok::<(), scimkit::error::ScimError>(())
     /// ```
     pub fn from_json(body: &Value, settings: &Settings) -> Result<PatchRequest, ScimError> {
         let obj = body.as_object().ok_or_else(|| {
@@ -281,7 +281,7 @@ fn parse_operation(op: &Value, i: usize, settings: &Settings) -> Result<PatchOpe
 mod tests {
     use super::*;
     use crate::error::ScimType;
-    use crate::SchemaRegistry;
+    use crate::schema::SchemaRegistry;
     use serde_json::json;
 
     fn body(ops: Value) -> Value {

@@ -4,7 +4,7 @@
 //! keeps: attribute names in canonical case, extension attributes nested under their canonical
 //! schema URN, values type-checked and coerced by [`normalize_value`], and the RFC 7643 §7
 //! `mutability` and `required` rules applied. The real-world tolerances of
-//! [`Tolerances`](crate::Tolerances) decide between accepting and rejecting what IdPs really
+//! [`Tolerances`](crate::settings::Tolerances) decide between accepting and rejecting what IdPs really
 //! send.
 
 use std::borrow::Cow;

@@ -273,7 +273,7 @@ impl Projection {
     /// assert!(Projection::parse(None, Some("members")).is_ok());
     /// assert!(Projection::parse(Some("bad name"), None).is_err());
     /// # let _ = p;
-    /// # Ok::<(), scimkit::ScimError>(())
+    /// # Ok::<(), scimkit::error::ScimError>(())
     /// ```
     pub fn parse(attributes: Option<&str>, excluded: Option<&str>) -> Result<Self, ScimError> {
         Ok(Projection {
@@ -355,14 +355,14 @@ impl Projection {
     ///
     /// ```
     /// use scimkit::resource::Projection;
-    /// use scimkit::SchemaRegistry;
+    /// use scimkit::schema::SchemaRegistry;
     /// let registry = SchemaRegistry::default();
     /// let group = registry.group().unwrap();
     /// assert!(Projection::parse(Some("members"), None)?.requests(group, "members"));
     /// assert!(Projection::parse(Some("members.value"), None)?.requests(group, "members"));
     /// assert!(!Projection::parse(None, None)?.requests(group, "members"));
     /// assert!(!Projection::parse(Some("displayName"), None)?.requests(group, "members"));
-    /// # Ok::<(), scimkit::ScimError>(())
+    /// # Ok::<(), scimkit::error::ScimError>(())
     /// ```
     pub fn requests(&self, rt: &ResourceDef, path: &str) -> bool {
         !self.attributes.is_empty() && self.includes(rt, path)
@@ -414,13 +414,13 @@ impl Projection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SchemaRegistry;
+    use crate::schema::SchemaRegistry;
     use serde_json::json;
 
     #[test]
     fn parse_errors_name_the_parameter() {
         let err = Projection::parse(None, Some("members, 1bad")).unwrap_err();
-        assert_eq!(err.scim_type(), Some(crate::ScimType::InvalidPath));
+        assert_eq!(err.scim_type(), Some(crate::error::ScimType::InvalidPath));
         assert!(
             err.detail().contains("excludedAttributes"),
             "{}",

@@ -371,7 +371,7 @@ impl TryFrom<&Value> for Group {
 /// }))?;
 /// let cc: CostCenter = user.extension()?.expect("set");
 /// assert_eq!(cc.cost_center, "CC-7");
-/// # Ok::<(), scimkit::ScimError>(())
+/// # Ok::<(), scimkit::error::ScimError>(())
 /// ```
 pub trait Extension: serde::de::DeserializeOwned {
     /// The extension's schema URN: the key of its object in a resource.
@@ -495,7 +495,7 @@ mod tests {
     #[test]
     fn missing_required_and_schemas_completed() {
         let err = User::try_from(&json!({"schemas": [USER_SCHEMA]})).unwrap_err();
-        assert_eq!(err.scim_type(), Some(crate::ScimType::InvalidValue));
+        assert_eq!(err.scim_type(), Some(crate::error::ScimType::InvalidValue));
         assert!(err.detail().contains("userName"), "{}", err.detail());
         let mut u = User::new("a");
         u.enterprise = Some(EnterpriseUser {

@@ -265,7 +265,7 @@ pub(crate) fn json_type_name(v: &Value) -> &'static str {
 mod tests {
     use super::*;
     use crate::error::ScimType;
-    use crate::SchemaRegistry;
+    use crate::schema::SchemaRegistry;
     use serde_json::json;
 
     fn user_attr(name: &str) -> AttributeDef {

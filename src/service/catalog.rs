@@ -296,13 +296,13 @@ impl ScimService {
     /// # use scimkit::service::ScimService;
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// # let tenants = scimkit::auth::Tenants::in_memory();
-    /// # let acme = scimkit::TenantId::new("acme").unwrap();
-    /// # tenants.create_tenant(acme.clone(), "Acme", scimkit::Settings::default()).await.unwrap();
+    /// # let acme = scimkit::tenant::TenantId::new("acme").unwrap();
+    /// # tenants.create_tenant(acme.clone(), "Acme", scimkit::settings::Settings::default()).await.unwrap();
     /// let mut registry = SchemaRegistry::default();
     /// registry.add_catalog(Catalog::roles("Role", "/Roles")).unwrap();
     /// let service = ScimService::builder(
     ///     "https://app.example.com/scim/v2",
-    ///     Arc::new(scimkit::MemoryStore::new()),
+    ///     Arc::new(scimkit::store::MemoryStore::new()),
     ///     Arc::clone(tenants.store()),
     /// )
     /// .registry(registry)

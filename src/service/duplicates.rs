@@ -1,5 +1,5 @@
 //! Finding a key given twice in one JSON object of a request body, for strict mode
-//! ([`Tolerances::duplicate_json_keys`](crate::Tolerances::duplicate_json_keys) off).
+//! ([`Tolerances::duplicate_json_keys`](crate::settings::Tolerances::duplicate_json_keys) off).
 //!
 //! RFC 8259 §4 says the names within an object SHOULD be unique and leaves the meaning of a
 //! duplicate to the receiver; `serde_json` keeps the last value. A strict service refuses the

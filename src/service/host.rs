@@ -52,7 +52,7 @@ impl ScimService {
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// use std::sync::Arc;
-    /// use scimkit::{store::MemoryStore, ScimService, Tenants, TenantId};
+    /// use scimkit::{store::MemoryStore, service::ScimService, auth::Tenants, tenant::TenantId};
     ///
     /// let tenants = Tenants::in_memory();
     /// let service = ScimService::builder("https://app.example.com/scim/v2",

@@ -84,13 +84,13 @@ pub const DEFAULT_CURSOR_TIMEOUT: std::time::Duration = std::time::Duration::fro
 /// use scimkit::auth::Tenants;
 /// use scimkit::service::ScimService;
 /// use scimkit::store::MemoryStore;
-/// use scimkit::TenantId;
+/// use scimkit::tenant::TenantId;
 ///
 /// # tokio_test_block_on(async {
 /// let tenants = Tenants::in_memory();
 /// let acme = TenantId::new("acme").unwrap();
 /// tenants
-///     .create_tenant(acme.clone(), "Acme Okta", scimkit::Settings::default())
+///     .create_tenant(acme.clone(), "Acme Okta", scimkit::settings::Settings::default())
 ///     .await?;
 /// let (_record, token) = tenants.issue_token(&acme, "okta", None).await?;
 ///
@@ -108,7 +108,7 @@ pub const DEFAULT_CURSOR_TIMEOUT: std::time::Duration = std::time::Duration::fro
 ///     .unwrap();
 /// let response = service.handle(request).await;
 /// assert_eq!(response.status(), 200);
-/// # Ok::<(), scimkit::ScimError>(())
+/// # Ok::<(), scimkit::error::ScimError>(())
 /// # }).unwrap();
 /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
 /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)

@@ -76,7 +76,7 @@ pub struct PendingWrite<'a> {
 ///
 /// ```
 /// use scimkit::service::{PendingWrite, WriteOperation, WritePolicy};
-/// use scimkit::ScimError;
+/// use scimkit::error::ScimError;
 ///
 /// struct ProtectBreakGlass;
 ///

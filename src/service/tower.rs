@@ -10,7 +10,7 @@
 //!
 //! ```
 //! # use std::sync::Arc;
-//! use scimkit::{service::ScimService, store::MemoryStore, Tenants};
+//! use scimkit::{service::ScimService, store::MemoryStore, auth::Tenants};
 //!
 //! let tenants = Tenants::in_memory();
 //! let store = Arc::new(MemoryStore::new());

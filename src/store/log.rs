@@ -1,4 +1,4 @@
-//! What the three provisioning logs ([`ProvisioningLog`](crate::events::ProvisioningLog)
+//! What the three provisioning logs ([`ProvisioningLog`](crate::store::ProvisioningLog)
 //! implementations) share, so that they page alike: the scan window, the next cursor, the
 //! page bound, and the SQL stores' per-tenant row.
 

@@ -25,6 +25,7 @@ pub mod sqlite;
 pub mod testing;
 
 pub use memory::MemoryStore;
+pub use provisioning::{EventWriter, ProvisioningLog, StoreEventSink};
 pub use query::{apply_query, keyset_cmp, keyset_of, page_window, view_document};
 
 use std::fmt;

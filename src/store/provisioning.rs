@@ -68,7 +68,7 @@ pub trait ProvisioningLog: Send + Sync {
 ///
 /// ```
 /// # async fn setup(store: std::sync::Arc<scimkit::store::MemoryStore>) {
-/// use scimkit::events::StoreEventSink;
+/// use scimkit::store::StoreEventSink;
 /// let (sink, writer) = StoreEventSink::new(store, 10_000);
 /// tokio::spawn(writer.run());
 /// // ScimService::builder(...).event_sink(sink.clone())

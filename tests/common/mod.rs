@@ -24,7 +24,7 @@ use scimkit::schema::SchemaRegistry;
 use scimkit::service::ScimService;
 use scimkit::store::testing::CountingStore;
 use scimkit::store::{MemoryStore, ResourceStore};
-use scimkit::{Settings, TenantId};
+use scimkit::{settings::Settings, tenant::TenantId};
 
 pub const PUBLIC_URL: &str = "https://app.example.com/scim/v2";
 

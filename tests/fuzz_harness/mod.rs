@@ -47,7 +47,10 @@ use serde_json::{json, Map, Value};
 use scimkit::auth::{Principal, Tenants};
 use scimkit::service::{MeResolver, ScimService};
 use scimkit::store::{ListQuery, MemoryStore, ResourceStore};
-use scimkit::{PatchResponse, ResourceId, ScimError, Settings, TenantId};
+use scimkit::{
+    error::ScimError, resource::ResourceId, settings::PatchResponse, settings::Settings,
+    tenant::TenantId,
+};
 
 /// The public URL the service is built with; requests arrive under its path.
 pub const PUBLIC_URL: &str = "https://app.example.com/scim/v2";

@@ -21,7 +21,7 @@
 //!
 //! Everything goes through scimkit's public API: [`scimkit::auth::Tenants`] for tenants and
 //! tokens, the [`ResourceStore`] for groups, members, users and the change feed, the
-//! [`scimkit::ProvisioningLog`] for the log. Policies are kept by `console_db.rs` in tables of
+//! [`scimkit::store::ProvisioningLog`] for the log. Policies are kept by `console_db.rs` in tables of
 //! the example's own in the store's database (in memory with the memory store), with group
 //! *ids* (stable across renames) and the name each group had when attached.
 //!
@@ -60,13 +60,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use scimkit::auth::TokenId;
+use scimkit::events::ProvisioningEvent;
 use scimkit::events::{LogCursor, LogFilter, OutcomeKind};
 use scimkit::filter::SortSpec;
 use scimkit::store::{
     apply_query, GroupRef, ListQuery, Paging, Pushdown, ResourceStore, StoreError,
 };
-use scimkit::ProvisioningEvent;
-use scimkit::{Filter, ResourceDef, ResourceId, ScimError, Settings, TenantId};
+use scimkit::{
+    error::ScimError, filter::Filter, resource::ResourceId, schema::ResourceDef,
+    settings::Settings, tenant::TenantId,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};

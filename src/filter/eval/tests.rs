@@ -44,7 +44,11 @@ fn operators_that_do_not_apply_are_invalid_even_when_lenient() {
                 .unwrap()
                 .compile(users, strict)
                 .expect_err(f);
-            assert_eq!(err.scim_type(), Some(crate::ScimType::InvalidFilter), "{f}");
+            assert_eq!(
+                err.scim_type(),
+                Some(crate::error::ScimType::InvalidFilter),
+                "{f}"
+            );
         }
     }
     // Unknown attributes only fail in strict mode.

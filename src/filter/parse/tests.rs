@@ -158,7 +158,7 @@ fn value_paths() {
 
 #[test]
 fn errors_carry_position_and_reason() {
-    let typed = |s: &str| match crate::Filter::parse(s) {
+    let typed = |s: &str| match crate::filter::Filter::parse(s) {
         Err(ScimError::InvalidFilter(e)) => (e.position, e.reason),
         other => panic!("{s}: {other:?}"),
     };
@@ -184,7 +184,7 @@ fn errors_carry_position_and_reason() {
         (Some(3), FilterErrorReason::InvalidAttributePath)
     );
     // The byte offset, where the detail names the (character) column.
-    match crate::Filter::parse("displayName eq \"é\" x") {
+    match crate::filter::Filter::parse("displayName eq \"é\" x") {
         Err(ScimError::InvalidFilter(e)) => {
             assert_eq!(e.position, Some(20));
             assert!(e.detail().ends_with("at column 20"), "{}", e.detail());

@@ -109,7 +109,7 @@ pub struct PatchEffect {
 ///
 /// ```
 /// use scimkit::patch::{apply_in_place, PatchRequest};
-/// use scimkit::{SchemaRegistry, Settings};
+/// use scimkit::{schema::SchemaRegistry, settings::Settings};
 /// use serde_json::json;
 ///
 /// let registry = SchemaRegistry::default();
@@ -126,7 +126,7 @@ pub struct PatchEffect {
 /// let mut doc = json!({"userName": "bjensen", "title": "Guide"});
 /// assert!(apply_in_place(user, &mut doc, &request, &settings).is_err());
 /// assert_eq!(doc, json!({"userName": "bjensen", "title": "Guide"}));
-/// # Ok::<(), scimkit::ScimError>(())
+/// # Ok::<(), scimkit::error::ScimError>(())
 /// ```
 pub fn apply_in_place(
     rt: &ResourceDef,

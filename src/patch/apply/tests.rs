@@ -2,7 +2,7 @@ use super::element::{fix_primary, seed_from_filter};
 use super::*;
 use crate::error::ScimType;
 use crate::resource::{MemberRef, ResourceId, UnknownMembers};
-use crate::SchemaRegistry;
+use crate::schema::SchemaRegistry;
 use serde_json::json;
 
 fn request(ops: Value) -> PatchRequest {

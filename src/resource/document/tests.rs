@@ -1,6 +1,6 @@
 use super::*;
 use crate::error::ScimType;
-use crate::SchemaRegistry;
+use crate::schema::SchemaRegistry;
 use serde_json::json;
 
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";

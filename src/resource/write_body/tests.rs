@@ -4,8 +4,8 @@ use super::*;
 use crate::events::{collect_notes, ToleranceKind};
 use crate::resource::write::{normalize_write, split_members};
 use crate::resource::{normalize_resource, WriteMode};
+use crate::schema::SchemaRegistry;
 use crate::settings::Settings;
-use crate::SchemaRegistry;
 
 type Outcome = Result<(Value, Option<Vec<MemberRef>>), String>;
 

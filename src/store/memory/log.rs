@@ -7,10 +7,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::MemoryStore;
-use crate::events::{
-    LogCursor, LogFilter, LogPage, ProvisioningEvent, ProvisioningLog, TenantHealth,
-};
+use crate::events::{LogCursor, LogFilter, LogPage, ProvisioningEvent, TenantHealth};
 use crate::store::log::{next_cursor, scan_window, MAX_LOG_PAGE};
+use crate::store::ProvisioningLog;
 use crate::store::{ChangeRetention, PruneReport, StoreError};
 use crate::tenant::TenantId;
 

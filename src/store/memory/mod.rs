@@ -49,7 +49,7 @@ use crate::tenant::TenantId;
 /// use chrono::Utc;
 /// use scimkit::store::{CreateRequest, ListQuery, MemoryStore, ResourceStore};
 /// use scimkit::resource::UniqueKey;
-/// use scimkit::{Filter, SchemaRegistry, TenantId};
+/// use scimkit::{filter::Filter, schema::SchemaRegistry, tenant::TenantId};
 /// use serde_json::json;
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -81,7 +81,7 @@ use crate::tenant::TenantId;
 pub struct MemoryStore {
     tenants: RwLock<HashMap<TenantId, Arc<RwLock<TenantData>>>>,
     notifier: Option<Arc<dyn ChangeNotifier>>,
-    /// The provisioning log ([`ProvisioningLog`](crate::events::ProvisioningLog)).
+    /// The provisioning log ([`ProvisioningLog`](crate::store::ProvisioningLog)).
     log: log::MemoryLog,
     hub: ChangeHub,
 }

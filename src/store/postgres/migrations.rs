@@ -203,7 +203,7 @@ ALTER TABLE scimkit_unique SET (autovacuum_analyze_scale_factor = 0.0,
         name: "provisioning log",
         step: Step::Sql(
             r#"
--- The provisioning log (scimkit::events::ProvisioningLog): events per tenant by position
+-- The provisioning log (scimkit::store::ProvisioningLog): events per tenant by position
 -- (1, 2, ... per tenant) with the columns its filters read, and one row per tenant with the
 -- last position, the prune horizon and the health counters, updated on append.
 CREATE TABLE scimkit_provisioning_log (

@@ -5,7 +5,7 @@
 //! hold across them.
 //!
 //! - **Schema.** Versioned migrations, embedded, applied by [`PostgresStore::connect`] and
-//!   [`PostgresStore::from_pool`] under an advisory lock (two instances starting at once apply
+//!   [`PostgresStore::connect_with`] under an advisory lock (two instances starting at once apply
 //!   them once). Tables are prefixed `scimkit_`; see the `migrations` module source.
 //! - **Documents** are JSONB, with extracted, indexed columns for what identity providers look
 //!   up: `id`, `userName` (case-folded), `externalId`, `displayName` (case-folded). A second
@@ -48,9 +48,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, Row};
-
-pub use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use self::sql::{Arg, Params};
 use super::query::compile;
@@ -80,7 +79,7 @@ const MAX_ATTEMPTS: usize = 8;
 /// use std::sync::Arc;
 /// use scimkit::store::postgres::PostgresStore;
 /// use scimkit::store::ResourceStore;
-/// use scimkit::TenantStore;
+/// use scimkit::auth::TenantStore;
 ///
 /// # async fn run() -> Result<(), scimkit::store::StoreError> {
 /// let store = PostgresStore::connect("postgres://scim@db.internal/scim").await?;
@@ -321,21 +320,77 @@ struct NewChange<'a> {
 
 type Tx = sqlx::Transaction<'static, Postgres>;
 
+/// How [`PostgresStore::connect_with`] connects: the URL and the pool's size and patience.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PostgresOptions {
+    /// `postgres://user:password@host:port/database`.
+    pub url: String,
+    /// The most connections the pool opens (default 16).
+    pub max_connections: u32,
+    /// The connections the pool keeps open when idle (default 0).
+    pub min_connections: u32,
+    /// How long a request waits for a free connection before failing (default 30 s).
+    pub acquire_timeout: std::time::Duration,
+}
+
+impl PostgresOptions {
+    /// The defaults for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        PostgresOptions {
+            url: url.into(),
+            max_connections: 16,
+            min_connections: 0,
+            acquire_timeout: std::time::Duration::from_secs(30),
+        }
+    }
+
+    /// Sets the most connections the pool opens.
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Sets the connections kept open when idle.
+    pub fn min_connections(mut self, n: u32) -> Self {
+        self.min_connections = n;
+        self
+    }
+
+    /// Sets how long a request waits for a free connection.
+    pub fn acquire_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+}
+
 impl PostgresStore {
     /// Connects to `url` (`postgres://user:password@host:port/database`) with a pool of up to
     /// 16 connections and applies the migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .connect(url)
-            .await
-            .map_err(db_err)?;
-        Self::from_pool(pool).await
+        Self::connect_with(PostgresOptions::new(url)).await
     }
 
-    /// Uses an existing pool (built with the host's [`PgPoolOptions`]) and applies the
-    /// migrations.
+    /// Connects as `options` say and applies the migrations.
+    pub async fn connect_with(options: PostgresOptions) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .min_connections(options.min_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect(&options.url)
+            .await
+            .map_err(db_err)?;
+        Self::with_pool(pool).await
+    }
+
+    /// Uses an existing sqlx pool and applies the migrations (feature `postgres-sqlx`: this
+    /// names a sqlx type, so the host must use this crate's sqlx version).
+    #[cfg(feature = "postgres-sqlx")]
     pub async fn from_pool(pool: PgPool) -> Result<Self, StoreError> {
+        Self::with_pool(pool).await
+    }
+
+    async fn with_pool(pool: PgPool) -> Result<Self, StoreError> {
         migrations::migrate(&pool).await?;
         Ok(PostgresStore {
             pool,
@@ -437,7 +492,8 @@ impl PostgresStore {
         }
     }
 
-    /// The connection pool.
+    /// The sqlx connection pool (feature `postgres-sqlx`).
+    #[cfg(feature = "postgres-sqlx")]
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

@@ -7,10 +7,9 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{be, parse_ts, ts, SqliteStore};
-use crate::events::{
-    search_text, LogCursor, LogFilter, LogPage, ProvisioningEvent, ProvisioningLog, TenantHealth,
-};
+use crate::events::{search_text, LogCursor, LogFilter, LogPage, ProvisioningEvent, TenantHealth};
 use crate::store::log::{json_err, next_cursor, scan_window, TenantRow, MAX_LOG_PAGE};
+use crate::store::ProvisioningLog;
 use crate::store::{to_i64, to_u64, ChangeRetention, PruneReport, StoreError};
 use crate::tenant::TenantId;
 

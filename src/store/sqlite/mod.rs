@@ -132,7 +132,7 @@ impl SqliteOptions {
 /// use scimkit::store::{CreateRequest, ListQuery, ResourceStore};
 /// use scimkit::resource::UniqueKey;
 /// use scimkit::store::sqlite::SqliteStore;
-/// use scimkit::{Filter, SchemaRegistry, TenantId};
+/// use scimkit::{filter::Filter, schema::SchemaRegistry, tenant::TenantId};
 /// use serde_json::json;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {

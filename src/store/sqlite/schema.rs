@@ -105,7 +105,7 @@ CREATE TABLE tokens (
 CREATE INDEX tokens_tenant ON tokens (tenant, created);
 "#;
 
-/// The provisioning log ([`crate::events::ProvisioningLog`]): events per tenant by position
+/// The provisioning log ([`crate::store::ProvisioningLog`]): events per tenant by position
 /// (1, 2, ... per tenant), with the columns its filters read, and one row per tenant with
 /// the last position, the prune horizon and the health counters, updated on append.
 const V4: &str = r#"

@@ -4,10 +4,10 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::events::{
-    LogCursor, LogFilter, Outcome, OutcomeKind, ProvisioningEvent, ProvisioningLog, ToleranceKind,
-    ToleranceNote,
+    LogCursor, LogFilter, Outcome, OutcomeKind, ProvisioningEvent, ToleranceKind, ToleranceNote,
 };
 use crate::store::ChangeRetention;
+use crate::store::ProvisioningLog;
 use crate::tenant::TenantId;
 
 fn t0() -> DateTime<Utc> {
