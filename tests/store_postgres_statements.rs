@@ -11,9 +11,10 @@
 
 use std::sync::Arc;
 
+use scimkit::filter::Filter;
 use scimkit::store::postgres::PostgresStore;
 use scimkit::store::testing::{self, base_time, group_request, simple_user, user_request, Fixture};
-use scimkit::store::ResourceStore;
+use scimkit::store::{ListQuery, Pushdown, ResourceStore};
 
 async fn store() -> Option<PostgresStore> {
     testing::postgres::fresh_store().await
@@ -77,6 +78,75 @@ async fn reads_are_one_statement() {
         n.swap(0, std::sync::atomic::Ordering::SeqCst),
         1,
         "one statement for 50 ids"
+    );
+    // A `userName eq` filter (what `GET /Users?filter=...` runs): the page and its
+    // totalResults in one statement, then the page's groups in one more.
+    let q = ListQuery {
+        filter: Some(Filter::parse(r#"userName eq "u7@x""#).unwrap()),
+        ..ListQuery::default()
+    };
+    let page = s.list(tn, &fx.users, &q).await.unwrap();
+    assert_eq!(page.pushdown, Pushdown::Exact);
+    assert_eq!(page.total_results, 1);
+    let page_ids: Vec<scimkit::resource::ResourceId> =
+        page.resources.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(page_ids, vec![ids[7].clone()]);
+    assert_eq!(
+        n.swap(0, std::sync::atomic::Ordering::SeqCst),
+        1,
+        "a filtered page and its total are one statement"
+    );
+    let groups = s.groups_of_many(tn, &page_ids).await.unwrap();
+    assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 3);
+    assert_eq!(n.swap(0, std::sync::atomic::Ordering::SeqCst), 1);
+    // With its groups: still one statement, and the groups are those groups_of_many reads.
+    let (page, groups) = s.list_with_groups(tn, &fx.users, &q).await.unwrap();
+    assert_eq!(page.total_results, 1);
+    assert_eq!(
+        n.swap(0, std::sync::atomic::Ordering::SeqCst),
+        1,
+        "a filtered page, its total and its groups are one statement"
+    );
+    let groups = groups.expect("read with the page");
+    assert_eq!(groups.len(), 1);
+    assert_eq!(
+        groups[0].iter().map(|g| g.id.as_str()).collect::<Vec<_>>(),
+        ["g0", "g1", "g2"]
+    );
+    // A page of many, sorted: each resource gets its own groups, in page order.
+    let many_q = ListQuery {
+        filter: Some(Filter::parse(r#"userName sw "u1""#).unwrap()),
+        sort: Some(scimkit::filter::SortSpec::parse("userName", None).unwrap()),
+        start_index: 3,
+        count: 10,
+        ..ListQuery::default()
+    };
+    let (page, groups) = s.list_with_groups(tn, &fx.users, &many_q).await.unwrap();
+    assert_eq!(n.swap(0, std::sync::atomic::Ordering::SeqCst), 1);
+    let page_ids: Vec<scimkit::resource::ResourceId> =
+        page.resources.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(page.total_results, 11, "u1, u10..u19");
+    assert_eq!(
+        page_ids.len(),
+        9,
+        "the page from the third: u12..u19, then u1"
+    );
+    let expected = s.groups_of_many(tn, &page_ids).await.unwrap();
+    assert!(expected.iter().any(|g| g.len() == 2) && expected.iter().any(|g| g.len() == 3));
+    assert_eq!(groups.expect("read with the page"), expected);
+    n.store(0, std::sync::atomic::Ordering::SeqCst);
+    // Past the end of the matches: the page is empty and the total is still read with it.
+    let q = ListQuery {
+        start_index: 2,
+        ..q
+    };
+    let page = s.list(tn, &fx.users, &q).await.unwrap();
+    assert!(page.resources.is_empty());
+    assert_eq!(page.total_results, 1);
+    assert_eq!(
+        n.swap(0, std::sync::atomic::Ordering::SeqCst),
+        1,
+        "an empty page past the end is one statement too"
     );
     // The counter sees statements at all: the old two-call form is two.
     s.get(tn, &fx.users, &ids[5], false).await.unwrap();

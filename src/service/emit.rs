@@ -233,14 +233,19 @@ impl ScimService {
         let single = def.is_some() && (event.resource_id.is_some() || rec.method == Method::POST);
         let answer_needed = event.resource_id.is_none() || event.name.is_none();
         if single && answer_needed && status < 300 && !response.body().is_empty() {
-            if let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(response.body()) {
+            // Only the two top-level strings are wanted: the answer is scanned, not built
+            // into a `Value` (that was most of an event's cost on a GET by id).
+            let want_name = if event.name.is_none() {
+                name_attr
+            } else {
+                None
+            };
+            if let Ok(Some(found)) = top_level_strings(response.body(), want_name) {
                 if event.resource_id.is_none() {
-                    event.resource_id = obj.get("id").and_then(Value::as_str).map(str::to_owned);
+                    event.resource_id = found.id;
                 }
-                if let (Some(attr), None) = (name_attr, &event.name) {
-                    event.name = get_ci(&obj, attr)
-                        .and_then(Value::as_str)
-                        .map(str::to_owned);
+                if want_name.is_some() {
+                    event.name = found.name;
                 }
             }
         }
@@ -325,6 +330,105 @@ impl ScimService {
     }
 }
 
+/// What [`top_level_strings`] found in a JSON object.
+#[derive(Debug, Default, PartialEq)]
+struct TopLevel {
+    /// The string value of the key `id` (exact case), if it is a string.
+    id: Option<String>,
+    /// The string value of the first key equal to the wanted name, ASCII case-insensitively,
+    /// if it is a string.
+    name: Option<String>,
+}
+
+/// Reads, from the JSON object `body`, the top-level `id` and the attribute `name`
+/// (case-insensitively) when they are strings, skipping every other value without building
+/// it: `Ok(None)` when `body` is JSON but not an object, `Err` when it is not JSON.
+/// Answers the same as parsing `body` into a `Value` and reading `obj.get("id")` and
+/// [`get_ci`]`(obj, name)` (with the last of duplicate `id` keys and the first key matching
+/// `name`, as a `Map` would keep them), without the allocations of the whole document.
+fn top_level_strings(body: &[u8], name: Option<&str>) -> serde_json::Result<Option<TopLevel>> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+    use serde::Deserialize;
+    use std::borrow::Cow;
+    use std::fmt;
+
+    /// A value that is kept only when it is a string.
+    struct StringOrNone;
+    impl<'de> DeserializeSeed<'de> for StringOrNone {
+        type Value = Option<String>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            Ok(match Value::deserialize(d)? {
+                Value::String(s) => Some(s),
+                _ => None,
+            })
+        }
+    }
+
+    struct Scan<'n>(Option<&'n str>);
+    impl<'de> Visitor<'de> for Scan<'_> {
+        type Value = Option<TopLevel>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = TopLevel::default();
+            // The first key matching the name, as written: a later duplicate of it replaces
+            // its value (as in a `Map`); other spellings after it are not looked at.
+            let mut name_key: Option<Cow<'de, str>> = None;
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                let is_id = key == "id";
+                let is_name = match &name_key {
+                    Some(k) => *k == key,
+                    None => self.0.is_some_and(|n| n.eq_ignore_ascii_case(&key)),
+                };
+                if !is_id && !is_name {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                let value = map.next_value_seed(StringOrNone)?;
+                if is_name {
+                    out.name.clone_from(&value);
+                    name_key.get_or_insert(key);
+                }
+                if is_id {
+                    out.id = value;
+                }
+            }
+            Ok(Some(out))
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let found = de.deserialize_any(Scan(name))?;
+    de.end()?;
+    Ok(found)
+}
+
 /// The outcome of an error answer produced without a [`ScimError`] (read from its body).
 fn error_of_body(status: u16, body: &Bytes) -> Outcome {
     let parsed: Option<Map<String, Value>> = serde_json::from_slice(body).ok();
@@ -375,6 +479,62 @@ fn bulk_summaries(body: &Bytes) -> Vec<BulkOperationSummary> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// What the event used to read: the whole answer parsed into a `Value`.
+    fn by_value(body: &[u8], name: Option<&str>) -> Option<TopLevel> {
+        match serde_json::from_slice::<Value>(body).ok()? {
+            Value::Object(obj) => Some(TopLevel {
+                id: obj.get("id").and_then(Value::as_str).map(str::to_owned),
+                name: name.and_then(|n| get_ci(&obj, n).and_then(Value::as_str).map(str::to_owned)),
+            }),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_answer_scan_reads_what_a_parsed_value_would() {
+        let bodies: &[&[u8]] = &[
+            br#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"2819c223","userName":"bjensen@example.com","name":{"userName":"inner","id":"x"},"emails":[{"value":"a"}],"meta":{"location":"/Users/2819c223"}}"#,
+            br#"{"USERNAME":"Upper","id":"1","userName":"later spelling"}"#,
+            br#"{"userName":"first","id":"1","userName":"dup replaces"}"#,
+            br#"{"id":"first","id":"last","displayName":"Group \"A\" \u00e9"}"#,
+            br#"{"id":7,"userName":{"not":"a string"}}"#,
+            br#"{"id":null,"userName":["x"]}"#,
+            br#"{}"#,
+            br#"[{"id":"in an array"}]"#,
+            br#""id""#,
+            br#"12"#,
+            br#"null"#,
+            br#"{"id":"1"} trailing"#,
+            br#"{"id":"1""#,
+            b"not json",
+            b"",
+        ];
+        for body in bodies {
+            for name in [Some("userName"), Some("displayName"), None] {
+                let scanned = top_level_strings(body, name).ok().flatten();
+                assert_eq!(
+                    scanned,
+                    by_value(body, name),
+                    "{} / {name:?}",
+                    String::from_utf8_lossy(body)
+                );
+            }
+        }
+        let found = top_level_strings(bodies[0], Some("userName"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.id.as_deref(), Some("2819c223"));
+        assert_eq!(found.name.as_deref(), Some("bjensen@example.com"));
+        let upper = top_level_strings(bodies[1], Some("userName"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(upper.name.as_deref(), Some("Upper"));
+        let dup = top_level_strings(bodies[2], Some("userName"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(dup.name.as_deref(), Some("dup replaces"));
+    }
 
     #[test]
     fn redaction_reaches_every_depth() {

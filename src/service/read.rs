@@ -18,7 +18,7 @@ use crate::error::ScimError;
 use crate::filter::{Filter, SortSpec};
 use crate::resource::{Projection, ResourceId};
 use crate::schema::{ResourceDef, SEARCH_REQUEST_SCHEMA};
-use crate::store::{apply_query, keyset_of, ListQuery, Paging, Pushdown};
+use crate::store::{apply_query, keyset_of, GroupRef, ListQuery, Paging, Pushdown};
 
 // ---------------------------------------------------------------------------------------------
 // Read
@@ -248,8 +248,10 @@ pub(super) async fn search(
             max_candidates: limits.max_resources_scanned,
             paging: Paging::Index,
         };
-        let page = list_page(svc, ctx, def, &query, params).await?;
-        let out = render_page(svc, ctx, def, page.resources, &projection).await?;
+        let with_groups = renders_groups(def, &projection);
+        let (page, groups) =
+            list_page_with_groups(svc, ctx, def, &query, params, with_groups).await?;
+        let out = render_page(svc, ctx, def, page.resources, groups, &projection).await?;
         return Ok(list_response(page.total_results, start_index, out));
     }
 
@@ -283,7 +285,7 @@ pub(super) async fn search(
         if from < to {
             let local = query_for(def, from - offset + 1, to - from);
             let page = list_page(svc, ctx, def, &local, params).await?;
-            out.extend(render_page(svc, ctx, def, page.resources, &projection).await?);
+            out.extend(render_page(svc, ctx, def, page.resources, None, &projection).await?);
         }
         offset = offset.saturating_add(n);
     }
@@ -401,7 +403,7 @@ async fn cursor_search(
                 last = Some((i, keyset_of(def, q.sort.as_ref(), r)));
             }
             remaining -= resources.len();
-            out.extend(render_page(svc, ctx, def, resources, &q.projection).await?);
+            out.extend(render_page(svc, ctx, def, resources, None, &q.projection).await?);
             if more {
                 break;
             }
@@ -472,6 +474,31 @@ async fn list_page(
         return Err(too_broad(def, query.max_candidates, params));
     }
     Ok(apply_query(def, query, page.resources)?)
+}
+
+/// [`list_page`], reading the page's derived groups with it when `with_groups` and the
+/// store can (see [`ResourceStore::list_with_groups`](crate::store::ResourceStore::list_with_groups)):
+/// `Some` only for an exact page, whose resources are the groups' owners in order.
+async fn list_page_with_groups(
+    svc: &ScimService,
+    ctx: &Ctx,
+    def: &ResourceDef,
+    query: &ListQuery,
+    params: &ListParams,
+    with_groups: bool,
+) -> Result<(crate::store::Page, Option<Vec<Vec<GroupRef>>>), ScimError> {
+    if !with_groups {
+        return Ok((list_page(svc, ctx, def, query, params).await?, None));
+    }
+    let (page, groups) = svc.store().list_with_groups(ctx.id(), def, query).await?;
+    if page.pushdown == Pushdown::Exact {
+        let groups = groups.filter(|g| g.len() == page.resources.len());
+        return Ok((page, groups));
+    }
+    if page.resources.len() > query.max_candidates {
+        return Err(too_broad(def, query.max_candidates, params));
+    }
+    Ok((apply_query(def, query, page.resources)?, None))
 }
 
 /// The answer to a query the store cannot narrow and that has too many candidates.

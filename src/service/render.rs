@@ -410,15 +410,22 @@ pub(super) fn renders_groups(def: &ResourceDef, projection: &Projection) -> bool
 }
 
 /// Renders the resources of one page, reading the derived `groups` of all of them with one
-/// store call.
+/// store call unless `known` holds them (one list per resource, in page order, as read with
+/// the page).
 pub(super) async fn render_page(
     svc: &ScimService,
     ctx: &Ctx,
     def: &ResourceDef,
     resources: Vec<StoredResource>,
+    known: Option<Vec<Vec<GroupRef>>>,
     projection: &Projection,
 ) -> Result<Vec<Rendered>, ScimError> {
-    let mut groups = if renders_groups(def, projection) && !resources.is_empty() {
+    let known = known.filter(|g| g.len() == resources.len());
+    let mut groups = if !renders_groups(def, projection) {
+        Vec::new()
+    } else if let Some(known) = known {
+        known.into_iter().map(Some).collect()
+    } else if !resources.is_empty() {
         let ids: Vec<ResourceId> = resources.iter().map(|r| r.id.clone()).collect();
         svc.store()
             .groups_of_many(ctx.id(), &ids)

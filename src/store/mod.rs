@@ -646,6 +646,20 @@ pub trait ResourceStore: Send + Sync {
         Ok((res, groups))
     }
 
+    /// [`list`](Self::list), and possibly the derived groups of every resource of the
+    /// page (as [`groups_of_many`](Self::groups_of_many) of their ids, in page order) read
+    /// with it: what a list of Users needs. `None` when the store did not read them with the
+    /// page (the caller asks `groups_of_many`); the default always answers `None`. The
+    /// PostgreSQL store reads an index page, its total and its groups in one statement.
+    async fn list_with_groups(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        query: &ListQuery,
+    ) -> Result<(Page, Option<Vec<Vec<GroupRef>>>), StoreError> {
+        Ok((self.list(tenant, rt, query).await?, None))
+    }
+
     /// [`groups_of`](Self::groups_of) for each of `members` (the resources of one page), in
     /// the same order. The default asks once per id; the SQL stores answer with one
     /// statement whatever the page size.

@@ -192,8 +192,13 @@ impl EventWriter {
     /// counted in [`StoreEventSink::dropped`]) after logging the error: the log is
     /// best-effort, it must not grow without bound while its store is down.
     pub async fn run(self) {
-        while let Some(batch) = self.next_batch().await {
-            self.write(batch).await;
+        // One buffer for every batch: a batch is often a single event under load, and a
+        // fresh vector per batch was a large allocation (an event is several hundred bytes)
+        // freed right after, per request.
+        let mut batch = Vec::new();
+        while self.next_batch(&mut batch).await {
+            self.write_slice(&batch).await;
+            batch.clear();
         }
     }
 
@@ -210,7 +215,11 @@ impl EventWriter {
     }
 
     async fn write(&self, batch: Vec<ProvisioningEvent>) {
-        if let Err(e) = self.log.append(&batch).await {
+        self.write_slice(&batch).await;
+    }
+
+    async fn write_slice(&self, batch: &[ProvisioningEvent]) {
+        if let Err(e) = self.log.append(batch).await {
             tracing::warn!(error = %e, events = batch.len(), "could not append provisioning events");
             let n = u64::try_from(batch.len()).unwrap_or(u64::MAX);
             self.queue.dropped.fetch_add(n, Ordering::Relaxed);
@@ -227,28 +236,36 @@ impl EventWriter {
         }
     }
 
-    fn next_batch(&self) -> NextBatch<'_> {
-        NextBatch { queue: &self.queue }
+    /// Waits for queued events and moves up to [`StoreEventSink::BATCH`] of them into the
+    /// empty `out`: `false` once the queue is closed and empty (or poisoned).
+    fn next_batch<'a>(&'a self, out: &'a mut Vec<ProvisioningEvent>) -> NextBatch<'a> {
+        NextBatch {
+            queue: &self.queue,
+            out,
+        }
     }
 }
 
 struct NextBatch<'a> {
     queue: &'a Queue,
+    out: &'a mut Vec<ProvisioningEvent>,
 }
 
 impl Future for NextBatch<'_> {
-    type Output = Option<Vec<ProvisioningEvent>>;
+    type Output = bool;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let Ok(mut s) = self.queue.state.lock() else {
-            return Poll::Ready(None);
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let Ok(mut s) = this.queue.state.lock() else {
+            return Poll::Ready(false);
         };
         if !s.events.is_empty() {
             let n = s.events.len().min(StoreEventSink::BATCH);
-            return Poll::Ready(Some(s.events.drain(..n).collect()));
+            this.out.extend(s.events.drain(..n));
+            return Poll::Ready(true);
         }
         if s.closed {
-            return Poll::Ready(None);
+            return Poll::Ready(false);
         }
         s.waker = Some(cx.waker().clone());
         Poll::Pending

@@ -279,6 +279,15 @@ fn unique_hash(k: &UniqueKey) -> Vec<u8> {
 const RESOURCE_COLUMNS: &str =
     "r.id, r.resource_type, r.version, r.created, r.last_modified, r.doc::text";
 
+/// The groups `r` is a direct member of, as a JSON array of `[id, resource type, display]`
+/// (the column [`PostgresStore::get_with_groups`] reads), after [`RESOURCE_COLUMNS`].
+const GROUPS_COLUMN: &str =
+    ", (SELECT coalesce(json_agg(json_build_array(g.id, g.resource_type, g.display) \
+     ORDER BY m.group_id), '[]'::json)::text \
+     FROM scimkit_members m \
+     JOIN scimkit_resources g ON g.tenant = m.tenant AND g.id = m.group_id \
+     WHERE m.tenant = r.tenant AND m.member_id = r.id)";
+
 fn resource_from_row(rt: &ResourceDef, row: &PgRow) -> Result<StoredResource, StoreError> {
     resource_from_row_at(rt, row, 0)
 }
@@ -1669,6 +1678,166 @@ impl PostgresStore {
             pushdown: Pushdown::Exact,
         })
     }
+
+    /// [`ResourceStore::list`], and with `with_groups` the derived groups of every resource
+    /// of an index page read by the page's own statement (`None` when the page was read
+    /// another way: the caller asks [`ResourceStore::groups_of_many`]).
+    async fn list_page(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        query: &ListQuery,
+        with_groups: bool,
+    ) -> Result<(Page, Option<Vec<Vec<GroupRef>>>), StoreError> {
+        if let Some(f) = &query.filter {
+            // The same validation as the engine's, so errors do not depend on the backend.
+            compile(rt, f)?;
+        }
+        let mut params = Params::default();
+        let t = params.text(tenant.as_str());
+        let ty = params.text(rt.name());
+        let (cond, exact) = match &query.filter {
+            Some(f) => sql::translate(rt, f, &mut params).into_sql(),
+            None => ("TRUE".to_owned(), true),
+        };
+        let where_sql = format!("r.tenant = {t} AND r.resource_type = {ty} AND ({cond})");
+        if let (Paging::Keyset(after), true) = (&query.paging, exact) {
+            if let Some(walk) = keyset_walk(rt, query.sort.as_ref()) {
+                let page = self
+                    .keyset_list(
+                        tenant,
+                        rt,
+                        query,
+                        &where_sql,
+                        &params,
+                        &walk,
+                        after.as_ref(),
+                    )
+                    .await?;
+                return Ok((page, None));
+            }
+        }
+        if let (Paging::Index, true, Some(spec)) = (&query.paging, exact, query.sort.as_ref()) {
+            if let Some(path) = keyed_sort(rt, spec) {
+                let mut tx = self.begin_snapshot().await?;
+                if sort_keys::usable(&mut tx, tenant.as_str(), rt).await? {
+                    let mut page = Self::keyed_list(
+                        &mut tx, rt, query, spec, &path, &cond, &where_sql, &params,
+                    )
+                    .await?;
+                    if query.include_members {
+                        Self::attach_members(&mut tx, tenant, &mut page.resources).await?;
+                    }
+                    tx.commit().await.map_err(db_err)?;
+                    return Ok((page, None));
+                }
+                tx.commit().await.map_err(db_err)?;
+            }
+        }
+        // An always-true filter (or none): the maintained count, not a count of the rows.
+        let count_sql = if cond == "TRUE" {
+            format!(
+                "SELECT COALESCE((SELECT n FROM scimkit_type_counts WHERE tenant = {t} \
+                 AND resource_type = {ty}), 0) AS n"
+            )
+        } else {
+            format!("SELECT count(*) AS n FROM scimkit_resources r WHERE {where_sql}")
+        };
+        let mut page_params = params.clone();
+        let order = match &query.sort {
+            None => Some("r.ord".to_owned()),
+            Some(spec) if exact => sql::order_by(rt, spec, &mut page_params),
+            Some(_) => None,
+        };
+        let needs_members =
+            query.include_members || (!(exact && order.is_some()) && query.reads_members());
+        // One statement is one snapshot; a second query for members needs a transaction.
+        let mut tx = if needs_members {
+            Some(self.begin_snapshot().await?)
+        } else {
+            None
+        };
+        let (mut resources, total, pushdown, groups) = match order {
+            // A keyset query this store cannot walk: the caller pages the candidates.
+            Some(order) if exact && query.paging == Paging::Index => {
+                let start = query.start_index.saturating_sub(1);
+                let limit = page_params.int(super::to_i64(query.count as u64));
+                let offset = page_params.int(super::to_i64(start as u64));
+                // The count and the page together: a row with the count and no resource when
+                // the page is empty; with `with_groups`, each resource's groups in a column.
+                let groups_column = if with_groups { GROUPS_COLUMN } else { "" };
+                let q = sqlx::query(AssertSqlSafe(format!(
+                    "SELECT t.n, p.* FROM ({count_sql}) AS t \
+                     LEFT JOIN LATERAL (SELECT {RESOURCE_COLUMNS}{groups_column} \
+                       FROM scimkit_resources r \
+                       WHERE {where_sql} ORDER BY {order} LIMIT {limit} OFFSET {offset}) AS p \
+                     ON true"
+                )));
+                let q = bind_all(q, &page_params.args).persistent(!params.plan_per_value);
+                let rows = match tx.as_mut() {
+                    Some(tx) => q.fetch_all(&mut **tx).await,
+                    None => q.fetch_all(&self.pool).await,
+                }
+                .map_err(db_err)?;
+                let mut total = 0i64;
+                let mut resources = Vec::with_capacity(rows.len());
+                let mut groups = Vec::with_capacity(if with_groups { rows.len() } else { 0 });
+                for row in &rows {
+                    total = row.try_get(0).map_err(db_err)?;
+                    let id: Option<String> = row.try_get(1).map_err(db_err)?;
+                    if id.is_some() {
+                        resources.push(resource_from_row_at(rt, row, 1)?);
+                        if with_groups {
+                            let g: String = row.try_get(7).map_err(db_err)?;
+                            groups.push(super::groups_from_json(&g)?);
+                        }
+                    }
+                }
+                (
+                    resources,
+                    usize::try_from(total).unwrap_or(0),
+                    Pushdown::Exact,
+                    with_groups.then_some(groups),
+                )
+            }
+            _ => {
+                let q = sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {RESOURCE_COLUMNS} FROM scimkit_resources r WHERE {where_sql} \
+                     ORDER BY r.ord{}",
+                    super::candidate_limit(query.max_candidates)
+                )));
+                let q = bind_all(q, &params.args).persistent(!params.plan_per_value);
+                let rows = match tx.as_mut() {
+                    Some(tx) => q.fetch_all(&mut **tx).await,
+                    None => q.fetch_all(&self.pool).await,
+                }
+                .map_err(db_err)?;
+                let resources = rows
+                    .iter()
+                    .map(|row| resource_from_row(rt, row))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let pushdown = if !exact && cond == "TRUE" {
+                    Pushdown::Unsupported
+                } else {
+                    Pushdown::Inexact
+                };
+                let n = resources.len();
+                (resources, n, pushdown, None)
+            }
+        };
+        if let Some(mut tx) = tx {
+            Self::attach_members(&mut tx, tenant, &mut resources).await?;
+            tx.commit().await.map_err(db_err)?;
+        }
+        Ok((
+            Page {
+                resources,
+                total_results: total,
+                pushdown,
+            },
+            groups,
+        ))
+    }
 }
 
 #[async_trait]
@@ -1813,143 +1982,16 @@ impl ResourceStore for PostgresStore {
         rt: &ResourceDef,
         query: &ListQuery,
     ) -> Result<Page, StoreError> {
-        if let Some(f) = &query.filter {
-            // The same validation as the engine's, so errors do not depend on the backend.
-            compile(rt, f)?;
-        }
-        let mut params = Params::default();
-        let t = params.text(tenant.as_str());
-        let ty = params.text(rt.name());
-        let (cond, exact) = match &query.filter {
-            Some(f) => sql::translate(rt, f, &mut params).into_sql(),
-            None => ("TRUE".to_owned(), true),
-        };
-        let where_sql = format!("r.tenant = {t} AND r.resource_type = {ty} AND ({cond})");
-        if let (Paging::Keyset(after), true) = (&query.paging, exact) {
-            if let Some(walk) = keyset_walk(rt, query.sort.as_ref()) {
-                return self
-                    .keyset_list(
-                        tenant,
-                        rt,
-                        query,
-                        &where_sql,
-                        &params,
-                        &walk,
-                        after.as_ref(),
-                    )
-                    .await;
-            }
-        }
-        if let (Paging::Index, true, Some(spec)) = (&query.paging, exact, query.sort.as_ref()) {
-            if let Some(path) = keyed_sort(rt, spec) {
-                let mut tx = self.begin_snapshot().await?;
-                if sort_keys::usable(&mut tx, tenant.as_str(), rt).await? {
-                    let page = Self::keyed_list(
-                        &mut tx, rt, query, spec, &path, &cond, &where_sql, &params,
-                    )
-                    .await?;
-                    let mut page = page;
-                    if query.include_members {
-                        Self::attach_members(&mut tx, tenant, &mut page.resources).await?;
-                    }
-                    tx.commit().await.map_err(db_err)?;
-                    return Ok(page);
-                }
-                tx.commit().await.map_err(db_err)?;
-            }
-        }
-        // An always-true filter (or none): the maintained count, not a count of the rows.
-        let count_sql = if cond == "TRUE" {
-            format!(
-                "SELECT COALESCE((SELECT n FROM scimkit_type_counts WHERE tenant = {t} \
-                 AND resource_type = {ty}), 0) AS n"
-            )
-        } else {
-            format!("SELECT count(*) AS n FROM scimkit_resources r WHERE {where_sql}")
-        };
-        let mut page_params = params.clone();
-        let order = match &query.sort {
-            None => Some("r.ord".to_owned()),
-            Some(spec) if exact => sql::order_by(rt, spec, &mut page_params),
-            Some(_) => None,
-        };
-        let needs_members =
-            query.include_members || (!(exact && order.is_some()) && query.reads_members());
-        // One statement is one snapshot; a second query for members needs a transaction.
-        let mut tx = if needs_members {
-            Some(self.begin_snapshot().await?)
-        } else {
-            None
-        };
-        let (mut resources, total, pushdown) = match order {
-            // A keyset query this store cannot walk: the caller pages the candidates.
-            Some(order) if exact && query.paging == Paging::Index => {
-                let start = query.start_index.saturating_sub(1);
-                let limit = page_params.int(super::to_i64(query.count as u64));
-                let offset = page_params.int(super::to_i64(start as u64));
-                // The count and the page together: a row with the count and no resource when
-                // the page is empty.
-                let q = sqlx::query(AssertSqlSafe(format!(
-                    "SELECT t.n, p.* FROM ({count_sql}) AS t \
-                     LEFT JOIN LATERAL (SELECT {RESOURCE_COLUMNS} FROM scimkit_resources r \
-                       WHERE {where_sql} ORDER BY {order} LIMIT {limit} OFFSET {offset}) AS p \
-                     ON true"
-                )));
-                let q = bind_all(q, &page_params.args).persistent(!params.plan_per_value);
-                let rows = match tx.as_mut() {
-                    Some(tx) => q.fetch_all(&mut **tx).await,
-                    None => q.fetch_all(&self.pool).await,
-                }
-                .map_err(db_err)?;
-                let mut total = 0i64;
-                let mut resources = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    total = row.try_get(0).map_err(db_err)?;
-                    let id: Option<String> = row.try_get(1).map_err(db_err)?;
-                    if id.is_some() {
-                        resources.push(resource_from_row_at(rt, row, 1)?);
-                    }
-                }
-                (
-                    resources,
-                    usize::try_from(total).unwrap_or(0),
-                    Pushdown::Exact,
-                )
-            }
-            _ => {
-                let q = sqlx::query(AssertSqlSafe(format!(
-                    "SELECT {RESOURCE_COLUMNS} FROM scimkit_resources r WHERE {where_sql} \
-                     ORDER BY r.ord{}",
-                    super::candidate_limit(query.max_candidates)
-                )));
-                let q = bind_all(q, &params.args).persistent(!params.plan_per_value);
-                let rows = match tx.as_mut() {
-                    Some(tx) => q.fetch_all(&mut **tx).await,
-                    None => q.fetch_all(&self.pool).await,
-                }
-                .map_err(db_err)?;
-                let resources = rows
-                    .iter()
-                    .map(|row| resource_from_row(rt, row))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let pushdown = if !exact && cond == "TRUE" {
-                    Pushdown::Unsupported
-                } else {
-                    Pushdown::Inexact
-                };
-                let n = resources.len();
-                (resources, n, pushdown)
-            }
-        };
-        if let Some(mut tx) = tx {
-            Self::attach_members(&mut tx, tenant, &mut resources).await?;
-            tx.commit().await.map_err(db_err)?;
-        }
-        Ok(Page {
-            resources,
-            total_results: total,
-            pushdown,
-        })
+        Ok(self.list_page(tenant, rt, query, false).await?.0)
+    }
+
+    async fn list_with_groups(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        query: &ListQuery,
+    ) -> Result<(Page, Option<Vec<Vec<GroupRef>>>), StoreError> {
+        self.list_page(tenant, rt, query, true).await
     }
 
     async fn members_if_at_most(
