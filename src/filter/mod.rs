@@ -50,17 +50,21 @@
 
 mod ast;
 mod casefold_table;
+mod compile;
+mod compiled;
 mod eval;
 mod fold;
 mod parse;
 mod sort;
 
 pub use ast::{CompValue, CompareOp, Filter, SortOrder, SortSpec};
+#[cfg(feature = "sqlite")]
+pub(crate) use compile::is_meta_location;
+pub use compiled::{CompileOptions, CompiledFilter};
+#[cfg(feature = "sqlite")]
+pub(crate) use compiled::{Node, Test};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use eval::parse_date_time;
-#[cfg(feature = "sqlite")]
-pub(crate) use eval::{is_meta_location, Node, Test};
-pub use eval::{CompileOptions, CompiledFilter};
 pub use fold::{fold_case, fold_case_owned, fold_strings, CASE_FOLDING_UNICODE_VERSION};
 pub use parse::{MAX_NESTING, MAX_TREE_DEPTH};
 pub use sort::{compare_resources, sort_resources, sort_value, SortValue};

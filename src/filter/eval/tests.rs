@@ -1,4 +1,8 @@
 use super::*;
+use crate::error::{FilterErrorReason, ScimError};
+use crate::filter::Filter;
+use crate::filter::{CompileOptions, CompiledFilter};
+use crate::schema::{AttributeDef, AttributeType};
 use crate::schema::{Schema, SchemaRegistry};
 use serde_json::json;
 

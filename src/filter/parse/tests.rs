@@ -1,4 +1,5 @@
 use super::*;
+use crate::filter::CompValue;
 
 fn p(s: &str) -> Filter {
     parse(s, 4096, 32).unwrap_or_else(|e| panic!("{s}: {e}"))

@@ -1,4 +1,7 @@
+use super::lists::{Cands, Planner};
 use super::*;
+use crate::filter::{Filter, SortOrder};
+use crate::schema::AttrPath;
 use crate::store::testing::{base_time, group_request, simple_user, user_request, Fixture};
 use serde_json::json;
 use std::sync::Mutex;
