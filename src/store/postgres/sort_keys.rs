@@ -35,25 +35,10 @@ pub(super) async fn write(
     docs: &[&Value],
 ) -> Result<(), StoreError> {
     let fp = fingerprint(rt);
-    let marker: Option<String> = sqlx::query_scalar(
-        "SELECT fingerprint FROM scimkit_sort_key_sets WHERE tenant = $1 AND resource_type = $2",
-    )
-    .bind(tenant)
-    .bind(rt.name())
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    match marker {
+    match marker(conn, tenant, rt.name()).await? {
         Some(f) if f == fp => {}
         Some(_) => {
-            sqlx::query(
-                "DELETE FROM scimkit_sort_key_sets WHERE tenant = $1 AND resource_type = $2",
-            )
-            .bind(tenant)
-            .bind(rt.name())
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
+            unmark(conn, tenant, rt.name()).await?;
         }
         None => {
             let other = sqlx::query(
@@ -67,17 +52,7 @@ pub(super) async fn write(
             .await
             .map_err(db_err)?;
             if other.is_none() {
-                sqlx::query(
-                    "INSERT INTO scimkit_sort_key_sets (tenant, resource_type, fingerprint) \
-                     VALUES ($1, $2, $3) ON CONFLICT (tenant, resource_type) \
-                     DO UPDATE SET fingerprint = EXCLUDED.fingerprint",
-                )
-                .bind(tenant)
-                .bind(rt.name())
-                .bind(&fp)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
+                mark(conn, tenant, rt.name(), &fp).await?;
             }
         }
     }
@@ -179,15 +154,9 @@ pub(super) async fn usable(
     tenant: &str,
     rt: &ResourceDef,
 ) -> Result<bool, StoreError> {
-    let marker: Option<String> = sqlx::query_scalar(
-        "SELECT fingerprint FROM scimkit_sort_key_sets WHERE tenant = $1 AND resource_type = $2",
-    )
-    .bind(tenant)
-    .bind(rt.name())
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    Ok(marker.is_some_and(|f| f == fingerprint(rt)))
+    Ok(marker(conn, tenant, rt.name())
+        .await?
+        .is_some_and(|f| f == fingerprint(rt)))
 }
 
 /// Recomputes every key of `(tenant, rt)` for `rt`'s schema, [`BATCH`] resources per
@@ -202,14 +171,7 @@ pub(super) async fn rebuild(
     loop {
         let mut tx = conn.begin().await.map_err(db_err)?;
         if after == i64::MIN {
-            sqlx::query(
-                "DELETE FROM scimkit_sort_key_sets WHERE tenant = $1 AND resource_type = $2",
-            )
-            .bind(tenant)
-            .bind(rt.name())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            unmark(&mut tx, tenant, rt.name()).await?;
         }
         let rows = sqlx::query(
             "SELECT ord, id, doc::text AS doc FROM scimkit_resources \
@@ -223,17 +185,7 @@ pub(super) async fn rebuild(
         .await
         .map_err(db_err)?;
         let Some(last) = rows.last() else {
-            sqlx::query(
-                "INSERT INTO scimkit_sort_key_sets (tenant, resource_type, fingerprint) \
-                 VALUES ($1, $2, $3) ON CONFLICT (tenant, resource_type) \
-                 DO UPDATE SET fingerprint = EXCLUDED.fingerprint",
-            )
-            .bind(tenant)
-            .bind(rt.name())
-            .bind(&fp)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            mark(&mut tx, tenant, rt.name(), &fp).await?;
             tx.commit().await.map_err(db_err)?;
             return Ok(());
         };
@@ -267,5 +219,48 @@ pub(super) async fn backfill(conn: &mut PgConnection) -> Result<(), StoreError> 
             rebuild(conn, &tenant, def).await?;
         }
     }
+    Ok(())
+}
+
+/// The schema fingerprint the keys of `(tenant, rt)` are complete for, if any.
+async fn marker(
+    conn: &mut PgConnection,
+    tenant: &str,
+    rt: &str,
+) -> Result<Option<String>, StoreError> {
+    sqlx::query_scalar(
+        "SELECT fingerprint FROM scimkit_sort_key_sets WHERE tenant = $1 AND resource_type = $2",
+    )
+    .bind(tenant)
+    .bind(rt)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err)
+}
+
+/// Marks the keys of `(tenant, rt)` complete for the schema with fingerprint `fp`.
+async fn mark(conn: &mut PgConnection, tenant: &str, rt: &str, fp: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO scimkit_sort_key_sets (tenant, resource_type, fingerprint) \
+         VALUES ($1, $2, $3) ON CONFLICT (tenant, resource_type) \
+         DO UPDATE SET fingerprint = EXCLUDED.fingerprint",
+    )
+    .bind(tenant)
+    .bind(rt)
+    .bind(fp)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Drops the completeness mark of `(tenant, rt)`: queries fall back to the computed sort.
+async fn unmark(conn: &mut PgConnection, tenant: &str, rt: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM scimkit_sort_key_sets WHERE tenant = $1 AND resource_type = $2")
+        .bind(tenant)
+        .bind(rt)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
     Ok(())
 }

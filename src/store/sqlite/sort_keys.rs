@@ -35,22 +35,10 @@ pub(super) async fn write(
         .map_err(be)?;
     let ord: i64 = row.try_get("ord").map_err(be)?;
     let fp = fingerprint(rt);
-    let marker: Option<String> =
-        sqlx::query_scalar("SELECT fingerprint FROM sort_key_sets WHERE tenant = ?1 AND rt = ?2")
-            .bind(tenant)
-            .bind(rt.name())
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(be)?;
-    match marker {
+    match marker(conn, tenant, rt.name()).await? {
         Some(f) if f == fp => {}
         Some(_) => {
-            sqlx::query("DELETE FROM sort_key_sets WHERE tenant = ?1 AND rt = ?2")
-                .bind(tenant)
-                .bind(rt.name())
-                .execute(&mut *conn)
-                .await
-                .map_err(be)?;
+            unmark(conn, tenant, rt.name()).await?;
         }
         None => {
             let other = sqlx::query(
@@ -63,15 +51,7 @@ pub(super) async fn write(
             .await
             .map_err(be)?;
             if other.is_none() {
-                sqlx::query(
-                    "INSERT OR REPLACE INTO sort_key_sets (tenant, rt, fingerprint) VALUES (?1, ?2, ?3)",
-                )
-                .bind(tenant)
-                .bind(rt.name())
-                .bind(&fp)
-                .execute(&mut *conn)
-                .await
-                .map_err(be)?;
+                mark(conn, tenant, rt.name(), &fp).await?;
             }
         }
     }
@@ -151,14 +131,9 @@ pub(super) async fn usable(
     tenant: &str,
     rt: &ResourceDef,
 ) -> Result<bool, StoreError> {
-    let marker: Option<String> =
-        sqlx::query_scalar("SELECT fingerprint FROM sort_key_sets WHERE tenant = ?1 AND rt = ?2")
-            .bind(tenant)
-            .bind(rt.name())
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(be)?;
-    Ok(marker.is_some_and(|f| f == fingerprint(rt)))
+    Ok(marker(conn, tenant, rt.name())
+        .await?
+        .is_some_and(|f| f == fingerprint(rt)))
 }
 
 /// Recomputes every key of `(tenant, rt)` for `rt`'s schema, [`BATCH`] resources per
@@ -174,12 +149,7 @@ pub(super) async fn rebuild(
     loop {
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(be)?;
         if after == i64::MIN {
-            sqlx::query("DELETE FROM sort_key_sets WHERE tenant = ?1 AND rt = ?2")
-                .bind(tenant)
-                .bind(rt.name())
-                .execute(&mut *tx)
-                .await
-                .map_err(be)?;
+            unmark(&mut tx, tenant, rt.name()).await?;
         }
         let rows = sqlx::query(
             "SELECT ord, doc FROM resources WHERE tenant = ?1 AND rt = ?2 AND ord > ?3 ORDER BY ord LIMIT ?4",
@@ -192,15 +162,7 @@ pub(super) async fn rebuild(
         .await
         .map_err(be)?;
         let Some(last) = rows.last() else {
-            sqlx::query(
-                "INSERT OR REPLACE INTO sort_key_sets (tenant, rt, fingerprint) VALUES (?1, ?2, ?3)",
-            )
-            .bind(tenant)
-            .bind(rt.name())
-            .bind(&fp)
-            .execute(&mut *tx)
-            .await
-            .map_err(be)?;
+            mark(&mut tx, tenant, rt.name(), &fp).await?;
             tx.commit().await.map_err(be)?;
             return Ok(());
         };
@@ -231,5 +193,49 @@ pub(super) async fn backfill(conn: &mut SqliteConnection) -> Result<(), StoreErr
             rebuild(conn, &tenant, def).await?;
         }
     }
+    Ok(())
+}
+
+/// The schema fingerprint the keys of `(tenant, rt)` are complete for, if any.
+async fn marker(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    rt: &str,
+) -> Result<Option<String>, StoreError> {
+    sqlx::query_scalar("SELECT fingerprint FROM sort_key_sets WHERE tenant = ?1 AND rt = ?2")
+        .bind(tenant)
+        .bind(rt)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(be)
+}
+
+/// Marks the keys of `(tenant, rt)` complete for the schema with fingerprint `fp`.
+async fn mark(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    rt: &str,
+    fp: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT OR REPLACE INTO sort_key_sets (tenant, rt, fingerprint) VALUES (?1, ?2, ?3)",
+    )
+    .bind(tenant)
+    .bind(rt)
+    .bind(fp)
+    .execute(&mut *conn)
+    .await
+    .map_err(be)?;
+    Ok(())
+}
+
+/// Drops the completeness mark of `(tenant, rt)`: queries fall back to the computed sort.
+async fn unmark(conn: &mut SqliteConnection, tenant: &str, rt: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM sort_key_sets WHERE tenant = ?1 AND rt = ?2")
+        .bind(tenant)
+        .bind(rt)
+        .execute(&mut *conn)
+        .await
+        .map_err(be)?;
     Ok(())
 }
