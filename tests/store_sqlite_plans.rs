@@ -171,7 +171,9 @@ async fn equality_filters_use_their_value_index() {
             assert!(
                 !lines
                     .iter()
-                    .any(|l| l.starts_with("SCAN") || l.contains("INDEX resources_type ")),
+                    // `SCAN p` reads the page's own rows (the co-routine), not a table.
+                    .any(|l| (l.starts_with("SCAN") && l != "SCAN p")
+                        || l.contains("INDEX resources_type ")),
                 "{filter} ({query:?}): walks every resource: {sql}\n{lines:#?}"
             );
         }

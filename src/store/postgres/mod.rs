@@ -373,6 +373,9 @@ impl PostgresOptions {
     }
 }
 
+/// How long a pooled connection may sit idle before it is pinged when next handed out.
+const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl PostgresStore {
     /// Connects to `url` (`postgres://user:password@host:port/database`) with a pool of up to
     /// 16 connections and applies the migrations.
@@ -386,6 +389,18 @@ impl PostgresStore {
             .max_connections(options.max_connections)
             .min_connections(options.min_connections)
             .acquire_timeout(options.acquire_timeout)
+            // sqlx pings every connection it hands out by default: one more round trip per
+            // request. Ping only one that sat idle long enough for a server restart or a
+            // firewall to have dropped it; a busy pool's connections are known alive.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_BEFORE_PING {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(&options.url)
             .await
             .map_err(db_err)?;

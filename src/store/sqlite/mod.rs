@@ -205,6 +205,9 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            // A connection to a local file does not go stale: no ping (a round trip to the
+            // connection's worker thread) before each use.
+            .test_before_acquire(false)
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_with(connect.clone())
@@ -216,6 +219,7 @@ impl SqliteStore {
         };
         let reader = SqlitePoolOptions::new()
             .max_connections(options.readers)
+            .test_before_acquire(false)
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_with(connect.read_only(true))
@@ -281,6 +285,322 @@ impl SqliteStore {
         }
     }
 
+    /// [`ResourceStore::list`], with the groups of each resource of the page when
+    /// `with_groups` and the store read them in the page's statement (an index page in its
+    /// default order); `None` otherwise, and the caller asks `groups_of_many`.
+    async fn list_page(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        query: &ListQuery,
+        with_groups: bool,
+    ) -> Result<(Page, Option<Vec<Vec<GroupRef>>>), StoreError> {
+        let cond = match &query.filter {
+            Some(f) => {
+                let compiled = compile(rt, f)?;
+                sql::translate(rt, compiled.root(), 3)
+            }
+            None => Where {
+                sql: "1".into(),
+                params: Vec::new(),
+                exact: true,
+            },
+        };
+        let order = match &query.sort {
+            None => Some("r.ord ASC".to_owned()),
+            Some(spec) => order_by(rt, spec),
+        };
+        let mut conn = self.reader.acquire().await.map_err(be)?;
+        let where_sql = format!("r.tenant = ?1 AND r.rt = ?2 AND {}", cond.sql);
+        // An always-true filter (or none): the maintained count, not a count of the rows.
+        let count_sql = if cond.sql == "1" {
+            "SELECT COALESCE((SELECT n FROM type_counts WHERE tenant = ?1 AND rt = ?2), 0) AS n"
+                .to_owned()
+        } else {
+            format!("SELECT count(*) AS n FROM resources AS r WHERE {where_sql}")
+        };
+        let args = || -> Result<SqliteArguments, StoreError> {
+            let mut a = SqliteArguments::default();
+            bind_all(
+                &mut a,
+                &[
+                    Param::Text(tenant.as_str().to_owned()),
+                    Param::Text(rt.name().to_owned()),
+                ],
+            )?;
+            bind_all(&mut a, &cond.params)?;
+            Ok(a)
+        };
+
+        let walk = match &query.paging {
+            Paging::Keyset(after) if cond.exact => {
+                keyset_walk(rt, query.sort.as_ref()).map(|w| (w, after.as_ref()))
+            }
+            _ => None,
+        };
+        if let Some((walk, after)) = walk {
+            let count_row = sqlx::query_with(AssertSqlSafe(count_sql.clone()), args()?)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(be)?;
+            let total = usize::try_from(count_row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
+            let mut resources = Vec::new();
+            let first = 3 + cond.params.len();
+            for phase in walk.phases(after)? {
+                let left = query.count.saturating_sub(resources.len());
+                if left == 0 {
+                    break;
+                }
+                let mut a = args()?;
+                bind_all(&mut a, &phase.params)?;
+                let rows = sqlx::query_with(
+                    AssertSqlSafe(format!(
+                        "{SELECT_RESOURCE} WHERE {where_sql} AND {} ORDER BY {} LIMIT {left}",
+                        phase.cond(first),
+                        phase.order
+                    )),
+                    a,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(be)?;
+                for row in &rows {
+                    resources.push(resource_from_row(row)?);
+                }
+            }
+            if query.include_members {
+                for r in &mut resources {
+                    r.members =
+                        Some(member_list(&mut conn, tenant, r.id.as_str(), 0, usize::MAX).await?);
+                }
+            }
+            return Ok((
+                Page {
+                    resources,
+                    total_results: total,
+                    pushdown: Pushdown::Exact,
+                },
+                None,
+            ));
+        }
+        if let (Paging::Index, true, Some(spec)) = (&query.paging, cond.exact, query.sort.as_ref())
+        {
+            if let Some(path) = keyed_sort(rt, spec) {
+                if sort_keys::usable(&mut conn, tenant.as_str(), rt).await? {
+                    let count_row = sqlx::query_with(AssertSqlSafe(count_sql.clone()), args()?)
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(be)?;
+                    let total =
+                        usize::try_from(count_row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
+                    let window = super::page_window(query.start_index, query.count, total);
+                    let p = 3 + cond.params.len();
+                    let dir = match spec.order {
+                        SortOrder::Ascending => "ASC",
+                        SortOrder::Descending => "DESC",
+                    };
+                    let keyed = |a: &mut SqliteArguments| bind_all(a, &[Param::Text(path.clone())]);
+                    // Without a filter, walk the key index and look each resource up
+                    // (`CROSS JOIN` keeps SQLite from driving the join from `resources`
+                    // and sorting the whole type); with one, the planner chooses.
+                    let join = if cond.sql == "1" {
+                        "CROSS JOIN"
+                    } else {
+                        "JOIN"
+                    };
+                    let mut rows = Vec::new();
+                    if !window.is_empty() {
+                        // The resources with a value, walking the key index.
+                        let mut a = args()?;
+                        keyed(&mut a)?;
+                        rows = sqlx::query_with(
+                            AssertSqlSafe(format!(
+                                "SELECT r.id, r.rt, r.version, r.created, r.modified, r.doc \
+                                 FROM sort_keys AS k {join} resources AS r ON r.ord = k.ord \
+                                 WHERE k.tenant = ?1 AND k.rt = ?2 AND k.path = ?{p} AND {where_sql} \
+                                 ORDER BY k.key {dir}, k.ord ASC LIMIT {} OFFSET {}",
+                                window.len(),
+                                window.start
+                            )),
+                            a,
+                        )
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map_err(be)?;
+                    }
+                    if rows.len() < window.len() {
+                        // Then those without, in creation order: the page starts `skip` rows
+                        // into them.
+                        let with_value = if rows.is_empty() {
+                            let mut a = args()?;
+                            keyed(&mut a)?;
+                            let n = sqlx::query_with(
+                                AssertSqlSafe(format!(
+                                    "SELECT count(*) AS n FROM sort_keys AS k JOIN resources AS r ON r.ord = k.ord \
+                                     WHERE k.tenant = ?1 AND k.rt = ?2 AND k.path = ?{p} AND {where_sql}"
+                                )),
+                                a,
+                            )
+                            .fetch_one(&mut *conn)
+                            .await
+                            .map_err(be)?;
+                            usize::try_from(n.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0)
+                        } else {
+                            window.start + rows.len()
+                        };
+                        let skip = (window.start + rows.len()).saturating_sub(with_value);
+                        let mut a = args()?;
+                        keyed(&mut a)?;
+                        let more = sqlx::query_with(
+                            AssertSqlSafe(format!(
+                                "{SELECT_RESOURCE} WHERE {where_sql} AND NOT EXISTS (SELECT 1 FROM sort_keys AS k \
+                                 WHERE k.ord = r.ord AND k.path = ?{p}) ORDER BY r.ord ASC LIMIT {} OFFSET {skip}",
+                                window.len() - rows.len()
+                            )),
+                            a,
+                        )
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map_err(be)?;
+                        rows.extend(more);
+                    }
+                    let mut resources = Vec::with_capacity(rows.len());
+                    for row in &rows {
+                        let mut r = resource_from_row(row)?;
+                        if query.include_members {
+                            r.members = Some(
+                                member_list(&mut conn, tenant, r.id.as_str(), 0, usize::MAX)
+                                    .await?,
+                            );
+                        }
+                        resources.push(r);
+                    }
+                    return Ok((
+                        Page {
+                            resources,
+                            total_results: total,
+                            pushdown: Pushdown::Exact,
+                        },
+                        None,
+                    ));
+                }
+            }
+        }
+        let order = match &query.paging {
+            // A keyset query this store cannot walk: the caller pages the candidates.
+            Paging::Keyset(_) => None,
+            Paging::Index => order,
+        };
+        match (cond.exact, order) {
+            (true, Some(order)) => {
+                // One statement: the total (an uncorrelated subquery, computed once), the
+                // page, and with `with_groups` each resource's groups, computed outside the
+                // page's subquery so only the returned rows pay for them.
+                let groups_column = if with_groups {
+                    groups_of("p")
+                } else {
+                    String::new()
+                };
+                let start = query.start_index.saturating_sub(1);
+                // SQLite refuses a LIMIT or OFFSET past i64 ("datatype mismatch").
+                let (limit, offset) = (
+                    super::to_i64(query.count as u64),
+                    super::to_i64(start as u64),
+                );
+                let rows = sqlx::query_with(
+                    AssertSqlSafe(format!(
+                        "SELECT ({count_sql}) AS total, p.*{groups_column} FROM \
+                         (SELECT r.id, r.rt, r.version, r.created, r.modified, r.doc, r.tenant \
+                          FROM resources AS r WHERE {where_sql} ORDER BY {order} \
+                          LIMIT {limit} OFFSET {offset}) AS p"
+                    )),
+                    args()?,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(be)?;
+                let mut total = None;
+                let mut resources = Vec::with_capacity(rows.len());
+                let mut groups = Vec::with_capacity(if with_groups { rows.len() } else { 0 });
+                for row in &rows {
+                    total = Some(row.try_get::<i64, _>("total").map_err(be)?);
+                    resources.push(resource_from_row(row)?);
+                    if with_groups {
+                        let g: String = row.try_get("groups").map_err(be)?;
+                        groups.push(super::groups_from_json(&g)?);
+                    }
+                }
+                let total = match total {
+                    Some(n) => n,
+                    // No row in the window: with a window from the first match and room
+                    // for one, no match at all; otherwise the total needs its own count.
+                    None if start == 0 && query.count > 0 => 0,
+                    None => sqlx::query_with(AssertSqlSafe(count_sql.clone()), args()?)
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(be)?
+                        .try_get::<i64, _>("n")
+                        .map_err(be)?,
+                };
+                if query.include_members {
+                    for r in &mut resources {
+                        r.members = Some(
+                            member_list(&mut conn, tenant, r.id.as_str(), 0, usize::MAX).await?,
+                        );
+                    }
+                }
+                Ok((
+                    Page {
+                        resources,
+                        total_results: usize::try_from(total).unwrap_or(0),
+                        pushdown: Pushdown::Exact,
+                    },
+                    with_groups.then_some(groups),
+                ))
+            }
+            (exact, _) => {
+                // A superset (or an order SQL cannot give): the service evaluates, sorts and
+                // pages the candidates.
+                // At most one candidate past what the caller evaluates (it refuses more).
+                let limit = super::candidate_limit(query.max_candidates);
+                let rows = sqlx::query_with(
+                    AssertSqlSafe(format!(
+                        "{SELECT_RESOURCE} WHERE {where_sql} ORDER BY r.ord ASC{limit}"
+                    )),
+                    args()?,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(be)?;
+                let with_members = query.include_members
+                    || Needs::of(query.filter.as_ref(), query.sort.as_ref()).members;
+                let mut resources = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let mut r = resource_from_row(row)?;
+                    if with_members {
+                        r.members = Some(
+                            member_list(&mut conn, tenant, r.id.as_str(), 0, usize::MAX).await?,
+                        );
+                    }
+                    resources.push(r);
+                }
+                let pushdown = if !exact && cond.sql == "1" {
+                    Pushdown::Unsupported
+                } else {
+                    Pushdown::Inexact
+                };
+                Ok((
+                    Page {
+                        total_results: resources.len(),
+                        resources,
+                        pushdown,
+                    },
+                    None,
+                ))
+            }
+        }
+    }
+
     async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
         self.writer
             .begin_with("BEGIN IMMEDIATE")
@@ -330,6 +650,18 @@ fn derive(doc: &Value) -> Result<Derived, StoreError> {
 
 const SELECT_RESOURCE: &str =
     "SELECT r.id, r.rt, r.version, r.created, r.modified, r.doc FROM resources AS r";
+
+/// A result column `groups`: the groups of the resource aliased `alias` (which has `id` and
+/// `tenant` columns) as a JSON array of `[id, resource type, display]`, in group id order.
+fn groups_of(alias: &str) -> String {
+    format!(
+        ", (SELECT json_group_array(json_array(x.group_id, x.rt, x.display)) FROM \
+           (SELECT m.group_id, g.rt, g.display FROM members AS m \
+            JOIN resources AS g ON g.tenant = m.tenant AND g.id = m.group_id \
+            WHERE m.tenant = {alias}.tenant AND m.member_id = {alias}.id ORDER BY m.group_id) AS x) \
+         AS groups"
+    )
+}
 
 fn resource_from_row(row: &SqliteRow) -> Result<StoredResource, StoreError> {
     let doc: String = row.try_get("doc").map_err(be)?;
@@ -1300,273 +1632,16 @@ impl ResourceStore for SqliteStore {
         rt: &ResourceDef,
         query: &ListQuery,
     ) -> Result<Page, StoreError> {
-        let cond = match &query.filter {
-            Some(f) => {
-                let compiled = compile(rt, f)?;
-                sql::translate(rt, compiled.root(), 3)
-            }
-            None => Where {
-                sql: "1".into(),
-                params: Vec::new(),
-                exact: true,
-            },
-        };
-        let order = match &query.sort {
-            None => Some("r.ord ASC".to_owned()),
-            Some(spec) => order_by(rt, spec),
-        };
-        let mut conn = self.reader.acquire().await.map_err(be)?;
-        let where_sql = format!("r.tenant = ?1 AND r.rt = ?2 AND {}", cond.sql);
-        // An always-true filter (or none): the maintained count, not a count of the rows.
-        let count_sql = if cond.sql == "1" {
-            "SELECT COALESCE((SELECT n FROM type_counts WHERE tenant = ?1 AND rt = ?2), 0) AS n"
-                .to_owned()
-        } else {
-            format!("SELECT count(*) AS n FROM resources AS r WHERE {where_sql}")
-        };
-        let args = || -> Result<SqliteArguments, StoreError> {
-            let mut a = SqliteArguments::default();
-            bind_all(
-                &mut a,
-                &[
-                    Param::Text(tenant.as_str().to_owned()),
-                    Param::Text(rt.name().to_owned()),
-                ],
-            )?;
-            bind_all(&mut a, &cond.params)?;
-            Ok(a)
-        };
+        Ok(self.list_page(tenant, rt, query, false).await?.0)
+    }
 
-        let walk = match &query.paging {
-            Paging::Keyset(after) if cond.exact => {
-                keyset_walk(rt, query.sort.as_ref()).map(|w| (w, after.as_ref()))
-            }
-            _ => None,
-        };
-        if let Some((walk, after)) = walk {
-            let count_row = sqlx::query_with(AssertSqlSafe(count_sql.clone()), args()?)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(be)?;
-            let total = usize::try_from(count_row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
-            let mut resources = Vec::new();
-            let first = 3 + cond.params.len();
-            for phase in walk.phases(after)? {
-                let left = query.count.saturating_sub(resources.len());
-                if left == 0 {
-                    break;
-                }
-                let mut a = args()?;
-                bind_all(&mut a, &phase.params)?;
-                let rows = sqlx::query_with(
-                    AssertSqlSafe(format!(
-                        "{SELECT_RESOURCE} WHERE {where_sql} AND {} ORDER BY {} LIMIT {left}",
-                        phase.cond(first),
-                        phase.order
-                    )),
-                    a,
-                )
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(be)?;
-                for row in &rows {
-                    resources.push(resource_from_row(row)?);
-                }
-            }
-            if query.include_members {
-                for r in &mut resources {
-                    r.members =
-                        Some(member_list(&mut conn, tenant, r.id.as_str(), 0, usize::MAX).await?);
-                }
-            }
-            return Ok(Page {
-                resources,
-                total_results: total,
-                pushdown: Pushdown::Exact,
-            });
-        }
-        if let (Paging::Index, true, Some(spec)) = (&query.paging, cond.exact, query.sort.as_ref())
-        {
-            if let Some(path) = keyed_sort(rt, spec) {
-                if sort_keys::usable(&mut conn, tenant.as_str(), rt).await? {
-                    let count_row = sqlx::query_with(AssertSqlSafe(count_sql.clone()), args()?)
-                        .fetch_one(&mut *conn)
-                        .await
-                        .map_err(be)?;
-                    let total =
-                        usize::try_from(count_row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
-                    let window = super::page_window(query.start_index, query.count, total);
-                    let p = 3 + cond.params.len();
-                    let dir = match spec.order {
-                        SortOrder::Ascending => "ASC",
-                        SortOrder::Descending => "DESC",
-                    };
-                    let keyed = |a: &mut SqliteArguments| bind_all(a, &[Param::Text(path.clone())]);
-                    // Without a filter, walk the key index and look each resource up
-                    // (`CROSS JOIN` keeps SQLite from driving the join from `resources`
-                    // and sorting the whole type); with one, the planner chooses.
-                    let join = if cond.sql == "1" {
-                        "CROSS JOIN"
-                    } else {
-                        "JOIN"
-                    };
-                    let mut rows = Vec::new();
-                    if !window.is_empty() {
-                        // The resources with a value, walking the key index.
-                        let mut a = args()?;
-                        keyed(&mut a)?;
-                        rows = sqlx::query_with(
-                            AssertSqlSafe(format!(
-                                "SELECT r.id, r.rt, r.version, r.created, r.modified, r.doc \
-                                 FROM sort_keys AS k {join} resources AS r ON r.ord = k.ord \
-                                 WHERE k.tenant = ?1 AND k.rt = ?2 AND k.path = ?{p} AND {where_sql} \
-                                 ORDER BY k.key {dir}, k.ord ASC LIMIT {} OFFSET {}",
-                                window.len(),
-                                window.start
-                            )),
-                            a,
-                        )
-                        .fetch_all(&mut *conn)
-                        .await
-                        .map_err(be)?;
-                    }
-                    if rows.len() < window.len() {
-                        // Then those without, in creation order: the page starts `skip` rows
-                        // into them.
-                        let with_value = if rows.is_empty() {
-                            let mut a = args()?;
-                            keyed(&mut a)?;
-                            let n = sqlx::query_with(
-                                AssertSqlSafe(format!(
-                                    "SELECT count(*) AS n FROM sort_keys AS k JOIN resources AS r ON r.ord = k.ord \
-                                     WHERE k.tenant = ?1 AND k.rt = ?2 AND k.path = ?{p} AND {where_sql}"
-                                )),
-                                a,
-                            )
-                            .fetch_one(&mut *conn)
-                            .await
-                            .map_err(be)?;
-                            usize::try_from(n.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0)
-                        } else {
-                            window.start + rows.len()
-                        };
-                        let skip = (window.start + rows.len()).saturating_sub(with_value);
-                        let mut a = args()?;
-                        keyed(&mut a)?;
-                        let more = sqlx::query_with(
-                            AssertSqlSafe(format!(
-                                "{SELECT_RESOURCE} WHERE {where_sql} AND NOT EXISTS (SELECT 1 FROM sort_keys AS k \
-                                 WHERE k.ord = r.ord AND k.path = ?{p}) ORDER BY r.ord ASC LIMIT {} OFFSET {skip}",
-                                window.len() - rows.len()
-                            )),
-                            a,
-                        )
-                        .fetch_all(&mut *conn)
-                        .await
-                        .map_err(be)?;
-                        rows.extend(more);
-                    }
-                    let mut resources = Vec::with_capacity(rows.len());
-                    for row in &rows {
-                        let mut r = resource_from_row(row)?;
-                        if query.include_members {
-                            r.members = Some(
-                                member_list(&mut conn, tenant, r.id.as_str(), 0, usize::MAX)
-                                    .await?,
-                            );
-                        }
-                        resources.push(r);
-                    }
-                    return Ok(Page {
-                        resources,
-                        total_results: total,
-                        pushdown: Pushdown::Exact,
-                    });
-                }
-            }
-        }
-        let order = match &query.paging {
-            // A keyset query this store cannot walk: the caller pages the candidates.
-            Paging::Keyset(_) => None,
-            Paging::Index => order,
-        };
-        match (cond.exact, order) {
-            (true, Some(order)) => {
-                let count_row = sqlx::query_with(AssertSqlSafe(count_sql.clone()), args()?)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(be)?;
-                let total =
-                    usize::try_from(count_row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
-                let window = super::page_window(query.start_index, query.count, total);
-                let mut resources = Vec::with_capacity(window.len());
-                if !window.is_empty() {
-                    let rows = sqlx::query_with(
-                        AssertSqlSafe(format!(
-                            "{SELECT_RESOURCE} WHERE {where_sql} ORDER BY {order} LIMIT {} OFFSET {}",
-                            window.len(),
-                            window.start
-                        )),
-                        args()?,
-                    )
-                    .fetch_all(&mut *conn)
-                    .await
-                    .map_err(be)?;
-                    for row in &rows {
-                        resources.push(resource_from_row(row)?);
-                    }
-                }
-                if query.include_members {
-                    for r in &mut resources {
-                        r.members = Some(
-                            member_list(&mut conn, tenant, r.id.as_str(), 0, usize::MAX).await?,
-                        );
-                    }
-                }
-                Ok(Page {
-                    resources,
-                    total_results: total,
-                    pushdown: Pushdown::Exact,
-                })
-            }
-            (exact, _) => {
-                // A superset (or an order SQL cannot give): the service evaluates, sorts and
-                // pages the candidates.
-                // At most one candidate past what the caller evaluates (it refuses more).
-                let limit = super::candidate_limit(query.max_candidates);
-                let rows = sqlx::query_with(
-                    AssertSqlSafe(format!(
-                        "{SELECT_RESOURCE} WHERE {where_sql} ORDER BY r.ord ASC{limit}"
-                    )),
-                    args()?,
-                )
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(be)?;
-                let with_members = query.include_members
-                    || Needs::of(query.filter.as_ref(), query.sort.as_ref()).members;
-                let mut resources = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    let mut r = resource_from_row(row)?;
-                    if with_members {
-                        r.members = Some(
-                            member_list(&mut conn, tenant, r.id.as_str(), 0, usize::MAX).await?,
-                        );
-                    }
-                    resources.push(r);
-                }
-                let pushdown = if !exact && cond.sql == "1" {
-                    Pushdown::Unsupported
-                } else {
-                    Pushdown::Inexact
-                };
-                Ok(Page {
-                    total_results: resources.len(),
-                    resources,
-                    pushdown,
-                })
-            }
-        }
+    async fn list_with_groups(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        query: &ListQuery,
+    ) -> Result<(Page, Option<Vec<Vec<GroupRef>>>), StoreError> {
+        self.list_page(tenant, rt, query, true).await
     }
 
     async fn members_if_at_most(
@@ -1672,15 +1747,11 @@ impl ResourceStore for SqliteStore {
     ) -> Result<(StoredResource, Vec<GroupRef>), StoreError> {
         let mut conn = self.reader.acquire().await.map_err(be)?;
         // One statement: the resource, and its groups as a JSON array in a subquery.
-        let row = sqlx::query(
-            "SELECT r.id, r.rt, r.version, r.created, r.modified, r.doc, \
-               (SELECT json_group_array(json_array(x.group_id, x.rt, x.display)) FROM \
-                 (SELECT m.group_id, g.rt, g.display FROM members AS m \
-                  JOIN resources AS g ON g.tenant = m.tenant AND g.id = m.group_id \
-                  WHERE m.tenant = r.tenant AND m.member_id = r.id ORDER BY m.group_id) AS x) \
-               AS groups \
-             FROM resources AS r WHERE r.tenant = ?1 AND r.id = ?2 AND r.rt = ?3",
-        )
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT r.id, r.rt, r.version, r.created, r.modified, r.doc{} \
+                 FROM resources AS r WHERE r.tenant = ?1 AND r.id = ?2 AND r.rt = ?3",
+            groups_of("r")
+        )))
         .bind(tenant.as_str())
         .bind(id.as_str())
         .bind(rt.name())
