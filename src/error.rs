@@ -453,9 +453,11 @@ impl fmt::Display for AttributeError {
 pub struct PatchError {
     /// The operation's index in `Operations`, from 0.
     pub operation: usize,
-    /// The operation's `op` (`add`, `replace`, `remove`).
+    /// The operation's `op` (`add`, `replace`, `remove`; as sent when the request was
+    /// refused before the operation was understood, empty when it has no string `op`).
     pub op: String,
-    /// The operation's `path` as sent, `None` for a path-less operation.
+    /// The operation's `path` as sent, `None` for a path-less operation (or one whose `path`
+    /// is not a string).
     pub path: Option<String>,
     /// What went wrong; never itself a [`ScimError::Patch`].
     pub error: ScimError,
@@ -464,7 +466,8 @@ pub struct PatchError {
 
 impl PatchError {
     /// Wraps the error of operation `operation`; the detail becomes
-    /// `Operations[{operation}] ({op}): {error's detail}`.
+    /// `Operations[{operation}] ({op}): {error's detail}` (without `({op})` when `op` is
+    /// empty).
     pub fn new(
         operation: usize,
         op: impl Into<String>,
@@ -476,7 +479,11 @@ impl PatchError {
             ScimError::Patch(p) => p.error,
             other => other,
         };
-        let detail = format!("Operations[{operation}] ({op}): {}", error.detail());
+        let detail = if op.is_empty() {
+            format!("Operations[{operation}]: {}", error.detail())
+        } else {
+            format!("Operations[{operation}] ({op}): {}", error.detail())
+        };
         PatchError {
             operation,
             op,
@@ -494,11 +501,15 @@ impl PatchError {
 
 impl fmt::Display for PatchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Operations[{}] ({}): {}",
-            self.operation, self.op, self.error
-        )
+        if self.op.is_empty() {
+            write!(f, "Operations[{}]: {}", self.operation, self.error)
+        } else {
+            write!(
+                f,
+                "Operations[{}] ({}): {}",
+                self.operation, self.op, self.error
+            )
+        }
     }
 }
 

@@ -2223,7 +2223,7 @@ async fn strict_mode_refuses_duplicate_json_keys() {
         .await;
     r.assert_error(400, Some("invalidSyntax"));
     assert!(
-        r.detail().contains("`Operations[0]`") && r.detail().contains("`value`"),
+        r.detail().contains("Operations[0]") && r.detail().contains("`value`"),
         "{}",
         r.detail()
     );

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::error::ScimError;
+use crate::error::{PatchError, ScimError};
 use crate::filter::{CompValue, CompareOp, Filter};
 use crate::schema::{AttributeDef, ResourceDef, PATCH_OP_SCHEMA};
 use crate::settings::Settings;
@@ -161,7 +161,7 @@ impl PatchRequest {
         }
         let mut operations = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
-            operations.push(parse_operation(op, i, settings)?);
+            operations.push(parse_operation(op, settings).map_err(|e| in_operation(i, op, e))?);
         }
         Ok(PatchRequest { operations })
     }
@@ -208,67 +208,72 @@ pub(crate) fn member_id_of(f: &Filter) -> Option<&str> {
     }
 }
 
-fn parse_operation(op: &Value, i: usize, settings: &Settings) -> Result<PatchOperation, ScimError> {
-    let obj = op.as_object().ok_or_else(|| {
-        ScimError::InvalidSyntax(format!("`Operations[{i}]` must be a JSON object"))
-    })?;
+/// An error of operation `i` of the message, typed as the failures of applying it are: a
+/// [`ScimError::Patch`] with the operation's index, its `op` and `path` as sent.
+fn in_operation(i: usize, op: &Value, error: ScimError) -> ScimError {
+    let text = |key: &str| {
+        op.as_object()
+            .and_then(|o| get_ci(o, key))
+            .and_then(Value::as_str)
+    };
+    ScimError::Patch(Box::new(PatchError::new(
+        i,
+        text("op").unwrap_or_default(),
+        text("path").map(str::to_owned),
+        error,
+    )))
+}
+
+/// One operation of the message; errors name the member, [`in_operation`] the operation.
+fn parse_operation(op: &Value, settings: &Settings) -> Result<PatchOperation, ScimError> {
+    let obj = op
+        .as_object()
+        .ok_or_else(|| ScimError::InvalidSyntax("an operation must be a JSON object".to_owned()))?;
     let kind = match get_ci(obj, "op") {
         Some(Value::String(s)) => {
-            PatchOpKind::parse(s, settings.tolerances.case_insensitive_patch_ops).map_err(|e| {
-                ScimError::InvalidSyntax(format!("`Operations[{i}].op`: {}", e.detail()))
-            })?
+            PatchOpKind::parse(s, settings.tolerances.case_insensitive_patch_ops)
+                .map_err(|e| ScimError::InvalidSyntax(format!("`op`: {}", e.detail())))?
         }
-        Some(_) => {
-            return Err(ScimError::InvalidSyntax(format!(
-                "`Operations[{i}].op` must be a string"
-            )))
-        }
-        None => {
-            return Err(ScimError::InvalidSyntax(format!(
-                "`Operations[{i}].op` is missing"
-            )))
-        }
+        Some(_) => return Err(ScimError::InvalidSyntax("`op` must be a string".to_owned())),
+        None => return Err(ScimError::InvalidSyntax("`op` is missing".to_owned())),
     };
     let path = match get_ci(obj, "path") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => {
-            if s.len() > settings.limits.max_filter_length.max(256) {
+            let limit = settings.limits.max_filter_length.max(256);
+            if s.len() > limit {
                 return Err(ScimError::InvalidPath(format!(
-                    "`Operations[{i}].path` is {} bytes long; the limit is {}",
-                    s.len(),
-                    settings.limits.max_filter_length.max(256)
+                    "`path` is {} bytes long; the limit is {limit}",
+                    s.len()
                 )));
             }
-            Some(PatchPath::parse(s).map_err(|e| {
-                ScimError::InvalidPath(format!("`Operations[{i}].path`: {}", e.detail()))
-            })?)
+            Some(
+                PatchPath::parse(s)
+                    .map_err(|e| ScimError::InvalidPath(format!("`path`: {}", e.detail())))?,
+            )
         }
-        Some(_) => {
-            return Err(ScimError::InvalidPath(format!(
-                "`Operations[{i}].path` must be a string"
-            )))
-        }
+        Some(_) => return Err(ScimError::InvalidPath("`path` must be a string".to_owned())),
     };
     let value = get_ci(obj, "value").cloned();
     match kind {
         // RFC 7644 §3.5.2.1 and §3.5.2.3: add and replace carry a value.
         PatchOpKind::Add | PatchOpKind::Replace if value.is_none() => {
             return Err(ScimError::InvalidValue(format!(
-                "`Operations[{i}]` ({kind}) has no `value`"
+                "no `value`: an {kind} operation needs one"
             )));
         }
         // RFC 7644 §3.5.2.2: a remove without a path has no target.
         PatchOpKind::Remove if path.is_none() => {
-            return Err(ScimError::NoTarget(format!(
-                "`Operations[{i}]` (remove) has no `path`"
-            )));
+            return Err(ScimError::NoTarget(
+                "no `path`: a remove operation needs one".to_owned(),
+            ));
         }
         _ => {}
     }
     if path.is_none() && !value.as_ref().is_some_and(Value::is_object) {
-        return Err(ScimError::InvalidValue(format!(
-            "`Operations[{i}]` ({kind}) has no `path`, so its `value` must be an object of attributes"
-        )));
+        return Err(ScimError::InvalidValue(
+            "no `path`, so `value` must be an object of attributes".to_owned(),
+        ));
     }
     Ok(PatchOperation {
         op: kind,
@@ -296,7 +301,7 @@ mod tests {
         let err = PatchRequest::from_json(&b, &Settings::strict()).unwrap_err();
         assert_eq!(err.scim_type(), Some(ScimType::InvalidSyntax));
         assert!(
-            err.detail().contains("Operations[0].op"),
+            err.detail().contains("Operations[0] (ADD): `op`"),
             "{}",
             err.detail()
         );
@@ -360,7 +365,7 @@ mod tests {
             (
                 body(json!([{"op": "add", "path": "emails[", "value": "x"}])),
                 ScimType::InvalidPath,
-                "Operations[0].path",
+                "Operations[0] (add): `path`",
             ),
         ];
         for (b, ty, needle) in cases {
@@ -368,6 +373,31 @@ mod tests {
             assert_eq!(err.scim_type(), Some(ty), "{b}");
             assert!(err.detail().contains(needle), "{b}: {}", err.detail());
         }
+    }
+
+    #[test]
+    fn an_operation_error_is_typed_with_its_index_op_and_path() {
+        let b = body(json!([
+            {"op": "add", "path": "title", "value": "x"},
+            {"op": "Replace", "path": "emails[type eq", "value": "x"},
+        ]));
+        match PatchRequest::from_json(&b, &Settings::default()) {
+            Err(ScimError::Patch(p)) => {
+                assert_eq!(p.operation, 1);
+                assert_eq!(p.op, "Replace");
+                assert_eq!(p.path.as_deref(), Some("emails[type eq"));
+                assert_eq!(p.error.scim_type(), Some(ScimType::InvalidPath));
+                assert!(p.detail().starts_with("Operations[1] (Replace): `path`"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // No string `op`: the index alone.
+        let err = PatchRequest::from_json(&body(json!([{"path": "x"}])), &Settings::default())
+            .unwrap_err();
+        assert_eq!(err.detail(), "Operations[0]: `op` is missing");
+        assert!(
+            matches!(err, ScimError::Patch(ref p) if p.op.is_empty() && p.path.as_deref() == Some("x"))
+        );
     }
 
     #[test]
