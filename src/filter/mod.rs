@@ -58,10 +58,10 @@ mod parse;
 mod sort;
 
 pub use ast::{CompValue, CompareOp, Filter, SortOrder, SortSpec};
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use compile::is_meta_location;
 pub use compiled::{CompileOptions, CompiledFilter};
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use compiled::{Node, Test};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use eval::parse_date_time;

@@ -1,11 +1,11 @@
 //! The SQLite backend (cargo feature `sqlite`): [`SqliteStore`].
 
+mod dialect;
 mod docs;
 mod log;
 mod refold;
 mod schema;
 mod sort_keys;
-mod sql;
 mod tenants;
 
 use std::collections::{HashMap, HashSet};
@@ -39,7 +39,8 @@ use crate::schema::ResourceDef;
 use crate::store::to_u64;
 use crate::tenant::TenantId;
 
-use sql::{column_for, Param, Where};
+use crate::store::sql::{translate, Param, Params, Where};
+use dialect::{column_for, Sqlite};
 
 /// How a committed transaction reaches the disk (SQLite's `synchronous` in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -851,7 +852,7 @@ fn order_by(rt: &ResourceDef, spec: &SortSpec) -> Option<String> {
                 if r.extension.is_none() && r.attr.name == "members" {
                     return None;
                 }
-                let (rank, key) = sql::json_sort_key(&r)?;
+                let (rank, key) = dialect::json_sort_key(&r)?;
                 // No value (a NULL rank) sorts last in both directions.
                 let none = match spec.order {
                     SortOrder::Ascending => 1000,
@@ -1300,25 +1301,24 @@ impl ResourceStore for SqliteStore {
         rt: &ResourceDef,
         query: &ListQuery,
     ) -> Result<Page, StoreError> {
-        let cond = match &query.filter {
+        let mut params = Params::new::<Sqlite>(3);
+        let filter = match &query.filter {
             Some(f) => {
                 let compiled = compile(rt, f)?;
-                sql::translate(rt, compiled.root(), 3)
+                translate(&Sqlite, rt, compiled.root(), &mut params)
             }
-            None => Where {
-                sql: "1".into(),
-                params: Vec::new(),
-                exact: true,
-            },
+            None => Where::all(),
         };
+        let cond = filter.render::<Sqlite>();
+        let exact = filter.is_exact();
         let order = match &query.sort {
             None => Some("r.ord ASC".to_owned()),
             Some(spec) => order_by(rt, spec),
         };
         let mut conn = self.reader.acquire().await.map_err(be)?;
-        let where_sql = format!("r.tenant = ?1 AND r.rt = ?2 AND {}", cond.sql);
+        let where_sql = format!("r.tenant = ?1 AND r.rt = ?2 AND {cond}");
         // An always-true filter (or none): the maintained count, not a count of the rows.
-        let count_sql = if cond.sql == "1" {
+        let count_sql = if filter.selects_all() {
             "SELECT COALESCE((SELECT n FROM type_counts WHERE tenant = ?1 AND rt = ?2), 0) AS n"
                 .to_owned()
         } else {
@@ -1333,12 +1333,12 @@ impl ResourceStore for SqliteStore {
                     Param::Text(rt.name().to_owned()),
                 ],
             )?;
-            bind_all(&mut a, &cond.params)?;
+            bind_all(&mut a, &params.args)?;
             Ok(a)
         };
 
         let walk = match &query.paging {
-            Paging::Keyset(after) if cond.exact => {
+            Paging::Keyset(after) if exact => {
                 keyset_walk(rt, query.sort.as_ref()).map(|w| (w, after.as_ref()))
             }
             _ => None,
@@ -1350,7 +1350,7 @@ impl ResourceStore for SqliteStore {
                 .map_err(be)?;
             let total = usize::try_from(count_row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
             let mut resources = Vec::new();
-            let first = 3 + cond.params.len();
+            let first = 3 + params.args.len();
             for phase in walk.phases(after)? {
                 let left = query.count.saturating_sub(resources.len());
                 if left == 0 {
@@ -1385,8 +1385,7 @@ impl ResourceStore for SqliteStore {
                 pushdown: Pushdown::Exact,
             });
         }
-        if let (Paging::Index, true, Some(spec)) = (&query.paging, cond.exact, query.sort.as_ref())
-        {
+        if let (Paging::Index, true, Some(spec)) = (&query.paging, exact, query.sort.as_ref()) {
             if let Some(path) = keyed_sort(rt, spec) {
                 if sort_keys::usable(&mut conn, tenant.as_str(), rt).await? {
                     let count_row = sqlx::query_with(AssertSqlSafe(count_sql.clone()), args()?)
@@ -1396,7 +1395,7 @@ impl ResourceStore for SqliteStore {
                     let total =
                         usize::try_from(count_row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
                     let window = super::page_window(query.start_index, query.count, total);
-                    let p = 3 + cond.params.len();
+                    let p = 3 + params.args.len();
                     let dir = match spec.order {
                         SortOrder::Ascending => "ASC",
                         SortOrder::Descending => "DESC",
@@ -1405,7 +1404,7 @@ impl ResourceStore for SqliteStore {
                     // Without a filter, walk the key index and look each resource up
                     // (`CROSS JOIN` keeps SQLite from driving the join from `resources`
                     // and sorting the whole type); with one, the planner chooses.
-                    let join = if cond.sql == "1" {
+                    let join = if filter.selects_all() {
                         "CROSS JOIN"
                     } else {
                         "JOIN"
@@ -1490,7 +1489,7 @@ impl ResourceStore for SqliteStore {
             Paging::Keyset(_) => None,
             Paging::Index => order,
         };
-        match (cond.exact, order) {
+        match (exact, order) {
             (true, Some(order)) => {
                 let count_row = sqlx::query_with(AssertSqlSafe(count_sql.clone()), args()?)
                     .fetch_one(&mut *conn)
@@ -1555,7 +1554,7 @@ impl ResourceStore for SqliteStore {
                     }
                     resources.push(r);
                 }
-                let pushdown = if !exact && cond.sql == "1" {
+                let pushdown = if !exact && filter.selects_all() {
                     Pushdown::Unsupported
                 } else {
                     Pushdown::Inexact
