@@ -20,7 +20,7 @@ use serde_json::Number;
 
 use crate::filter::{CompareOp, SortOrder, SortSpec, Test};
 use crate::schema::{AttributeType, ResourceDef};
-use crate::store::sql::{Column, Cx, Dialect, Param, Params, Where};
+use crate::store::sql::{sort_key, Column, Cx, Dialect, Param, Params, SortKey, Where};
 
 /// PostgreSQL's SQL.
 pub(super) struct Pg;
@@ -334,41 +334,22 @@ pub(crate) fn order_by(rt: &ResourceDef, spec: &SortSpec, params: &mut Params) -
         SortOrder::Ascending => "ASC",
         SortOrder::Descending => "DESC",
     };
-    let Some(r) = rt.resolve(&spec.by) else {
-        // The engine leaves the order unchanged for an unknown attribute.
-        return Some("r.ord".into());
-    };
-    let key: String = if r.extension.is_none() {
-        let simple = r.sub.is_none() && r.attr.ty == AttributeType::String && !r.attr.multi_valued;
-        match (r.attr.name.as_str(), r.sub.map(|s| s.name.as_str())) {
-            ("id", None) => "r.id".into(),
-            ("meta", Some("created")) => "r.created".into(),
-            ("meta", Some("lastModified")) => "r.last_modified".into(),
-            ("meta", Some("resourceType")) | ("meta", Some("location")) => {
-                return Some("r.ord".into())
-            }
-            // The engine's view holds the version as its ETag text, compared as a string.
-            ("meta", Some("version")) => {
-                return Some(format!(
-                    "('W/\"' || r.version::text || '\"') COLLATE \"C\" {dir}, r.ord"
-                ))
-            }
-            ("meta", _) | ("members", _) => return None,
-            // Extracted columns hold NULL for missing values: `NULLS LAST` in ascending order
-            // is the order of their indexes, so a sorted page walks the index.
-            ("userName", None) if simple && !r.attr.case_exact => {
-                return Some(format!("r.user_name_fold {dir} NULLS LAST, r.ord"))
-            }
-            ("displayName", None) if simple && !r.attr.case_exact => {
-                return Some(format!("r.display_name_fold {dir} NULLS LAST, r.ord"))
-            }
-            ("externalId", None) if simple && r.attr.case_exact => {
-                return Some(format!("r.external_id {dir} NULLS LAST, r.ord"))
-            }
-            _ => return json_order(json_sort_key(&r, params)?, dir),
+    let key = match sort_key(rt, spec)? {
+        SortKey::Creation => return Some("r.ord".into()),
+        // The engine's view holds the version as its ETag text, compared as a string.
+        SortKey::Version => {
+            return Some(format!(
+                "{} COLLATE \"C\" {dir}, r.ord",
+                Pg.version_text("'W/\"'")
+            ))
         }
-    } else {
-        return json_order(json_sort_key(&r, params)?, dir);
+        // Extracted columns hold NULL for missing values: `NULLS LAST` in ascending order
+        // is the order of their indexes, so a sorted page walks the index.
+        SortKey::Column(c @ (Column::UserName | Column::DisplayName | Column::ExternalId)) => {
+            return Some(format!("{} {dir} NULLS LAST, r.ord", Pg.column(c)))
+        }
+        SortKey::Column(c) => Pg.column(c),
+        SortKey::Document(r) => return json_order(json_sort_key(&r, params)?, dir),
     };
     Some(format!("({key}) IS NULL, {key} {dir}, r.ord"))
 }

@@ -28,10 +28,12 @@
 //! aliases and placeholders only.
 
 mod dialect;
+mod sort;
 
 use serde_json::Value;
 
 pub(crate) use self::dialect::Dialect;
+pub(crate) use self::sort::{sort_key, SortKey};
 use crate::filter::{CompareOp, Node, Test};
 use crate::schema::{AttributeType, ResourceDef};
 

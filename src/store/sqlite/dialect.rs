@@ -18,9 +18,9 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::Number;
 
 use super::docs::date_key;
-use crate::filter::{CompareOp, Test};
+use crate::filter::{CompareOp, SortOrder, SortSpec, Test};
 use crate::schema::{AttributeType, ResourceDef};
-use crate::store::sql::{extracted_column, Column, Cx, Dialect, Param, Where};
+use crate::store::sql::{extracted_column, sort_key, Column, Cx, Dialect, Param, SortKey, Where};
 
 /// SQLite's SQL.
 pub(super) struct Sqlite;
@@ -327,6 +327,42 @@ fn cond_at(
     }
 }
 
+/// The SQL `ORDER BY` for a sort the database can do exactly, with the creation order
+/// breaking ties as the engine's stable sort does; `None` when it cannot.
+pub(super) fn order_by(rt: &ResourceDef, spec: &SortSpec) -> Option<String> {
+    let dir = match spec.order {
+        SortOrder::Ascending => "ASC",
+        SortOrder::Descending => "DESC",
+    };
+    let col = match sort_key(rt, spec)? {
+        SortKey::Creation => return Some("r.ord ASC".into()),
+        // The view's version is the ETag text, compared as a string.
+        SortKey::Version => {
+            return Some(format!(
+                "{} {dir}, r.ord ASC",
+                Sqlite.version_text("'W/\"'")
+            ))
+        }
+        SortKey::Column(c) => Sqlite.column(c),
+        SortKey::Document(r) => {
+            let (rank, key) = json_sort_key(&r)?;
+            // No value (a NULL rank) sorts last in both directions.
+            let none = match spec.order {
+                SortOrder::Ascending => 1000,
+                SortOrder::Descending => -1,
+            };
+            return Some(format!(
+                "COALESCE({rank}, {none}) {dir}, {key} {dir}, r.ord ASC"
+            ));
+        }
+    };
+    // `NULLIF`: an empty string and a missing value both have no value and tie, in
+    // creation order (found by tests/sql_equivalence.rs).
+    Some(format!(
+        "({col} IS NULL OR {col} = '') ASC, NULLIF({col}, '') {dir}, r.ord ASC"
+    ))
+}
+
 /// The sort key of RFC 7644 §3.4.2.3 over the stored document, for any attribute but
 /// `members`, `id` and `meta` (columns): `(rank, key)` SQL expressions that order rows
 /// exactly as the engine's sorter ([`crate::filter::sort_resources`]) orders documents.
@@ -343,7 +379,7 @@ fn cond_at(
 ///
 /// `None` when a key cannot be written into a JSON path literal (a character other than
 /// letters, digits and `:._$-`, which the built-in schemas never use).
-pub(super) fn json_sort_key(r: &crate::schema::ResolvedAttr<'_>) -> Option<(String, String)> {
+fn json_sort_key(r: &crate::schema::ResolvedAttr<'_>) -> Option<(String, String)> {
     fn lit(key: &str) -> Option<String> {
         key.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b":._$-".contains(&b))

@@ -40,7 +40,7 @@ use crate::store::to_u64;
 use crate::tenant::TenantId;
 
 use crate::store::sql::{translate, Param, Params, Where};
-use dialect::{column_for, Sqlite};
+use dialect::{column_for, order_by, Sqlite};
 
 /// How a committed transaction reaches the disk (SQLite's `synchronous` in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -800,75 +800,6 @@ impl KeysetWalk {
         }
         Ok(out)
     }
-}
-
-/// The SQL `ORDER BY` for a sort the database can do exactly, with the creation order
-/// breaking ties as the engine's stable sort does; `None` when it cannot.
-fn order_by(rt: &ResourceDef, spec: &SortSpec) -> Option<String> {
-    let by = &spec.by;
-    let dir = match spec.order {
-        SortOrder::Ascending => "ASC",
-        SortOrder::Descending => "DESC",
-    };
-    let col: String = if by.urn.is_none() && by.name.eq_ignore_ascii_case("meta") {
-        match by.sub_attr.as_deref() {
-            Some(s) if s.eq_ignore_ascii_case("created") => "r.created_key".into(),
-            Some(s) if s.eq_ignore_ascii_case("lastModified") => "r.modified_key".into(),
-            // The sorter's view has one resourceType per list and no location: every
-            // resource ties, in creation order.
-            Some(s)
-                if s.eq_ignore_ascii_case("resourceType") || s.eq_ignore_ascii_case("location") =>
-            {
-                return Some("r.ord ASC".into())
-            }
-            // The view's version is the ETag text, compared as a string.
-            Some(s) if s.eq_ignore_ascii_case("version") => {
-                return Some(format!("('W/\"' || r.version || '\"') {dir}, r.ord ASC"));
-            }
-            _ => return None,
-        }
-    } else if by.urn.is_none() && by.sub_attr.is_none() && by.name.eq_ignore_ascii_case("id") {
-        "r.id".into()
-    } else {
-        let Some(r) = rt.resolve(by) else {
-            // The sorter leaves the order unchanged for an unknown attribute.
-            return Some("r.ord ASC".into());
-        };
-        let target = r.target();
-        if target.is_complex() && target.sub_attribute("value").is_none_or(|v| v.is_complex()) {
-            // Nothing to sort by (the sorter ties every resource).
-            return Some("r.ord ASC".into());
-        }
-        let column = if r.extension.is_none() && r.sub.is_none() {
-            let keys = [Box::<str>::from(r.attr.name.as_str())];
-            column_for(rt, &keys, !r.attr.case_exact)
-        } else {
-            None
-        };
-        match column {
-            Some(c) => c.to_owned(),
-            None => {
-                // The sorter sees the members only when they are loaded.
-                if r.extension.is_none() && r.attr.name == "members" {
-                    return None;
-                }
-                let (rank, key) = dialect::json_sort_key(&r)?;
-                // No value (a NULL rank) sorts last in both directions.
-                let none = match spec.order {
-                    SortOrder::Ascending => 1000,
-                    SortOrder::Descending => -1,
-                };
-                return Some(format!(
-                    "COALESCE({rank}, {none}) {dir}, {key} {dir}, r.ord ASC"
-                ));
-            }
-        }
-    };
-    // `NULLIF`: an empty string and a missing value both have no value and tie, in
-    // creation order (found by tests/sql_equivalence.rs).
-    Some(format!(
-        "({col} IS NULL OR {col} = '') ASC, NULLIF({col}, '') {dir}, r.ord ASC"
-    ))
 }
 
 /// The precomputed key path a sort walks ([`sort_keys`]), when the sort is on an attribute
