@@ -20,7 +20,7 @@ use serde_json::Number;
 
 use crate::filter::{CompareOp, SortOrder, SortSpec, Test};
 use crate::schema::{AttributeType, ResourceDef};
-use crate::store::sql::{sort_key, Column, Cx, Dialect, Param, Params, SortKey, Where};
+use crate::store::sql::{sort_key, Column, Cond, Cx, Dialect, Param, Params, SortKey, Where};
 
 /// PostgreSQL's SQL.
 pub(super) struct Pg;
@@ -154,19 +154,19 @@ impl Dialect for Pg {
         inner: &mut dyn FnMut(&mut Cx<'_>, ()) -> Where,
     ) -> Where {
         let w = inner(cx, ());
-        if w.cond == crate::store::sql::Cond::Never {
+        if w.cond == Cond::Never {
             return w;
         }
         let inner_sql = w.render::<Pg>();
         let p = text(cx, json_path(keys, true));
-        Where {
-            exactness: w.exactness,
-            ..Where::exact(format!(
+        Where::sql(
+            format!(
                 "EXISTS (SELECT 1 FROM ROWS FROM (jsonb_path_query(r.doc, {p}::jsonpath), \
                  jsonb_path_query(r.doc_fold, {p}::jsonpath)) AS e(v, f) \
                  WHERE jsonb_typeof(e.v) = 'object' AND ({inner_sql}))"
-            ))
-        }
+            ),
+            w.exactness,
+        )
     }
 }
 

@@ -42,6 +42,8 @@ use crate::schema::{AttributeType, ResourceDef};
 pub(crate) enum Param {
     Text(String),
     Int(i64),
+    /// SQLite's numbers (PostgreSQL's are sent as text and cast to `numeric`).
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     Real(f64),
 }
 
@@ -77,11 +79,13 @@ impl Params {
     }
 
     /// Binds a text parameter.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn text(&mut self, s: impl Into<String>) -> String {
         self.push(Param::Text(s.into()))
     }
 
     /// Binds an integer parameter.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn int(&mut self, i: i64) -> String {
         self.push(Param::Int(i))
     }
@@ -97,7 +101,8 @@ pub(crate) enum Exactness {
 }
 
 impl Exactness {
-    fn and(self, other: Exactness) -> Exactness {
+    /// Exact when both are.
+    pub(crate) fn and(self, other: Exactness) -> Exactness {
         if self == Exactness::Exact {
             other
         } else {
@@ -141,9 +146,14 @@ impl Where {
 
     /// The exact condition `sql`.
     pub(crate) fn exact(sql: String) -> Where {
+        Where::sql(sql, Exactness::Exact)
+    }
+
+    /// The condition `sql`, exact or a superset.
+    pub(crate) fn sql(sql: String, exactness: Exactness) -> Where {
         Where {
             cond: Cond::Sql(sql),
-            exactness: Exactness::Exact,
+            exactness,
         }
     }
 
@@ -237,6 +247,7 @@ impl Cx<'_> {
     }
 
     /// Asks for the statement to be planned with its values (see [`Params::plan_per_value`]).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn plan_per_value(&mut self) {
         self.params.plan_per_value = true;
     }
@@ -399,18 +410,9 @@ impl<D: Dialect> Translator<'_, D> {
     /// Some member satisfies `w` (a condition on the member row).
     fn members(&self, m: &str, w: Where) -> Where {
         match w.cond {
-            Cond::Never => Where {
-                cond: Cond::Never,
-                exactness: w.exactness,
-            },
-            Cond::Always => Where {
-                cond: Cond::Sql(self.d.member_exists(m, None)),
-                exactness: w.exactness,
-            },
-            Cond::Sql(s) => Where {
-                cond: Cond::Sql(self.d.member_exists(m, Some(&s))),
-                exactness: w.exactness,
-            },
+            Cond::Never => w,
+            Cond::Always => Where::sql(self.d.member_exists(m, None), w.exactness),
+            Cond::Sql(s) => Where::sql(self.d.member_exists(m, Some(&s)), w.exactness),
         }
     }
 

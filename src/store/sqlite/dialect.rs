@@ -20,7 +20,9 @@ use serde_json::Number;
 use super::docs::date_key;
 use crate::filter::{CompareOp, SortOrder, SortSpec, Test};
 use crate::schema::{AttributeType, ResourceDef};
-use crate::store::sql::{extracted_column, sort_key, Column, Cx, Dialect, Param, SortKey, Where};
+use crate::store::sql::{
+    extracted_column, sort_key, Column, Cx, Dialect, Exactness, Param, SortKey, Where,
+};
 
 /// SQLite's SQL.
 pub(super) struct Sqlite;
@@ -152,11 +154,14 @@ impl Dialect for Sqlite {
         let base = at.map_or("'$'", |p| p.as_str());
         let mut exact = true;
         match any_value(cx, base, keys, test, at.is_none(), &mut exact) {
-            Some(sql) if exact => Where::exact(format!("COALESCE({sql}, 0)")),
-            Some(sql) => Where {
-                exactness: crate::store::sql::Exactness::Inexact,
-                ..Where::exact(format!("COALESCE({sql}, 0)"))
-            },
+            Some(sql) => Where::sql(
+                format!("COALESCE({sql}, 0)"),
+                if exact {
+                    Exactness::Exact
+                } else {
+                    Exactness::Inexact
+                },
+            ),
             None => Where::superset(),
         }
     }
@@ -180,18 +185,14 @@ impl Dialect for Sqlite {
         let elem = format!("({at} || '[' || {e}.key || ']')");
         let in_arr = inner(cx, elem);
         let in_obj = inner(cx, at.clone());
-        let exactness = if in_arr.is_exact() && in_obj.is_exact() {
-            crate::store::sql::Exactness::Exact
-        } else {
-            crate::store::sql::Exactness::Inexact
-        };
+        let exactness = in_arr.exactness.and(in_obj.exactness);
         let (in_arr, in_obj) = (in_arr.render::<Sqlite>(), in_obj.render::<Sqlite>());
-        Where {
-            exactness,
-            ..Where::exact(format!(
+        Where::sql(
+            format!(
                 "(CASE json_type(r.doc, {at}) WHEN 'array' THEN EXISTS (SELECT 1 FROM json_each(r.doc, {at}) AS {e} WHERE {e}.type = 'object' AND {in_arr} LIMIT 1) WHEN 'object' THEN {in_obj} ELSE 0 END)"
-            ))
-        }
+            ),
+            exactness,
+        )
     }
 }
 
