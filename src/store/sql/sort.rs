@@ -52,3 +52,64 @@ pub(crate) fn sort_key<'a>(rt: &'a ResourceDef, spec: &SortSpec) -> Option<SortK
     }
     Some(SortKey::Document(r))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::SortOrder;
+    use crate::schema::{AttrPath, SchemaRegistry};
+
+    fn key<'a>(rt: &'a ResourceDef, by: &str) -> Option<SortKey<'a>> {
+        let spec = SortSpec {
+            by: AttrPath::parse(by).unwrap(),
+            order: SortOrder::Ascending,
+        };
+        sort_key(rt, &spec)
+    }
+
+    #[test]
+    fn sort_keys_are_classified_once() {
+        let reg = SchemaRegistry::default();
+        let users = reg.user().unwrap();
+        let groups = reg.group().unwrap();
+        assert!(matches!(
+            key(users, "id"),
+            Some(SortKey::Column(Column::Id))
+        ));
+        assert!(matches!(
+            key(users, "USERNAME"),
+            Some(SortKey::Column(Column::UserName))
+        ));
+        assert!(matches!(
+            key(users, "externalId"),
+            Some(SortKey::Column(Column::ExternalId))
+        ));
+        assert!(matches!(
+            key(users, "meta.created"),
+            Some(SortKey::Column(Column::Created))
+        ));
+        assert!(matches!(
+            key(users, "meta.lastModified"),
+            Some(SortKey::Column(Column::Modified))
+        ));
+        assert!(matches!(key(users, "meta.version"), Some(SortKey::Version)));
+        assert!(matches!(
+            key(users, "meta.resourceType"),
+            Some(SortKey::Creation)
+        ));
+        assert!(matches!(key(users, "nosuch"), Some(SortKey::Creation)));
+        // A complex attribute sorts by its `value`; without one every resource ties.
+        assert!(matches!(key(users, "emails"), Some(SortKey::Document(_))));
+        assert!(matches!(key(users, "name"), Some(SortKey::Creation)));
+        assert!(matches!(
+            key(users, "name.givenName"),
+            Some(SortKey::Document(_))
+        ));
+        assert!(matches!(
+            key(groups, "displayName"),
+            Some(SortKey::Column(Column::DisplayName))
+        ));
+        assert!(key(groups, "members.value").is_none());
+        assert!(key(users, "meta").is_none());
+    }
+}

@@ -611,6 +611,9 @@ mod tests {
         assert!(w.exact, "{}", w.show());
         assert!(w.sql.contains("r.version"), "{}", w.show());
         assert_eq!(tr(r#"meta.resourceType eq "User""#).sql, "1");
+        // `meta` is not in the stored document: a value filter on it is the engine's.
+        let w = tr(r#"meta[resourceType eq "User"]"#);
+        assert_eq!((w.sql.as_str(), w.exact), ("1", false));
         assert_eq!(tr(r#"meta.location eq "x""#).sql, "0");
     }
 }
