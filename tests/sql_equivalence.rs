@@ -459,6 +459,16 @@ const USER_PRESENT: &[&str] = &[
     "unknownAttribute",
 ];
 
+/// `meta.version`, the view's ETag text (`W/"<n>"`), compared with every string operator.
+fn version_leaf() -> impl Strategy<Value = String> {
+    (
+        prop::sample::select(STRING_OPS),
+        0u32..4,
+        prop::sample::select(&["W/\"", "w/\"", ""][..]),
+    )
+        .prop_map(|(op, n, prefix)| format!("meta.version {op} {}", lit(&format!("{prefix}{n}\""))))
+}
+
 fn user_filter() -> BoxedStrategy<String> {
     let leaf = prop_oneof![
         8 => string_leaf(USER_STRINGS),
@@ -467,6 +477,7 @@ fn user_filter() -> BoxedStrategy<String> {
         3 => present_leaf(USER_PRESENT),
         2 => value_path("emails", &["work", "home", "other"]),
         1 => value_path("phoneNumbers", &["work", "mobile"]),
+        1 => version_leaf(),
     ]
     .boxed();
     combine(leaf)
@@ -504,11 +515,12 @@ fn group_filter() -> BoxedStrategy<String> {
             }
         });
     let leaf = prop_oneof![
-        4 => string_leaf(&["displayName", "externalId", "members.type", "unknownAttribute"]),
+        4 => string_leaf(&["displayName", "externalId", "members.type", "members.$ref", "unknownAttribute"]),
         3 => id_leaf,
         2 => member_path,
-        2 => present_leaf(&["displayName", "externalId", "members", "members.value", "members.type"]),
+        2 => present_leaf(&["displayName", "externalId", "members", "members.value", "members.type", "members.$ref"]),
         1 => date_leaf(&["meta.created", "meta.lastModified"]),
+        1 => version_leaf(),
     ]
     .boxed();
     combine(leaf)

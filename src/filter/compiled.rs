@@ -1,6 +1,6 @@
 //! The compiled form of a filter: a tree whose paths are resolved to document keys and whose
 //! tests carry typed, case-folded comparison values. Built by the compiler (`compile.rs`),
-//! walked by the evaluator (`eval.rs`) and by the SQLite translator.
+//! walked by the evaluator (`eval.rs`) and by the SQL stores' translator (`store::sql`).
 
 use std::sync::Arc;
 
@@ -39,7 +39,7 @@ impl CompiledFilter {
     }
 
     /// The resolved tree, for stores that translate it (to SQL).
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn root(&self) -> &Node {
         &self.root
     }
@@ -95,7 +95,7 @@ pub(crate) enum Test {
 
 impl Test {
     /// The test `ne` negates, or the test itself: what decides how a store reads the value.
-    #[cfg(feature = "sqlite")]
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn base(&self) -> &Test {
         match self {
             Test::Ne(inner) => inner,

@@ -58,12 +58,12 @@ mod parse;
 mod sort;
 
 pub use ast::{CompValue, CompareOp, Filter, SortOrder, SortSpec};
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use compile::is_meta_location;
 pub use compiled::{CompileOptions, CompiledFilter};
-#[cfg(feature = "sqlite")]
-pub(crate) use compiled::{Node, Test};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use compiled::{Node, Test};
+#[cfg(feature = "sqlite")]
 pub(crate) use eval::parse_date_time;
 pub use fold::{fold_case, fold_case_owned, fold_strings, CASE_FOLDING_UNICODE_VERSION};
 pub use parse::{MAX_NESTING, MAX_TREE_DEPTH};

@@ -33,11 +33,11 @@
 //! [`StoreError::InvalidValue`] (a 400 `invalidValue`), and filter values containing one are
 //! answered without reaching the database.
 
+mod dialect;
 mod log;
 mod migrations;
 mod refold;
 mod sort_keys;
-mod sql;
 mod tenants;
 
 use std::collections::{HashMap, HashSet};
@@ -51,7 +51,7 @@ use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, Row};
 
-use self::sql::{Arg, Params};
+use self::dialect::Pg;
 use super::query::compile;
 use super::{
     CreateRequest, GroupRef, Keyset, ListQuery, Member, MemberPage, MemberRef, Page, Paging,
@@ -65,6 +65,7 @@ use crate::feed::{
 use crate::filter::{fold_case_owned, fold_strings, SortOrder, SortSpec, SortValue};
 use crate::resource::{ResourceId, Version};
 use crate::schema::{AttributeDef, ResourceDef};
+use crate::store::sql::{translate, Param as Arg, Params};
 use crate::tenant::TenantId;
 
 /// How often a transaction aborted by a deadlock or serialization failure is retried.
@@ -156,6 +157,7 @@ fn bind_all<'q>(
         q = match a {
             Arg::Text(s) => q.bind(s.clone()),
             Arg::Int(i) => q.bind(*i),
+            Arg::Real(f) => q.bind(*f),
         };
     }
     q
@@ -1117,14 +1119,14 @@ impl PostgresStore {
         query: &ListQuery,
         spec: &SortSpec,
         path: &str,
-        cond: &str,
+        all: bool,
         where_sql: &str,
         params: &Params,
     ) -> Result<Page, StoreError> {
         let mut p = params.clone();
         let t = "$1";
         let ty = "$2";
-        let count_sql = if cond == "TRUE" {
+        let count_sql = if all {
             format!(
                 "SELECT COALESCE((SELECT n FROM scimkit_type_counts WHERE tenant = {t} \
                  AND resource_type = {ty}), 0) AS n"
@@ -1704,17 +1706,20 @@ impl PostgresStore {
         query: &ListQuery,
         with_groups: bool,
     ) -> Result<(Page, Option<Vec<Vec<GroupRef>>>), StoreError> {
-        if let Some(f) = &query.filter {
-            // The same validation as the engine's, so errors do not depend on the backend.
-            compile(rt, f)?;
-        }
-        let mut params = Params::default();
+        let mut params = dialect::params();
         let t = params.text(tenant.as_str());
         let ty = params.text(rt.name());
-        let (cond, exact) = match &query.filter {
-            Some(f) => sql::translate(rt, f, &mut params).into_sql(),
-            None => ("TRUE".to_owned(), true),
+        let filter = match &query.filter {
+            // The engine's compiler: the same validation, so errors do not depend on the
+            // backend.
+            Some(f) => translate(&Pg, rt, compile(rt, f)?.root(), &mut params),
+            None => crate::store::sql::Where::all(),
         };
+        let (cond, exact, all) = (
+            filter.render::<Pg>(),
+            filter.is_exact(),
+            filter.selects_all(),
+        );
         let where_sql = format!("r.tenant = {t} AND r.resource_type = {ty} AND ({cond})");
         if let (Paging::Keyset(after), true) = (&query.paging, exact) {
             if let Some(walk) = keyset_walk(rt, query.sort.as_ref()) {
@@ -1736,10 +1741,9 @@ impl PostgresStore {
             if let Some(path) = keyed_sort(rt, spec) {
                 let mut tx = self.begin_snapshot().await?;
                 if sort_keys::usable(&mut tx, tenant.as_str(), rt).await? {
-                    let mut page = Self::keyed_list(
-                        &mut tx, rt, query, spec, &path, &cond, &where_sql, &params,
-                    )
-                    .await?;
+                    let mut page =
+                        Self::keyed_list(&mut tx, rt, query, spec, &path, all, &where_sql, &params)
+                            .await?;
                     if query.include_members {
                         Self::attach_members(&mut tx, tenant, &mut page.resources).await?;
                     }
@@ -1750,7 +1754,7 @@ impl PostgresStore {
             }
         }
         // An always-true filter (or none): the maintained count, not a count of the rows.
-        let count_sql = if cond == "TRUE" {
+        let count_sql = if all {
             format!(
                 "SELECT COALESCE((SELECT n FROM scimkit_type_counts WHERE tenant = {t} \
                  AND resource_type = {ty}), 0) AS n"
@@ -1761,7 +1765,7 @@ impl PostgresStore {
         let mut page_params = params.clone();
         let order = match &query.sort {
             None => Some("r.ord".to_owned()),
-            Some(spec) if exact => sql::order_by(rt, spec, &mut page_params),
+            Some(spec) if exact => dialect::order_by(rt, spec, &mut page_params),
             Some(_) => None,
         };
         let needs_members =
@@ -1831,7 +1835,7 @@ impl PostgresStore {
                     .iter()
                     .map(|row| resource_from_row(rt, row))
                     .collect::<Result<Vec<_>, _>>()?;
-                let pushdown = if !exact && cond == "TRUE" {
+                let pushdown = if !exact && all {
                     Pushdown::Unsupported
                 } else {
                     Pushdown::Inexact

@@ -1,11 +1,11 @@
 //! The SQLite backend (cargo feature `sqlite`): [`SqliteStore`].
 
+mod dialect;
 mod docs;
 mod log;
 mod refold;
 mod schema;
 mod sort_keys;
-mod sql;
 mod tenants;
 
 use std::collections::{HashMap, HashSet};
@@ -39,7 +39,8 @@ use crate::schema::ResourceDef;
 use crate::store::to_u64;
 use crate::tenant::TenantId;
 
-use sql::{column_for, Param, Where};
+use crate::store::sql::{translate, Param, Params, Where};
+use dialect::{column_for, order_by, Sqlite};
 
 /// How a committed transaction reaches the disk (SQLite's `synchronous` in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -303,25 +304,24 @@ impl SqliteStore {
         query: &ListQuery,
         with_groups: bool,
     ) -> Result<(Page, Option<Vec<Vec<GroupRef>>>), StoreError> {
-        let cond = match &query.filter {
+        let mut params = Params::new::<Sqlite>(3);
+        let filter = match &query.filter {
             Some(f) => {
                 let compiled = compile(rt, f)?;
-                sql::translate(rt, compiled.root(), 3)
+                translate(&Sqlite, rt, compiled.root(), &mut params)
             }
-            None => Where {
-                sql: "1".into(),
-                params: Vec::new(),
-                exact: true,
-            },
+            None => Where::all(),
         };
+        let cond = filter.render::<Sqlite>();
+        let exact = filter.is_exact();
         let order = match &query.sort {
             None => Some("r.ord ASC".to_owned()),
             Some(spec) => order_by(rt, spec),
         };
         let mut conn = self.reader.acquire().await.map_err(be)?;
-        let where_sql = format!("r.tenant = ?1 AND r.rt = ?2 AND {}", cond.sql);
+        let where_sql = format!("r.tenant = ?1 AND r.rt = ?2 AND {cond}");
         // An always-true filter (or none): the maintained count, not a count of the rows.
-        let count_sql = if cond.sql == "1" {
+        let count_sql = if filter.selects_all() {
             "SELECT COALESCE((SELECT n FROM type_counts WHERE tenant = ?1 AND rt = ?2), 0) AS n"
                 .to_owned()
         } else {
@@ -336,12 +336,12 @@ impl SqliteStore {
                     Param::Text(rt.name().to_owned()),
                 ],
             )?;
-            bind_all(&mut a, &cond.params)?;
+            bind_all(&mut a, &params.args)?;
             Ok(a)
         };
 
         let walk = match &query.paging {
-            Paging::Keyset(after) if cond.exact => {
+            Paging::Keyset(after) if exact => {
                 keyset_walk(rt, query.sort.as_ref()).map(|w| (w, after.as_ref()))
             }
             _ => None,
@@ -353,7 +353,7 @@ impl SqliteStore {
                 .map_err(be)?;
             let total = usize::try_from(count_row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
             let mut resources = Vec::new();
-            let first = 3 + cond.params.len();
+            let first = 3 + params.args.len();
             for phase in walk.phases(after)? {
                 let left = query.count.saturating_sub(resources.len());
                 if left == 0 {
@@ -391,8 +391,7 @@ impl SqliteStore {
                 None,
             ));
         }
-        if let (Paging::Index, true, Some(spec)) = (&query.paging, cond.exact, query.sort.as_ref())
-        {
+        if let (Paging::Index, true, Some(spec)) = (&query.paging, exact, query.sort.as_ref()) {
             if let Some(path) = keyed_sort(rt, spec) {
                 if sort_keys::usable(&mut conn, tenant.as_str(), rt).await? {
                     let count_row = sqlx::query_with(AssertSqlSafe(count_sql.clone()), args()?)
@@ -402,7 +401,7 @@ impl SqliteStore {
                     let total =
                         usize::try_from(count_row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
                     let window = super::page_window(query.start_index, query.count, total);
-                    let p = 3 + cond.params.len();
+                    let p = 3 + params.args.len();
                     let dir = match spec.order {
                         SortOrder::Ascending => "ASC",
                         SortOrder::Descending => "DESC",
@@ -411,7 +410,7 @@ impl SqliteStore {
                     // Without a filter, walk the key index and look each resource up
                     // (`CROSS JOIN` keeps SQLite from driving the join from `resources`
                     // and sorting the whole type); with one, the planner chooses.
-                    let join = if cond.sql == "1" {
+                    let join = if filter.selects_all() {
                         "CROSS JOIN"
                     } else {
                         "JOIN"
@@ -499,7 +498,7 @@ impl SqliteStore {
             Paging::Keyset(_) => None,
             Paging::Index => order,
         };
-        match (cond.exact, order) {
+        match (exact, order) {
             (true, Some(order)) => {
                 // One statement: the total (an uncorrelated subquery, computed once), the
                 // page, and with `with_groups` each resource's groups, computed outside the
@@ -592,7 +591,7 @@ impl SqliteStore {
                     }
                     resources.push(r);
                 }
-                let pushdown = if !exact && cond.sql == "1" {
+                let pushdown = if !exact && filter.selects_all() {
                     Pushdown::Unsupported
                 } else {
                     Pushdown::Inexact
@@ -1139,75 +1138,6 @@ impl KeysetWalk {
         }
         Ok(out)
     }
-}
-
-/// The SQL `ORDER BY` for a sort the database can do exactly, with the creation order
-/// breaking ties as the engine's stable sort does; `None` when it cannot.
-fn order_by(rt: &ResourceDef, spec: &SortSpec) -> Option<String> {
-    let by = &spec.by;
-    let dir = match spec.order {
-        SortOrder::Ascending => "ASC",
-        SortOrder::Descending => "DESC",
-    };
-    let col: String = if by.urn.is_none() && by.name.eq_ignore_ascii_case("meta") {
-        match by.sub_attr.as_deref() {
-            Some(s) if s.eq_ignore_ascii_case("created") => "r.created_key".into(),
-            Some(s) if s.eq_ignore_ascii_case("lastModified") => "r.modified_key".into(),
-            // The sorter's view has one resourceType per list and no location: every
-            // resource ties, in creation order.
-            Some(s)
-                if s.eq_ignore_ascii_case("resourceType") || s.eq_ignore_ascii_case("location") =>
-            {
-                return Some("r.ord ASC".into())
-            }
-            // The view's version is the ETag text, compared as a string.
-            Some(s) if s.eq_ignore_ascii_case("version") => {
-                return Some(format!("('W/\"' || r.version || '\"') {dir}, r.ord ASC"));
-            }
-            _ => return None,
-        }
-    } else if by.urn.is_none() && by.sub_attr.is_none() && by.name.eq_ignore_ascii_case("id") {
-        "r.id".into()
-    } else {
-        let Some(r) = rt.resolve(by) else {
-            // The sorter leaves the order unchanged for an unknown attribute.
-            return Some("r.ord ASC".into());
-        };
-        let target = r.target();
-        if target.is_complex() && target.sub_attribute("value").is_none_or(|v| v.is_complex()) {
-            // Nothing to sort by (the sorter ties every resource).
-            return Some("r.ord ASC".into());
-        }
-        let column = if r.extension.is_none() && r.sub.is_none() {
-            let keys = [Box::<str>::from(r.attr.name.as_str())];
-            column_for(rt, &keys, !r.attr.case_exact)
-        } else {
-            None
-        };
-        match column {
-            Some(c) => c.to_owned(),
-            None => {
-                // The sorter sees the members only when they are loaded.
-                if r.extension.is_none() && r.attr.name == "members" {
-                    return None;
-                }
-                let (rank, key) = sql::json_sort_key(&r)?;
-                // No value (a NULL rank) sorts last in both directions.
-                let none = match spec.order {
-                    SortOrder::Ascending => 1000,
-                    SortOrder::Descending => -1,
-                };
-                return Some(format!(
-                    "COALESCE({rank}, {none}) {dir}, {key} {dir}, r.ord ASC"
-                ));
-            }
-        }
-    };
-    // `NULLIF`: an empty string and a missing value both have no value and tie, in
-    // creation order (found by tests/sql_equivalence.rs).
-    Some(format!(
-        "({col} IS NULL OR {col} = '') ASC, NULLIF({col}, '') {dir}, r.ord ASC"
-    ))
 }
 
 /// The precomputed key path a sort walks ([`sort_keys`]), when the sort is on an attribute
