@@ -19,6 +19,8 @@ pub(crate) mod provisioning;
 mod query;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sort_keys;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_log;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(any(test, feature = "testing"))]
