@@ -21,6 +21,8 @@ mod query;
 mod sort_keys;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql_log;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_tenants;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(any(test, feature = "testing"))]
@@ -39,6 +41,8 @@ use serde_json::Value;
 
 use crate::error::ScimError;
 use crate::feed::Change;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use crate::feed::MemberChanges;
 use crate::filter::{Filter, SortSpec, SortValue};
 use crate::resource::{
     member_display, Member, MemberRef, MembershipDelta, ResourceId, UniqueKey, UnknownMembers,
@@ -779,6 +783,39 @@ impl ResolvedMembers {
         self.members
             .sort_by(|a, b| a.value.as_str().cmp(b.value.as_str()));
         (self.members, self.skipped)
+    }
+
+    /// What an update with the membership delta `delta` did, given these resolved members
+    /// to add and whether the membership `changed`: the change record's [`MemberChanges`]
+    /// (`None` when unchanged; `Replaced` after a `clear`, else the ids added and removed),
+    /// the members the answer carries (after a `clear`, when at most `return_members`), and
+    /// the ids skipped.
+    pub(crate) fn update_outcome(
+        self,
+        delta: Option<&MembershipDelta>,
+        changed: bool,
+        return_members: Option<usize>,
+    ) -> (Option<MemberChanges>, Option<Vec<Member>>, Vec<ResourceId>) {
+        let replaced_all = delta.is_some_and(|d| d.clear);
+        let changes = match delta {
+            Some(_) if changed && replaced_all => Some(MemberChanges::Replaced),
+            Some(delta) if changed => {
+                let added: Vec<ResourceId> = self.members.iter().map(|m| m.value.clone()).collect();
+                let mut seen = std::collections::HashSet::new();
+                let removed = delta
+                    .remove
+                    .iter()
+                    .filter(|r| !added.contains(r) && seen.insert(r.as_str()))
+                    .cloned()
+                    .collect();
+                Some(MemberChanges::delta(added, removed))
+            }
+            _ => None,
+        };
+        let (members, skipped) = self.into_sorted();
+        let members = (replaced_all && return_members.is_some_and(|max| members.len() <= max))
+            .then_some(members);
+        (changes, members, skipped)
     }
 
     /// Resolves `add` (each id once, in request order) against `found`, the ids of the
