@@ -18,6 +18,8 @@ pub mod postgres;
 pub(crate) mod provisioning;
 mod query;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod refold;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sort_keys;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql_log;
@@ -922,6 +924,16 @@ pub(crate) fn candidate_limit(max: usize) -> String {
     } else {
         format!(" LIMIT {}", max.saturating_add(1))
     }
+}
+
+/// A SQL connection that work done in batches (a migration's re-fold, a sort-key rebuild)
+/// opens its transactions on: a write transaction from the start in SQLite
+/// (`BEGIN IMMEDIATE`), a plain one in PostgreSQL.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[async_trait]
+pub(crate) trait BatchConnection: sqlx::Connection {
+    /// A transaction for one batch.
+    async fn begin_batch(&mut self) -> Result<sqlx::Transaction<'_, Self::Database>, StoreError>;
 }
 
 /// A count or sequence for a signed 64-bit database column (saturating).

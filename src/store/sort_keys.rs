@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use crate::filter::{sort_value, SortOrder, SortSpec, SortValue};
 use crate::schema::{AttrPath, AttributeDef, ResourceDef, Returned, SchemaRegistry};
-use crate::store::StoreError;
+use crate::store::{BatchConnection, StoreError};
 
 /// Bumped whenever [`encode`] or the choice of paths changes: keys computed under another
 /// version are not used.
@@ -204,12 +204,9 @@ pub(crate) struct Stored {
 /// connection type. What is done with them (the completeness marker kept honest on every
 /// write, the rebuild in batches, the backfill of a migration) is written once below.
 #[async_trait]
-pub(crate) trait SortKeyStatements: sqlx::Connection {
+pub(crate) trait SortKeyStatements: BatchConnection {
     /// How a write names the resources it wrote (a row position, a list of ids).
     type Written: ?Sized + Sync;
-
-    /// A transaction for one batch of a rebuild.
-    async fn begin_batch(&mut self) -> Result<sqlx::Transaction<'_, Self::Database>, StoreError>;
 
     /// The schema fingerprint the keys of `(tenant, rt)` are complete for, if any.
     async fn marker(&mut self, tenant: &str, rt: &str) -> Result<Option<String>, StoreError>;

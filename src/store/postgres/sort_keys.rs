@@ -13,7 +13,7 @@
 
 use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::{Connection, PgConnection, Postgres, Row, Transaction};
+use sqlx::{PgConnection, Row};
 
 use super::db_err;
 use crate::schema::ResourceDef;
@@ -156,10 +156,6 @@ pub(super) async fn backfill(conn: &mut PgConnection) -> Result<(), StoreError> 
 impl SortKeyStatements for PgConnection {
     /// The ids of the resources written.
     type Written = [String];
-
-    async fn begin_batch(&mut self) -> Result<Transaction<'_, Postgres>, StoreError> {
-        self.begin().await.map_err(db_err)
-    }
 
     async fn marker(&mut self, tenant: &str, rt: &str) -> Result<Option<String>, StoreError> {
         sqlx::query_scalar(

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::{Connection, Row, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Row, SqliteConnection};
 
 use crate::schema::ResourceDef;
 use crate::store::sort_keys::{self as shared, keys_of, sortable_paths, SortKeyStatements, Stored};
@@ -135,10 +135,6 @@ pub(super) async fn backfill(conn: &mut SqliteConnection) -> Result<(), StoreErr
 impl SortKeyStatements for SqliteConnection {
     /// The row position of the resource written.
     type Written = i64;
-
-    async fn begin_batch(&mut self) -> Result<Transaction<'_, Sqlite>, StoreError> {
-        self.begin_with("BEGIN IMMEDIATE").await.map_err(be)
-    }
 
     async fn marker(&mut self, tenant: &str, rt: &str) -> Result<Option<String>, StoreError> {
         sqlx::query_scalar("SELECT fingerprint FROM sort_key_sets WHERE tenant = ?1 AND rt = ?2")
