@@ -10,6 +10,9 @@ use serde_json::Value;
 use crate::filter::fold_case;
 use crate::store::{BatchConnection, StoreError};
 
+/// Resources re-folded per transaction.
+pub(crate) const BATCH: i64 = 200;
+
 /// A resource to re-fold: its row position, tenant, id and document.
 pub(crate) struct ToRefold {
     pub(crate) ord: i64,
@@ -48,16 +51,13 @@ pub(crate) trait RefoldStatements: BatchConnection {
     ) -> Result<(), StoreError>;
 }
 
-/// Re-folds every stored folded copy, `batch` resources per transaction. Idempotent: an
+/// Re-folds every stored folded copy, [`BATCH`] resources per transaction. Idempotent: an
 /// interrupted run starts again from the beginning.
-pub(crate) async fn refold<C: RefoldStatements>(
-    conn: &mut C,
-    batch: i64,
-) -> Result<(), StoreError> {
+pub(crate) async fn refold<C: RefoldStatements>(conn: &mut C) -> Result<(), StoreError> {
     let mut after = i64::MIN;
     loop {
         let mut tx = conn.begin_batch().await?;
-        let resources = tx.resources_after(after, batch).await?;
+        let resources = tx.resources_after(after, BATCH).await?;
         let Some(last) = resources.last() else {
             return tx.commit().await.map_err(StoreError::backend);
         };

@@ -208,6 +208,9 @@ pub(crate) trait SortKeyStatements: BatchConnection {
     /// How a write names the resources it wrote (a row position, a list of ids).
     type Written: ?Sized + Sync;
 
+    /// Resources re-keyed per transaction by [`rebuild`].
+    const BATCH: i64;
+
     /// The schema fingerprint the keys of `(tenant, rt)` are complete for, if any.
     async fn marker(&mut self, tenant: &str, rt: &str) -> Result<Option<String>, StoreError>;
 
@@ -276,14 +279,13 @@ pub(crate) async fn usable<C: SortKeyStatements>(
         .is_some_and(|f| f == fingerprint(rt)))
 }
 
-/// Recomputes every key of `(tenant, rt)` for `rt`'s schema, `batch` resources per
-/// transaction, then marks the set complete. Idempotent; writes running meanwhile write
+/// Recomputes every key of `(tenant, rt)` for `rt`'s schema, [`SortKeyStatements::BATCH`]
+/// resources per transaction, then marks the set complete. Idempotent; writes running meanwhile write
 /// their own keys with the same schema.
 pub(crate) async fn rebuild<C: SortKeyStatements>(
     conn: &mut C,
     tenant: &str,
     rt: &ResourceDef,
-    batch: i64,
 ) -> Result<(), StoreError> {
     let fp = fingerprint(rt);
     let mut after = i64::MIN;
@@ -292,7 +294,7 @@ pub(crate) async fn rebuild<C: SortKeyStatements>(
         if after == i64::MIN {
             tx.unmark(tenant, rt.name()).await?;
         }
-        let resources = tx.batch(tenant, rt.name(), after, batch).await?;
+        let resources = tx.batch(tenant, rt.name(), after, C::BATCH).await?;
         let Some(last) = resources.last() else {
             tx.mark(tenant, rt.name(), &fp).await?;
             return tx.commit().await.map_err(StoreError::backend);
@@ -306,14 +308,11 @@ pub(crate) async fn rebuild<C: SortKeyStatements>(
 /// A migration's backfill: keys for the resources stored before it, computed with the
 /// built-in schemas (a `(tenant, rt)` whose registry differs keeps sorting as before until
 /// the store's `rebuild_sort_keys` runs for it).
-pub(crate) async fn backfill<C: SortKeyStatements>(
-    conn: &mut C,
-    batch: i64,
-) -> Result<(), StoreError> {
+pub(crate) async fn backfill<C: SortKeyStatements>(conn: &mut C) -> Result<(), StoreError> {
     let registry = SchemaRegistry::default();
     for (tenant, rt) in conn.resource_types().await? {
         if let Some(def) = registry.resource_type(&rt) {
-            rebuild(conn, &tenant, def, batch).await?;
+            rebuild(conn, &tenant, def).await?;
         }
     }
     Ok(())

@@ -201,3 +201,46 @@ pub(crate) async fn health<S: SqlLog>(
         .map(|r| r.health)
         .unwrap_or_default())
 }
+
+/// `impl ProvisioningLog for $store`, each method one of the functions above: the same for
+/// both SQL stores, written once.
+macro_rules! provisioning_log {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl crate::store::ProvisioningLog for $store {
+            async fn append(
+                &self,
+                events: &[crate::events::ProvisioningEvent],
+            ) -> Result<(), crate::store::StoreError> {
+                crate::store::sql_log::append(self, events).await
+            }
+
+            async fn query(
+                &self,
+                tenant: &crate::tenant::TenantId,
+                filter: &crate::events::LogFilter,
+                before: Option<crate::events::LogCursor>,
+                limit: usize,
+            ) -> Result<crate::events::LogPage, crate::store::StoreError> {
+                crate::store::sql_log::query(self, tenant, filter, before, limit).await
+            }
+
+            async fn prune_log(
+                &self,
+                tenant: &crate::tenant::TenantId,
+                retention: &crate::store::ChangeRetention,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<crate::store::PruneReport, crate::store::StoreError> {
+                crate::store::sql_log::prune(self, tenant, retention, now).await
+            }
+
+            async fn health(
+                &self,
+                tenant: &crate::tenant::TenantId,
+            ) -> Result<crate::events::TenantHealth, crate::store::StoreError> {
+                crate::store::sql_log::health(self, tenant).await
+            }
+        }
+    };
+}
+pub(crate) use provisioning_log;

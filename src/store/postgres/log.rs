@@ -1,4 +1,4 @@
-//! The [`ProvisioningLog`] of the [`PostgresStore`] (tables of migration 6): the statements;
+//! The [`ProvisioningLog`](crate::store::ProvisioningLog) of the [`PostgresStore`] (tables of migration 6): the statements;
 //! the logic is shared with the SQLite store (`store::sql_log`).
 
 use async_trait::async_trait;
@@ -7,10 +7,9 @@ use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::{db_err as be, PostgresStore};
-use crate::events::{search_text, LogCursor, LogFilter, LogPage, ProvisioningEvent, TenantHealth};
-use crate::store::sql_log::{self, json_err, LogStatements, SqlLog, TenantRow};
-use crate::store::ProvisioningLog;
-use crate::store::{to_i64, to_u64, ChangeRetention, PruneReport, StoreError};
+use crate::events::{search_text, LogCursor, LogFilter, ProvisioningEvent};
+use crate::store::sql_log::{json_err, LogStatements, SqlLog, TenantRow};
+use crate::store::{to_i64, to_u64, StoreError};
 use crate::tenant::TenantId;
 
 /// PostgreSQL text and jsonb cannot hold NUL: a log keeps a replacement character.
@@ -187,32 +186,4 @@ impl SqlLog for PostgresStore {
     }
 }
 
-#[async_trait]
-impl ProvisioningLog for PostgresStore {
-    async fn append(&self, events: &[ProvisioningEvent]) -> Result<(), StoreError> {
-        sql_log::append(self, events).await
-    }
-
-    async fn query(
-        &self,
-        tenant: &TenantId,
-        filter: &LogFilter,
-        before: Option<LogCursor>,
-        limit: usize,
-    ) -> Result<LogPage, StoreError> {
-        sql_log::query(self, tenant, filter, before, limit).await
-    }
-
-    async fn prune_log(
-        &self,
-        tenant: &TenantId,
-        retention: &ChangeRetention,
-        now: DateTime<Utc>,
-    ) -> Result<PruneReport, StoreError> {
-        sql_log::prune(self, tenant, retention, now).await
-    }
-
-    async fn health(&self, tenant: &TenantId) -> Result<TenantHealth, StoreError> {
-        sql_log::health(self, tenant).await
-    }
-}
+crate::store::sql_log::provisioning_log!(PostgresStore);

@@ -1188,7 +1188,7 @@ impl PostgresStore {
         rt: &ResourceDef,
     ) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        sort_keys::rebuild(&mut conn, tenant.as_str(), rt).await
+        crate::store::sort_keys::rebuild(&mut *conn, tenant.as_str(), rt).await
     }
 
     async fn members_of(

@@ -23,9 +23,6 @@ use crate::store::StoreError;
 /// Indexed bytes of a key.
 pub(super) const PREFIX: usize = 240;
 
-/// Resources re-keyed per transaction when rebuilding.
-const BATCH: i64 = 1000;
-
 /// Replaces the keys of the resources `ids` (already written, documents `docs`) and keeps
 /// the `(tenant, type)` marker honest (see the SQLite store's `sort_keys::write`).
 pub(super) async fn write(
@@ -137,25 +134,13 @@ pub(super) async fn usable(
     shared::usable(conn, tenant, rt).await
 }
 
-/// Recomputes every key of `(tenant, rt)`, [`BATCH`] resources per transaction
-/// ([`shared::rebuild`]).
-pub(super) async fn rebuild(
-    conn: &mut PgConnection,
-    tenant: &str,
-    rt: &ResourceDef,
-) -> Result<(), StoreError> {
-    shared::rebuild(conn, tenant, rt, BATCH).await
-}
-
-/// Migration 10: keys for the resources stored before it ([`shared::backfill`]).
-pub(super) async fn backfill(conn: &mut PgConnection) -> Result<(), StoreError> {
-    shared::backfill(conn, BATCH).await
-}
-
 #[async_trait]
 impl SortKeyStatements for PgConnection {
     /// The ids of the resources written.
     type Written = [String];
+
+    /// Resources re-keyed per transaction when rebuilding.
+    const BATCH: i64 = 1000;
 
     async fn marker(&mut self, tenant: &str, rt: &str) -> Result<Option<String>, StoreError> {
         sqlx::query_scalar(

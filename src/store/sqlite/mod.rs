@@ -265,7 +265,7 @@ impl SqliteStore {
         rt: &ResourceDef,
     ) -> Result<(), StoreError> {
         let mut conn = self.writer.acquire().await.map_err(be)?;
-        sort_keys::rebuild(&mut conn, tenant.as_str(), rt).await
+        crate::store::sort_keys::rebuild(&mut *conn, tenant.as_str(), rt).await
     }
 
     /// Closes every connection, waiting for running statements; later calls fail.

@@ -5,7 +5,7 @@
 //! `str::to_lowercase`; [`crate::filter::fold_case`] now folds them, so they are recomputed
 //! here, in Rust (SQL's `lower()` folds differently), from each row's document.
 //!
-//! The work is batched (the loop is shared with the PostgreSQL store, `store::refold`): each transaction re-folds at most [`BATCH`] resources (with their
+//! The work is batched (the loop is shared with the PostgreSQL store, `store::refold`): each transaction re-folds at most `BATCH` resources (with their
 //! uniqueness keys and, for a group, its member rows), so neither a large database nor a
 //! concurrent writer waits on one long transaction. Re-folding is idempotent (it derives
 //! everything from the unchanged documents), so a migration interrupted half-way simply
@@ -27,16 +27,8 @@ use crate::filter::fold_case;
 use crate::store::refold::{RefoldStatements, ToRefold};
 use crate::store::{BatchConnection, StoreError};
 
-/// Resources re-folded per transaction.
-pub(super) const BATCH: i64 = 200;
-
 fn be(e: sqlx::Error) -> StoreError {
     StoreError::backend(e)
-}
-
-/// Re-folds every stored folded copy, [`BATCH`] resources per transaction.
-pub(super) async fn refold(conn: &mut SqliteConnection) -> Result<(), StoreError> {
-    crate::store::refold::refold(conn, BATCH).await
 }
 
 /// The re-folded value of a uniqueness key, `None` when it stays (see the module notes).

@@ -12,9 +12,6 @@ use crate::schema::ResourceDef;
 use crate::store::sort_keys::{self as shared, keys_of, sortable_paths, SortKeyStatements, Stored};
 use crate::store::StoreError;
 
-/// Resources re-keyed per transaction when rebuilding.
-const BATCH: i64 = 500;
-
 fn be(e: sqlx::Error) -> StoreError {
     StoreError::backend(e)
 }
@@ -115,26 +112,13 @@ pub(super) async fn usable(
     shared::usable(conn, tenant, rt).await
 }
 
-/// Recomputes every key of `(tenant, rt)`, [`BATCH`] resources per transaction
-/// ([`shared::rebuild`]).
-pub(super) async fn rebuild(
-    conn: &mut SqliteConnection,
-    tenant: &str,
-    rt: &ResourceDef,
-) -> Result<(), StoreError> {
-    shared::rebuild(conn, tenant, rt, BATCH).await
-}
-
-/// Migration 8: keys for the resources stored before it ([`shared::backfill`]; or until the
-/// `(tenant, rt)` is emptied and refilled).
-pub(super) async fn backfill(conn: &mut SqliteConnection) -> Result<(), StoreError> {
-    shared::backfill(conn, BATCH).await
-}
-
 #[async_trait]
 impl SortKeyStatements for SqliteConnection {
     /// The row position of the resource written.
     type Written = i64;
+
+    /// Resources re-keyed per transaction when rebuilding.
+    const BATCH: i64 = 500;
 
     async fn marker(&mut self, tenant: &str, rt: &str) -> Result<Option<String>, StoreError> {
         sqlx::query_scalar("SELECT fingerprint FROM sort_key_sets WHERE tenant = ?1 AND rt = ?2")
