@@ -24,6 +24,8 @@ mod sort_keys;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql_log;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_rows;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql_tenants;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::filter::fold_case;
+use crate::store::sql_rows::SqlRow;
 use crate::store::{BatchConnection, StoreError};
 
 /// Resources re-folded per transaction.
@@ -19,6 +20,18 @@ pub(crate) struct ToRefold {
     pub(crate) tenant: String,
     pub(crate) id: String,
     pub(crate) doc: Value,
+}
+
+impl ToRefold {
+    /// The resource of a `SELECT ord, tenant, id, doc` (doc as JSON text).
+    pub(crate) fn from_row(row: &impl SqlRow) -> Result<Self, StoreError> {
+        Ok(ToRefold {
+            ord: row.int("ord")?,
+            tenant: row.text("tenant")?,
+            id: row.text("id")?,
+            doc: row.json("doc")?,
+        })
+    }
 }
 
 /// The statements of the re-fold, implemented by each dialect's connection type.

@@ -25,6 +25,7 @@ use serde_json::Value;
 
 use crate::filter::{sort_value, SortOrder, SortSpec, SortValue};
 use crate::schema::{AttrPath, AttributeDef, ResourceDef, Returned, SchemaRegistry};
+use crate::store::sql_rows::SqlRow;
 use crate::store::{BatchConnection, StoreError};
 
 /// Bumped whenever [`encode`] or the choice of paths changes: keys computed under another
@@ -198,6 +199,17 @@ pub(crate) struct Stored {
     pub(crate) ord: i64,
     pub(crate) id: String,
     pub(crate) doc: Value,
+}
+
+impl Stored {
+    /// The resource of a `SELECT ord, id, doc` (doc as JSON text).
+    pub(crate) fn from_row(row: &impl SqlRow) -> Result<Self, StoreError> {
+        Ok(Stored {
+            ord: row.int("ord")?,
+            id: row.text("id")?,
+            doc: row.json("doc")?,
+        })
+    }
 }
 
 /// The statements that keep the keys of a SQL store, implemented by each dialect's

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 
 use crate::events::{LogCursor, LogFilter, LogPage, ProvisioningEvent, TenantHealth};
 use crate::store::log::{page, scan_window, MAX_LOG_PAGE};
-use crate::store::{ChangeRetention, PruneReport, StoreError};
+use crate::store::sql_rows::SqlRow;
+use crate::store::{to_u64, ChangeRetention, PruneReport, StoreError};
 use crate::tenant::TenantId;
 
 /// A tenant's row in a SQL log: last position, prune horizon, health.
@@ -18,6 +19,24 @@ pub(crate) struct TenantRow {
     pub(crate) last_seq: u64,
     pub(crate) pruned_through: u64,
     pub(crate) health: TenantHealth,
+}
+
+impl TenantRow {
+    /// The row of a `SELECT last_seq, pruned_through, health` (health as JSON text).
+    pub(crate) fn from_row(row: &impl SqlRow) -> Result<Self, StoreError> {
+        Ok(TenantRow {
+            last_seq: to_u64(row.int("last_seq")?),
+            pruned_through: to_u64(row.int("pruned_through")?),
+            health: row.json("health")?,
+        })
+    }
+}
+
+/// The event of a `SELECT seq, event` (event as JSON text).
+pub(crate) fn event_from_row(
+    row: &impl SqlRow,
+) -> Result<(LogCursor, ProvisioningEvent), StoreError> {
+    Ok((LogCursor(to_u64(row.int("seq")?)), row.json("event")?))
 }
 
 /// A log record that does not (de)serialise, as a store error.

@@ -8,7 +8,7 @@ use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::{db_err as be, PostgresStore};
 use crate::events::{search_text, LogCursor, LogFilter, ProvisioningEvent};
-use crate::store::sql_log::{json_err, LogStatements, SqlLog, TenantRow};
+use crate::store::sql_log::{event_from_row, json_err, LogStatements, SqlLog, TenantRow};
 use crate::store::{to_i64, to_u64, StoreError};
 use crate::tenant::TenantId;
 
@@ -27,13 +27,7 @@ impl LogStatements for PgConnection {
         .fetch_optional(&mut *self)
         .await
         .map_err(be)?;
-        let Some(row) = row else { return Ok(None) };
-        let health: String = row.try_get("health").map_err(be)?;
-        Ok(Some(TenantRow {
-            last_seq: to_u64(row.try_get("last_seq").map_err(be)?),
-            pruned_through: to_u64(row.try_get("pruned_through").map_err(be)?),
-            health: serde_json::from_str(&health).map_err(json_err)?,
-        }))
+        row.as_ref().map(TenantRow::from_row).transpose()
     }
 
     async fn insert_event(
@@ -109,14 +103,7 @@ impl LogStatements for PgConnection {
         .fetch_all(&mut *self)
         .await
         .map_err(be)?;
-        let mut events = Vec::with_capacity(found.len());
-        for r in found {
-            let seq: i64 = r.try_get("seq").map_err(be)?;
-            let json: String = r.try_get("event").map_err(be)?;
-            let event: ProvisioningEvent = serde_json::from_str(&json).map_err(json_err)?;
-            events.push((LogCursor(to_u64(seq)), event));
-        }
-        Ok(events)
+        found.iter().map(event_from_row).collect()
     }
 
     async fn oldest(

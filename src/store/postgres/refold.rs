@@ -50,7 +50,7 @@ impl BatchConnection for PgConnection {
 impl RefoldStatements for PgConnection {
     async fn resources_after(&mut self, after: i64, n: i64) -> Result<Vec<ToRefold>, StoreError> {
         let rows = sqlx::query(
-            "SELECT ord, tenant, id, doc::text FROM scimkit_resources WHERE ord > $1 \
+            "SELECT ord, tenant, id, doc::text AS doc FROM scimkit_resources WHERE ord > $1 \
              ORDER BY ord LIMIT $2",
         )
         .bind(after)
@@ -58,17 +58,7 @@ impl RefoldStatements for PgConnection {
         .fetch_all(&mut *self)
         .await
         .map_err(db_err)?;
-        rows.iter()
-            .map(|row| {
-                let doc: String = row.try_get(3).map_err(db_err)?;
-                Ok(ToRefold {
-                    ord: row.try_get(0).map_err(db_err)?,
-                    tenant: row.try_get(1).map_err(db_err)?,
-                    id: row.try_get(2).map_err(db_err)?,
-                    doc: serde_json::from_str(&doc).map_err(StoreError::backend)?,
-                })
-            })
-            .collect()
+        rows.iter().map(ToRefold::from_row).collect()
     }
 
     async fn refold_row(&mut self, r: &ToRefold) -> Result<(), StoreError> {

@@ -13,7 +13,7 @@
 
 use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 use super::db_err;
 use crate::schema::ResourceDef;
@@ -215,16 +215,7 @@ impl SortKeyStatements for PgConnection {
         .fetch_all(&mut *self)
         .await
         .map_err(db_err)?;
-        rows.iter()
-            .map(|row| {
-                let doc: String = row.try_get("doc").map_err(db_err)?;
-                Ok(Stored {
-                    ord: row.try_get("ord").map_err(db_err)?,
-                    id: row.try_get("id").map_err(db_err)?,
-                    doc: serde_json::from_str(&doc).map_err(StoreError::backend)?,
-                })
-            })
-            .collect()
+        rows.iter().map(Stored::from_row).collect()
     }
 
     async fn rekey(

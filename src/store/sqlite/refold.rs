@@ -60,17 +60,7 @@ impl RefoldStatements for SqliteConnection {
         .fetch_all(&mut *self)
         .await
         .map_err(be)?;
-        rows.iter()
-            .map(|row| {
-                let doc: String = row.try_get("doc").map_err(be)?;
-                Ok(ToRefold {
-                    ord: row.try_get("ord").map_err(be)?,
-                    tenant: row.try_get("tenant").map_err(be)?,
-                    id: row.try_get("id").map_err(be)?,
-                    doc: serde_json::from_str(&doc).map_err(StoreError::backend)?,
-                })
-            })
-            .collect()
+        rows.iter().map(ToRefold::from_row).collect()
     }
 
     async fn refold_row(&mut self, r: &ToRefold) -> Result<(), StoreError> {

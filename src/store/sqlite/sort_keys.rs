@@ -183,16 +183,7 @@ impl SortKeyStatements for SqliteConnection {
         .fetch_all(&mut *self)
         .await
         .map_err(be)?;
-        rows.iter()
-            .map(|row| {
-                let doc: String = row.try_get("doc").map_err(be)?;
-                Ok(Stored {
-                    ord: row.try_get("ord").map_err(be)?,
-                    id: row.try_get("id").map_err(be)?,
-                    doc: serde_json::from_str(&doc).map_err(StoreError::backend)?,
-                })
-            })
-            .collect()
+        rows.iter().map(Stored::from_row).collect()
     }
 
     async fn rekey(
