@@ -197,6 +197,8 @@ fn date_key(d: &chrono::DateTime<chrono::FixedOffset>) -> String {
 /// One resource being re-keyed by [`rebuild`]: its row position, id and document.
 pub(crate) struct Stored {
     pub(crate) ord: i64,
+    /// Read by the PostgreSQL store, which writes keys by id.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) id: String,
     pub(crate) doc: Value,
 }
