@@ -47,6 +47,22 @@ pub(crate) async fn cached_token(
     Ok(rec)
 }
 
+/// True when `e` is a uniqueness violation (a duplicate key), in either dialect.
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// The answer to inserting tenant `id`: a duplicate id is a conflict.
+pub(crate) fn tenant_inserted<T>(r: Result<T, sqlx::Error>, id: &TenantId) -> ScimResult<()> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => {
+            Err(ScimError::Conflict(format!("tenant '{id}' already exists")))
+        }
+        Err(e) => Err(ScimError::internal(e)),
+    }
+}
+
 /// A token record's columns as a SQL store reads them, times decoded.
 pub(crate) struct TokenColumns {
     pub(crate) id: String,

@@ -11,15 +11,13 @@ use super::{from_ns, PostgresStore, TENANTS_CHANNEL};
 use crate::auth::{TenantStore, TokenId, TokenRecord};
 use crate::error::{ScimError, ScimResult};
 use crate::settings::Settings;
-use crate::store::sql_tenants::{cached_tenant, cached_token, TokenColumns};
+use crate::store::sql_tenants::{
+    cached_tenant, cached_token, is_unique_violation, tenant_inserted, TokenColumns,
+};
 use crate::tenant::{Tenant, TenantId};
 
 fn internal(e: sqlx::Error) -> ScimError {
     ScimError::internal(e)
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
 }
 
 fn ns(t: DateTime<Utc>, what: &str) -> ScimResult<i64> {
@@ -140,14 +138,7 @@ impl TenantStore for PostgresStore {
         .bind(ns(tenant.created, "the creation time")?)
         .execute(&self.pool)
         .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(ScimError::Conflict(format!(
-                "tenant '{}' already exists",
-                tenant.id
-            ))),
-            Err(e) => Err(internal(e)),
-        }
+        tenant_inserted(r, &tenant.id)
     }
 
     async fn get_tenant(&self, id: &TenantId) -> ScimResult<Option<Tenant>> {

@@ -12,7 +12,9 @@ use super::{parse_ts, ts, SqliteStore};
 use crate::auth::{TenantStore, TokenId, TokenRecord};
 use crate::error::{ScimError, ScimResult};
 use crate::settings::Settings;
-use crate::store::sql_tenants::{cached_tenant, cached_token, TokenColumns};
+use crate::store::sql_tenants::{
+    cached_tenant, cached_token, is_unique_violation, tenant_inserted, TokenColumns,
+};
 use crate::tenant::{Tenant, TenantId};
 
 fn internal(e: sqlx::Error) -> ScimError {
@@ -21,10 +23,6 @@ fn internal(e: sqlx::Error) -> ScimError {
 
 fn from_store(e: crate::store::StoreError) -> ScimError {
     ScimError::from(e)
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 fn tenant_from_row(row: &SqliteRow) -> ScimResult<Tenant> {
@@ -99,14 +97,7 @@ impl TenantStore for SqliteStore {
             .bind(body)
             .execute(&self.writer)
             .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(ScimError::Conflict(format!(
-                "tenant '{}' already exists",
-                tenant.id
-            ))),
-            Err(e) => Err(internal(e)),
-        }
+        tenant_inserted(r, &tenant.id)
     }
 
     async fn get_tenant(&self, id: &TenantId) -> ScimResult<Option<Tenant>> {
