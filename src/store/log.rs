@@ -1,12 +1,8 @@
 //! What the three provisioning logs ([`ProvisioningLog`](crate::store::ProvisioningLog)
 //! implementations) share, so that they page alike: the scan window, the next cursor, the
-//! page bound, and the SQL stores' per-tenant row.
+//! page bound and the page itself. The two SQL logs share the rest too (`sql_log`).
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-use crate::events::TenantHealth;
-use crate::events::{LogCursor, MAX_LOG_SCAN};
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-use crate::store::StoreError;
+use crate::events::{LogCursor, LogPage, ProvisioningEvent, MAX_LOG_SCAN};
 
 /// The window of positions a query looks at, below `before` (from the newest when `None`):
 /// at most [`MAX_LOG_SCAN`] positions, so that a rare filter costs bounded work. Shared by
@@ -22,11 +18,7 @@ pub(crate) fn scan_window(before: Option<LogCursor>, last_seq: u64) -> (u64, u64
 
 /// The cursor of the next page: after a full page, the last event returned; after a page cut
 /// by the scan window, the window's lower end (when positions remain below it).
-pub(crate) fn next_cursor(
-    full_page_last: Option<u64>,
-    lower: u64,
-    pruned_through: u64,
-) -> Option<LogCursor> {
+fn next_cursor(full_page_last: Option<u64>, lower: u64, pruned_through: u64) -> Option<LogCursor> {
     match full_page_last {
         Some(seq) if seq > pruned_through.saturating_add(1) => Some(LogCursor(seq)),
         Some(_) => None,
@@ -38,17 +30,17 @@ pub(crate) fn next_cursor(
 /// The largest page a query returns.
 pub(crate) const MAX_LOG_PAGE: usize = 1_000;
 
-/// A tenant's row in a SQL log: last position, prune horizon, health.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-#[derive(Default)]
-pub(crate) struct TenantRow {
-    pub(crate) last_seq: u64,
-    pub(crate) pruned_through: u64,
-    pub(crate) health: TenantHealth,
-}
-
-/// A log record that does not (de)serialise, as a store error.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn json_err(e: serde_json::Error) -> StoreError {
-    StoreError::backend(e)
+/// The page of a query: `events` (newest first, at most `limit`) and the cursor after them
+/// (see [`next_cursor`]).
+pub(crate) fn page(
+    events: Vec<(LogCursor, ProvisioningEvent)>,
+    limit: usize,
+    lower: u64,
+    pruned_through: u64,
+) -> LogPage {
+    let full_last = (events.len() == limit)
+        .then(|| events.last().map(|(c, _)| c.0))
+        .flatten();
+    let next = next_cursor(full_last, lower, pruned_through);
+    LogPage { events, next }
 }

@@ -18,9 +18,17 @@ pub mod postgres;
 pub(crate) mod provisioning;
 mod query;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod refold;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sort_keys;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_log;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_rows;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_tenants;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(any(test, feature = "testing"))]
@@ -39,6 +47,8 @@ use serde_json::Value;
 
 use crate::error::ScimError;
 use crate::feed::Change;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use crate::feed::MemberChanges;
 use crate::filter::{Filter, SortSpec, SortValue};
 use crate::resource::{
     member_display, Member, MemberRef, MembershipDelta, ResourceId, UniqueKey, UnknownMembers,
@@ -781,6 +791,39 @@ impl ResolvedMembers {
         (self.members, self.skipped)
     }
 
+    /// What an update with the membership delta `delta` did, given these resolved members
+    /// to add and whether the membership `changed`: the change record's [`MemberChanges`]
+    /// (`None` when unchanged; `Replaced` after a `clear`, else the ids added and removed),
+    /// the members the answer carries (after a `clear`, when at most `return_members`), and
+    /// the ids skipped.
+    pub(crate) fn update_outcome(
+        self,
+        delta: Option<&MembershipDelta>,
+        changed: bool,
+        return_members: Option<usize>,
+    ) -> (Option<MemberChanges>, Option<Vec<Member>>, Vec<ResourceId>) {
+        let replaced_all = delta.is_some_and(|d| d.clear);
+        let changes = match delta {
+            Some(_) if changed && replaced_all => Some(MemberChanges::Replaced),
+            Some(delta) if changed => {
+                let added: Vec<ResourceId> = self.members.iter().map(|m| m.value.clone()).collect();
+                let mut seen = std::collections::HashSet::new();
+                let removed = delta
+                    .remove
+                    .iter()
+                    .filter(|r| !added.contains(r) && seen.insert(r.as_str()))
+                    .cloned()
+                    .collect();
+                Some(MemberChanges::delta(added, removed))
+            }
+            _ => None,
+        };
+        let (members, skipped) = self.into_sorted();
+        let members = (replaced_all && return_members.is_some_and(|max| members.len() <= max))
+            .then_some(members);
+        (changes, members, skipped)
+    }
+
     /// Resolves `add` (each id once, in request order) against `found`, the ids of the
     /// tenant among them with their `(resource type, display)`: a member must exist, be of
     /// the claimed type (compared case-insensitively) and not be `group` itself; the others
@@ -885,6 +928,16 @@ pub(crate) fn candidate_limit(max: usize) -> String {
     } else {
         format!(" LIMIT {}", max.saturating_add(1))
     }
+}
+
+/// A SQL connection that work done in batches (a migration's re-fold, a sort-key rebuild)
+/// opens its transactions on: a write transaction from the start in SQLite
+/// (`BEGIN IMMEDIATE`), a plain one in PostgreSQL.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[async_trait]
+pub(crate) trait BatchConnection: sqlx::Connection {
+    /// A transaction for one batch.
+    async fn begin_batch(&mut self) -> Result<sqlx::Transaction<'_, Self::Database>, StoreError>;
 }
 
 /// A count or sequence for a signed 64-bit database column (saturating).

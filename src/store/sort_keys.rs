@@ -20,10 +20,13 @@
 //!   only while they are complete for the schema the query uses; otherwise it sorts as before
 //!   (computing the key per row, or leaving the sort to the service).
 
+use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::filter::{sort_value, SortOrder, SortSpec, SortValue};
-use crate::schema::{AttrPath, AttributeDef, ResourceDef, Returned};
+use crate::schema::{AttrPath, AttributeDef, ResourceDef, Returned, SchemaRegistry};
+use crate::store::sql_rows::SqlRow;
+use crate::store::{BatchConnection, StoreError};
 
 /// Bumped whenever [`encode`] or the choice of paths changes: keys computed under another
 /// version are not used.
@@ -188,10 +191,150 @@ fn date_key(d: &chrono::DateTime<chrono::FixedOffset>) -> String {
         .to_string()
 }
 
+// ---------------------------------------------------------------------------------------------
+// Keeping the keys: the logic once, the statements per dialect
+
+/// One resource being re-keyed by [`rebuild`]: its row position, id and document.
+pub(crate) struct Stored {
+    pub(crate) ord: i64,
+    /// Read by the PostgreSQL store, which writes keys by id.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) id: String,
+    pub(crate) doc: Value,
+}
+
+impl Stored {
+    /// The resource of a `SELECT ord, id, doc` (doc as JSON text).
+    pub(crate) fn from_row(row: &impl SqlRow) -> Result<Self, StoreError> {
+        Ok(Stored {
+            ord: row.int("ord")?,
+            id: row.text("id")?,
+            doc: row.json("doc")?,
+        })
+    }
+}
+
+/// The statements that keep the keys of a SQL store, implemented by each dialect's
+/// connection type. What is done with them (the completeness marker kept honest on every
+/// write, the rebuild in batches, the backfill of a migration) is written once below.
+#[async_trait]
+pub(crate) trait SortKeyStatements: BatchConnection {
+    /// How a write names the resources it wrote (a row position, a list of ids).
+    type Written: ?Sized + Sync;
+
+    /// Resources re-keyed per transaction by [`rebuild`].
+    const BATCH: i64;
+
+    /// The schema fingerprint the keys of `(tenant, rt)` are complete for, if any.
+    async fn marker(&mut self, tenant: &str, rt: &str) -> Result<Option<String>, StoreError>;
+
+    /// Marks the keys of `(tenant, rt)` complete for the schema with fingerprint `fp`.
+    async fn mark(&mut self, tenant: &str, rt: &str, fp: &str) -> Result<(), StoreError>;
+
+    /// Drops the completeness mark of `(tenant, rt)`: queries fall back to the computed sort.
+    async fn unmark(&mut self, tenant: &str, rt: &str) -> Result<(), StoreError>;
+
+    /// True when `(tenant, rt)` holds a resource other than `written`.
+    async fn has_others(
+        &mut self,
+        tenant: &str,
+        rt: &str,
+        written: &Self::Written,
+    ) -> Result<bool, StoreError>;
+
+    /// Up to `n` resources of `(tenant, rt)` after row position `after`, in row order.
+    async fn batch(
+        &mut self,
+        tenant: &str,
+        rt: &str,
+        after: i64,
+        n: i64,
+    ) -> Result<Vec<Stored>, StoreError>;
+
+    /// Replaces the keys of `resources` with those of their documents.
+    async fn rekey(
+        &mut self,
+        tenant: &str,
+        rt: &ResourceDef,
+        resources: &[Stored],
+    ) -> Result<(), StoreError>;
+
+    /// Every `(tenant, resource type)` that has resources.
+    async fn resource_types(&mut self) -> Result<Vec<(String, String)>, StoreError>;
+}
+
+/// Keeps the `(tenant, rt)` marker honest before the keys of `written` are replaced: a
+/// marker for another schema is dropped (the keys are now mixed); a first resource of its
+/// `(tenant, rt)` starts a complete set.
+pub(crate) async fn keep_marker<C: SortKeyStatements>(
+    conn: &mut C,
+    tenant: &str,
+    rt: &ResourceDef,
+    written: &C::Written,
+) -> Result<(), StoreError> {
+    let fp = fingerprint(rt);
+    match conn.marker(tenant, rt.name()).await? {
+        Some(f) if f == fp => Ok(()),
+        Some(_) => conn.unmark(tenant, rt.name()).await,
+        None if conn.has_others(tenant, rt.name(), written).await? => Ok(()),
+        None => conn.mark(tenant, rt.name(), &fp).await,
+    }
+}
+
+/// True when the keys of `(tenant, rt)` are complete for `rt`'s schema.
+pub(crate) async fn usable<C: SortKeyStatements>(
+    conn: &mut C,
+    tenant: &str,
+    rt: &ResourceDef,
+) -> Result<bool, StoreError> {
+    Ok(conn
+        .marker(tenant, rt.name())
+        .await?
+        .is_some_and(|f| f == fingerprint(rt)))
+}
+
+/// Recomputes every key of `(tenant, rt)` for `rt`'s schema, [`SortKeyStatements::BATCH`]
+/// resources per transaction, then marks the set complete. Idempotent; writes running meanwhile write
+/// their own keys with the same schema.
+pub(crate) async fn rebuild<C: SortKeyStatements>(
+    conn: &mut C,
+    tenant: &str,
+    rt: &ResourceDef,
+) -> Result<(), StoreError> {
+    let fp = fingerprint(rt);
+    let mut after = i64::MIN;
+    loop {
+        let mut tx = conn.begin_batch().await?;
+        if after == i64::MIN {
+            tx.unmark(tenant, rt.name()).await?;
+        }
+        let resources = tx.batch(tenant, rt.name(), after, C::BATCH).await?;
+        let Some(last) = resources.last() else {
+            tx.mark(tenant, rt.name(), &fp).await?;
+            return tx.commit().await.map_err(StoreError::backend);
+        };
+        after = last.ord;
+        tx.rekey(tenant, rt, &resources).await?;
+        tx.commit().await.map_err(StoreError::backend)?;
+    }
+}
+
+/// A migration's backfill: keys for the resources stored before it, computed with the
+/// built-in schemas (a `(tenant, rt)` whose registry differs keeps sorting as before until
+/// the store's `rebuild_sort_keys` runs for it).
+pub(crate) async fn backfill<C: SortKeyStatements>(conn: &mut C) -> Result<(), StoreError> {
+    let registry = SchemaRegistry::default();
+    for (tenant, rt) in conn.resource_types().await? {
+        if let Some(def) = registry.resource_type(&rt) {
+            rebuild(conn, &tenant, def).await?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::SchemaRegistry;
     use serde_json::{json, Number};
 
     fn num(v: Value) -> String {

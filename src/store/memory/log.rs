@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::MemoryStore;
 use crate::events::{LogCursor, LogFilter, LogPage, ProvisioningEvent, TenantHealth};
-use crate::store::log::{next_cursor, scan_window, MAX_LOG_PAGE};
+use crate::store::log::{page, scan_window, MAX_LOG_PAGE};
 use crate::store::ProvisioningLog;
 use crate::store::{ChangeRetention, PruneReport, StoreError};
 use crate::tenant::TenantId;
@@ -93,11 +93,7 @@ impl ProvisioningLog for MemoryStore {
                 }
             }
         }
-        let full_last = (events.len() == limit)
-            .then(|| events.last().map(|(c, _)| c.0))
-            .flatten();
-        let next = next_cursor(full_last, lower, log.pruned_through);
-        Ok(LogPage { events, next })
+        Ok(page(events, limit, lower, log.pruned_through))
     }
 
     async fn prune_log(

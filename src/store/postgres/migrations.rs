@@ -348,11 +348,11 @@ async fn migrate_locked(conn: &mut PgConnection) -> Result<(), StoreError> {
                 tx
             }
             Step::Refold => {
-                super::refold::refold(&mut *conn).await?;
+                crate::store::refold::refold(&mut *conn).await?;
                 conn.begin().await.map_err(db_err)?
             }
             Step::SortKeys => {
-                super::sort_keys::backfill(&mut *conn).await?;
+                crate::store::sort_keys::backfill(&mut *conn).await?;
                 conn.begin().await.map_err(db_err)?
             }
         };

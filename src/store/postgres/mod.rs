@@ -903,30 +903,11 @@ impl PostgresStore {
             added = add_members(&mut tx, tenant, id.as_str(), &delta.add, delta.unknown).await?;
             members_changed = removed + added.new > 0;
         }
-        let replaced_all = req.members.as_ref().is_some_and(|d| d.clear);
-        let member_changes = match &req.members {
-            Some(_) if members_changed && replaced_all => Some(MemberChanges::Replaced),
-            Some(delta) if members_changed => {
-                let added: Vec<ResourceId> = added
-                    .resolved
-                    .members
-                    .iter()
-                    .map(|m| m.value.clone())
-                    .collect();
-                let mut seen = std::collections::HashSet::new();
-                let removed = delta
-                    .remove
-                    .iter()
-                    .filter(|r| !added.contains(r) && seen.insert(r.as_str()))
-                    .cloned()
-                    .collect();
-                Some(MemberChanges::delta(added, removed))
-            }
-            _ => None,
-        };
-        let (members, skipped_members) = added.into_sorted();
-        let members = (replaced_all && req.return_members.is_some_and(|max| members.len() <= max))
-            .then_some(members);
+        let (member_changes, members, skipped_members) = added.resolved.update_outcome(
+            req.members.as_ref(),
+            members_changed,
+            req.return_members,
+        );
 
         if req.document.is_none() && !members_changed {
             // Nothing to write; the transaction only read and locked.
@@ -1224,7 +1205,7 @@ impl PostgresStore {
         rt: &ResourceDef,
     ) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        sort_keys::rebuild(&mut conn, tenant.as_str(), rt).await
+        crate::store::sort_keys::rebuild(&mut *conn, tenant.as_str(), rt).await
     }
 
     async fn members_of(

@@ -5,7 +5,7 @@
 //! `str::to_lowercase`; [`crate::filter::fold_case`] now folds them, so they are recomputed
 //! here, in Rust (SQL's `lower()` folds differently), from each row's document.
 //!
-//! The work is batched: each transaction re-folds at most [`BATCH`] resources (with their
+//! The work is batched (the loop is shared with the SQLite store, `store::refold`): each transaction re-folds at most `BATCH` resources (with their
 //! uniqueness keys and, for a group, its member rows). It runs under the migrations' advisory
 //! lock, is idempotent (everything is derived from the unchanged documents), and is recorded
 //! only when every batch is done, so an interrupted run starts again at the next start-up.
@@ -17,62 +17,15 @@
 //! `"straße"` and a `"STRASSE"` created under the old rule) cannot both hold the new key: one
 //! of them keeps its old key, with a warning in the log, until that resource is next written.
 
+use async_trait::async_trait;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::{Connection, PgConnection, Postgres, Row, Transaction};
 
 use super::{db_err, Columns};
 use crate::filter::{fold_case, fold_strings};
-use crate::store::StoreError;
-
-/// Resources re-folded per transaction.
-pub(super) const BATCH: i64 = 200;
-
-/// Re-folds every stored folded copy, [`BATCH`] resources per transaction.
-pub(super) async fn refold(conn: &mut PgConnection) -> Result<(), StoreError> {
-    let mut after = i64::MIN;
-    loop {
-        let mut tx = conn.begin().await.map_err(db_err)?;
-        let rows = sqlx::query(
-            "SELECT ord, tenant, id, doc::text FROM scimkit_resources WHERE ord > $1 \
-             ORDER BY ord LIMIT $2",
-        )
-        .bind(after)
-        .bind(BATCH)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let Some(last) = rows.last() else {
-            tx.commit().await.map_err(db_err)?;
-            return Ok(());
-        };
-        after = last.try_get(0).map_err(db_err)?;
-        for row in &rows {
-            let ord: i64 = row.try_get(0).map_err(db_err)?;
-            let tenant: String = row.try_get(1).map_err(db_err)?;
-            let id: String = row.try_get(2).map_err(db_err)?;
-            let doc: String = row.try_get(3).map_err(db_err)?;
-            let doc: Value = serde_json::from_str(&doc).map_err(StoreError::backend)?;
-            let cols = Columns::of(&doc);
-            let fold_text =
-                serde_json::to_string(&fold_strings(&doc)).map_err(StoreError::backend)?;
-            sqlx::query(
-                "UPDATE scimkit_resources SET doc_fold = $1::jsonb, user_name_fold = $2, \
-                 display_name_fold = $3 WHERE ord = $4",
-            )
-            .bind(fold_text)
-            .bind(cols.user_name_fold)
-            .bind(cols.display_name_fold)
-            .bind(ord)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            refold_keys(&mut tx, &tenant, &id, &doc).await?;
-            refold_members(&mut tx, &tenant, &id).await?;
-        }
-        tx.commit().await.map_err(db_err)?;
-    }
-}
+use crate::store::refold::{RefoldStatements, ToRefold};
+use crate::store::{BatchConnection, StoreError};
 
 /// The value a uniqueness key was computed from: a core attribute (`userName`) or an
 /// extension's (`urn:...:employeeNumber`).
@@ -84,94 +37,130 @@ fn key_source<'d>(doc: &'d Value, attribute: &str) -> Option<&'d str> {
     doc.get(urn)?.get(name)?.as_str()
 }
 
-async fn refold_keys(
-    tx: &mut PgConnection,
-    tenant: &str,
-    id: &str,
-    doc: &Value,
-) -> Result<(), StoreError> {
-    let keys = sqlx::query(
-        "SELECT resource_type, attribute, value_hash FROM scimkit_unique \
-         WHERE tenant = $1 AND id = $2",
-    )
-    .bind(tenant)
-    .bind(id)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    for key in &keys {
-        let rt: String = key.try_get(0).map_err(db_err)?;
-        let attribute: String = key.try_get(1).map_err(db_err)?;
-        let hash: Vec<u8> = key.try_get(2).map_err(db_err)?;
-        let Some(value) = key_source(doc, &attribute) else {
-            continue;
-        };
-        let lowered = value.to_lowercase();
-        if Sha256::digest(lowered.as_bytes()).as_slice() != hash.as_slice() {
-            continue;
-        }
-        let folded = fold_case(value);
-        if *folded == *lowered {
-            continue;
-        }
-        let new_hash = Sha256::digest(folded.as_bytes()).to_vec();
-        let done = sqlx::query(
-            "UPDATE scimkit_unique SET value_hash = $5 WHERE tenant = $1 AND resource_type = $2 \
-             AND attribute = $3 AND value_hash = $4 AND NOT EXISTS (SELECT 1 FROM scimkit_unique \
-             WHERE tenant = $1 AND resource_type = $2 AND attribute = $3 AND value_hash = $5)",
-        )
-        .bind(tenant)
-        .bind(&rt)
-        .bind(&attribute)
-        .bind(&hash)
-        .bind(&new_hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        if done.rows_affected() == 0 {
-            tracing::warn!(
-                tenant,
-                id,
-                attribute,
-                "re-folding a uniqueness key collides with another resource's key: kept the old key"
-            );
-        }
+/// Batches (here and in the sort-key rebuild) open their transactions with
+/// `BEGIN`.
+#[async_trait]
+impl BatchConnection for PgConnection {
+    async fn begin_batch(&mut self) -> Result<Transaction<'_, Postgres>, StoreError> {
+        self.begin().await.map_err(db_err)
     }
-    Ok(())
 }
 
-async fn refold_members(
-    tx: &mut PgConnection,
-    tenant: &str,
-    group: &str,
-) -> Result<(), StoreError> {
-    let rows = sqlx::query(
-        "SELECT member_id, member_fold FROM scimkit_members WHERE tenant = $1 AND group_id = $2",
-    )
-    .bind(tenant)
-    .bind(group)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    for row in &rows {
-        let member: String = row.try_get(0).map_err(db_err)?;
-        let old: String = row.try_get(1).map_err(db_err)?;
-        let folded = fold_case(&member);
-        if *folded != *old {
-            sqlx::query(
-                "UPDATE scimkit_members SET member_fold = $4 WHERE tenant = $1 AND group_id = $2 \
-                 AND member_id = $3",
+#[async_trait]
+impl RefoldStatements for PgConnection {
+    async fn resources_after(&mut self, after: i64, n: i64) -> Result<Vec<ToRefold>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT ord, tenant, id, doc::text AS doc FROM scimkit_resources WHERE ord > $1 \
+             ORDER BY ord LIMIT $2",
+        )
+        .bind(after)
+        .bind(n)
+        .fetch_all(&mut *self)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(ToRefold::from_row).collect()
+    }
+
+    async fn refold_row(&mut self, r: &ToRefold) -> Result<(), StoreError> {
+        let cols = Columns::of(&r.doc);
+        let fold_text =
+            serde_json::to_string(&fold_strings(&r.doc)).map_err(StoreError::backend)?;
+        sqlx::query(
+            "UPDATE scimkit_resources SET doc_fold = $1::jsonb, user_name_fold = $2, \
+             display_name_fold = $3 WHERE ord = $4",
+        )
+        .bind(fold_text)
+        .bind(cols.user_name_fold)
+        .bind(cols.display_name_fold)
+        .bind(r.ord)
+        .execute(&mut *self)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn refold_keys(&mut self, r: &ToRefold) -> Result<Vec<String>, StoreError> {
+        let keys = sqlx::query(
+            "SELECT resource_type, attribute, value_hash FROM scimkit_unique \
+             WHERE tenant = $1 AND id = $2",
+        )
+        .bind(&r.tenant)
+        .bind(&r.id)
+        .fetch_all(&mut *self)
+        .await
+        .map_err(db_err)?;
+        let mut kept = Vec::new();
+        for key in &keys {
+            let rt: String = key.try_get(0).map_err(db_err)?;
+            let attribute: String = key.try_get(1).map_err(db_err)?;
+            let hash: Vec<u8> = key.try_get(2).map_err(db_err)?;
+            let Some(value) = key_source(&r.doc, &attribute) else {
+                continue;
+            };
+            let lowered = value.to_lowercase();
+            if Sha256::digest(lowered.as_bytes()).as_slice() != hash.as_slice() {
+                continue;
+            }
+            let folded = fold_case(value);
+            if *folded == *lowered {
+                continue;
+            }
+            let new_hash = Sha256::digest(folded.as_bytes()).to_vec();
+            let done = sqlx::query(
+                "UPDATE scimkit_unique SET value_hash = $5 WHERE tenant = $1 AND resource_type = $2 \
+                 AND attribute = $3 AND value_hash = $4 AND NOT EXISTS (SELECT 1 FROM scimkit_unique \
+                 WHERE tenant = $1 AND resource_type = $2 AND attribute = $3 AND value_hash = $5)",
             )
-            .bind(tenant)
-            .bind(group)
-            .bind(&member)
-            .bind(folded.as_ref())
-            .execute(&mut *tx)
+            .bind(&r.tenant)
+            .bind(&rt)
+            .bind(&attribute)
+            .bind(&hash)
+            .bind(&new_hash)
+            .execute(&mut *self)
             .await
             .map_err(db_err)?;
+            if done.rows_affected() == 0 {
+                kept.push(attribute);
+            }
         }
+        Ok(kept)
     }
-    Ok(())
+
+    async fn member_folds(
+        &mut self,
+        tenant: &str,
+        group: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query_as(
+            "SELECT member_id, member_fold FROM scimkit_members WHERE tenant = $1 AND group_id = $2",
+        )
+        .bind(tenant)
+        .bind(group)
+        .fetch_all(&mut *self)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn set_member_fold(
+        &mut self,
+        tenant: &str,
+        group: &str,
+        member: &str,
+        folded: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE scimkit_members SET member_fold = $4 WHERE tenant = $1 AND group_id = $2 \
+             AND member_id = $3",
+        )
+        .bind(tenant)
+        .bind(group)
+        .bind(member)
+        .bind(folded)
+        .execute(&mut *self)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

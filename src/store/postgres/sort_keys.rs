@@ -11,19 +11,17 @@
 //! is updated after the tenant's change-feed row is locked (every write of a tenant already
 //! serialises there), so it adds no contention.
 
+use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::PgConnection;
 
 use super::db_err;
-use crate::schema::{ResourceDef, SchemaRegistry};
-use crate::store::sort_keys::{fingerprint, keys_of, sortable_paths};
+use crate::schema::ResourceDef;
+use crate::store::sort_keys::{self as shared, keys_of, sortable_paths, SortKeyStatements, Stored};
 use crate::store::StoreError;
 
 /// Indexed bytes of a key.
 pub(super) const PREFIX: usize = 240;
-
-/// Resources re-keyed per transaction when rebuilding.
-const BATCH: i64 = 1000;
 
 /// Replaces the keys of the resources `ids` (already written, documents `docs`) and keeps
 /// the `(tenant, type)` marker honest (see the SQLite store's `sort_keys::write`).
@@ -34,28 +32,7 @@ pub(super) async fn write(
     ids: &[String],
     docs: &[&Value],
 ) -> Result<(), StoreError> {
-    let fp = fingerprint(rt);
-    match marker(conn, tenant, rt.name()).await? {
-        Some(f) if f == fp => {}
-        Some(_) => {
-            unmark(conn, tenant, rt.name()).await?;
-        }
-        None => {
-            let other = sqlx::query(
-                "SELECT 1 FROM scimkit_resources WHERE tenant = $1 AND resource_type = $2 \
-                 AND NOT (id = ANY($3)) LIMIT 1",
-            )
-            .bind(tenant)
-            .bind(rt.name())
-            .bind(ids)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_err)?;
-            if other.is_none() {
-                mark(conn, tenant, rt.name(), &fp).await?;
-            }
-        }
-    }
+    shared::keep_marker(conn, tenant, rt, ids).await?;
     put(conn, tenant, rt, ids, docs).await
 }
 
@@ -154,113 +131,108 @@ pub(super) async fn usable(
     tenant: &str,
     rt: &ResourceDef,
 ) -> Result<bool, StoreError> {
-    Ok(marker(conn, tenant, rt.name())
-        .await?
-        .is_some_and(|f| f == fingerprint(rt)))
+    shared::usable(conn, tenant, rt).await
 }
 
-/// Recomputes every key of `(tenant, rt)` for `rt`'s schema, [`BATCH`] resources per
-/// transaction, then marks the set complete.
-pub(super) async fn rebuild(
-    conn: &mut PgConnection,
-    tenant: &str,
-    rt: &ResourceDef,
-) -> Result<(), StoreError> {
-    let fp = fingerprint(rt);
-    let mut after = i64::MIN;
-    loop {
-        let mut tx = conn.begin().await.map_err(db_err)?;
-        if after == i64::MIN {
-            unmark(&mut tx, tenant, rt.name()).await?;
-        }
+#[async_trait]
+impl SortKeyStatements for PgConnection {
+    /// The ids of the resources written.
+    type Written = [String];
+
+    /// Resources re-keyed per transaction when rebuilding.
+    const BATCH: i64 = 1000;
+
+    async fn marker(&mut self, tenant: &str, rt: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT fingerprint FROM scimkit_sort_key_sets WHERE tenant = $1 AND resource_type = $2",
+        )
+        .bind(tenant)
+        .bind(rt)
+        .fetch_optional(&mut *self)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn mark(&mut self, tenant: &str, rt: &str, fp: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO scimkit_sort_key_sets (tenant, resource_type, fingerprint) \
+             VALUES ($1, $2, $3) ON CONFLICT (tenant, resource_type) \
+             DO UPDATE SET fingerprint = EXCLUDED.fingerprint",
+        )
+        .bind(tenant)
+        .bind(rt)
+        .bind(fp)
+        .execute(&mut *self)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn unmark(&mut self, tenant: &str, rt: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM scimkit_sort_key_sets WHERE tenant = $1 AND resource_type = $2")
+            .bind(tenant)
+            .bind(rt)
+            .execute(&mut *self)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn has_others(
+        &mut self,
+        tenant: &str,
+        rt: &str,
+        ids: &[String],
+    ) -> Result<bool, StoreError> {
+        let other = sqlx::query(
+            "SELECT 1 FROM scimkit_resources WHERE tenant = $1 AND resource_type = $2 \
+             AND NOT (id = ANY($3)) LIMIT 1",
+        )
+        .bind(tenant)
+        .bind(rt)
+        .bind(ids)
+        .fetch_optional(&mut *self)
+        .await
+        .map_err(db_err)?;
+        Ok(other.is_some())
+    }
+
+    async fn batch(
+        &mut self,
+        tenant: &str,
+        rt: &str,
+        after: i64,
+        n: i64,
+    ) -> Result<Vec<Stored>, StoreError> {
         let rows = sqlx::query(
             "SELECT ord, id, doc::text AS doc FROM scimkit_resources \
              WHERE tenant = $1 AND resource_type = $2 AND ord > $3 ORDER BY ord LIMIT $4",
         )
         .bind(tenant)
-        .bind(rt.name())
-        .bind(after)
-        .bind(BATCH)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let Some(last) = rows.last() else {
-            mark(&mut tx, tenant, rt.name(), &fp).await?;
-            tx.commit().await.map_err(db_err)?;
-            return Ok(());
-        };
-        after = last.try_get("ord").map_err(db_err)?;
-        let mut ids = Vec::with_capacity(rows.len());
-        let mut docs = Vec::with_capacity(rows.len());
-        for row in &rows {
-            ids.push(row.try_get::<String, _>("id").map_err(db_err)?);
-            let doc: String = row.try_get("doc").map_err(db_err)?;
-            docs.push(serde_json::from_str::<Value>(&doc).map_err(StoreError::backend)?);
-        }
-        let refs: Vec<&Value> = docs.iter().collect();
-        put(&mut tx, tenant, rt, &ids, &refs).await?;
-        tx.commit().await.map_err(db_err)?;
-    }
-}
-
-/// Migration 10: keys for the resources stored before it, computed with the built-in
-/// schemas (another registry's types keep sorting as before until
-/// [`super::PostgresStore::rebuild_sort_keys`] runs for them).
-pub(super) async fn backfill(conn: &mut PgConnection) -> Result<(), StoreError> {
-    let pairs = sqlx::query("SELECT DISTINCT tenant, resource_type FROM scimkit_resources")
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    let registry = SchemaRegistry::default();
-    for p in &pairs {
-        let tenant: String = p.try_get(0).map_err(db_err)?;
-        let rt: String = p.try_get(1).map_err(db_err)?;
-        if let Some(def) = registry.resource_type(&rt) {
-            rebuild(conn, &tenant, def).await?;
-        }
-    }
-    Ok(())
-}
-
-/// The schema fingerprint the keys of `(tenant, rt)` are complete for, if any.
-async fn marker(
-    conn: &mut PgConnection,
-    tenant: &str,
-    rt: &str,
-) -> Result<Option<String>, StoreError> {
-    sqlx::query_scalar(
-        "SELECT fingerprint FROM scimkit_sort_key_sets WHERE tenant = $1 AND resource_type = $2",
-    )
-    .bind(tenant)
-    .bind(rt)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db_err)
-}
-
-/// Marks the keys of `(tenant, rt)` complete for the schema with fingerprint `fp`.
-async fn mark(conn: &mut PgConnection, tenant: &str, rt: &str, fp: &str) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO scimkit_sort_key_sets (tenant, resource_type, fingerprint) \
-         VALUES ($1, $2, $3) ON CONFLICT (tenant, resource_type) \
-         DO UPDATE SET fingerprint = EXCLUDED.fingerprint",
-    )
-    .bind(tenant)
-    .bind(rt)
-    .bind(fp)
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    Ok(())
-}
-
-/// Drops the completeness mark of `(tenant, rt)`: queries fall back to the computed sort.
-async fn unmark(conn: &mut PgConnection, tenant: &str, rt: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM scimkit_sort_key_sets WHERE tenant = $1 AND resource_type = $2")
-        .bind(tenant)
         .bind(rt)
-        .execute(&mut *conn)
+        .bind(after)
+        .bind(n)
+        .fetch_all(&mut *self)
         .await
         .map_err(db_err)?;
-    Ok(())
+        rows.iter().map(Stored::from_row).collect()
+    }
+
+    async fn rekey(
+        &mut self,
+        tenant: &str,
+        rt: &ResourceDef,
+        resources: &[Stored],
+    ) -> Result<(), StoreError> {
+        let ids: Vec<String> = resources.iter().map(|r| r.id.clone()).collect();
+        let docs: Vec<&Value> = resources.iter().map(|r| &r.doc).collect();
+        put(self, tenant, rt, &ids, &docs).await
+    }
+
+    async fn resource_types(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query_as("SELECT DISTINCT tenant, resource_type FROM scimkit_resources")
+            .fetch_all(&mut *self)
+            .await
+            .map_err(db_err)
+    }
 }

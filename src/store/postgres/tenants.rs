@@ -11,14 +11,13 @@ use super::{from_ns, PostgresStore, TENANTS_CHANNEL};
 use crate::auth::{TenantStore, TokenId, TokenRecord};
 use crate::error::{ScimError, ScimResult};
 use crate::settings::Settings;
+use crate::store::sql_tenants::{
+    cached_tenant, cached_token, is_unique_violation, tenant_inserted, TokenColumns,
+};
 use crate::tenant::{Tenant, TenantId};
 
 fn internal(e: sqlx::Error) -> ScimError {
     ScimError::internal(e)
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
 }
 
 fn ns(t: DateTime<Utc>, what: &str) -> ScimResult<i64> {
@@ -49,28 +48,23 @@ fn tenant_from_row(row: &PgRow) -> ScimResult<Tenant> {
 }
 
 fn token_from_row(row: &PgRow) -> ScimResult<TokenRecord> {
-    let id: String = row.try_get(0).map_err(internal)?;
-    let tenant: String = row.try_get(1).map_err(internal)?;
-    let hash: Vec<u8> = row.try_get(3).map_err(internal)?;
-    let hash: [u8; 32] = hash
-        .try_into()
-        .map_err(|_| ScimError::internal_msg("a stored token hash is not 32 bytes"))?;
-    Ok(TokenRecord {
-        id: TokenId::from_uuid(uuid::Uuid::parse_str(&id).map_err(ScimError::internal)?),
-        tenant: TenantId::new(tenant).map_err(ScimError::internal)?,
+    let time = |i: usize| -> ScimResult<Option<DateTime<Utc>>> {
+        Ok(row
+            .try_get::<Option<i64>, _>(i)
+            .map_err(internal)?
+            .map(from_ns))
+    };
+    TokenColumns {
+        id: row.try_get(0).map_err(internal)?,
+        tenant: row.try_get(1).map_err(internal)?,
         label: row.try_get(2).map_err(internal)?,
-        hash,
+        hash: row.try_get(3).map_err(internal)?,
         created: from_ns(row.try_get(4).map_err(internal)?),
-        expires: row
-            .try_get::<Option<i64>, _>(5)
-            .map_err(internal)?
-            .map(from_ns),
+        expires: time(5)?,
         revoked: row.try_get(6).map_err(internal)?,
-        last_used: row
-            .try_get::<Option<i64>, _>(7)
-            .map_err(internal)?
-            .map(from_ns),
-    })
+        last_used: time(7)?,
+    }
+    .into_record()
 }
 
 /// Token ids are stored in their hyphenated lower-case form, whose text order is the UUIDs'
@@ -144,33 +138,21 @@ impl TenantStore for PostgresStore {
         .bind(ns(tenant.created, "the creation time")?)
         .execute(&self.pool)
         .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(ScimError::Conflict(format!(
-                "tenant '{}' already exists",
-                tenant.id
-            ))),
-            Err(e) => Err(internal(e)),
-        }
+        tenant_inserted(r, &tenant.id)
     }
 
     async fn get_tenant(&self, id: &TenantId) -> ScimResult<Option<Tenant>> {
-        if let Some(t) = self.tenant_cache.tenant(id) {
-            return Ok(Some(t));
-        }
-        let read = self.tenant_cache.begin();
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TENANT_COLUMNS} FROM scimkit_tenants WHERE id = $1"
-        )))
-        .bind(id.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(internal)?;
-        let tenant = row.as_ref().map(tenant_from_row).transpose()?;
-        if let Some(t) = &tenant {
-            self.tenant_cache.put_tenant(read, t);
-        }
-        Ok(tenant)
+        let load = async {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {TENANT_COLUMNS} FROM scimkit_tenants WHERE id = $1"
+            )))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(internal)?;
+            row.as_ref().map(tenant_from_row).transpose()
+        };
+        cached_tenant(&self.tenant_cache, id, load).await
     }
 
     async fn list_tenants(&self) -> ScimResult<Vec<Tenant>> {
@@ -252,22 +234,17 @@ impl TenantStore for PostgresStore {
     }
 
     async fn find_token_by_hash(&self, hash: &[u8; 32]) -> ScimResult<Option<TokenRecord>> {
-        if let Some(rec) = self.tenant_cache.token(hash) {
-            return Ok(Some(rec));
-        }
-        let read = self.tenant_cache.begin();
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TOKEN_COLUMNS} FROM scimkit_tokens WHERE hash = $1"
-        )))
-        .bind(hash.to_vec())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(internal)?;
-        let rec = row.as_ref().map(token_from_row).transpose()?;
-        if let Some(r) = &rec {
-            self.tenant_cache.put_token(read, r);
-        }
-        Ok(rec)
+        let load = async {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {TOKEN_COLUMNS} FROM scimkit_tokens WHERE hash = $1"
+            )))
+            .bind(hash.to_vec())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(internal)?;
+            row.as_ref().map(token_from_row).transpose()
+        };
+        cached_token(&self.tenant_cache, hash, load).await
     }
 
     async fn get_token(&self, tenant: &TenantId, id: &TokenId) -> ScimResult<Option<TokenRecord>> {

@@ -1,106 +1,78 @@
-//! The [`ProvisioningLog`] of the [`SqliteStore`] (tables of migration 4).
-
-use std::collections::HashMap;
+//! The [`ProvisioningLog`](crate::store::ProvisioningLog) of the [`SqliteStore`] (tables of migration 4): the statements;
+//! the logic is shared with the PostgreSQL store (`store::sql_log`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::pool::PoolConnection;
+use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 
 use super::{be, parse_ts, ts, SqliteStore};
-use crate::events::{search_text, LogCursor, LogFilter, LogPage, ProvisioningEvent, TenantHealth};
-use crate::store::log::{json_err, next_cursor, scan_window, TenantRow, MAX_LOG_PAGE};
-use crate::store::ProvisioningLog;
-use crate::store::{to_i64, to_u64, ChangeRetention, PruneReport, StoreError};
+use crate::events::{search_text, LogCursor, LogFilter, ProvisioningEvent};
+use crate::store::sql_log::{event_from_row, json_err, LogStatements, SqlLog, TenantRow};
+use crate::store::{to_i64, to_u64, StoreError};
 use crate::tenant::TenantId;
 
-async fn tenant_row<'c, E>(conn: E, tenant: &TenantId) -> Result<Option<TenantRow>, StoreError>
-where
-    E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
-{
-    let row = sqlx::query(
-        "SELECT last_seq, pruned_through, health FROM provisioning_log_tenants WHERE tenant = ?1",
-    )
-    .bind(tenant.as_str())
-    .fetch_optional(conn)
-    .await
-    .map_err(be)?;
-    let Some(row) = row else { return Ok(None) };
-    let health: String = row.try_get("health").map_err(be)?;
-    Ok(Some(TenantRow {
-        last_seq: to_u64(row.try_get("last_seq").map_err(be)?),
-        pruned_through: to_u64(row.try_get("pruned_through").map_err(be)?),
-        health: serde_json::from_str(&health).map_err(json_err)?,
-    }))
-}
-
 #[async_trait]
-impl ProvisioningLog for SqliteStore {
-    async fn append(&self, events: &[ProvisioningEvent]) -> Result<(), StoreError> {
-        if events.iter().all(|e| e.tenant.is_none()) {
-            return Ok(());
-        }
-        let mut tx = self.begin().await?;
-        let mut rows: HashMap<TenantId, TenantRow> = HashMap::new();
-        for e in events {
-            let Some(tenant) = &e.tenant else { continue };
-            if !rows.contains_key(tenant) {
-                let row = tenant_row(&mut *tx, tenant).await?.unwrap_or_default();
-                rows.insert(tenant.clone(), row);
-            }
-            let Some(row) = rows.get_mut(tenant) else {
-                continue;
-            };
-            row.last_seq += 1;
-            row.health.add(e);
-            let json = serde_json::to_string(e).map_err(json_err)?;
-            sqlx::query(
-                "INSERT INTO provisioning_log (tenant, seq, time, outcome, resource_type, search, event) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .bind(tenant.as_str())
-            .bind(to_i64(row.last_seq))
-            .bind(ts(&e.time))
-            .bind(e.outcome_kind().as_str())
-            .bind(e.resource_type.as_deref())
-            .bind(search_text(e))
-            .bind(json)
-            .execute(&mut *tx)
-            .await
-            .map_err(be)?;
-        }
-        for (tenant, row) in rows {
-            let health = serde_json::to_string(&row.health).map_err(json_err)?;
-            sqlx::query(
-                "INSERT INTO provisioning_log_tenants (tenant, last_seq, pruned_through, health) \
-                 VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (tenant) DO UPDATE SET last_seq = excluded.last_seq, health = excluded.health",
-            )
-            .bind(tenant.as_str())
-            .bind(to_i64(row.last_seq))
-            .bind(to_i64(row.pruned_through))
-            .bind(health)
-            .execute(&mut *tx)
-            .await
-            .map_err(be)?;
-        }
-        tx.commit().await.map_err(be)
+impl LogStatements for SqliteConnection {
+    async fn tenant_row(&mut self, tenant: &TenantId) -> Result<Option<TenantRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT last_seq, pruned_through, health FROM provisioning_log_tenants WHERE tenant = ?1",
+        )
+        .bind(tenant.as_str())
+        .fetch_optional(&mut *self)
+        .await
+        .map_err(be)?;
+        row.as_ref().map(TenantRow::from_row).transpose()
     }
 
-    async fn query(
-        &self,
+    async fn insert_event(
+        &mut self,
+        tenant: &TenantId,
+        seq: u64,
+        e: &ProvisioningEvent,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(e).map_err(json_err)?;
+        sqlx::query(
+            "INSERT INTO provisioning_log (tenant, seq, time, outcome, resource_type, search, event) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(tenant.as_str())
+        .bind(to_i64(seq))
+        .bind(ts(&e.time))
+        .bind(e.outcome_kind().as_str())
+        .bind(e.resource_type.as_deref())
+        .bind(search_text(e))
+        .bind(json)
+        .execute(&mut *self)
+        .await
+        .map_err(be)?;
+        Ok(())
+    }
+
+    async fn save_tenant(&mut self, tenant: &TenantId, row: &TenantRow) -> Result<(), StoreError> {
+        let health = serde_json::to_string(&row.health).map_err(json_err)?;
+        sqlx::query(
+            "INSERT INTO provisioning_log_tenants (tenant, last_seq, pruned_through, health) \
+             VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (tenant) DO UPDATE SET last_seq = excluded.last_seq, health = excluded.health",
+        )
+        .bind(tenant.as_str())
+        .bind(to_i64(row.last_seq))
+        .bind(to_i64(row.pruned_through))
+        .bind(health)
+        .execute(&mut *self)
+        .await
+        .map_err(be)?;
+        Ok(())
+    }
+
+    async fn matching(
+        &mut self,
         tenant: &TenantId,
         filter: &LogFilter,
-        before: Option<LogCursor>,
+        (lower, upper): (u64, u64),
         limit: usize,
-    ) -> Result<LogPage, StoreError> {
-        let limit = limit.clamp(1, MAX_LOG_PAGE);
-        let Some(row) = tenant_row(&self.reader, tenant).await? else {
-            return Ok(LogPage {
-                events: Vec::new(),
-                next: None,
-            });
-        };
-        let (lower, upper) = scan_window(before, row.last_seq);
+    ) -> Result<Vec<(LogCursor, ProvisioningEvent)>, StoreError> {
         let text = filter.text.as_ref().map(|t| t.to_ascii_lowercase());
         let found = sqlx::query(
             "SELECT seq, event FROM provisioning_log \
@@ -117,106 +89,76 @@ impl ProvisioningLog for SqliteStore {
         .bind(filter.resource_type.as_deref())
         .bind(text)
         .bind(to_i64(limit as u64))
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *self)
         .await
         .map_err(be)?;
-        let mut events = Vec::with_capacity(found.len());
-        for r in found {
-            let seq: i64 = r.try_get("seq").map_err(be)?;
-            let json: String = r.try_get("event").map_err(be)?;
-            let event: ProvisioningEvent = serde_json::from_str(&json).map_err(json_err)?;
-            events.push((LogCursor(to_u64(seq)), event));
-        }
-        let full_last = (events.len() == limit)
-            .then(|| events.last().map(|(c, _)| c.0))
-            .flatten();
-        let next = next_cursor(full_last, lower, row.pruned_through);
-        Ok(LogPage { events, next })
+        found.iter().map(event_from_row).collect()
     }
 
-    async fn prune_log(
-        &self,
+    async fn oldest(
+        &mut self,
         tenant: &TenantId,
-        retention: &ChangeRetention,
-        now: DateTime<Utc>,
-    ) -> Result<PruneReport, StoreError> {
-        let cutoff = retention.cutoff(now);
-        let budget = retention.per_call();
-        let mut removed = 0u64;
-        loop {
-            let mut tx = self.begin().await?;
-            let Some(row) = tenant_row(&mut *tx, tenant).await? else {
-                return Ok(PruneReport {
-                    removed,
-                    pruned_through: 0,
-                    complete: true,
-                });
-            };
-            let pruned = row.pruned_through;
-            let over = retention
-                .max_entries
-                .map_or(pruned, |keep| row.last_seq.saturating_sub(keep));
-            let room = budget.saturating_sub(removed);
-            let window = if room == 0 {
-                1
-            } else {
-                room.min(ChangeRetention::BATCH)
-            };
-            let head = sqlx::query(
-                "SELECT seq, time FROM provisioning_log WHERE tenant = ?1 AND seq > ?2 \
-                 ORDER BY seq LIMIT ?3",
-            )
-            .bind(tenant.as_str())
-            .bind(to_i64(pruned))
-            .bind(to_i64(window))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(be)?;
-            let mut end = pruned;
-            for r in head {
-                let seq = to_u64(r.try_get("seq").map_err(be)?);
-                let time: String = r.try_get("time").map_err(be)?;
-                let time = parse_ts(&time)?;
-                if seq <= over || cutoff.is_some_and(|c| time < c) {
-                    end = seq;
-                } else {
-                    break;
-                }
-            }
-            if end == pruned || room == 0 {
-                return Ok(PruneReport {
-                    removed,
-                    pruned_through: pruned,
-                    complete: end == pruned,
-                });
-            }
-            let deleted = sqlx::query(
-                "DELETE FROM provisioning_log WHERE tenant = ?1 AND seq > ?2 AND seq <= ?3",
-            )
-            .bind(tenant.as_str())
-            .bind(to_i64(pruned))
-            .bind(to_i64(end))
-            .execute(&mut *tx)
-            .await
-            .map_err(be)?
-            .rows_affected();
-            sqlx::query(
-                "UPDATE provisioning_log_tenants SET pruned_through = ?2 WHERE tenant = ?1",
-            )
-            .bind(tenant.as_str())
-            .bind(to_i64(end))
-            .execute(&mut *tx)
-            .await
-            .map_err(be)?;
-            tx.commit().await.map_err(be)?;
-            removed += deleted;
+        after: u64,
+        n: u64,
+        cutoff: Option<DateTime<Utc>>,
+    ) -> Result<Vec<(u64, bool)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, time FROM provisioning_log WHERE tenant = ?1 AND seq > ?2 \
+             ORDER BY seq LIMIT ?3",
+        )
+        .bind(tenant.as_str())
+        .bind(to_i64(after))
+        .bind(to_i64(n))
+        .fetch_all(&mut *self)
+        .await
+        .map_err(be)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let seq = to_u64(r.try_get("seq").map_err(be)?);
+            let time: String = r.try_get("time").map_err(be)?;
+            let time = parse_ts(&time)?;
+            out.push((seq, cutoff.is_some_and(|c| time < c)));
         }
+        Ok(out)
     }
 
-    async fn health(&self, tenant: &TenantId) -> Result<TenantHealth, StoreError> {
-        Ok(tenant_row(&self.reader, tenant)
-            .await?
-            .map(|r| r.health)
-            .unwrap_or_default())
+    async fn prune_through(
+        &mut self,
+        tenant: &TenantId,
+        after: u64,
+        through: u64,
+    ) -> Result<u64, StoreError> {
+        let deleted = sqlx::query(
+            "DELETE FROM provisioning_log WHERE tenant = ?1 AND seq > ?2 AND seq <= ?3",
+        )
+        .bind(tenant.as_str())
+        .bind(to_i64(after))
+        .bind(to_i64(through))
+        .execute(&mut *self)
+        .await
+        .map_err(be)?
+        .rows_affected();
+        sqlx::query("UPDATE provisioning_log_tenants SET pruned_through = ?2 WHERE tenant = ?1")
+            .bind(tenant.as_str())
+            .bind(to_i64(through))
+            .execute(&mut *self)
+            .await
+            .map_err(be)?;
+        Ok(deleted)
     }
 }
+
+#[async_trait]
+impl SqlLog for SqliteStore {
+    type Db = Sqlite;
+
+    async fn log_tx(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.begin().await
+    }
+
+    async fn log_reader(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        self.reader.acquire().await.map_err(be)
+    }
+}
+
+crate::store::sql_log::provisioning_log!(SqliteStore);

@@ -278,7 +278,7 @@ impl SqliteStore {
         rt: &ResourceDef,
     ) -> Result<(), StoreError> {
         let mut conn = self.writer.acquire().await.map_err(be)?;
-        sort_keys::rebuild(&mut conn, tenant.as_str(), rt).await
+        crate::store::sort_keys::rebuild(&mut *conn, tenant.as_str(), rt).await
     }
 
     /// Closes every connection, waiting for running statements; later calls fail.
@@ -1331,26 +1331,8 @@ impl ResourceStore for SqliteStore {
             Some(delta) => apply_delta(&mut tx, tenant, id.as_str(), delta).await?,
             None => (false, Resolved::default()),
         };
-        let replaced_all = req.members.as_ref().is_some_and(|d| d.clear);
-        let member_changes = match &req.members {
-            Some(_) if membership_changed && replaced_all => Some(MemberChanges::Replaced),
-            Some(delta) if membership_changed => {
-                let added: Vec<ResourceId> =
-                    resolved.members.iter().map(|m| m.value.clone()).collect();
-                let mut seen = std::collections::HashSet::new();
-                let removed = delta
-                    .remove
-                    .iter()
-                    .filter(|r| !added.contains(r) && seen.insert(r.as_str()))
-                    .cloned()
-                    .collect();
-                Some(MemberChanges::delta(added, removed))
-            }
-            _ => None,
-        };
-        let (members, skipped_members) = resolved.into_sorted();
-        let members = (replaced_all && req.return_members.is_some_and(|max| members.len() <= max))
-            .then_some(members);
+        let (member_changes, members, skipped_members) =
+            resolved.update_outcome(req.members.as_ref(), membership_changed, req.return_members);
         let (doc, derived) = match (req.document, derived) {
             (Some(doc), Some(derived)) => (Some(doc), Some(derived)),
             _ => (None, None),

@@ -206,13 +206,13 @@ pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<i64, StoreErr
             Step::Sql(sql) => apply_sql(conn, *version, sql).await?,
             Step::Refold => {
                 if !applied(&mut *conn, *version).await? {
-                    super::refold::refold(conn).await?;
+                    crate::store::refold::refold(conn).await?;
                     record(&mut *conn, *version).await?;
                 }
             }
             Step::SortKeys => {
                 if !applied(&mut *conn, *version).await? {
-                    super::sort_keys::backfill(conn).await?;
+                    crate::store::sort_keys::backfill(conn).await?;
                     record(&mut *conn, *version).await?;
                 }
             }

@@ -12,6 +12,9 @@ use super::{parse_ts, ts, SqliteStore};
 use crate::auth::{TenantStore, TokenId, TokenRecord};
 use crate::error::{ScimError, ScimResult};
 use crate::settings::Settings;
+use crate::store::sql_tenants::{
+    cached_tenant, cached_token, is_unique_violation, tenant_inserted, TokenColumns,
+};
 use crate::tenant::{Tenant, TenantId};
 
 fn internal(e: sqlx::Error) -> ScimError {
@@ -22,40 +25,30 @@ fn from_store(e: crate::store::StoreError) -> ScimError {
     ScimError::from(e)
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
 fn tenant_from_row(row: &SqliteRow) -> ScimResult<Tenant> {
     let body: String = row.try_get("body").map_err(internal)?;
     serde_json::from_str(&body).map_err(ScimError::internal)
 }
 
 fn token_from_row(row: &SqliteRow) -> ScimResult<TokenRecord> {
-    let id: String = row.try_get("id").map_err(internal)?;
-    let hash: Vec<u8> = row.try_get("hash").map_err(internal)?;
-    let opt_ts = |col: &str| -> ScimResult<Option<DateTime<Utc>>> {
+    let time = |col: &str| -> ScimResult<Option<DateTime<Utc>>> {
         row.try_get::<Option<String>, _>(col)
             .map_err(internal)?
             .map(|s| parse_ts(&s).map_err(from_store))
             .transpose()
     };
-    Ok(TokenRecord {
-        id: id
-            .parse::<TokenId>()
-            .map_err(|_| ScimError::internal_msg("a token id in the database is not a UUID"))?,
-        tenant: TenantId::new(row.try_get::<String, _>("tenant").map_err(internal)?)
-            .map_err(ScimError::internal)?,
+    TokenColumns {
+        id: row.try_get("id").map_err(internal)?,
+        tenant: row.try_get("tenant").map_err(internal)?,
         label: row.try_get("label").map_err(internal)?,
-        hash: hash
-            .try_into()
-            .map_err(|_| ScimError::internal_msg("a token hash in the database is not 32 bytes"))?,
+        hash: row.try_get("hash").map_err(internal)?,
         created: parse_ts(&row.try_get::<String, _>("created").map_err(internal)?)
             .map_err(from_store)?,
-        expires: opt_ts("expires")?,
+        expires: time("expires")?,
         revoked: row.try_get::<i64, _>("revoked").map_err(internal)? != 0,
-        last_used: opt_ts("last_used")?,
-    })
+        last_used: time("last_used")?,
+    }
+    .into_record()
 }
 
 const TOKEN_COLUMNS: &str = "id, tenant, hash, label, created, expires, revoked, last_used";
@@ -104,27 +97,15 @@ impl TenantStore for SqliteStore {
             .bind(body)
             .execute(&self.writer)
             .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(ScimError::Conflict(format!(
-                "tenant '{}' already exists",
-                tenant.id
-            ))),
-            Err(e) => Err(internal(e)),
-        }
+        tenant_inserted(r, &tenant.id)
     }
 
     async fn get_tenant(&self, id: &TenantId) -> ScimResult<Option<Tenant>> {
-        if let Some(t) = self.tenant_cache.tenant(id) {
-            return Ok(Some(t));
-        }
-        let read = self.tenant_cache.begin();
-        let mut conn = self.reader.acquire().await.map_err(internal)?;
-        let tenant = load_tenant(&mut conn, id).await?;
-        if let Some(t) = &tenant {
-            self.tenant_cache.put_tenant(read, t);
-        }
-        Ok(tenant)
+        let load = async {
+            let mut conn = self.reader.acquire().await.map_err(internal)?;
+            load_tenant(&mut conn, id).await
+        };
+        cached_tenant(&self.tenant_cache, id, load).await
     }
 
     async fn list_tenants(&self) -> ScimResult<Vec<Tenant>> {
@@ -208,23 +189,18 @@ impl TenantStore for SqliteStore {
     }
 
     async fn find_token_by_hash(&self, hash: &[u8; 32]) -> ScimResult<Option<TokenRecord>> {
-        if let Some(rec) = self.tenant_cache.token(hash) {
-            return Ok(Some(rec));
-        }
-        let read = self.tenant_cache.begin();
-        let rec = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1"
-        )))
-        .bind(hash.to_vec())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(internal)?
-        .map(|r| token_from_row(&r))
-        .transpose()?;
-        if let Some(r) = &rec {
-            self.tenant_cache.put_token(read, r);
-        }
-        Ok(rec)
+        let load = async {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1"
+            )))
+            .bind(hash.to_vec())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(internal)?
+            .map(|r| token_from_row(&r))
+            .transpose()
+        };
+        cached_token(&self.tenant_cache, hash, load).await
     }
 
     async fn get_token(&self, tenant: &TenantId, id: &TokenId) -> ScimResult<Option<TokenRecord>> {
