@@ -1,6 +1,6 @@
 //! What the three provisioning logs ([`ProvisioningLog`](crate::store::ProvisioningLog)
 //! implementations) share, so that they page alike: the scan window, the next cursor, the
-//! page bound and the page itself. The two SQL logs share the rest too (`sql_log`).
+//! page bound and the page itself. The two SQL logs share the rest too (`sql::log`).
 
 use crate::events::{LogCursor, LogPage, ProvisioningEvent, MAX_LOG_SCAN};
 

@@ -18,17 +18,7 @@ pub mod postgres;
 pub(crate) mod provisioning;
 mod query;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod refold;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod sort_keys;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod sql_log;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod sql_rows;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod sql_tenants;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(any(test, feature = "testing"))]

@@ -1,5 +1,5 @@
 //! The [`ProvisioningLog`](crate::store::ProvisioningLog) of the [`PostgresStore`] (tables of migration 6): the statements;
-//! the logic is shared with the SQLite store (`store::sql_log`).
+//! the logic is shared with the SQLite store (`store::sql::log`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -8,7 +8,7 @@ use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::{db_err as be, PostgresStore};
 use crate::events::{search_text, LogCursor, LogFilter, ProvisioningEvent};
-use crate::store::sql_log::{event_from_row, json_err, LogStatements, SqlLog, TenantRow};
+use crate::store::sql::log::{event_from_row, json_err, LogStatements, SqlLog, TenantRow};
 use crate::store::{to_i64, to_u64, StoreError};
 use crate::tenant::TenantId;
 
@@ -173,4 +173,4 @@ impl SqlLog for PostgresStore {
     }
 }
 
-crate::store::sql_log::provisioning_log!(PostgresStore);
+crate::store::sql::log::provisioning_log!(PostgresStore);

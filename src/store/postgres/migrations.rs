@@ -265,7 +265,7 @@ CREATE INDEX scimkit_resources_modified_id
         name: "precomputed sort keys and per-type resource counts",
         step: Step::Sql(
             r#"
--- One row per sortable path present in a resource (crate::store::sort_keys): a sorted list
+-- One row per sortable path present in a resource (crate::store::sql::sort_keys): a sorted list
 -- walks (tenant, resource_type, path, key) instead of computing a key for every row. `key`
 -- holds the first bytes of the encoded key, `rest` the remainder (see sort_keys.rs).
 CREATE TABLE scimkit_sort_keys (
@@ -348,11 +348,11 @@ async fn migrate_locked(conn: &mut PgConnection) -> Result<(), StoreError> {
                 tx
             }
             Step::Refold => {
-                crate::store::refold::refold(&mut *conn).await?;
+                crate::store::sql::refold::refold(&mut *conn).await?;
                 conn.begin().await.map_err(db_err)?
             }
             Step::SortKeys => {
-                crate::store::sort_keys::backfill(&mut *conn).await?;
+                crate::store::sql::sort_keys::backfill(&mut *conn).await?;
                 conn.begin().await.map_err(db_err)?
             }
         };

@@ -1205,7 +1205,7 @@ impl PostgresStore {
         rt: &ResourceDef,
     ) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        crate::store::sort_keys::rebuild(&mut *conn, tenant.as_str(), rt).await
+        crate::store::sql::sort_keys::rebuild(&mut *conn, tenant.as_str(), rt).await
     }
 
     async fn members_of(
@@ -1278,7 +1278,7 @@ fn keyed_sort(rt: &ResourceDef, spec: &SortSpec) -> Option<String> {
             _ => {}
         }
     }
-    crate::store::sort_keys::key_path(rt, &spec.by)
+    crate::store::sql::sort_keys::key_path(rt, &spec.by)
 }
 
 fn member_from_row(row: &PgRow, first: usize) -> Result<Member, StoreError> {

@@ -5,7 +5,7 @@
 //! `str::to_lowercase`; [`crate::filter::fold_case`] now folds them, so they are recomputed
 //! here, in Rust (SQL's `lower()` folds differently), from each row's document.
 //!
-//! The work is batched (the loop is shared with the SQLite store, `store::refold`): each transaction re-folds at most `BATCH` resources (with their
+//! The work is batched (the loop is shared with the SQLite store, `store::sql::refold`): each transaction re-folds at most `BATCH` resources (with their
 //! uniqueness keys and, for a group, its member rows). It runs under the migrations' advisory
 //! lock, is idempotent (everything is derived from the unchanged documents), and is recorded
 //! only when every batch is done, so an interrupted run starts again at the next start-up.
@@ -24,7 +24,7 @@ use sqlx::{Connection, PgConnection, Postgres, Row, Transaction};
 
 use super::{db_err, Columns};
 use crate::filter::{fold_case, fold_strings};
-use crate::store::refold::{RefoldStatements, ToRefold};
+use crate::store::sql::refold::{RefoldStatements, ToRefold};
 use crate::store::{BatchConnection, StoreError};
 
 /// The value a uniqueness key was computed from: a core attribute (`userName`) or an

@@ -1,4 +1,4 @@
-//! The precomputed sort keys ([`crate::store::sort_keys`]) in PostgreSQL, and the per-type
+//! The precomputed sort keys ([`crate::store::sql::sort_keys`]) in PostgreSQL, and the per-type
 //! resource counts that answer `totalResults` of an unfiltered (or always true) list.
 //!
 //! Keys are `bytea`: the first [`PREFIX`] bytes of the encoded key are indexed (`key`), the
@@ -17,7 +17,9 @@ use sqlx::PgConnection;
 
 use super::db_err;
 use crate::schema::ResourceDef;
-use crate::store::sort_keys::{self as shared, keys_of, sortable_paths, SortKeyStatements, Stored};
+use crate::store::sql::sort_keys::{
+    self as shared, keys_of, sortable_paths, SortKeyStatements, Stored,
+};
 use crate::store::StoreError;
 
 /// Indexed bytes of a key.

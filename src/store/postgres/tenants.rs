@@ -11,7 +11,7 @@ use super::{from_ns, PostgresStore, TENANTS_CHANNEL};
 use crate::auth::{TenantStore, TokenId, TokenRecord};
 use crate::error::{ScimError, ScimResult};
 use crate::settings::Settings;
-use crate::store::sql_tenants::{
+use crate::store::sql::tenants::{
     cached_tenant, cached_token, is_unique_violation, tenant_inserted, TokenColumns,
 };
 use crate::tenant::{Tenant, TenantId};

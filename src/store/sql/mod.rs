@@ -26,9 +26,20 @@
 //!
 //! Every value is a bound parameter; the SQL text is built from fixed fragments, generated
 //! aliases and placeholders only.
+//!
+//! Beside the translator, this folder holds everything else the two SQL stores share, each
+//! over a small per-dialect trait of statements that `store/sqlite` and `store/postgres`
+//! implement: the provisioning log ([`log`]), the precomputed sort keys ([`sort_keys`]),
+//! the case-folding migration ([`refold`]), tenant and token reads through the cache
+//! ([`tenants`]) and reading a column of either driver's rows ([`rows`]).
 
 mod dialect;
+pub(super) mod log;
+pub(super) mod refold;
+pub(super) mod rows;
 mod sort;
+pub(super) mod sort_keys;
+pub(super) mod tenants;
 
 use serde_json::Value;
 

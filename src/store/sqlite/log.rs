@@ -1,5 +1,5 @@
 //! The [`ProvisioningLog`](crate::store::ProvisioningLog) of the [`SqliteStore`] (tables of migration 4): the statements;
-//! the logic is shared with the PostgreSQL store (`store::sql_log`).
+//! the logic is shared with the PostgreSQL store (`store::sql::log`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -8,7 +8,7 @@ use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 
 use super::{be, parse_ts, ts, SqliteStore};
 use crate::events::{search_text, LogCursor, LogFilter, ProvisioningEvent};
-use crate::store::sql_log::{event_from_row, json_err, LogStatements, SqlLog, TenantRow};
+use crate::store::sql::log::{event_from_row, json_err, LogStatements, SqlLog, TenantRow};
 use crate::store::{to_i64, to_u64, StoreError};
 use crate::tenant::TenantId;
 
@@ -161,4 +161,4 @@ impl SqlLog for SqliteStore {
     }
 }
 
-crate::store::sql_log::provisioning_log!(SqliteStore);
+crate::store::sql::log::provisioning_log!(SqliteStore);

@@ -278,7 +278,7 @@ impl SqliteStore {
         rt: &ResourceDef,
     ) -> Result<(), StoreError> {
         let mut conn = self.writer.acquire().await.map_err(be)?;
-        crate::store::sort_keys::rebuild(&mut *conn, tenant.as_str(), rt).await
+        crate::store::sql::sort_keys::rebuild(&mut *conn, tenant.as_str(), rt).await
     }
 
     /// Closes every connection, waiting for running statements; later calls fail.
@@ -1151,7 +1151,7 @@ fn keyed_sort(rt: &ResourceDef, spec: &SortSpec) -> Option<String> {
             return None;
         }
     }
-    crate::store::sort_keys::key_path(rt, &spec.by)
+    crate::store::sql::sort_keys::key_path(rt, &spec.by)
 }
 
 /// A create inside the caller's transaction; returns the resource and its change's `seq`.

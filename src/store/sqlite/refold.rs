@@ -5,7 +5,7 @@
 //! `str::to_lowercase`; [`crate::filter::fold_case`] now folds them, so they are recomputed
 //! here, in Rust (SQL's `lower()` folds differently), from each row's document.
 //!
-//! The work is batched (the loop is shared with the PostgreSQL store, `store::refold`): each transaction re-folds at most `BATCH` resources (with their
+//! The work is batched (the loop is shared with the PostgreSQL store, `store::sql::refold`): each transaction re-folds at most `BATCH` resources (with their
 //! uniqueness keys and, for a group, its member rows), so neither a large database nor a
 //! concurrent writer waits on one long transaction. Re-folding is idempotent (it derives
 //! everything from the unchanged documents), so a migration interrupted half-way simply
@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use sqlx::{Connection, Row, Sqlite, SqliteConnection, Transaction};
 
 use crate::filter::fold_case;
-use crate::store::refold::{RefoldStatements, ToRefold};
+use crate::store::sql::refold::{RefoldStatements, ToRefold};
 use crate::store::{BatchConnection, StoreError};
 
 fn be(e: sqlx::Error) -> StoreError {

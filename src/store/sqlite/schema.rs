@@ -160,7 +160,7 @@ DROP INDEX IF EXISTS resources_external_id;
 DROP INDEX IF EXISTS resources_display_name;
 "#;
 
-/// The precomputed sort keys ([`crate::store::sort_keys`]): one row per sortable path present
+/// The precomputed sort keys ([`crate::store::sql::sort_keys`]): one row per sortable path present
 /// in a resource, walked in `(tenant, rt, path, key, ord)` order by a sorted list; `ord` is the
 /// resource's row. `sort_key_sets` records, per `(tenant, rt)`, the schema fingerprint all of
 /// its keys were computed with (no row: the keys are incomplete and not used). `type_counts`
@@ -206,13 +206,13 @@ pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<i64, StoreErr
             Step::Sql(sql) => apply_sql(conn, *version, sql).await?,
             Step::Refold => {
                 if !applied(&mut *conn, *version).await? {
-                    crate::store::refold::refold(conn).await?;
+                    crate::store::sql::refold::refold(conn).await?;
                     record(&mut *conn, *version).await?;
                 }
             }
             Step::SortKeys => {
                 if !applied(&mut *conn, *version).await? {
-                    crate::store::sort_keys::backfill(conn).await?;
+                    crate::store::sql::sort_keys::backfill(conn).await?;
                     record(&mut *conn, *version).await?;
                 }
             }

@@ -1,4 +1,4 @@
-//! The precomputed sort keys ([`crate::store::sort_keys`]) in SQLite: written in the same
+//! The precomputed sort keys ([`crate::store::sql::sort_keys`]) in SQLite: written in the same
 //! transaction as every write of a resource, rebuilt in batches for a `(tenant, rt)` whose
 //! keys are missing or were computed with another schema, and used by a sorted list only
 //! while `sort_key_sets` says they are complete for the schema the query uses. The
@@ -9,7 +9,9 @@ use serde_json::Value;
 use sqlx::{Row, SqliteConnection};
 
 use crate::schema::ResourceDef;
-use crate::store::sort_keys::{self as shared, keys_of, sortable_paths, SortKeyStatements, Stored};
+use crate::store::sql::sort_keys::{
+    self as shared, keys_of, sortable_paths, SortKeyStatements, Stored,
+};
 use crate::store::StoreError;
 
 fn be(e: sqlx::Error) -> StoreError {

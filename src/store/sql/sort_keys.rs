@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use crate::filter::{sort_value, SortOrder, SortSpec, SortValue};
 use crate::schema::{AttrPath, AttributeDef, ResourceDef, Returned, SchemaRegistry};
-use crate::store::sql_rows::SqlRow;
+use crate::store::sql::rows::SqlRow;
 use crate::store::{BatchConnection, StoreError};
 
 /// Bumped whenever [`encode`] or the choice of paths changes: keys computed under another

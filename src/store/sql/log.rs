@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::events::{LogCursor, LogFilter, LogPage, ProvisioningEvent, TenantHealth};
 use crate::store::log::{page, scan_window, MAX_LOG_PAGE};
-use crate::store::sql_rows::SqlRow;
+use crate::store::sql::rows::SqlRow;
 use crate::store::{to_u64, ChangeRetention, PruneReport, StoreError};
 use crate::tenant::TenantId;
 
@@ -231,7 +231,7 @@ macro_rules! provisioning_log {
                 &self,
                 events: &[crate::events::ProvisioningEvent],
             ) -> Result<(), crate::store::StoreError> {
-                crate::store::sql_log::append(self, events).await
+                crate::store::sql::log::append(self, events).await
             }
 
             async fn query(
@@ -241,7 +241,7 @@ macro_rules! provisioning_log {
                 before: Option<crate::events::LogCursor>,
                 limit: usize,
             ) -> Result<crate::events::LogPage, crate::store::StoreError> {
-                crate::store::sql_log::query(self, tenant, filter, before, limit).await
+                crate::store::sql::log::query(self, tenant, filter, before, limit).await
             }
 
             async fn prune_log(
@@ -250,14 +250,14 @@ macro_rules! provisioning_log {
                 retention: &crate::store::ChangeRetention,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<crate::store::PruneReport, crate::store::StoreError> {
-                crate::store::sql_log::prune(self, tenant, retention, now).await
+                crate::store::sql::log::prune(self, tenant, retention, now).await
             }
 
             async fn health(
                 &self,
                 tenant: &crate::tenant::TenantId,
             ) -> Result<crate::events::TenantHealth, crate::store::StoreError> {
-                crate::store::sql_log::health(self, tenant).await
+                crate::store::sql::log::health(self, tenant).await
             }
         }
     };

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::filter::fold_case;
-use crate::store::sql_rows::SqlRow;
+use crate::store::sql::rows::SqlRow;
 use crate::store::{BatchConnection, StoreError};
 
 /// Resources re-folded per transaction.
