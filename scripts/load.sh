@@ -47,19 +47,20 @@ cargo build --release --example axum_server --features "$FEATURES"
 BIN="${CARGO_TARGET_DIR:-target}/release/examples/axum_server"
 
 WORK=$(mktemp -d)
-SERVER_PID=""
+SERVER_PIDS=""
 PG_DIR=""
 PG_CTL=""
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-stop_server() {
-    if [ -n "$SERVER_PID" ]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-        SERVER_PID=""
-    fi
+stop_servers() {
+    local pid
+    for pid in $SERVER_PIDS; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    SERVER_PIDS=""
 }
 cleanup() {
-    stop_server
+    stop_servers
     if [ -n "$PG_DIR" ]; then
         as_pg "$PG_CTL" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
         rm -rf "$PG_DIR"
@@ -100,18 +101,21 @@ start_postgres() {
     PG_URL="postgres://postgres@127.0.0.1:$port/scimkit_load"
 }
 
-# start_server STORE_ARG: the server with USERS seeded users; sets BASE, ORIGIN, USER_ID.
+# start_server NAME STORE_ARG: the server with USERS seeded users; sets BASE, ORIGIN,
+# USER_ID (and records them under NAME).
 start_server() {
-    RUST_LOG=warn "$BIN" --store "$1" --listen 127.0.0.1:0 --tenant "$TENANT" \
-        --token "$TOKEN" --seed-users "$USERS" >"$WORK/stdout" 2>"$WORK/stderr" &
-    SERVER_PID=$!
+    local name=$1 pid
+    RUST_LOG=warn "$BIN" --store "$2" --listen 127.0.0.1:0 --tenant "$TENANT" \
+        --token "$TOKEN" --seed-users "$USERS" >"$WORK/$name.stdout" 2>"$WORK/$name.stderr" &
+    pid=$!
+    SERVER_PIDS="$SERVER_PIDS $pid"
     BASE=""
     local deadline=$((SECONDS + STARTUP_TIMEOUT))
     while [ $SECONDS -lt $deadline ]; do
-        BASE=$(sed -n 's/^SCIM base URL: //p' "$WORK/stdout")
+        BASE=$(sed -n 's/^SCIM base URL: //p' "$WORK/$name.stdout")
         [ -n "$BASE" ] && break
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            cat "$WORK/stderr" >&2
+        if ! kill -0 "$pid" 2>/dev/null; then
+            cat "$WORK/$name.stderr" >&2
             echo "the server exited" >&2
             exit 1
         fi
@@ -125,7 +129,11 @@ start_server() {
     total=$(curl -sf -H "$AUTH" "$BASE/Users?count=0" | grep -o '"totalResults":[0-9]*' | cut -d: -f2 || true)
     [ "$total" = "$USERS" ] || { echo "expected $USERS users, the server has $total" >&2; exit 1; }
     curl -sf -o /dev/null -H "$AUTH" "$BASE/Users/$USER_ID"
+    BASES[$name]=$BASE
+    ORIGINS[$name]=$ORIGIN
+    USER_IDS[$name]=$USER_ID
 }
+declare -A BASES ORIGINS USER_IDS
 
 AUTH="Authorization: Bearer $TOKEN"
 # A user from the middle of the seeded ones (`user{i:05}@example.com`).
@@ -145,8 +153,8 @@ run() {
     echo "$out" >"$WORK/$name.$ROUND.txt"
     echo "$out" | awk '/^Requests\/sec:/ {print $2}' >>"$WORK/$name.rps"
 }
-# The machine is shared, so the measurements of one store are interleaved in ROUNDS rounds
-# and each is reported as its median round (the p50/p99 latencies are from that round).
+# The machine is shared, so the measurements are interleaved in ROUNDS rounds and each is
+# reported as its median round (the p50/p99 latencies are from that round).
 median_round() {
     local name=$1 med
     med=$(sort -n "$WORK/$name.rps" | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
@@ -157,6 +165,9 @@ median_round() {
         fi
     done
 }
+# Every store's server runs for the whole measurement and the rounds interleave the
+# stores (memory, sqlite, postgres, memory, ...), so a change in the machine's other load
+# during the run falls on all of them alike and the ratios stay comparable.
 for store in $STORES; do
     case $store in
         memory) arg=memory ;;
@@ -168,19 +179,21 @@ for store in $STORES; do
         *) echo "unknown store $store" >&2; exit 1 ;;
     esac
     echo "== $store: starting the server with $USERS users"
-    start_server "$arg"
+    start_server "$store" "$arg"
     if [ "$store" = postgres ]; then
         # ANALYZE after the bulk load, as autovacuum would within a minute or so.
         psql -q -d "$PG_URL" -c 'ANALYZE' >/dev/null
     fi
-    for ROUND in $(seq 1 "$ROUNDS"); do
-        echo "== $store round $ROUND/$ROUNDS: trivial handler (ceiling), GET /Users/{id}, GET /Users?filter=userName eq"
-        run "ceiling_$store" "$ORIGIN/ping"
-        run "by_id_$store" "$BASE/Users/$USER_ID" -H "$AUTH"
-        run "filter_$store" "$BASE$FILTER_PATH" -H "$AUTH"
-    done
-    stop_server
 done
+for ROUND in $(seq 1 "$ROUNDS"); do
+    for store in $STORES; do
+        echo "== round $ROUND/$ROUNDS, $store: trivial handler (ceiling), GET /Users/{id}, GET /Users?filter=userName eq"
+        run "ceiling_$store" "${ORIGINS[$store]}/ping"
+        run "by_id_$store" "${BASES[$store]}/Users/${USER_IDS[$store]}" -H "$AUTH"
+        run "filter_$store" "${BASES[$store]}$FILTER_PATH" -H "$AUTH"
+    done
+done
+stop_servers
 rps() { sort -n "$WORK/$1.rps" | awk '{v[NR] = $1} END {printf "%.0f", v[int((NR + 1) / 2)]}'; }
 p50() { awk '$1 == "50%" {print $2}' "$WORK/$1.$(median_round "$1").txt"; }
 p99() { awk '$1 == "99%" {print $2}' "$WORK/$1.$(median_round "$1").txt"; }
@@ -230,7 +243,8 @@ cat >"$SECTION" <<MD
 \`scripts/load.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores ($CPU), $RUSTC, release build,
 memory store with $USERS users, \`RUST_LOG=warn\`; wrk \`-t$THREADS -c$CONNECTIONS -d$DURATION\` on
 127.0.0.1, on the same machine as the server (wrk and the server share the cores, and the
-machine was shared with other work). Median of $ROUNDS interleaved rounds; all rounds:
+machine was shared with other work). All stores' servers run throughout; median of $ROUNDS rounds, each
+measuring every store in turn; all rounds of the memory store:
 ceiling $(all ceiling_memory); by id $(all by_id_memory); filter $(all filter_memory) requests/s.
 
 | request | requests/s | p50 | p99 | ratio to ceiling | target |
