@@ -162,37 +162,3 @@ impl SqliteStore {
         Ok(crate::store::groups_by_member(members, rows))
     }
 }
-
-/// The members of `group`, ordered by member id, from `start` (0-based), at most `count`.
-pub(super) async fn member_list(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    group: &str,
-    start: usize,
-    count: usize,
-) -> Result<Vec<Member>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT m.member_id, x.rt, x.display FROM members AS m \
-         LEFT JOIN resources AS x ON x.tenant = m.tenant AND x.id = m.member_id \
-         WHERE m.tenant = ?1 AND m.group_id = ?2 ORDER BY m.member_id LIMIT ?3 OFFSET ?4",
-    )
-    .bind(tenant.as_str())
-    .bind(group)
-    .bind(i64::try_from(count).unwrap_or(-1))
-    .bind(i64::try_from(start).unwrap_or(i64::MAX))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(be)?;
-    rows.iter()
-        .map(|r| {
-            Ok(Member {
-                value: ResourceId::new(r.try_get::<String, _>("member_id").map_err(be)?),
-                resource_type: r
-                    .try_get::<Option<String>, _>("rt")
-                    .map_err(be)?
-                    .unwrap_or_default(),
-                display: r.try_get("display").map_err(be)?,
-            })
-        })
-        .collect()
-}

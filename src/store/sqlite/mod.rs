@@ -45,8 +45,6 @@ use crate::tenant::TenantId;
 
 use crate::store::sql::{translate, Param, Params, Where};
 use dialect::{column_for, order_by, Sqlite};
-use members::member_list;
-use write::{create_in, current};
 
 /// How a committed transaction reaches the disk (SQLite's `synchronous` in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -376,6 +374,66 @@ fn resource_from_row(row: &SqliteRow) -> Result<StoredResource, StoreError> {
     })
 }
 
+/// The current state of a resource row, read inside a write transaction.
+struct Current {
+    rt: String,
+    version: Version,
+}
+
+async fn current(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<Current>, StoreError> {
+    let row = sqlx::query("SELECT rt, version FROM resources WHERE tenant = ?1 AND id = ?2")
+        .bind(tenant.as_str())
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(be)?;
+    row.map(|r| -> Result<Current, StoreError> {
+        Ok(Current {
+            rt: r.try_get("rt").map_err(be)?,
+            version: Version::new(to_u64(r.try_get("version").map_err(be)?)),
+        })
+    })
+    .transpose()
+}
+
+/// The members of `group`, ordered by member id, from `start` (0-based), at most `count`.
+async fn member_list(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    group: &str,
+    start: usize,
+    count: usize,
+) -> Result<Vec<Member>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT m.member_id, x.rt, x.display FROM members AS m \
+         LEFT JOIN resources AS x ON x.tenant = m.tenant AND x.id = m.member_id \
+         WHERE m.tenant = ?1 AND m.group_id = ?2 ORDER BY m.member_id LIMIT ?3 OFFSET ?4",
+    )
+    .bind(tenant.as_str())
+    .bind(group)
+    .bind(i64::try_from(count).unwrap_or(-1))
+    .bind(i64::try_from(start).unwrap_or(i64::MAX))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(be)?;
+    rows.iter()
+        .map(|r| {
+            Ok(Member {
+                value: ResourceId::new(r.try_get::<String, _>("member_id").map_err(be)?),
+                resource_type: r
+                    .try_get::<Option<String>, _>("rt")
+                    .map_err(be)?
+                    .unwrap_or_default(),
+                display: r.try_get("display").map_err(be)?,
+            })
+        })
+        .collect()
+}
+
 #[async_trait]
 impl ResourceStore for SqliteStore {
     fn keyset_paging(&self) -> bool {
@@ -388,11 +446,7 @@ impl ResourceStore for SqliteStore {
         rt: &ResourceDef,
         req: CreateRequest,
     ) -> Result<StoredResource, StoreError> {
-        let mut tx = self.begin().await?;
-        let (out, seq) = create_in(&mut tx, tenant, rt, req).await?;
-        tx.commit().await.map_err(be)?;
-        self.notify(tenant, seq);
-        Ok(out)
+        self.do_create(tenant, rt, req).await
     }
 
     /// One transaction for all (much faster than one `create` each, which syncs every
@@ -403,19 +457,7 @@ impl ResourceStore for SqliteStore {
         rt: &ResourceDef,
         requests: Vec<CreateRequest>,
     ) -> Result<Vec<StoredResource>, StoreError> {
-        let mut tx = self.begin().await?;
-        let mut out = Vec::new();
-        let mut last = None;
-        for req in requests {
-            let (res, seq) = create_in(&mut tx, tenant, rt, req).await?;
-            out.push(res);
-            last = Some(seq);
-        }
-        tx.commit().await.map_err(be)?;
-        if let Some(seq) = last {
-            self.notify(tenant, seq);
-        }
-        Ok(out)
+        self.do_create_many(tenant, rt, requests).await
     }
 
     async fn get(

@@ -2,32 +2,6 @@
 
 use super::*;
 
-/// The current state of a resource row, read inside a write transaction.
-pub(super) struct Current {
-    pub(super) rt: String,
-    pub(super) version: Version,
-}
-
-pub(super) async fn current(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    id: &str,
-) -> Result<Option<Current>, StoreError> {
-    let row = sqlx::query("SELECT rt, version FROM resources WHERE tenant = ?1 AND id = ?2")
-        .bind(tenant.as_str())
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(be)?;
-    row.map(|r| -> Result<Current, StoreError> {
-        Ok(Current {
-            rt: r.try_get("rt").map_err(be)?,
-            version: Version::new(to_u64(r.try_get("version").map_err(be)?)),
-        })
-    })
-    .transpose()
-}
-
 pub(super) async fn check_unique(
     conn: &mut SqliteConnection,
     tenant: &TenantId,
@@ -245,7 +219,7 @@ pub(super) async fn apply_delta(
 }
 
 /// A create inside the caller's transaction; returns the resource and its change's `seq`.
-pub(super) async fn create_in(
+async fn create_in(
     tx: &mut SqliteConnection,
     tenant: &TenantId,
     rt: &ResourceDef,
@@ -328,6 +302,40 @@ pub(super) async fn create_in(
 }
 
 impl SqliteStore {
+    pub(super) async fn do_create(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        req: CreateRequest,
+    ) -> Result<StoredResource, StoreError> {
+        let mut tx = self.begin().await?;
+        let (out, seq) = create_in(&mut tx, tenant, rt, req).await?;
+        tx.commit().await.map_err(be)?;
+        self.notify(tenant, seq);
+        Ok(out)
+    }
+
+    pub(super) async fn do_create_many(
+        &self,
+        tenant: &TenantId,
+        rt: &ResourceDef,
+        requests: Vec<CreateRequest>,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        let mut tx = self.begin().await?;
+        let mut out = Vec::new();
+        let mut last = None;
+        for req in requests {
+            let (res, seq) = create_in(&mut tx, tenant, rt, req).await?;
+            out.push(res);
+            last = Some(seq);
+        }
+        tx.commit().await.map_err(be)?;
+        if let Some(seq) = last {
+            self.notify(tenant, seq);
+        }
+        Ok(out)
+    }
+
     pub(super) async fn do_update(
         &self,
         tenant: &TenantId,
