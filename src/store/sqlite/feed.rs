@@ -1,6 +1,13 @@
 //! The change feed: reading it, its head, and pruning it behind a horizon.
 
-use super::*;
+use chrono::{DateTime, Utc};
+use sqlx::{Row, SqliteConnection};
+
+use super::{be, parse_ts, ts, SqliteStore};
+use crate::feed::{Change, MemberChanges};
+use crate::resource::{ResourceId, Version};
+use crate::store::{to_u64, StoreError};
+use crate::tenant::TenantId;
 
 impl SqliteStore {
     pub(super) async fn do_changes_since(

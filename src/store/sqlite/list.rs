@@ -1,6 +1,20 @@
 //! Listing: a page of a resource type (filter, sort, offset or keyset paging).
 
-use super::*;
+use std::sync::Arc;
+
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Arguments, AssertSqlSafe, Row};
+
+use super::dialect::{column_for, order_by, Sqlite};
+use super::{
+    be, docs, groups_of, member_list, resource_from_row, sort_keys, SqliteStore, SELECT_RESOURCE,
+};
+use crate::filter::{SortOrder, SortSpec, SortValue};
+use crate::schema::ResourceDef;
+use crate::store::query::{compile, Needs};
+use crate::store::sql::{translate, Param, Params, Where};
+use crate::store::{GroupRef, Keyset, ListQuery, Page, Paging, Pushdown, StoreError};
+use crate::tenant::TenantId;
 
 impl SqliteStore {
     /// [`ResourceStore::list`], with the groups of each resource of the page when

@@ -1,6 +1,12 @@
 //! Membership reads: the members of a group, and the groups of a resource.
 
-use super::*;
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{be, current, groups_of, member_list, resource_from_row, SqliteStore};
+use crate::resource::{Member, ResourceId};
+use crate::schema::ResourceDef;
+use crate::store::{GroupRef, MemberPage, StoreError, StoredResource};
+use crate::tenant::TenantId;
 
 impl SqliteStore {
     pub(super) async fn do_members_if_at_most(

@@ -12,7 +12,6 @@ mod sort_keys;
 mod tenants;
 mod write;
 
-use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,30 +20,26 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
-use sqlx::{Arguments, AssertSqlSafe, Row, SqliteConnection};
+use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 
-use super::query::{compile, Needs};
-use super::ResolvedMembers as Resolved;
 use super::{
-    CreateRequest, GroupRef, Keyset, ListQuery, Member, MemberPage, MemberRef, MembershipDelta,
-    Page, Paging, Pushdown, ResourceStore, StoreError, StoredResource, UniqueKey, UnknownMembers,
-    UpdateKind, UpdateRequest,
+    CreateRequest, GroupRef, ListQuery, Member, MemberPage, Page, ResourceStore, StoreError,
+    StoredResource, UpdateRequest,
 };
 use crate::auth::{TenantCache, TENANT_CACHE_CAPACITY, TENANT_CACHE_TTL};
-use crate::feed::{
-    Change, ChangeHub, ChangeKind, ChangeNotifier, ChangeSubscription, MemberChanges,
-};
-use crate::filter::{fold_case_owned, fold_strings, SortOrder, SortSpec, SortValue};
+use crate::feed::{Change, ChangeHub, ChangeNotifier, ChangeSubscription};
+use crate::filter::{fold_case_owned, fold_strings};
 use crate::resource::{ResourceId, Version};
 use crate::schema::ResourceDef;
 use crate::store::to_u64;
 use crate::tenant::TenantId;
 
-use crate::store::sql::{translate, Param, Params, Where};
-use dialect::{column_for, order_by, Sqlite};
+// What the documentation links to.
+#[cfg(doc)]
+use super::Pushdown;
 
 /// How a committed transaction reaches the disk (SQLite's `synchronous` in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

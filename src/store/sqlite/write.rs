@@ -1,6 +1,24 @@
 //! Writes: creates, updates and deletes, with uniqueness, membership and the change record.
 
-use super::*;
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sqlx::{AssertSqlSafe, Row, SqliteConnection};
+
+use super::{
+    be, current, derive, docs, resource_from_row, sort_keys, ts, SqliteStore, SELECT_RESOURCE,
+};
+use crate::feed::{ChangeKind, MemberChanges};
+use crate::filter::fold_case_owned;
+use crate::resource::{
+    Member, MemberRef, MembershipDelta, ResourceId, UniqueKey, UnknownMembers, Version,
+};
+use crate::schema::ResourceDef;
+use crate::store::ResolvedMembers as Resolved;
+use crate::store::{
+    to_u64, CreateRequest, ResourceStore, StoreError, StoredResource, UpdateKind, UpdateRequest,
+};
+use crate::tenant::TenantId;
 
 pub(super) async fn check_unique(
     conn: &mut SqliteConnection,
