@@ -104,8 +104,8 @@ impl PostgresStore {
     /// Listens for what other instances sharing the database commit, and acts on it in this
     /// one: a tenant or token change (revocation, expiry, SCIM switched off, new settings)
     /// drops the cached records of that tenant at once, and a resource write wakes this
-    /// handle's subscriptions ([`ResourceStore::subscribe`], shared by its clones) and its
-    /// [`ChangeNotifier`] with the tenant and sequence number. Writers notify with
+    /// handle's subscriptions ([`ResourceStore::subscribe`](crate::store::ResourceStore::subscribe), shared by its clones) and its
+    /// [`ChangeNotifier`](crate::feed::ChangeNotifier) with the tenant and sequence number. Writers notify with
     /// PostgreSQL's `NOTIFY` in their transaction, so nothing is announced before it commits.
     ///
     /// Runs until dropped: spawn it once per process, on the runtime sqlx runs on
@@ -129,7 +129,7 @@ impl PostgresStore {
     }
 
     /// One listening connection, until it fails.
-    pub(super) async fn listen_session(&self, failures: &mut u32) -> sqlx::Error {
+    async fn listen_session(&self, failures: &mut u32) -> sqlx::Error {
         let mut listener = match sqlx::postgres::PgListener::connect_with(&self.pool).await {
             Ok(l) => l,
             Err(e) => return e,
@@ -157,7 +157,7 @@ impl PostgresStore {
         }
     }
 
-    pub(super) fn on_notification(&self, channel: &str, payload: &str) {
+    fn on_notification(&self, channel: &str, payload: &str) {
         match channel {
             TENANTS_CHANNEL => match TenantId::new(payload) {
                 Ok(tenant) => self.tenant_cache.forget_tenant(&tenant),
@@ -175,6 +175,7 @@ impl PostgresStore {
         }
     }
 
+    /// [`crate::store::ResourceStore::changes_since`]: up to `limit` change records after `after`.
     pub(super) async fn read_changes(
         &self,
         tenant: &TenantId,
@@ -235,6 +236,7 @@ impl PostgresStore {
             .collect()
     }
 
+    /// [`crate::store::ResourceStore::prune_changes`]: drops change records past `retention`, in bounded batches.
     pub(super) async fn prune_feed(
         &self,
         tenant: &TenantId,

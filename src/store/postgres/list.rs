@@ -18,7 +18,7 @@ use crate::tenant::TenantId;
 
 /// The precomputed key path a sort walks ([`sort_keys`]), when the sort is not on a column
 /// of its own (`userName`, `displayName`, `externalId`, `id`, the meta attributes).
-pub(super) fn keyed_sort(rt: &ResourceDef, spec: &SortSpec) -> Option<String> {
+fn keyed_sort(rt: &ResourceDef, spec: &SortSpec) -> Option<String> {
     let r = rt.resolve(&spec.by)?;
     if r.extension.is_none() && r.sub.is_none() {
         let simple = r.attr.ty == crate::schema::AttributeType::String && !r.attr.multi_valued;
@@ -34,16 +34,16 @@ pub(super) fn keyed_sort(rt: &ResourceDef, spec: &SortSpec) -> Option<String> {
 /// How a keyset page (RFC 9865 cursors, [`Paging::Keyset`]) walks an index: by id alone,
 /// or by a value column and id (indexes of migration 6). Rows without a value (NULL or an
 /// empty string) come after the others, by ascending id, as the cursor order puts them.
-pub(super) struct KeysetWalk {
+struct KeysetWalk {
     /// The value column; `None` walks by id.
-    pub(super) col: Option<&'static str>,
+    col: Option<&'static str>,
     /// The column holds the nanoseconds of `meta.created`/`lastModified`.
-    pub(super) time: bool,
-    pub(super) desc: bool,
+    time: bool,
+    desc: bool,
 }
 
 /// The walk for a keyset page sorted by `sort`, when an index serves it.
-pub(super) fn keyset_walk(rt: &ResourceDef, sort: Option<&SortSpec>) -> Option<KeysetWalk> {
+fn keyset_walk(rt: &ResourceDef, sort: Option<&SortSpec>) -> Option<KeysetWalk> {
     let Some(spec) = sort else {
         return Some(KeysetWalk {
             col: None,
@@ -78,7 +78,7 @@ impl PostgresStore {
     /// the key index, then those without in creation order; `totalResults` from the
     /// maintained count when the filter is always true.
     #[allow(clippy::too_many_arguments)]
-    pub(super) async fn keyed_list(
+    async fn keyed_list(
         tx: &mut Tx,
         rt: &ResourceDef,
         query: &ListQuery,
@@ -182,7 +182,7 @@ impl PostgresStore {
     /// A keyset page: the count and the first index range in one statement, the rows
     /// without a value in a second when the first range runs out before the page is full.
     #[allow(clippy::too_many_arguments)]
-    pub(super) async fn keyset_list(
+    async fn keyset_list(
         &self,
         tenant: &TenantId,
         rt: &ResourceDef,
@@ -319,9 +319,9 @@ impl PostgresStore {
         })
     }
 
-    /// [`ResourceStore::list`], and with `with_groups` the derived groups of every resource
+    /// [`ResourceStore::list`](crate::store::ResourceStore::list), and with `with_groups` the derived groups of every resource
     /// of an index page read by the page's own statement (`None` when the page was read
-    /// another way: the caller asks [`ResourceStore::groups_of_many`]).
+    /// another way: the caller asks [`ResourceStore::groups_of_many`](crate::store::ResourceStore::groups_of_many)).
     pub(super) async fn list_page(
         &self,
         tenant: &TenantId,

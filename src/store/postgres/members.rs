@@ -15,7 +15,7 @@ use crate::store::{
 };
 use crate::tenant::TenantId;
 
-pub(super) fn member_from_row(row: &PgRow, first: usize) -> Result<Member, StoreError> {
+fn member_from_row(row: &PgRow, first: usize) -> Result<Member, StoreError> {
     let value: String = row.try_get(first).map_err(db_err)?;
     let resource_type: String = row.try_get(first + 1).map_err(db_err)?;
     let display: Option<String> = row.try_get(first + 2).map_err(db_err)?;
@@ -116,7 +116,7 @@ pub(super) fn member_ids(add: &[MemberRef]) -> Vec<String> {
 
 impl PostgresStore {
     /// Members of the given groups, ordered by group then member id.
-    pub(super) async fn members_of(
+    async fn members_of(
         tx: &mut Tx,
         tenant: &TenantId,
         groups: &[String],
@@ -156,6 +156,7 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// [`crate::store::ResourceStore::members_if_at_most`]: the group's members when it has at most `max`.
     pub(super) async fn members_up_to(
         &self,
         tenant: &TenantId,
@@ -205,6 +206,7 @@ impl PostgresStore {
             .map(Some)
     }
 
+    /// [`crate::store::ResourceStore::members`]: one page of a group's members.
     pub(super) async fn member_page(
         &self,
         tenant: &TenantId,
@@ -258,6 +260,7 @@ impl PostgresStore {
         })
     }
 
+    /// [`crate::store::ResourceStore::groups_of`]: the groups `member` belongs to directly.
     pub(super) async fn groups_of_one(
         &self,
         tenant: &TenantId,
@@ -288,6 +291,7 @@ impl PostgresStore {
             .collect()
     }
 
+    /// [`crate::store::ResourceStore::get_with_groups`]: a resource and its groups, read together.
     pub(super) async fn get_joining_groups(
         &self,
         tenant: &TenantId,
@@ -320,6 +324,7 @@ impl PostgresStore {
         Ok((res, crate::store::groups_from_json(&groups)?))
     }
 
+    /// [`crate::store::ResourceStore::groups_of_many`]: the groups of each of `members`.
     pub(super) async fn groups_of_each(
         &self,
         tenant: &TenantId,

@@ -22,7 +22,7 @@
 //! - **Change feed**: every write appends its records in the same transaction, numbered by a
 //!   per-tenant counter row, so a reader never sees a later record before an earlier one.
 //! - **Filters** are translated to SQL completely where the translation is exact (see the
-//!   `sql` module); the rest is reported [`Pushdown::Inexact`] with a narrowing SQL prefilter.
+//!   `sql` module); the rest is reported [`Pushdown::Inexact`](super::Pushdown::Inexact) with a narrowing SQL prefilter.
 //!   Sorting and paging run in SQL whenever the filter is exact, and `totalResults` is exact.
 //!   `co` on `userName`/`displayName` uses a trigram index when the `pg_trgm` extension can be
 //!   created, and scans otherwise.

@@ -21,7 +21,7 @@ use crate::store::{
 };
 use crate::tenant::TenantId;
 
-pub(super) async fn insert_keys(
+async fn insert_keys(
     tx: &mut Tx,
     tenant: &TenantId,
     rt: &ResourceDef,
@@ -147,7 +147,7 @@ impl PostgresStore {
         ))
     }
 
-    /// [`ResourceStore::create_many`] in one transaction, a few statements per chunk of
+    /// [`ResourceStore::create_many`](crate::store::ResourceStore::create_many) in one transaction, a few statements per chunk of
     /// requests whatever their number: rows, uniqueness keys and change records go in with
     /// `unnest`; initial members per request.
     pub(super) async fn create_many_once(
