@@ -931,3 +931,75 @@ async fn migration_10_backfills_sort_keys() {
     };
     assert_eq!(s.list(tn, &fx.users, &q).await.unwrap().total_results, n);
 }
+
+/// Reads run on the store's own read connections, which are handed back without a ping. When
+/// the server drops them (a restart, an administrator, a proxy), a read may fail once per
+/// connection; the connection it failed on is pinged before its next use, found dead and
+/// replaced, so reads recover without a restart of the host.
+#[tokio::test]
+async fn reads_recover_after_the_server_drops_their_connections() {
+    use scimkit::store::postgres::PostgresOptions;
+    let Some(url) = testing::postgres::fresh_database().await else {
+        return;
+    };
+    let readers = 2;
+    let s = PostgresStore::connect_with(PostgresOptions::new(&url).read_connections(readers))
+        .await
+        .unwrap();
+    let fx = Fixture::new();
+    let tn = &fx.tenant;
+    let created = s
+        .create(
+            tn,
+            &fx.users,
+            user_request("ada", simple_user("ada"), base_time()),
+        )
+        .await
+        .unwrap();
+    // Both read connections open: two reads at once.
+    let (a, b) = tokio::join!(
+        s.get(tn, &fx.users, &created.id, false),
+        s.get(tn, &fx.users, &created.id, false)
+    );
+    a.unwrap();
+    b.unwrap();
+
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert!(
+        cut >= i64::from(readers),
+        "the read connections were cut ({cut})"
+    );
+
+    // At most one failure per read connection, then every read succeeds.
+    let mut failures = 0;
+    let mut successes = 0;
+    for _ in 0..50 {
+        match s.get(tn, &fx.users, &created.id, false).await {
+            Ok(r) => {
+                assert_eq!(r.id, created.id);
+                successes += 1;
+            }
+            Err(e) => {
+                assert!(successes == 0, "a failure after reads recovered: {e}");
+                failures += 1;
+            }
+        }
+    }
+    assert!(
+        failures <= readers,
+        "{failures} failed reads for {readers} connections"
+    );
+    assert_eq!(successes, 50 - failures);
+    let listed = s.list(tn, &fx.users, &ListQuery::default()).await.unwrap();
+    assert_eq!(listed.total_results, 1);
+    s.close().await;
+}

@@ -148,7 +148,7 @@ async fn the_filter_corpus_runs_on_indexes() {
             }
             seed.create(tn, &fx.groups, req).await.unwrap();
         }
-        seed.pool().close().await;
+        seed.close().await;
     }
     let db = database_of(&url);
     let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();

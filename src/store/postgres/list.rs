@@ -294,7 +294,7 @@ impl PostgresStore {
             let q = bind_all(q, &p.args).persistent(!p.plan_per_value);
             let rows = match tx.as_mut() {
                 Some(tx) => q.fetch_all(&mut **tx).await,
-                None => q.fetch_all(&self.pool).await,
+                None => self.reads.fetch_all(q).await,
             }
             .map_err(db_err)?;
             for row in &rows {
@@ -418,7 +418,7 @@ impl PostgresStore {
                 let q = bind_all(q, &page_params.args).persistent(!params.plan_per_value);
                 let rows = match tx.as_mut() {
                     Some(tx) => q.fetch_all(&mut **tx).await,
-                    None => q.fetch_all(&self.pool).await,
+                    None => self.reads.fetch_all(q).await,
                 }
                 .map_err(db_err)?;
                 let mut total = 0i64;
@@ -451,7 +451,7 @@ impl PostgresStore {
                 let q = bind_all(q, &params.args).persistent(!params.plan_per_value);
                 let rows = match tx.as_mut() {
                     Some(tx) => q.fetch_all(&mut **tx).await,
-                    None => q.fetch_all(&self.pool).await,
+                    None => self.reads.fetch_all(q).await,
                 }
                 .map_err(db_err)?;
                 let resources = rows

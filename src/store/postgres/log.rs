@@ -3,12 +3,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::{db_err as be, PostgresStore};
 use crate::events::{search_text, LogCursor, LogFilter, ProvisioningEvent};
 use crate::store::sql::log::{event_from_row, json_err, LogStatements, SqlLog, TenantRow};
+use crate::store::sql::pool::ReadConn;
 use crate::store::{to_i64, to_u64, StoreError};
 use crate::tenant::TenantId;
 
@@ -168,8 +168,8 @@ impl SqlLog for PostgresStore {
         self.begin().await
     }
 
-    async fn log_reader(&self) -> Result<PoolConnection<Postgres>, StoreError> {
-        self.pool.acquire().await.map_err(be)
+    async fn log_reader(&self) -> Result<ReadConn<'_, PgConnection>, StoreError> {
+        self.reads.acquire().await.map_err(be)
     }
 }
 

@@ -188,7 +188,7 @@ impl PostgresStore {
             // Unknown group, or more than `max` members.
             _ => return Ok(None),
         }
-        let rows = sqlx::query(
+        let q = sqlx::query(
             "SELECT m.member_id, x.resource_type, x.display \
              FROM scimkit_members m JOIN scimkit_resources x \
              ON x.tenant = m.tenant AND x.id = m.member_id \
@@ -196,10 +196,8 @@ impl PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(group.as_str())
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .bind(limit);
+        let rows = self.reads.fetch_all(q).await.map_err(db_err)?;
         rows.iter()
             .map(|row| member_from_row(row, 0))
             .collect::<Result<Vec<_>, _>>()
@@ -269,16 +267,14 @@ impl PostgresStore {
         if member.as_str().contains('\0') {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(
+        let q = sqlx::query(
             "SELECT g.id, g.resource_type, g.display FROM scimkit_members m \
              JOIN scimkit_resources g ON g.tenant = m.tenant AND g.id = m.group_id \
              WHERE m.tenant = $1 AND m.member_id = $2 ORDER BY m.group_id",
         )
         .bind(tenant.as_str())
-        .bind(member.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .bind(member.as_str());
+        let rows = self.reads.fetch_all(q).await.map_err(db_err)?;
         rows.iter()
             .map(|row| {
                 let m = member_from_row(row, 0)?;
@@ -302,7 +298,7 @@ impl PostgresStore {
             return Err(StoreError::not_found(rt, id));
         }
         // One statement: the resource, and its groups as a JSON array in a subquery.
-        let row = sqlx::query(AssertSqlSafe(format!(
+        let q = sqlx::query(AssertSqlSafe(format!(
             "SELECT {RESOURCE_COLUMNS}, \
                (SELECT coalesce(json_agg(json_build_array(g.id, g.resource_type, g.display) \
                                 ORDER BY m.group_id), '[]'::json)::text \
@@ -314,11 +310,13 @@ impl PostgresStore {
         )))
         .bind(tenant.as_str())
         .bind(id.as_str())
-        .bind(rt.name())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?
-        .ok_or_else(|| StoreError::not_found(rt, id))?;
+        .bind(rt.name());
+        let row = self
+            .reads
+            .fetch_optional(q)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| StoreError::not_found(rt, id))?;
         let res = resource_from_row(rt, &row)?;
         let groups: String = row.try_get(6).map_err(db_err)?;
         Ok((res, crate::store::groups_from_json(&groups)?))
@@ -338,16 +336,14 @@ impl PostgresStore {
         if ids.is_empty() {
             return Ok(vec![Vec::new(); members.len()]);
         }
-        let rows = sqlx::query(
+        let q = sqlx::query(
             "SELECT m.member_id, g.id, g.resource_type, g.display FROM scimkit_members m \
              JOIN scimkit_resources g ON g.tenant = m.tenant AND g.id = m.group_id \
              WHERE m.tenant = $1 AND m.member_id = ANY($2) ORDER BY m.group_id",
         )
         .bind(tenant.as_str())
-        .bind(&ids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .bind(&ids);
+        let rows = self.reads.fetch_all(q).await.map_err(db_err)?;
         let rows = rows
             .iter()
             .map(|row| {

@@ -52,7 +52,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Postgres, Row};
+use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row};
 
 use super::{
     CreateRequest, GroupRef, ListQuery, Member, MemberPage, Page, ResourceStore, StoreError,
@@ -63,6 +63,7 @@ use crate::feed::{Change, ChangeHub, ChangeNotifier, ChangeSubscription};
 use crate::filter::fold_case_owned;
 use crate::resource::{ResourceId, Version};
 use crate::schema::{AttributeDef, ResourceDef};
+use crate::store::sql::pool::ReadPool;
 use crate::store::sql::Param as Arg;
 use crate::tenant::TenantId;
 
@@ -89,11 +90,34 @@ const MAX_ATTEMPTS: usize = 8;
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// The connections the hot reads run on (see [`ReadPool`]), shared by the clones.
+    reads: Arc<ReadPool<PgConnection>>,
     notifier: Option<Arc<dyn ChangeNotifier>>,
     /// The subscriptions' hub, shared by the handle's clones (and fed by `listen`).
     hub: ChangeHub,
     /// Token and tenant records for authentication, shared by the handle's clones.
     tenant_cache: Arc<TenantCache>,
+}
+
+/// A statement of this store, its parameters bound.
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+
+impl ReadPool<PgConnection> {
+    /// All rows of `q`, read on a connection of this pool.
+    async fn fetch_all(&self, q: PgQuery<'_>) -> Result<Vec<PgRow>, sqlx::Error> {
+        let mut conn = self.acquire().await?;
+        let rows = q.fetch_all(&mut *conn).await?;
+        conn.release();
+        Ok(rows)
+    }
+
+    /// The first row of `q`, if any, read on a connection of this pool.
+    async fn fetch_optional(&self, q: PgQuery<'_>) -> Result<Option<PgRow>, sqlx::Error> {
+        let mut conn = self.acquire().await?;
+        let row = q.fetch_optional(&mut *conn).await?;
+        conn.release();
+        Ok(row)
+    }
 }
 
 /// The notification channel of tenant and token changes (payload: the tenant id).
@@ -331,6 +355,11 @@ pub struct PostgresOptions {
     pub min_connections: u32,
     /// How long a request waits for a free connection before failing (default 30 s).
     pub acquire_timeout: std::time::Duration,
+    /// The most connections the reads of single resources, lists, memberships, tenants and
+    /// tokens use (default 4), opened on first need beside the pool's `max_connections`:
+    /// a read runs on one of these without sqlx's ping when the pool takes a connection
+    /// back (see the type's notes).
+    pub read_connections: u32,
 }
 
 impl PostgresOptions {
@@ -341,6 +370,7 @@ impl PostgresOptions {
             max_connections: 16,
             min_connections: 0,
             acquire_timeout: std::time::Duration::from_secs(30),
+            read_connections: DEFAULT_READ_CONNECTIONS,
         }
     }
 
@@ -356,6 +386,12 @@ impl PostgresOptions {
         self
     }
 
+    /// Sets the most connections reads use (at least 1).
+    pub fn read_connections(mut self, n: u32) -> Self {
+        self.read_connections = n.max(1);
+        self
+    }
+
     /// Sets how long a request waits for a free connection.
     pub fn acquire_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.acquire_timeout = timeout;
@@ -364,6 +400,9 @@ impl PostgresOptions {
 }
 
 /// How long a pooled connection may sit idle before it is pinged when next handed out.
+/// [`PostgresOptions::read_connections`] by default.
+const DEFAULT_READ_CONNECTIONS: u32 = 4;
+
 const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl PostgresStore {
@@ -394,20 +433,27 @@ impl PostgresStore {
             .connect(&options.url)
             .await
             .map_err(db_err)?;
-        Self::with_pool(pool).await
+        Self::with_pool(pool, options.read_connections).await
     }
 
     /// Uses an existing sqlx pool and applies the migrations (feature `postgres-sqlx`: this
     /// names a sqlx type, so the host must use this crate's sqlx version).
     #[cfg(feature = "postgres-sqlx")]
     pub async fn from_pool(pool: PgPool) -> Result<Self, StoreError> {
-        Self::with_pool(pool).await
+        Self::with_pool(pool, DEFAULT_READ_CONNECTIONS).await
     }
 
-    async fn with_pool(pool: PgPool) -> Result<Self, StoreError> {
+    async fn with_pool(pool: PgPool, read_connections: u32) -> Result<Self, StoreError> {
         migrations::migrate(&pool).await?;
+        let reads = ReadPool::new(
+            (*pool.connect_options()).clone(),
+            read_connections,
+            Some(IDLE_BEFORE_PING),
+            pool.options().get_acquire_timeout(),
+        );
         Ok(PostgresStore {
             pool,
+            reads: Arc::new(reads),
             notifier: None,
             hub: ChangeHub::new(),
             tenant_cache: Arc::new(TenantCache::new(TENANT_CACHE_TTL, TENANT_CACHE_CAPACITY)),
@@ -430,6 +476,13 @@ impl PostgresStore {
     pub fn with_tenant_cache(mut self, ttl: std::time::Duration, capacity: usize) -> Self {
         self.tenant_cache = Arc::new(TenantCache::new(ttl, capacity));
         self
+    }
+
+    /// Closes the connections of this handle and its clones, waiting for the statements
+    /// running on them; later calls fail.
+    pub async fn close(&self) {
+        self.reads.close().await;
+        self.pool.close().await;
     }
 
     /// The sqlx connection pool (feature `postgres-sqlx`).
@@ -555,8 +608,9 @@ impl ResourceStore for PostgresStore {
         .bind(id.as_str())
         .bind(rt.name());
         if !include_members {
-            let row = q
-                .fetch_optional(&self.pool)
+            let row = self
+                .reads
+                .fetch_optional(q)
                 .await
                 .map_err(db_err)?
                 .ok_or_else(|| StoreError::not_found(rt, id))?;

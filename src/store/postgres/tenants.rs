@@ -143,25 +143,21 @@ impl TenantStore for PostgresStore {
 
     async fn get_tenant(&self, id: &TenantId) -> ScimResult<Option<Tenant>> {
         let load = async {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            let q = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {TENANT_COLUMNS} FROM scimkit_tenants WHERE id = $1"
             )))
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(internal)?;
+            .bind(id.as_str());
+            let row = self.reads.fetch_optional(q).await.map_err(internal)?;
             row.as_ref().map(tenant_from_row).transpose()
         };
         cached_tenant(&self.tenant_cache, id, load).await
     }
 
     async fn list_tenants(&self) -> ScimResult<Vec<Tenant>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let q = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {TENANT_COLUMNS} FROM scimkit_tenants ORDER BY id"
-        )))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(internal)?;
+        )));
+        let rows = self.reads.fetch_all(q).await.map_err(internal)?;
         rows.iter().map(tenant_from_row).collect()
     }
 
@@ -235,38 +231,32 @@ impl TenantStore for PostgresStore {
 
     async fn find_token_by_hash(&self, hash: &[u8; 32]) -> ScimResult<Option<TokenRecord>> {
         let load = async {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            let q = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {TOKEN_COLUMNS} FROM scimkit_tokens WHERE hash = $1"
             )))
-            .bind(hash.to_vec())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(internal)?;
+            .bind(hash.to_vec());
+            let row = self.reads.fetch_optional(q).await.map_err(internal)?;
             row.as_ref().map(token_from_row).transpose()
         };
         cached_token(&self.tenant_cache, hash, load).await
     }
 
     async fn get_token(&self, tenant: &TenantId, id: &TokenId) -> ScimResult<Option<TokenRecord>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let q = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {TOKEN_COLUMNS} FROM scimkit_tokens WHERE id = $1 AND tenant = $2"
         )))
         .bind(uuid_of(id))
-        .bind(tenant.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(internal)?;
+        .bind(tenant.as_str());
+        let row = self.reads.fetch_optional(q).await.map_err(internal)?;
         row.as_ref().map(token_from_row).transpose()
     }
 
     async fn list_tokens(&self, tenant: &TenantId) -> ScimResult<Vec<TokenRecord>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let q = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {TOKEN_COLUMNS} FROM scimkit_tokens WHERE tenant = $1 ORDER BY created, id"
         )))
-        .bind(tenant.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(internal)?;
+        .bind(tenant.as_str());
+        let rows = self.reads.fetch_all(q).await.map_err(internal)?;
         rows.iter().map(token_from_row).collect()
     }
 

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::events::{LogCursor, LogFilter, LogPage, ProvisioningEvent, TenantHealth};
 use crate::store::log::{page, scan_window, MAX_LOG_PAGE};
+use crate::store::sql::pool::ReadConn;
 use crate::store::sql::rows::SqlRow;
 use crate::store::{to_u64, ChangeRetention, PruneReport, StoreError};
 use crate::tenant::TenantId;
@@ -103,7 +104,9 @@ pub(crate) trait SqlLog: Sync {
     async fn log_tx(&self) -> Result<sqlx::Transaction<'static, Self::Db>, StoreError>;
 
     /// A connection for reading it.
-    async fn log_reader(&self) -> Result<sqlx::pool::PoolConnection<Self::Db>, StoreError>;
+    async fn log_reader(
+        &self,
+    ) -> Result<ReadConn<'_, <Self::Db as sqlx::Database>::Connection>, StoreError>;
 }
 
 /// [`ProvisioningLog::append`](crate::store::ProvisioningLog::append) of a SQL store: one
@@ -147,6 +150,7 @@ pub(crate) async fn query<S: SqlLog>(
     let limit = limit.clamp(1, MAX_LOG_PAGE);
     let mut conn = store.log_reader().await?;
     let Some(row) = conn.tenant_row(tenant).await? else {
+        conn.release();
         return Ok(LogPage {
             events: Vec::new(),
             next: None,
@@ -154,6 +158,7 @@ pub(crate) async fn query<S: SqlLog>(
     };
     let (lower, upper) = scan_window(before, row.last_seq);
     let events = conn.matching(tenant, filter, (lower, upper), limit).await?;
+    conn.release();
     Ok(page(events, limit, lower, row.pruned_through))
 }
 
@@ -214,11 +219,9 @@ pub(crate) async fn health<S: SqlLog>(
     tenant: &TenantId,
 ) -> Result<TenantHealth, StoreError> {
     let mut conn = store.log_reader().await?;
-    Ok(conn
-        .tenant_row(tenant)
-        .await?
-        .map(|r| r.health)
-        .unwrap_or_default())
+    let row = conn.tenant_row(tenant).await?;
+    conn.release();
+    Ok(row.map(|r| r.health).unwrap_or_default())
 }
 
 /// `impl ProvisioningLog for $store`, each method one of the functions above: the same for

@@ -31,10 +31,12 @@
 //! over a small per-dialect trait of statements that `store/sqlite` and `store/postgres`
 //! implement: the provisioning log ([`log`]), the precomputed sort keys ([`sort_keys`]),
 //! the case-folding migration ([`refold`]), tenant and token reads through the cache
-//! ([`tenants`]) and reading a column of either driver's rows ([`rows`]).
+//! ([`tenants`]), reading a column of either driver's rows ([`rows`]) and the pool the reads
+//! run on ([`pool`]).
 
 mod dialect;
 pub(super) mod log;
+pub(super) mod pool;
 pub(super) mod refold;
 pub(super) mod rows;
 mod sort;

@@ -30,6 +30,7 @@ impl SqliteStore {
         .await
         .map_err(be)?;
         let pruned_through = horizon(&mut conn, tenant).await?;
+        conn.release();
         if after < pruned_through {
             return Err(StoreError::ChangesPruned {
                 requested: after,
@@ -69,6 +70,7 @@ impl SqliteStore {
         .fetch_one(&mut *conn)
         .await
         .map_err(be)?;
+        conn.release();
         Ok(to_u64(head))
     }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use sqlx::sqlite::SqliteArguments;
-use sqlx::{Arguments, AssertSqlSafe, Row};
+use sqlx::{Arguments, AssertSqlSafe, Row, SqliteConnection};
 
 use super::dialect::{column_for, order_by, Sqlite};
 use super::{
@@ -27,123 +27,136 @@ impl SqliteStore {
         query: &ListQuery,
         with_groups: bool,
     ) -> Result<(Page, Option<Vec<Vec<GroupRef>>>), StoreError> {
-        let mut params = Params::new::<Sqlite>(3);
-        let filter = match &query.filter {
-            Some(f) => {
-                let compiled = compile(rt, f)?;
-                translate(&Sqlite, rt, compiled.root(), &mut params)
-            }
-            None => Where::all(),
-        };
-        let cond = filter.render::<Sqlite>();
-        let exact = filter.is_exact();
-        let order = match &query.sort {
-            None => Some("r.ord ASC".to_owned()),
-            Some(spec) => order_by(rt, spec),
-        };
         let mut conn = self.reader.acquire().await.map_err(be)?;
-        let where_sql = format!("r.tenant = ?1 AND r.rt = ?2 AND {cond}");
-        // An always-true filter (or none): the maintained count, not a count of the rows.
-        let count_sql = if filter.selects_all() {
-            "SELECT COALESCE((SELECT n FROM type_counts WHERE tenant = ?1 AND rt = ?2), 0) AS n"
-                .to_owned()
-        } else {
-            format!("SELECT count(*) AS n FROM resources AS r WHERE {where_sql}")
-        };
-        let args = || -> Result<SqliteArguments, StoreError> {
-            let mut a = SqliteArguments::default();
-            bind_all(
-                &mut a,
-                &[
-                    Param::Text(tenant.as_str().to_owned()),
-                    Param::Text(rt.name().to_owned()),
-                ],
-            )?;
-            bind_all(&mut a, &params.args)?;
-            Ok(a)
-        };
+        let page = list_on(&mut conn, tenant, rt, query, with_groups).await?;
+        conn.release();
+        Ok(page)
+    }
+}
 
-        let walk = match &query.paging {
-            Paging::Keyset(after) if exact => {
-                keyset_walk(rt, query.sort.as_ref()).map(|w| (w, after.as_ref()))
-            }
-            _ => None,
-        };
-        if let Some((walk, after)) = walk {
-            let count_row = sqlx::query_with(AssertSqlSafe(count_sql.clone()), args()?)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(be)?;
-            let total = usize::try_from(count_row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
-            let mut resources = Vec::new();
-            let first = 3 + params.args.len();
-            for phase in walk.phases(after)? {
-                let left = query.count.saturating_sub(resources.len());
-                if left == 0 {
-                    break;
-                }
-                let mut a = args()?;
-                bind_all(&mut a, &phase.params)?;
-                let rows = sqlx::query_with(
-                    AssertSqlSafe(format!(
-                        "{SELECT_RESOURCE} WHERE {where_sql} AND {} ORDER BY {} LIMIT {left}",
-                        phase.cond(first),
-                        phase.order
-                    )),
-                    a,
-                )
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(be)?;
-                for row in &rows {
-                    resources.push(resource_from_row(row)?);
-                }
-            }
-            if query.include_members {
-                for r in &mut resources {
-                    r.members =
-                        Some(member_list(&mut conn, tenant, r.id.as_str(), 0, usize::MAX).await?);
-                }
-            }
-            return Ok((
-                Page {
-                    resources,
-                    total_results: total,
-                    pushdown: Pushdown::Exact,
-                },
-                None,
-            ));
+/// [`SqliteStore::list_page`] on the connection `conn`.
+async fn list_on(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    rt: &ResourceDef,
+    query: &ListQuery,
+    with_groups: bool,
+) -> Result<(Page, Option<Vec<Vec<GroupRef>>>), StoreError> {
+    let mut params = Params::new::<Sqlite>(3);
+    let filter = match &query.filter {
+        Some(f) => {
+            let compiled = compile(rt, f)?;
+            translate(&Sqlite, rt, compiled.root(), &mut params)
         }
-        if let (Paging::Index, true, Some(spec)) = (&query.paging, exact, query.sort.as_ref()) {
-            if let Some(path) = keyed_sort(rt, spec) {
-                if sort_keys::usable(&mut conn, tenant.as_str(), rt).await? {
-                    let count_row = sqlx::query_with(AssertSqlSafe(count_sql.clone()), args()?)
-                        .fetch_one(&mut *conn)
-                        .await
-                        .map_err(be)?;
-                    let total =
-                        usize::try_from(count_row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
-                    let window = crate::store::page_window(query.start_index, query.count, total);
-                    let p = 3 + params.args.len();
-                    let dir = match spec.order {
-                        SortOrder::Ascending => "ASC",
-                        SortOrder::Descending => "DESC",
-                    };
-                    let keyed = |a: &mut SqliteArguments| bind_all(a, &[Param::Text(path.clone())]);
-                    // Without a filter, walk the key index and look each resource up
-                    // (`CROSS JOIN` keeps SQLite from driving the join from `resources`
-                    // and sorting the whole type); with one, the planner chooses.
-                    let join = if filter.selects_all() {
-                        "CROSS JOIN"
-                    } else {
-                        "JOIN"
-                    };
-                    let mut rows = Vec::new();
-                    if !window.is_empty() {
-                        // The resources with a value, walking the key index.
-                        let mut a = args()?;
-                        keyed(&mut a)?;
-                        rows = sqlx::query_with(
+        None => Where::all(),
+    };
+    let cond = filter.render::<Sqlite>();
+    let exact = filter.is_exact();
+    let order = match &query.sort {
+        None => Some("r.ord ASC".to_owned()),
+        Some(spec) => order_by(rt, spec),
+    };
+    let where_sql = format!("r.tenant = ?1 AND r.rt = ?2 AND {cond}");
+    // An always-true filter (or none): the maintained count, not a count of the rows.
+    let count_sql = if filter.selects_all() {
+        "SELECT COALESCE((SELECT n FROM type_counts WHERE tenant = ?1 AND rt = ?2), 0) AS n"
+            .to_owned()
+    } else {
+        format!("SELECT count(*) AS n FROM resources AS r WHERE {where_sql}")
+    };
+    let args = || -> Result<SqliteArguments, StoreError> {
+        let mut a = SqliteArguments::default();
+        bind_all(
+            &mut a,
+            &[
+                Param::Text(tenant.as_str().to_owned()),
+                Param::Text(rt.name().to_owned()),
+            ],
+        )?;
+        bind_all(&mut a, &params.args)?;
+        Ok(a)
+    };
+
+    let walk = match &query.paging {
+        Paging::Keyset(after) if exact => {
+            keyset_walk(rt, query.sort.as_ref()).map(|w| (w, after.as_ref()))
+        }
+        _ => None,
+    };
+    if let Some((walk, after)) = walk {
+        let count_row = sqlx::query_with(AssertSqlSafe(count_sql.clone()), args()?)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(be)?;
+        let total = usize::try_from(count_row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
+        let mut resources = Vec::new();
+        let first = 3 + params.args.len();
+        for phase in walk.phases(after)? {
+            let left = query.count.saturating_sub(resources.len());
+            if left == 0 {
+                break;
+            }
+            let mut a = args()?;
+            bind_all(&mut a, &phase.params)?;
+            let rows = sqlx::query_with(
+                AssertSqlSafe(format!(
+                    "{SELECT_RESOURCE} WHERE {where_sql} AND {} ORDER BY {} LIMIT {left}",
+                    phase.cond(first),
+                    phase.order
+                )),
+                a,
+            )
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(be)?;
+            for row in &rows {
+                resources.push(resource_from_row(row)?);
+            }
+        }
+        if query.include_members {
+            for r in &mut resources {
+                r.members = Some(member_list(conn, tenant, r.id.as_str(), 0, usize::MAX).await?);
+            }
+        }
+        return Ok((
+            Page {
+                resources,
+                total_results: total,
+                pushdown: Pushdown::Exact,
+            },
+            None,
+        ));
+    }
+    if let (Paging::Index, true, Some(spec)) = (&query.paging, exact, query.sort.as_ref()) {
+        if let Some(path) = keyed_sort(rt, spec) {
+            if sort_keys::usable(&mut *conn, tenant.as_str(), rt).await? {
+                let count_row = sqlx::query_with(AssertSqlSafe(count_sql.clone()), args()?)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(be)?;
+                let total =
+                    usize::try_from(count_row.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0);
+                let window = crate::store::page_window(query.start_index, query.count, total);
+                let p = 3 + params.args.len();
+                let dir = match spec.order {
+                    SortOrder::Ascending => "ASC",
+                    SortOrder::Descending => "DESC",
+                };
+                let keyed = |a: &mut SqliteArguments| bind_all(a, &[Param::Text(path.clone())]);
+                // Without a filter, walk the key index and look each resource up
+                // (`CROSS JOIN` keeps SQLite from driving the join from `resources`
+                // and sorting the whole type); with one, the planner chooses.
+                let join = if filter.selects_all() {
+                    "CROSS JOIN"
+                } else {
+                    "JOIN"
+                };
+                let mut rows = Vec::new();
+                if !window.is_empty() {
+                    // The resources with a value, walking the key index.
+                    let mut a = args()?;
+                    keyed(&mut a)?;
+                    rows = sqlx::query_with(
                             AssertSqlSafe(format!(
                                 "SELECT r.id, r.rt, r.version, r.created, r.modified, r.doc \
                                  FROM sort_keys AS k {join} resources AS r ON r.ord = k.ord \
@@ -157,14 +170,14 @@ impl SqliteStore {
                         .fetch_all(&mut *conn)
                         .await
                         .map_err(be)?;
-                    }
-                    if rows.len() < window.len() {
-                        // Then those without, in creation order: the page starts `skip` rows
-                        // into them.
-                        let with_value = if rows.is_empty() {
-                            let mut a = args()?;
-                            keyed(&mut a)?;
-                            let n = sqlx::query_with(
+                }
+                if rows.len() < window.len() {
+                    // Then those without, in creation order: the page starts `skip` rows
+                    // into them.
+                    let with_value = if rows.is_empty() {
+                        let mut a = args()?;
+                        keyed(&mut a)?;
+                        let n = sqlx::query_with(
                                 AssertSqlSafe(format!(
                                     "SELECT count(*) AS n FROM sort_keys AS k JOIN resources AS r ON r.ord = k.ord \
                                      WHERE k.tenant = ?1 AND k.rt = ?2 AND k.path = ?{p} AND {where_sql}"
@@ -174,14 +187,14 @@ impl SqliteStore {
                             .fetch_one(&mut *conn)
                             .await
                             .map_err(be)?;
-                            usize::try_from(n.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0)
-                        } else {
-                            window.start + rows.len()
-                        };
-                        let skip = (window.start + rows.len()).saturating_sub(with_value);
-                        let mut a = args()?;
-                        keyed(&mut a)?;
-                        let more = sqlx::query_with(
+                        usize::try_from(n.try_get::<i64, _>("n").map_err(be)?).unwrap_or(0)
+                    } else {
+                        window.start + rows.len()
+                    };
+                    let skip = (window.start + rows.len()).saturating_sub(with_value);
+                    let mut a = args()?;
+                    keyed(&mut a)?;
+                    let more = sqlx::query_with(
                             AssertSqlSafe(format!(
                                 "{SELECT_RESOURCE} WHERE {where_sql} AND NOT EXISTS (SELECT 1 FROM sort_keys AS k \
                                  WHERE k.ord = r.ord AND k.path = ?{p}) ORDER BY r.ord ASC LIMIT {} OFFSET {skip}",
@@ -192,142 +205,137 @@ impl SqliteStore {
                         .fetch_all(&mut *conn)
                         .await
                         .map_err(be)?;
-                        rows.extend(more);
-                    }
-                    let mut resources = Vec::with_capacity(rows.len());
-                    for row in &rows {
-                        let mut r = resource_from_row(row)?;
-                        if query.include_members {
-                            r.members = Some(
-                                member_list(&mut conn, tenant, r.id.as_str(), 0, usize::MAX)
-                                    .await?,
-                            );
-                        }
-                        resources.push(r);
-                    }
-                    return Ok((
-                        Page {
-                            resources,
-                            total_results: total,
-                            pushdown: Pushdown::Exact,
-                        },
-                        None,
-                    ));
+                    rows.extend(more);
                 }
-            }
-        }
-        let order = match &query.paging {
-            // A keyset query this store cannot walk: the caller pages the candidates.
-            Paging::Keyset(_) => None,
-            Paging::Index => order,
-        };
-        match (exact, order) {
-            (true, Some(order)) => {
-                // One statement: the total (an uncorrelated subquery, computed once), the
-                // page, and with `with_groups` each resource's groups, computed outside the
-                // page's subquery so only the returned rows pay for them.
-                let groups_column = if with_groups {
-                    groups_of("p")
-                } else {
-                    String::new()
-                };
-                let start = query.start_index.saturating_sub(1);
-                // SQLite refuses a LIMIT or OFFSET past i64 ("datatype mismatch").
-                let (limit, offset) = (
-                    crate::store::to_i64(query.count as u64),
-                    crate::store::to_i64(start as u64),
-                );
-                let rows = sqlx::query_with(
-                    AssertSqlSafe(format!(
-                        "SELECT ({count_sql}) AS total, p.*{groups_column} FROM \
-                         (SELECT r.id, r.rt, r.version, r.created, r.modified, r.doc, r.tenant \
-                          FROM resources AS r WHERE {where_sql} ORDER BY {order} \
-                          LIMIT {limit} OFFSET {offset}) AS p"
-                    )),
-                    args()?,
-                )
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(be)?;
-                let mut total = None;
-                let mut resources = Vec::with_capacity(rows.len());
-                let mut groups = Vec::with_capacity(if with_groups { rows.len() } else { 0 });
-                for row in &rows {
-                    total = Some(row.try_get::<i64, _>("total").map_err(be)?);
-                    resources.push(resource_from_row(row)?);
-                    if with_groups {
-                        let g: String = row.try_get("groups").map_err(be)?;
-                        groups.push(crate::store::groups_from_json(&g)?);
-                    }
-                }
-                let total = match total {
-                    Some(n) => n,
-                    // No row in the window: with a window from the first match and room
-                    // for one, no match at all; otherwise the total needs its own count.
-                    None if start == 0 && query.count > 0 => 0,
-                    None => sqlx::query_with(AssertSqlSafe(count_sql.clone()), args()?)
-                        .fetch_one(&mut *conn)
-                        .await
-                        .map_err(be)?
-                        .try_get::<i64, _>("n")
-                        .map_err(be)?,
-                };
-                if query.include_members {
-                    for r in &mut resources {
-                        r.members = Some(
-                            member_list(&mut conn, tenant, r.id.as_str(), 0, usize::MAX).await?,
-                        );
-                    }
-                }
-                Ok((
-                    Page {
-                        resources,
-                        total_results: usize::try_from(total).unwrap_or(0),
-                        pushdown: Pushdown::Exact,
-                    },
-                    with_groups.then_some(groups),
-                ))
-            }
-            (exact, _) => {
-                // A superset (or an order SQL cannot give): the service evaluates, sorts and
-                // pages the candidates.
-                // At most one candidate past what the caller evaluates (it refuses more).
-                let limit = crate::store::candidate_limit(query.max_candidates);
-                let rows = sqlx::query_with(
-                    AssertSqlSafe(format!(
-                        "{SELECT_RESOURCE} WHERE {where_sql} ORDER BY r.ord ASC{limit}"
-                    )),
-                    args()?,
-                )
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(be)?;
-                let with_members = query.include_members
-                    || Needs::of(query.filter.as_ref(), query.sort.as_ref()).members;
                 let mut resources = Vec::with_capacity(rows.len());
                 for row in &rows {
                     let mut r = resource_from_row(row)?;
-                    if with_members {
-                        r.members = Some(
-                            member_list(&mut conn, tenant, r.id.as_str(), 0, usize::MAX).await?,
-                        );
+                    if query.include_members {
+                        r.members =
+                            Some(member_list(conn, tenant, r.id.as_str(), 0, usize::MAX).await?);
                     }
                     resources.push(r);
                 }
-                let pushdown = if !exact && filter.selects_all() {
-                    Pushdown::Unsupported
-                } else {
-                    Pushdown::Inexact
-                };
-                Ok((
+                return Ok((
                     Page {
-                        total_results: resources.len(),
                         resources,
-                        pushdown,
+                        total_results: total,
+                        pushdown: Pushdown::Exact,
                     },
                     None,
-                ))
+                ));
             }
+        }
+    }
+    let order = match &query.paging {
+        // A keyset query this store cannot walk: the caller pages the candidates.
+        Paging::Keyset(_) => None,
+        Paging::Index => order,
+    };
+    match (exact, order) {
+        (true, Some(order)) => {
+            // One statement: the total (an uncorrelated subquery, computed once), the
+            // page, and with `with_groups` each resource's groups, computed outside the
+            // page's subquery so only the returned rows pay for them.
+            let groups_column = if with_groups {
+                groups_of("p")
+            } else {
+                String::new()
+            };
+            let start = query.start_index.saturating_sub(1);
+            // SQLite refuses a LIMIT or OFFSET past i64 ("datatype mismatch").
+            let (limit, offset) = (
+                crate::store::to_i64(query.count as u64),
+                crate::store::to_i64(start as u64),
+            );
+            let rows = sqlx::query_with(
+                AssertSqlSafe(format!(
+                    "SELECT ({count_sql}) AS total, p.*{groups_column} FROM \
+                         (SELECT r.id, r.rt, r.version, r.created, r.modified, r.doc, r.tenant \
+                          FROM resources AS r WHERE {where_sql} ORDER BY {order} \
+                          LIMIT {limit} OFFSET {offset}) AS p"
+                )),
+                args()?,
+            )
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(be)?;
+            let mut total = None;
+            let mut resources = Vec::with_capacity(rows.len());
+            let mut groups = Vec::with_capacity(if with_groups { rows.len() } else { 0 });
+            for row in &rows {
+                total = Some(row.try_get::<i64, _>("total").map_err(be)?);
+                resources.push(resource_from_row(row)?);
+                if with_groups {
+                    let g: String = row.try_get("groups").map_err(be)?;
+                    groups.push(crate::store::groups_from_json(&g)?);
+                }
+            }
+            let total = match total {
+                Some(n) => n,
+                // No row in the window: with a window from the first match and room
+                // for one, no match at all; otherwise the total needs its own count.
+                None if start == 0 && query.count > 0 => 0,
+                None => sqlx::query_with(AssertSqlSafe(count_sql.clone()), args()?)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(be)?
+                    .try_get::<i64, _>("n")
+                    .map_err(be)?,
+            };
+            if query.include_members {
+                for r in &mut resources {
+                    r.members =
+                        Some(member_list(conn, tenant, r.id.as_str(), 0, usize::MAX).await?);
+                }
+            }
+            Ok((
+                Page {
+                    resources,
+                    total_results: usize::try_from(total).unwrap_or(0),
+                    pushdown: Pushdown::Exact,
+                },
+                with_groups.then_some(groups),
+            ))
+        }
+        (exact, _) => {
+            // A superset (or an order SQL cannot give): the service evaluates, sorts and
+            // pages the candidates.
+            // At most one candidate past what the caller evaluates (it refuses more).
+            let limit = crate::store::candidate_limit(query.max_candidates);
+            let rows = sqlx::query_with(
+                AssertSqlSafe(format!(
+                    "{SELECT_RESOURCE} WHERE {where_sql} ORDER BY r.ord ASC{limit}"
+                )),
+                args()?,
+            )
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(be)?;
+            let with_members = query.include_members
+                || Needs::of(query.filter.as_ref(), query.sort.as_ref()).members;
+            let mut resources = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let mut r = resource_from_row(row)?;
+                if with_members {
+                    r.members =
+                        Some(member_list(conn, tenant, r.id.as_str(), 0, usize::MAX).await?);
+                }
+                resources.push(r);
+            }
+            let pushdown = if !exact && filter.selects_all() {
+                Pushdown::Unsupported
+            } else {
+                Pushdown::Inexact
+            };
+            Ok((
+                Page {
+                    total_results: resources.len(),
+                    resources,
+                    pushdown,
+                },
+                None,
+            ))
         }
     }
 }

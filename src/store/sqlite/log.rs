@@ -3,12 +3,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::pool::PoolConnection;
 use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 
 use super::{be, parse_ts, ts, SqliteStore};
 use crate::events::{search_text, LogCursor, LogFilter, ProvisioningEvent};
 use crate::store::sql::log::{event_from_row, json_err, LogStatements, SqlLog, TenantRow};
+use crate::store::sql::pool::ReadConn;
 use crate::store::{to_i64, to_u64, StoreError};
 use crate::tenant::TenantId;
 
@@ -156,7 +156,7 @@ impl SqlLog for SqliteStore {
         self.begin().await
     }
 
-    async fn log_reader(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+    async fn log_reader(&self) -> Result<ReadConn<'_, SqliteConnection>, StoreError> {
         self.reader.acquire().await.map_err(be)
     }
 }

@@ -21,6 +21,7 @@ impl SqliteStore {
             .await?
             .filter(|c| c.rt == rt.name());
         if found.is_none() {
+            conn.release();
             return Ok(None);
         }
         // Is there a member past `max`? An index-only probe of at most `max` entries.
@@ -35,11 +36,12 @@ impl SqliteStore {
         .await
         .map_err(be)?;
         if more.is_some() {
+            conn.release();
             return Ok(None);
         }
-        Ok(Some(
-            member_list(&mut conn, tenant, group.as_str(), 0, max).await?,
-        ))
+        let members = member_list(&mut conn, tenant, group.as_str(), 0, max).await?;
+        conn.release();
+        Ok(Some(members))
     }
 
     pub(super) async fn do_members(
@@ -55,6 +57,7 @@ impl SqliteStore {
             .await?
             .filter(|c| c.rt == rt.name());
         if found.is_none() {
+            conn.release();
             return Err(StoreError::not_found(rt, group));
         }
         let row =
@@ -71,6 +74,7 @@ impl SqliteStore {
         } else {
             member_list(&mut conn, tenant, group.as_str(), w.start, w.len()).await?
         };
+        conn.release();
         Ok(MemberPage {
             members,
             total_results: total,
@@ -93,6 +97,7 @@ impl SqliteStore {
         .fetch_all(&mut *conn)
         .await
         .map_err(be)?;
+        conn.release();
         rows.iter()
             .map(|r| {
                 Ok(GroupRef {
@@ -122,8 +127,9 @@ impl SqliteStore {
         .bind(rt.name())
         .fetch_optional(&mut *conn)
         .await
-        .map_err(be)?
-        .ok_or_else(|| StoreError::not_found(rt, id))?;
+        .map_err(be)?;
+        conn.release();
+        let row = row.ok_or_else(|| StoreError::not_found(rt, id))?;
         let res = resource_from_row(&row)?;
         let groups: String = row.try_get("groups").map_err(be)?;
         Ok((res, crate::store::groups_from_json(&groups)?))
@@ -152,6 +158,7 @@ impl SqliteStore {
         .fetch_all(&mut *conn)
         .await
         .map_err(be)?;
+        conn.release();
         let rows = rows
             .iter()
             .map(|r| {

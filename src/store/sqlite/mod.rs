@@ -34,6 +34,7 @@ use crate::feed::{Change, ChangeHub, ChangeNotifier, ChangeSubscription};
 use crate::filter::{fold_case_owned, fold_strings};
 use crate::resource::{ResourceId, Version};
 use crate::schema::ResourceDef;
+use crate::store::sql::pool::ReadPool;
 use crate::store::to_u64;
 use crate::tenant::TenantId;
 
@@ -174,7 +175,8 @@ impl SqliteOptions {
 /// ```
 pub struct SqliteStore {
     writer: SqlitePool,
-    reader: SqlitePool,
+    /// Read-only connections (see [`ReadPool`]).
+    reader: ReadPool<SqliteConnection>,
     notifier: Option<Arc<dyn ChangeNotifier>>,
     hub: ChangeHub,
     schema_version: i64,
@@ -225,14 +227,13 @@ impl SqliteStore {
             let mut conn = writer.acquire().await.map_err(StoreError::backend)?;
             schema::migrate(&mut conn).await?
         };
-        let reader = SqlitePoolOptions::new()
-            .max_connections(options.readers)
-            .test_before_acquire(false)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(connect.read_only(true))
-            .await
-            .map_err(StoreError::backend)?;
+        // No idle ping: a connection to a local file does not go stale.
+        let reader = ReadPool::new(
+            connect.read_only(true),
+            options.readers,
+            None,
+            READ_ACQUIRE_TIMEOUT,
+        );
         Ok(SqliteStore {
             writer,
             reader,
@@ -339,6 +340,9 @@ fn derive(doc: &Value) -> Result<Derived, StoreError> {
         display: super::member_display(doc).map(str::to_owned),
     })
 }
+
+/// How long a read waits for a free reader connection before failing.
+const READ_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
 const SELECT_RESOURCE: &str =
     "SELECT r.id, r.rt, r.version, r.created, r.modified, r.doc FROM resources AS r";
@@ -471,12 +475,17 @@ impl ResourceStore for SqliteStore {
         .bind(rt.name())
         .fetch_optional(&mut *conn)
         .await
-        .map_err(be)?
-        .ok_or_else(|| StoreError::not_found(rt, id))?;
+        .map_err(be)?;
+        let members = match (&row, include_members) {
+            (Some(_), true) => {
+                Some(member_list(&mut conn, tenant, id.as_str(), 0, usize::MAX).await?)
+            }
+            _ => None,
+        };
+        conn.release();
+        let row = row.ok_or_else(|| StoreError::not_found(rt, id))?;
         let mut res = resource_from_row(&row)?;
-        if include_members {
-            res.members = Some(member_list(&mut conn, tenant, id.as_str(), 0, usize::MAX).await?);
-        }
+        res.members = members;
         Ok(res)
     }
 

@@ -103,16 +103,20 @@ impl TenantStore for SqliteStore {
     async fn get_tenant(&self, id: &TenantId) -> ScimResult<Option<Tenant>> {
         let load = async {
             let mut conn = self.reader.acquire().await.map_err(internal)?;
-            load_tenant(&mut conn, id).await
+            let tenant = load_tenant(&mut conn, id).await?;
+            conn.release();
+            Ok(tenant)
         };
         cached_tenant(&self.tenant_cache, id, load).await
     }
 
     async fn list_tenants(&self) -> ScimResult<Vec<Tenant>> {
+        let mut conn = self.reader.acquire().await.map_err(internal)?;
         let rows = sqlx::query("SELECT body FROM tenants ORDER BY id")
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *conn)
             .await
             .map_err(internal)?;
+        conn.release();
         rows.iter().map(tenant_from_row).collect()
     }
 
@@ -190,40 +194,44 @@ impl TenantStore for SqliteStore {
 
     async fn find_token_by_hash(&self, hash: &[u8; 32]) -> ScimResult<Option<TokenRecord>> {
         let load = async {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
+            let mut conn = self.reader.acquire().await.map_err(internal)?;
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1"
             )))
             .bind(hash.to_vec())
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *conn)
             .await
-            .map_err(internal)?
-            .map(|r| token_from_row(&r))
-            .transpose()
+            .map_err(internal)?;
+            conn.release();
+            row.map(|r| token_from_row(&r)).transpose()
         };
         cached_token(&self.tenant_cache, hash, load).await
     }
 
     async fn get_token(&self, tenant: &TenantId, id: &TokenId) -> ScimResult<Option<TokenRecord>> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        let mut conn = self.reader.acquire().await.map_err(internal)?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1 AND tenant = ?2"
         )))
         .bind(id.to_string())
         .bind(tenant.as_str())
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *conn)
         .await
-        .map_err(internal)?
-        .map(|r| token_from_row(&r))
-        .transpose()
+        .map_err(internal)?;
+        conn.release();
+        row.map(|r| token_from_row(&r)).transpose()
     }
 
     async fn list_tokens(&self, tenant: &TenantId) -> ScimResult<Vec<TokenRecord>> {
+        let mut conn = self.reader.acquire().await.map_err(internal)?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {TOKEN_COLUMNS} FROM tokens WHERE tenant = ?1 ORDER BY created, rowid"
         )))
         .bind(tenant.as_str())
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *conn)
         .await
         .map_err(internal)?;
+        conn.release();
         rows.iter().map(token_from_row).collect()
     }
 
