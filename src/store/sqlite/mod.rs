@@ -66,20 +66,21 @@ pub struct SqliteOptions {
 }
 
 impl SqliteOptions {
-    /// Options for the database file at `path` (created when missing): one reader
-    /// connection per CPU the process may use (at least 2, at most 16),
+    /// Options for the database file at `path` (created when missing): two reader
+    /// connections per CPU the process may use (at least 4, at most 16),
     /// [`Durability::Full`], a 10 s busy timeout.
     ///
-    /// Each connection is a thread of its own that a request hands its statement to; with a
-    /// warm page cache a read is CPU work, so readers beyond the cores only add thread
-    /// switches (measured with `scripts/load.sh` on 2 cores: 2 readers serve a `userName eq`
-    /// filter about 10% faster than 4). A database mostly read from a cold disk may want
+    /// Each connection is a thread of its own that a request hands its statement to, and
+    /// part of every statement is that hand-off and the rows' way back, when the thread
+    /// waits rather than works. Measured with `scripts/load.sh` on 2 cores (interleaved
+    /// rounds): 4 readers serve a GET by id 15–30% faster than 2, and 1 reader half as fast;
+    /// 8 and 16 were no faster than 4. A database mostly read from a cold disk may want
     /// more: see [`readers`](Self::readers).
     pub fn new(path: impl AsRef<Path>) -> Self {
         let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         SqliteOptions {
             path: path.as_ref().to_path_buf(),
-            readers: u32::try_from(cpus.clamp(2, 16)).unwrap_or(2),
+            readers: u32::try_from(cpus.saturating_mul(2).clamp(4, 16)).unwrap_or(4),
             durability: Durability::Full,
             busy_timeout: Duration::from_secs(10),
         }
