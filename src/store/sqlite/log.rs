@@ -7,9 +7,7 @@ use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 
 use super::{be, parse_ts, ts, SqliteStore};
 use crate::events::{search_text, LogCursor, LogFilter, ProvisioningEvent};
-use crate::store::sql::log::{
-    event_from_row, json_err, LogEntry, LogStatements, SqlLog, TenantRow,
-};
+use crate::store::sql::log::{event_from_row, json_err, LogStatements, SqlLog, TenantRow};
 use crate::store::sql::pool::ReadConn;
 use crate::store::{to_i64, to_u64, StoreError};
 use crate::tenant::TenantId;
@@ -27,32 +25,24 @@ impl LogStatements for SqliteConnection {
         row.as_ref().map(TenantRow::from_row).transpose()
     }
 
-    async fn insert_events(&mut self, events: &[LogEntry<'_>]) -> Result<(), StoreError> {
-        // The rows as one JSON array of arrays, taken apart by `json_each`.
-        let rows = events
-            .iter()
-            .map(|LogEntry { tenant, seq, event }| {
-                Ok(serde_json::json!([
-                    tenant.as_str(),
-                    to_i64(*seq),
-                    ts(&event.time),
-                    event.outcome_kind().as_str(),
-                    event.resource_type.as_deref(),
-                    search_text(event),
-                    serde_json::to_string(event).map_err(json_err)?,
-                ]))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let rows = serde_json::to_string(&rows).map_err(json_err)?;
+    async fn insert_event(
+        &mut self,
+        tenant: &TenantId,
+        seq: u64,
+        e: &ProvisioningEvent,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(e).map_err(json_err)?;
         sqlx::query(
             "INSERT INTO provisioning_log (tenant, seq, time, outcome, resource_type, search, event) \
-             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
-                    json_extract(value, '$[2]'), json_extract(value, '$[3]'), \
-                    json_extract(value, '$[4]'), json_extract(value, '$[5]'), \
-                    json_extract(value, '$[6]') \
-             FROM json_each(?1)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
-        .bind(rows)
+        .bind(tenant.as_str())
+        .bind(to_i64(seq))
+        .bind(ts(&e.time))
+        .bind(e.outcome_kind().as_str())
+        .bind(e.resource_type.as_deref())
+        .bind(search_text(e))
+        .bind(json)
         .execute(&mut *self)
         .await
         .map_err(be)?;
