@@ -7,7 +7,9 @@ use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::{db_err as be, PostgresStore};
 use crate::events::{search_text, LogCursor, LogFilter, ProvisioningEvent};
-use crate::store::sql::log::{event_from_row, json_err, LogStatements, SqlLog, TenantRow};
+use crate::store::sql::log::{
+    event_from_row, json_err, LogEntry, LogStatements, SqlLog, TenantRow,
+};
 use crate::store::sql::pool::ReadConn;
 use crate::store::{to_i64, to_u64, StoreError};
 use crate::tenant::TenantId;
@@ -30,27 +32,49 @@ impl LogStatements for PgConnection {
         row.as_ref().map(TenantRow::from_row).transpose()
     }
 
-    async fn insert_event(
-        &mut self,
-        tenant: &TenantId,
-        seq: u64,
-        e: &ProvisioningEvent,
-    ) -> Result<(), StoreError> {
-        let json = serde_json::to_string(e)
-            .map_err(json_err)?
-            .replace("\\u0000", "\\ufffd");
+    async fn insert_events(&mut self, events: &[LogEntry<'_>]) -> Result<(), StoreError> {
+        // One array per column, unnested into rows.
+        let n = events.len();
+        let (mut tenants, mut seqs, mut times) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut outcomes, mut types, mut searches, mut docs) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for LogEntry { tenant, seq, event } in events {
+            tenants.push(tenant.as_str());
+            seqs.push(to_i64(*seq));
+            times.push(event.time.timestamp_micros());
+            outcomes.push(event.outcome_kind().as_str());
+            types.push(event.resource_type.as_deref());
+            searches.push(no_nul(&search_text(event)));
+            docs.push(
+                serde_json::to_string(event)
+                    .map_err(json_err)?
+                    .replace("\\u0000", "\\ufffd"),
+            );
+        }
         sqlx::query(
             "INSERT INTO scimkit_provisioning_log \
              (tenant, seq, time_micros, outcome, resource_type, search, event) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
+             SELECT u.tenant, u.seq, u.time_micros, u.outcome, u.resource_type, u.search, \
+                    u.event::jsonb \
+             FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], \
+                         $6::text[], $7::text[]) \
+               AS u(tenant, seq, time_micros, outcome, resource_type, search, event)",
         )
-        .bind(tenant.as_str())
-        .bind(to_i64(seq))
-        .bind(e.time.timestamp_micros())
-        .bind(e.outcome_kind().as_str())
-        .bind(e.resource_type.as_deref())
-        .bind(no_nul(&search_text(e)))
-        .bind(json)
+        .bind(tenants)
+        .bind(seqs)
+        .bind(times)
+        .bind(outcomes)
+        .bind(types)
+        .bind(searches)
+        .bind(docs)
         .execute(&mut *self)
         .await
         .map_err(be)?;

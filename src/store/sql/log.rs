@@ -33,6 +33,18 @@ impl TenantRow {
     }
 }
 
+/// An event and where it goes: its tenant's log, at position `seq`.
+pub(crate) struct LogEntry<'a> {
+    pub(crate) tenant: &'a TenantId,
+    pub(crate) seq: u64,
+    pub(crate) event: &'a ProvisioningEvent,
+}
+
+/// The most events [`LogStatements::insert_events`] writes in one statement: a batch of the
+/// host's event writer is written in statements of this many, not one per event (a round
+/// trip each, to the server or to SQLite's connection thread).
+pub(crate) const INSERT_BATCH: usize = 256;
+
 /// The event of a `SELECT seq, event` (event as JSON text).
 pub(crate) fn event_from_row(
     row: &impl SqlRow,
@@ -53,13 +65,9 @@ pub(crate) trait LogStatements: Send {
     /// The tenant's row, `None` before its first event.
     async fn tenant_row(&mut self, tenant: &TenantId) -> Result<Option<TenantRow>, StoreError>;
 
-    /// Stores `event` at position `seq` of `tenant`'s log.
-    async fn insert_event(
-        &mut self,
-        tenant: &TenantId,
-        seq: u64,
-        event: &ProvisioningEvent,
-    ) -> Result<(), StoreError>;
+    /// Stores each event at its position of its tenant's log, in one statement (at most
+    /// [`INSERT_BATCH`] events).
+    async fn insert_events(&mut self, events: &[LogEntry<'_>]) -> Result<(), StoreError>;
 
     /// Stores the tenant's last position and health (and its prune horizon, when the row
     /// is new).
@@ -120,6 +128,7 @@ pub(crate) async fn append<S: SqlLog>(
     }
     let mut tx = store.log_tx().await?;
     let mut rows: HashMap<TenantId, TenantRow> = HashMap::new();
+    let mut batch = Vec::with_capacity(events.len().min(INSERT_BATCH));
     for e in events {
         let Some(tenant) = &e.tenant else { continue };
         if !rows.contains_key(tenant) {
@@ -131,7 +140,18 @@ pub(crate) async fn append<S: SqlLog>(
         };
         row.last_seq += 1;
         row.health.add(e);
-        tx.insert_event(tenant, row.last_seq, e).await?;
+        batch.push(LogEntry {
+            tenant,
+            seq: row.last_seq,
+            event: e,
+        });
+        if batch.len() == INSERT_BATCH {
+            tx.insert_events(&batch).await?;
+            batch.clear();
+        }
+    }
+    if !batch.is_empty() {
+        tx.insert_events(&batch).await?;
     }
     for (tenant, row) in &rows {
         tx.save_tenant(tenant, row).await?;

@@ -3,14 +3,44 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
+use sqlx::{AssertSqlSafe, Row, Sqlite, SqliteConnection, Transaction};
 
 use super::{be, parse_ts, ts, SqliteStore};
 use crate::events::{search_text, LogCursor, LogFilter, ProvisioningEvent};
-use crate::store::sql::log::{event_from_row, json_err, LogStatements, SqlLog, TenantRow};
+use crate::store::sql::log::{
+    event_from_row, json_err, LogEntry, LogStatements, SqlLog, TenantRow,
+};
 use crate::store::sql::pool::ReadConn;
 use crate::store::{to_i64, to_u64, StoreError};
 use crate::tenant::TenantId;
+
+/// The rows of one log INSERT, largest first: a batch is written in statements of these
+/// sizes (7 parameters a row, far below SQLite's limit of 32,766).
+const INSERT_SIZES: [usize; 3] = [32, 8, 1];
+
+/// `INSERT INTO provisioning_log ... VALUES` with `rows` rows of numbered parameters.
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO provisioning_log (tenant, seq, time, outcome, resource_type, search, event) VALUES ",
+    );
+    for r in 0..rows {
+        let b = r * 7;
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6,
+            b + 7
+        ));
+    }
+    sql
+}
 
 #[async_trait]
 impl LogStatements for SqliteConnection {
@@ -25,27 +55,31 @@ impl LogStatements for SqliteConnection {
         row.as_ref().map(TenantRow::from_row).transpose()
     }
 
-    async fn insert_event(
-        &mut self,
-        tenant: &TenantId,
-        seq: u64,
-        e: &ProvisioningEvent,
-    ) -> Result<(), StoreError> {
-        let json = serde_json::to_string(e).map_err(json_err)?;
-        sqlx::query(
-            "INSERT INTO provisioning_log (tenant, seq, time, outcome, resource_type, search, event) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .bind(tenant.as_str())
-        .bind(to_i64(seq))
-        .bind(ts(&e.time))
-        .bind(e.outcome_kind().as_str())
-        .bind(e.resource_type.as_deref())
-        .bind(search_text(e))
-        .bind(json)
-        .execute(&mut *self)
-        .await
-        .map_err(be)?;
+    async fn insert_events(&mut self, events: &[LogEntry<'_>]) -> Result<(), StoreError> {
+        // Multi-row VALUES in a few fixed sizes, so the connection's statement cache holds
+        // three statements, not one per batch length.
+        let mut rest = events;
+        while !rest.is_empty() {
+            let size = INSERT_SIZES
+                .iter()
+                .copied()
+                .find(|&s| s <= rest.len())
+                .unwrap_or(1);
+            let (chunk, tail) = rest.split_at(size.min(rest.len()));
+            rest = tail;
+            let mut q = sqlx::query(AssertSqlSafe(insert_sql(chunk.len())));
+            for LogEntry { tenant, seq, event } in chunk {
+                q = q
+                    .bind(tenant.as_str())
+                    .bind(to_i64(*seq))
+                    .bind(ts(&event.time))
+                    .bind(event.outcome_kind().as_str())
+                    .bind(event.resource_type.as_deref())
+                    .bind(search_text(event))
+                    .bind(serde_json::to_string(event).map_err(json_err)?);
+            }
+            q.execute(&mut *self).await.map_err(be)?;
+        }
         Ok(())
     }
 
