@@ -399,10 +399,10 @@ impl PostgresOptions {
     }
 }
 
-/// How long a pooled connection may sit idle before it is pinged when next handed out.
 /// [`PostgresOptions::read_connections`] by default.
 const DEFAULT_READ_CONNECTIONS: u32 = 4;
 
+/// How long a pooled connection may sit idle before it is pinged when next handed out.
 const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl PostgresStore {
@@ -450,7 +450,9 @@ impl PostgresStore {
             read_connections,
             Some(IDLE_BEFORE_PING),
             pool.options().get_acquire_timeout(),
-        );
+        )
+        // As the host's pool does (sqlx: 30 minutes unless set otherwise).
+        .with_max_lifetime(pool.options().get_max_lifetime());
         Ok(PostgresStore {
             pool,
             reads: Arc::new(reads),

@@ -13,7 +13,12 @@
 //! - one idle for at least the pool's `ping_after` (a server restart or a firewall may have
 //!   dropped it).
 //!
-//! A connection whose ping fails is dropped and a new one opened in its place. Connections
+//! A connection whose ping fails is dropped and a new one opened in its place, and so is one
+//! older than the pool's `max_lifetime` (PostgreSQL: the sqlx pool's, 30 minutes by default),
+//! so that no server session lives forever: a session keeps, for each prepared statement, the
+//! server's choice between planning every execution and a generic plan, and a choice made
+//! before the table's statistics existed (an import into a new database) can otherwise stay
+//! for the life of the connection, planning every read anew. Connections
 //! open on first need, up to the pool's size; a request waits for a free one at most the
 //! acquire timeout. Writes keep sqlx's pool: they run in transactions, where the ping on
 //! release is what rolls back one a cancelled request left open.
@@ -30,6 +35,8 @@ struct Slot<C> {
     conn: Option<C>,
     /// When it was last lent.
     since: Instant,
+    /// When its connection was opened.
+    opened: Instant,
 }
 
 /// Up to `size` connections for reads, opened with `options` on first need.
@@ -38,6 +45,7 @@ pub(crate) struct ReadPool<C: Connection> {
     slots: Box<[(Mutex<Slot<C>>, AtomicBool)]>,
     permits: Semaphore,
     ping_after: Option<Duration>,
+    max_lifetime: Option<Duration>,
     acquire_timeout: Duration,
 }
 
@@ -62,6 +70,7 @@ impl<C: Connection> ReadPool<C> {
                         Mutex::new(Slot {
                             conn: None,
                             since: now,
+                            opened: now,
                         }),
                         AtomicBool::new(true),
                     )
@@ -69,8 +78,16 @@ impl<C: Connection> ReadPool<C> {
                 .collect(),
             permits: Semaphore::new(size),
             ping_after,
+            max_lifetime: None,
             acquire_timeout,
         }
+    }
+
+    /// Replaces a connection once it is `max_lifetime` old (`None`: never), when it is next
+    /// lent.
+    pub(crate) fn with_max_lifetime(mut self, max_lifetime: Option<Duration>) -> Self {
+        self.max_lifetime = max_lifetime;
+        self
     }
 
     /// A connection for one request, waiting at most the acquire timeout for a free one.
@@ -94,14 +111,22 @@ impl<C: Connection> ReadPool<C> {
             || self
                 .ping_after
                 .is_some_and(|after| slot.since.elapsed() >= after);
+        let expired = self
+            .max_lifetime
+            .is_some_and(|max| slot.opened.elapsed() >= max);
         let conn = match slot.conn.take() {
+            Some(conn) if expired => {
+                // Closed politely; a failure leaves nothing behind on this side.
+                let _ = conn.close().await;
+                self.connect(&mut slot).await?
+            }
             Some(conn) if !doubted => conn,
             Some(mut conn) => match conn.ping().await {
                 Ok(()) => conn,
                 // Dropping a broken connection closes its socket or worker.
-                Err(_) => self.options.connect().await?,
+                Err(_) => self.connect(&mut slot).await?,
             },
-            None => self.options.connect().await?,
+            None => self.connect(&mut slot).await?,
         };
         slot.since = Instant::now();
         Ok(ReadConn {
@@ -109,6 +134,13 @@ impl<C: Connection> ReadPool<C> {
             sound,
             _permit: permit,
         })
+    }
+
+    /// A new connection for `slot`, which records when it was opened.
+    async fn connect(&self, slot: &mut Slot<C>) -> Result<C, sqlx::Error> {
+        let conn = self.options.connect().await?;
+        slot.opened = Instant::now();
+        Ok(conn)
     }
 
     /// Refuses new requests, waits for the connections in use to come back, and closes all.
@@ -212,6 +244,36 @@ mod tests {
             "the ping succeeded: the same connection"
         );
         conn.release();
+    }
+
+    #[tokio::test]
+    async fn a_connection_past_its_lifetime_is_replaced() {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:").unwrap();
+        let pool: ReadPool<SqliteConnection> =
+            ReadPool::new(options, 1, None, Duration::from_secs(5))
+                .with_max_lifetime(Some(Duration::from_secs(1)));
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::query("CREATE TEMP TABLE marker (x)")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        conn.release();
+        let mut young = pool.acquire().await.unwrap();
+        assert_eq!(tables(&mut young).await, 1, "still young: the same one");
+        young.release();
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let mut old = pool.acquire().await.unwrap();
+        assert_eq!(tables(&mut old).await, 0, "past its lifetime: a new one");
+        old.release();
+        let mut again = pool.acquire().await.unwrap();
+        sqlx::query("CREATE TEMP TABLE marker (x)")
+            .execute(&mut *again)
+            .await
+            .unwrap();
+        again.release();
+        let mut kept = pool.acquire().await.unwrap();
+        assert_eq!(tables(&mut kept).await, 1, "the new one's life starts anew");
+        kept.release();
     }
 
     #[tokio::test]
