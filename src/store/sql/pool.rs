@@ -201,6 +201,14 @@ mod tests {
         ReadPool::new(options, size, None, timeout)
     }
 
+    /// Leaves a temporary table on the connection, to know it again.
+    async fn mark(conn: &mut SqliteConnection) {
+        sqlx::query("CREATE TEMP TABLE marker (x)")
+            .execute(conn)
+            .await
+            .unwrap();
+    }
+
     async fn tables(conn: &mut SqliteConnection) -> i64 {
         sqlx::query("SELECT count(*) FROM sqlite_temp_master WHERE type = 'table'")
             .fetch_one(conn)
@@ -213,10 +221,7 @@ mod tests {
     async fn a_released_connection_is_lent_again_and_a_busy_pool_opens_another() {
         let pool = pool(2, Duration::from_secs(5));
         let mut first = pool.acquire().await.unwrap();
-        sqlx::query("CREATE TEMP TABLE marker (x)")
-            .execute(&mut *first)
-            .await
-            .unwrap();
+        mark(&mut first).await;
         first.release();
         // Taken back in order: the same connection, its table still there.
         let mut again = pool.acquire().await.unwrap();
@@ -232,10 +237,7 @@ mod tests {
     async fn a_connection_given_back_without_release_is_kept_after_its_ping() {
         let pool = pool(1, Duration::from_secs(5));
         let mut conn = pool.acquire().await.unwrap();
-        sqlx::query("CREATE TEMP TABLE marker (x)")
-            .execute(&mut *conn)
-            .await
-            .unwrap();
+        mark(&mut conn).await;
         drop(conn); // as when a request fails or is cancelled
         let mut conn = pool.acquire().await.unwrap();
         assert_eq!(
@@ -253,10 +255,7 @@ mod tests {
             ReadPool::new(options, 1, None, Duration::from_secs(5))
                 .with_max_lifetime(Some(Duration::from_secs(1)));
         let mut conn = pool.acquire().await.unwrap();
-        sqlx::query("CREATE TEMP TABLE marker (x)")
-            .execute(&mut *conn)
-            .await
-            .unwrap();
+        mark(&mut conn).await;
         conn.release();
         let mut young = pool.acquire().await.unwrap();
         assert_eq!(tables(&mut young).await, 1, "still young: the same one");
@@ -264,13 +263,8 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(1200)).await;
         let mut old = pool.acquire().await.unwrap();
         assert_eq!(tables(&mut old).await, 0, "past its lifetime: a new one");
+        mark(&mut old).await;
         old.release();
-        let mut again = pool.acquire().await.unwrap();
-        sqlx::query("CREATE TEMP TABLE marker (x)")
-            .execute(&mut *again)
-            .await
-            .unwrap();
-        again.release();
         let mut kept = pool.acquire().await.unwrap();
         assert_eq!(tables(&mut kept).await, 1, "the new one's life starts anew");
         kept.release();
