@@ -65,8 +65,9 @@ pub(crate) trait LogStatements: Send {
     /// The tenant's row, `None` before its first event.
     async fn tenant_row(&mut self, tenant: &TenantId) -> Result<Option<TenantRow>, StoreError>;
 
-    /// Stores each event at its position of its tenant's log, in one statement (at most
-    /// [`INSERT_BATCH`] events).
+    /// Stores each event at its position of its tenant's log (at most [`INSERT_BATCH`]
+    /// events), in as few statements as the dialect allows: one on PostgreSQL, a few
+    /// fixed-size ones on SQLite.
     async fn insert_events(&mut self, events: &[LogEntry<'_>]) -> Result<(), StoreError>;
 
     /// Stores the tenant's last position and health (and its prune horizon, when the row

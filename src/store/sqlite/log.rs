@@ -1,9 +1,11 @@
 //! The [`ProvisioningLog`](crate::store::ProvisioningLog) of the [`SqliteStore`] (tables of migration 4): the statements;
 //! the logic is shared with the PostgreSQL store (`store::sql::log`).
 
+use std::sync::OnceLock;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{AssertSqlSafe, Row, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 
 use super::{be, parse_ts, ts, SqliteStore};
 use crate::events::{search_text, LogCursor, LogFilter, ProvisioningEvent};
@@ -15,8 +17,12 @@ use crate::store::{to_i64, to_u64, StoreError};
 use crate::tenant::TenantId;
 
 /// The rows of one log INSERT, largest first: a batch is written in statements of these
-/// sizes (7 parameters a row, far below SQLite's limit of 32,766).
+/// sizes (7 parameters a row, far below SQLite's limit of 32,766); the last is 1, so every
+/// batch is written whole.
 const INSERT_SIZES: [usize; 3] = [32, 8, 1];
+
+/// The INSERT of each of [`INSERT_SIZES`], built on first use.
+static INSERTS: OnceLock<[String; 3]> = OnceLock::new();
 
 /// `INSERT INTO provisioning_log ... VALUES` with `rows` rows of numbered parameters.
 fn insert_sql(rows: usize) -> String {
@@ -56,29 +62,27 @@ impl LogStatements for SqliteConnection {
     }
 
     async fn insert_events(&mut self, events: &[LogEntry<'_>]) -> Result<(), StoreError> {
-        // Multi-row VALUES in a few fixed sizes, so the connection's statement cache holds
-        // three statements, not one per batch length.
+        // Multi-row VALUES in a few fixed sizes, largest first, so the connection's statement
+        // cache holds three statements, not one per batch length.
+        let inserts = INSERTS.get_or_init(|| INSERT_SIZES.map(insert_sql));
         let mut rest = events;
-        while !rest.is_empty() {
-            let size = INSERT_SIZES
-                .iter()
-                .copied()
-                .find(|&s| s <= rest.len())
-                .unwrap_or(1);
-            let (chunk, tail) = rest.split_at(size.min(rest.len()));
-            rest = tail;
-            let mut q = sqlx::query(AssertSqlSafe(insert_sql(chunk.len())));
-            for LogEntry { tenant, seq, event } in chunk {
-                q = q
-                    .bind(tenant.as_str())
-                    .bind(to_i64(*seq))
-                    .bind(ts(&event.time))
-                    .bind(event.outcome_kind().as_str())
-                    .bind(event.resource_type.as_deref())
-                    .bind(search_text(event))
-                    .bind(serde_json::to_string(event).map_err(json_err)?);
+        for (&size, sql) in INSERT_SIZES.iter().zip(inserts) {
+            while rest.len() >= size {
+                let (chunk, tail) = rest.split_at(size);
+                rest = tail;
+                let mut q = sqlx::query(sql.as_str());
+                for LogEntry { tenant, seq, event } in chunk {
+                    q = q
+                        .bind(tenant.as_str())
+                        .bind(to_i64(*seq))
+                        .bind(ts(&event.time))
+                        .bind(event.outcome_kind().as_str())
+                        .bind(event.resource_type.as_deref())
+                        .bind(search_text(event))
+                        .bind(serde_json::to_string(event).map_err(json_err)?);
+                }
+                q.execute(&mut *self).await.map_err(be)?;
             }
-            q.execute(&mut *self).await.map_err(be)?;
         }
         Ok(())
     }
